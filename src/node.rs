@@ -1,0 +1,343 @@
+//! What one response is to us: the [`Node`] record and its parts.
+//!
+//! Pure data: no IO, no async, nothing that knows about HTTP or storage. Input and
+//! output items are kept as the raw JSON the API uses, so nothing the server sent
+//! is lost and a path can be replayed verbatim; [`Node::output_text`] is the
+//! convenient text view.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{NodeId, ResponseId};
+
+/// One response in a tree: what was sent, what came back, and how it was made.
+///
+/// A node's *parent* is the response it continues (the `previous_response_id` link
+/// for nodes made by the Responses API). `extra_context` lists nodes whose content
+/// was given to this node as explicit input (a merge of branches); these edges
+/// make the tree a DAG without giving any node a second parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Node {
+    /// The node's id (the server's response id, or a local id).
+    pub id: NodeId,
+    /// The node this one continues; `None` for a root.
+    pub parent: Option<NodeId>,
+    /// Nodes whose content was given to this one as extra input (merges).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_context: Vec<NodeId>,
+    /// When the node was created.
+    pub created_at: Timestamp,
+    /// The input items sent with this request (not the inherited context), as raw
+    /// API JSON: messages (`{"role","content"}`), function call outputs, ….
+    #[serde(default)]
+    pub input: Vec<Value>,
+    /// The output items that came back, as raw API JSON.
+    #[serde(default)]
+    pub output: Vec<Value>,
+    /// The text of every `output_text` part of every `message` output item, joined.
+    #[serde(default)]
+    pub output_text: String,
+    /// The model that answered, as the server reported it.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The instructions (system/developer text) this request was sent with.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// How the response ended.
+    pub status: NodeStatus,
+    /// Token usage the server reported for this request.
+    #[serde(default)]
+    pub usage: Usage,
+    /// Key/value metadata (sent to the server with the request, or set locally).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// User labels, for finding and filtering nodes.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub labels: BTreeSet<String>,
+    /// Which backend made the node, and what the server holds of it.
+    pub origin: Origin,
+}
+
+impl Node {
+    /// A completed node with the given id, parent and input, and everything else empty.
+    ///
+    /// Handy for building trees by hand (tests, imports, examples); the engine fills
+    /// in the rest from the server's reply.
+    ///
+    /// ```
+    /// use resptree::{Node, NodeId};
+    /// let root = Node::new(NodeId::local(), None)
+    ///     .with_user_text("Plan a weekend in Paris")
+    ///     .with_output_text("Louvre on Saturday, Montmartre on Sunday.");
+    /// assert_eq!(root.user_text().as_deref(), Some("Plan a weekend in Paris"));
+    /// ```
+    pub fn new(id: NodeId, parent: Option<NodeId>) -> Self {
+        Self {
+            id,
+            parent,
+            extra_context: Vec::new(),
+            created_at: Timestamp::now(),
+            input: Vec::new(),
+            output: Vec::new(),
+            output_text: String::new(),
+            model: None,
+            instructions: None,
+            status: NodeStatus::Completed,
+            usage: Usage::default(),
+            metadata: BTreeMap::new(),
+            labels: BTreeSet::new(),
+            origin: Origin::local(),
+        }
+    }
+
+    /// Appends a user message with `text` to the input.
+    #[must_use]
+    pub fn with_user_text(mut self, text: impl Into<String>) -> Self {
+        self.input.push(message_item("user", &text.into()));
+        self
+    }
+
+    /// Replaces the output with one assistant message holding `text`.
+    #[must_use]
+    pub fn with_output_text(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.output = vec![serde_json::json!({
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        })];
+        self.output_text = text;
+        self
+    }
+
+    /// Sets the creation time.
+    #[must_use]
+    pub fn with_created_at(mut self, at: Timestamp) -> Self {
+        self.created_at = at;
+        self
+    }
+
+    /// The text of the last user message in this node's input, if any.
+    pub fn user_text(&self) -> Option<String> {
+        self.input
+            .iter()
+            .rev()
+            .find(|item| item.get("role").and_then(Value::as_str) == Some("user"))
+            .map(item_text)
+    }
+}
+
+/// Builds an input message item `{"role": role, "content": text}`.
+pub fn message_item(role: &str, text: &str) -> Value {
+    serde_json::json!({"role": role, "content": text})
+}
+
+/// The text of one input or output item: a string `content`, or the `text` of
+/// every text part (`input_text`, `output_text`, `text`) joined; empty otherwise.
+pub fn item_text(item: &Value) -> String {
+    match item.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+/// The joined text of every `output_text` part of every `message` item, the way
+/// the official SDKs compute `output_text`.
+pub fn output_text_of(output: &[Value]) -> String {
+    output
+        .iter()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("message"))
+        .filter_map(|item| item.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|part| part.get("type").and_then(Value::as_str) == Some("output_text"))
+        .filter_map(|part| part.get("text").and_then(Value::as_str))
+        .collect()
+}
+
+/// How a response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NodeStatus {
+    /// The model finished.
+    Completed,
+    /// The model stopped early (`max_output_tokens`, content filter).
+    Incomplete,
+    /// The response failed on the server.
+    Failed,
+    /// The response was cancelled.
+    Cancelled,
+}
+
+/// Token usage of one request.
+///
+/// `input_tokens` counts the whole context the server read (every ancestor's input
+/// and output plus the new input), as the API bills it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Input tokens, including the inherited context.
+    pub input_tokens: u64,
+    /// The part of `input_tokens` served from the prompt cache.
+    pub cached_tokens: u64,
+    /// Output tokens, including reasoning.
+    pub output_tokens: u64,
+    /// The part of `output_tokens` spent on reasoning.
+    pub reasoning_tokens: u64,
+    /// `input_tokens + output_tokens`.
+    pub total_tokens: u64,
+    /// When set, `input_tokens` was billed once for a group of sibling nodes made
+    /// by one request (Chat Completions `n`); this node carries the group's whole
+    /// prompt count and its siblings share it. Sum such groups once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_input_group: Option<NodeId>,
+}
+
+impl Usage {
+    /// Usage with the given input and output counts; `total_tokens` is their sum.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens + output_tokens,
+            ..Self::default()
+        }
+    }
+}
+
+/// Which backend made a node, and what the server keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Origin {
+    /// The backend: `"responses"`, `"chat"`, `"import"`, `"local"`, or a custom name.
+    pub backend: String,
+    /// The server's id for this response, when the server has (or had) a copy that
+    /// can be continued with `previous_response_id`.
+    #[serde(default)]
+    pub response_id: Option<ResponseId>,
+    /// The `previous_response_id` actually sent with the request, if any.
+    #[serde(default)]
+    pub previous_response_id: Option<ResponseId>,
+    /// Whether the request replayed the path as explicit input instead of pointing
+    /// at a server-side parent.
+    #[serde(default)]
+    pub replayed: bool,
+    /// Whether the server stored the response (`store: true`).
+    #[serde(default)]
+    pub stored: bool,
+    /// When the server's copy is expected to expire, if it has one.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Origin {
+    /// A node made locally, with no server copy.
+    pub fn local() -> Self {
+        Self {
+            backend: "local".to_owned(),
+            response_id: None,
+            previous_response_id: None,
+            replayed: false,
+            stored: false,
+            expires_at: None,
+        }
+    }
+
+    /// A node made by `backend`, with no server copy yet.
+    pub fn backend(name: impl Into<String>) -> Self {
+        Self {
+            backend: name.into(),
+            ..Self::local()
+        }
+    }
+}
+
+/// A point in time: milliseconds since the Unix epoch.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(ms)
+    }
+
+    /// From Unix seconds, as the API reports `created_at`.
+    pub fn from_unix_seconds(secs: i64) -> Self {
+        Self(secs.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub fn as_unix_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn output_text_joins_message_parts_only() {
+        let output = vec![
+            json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "thinking"}]}),
+            json!({"type": "message", "content": [
+                {"type": "output_text", "text": "Hello, "},
+                {"type": "refusal", "refusal": "no"},
+                {"type": "output_text", "text": "Paris."}
+            ]}),
+        ];
+        assert_eq!(output_text_of(&output), "Hello, Paris.");
+        assert_eq!(output_text_of(&[]), "");
+    }
+
+    #[test]
+    fn user_text_takes_last_user_message() {
+        let mut node = Node::new(NodeId::local(), None).with_user_text("first");
+        node.input.push(json!({"role": "user", "content": [
+            {"type": "input_text", "text": "sec"}, {"type": "input_text", "text": "ond"}
+        ]}));
+        node.input.push(json!({"type": "function_call_output", "call_id": "c", "output": "x"}));
+        assert_eq!(node.user_text().as_deref(), Some("second"));
+    }
+
+    #[test]
+    fn node_round_trips_through_json() {
+        let node = Node::new(NodeId::local(), Some(NodeId::local()))
+            .with_user_text("hi")
+            .with_output_text("hello");
+        let text = serde_json::to_string(&node).unwrap();
+        let back: Node = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, node);
+    }
+
+    #[test]
+    fn timestamps_convert() {
+        let t = Timestamp::from_unix_seconds(1_767_225_600);
+        assert_eq!(t.as_millis(), 1_767_225_600_000);
+        assert_eq!(t.as_unix_seconds(), 1_767_225_600);
+        assert_eq!(Timestamp(-1).as_unix_seconds(), -1);
+    }
+}

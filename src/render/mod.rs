@@ -1,0 +1,1 @@
+//! Renderers: ASCII tree, Graphviz DOT, Mermaid, JSON.

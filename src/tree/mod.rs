@@ -1,0 +1,1 @@
+//! The in-memory response tree and its walking API.

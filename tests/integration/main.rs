@@ -1,0 +1,1 @@
+//! The integration test suite: one binary, one module per area.
