@@ -38,3 +38,8 @@ pub mod client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+
+pub mod backend;
+
+pub mod engine;
+pub use engine::Engine;

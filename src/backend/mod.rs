@@ -1,0 +1,201 @@
+//! Backends: the engine's one door to a model server.
+//!
+//! A [`Backend`] turns "this context plus this new input" into a completed reply.
+//! It knows nothing about trees or storage: the engine decides the context (a
+//! server-side parent via `previous_response_id`, or an explicit replay of the
+//! path) and records what comes back. Implement the trait to drive another
+//! server, or to script replies in tests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::ids::ResponseId;
+use crate::node::{NodeStatus, Timestamp, Usage};
+
+mod responses;
+pub use responses::ResponsesBackend;
+
+/// A boxed, `Send` future: what [`Backend`] methods return, so the trait stays
+/// object-safe (`Arc<dyn Backend>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A model server the engine can ask for responses.
+///
+/// Every method must be cancel-safe in the sense the engine relies on: dropping
+/// the returned future abandons the request and has no other effect.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A short name recorded in each node's [`Origin`](crate::Origin), e.g. `"responses"`.
+    fn name(&self) -> &str;
+
+    /// Whether the server keeps responses and accepts [`Context::Previous`].
+    /// A stateless backend (Chat Completions) is always sent [`Context::Replay`].
+    fn is_stateful(&self) -> bool;
+
+    /// Creates one response.
+    fn respond(&self, request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>>;
+
+    /// Creates one response, sending [`BackendEvent`]s to `events` as they arrive.
+    ///
+    /// The default calls [`respond`](Backend::respond) and reports the whole text
+    /// as one delta.
+    fn respond_stream(
+        &self,
+        request: BackendRequest,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        Box::pin(async move {
+            let reply = self.respond(request).await?;
+            if let Some(id) = &reply.response_id {
+                let _ = events.send(BackendEvent::Started {
+                    response_id: id.clone(),
+                });
+            }
+            let _ = events.send(BackendEvent::Delta(reply.output_text.clone()));
+            Ok(reply)
+        })
+    }
+
+    /// Whether [`respond_n`](Backend::respond_n) makes `n` alternatives in one request.
+    fn has_native_fan_out(&self) -> bool {
+        false
+    }
+
+    /// Creates `n` alternative responses to one request, natively (Chat Completions `n`).
+    ///
+    /// The default returns [`Error::Unsupported`]; the engine then sends `n`
+    /// concurrent requests instead.
+    fn respond_n(&self, request: BackendRequest, n: usize) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+        let _ = (request, n);
+        Box::pin(async { Err(Error::Unsupported("native fan-out on this backend")) })
+    }
+
+    /// Fetches a stored response and its own input items, to adopt it or to
+    /// recover an interrupted request.
+    fn retrieve(&self, id: &ResponseId) -> BoxFuture<'_, Result<RetrievedResponse>> {
+        let _ = id;
+        Box::pin(async { Err(Error::Unsupported("retrieving responses on this backend")) })
+    }
+
+    /// Deletes a stored response on the server. Deleting an id the server does not
+    /// know is not an error.
+    fn delete(&self, id: &ResponseId) -> BoxFuture<'_, Result<()>> {
+        let _ = id;
+        Box::pin(async { Err(Error::Unsupported("deleting responses on this backend")) })
+    }
+}
+
+/// What the engine asks a backend for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BackendRequest {
+    /// The model to use.
+    pub model: String,
+    /// What the response continues.
+    pub context: Context,
+    /// The new input items of this request.
+    pub input: Vec<Value>,
+    /// Instructions for this request (never inherited by the server).
+    pub instructions: Option<String>,
+    /// Whether the server should store the response (`store`).
+    pub store: bool,
+    /// Metadata sent with the request.
+    pub metadata: BTreeMap<String, String>,
+    /// Upper bound on output tokens.
+    pub max_output_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+}
+
+impl BackendRequest {
+    /// A request for `model` with `input` and no context.
+    pub fn new(model: impl Into<String>, input: Vec<Value>) -> Self {
+        Self {
+            model: model.into(),
+            context: Context::None,
+            input,
+            instructions: None,
+            store: true,
+            metadata: BTreeMap::new(),
+            max_output_tokens: None,
+            temperature: None,
+        }
+    }
+
+    /// The items the server will see for this request: the replayed transcript (if
+    /// any) followed by the new input.
+    pub fn full_input(&self) -> Vec<Value> {
+        match &self.context {
+            Context::Replay(items) => items.iter().chain(&self.input).cloned().collect(),
+            Context::None | Context::Previous(_) => self.input.clone(),
+        }
+    }
+}
+
+/// What a new response continues.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Context {
+    /// Nothing: a new root.
+    None,
+    /// A response the server still holds (`previous_response_id`).
+    Previous(ResponseId),
+    /// The path's transcript, sent as explicit input before the new input.
+    Replay(Vec<Value>),
+}
+
+/// A completed reply from a backend.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BackendReply {
+    /// The server's id for the response, if the server has one.
+    pub response_id: Option<ResponseId>,
+    /// The output items, as raw JSON.
+    pub output: Vec<Value>,
+    /// The joined output text.
+    pub output_text: String,
+    /// The model that answered.
+    pub model: Option<String>,
+    /// How the response ended.
+    pub status: NodeStatus,
+    /// Token usage.
+    pub usage: Usage,
+    /// When the server created the response.
+    pub created_at: Timestamp,
+    /// Whether the server stored it.
+    pub stored: bool,
+}
+
+/// A stored response fetched back from the server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RetrievedResponse {
+    /// The response itself.
+    pub reply: BackendReply,
+    /// The response it continued, if any.
+    pub previous_response_id: Option<ResponseId>,
+    /// The instructions it was created with.
+    pub instructions: Option<String>,
+    /// Its own input items (not the inherited context), oldest first.
+    pub input: Vec<Value>,
+    /// Its metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Progress of a streamed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendEvent {
+    /// The server assigned the response its id.
+    Started {
+        /// The new response's id.
+        response_id: ResponseId,
+    },
+    /// More output text.
+    Delta(String),
+}

@@ -1,0 +1,200 @@
+//! The OpenAI Responses API as an engine backend, over [`Client`].
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, Context, RetrievedResponse};
+use crate::client::{Client, CreateResponse, Input, InputItemsQuery, Response, StreamEvent};
+use crate::error::{Error, Result};
+use crate::ids::ResponseId;
+use crate::node::{NodeStatus, Timestamp, Usage};
+
+/// Drives the Responses API (`POST /v1/responses`), continuing server-side parents
+/// with `previous_response_id`.
+///
+/// ```no_run
+/// # async fn demo() -> resptree::Result<()> {
+/// use resptree::backend::ResponsesBackend;
+/// use resptree::client::Client;
+/// let backend = ResponsesBackend::new(Client::from_env()?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ResponsesBackend {
+    client: Client,
+}
+
+impl ResponsesBackend {
+    /// A backend that sends its requests with `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The client this backend uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Backend for ResponsesBackend {
+    fn name(&self) -> &str {
+        "responses"
+    }
+
+    fn is_stateful(&self) -> bool {
+        true
+    }
+
+    fn respond(&self, request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>> {
+        Box::pin(async move {
+            let response = self.client.create(&to_wire(&request)).await?;
+            reply_from(&response)
+        })
+    }
+
+    fn respond_stream(
+        &self,
+        request: BackendRequest,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        Box::pin(async move {
+            let mut stream = self.client.create_stream(&to_wire(&request)).await?;
+            while let Some(event) = stream.next().await {
+                match event? {
+                    StreamEvent::Created(response) => {
+                        let response_id = ResponseId::new(&response.id)?;
+                        let _ = events.send(BackendEvent::Started { response_id });
+                    }
+                    StreamEvent::OutputTextDelta { delta, .. } => {
+                        let _ = events.send(BackendEvent::Delta(delta));
+                    }
+                    StreamEvent::Completed(response) | StreamEvent::Incomplete(response) => {
+                        return reply_from(&response);
+                    }
+                    _ => {}
+                }
+            }
+            Err(Error::Stream {
+                reason: "stream ended without a terminal event".to_owned(),
+                request_id: stream.request_id().map(str::to_owned),
+            })
+        })
+    }
+
+    fn retrieve(&self, id: &ResponseId) -> BoxFuture<'_, Result<RetrievedResponse>> {
+        let id = id.clone();
+        Box::pin(async move {
+            let response = self.client.retrieve(id.as_str()).await?;
+            let query = InputItemsQuery::default().ascending();
+            let mut items = Vec::new();
+            let mut pages = std::pin::pin!(self.client.input_items(id.as_str(), query));
+            while let Some(item) = pages.next().await {
+                items.push(item?);
+            }
+            Ok(RetrievedResponse {
+                previous_response_id: response
+                    .previous_response_id
+                    .as_deref()
+                    .map(ResponseId::new)
+                    .transpose()?,
+                instructions: instructions_text(response.instructions.as_ref()),
+                metadata: response.metadata.clone().unwrap_or_default(),
+                input: items.into_iter().map(strip_item_id).collect(),
+                reply: reply_from(&response)?,
+            })
+        })
+    }
+
+    fn delete(&self, id: &ResponseId) -> BoxFuture<'_, Result<()>> {
+        let id = id.clone();
+        Box::pin(async move {
+            match self.client.delete(id.as_str()).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.status() == Some(404) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// The wire request for `request`.
+fn to_wire(request: &BackendRequest) -> CreateResponse {
+    let mut wire = CreateResponse::new(request.model.clone(), Input::items(request.full_input()))
+        .store(request.store);
+    if let Context::Previous(id) = &request.context {
+        wire = wire.previous_response_id(id.as_str());
+    }
+    if let Some(text) = &request.instructions {
+        wire = wire.instructions(text.clone());
+    }
+    if !request.metadata.is_empty() {
+        wire = wire.metadata(request.metadata.clone());
+    }
+    if let Some(max) = request.max_output_tokens {
+        wire = wire.max_output_tokens(max);
+    }
+    if let Some(t) = request.temperature {
+        wire = wire.temperature(t);
+    }
+    wire
+}
+
+/// Our view of a completed wire response.
+fn reply_from(response: &Response) -> Result<BackendReply> {
+    let status = match response.status.as_deref() {
+        Some("completed") | None => NodeStatus::Completed,
+        Some("incomplete") => NodeStatus::Incomplete,
+        Some("cancelled") => NodeStatus::Cancelled,
+        Some(_) => NodeStatus::Failed,
+    };
+    let usage = response.usage.as_ref().map_or_else(Usage::default, |u| {
+        let mut usage = Usage::new(u.input_tokens, u.output_tokens);
+        usage.total_tokens = u.total_tokens;
+        usage.cached_tokens = u.cached_tokens();
+        usage.reasoning_tokens = u.reasoning_tokens();
+        usage
+    });
+    Ok(BackendReply {
+        response_id: Some(ResponseId::new(&response.id)?),
+        output: response.output_json(),
+        output_text: response.output_text(),
+        model: Some(response.model.clone()),
+        status,
+        usage,
+        created_at: Timestamp::from_unix_seconds(response.created_at),
+        stored: response.store.unwrap_or(true),
+    })
+}
+
+fn instructions_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Input items come back from the server with item ids; a node keeps them as the
+/// items that were sent, without the server's ids.
+fn strip_item_id(mut item: Value) -> Value {
+    if let Some(map) = item.as_object_mut() {
+        map.remove("id");
+        map.remove("status");
+    }
+    item
+}
+
+#[allow(dead_code)]
+fn metadata_of(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,656 @@
+//! The branching engine: the one place that asks a [`Backend`] for responses and
+//! records them in a [`ResponseTree`].
+//!
+//! Every method that creates nodes commits each node to the store in one atomic
+//! write *after* its response is complete, so dropping any future the engine
+//! returns is safe: a cancelled request leaves no half-written node, only (at
+//! worst) an entry in the attempt journal that [`Engine::recover`] reports.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::backend::{Backend, BackendReply, BackendRequest, Context};
+use crate::error::{Error, Result};
+use crate::ids::{NodeId, ResponseId};
+use crate::node::{Node, Timestamp, message_item};
+use crate::tree::ResponseTree;
+
+mod accounting;
+mod journal;
+mod maintenance;
+mod stream;
+
+pub use accounting::UsageTotals;
+pub use journal::RecoveryReport;
+pub use maintenance::{AdoptReport, PruneReport};
+pub use stream::{NodeStream, StreamUpdate};
+
+/// How long the Responses API keeps stored responses by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The model used when neither the engine nor the call names one.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+
+/// The default bound on requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// Creates responses and records them as nodes: respond, branch, fan out,
+/// stream, merge, adopt, prune, recover.
+///
+/// `Engine` is a cheap handle (`Clone` over an `Arc`): share one between tasks.
+///
+/// ```no_run
+/// # async fn demo() -> resptree::Result<()> {
+/// use resptree::{Engine, ResponseTree};
+/// use resptree::backend::ResponsesBackend;
+/// use resptree::client::Client;
+///
+/// let tree = ResponseTree::open("trip.db")?;
+/// let engine = Engine::builder(tree, ResponsesBackend::new(Client::from_env()?)).build()?;
+/// let root = engine.respond(None, "Plan a weekend in Paris").await?;
+/// let results = engine
+///     .branch(&root.id, ["Reply as a formal travel agent", "Reply as a funny travel buddy"])
+///     .await?;
+/// for child in results {
+///     println!("{}", child?.output_text);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tree: Arc<ResponseTree>,
+    backend: Arc<dyn Backend>,
+    config: EngineConfig,
+    limit: Arc<Semaphore>,
+    requests: AtomicU64,
+    /// Response ids the server has told us it no longer knows, so later children
+    /// of the same parent go straight to replay.
+    forgotten: Mutex<HashSet<ResponseId>>,
+}
+
+/// What the engine does when a parent has no usable server copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MissingParent {
+    /// Replay the parent's path from the local transcript as explicit input.
+    #[default]
+    Replay,
+    /// Return the server's error.
+    Error,
+}
+
+/// Engine-wide settings; see [`EngineBuilder`] for the defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The model for calls that don't name one.
+    pub model: String,
+    /// How many requests may be in flight at once, across all calls.
+    pub concurrency: usize,
+    /// What to do when a parent has no usable server copy.
+    pub missing_parent: MissingParent,
+    /// Never store responses on the server; always replay the path.
+    pub stateless: bool,
+    /// How long the server keeps stored responses.
+    pub retention: Duration,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug)]
+#[must_use]
+pub struct EngineBuilder {
+    tree: ResponseTree,
+    backend: Arc<dyn Backend>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Starts building an engine that records into `tree` and asks `backend`.
+    pub fn builder(tree: ResponseTree, backend: impl Backend + 'static) -> EngineBuilder {
+        EngineBuilder {
+            tree,
+            backend: Arc::new(backend),
+            config: EngineConfig {
+                model: DEFAULT_MODEL.to_owned(),
+                concurrency: DEFAULT_CONCURRENCY,
+                missing_parent: MissingParent::Replay,
+                stateless: false,
+                retention: DEFAULT_RETENTION,
+            },
+        }
+    }
+
+    /// The tree the engine records into.
+    pub fn tree(&self) -> &ResponseTree {
+        &self.inner.tree
+    }
+
+    /// The backend the engine asks.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// How many requests this engine has sent to its backend (retries inside the
+    /// HTTP client count once; a replay after "previous response not found" counts
+    /// twice).
+    pub fn requests_made(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// One response continuing `parent` (or a new root when `None`) with a user
+    /// message `text`. The node is committed to the store before this returns.
+    ///
+    /// Cancel safety: dropping the future abandons the request; no node is
+    /// recorded, and the attempt stays in the journal for [`Engine::recover`].
+    pub async fn respond(&self, parent: Option<&NodeId>, text: &str) -> Result<Node> {
+        self.respond_with(parent, vec![message_item("user", text)], &RespondOptions::default())
+            .await
+    }
+
+    /// One response continuing `parent` with arbitrary input items and options.
+    ///
+    /// Cancel safety: as [`Engine::respond`].
+    pub async fn respond_with(
+        &self,
+        parent: Option<&NodeId>,
+        input: Vec<Value>,
+        options: &RespondOptions,
+    ) -> Result<Node> {
+        let plan = self.plan(parent, input, options).await?;
+        self.execute(plan).await
+    }
+
+    /// One child of `parent` per text, sent concurrently (bounded by the engine's
+    /// concurrency limit), all reusing the same parent. Each child is committed as
+    /// it completes; the result has one entry per input, in input order, so one
+    /// failing child loses none of the others.
+    ///
+    /// Cancel safety: dropping the future cancels the requests still in flight;
+    /// children already committed stay.
+    pub async fn branch<I, S>(&self, parent: &NodeId, texts: I) -> Result<Vec<Result<Node>>>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let inputs = texts
+            .into_iter()
+            .map(|t| vec![message_item("user", t.as_ref())])
+            .collect();
+        self.branch_with(Some(parent), inputs, &RespondOptions::default())
+            .await
+    }
+
+    /// Like [`Engine::branch`], with arbitrary input items and options.
+    pub async fn branch_with(
+        &self,
+        parent: Option<&NodeId>,
+        inputs: Vec<Vec<Value>>,
+        options: &RespondOptions,
+    ) -> Result<Vec<Result<Node>>> {
+        let mut plans = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            plans.push(self.plan(parent, input, options).await?);
+        }
+        let runs = plans.into_iter().map(|plan| self.execute(plan));
+        Ok(futures_util::future::join_all(runs).await)
+    }
+
+    /// `n` alternative answers to the same input under `parent` ("regenerate").
+    ///
+    /// A backend with native fan-out (Chat Completions `n`) makes them in one
+    /// request; otherwise `n` requests are sent concurrently.
+    ///
+    /// Cancel safety: as [`Engine::branch`].
+    pub async fn fan_out(
+        &self,
+        parent: Option<&NodeId>,
+        text: &str,
+        n: usize,
+    ) -> Result<Vec<Result<Node>>> {
+        self.fan_out_with(
+            parent,
+            vec![message_item("user", text)],
+            n,
+            &RespondOptions::default(),
+        )
+        .await
+    }
+
+    /// Like [`Engine::fan_out`], with arbitrary input items and options.
+    pub async fn fan_out_with(
+        &self,
+        parent: Option<&NodeId>,
+        input: Vec<Value>,
+        n: usize,
+        options: &RespondOptions,
+    ) -> Result<Vec<Result<Node>>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.inner.backend.has_native_fan_out() {
+            let plan = self.plan(parent, input, options).await?;
+            let nodes = self.execute_n(plan, n).await?;
+            return Ok(nodes.into_iter().map(Ok).collect());
+        }
+        self.branch_with(parent, vec![input; n], options).await
+    }
+
+    /// Streams one response continuing `parent`: text deltas as they arrive, then
+    /// the committed node. See [`NodeStream`].
+    pub fn respond_stream(
+        &self,
+        parent: Option<&NodeId>,
+        text: &str,
+        options: &RespondOptions,
+    ) -> NodeStream {
+        stream::start(
+            self.clone(),
+            parent.cloned(),
+            vec![message_item("user", text)],
+            options.clone(),
+        )
+    }
+
+    /// A new node that continues branch `a` and is given, as explicit input, what
+    /// branch `b` said since the two diverged, followed by `instruction`. The node
+    /// records `b` as extra context, so both histories stay visible.
+    pub async fn merge(&self, a: &NodeId, b: &NodeId, instruction: &str) -> Result<Node> {
+        let tree = Arc::clone(&self.inner.tree);
+        let (a2, b2) = (a.clone(), b.clone());
+        let other = self
+            .blocking(move || {
+                let diff = tree.diff(&a2, &b2)?;
+                let mut parts = Vec::new();
+                for id in &diff.right {
+                    let node = tree.get(id)?;
+                    if let Some(user) = node.user_text() {
+                        parts.push(format!("User: {user}"));
+                    }
+                    parts.push(format!("Assistant: {}", node.output_text));
+                }
+                Ok(parts.join("\n\n"))
+            })
+            .await?;
+        let text = format!(
+            "Here is another branch of this conversation, from where it diverged:\n\n{other}\n\n{instruction}"
+        );
+        let options = RespondOptions {
+            extra_context: vec![b.clone()],
+            ..RespondOptions::default()
+        };
+        self.respond_with(Some(a), vec![message_item("user", &text)], &options)
+            .await
+    }
+
+    /// Token totals of one node, of the path from its root to it, or of the
+    /// subtree under it. See [`UsageTotals`].
+    pub async fn usage(&self, id: &NodeId, scope: UsageScope) -> Result<UsageTotals> {
+        let tree = Arc::clone(&self.inner.tree);
+        let id = id.clone();
+        self.blocking(move || accounting::totals(&tree, &id, scope))
+            .await
+    }
+
+    /// Nodes whose server copy expires within `within` from now (stored responses
+    /// are kept for [`EngineConfig::retention`]), soonest first.
+    pub async fn expiring(&self, within: Duration) -> Result<Vec<(NodeId, Timestamp)>> {
+        let tree = Arc::clone(&self.inner.tree);
+        let horizon = Timestamp::now().as_millis().saturating_add(
+            i64::try_from(within.as_millis()).unwrap_or(i64::MAX),
+        );
+        self.blocking(move || {
+            let ids: Vec<NodeId> = tree.graph().ids().cloned().collect();
+            let mut out = Vec::new();
+            for id in ids {
+                let node = tree.get(&id)?;
+                if let Some(at) = node.origin.expires_at {
+                    if node.origin.stored && at.as_millis() <= horizon {
+                        out.push((id, at));
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on the blocking pool: store IO never runs on async workers.
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::storage("running a store task", e))?
+    }
+
+    /// Decides the request for a new child of `parent`: model, instructions and
+    /// whether the server can continue the parent or the path must be replayed.
+    async fn plan(
+        &self,
+        parent: Option<&NodeId>,
+        input: Vec<Value>,
+        options: &RespondOptions,
+    ) -> Result<Plan> {
+        let config = &self.inner.config;
+        let parent_node = match parent {
+            Some(id) => {
+                let tree = Arc::clone(&self.inner.tree);
+                let id = id.clone();
+                Some(self.blocking(move || tree.get(&id)).await?)
+            }
+            None => None,
+        };
+        let instructions = match &options.instructions {
+            Instructions::Inherit => parent_node.as_ref().and_then(|p| p.instructions.clone()),
+            Instructions::Set(text) => Some(text.clone()),
+            Instructions::None => None,
+        };
+        let mut request = BackendRequest::new(
+            options.model.clone().unwrap_or_else(|| config.model.clone()),
+            input,
+        );
+        request.instructions = instructions;
+        request.store = !config.stateless && options.store.unwrap_or(true);
+        request.metadata = options.metadata.clone();
+        request.max_output_tokens = options.max_output_tokens;
+        request.temperature = options.temperature;
+        request.context = match &parent_node {
+            None => Context::None,
+            Some(p) => match self.server_parent(p) {
+                Some(id) => Context::Previous(id),
+                None => Context::Replay(self.transcript(&p.id).await?),
+            },
+        };
+        Ok(Plan {
+            parent: parent_node.map(|p| p.id),
+            request,
+            options: options.clone(),
+        })
+    }
+
+    /// The parent's server id, if the server can be asked to continue it.
+    fn server_parent(&self, parent: &Node) -> Option<ResponseId> {
+        if self.inner.config.stateless || !self.inner.backend.is_stateful() {
+            return None;
+        }
+        let id = parent.origin.response_id.as_ref()?;
+        if !parent.origin.stored || parent.origin.backend != self.inner.backend.name() {
+            return None;
+        }
+        let forgotten = self.inner.forgotten.lock().map_or(false, |f| f.contains(id));
+        (!forgotten).then(|| id.clone())
+    }
+
+    async fn transcript(&self, id: &NodeId) -> Result<Vec<Value>> {
+        let tree = Arc::clone(&self.inner.tree);
+        let id = id.clone();
+        self.blocking(move || tree.transcript(&id)).await
+    }
+
+    /// Sends a planned request (journaled, bounded, with replay fallback) and
+    /// commits the node.
+    async fn execute(&self, plan: Plan) -> Result<Node> {
+        let attempt = self.journal_attempt(&plan).await?;
+        let _permit = self.permit().await?;
+        let sent = self
+            .send_with_fallback(plan, |backend, request| backend.respond(request))
+            .await;
+        let (reply, plan) = self.settle(sent, &attempt).await?;
+        let node = self.node_from(&plan, reply, None);
+        let mut committed = self.commit(vec![node], &attempt).await?;
+        committed.pop().ok_or(Error::Unsupported("an empty commit"))
+    }
+
+    /// Native fan-out: one request, `n` sibling nodes committed together.
+    async fn execute_n(&self, plan: Plan, n: usize) -> Result<Vec<Node>> {
+        let attempt = self.journal_attempt(&plan).await?;
+        let _permit = self.permit().await?;
+        let sent = self
+            .send_with_fallback(plan, move |backend, request| backend.respond_n(request, n))
+            .await;
+        let (replies, plan) = self.settle(sent, &attempt).await?;
+        let group = NodeId::local();
+        let nodes = replies
+            .into_iter()
+            .map(|reply| self.node_from(&plan, reply, Some(group.clone())))
+            .collect();
+        self.commit(nodes, &attempt).await
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.limit)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Config("the engine's request limiter was closed".to_owned()))
+    }
+
+    /// Sends `plan` with `send`; if the server no longer knows the parent and the
+    /// policy allows, sends it again with the path replayed.
+    async fn send_with_fallback<T, F>(&self, mut plan: Plan, send: F) -> Result<(T, Plan)>
+    where
+        F: for<'a> Fn(&'a dyn Backend, BackendRequest) -> crate::backend::BoxFuture<'a, Result<T>>,
+    {
+        let backend = &*self.inner.backend;
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        match send(backend, plan.request.clone()).await {
+            Ok(value) => Ok((value, plan)),
+            Err(err) if err.is_previous_response_not_found() => {
+                let Context::Previous(id) = &plan.request.context else {
+                    return Err(err);
+                };
+                if self.inner.config.missing_parent == MissingParent::Error {
+                    return Err(err);
+                }
+                if let Ok(mut forgotten) = self.inner.forgotten.lock() {
+                    forgotten.insert(id.clone());
+                }
+                let Some(parent) = plan.parent.clone() else {
+                    return Err(err);
+                };
+                plan.request.context = Context::Replay(self.transcript(&parent).await?);
+                self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                let value = send(backend, plan.request.clone()).await?;
+                Ok((value, plan))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The node recording `reply` to `plan`.
+    fn node_from(&self, plan: &Plan, reply: BackendReply, group: Option<NodeId>) -> Node {
+        let id = reply
+            .response_id
+            .as_ref()
+            .map_or_else(NodeId::local, NodeId::from);
+        let mut node = Node::new(id, plan.parent.clone());
+        node.extra_context = plan.options.extra_context.clone();
+        node.input = plan.request.input.clone();
+        node.output = reply.output;
+        node.output_text = reply.output_text;
+        node.model = reply.model;
+        node.instructions = plan.request.instructions.clone();
+        node.status = reply.status;
+        node.usage = reply.usage;
+        node.usage.shared_input_group = group;
+        node.metadata = plan.request.metadata.clone();
+        node.labels = plan.options.labels.clone();
+        node.origin = crate::node::Origin::backend(self.inner.backend.name());
+        node.origin.response_id = reply.response_id;
+        node.origin.previous_response_id = match &plan.request.context {
+            Context::Previous(id) => Some(id.clone()),
+            _ => None,
+        };
+        node.origin.replayed = matches!(plan.request.context, Context::Replay(_));
+        node.origin.stored = reply.stored && node.origin.response_id.is_some();
+        if node.origin.stored {
+            let retention = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
+            node.origin.expires_at =
+                Some(Timestamp(reply.created_at.as_millis().saturating_add(retention)));
+        }
+        node
+    }
+}
+
+impl EngineBuilder {
+    /// The model for calls that don't name one. Default: [`DEFAULT_MODEL`].
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.config.model = model.into();
+        self
+    }
+
+    /// How many requests may be in flight at once. Default: [`DEFAULT_CONCURRENCY`].
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.config.concurrency = limit;
+        self
+    }
+
+    /// What to do when a parent has no usable server copy. Default: replay.
+    pub fn missing_parent(mut self, policy: MissingParent) -> Self {
+        self.config.missing_parent = policy;
+        self
+    }
+
+    /// Stateless mode: `store: false` on every request and the path always
+    /// replayed, for users who cannot keep data on the server. Default: off.
+    pub fn stateless(mut self, on: bool) -> Self {
+        self.config.stateless = on;
+        self
+    }
+
+    /// How long the server keeps stored responses. Default: [`DEFAULT_RETENTION`].
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    /// Builds the engine.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if the concurrency limit is 0 or the model is empty.
+    pub fn build(self) -> Result<Engine> {
+        if self.config.concurrency == 0 {
+            return Err(Error::Config("concurrency must be at least 1".to_owned()));
+        }
+        if self.config.model.trim().is_empty() {
+            return Err(Error::Config("model must not be empty".to_owned()));
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                limit: Arc::new(Semaphore::new(self.config.concurrency)),
+                tree: Arc::new(self.tree),
+                backend: self.backend,
+                config: self.config,
+                requests: AtomicU64::new(0),
+                forgotten: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+}
+
+/// Per-call options for [`Engine::respond_with`] and friends.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RespondOptions {
+    /// The model; default: the engine's.
+    pub model: Option<String>,
+    /// Which instructions to send; default: the parent's.
+    pub instructions: Instructions,
+    /// Metadata to send and record.
+    pub metadata: BTreeMap<String, String>,
+    /// Labels to record on the new node.
+    pub labels: BTreeSet<String>,
+    /// Upper bound on output tokens.
+    pub max_output_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Whether the server stores the response; default: yes (never in stateless mode).
+    pub store: Option<bool>,
+    /// Nodes whose content this request includes as explicit input (recorded as
+    /// extra-context edges).
+    pub extra_context: Vec<NodeId>,
+}
+
+impl RespondOptions {
+    /// Sends `text` as instructions instead of the parent's.
+    #[must_use]
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Instructions::Set(text.into());
+        self
+    }
+
+    /// Uses `model` for this call.
+    #[must_use]
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Adds a label to the new node.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.labels.insert(label.into());
+        self
+    }
+
+    /// Adds a metadata pair.
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Which instructions a new node is sent with.
+///
+/// The server never carries instructions over from `previous_response_id`, so the
+/// engine re-sends the branch's instructions itself unless told otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Instructions {
+    /// The parent's instructions (none for a root).
+    #[default]
+    Inherit,
+    /// These instructions.
+    Set(String),
+    /// No instructions.
+    None,
+}
+
+/// Which nodes [`Engine::usage`] adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageScope {
+    /// The node alone.
+    Node,
+    /// The path from its root to the node.
+    Path,
+    /// The node and everything under it.
+    Subtree,
+}
+
+/// A request the engine has decided on but not yet sent.
+#[derive(Debug, Clone)]
+struct Plan {
+    parent: Option<NodeId>,
+    request: BackendRequest,
+    options: RespondOptions,
+}
