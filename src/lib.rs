@@ -29,8 +29,10 @@ pub mod node;
 pub use node::{Node, NodeStatus, Origin, Timestamp, Usage};
 
 pub mod tree;
+pub use tree::ResponseTree;
 
 pub mod store;
+pub use store::Store;
 
 pub mod render;
 
