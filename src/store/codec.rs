@@ -34,7 +34,11 @@ pub(crate) const SCHEMA_VERSION: u32 = 1;
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        1 + 8 + 2 + t.parent.as_ref().map_or(0, |p| p.as_str().len()) + 2 + t.extra_context.len() * 40,
+        1 + 8
+            + 2
+            + t.parent.as_ref().map_or(0, |p| p.as_str().len())
+            + 2
+            + t.extra_context.len() * 40,
     );
     out.push(RECORD_VERSION);
     out.extend_from_slice(&t.created_at.as_millis().to_le_bytes());
@@ -219,7 +223,11 @@ mod tests {
         }
         let mut newer = good.clone();
         newer[0] = 2;
-        assert!(decode_topology(id("a"), &newer).unwrap_err().contains("version 2"));
+        assert!(
+            decode_topology(id("a"), &newer)
+                .unwrap_err()
+                .contains("version 2")
+        );
         let mut trailing = good;
         trailing.push(0);
         assert!(decode_topology(id("a"), &trailing).is_err());

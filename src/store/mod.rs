@@ -25,9 +25,9 @@ mod memory;
 #[cfg(feature = "sled")]
 mod sled;
 
-pub use memory::MemoryStore;
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
+pub use memory::MemoryStore;
 
 /// Where a tree's nodes, refs and in-flight attempts are kept.
 ///

@@ -115,9 +115,8 @@ impl SledStore {
         let mut out = Vec::new();
         for entry in self.children.iter() {
             let (key, _) = entry.map_err(|e| Error::storage("reading the child index", e))?;
-            let pair = split_child_key(&key).ok_or_else(|| {
-                corrupt("children", &key, "not a parent/child key")
-            })?;
+            let pair = split_child_key(&key)
+                .ok_or_else(|| corrupt("children", &key, "not a parent/child key"))?;
             out.push(pair);
         }
         Ok(out)
@@ -164,7 +163,9 @@ impl SledStore {
                     Err(corrupt(
                         "meta",
                         SCHEMA_KEY,
-                        format!("schema version {version} is newer than this build ({SCHEMA_VERSION})"),
+                        format!(
+                            "schema version {version} is newer than this build ({SCHEMA_VERSION})"
+                        ),
                     ))
                 } else {
                     Ok(())
@@ -295,9 +296,8 @@ impl Store for SledStore {
         let mut out = Vec::new();
         for entry in self.attempts.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
-            let attempt = codec::decode_attempt(&value).map_err(|reason| {
-                Error::corrupt(format!("attempts/{}", hex(&key)), reason)
-            })?;
+            let attempt = codec::decode_attempt(&value)
+                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
             out.push(attempt);
         }
         Ok(out)
@@ -311,7 +311,8 @@ impl Store for SledStore {
                 .ok()
                 .and_then(|s| RefName::new(s).ok())
                 .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
-            let target = codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
+            let target =
+                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
             out.push((name, target));
         }
         Ok(out)

@@ -22,6 +22,17 @@ pub enum EdgeKind {
     Context,
 }
 
+/// What [`Graph::insert_all`] does with an extra-context id that names no node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissingContext {
+    /// Drop the context edge and keep the node. Used when loading a store: a
+    /// context node may have been removed since (removing a subtree does not
+    /// rewrite the nodes that used it as context).
+    Drop,
+    /// Refuse the node with [`TreeViolation::DanglingParent`]. Used for imports.
+    Refuse,
+}
+
 /// Where two nodes' paths part: their nearest common ancestor and the two paths
 /// below it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -79,72 +90,88 @@ impl Graph {
         Self::default()
     }
 
-    /// Builds a graph from records in any order (as a store returns them).
-    ///
-    /// Records are inserted parents-first. A record that cannot be inserted — a
-    /// duplicate, a missing parent, a parent cycle — is returned as an error with
-    /// the graph built from the rest; its descendants are refused too, since they
-    /// would dangle. Extra-context ids that name no record are dropped when
-    /// `strict_context` is false (a context node removed since) and refused as
-    /// [`TreeViolation::DanglingParent`] when it is true.
-    pub fn build(records: Vec<Topology>, strict_context: bool) -> (Self, Vec<Error>) {
+    /// Builds a graph from records in any order (as a store returns them); see
+    /// [`Graph::insert_all`]. Returns the graph and the records it refused.
+    pub fn build(records: &[Topology], missing_context: MissingContext) -> (Self, Vec<Error>) {
         let mut graph = Self::new();
+        let problems = graph.insert_all(records, missing_context);
+        (graph, problems)
+    }
+
+    /// Inserts records given in any order, parents before children.
+    ///
+    /// A record that cannot be inserted — a duplicate, a missing parent, a cycle
+    /// of parent or context links — is returned as an error and the rest are
+    /// inserted; records that depend on a refused one are refused too, since they
+    /// would dangle. Nodes already in the graph satisfy dependencies.
+    pub fn insert_all(
+        &mut self,
+        records: &[Topology],
+        missing_context: MissingContext,
+    ) -> Vec<Error> {
         let mut problems = Vec::new();
-        let mut position: HashMap<NodeId, usize> = HashMap::with_capacity(records.len());
+        let mut position: HashMap<&NodeId, usize> = HashMap::with_capacity(records.len());
+        let mut refused = vec![false; records.len()];
         for (i, record) in records.iter().enumerate() {
-            if position.insert(record.id.clone(), i).is_some() {
+            if self.contains(&record.id) || position.insert(&record.id, i).is_some() {
+                refused[i] = true;
                 problems.push(violation(TreeViolation::DuplicateNode(record.id.clone())));
             }
         }
-        // Kahn's algorithm over "must be inserted after" dependencies.
-        let mut waiting = vec![0_usize; records.len()];
-        let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+        let keep_context = |c: &NodeId| {
+            missing_context == MissingContext::Refuse
+                || self.contains(c)
+                || position.contains_key(c)
+        };
+        // Kahn's algorithm over "must be inserted after" links. Dependents are
+        // kept as (dependency, dependent) pairs sorted by dependency: one
+        // allocation instead of a Vec per record, which matters at a million nodes.
+        let mut waiting = vec![0_u32; records.len()];
+        let mut links: Vec<(usize, usize)> = Vec::new();
         let mut ready = VecDeque::new();
-        let mut refused = vec![false; records.len()];
         for (i, record) in records.iter().enumerate() {
-            if position.get(&record.id) != Some(&i) {
-                refused[i] = true; // a duplicate, already reported
+            if refused[i] {
                 continue;
             }
-            let deps = record.parent.iter().chain(
-                record
-                    .extra_context
-                    .iter()
-                    .filter(|c| strict_context || position.contains_key(*c)),
-            );
+            let deps = record
+                .parent
+                .iter()
+                .chain(record.extra_context.iter().filter(|c| keep_context(c)));
             for dep in deps {
-                match position.get(dep) {
-                    Some(&j) => {
-                        waiting[i] += 1;
-                        dependents.entry(j).or_default().push(i);
-                    }
-                    None => {
-                        refused[i] = true;
-                        problems.push(violation(TreeViolation::DanglingParent {
-                            node: record.id.clone(),
-                            missing: dep.clone(),
-                        }));
-                    }
+                if let Some(&j) = position.get(dep) {
+                    waiting[i] += 1;
+                    links.push((j, i));
+                } else if !self.contains(dep) {
+                    refused[i] = true;
+                    problems.push(violation(TreeViolation::DanglingParent {
+                        node: record.id.clone(),
+                        missing: dep.clone(),
+                    }));
+                    break;
                 }
             }
             if waiting[i] == 0 && !refused[i] {
                 ready.push_back(i);
             }
         }
+        links.sort_unstable();
         let mut inserted = vec![false; records.len()];
         while let Some(i) = ready.pop_front() {
-            let mut record = records[i].clone();
-            if !strict_context {
-                record.extra_context.retain(|c| graph.contains(c));
+            let record = &records[i];
+            let result = if record.extra_context.iter().all(|c| self.contains(c)) {
+                self.insert(record)
+            } else {
+                let mut trimmed = record.clone();
+                trimmed.extra_context.retain(|c| self.contains(c));
+                self.insert(&trimmed)
+            };
+            if let Err(e) = result {
+                problems.push(e);
+                continue;
             }
-            match graph.insert(&record) {
-                Ok(()) => inserted[i] = true,
-                Err(e) => {
-                    problems.push(e);
-                    continue;
-                }
-            }
-            for &d in dependents.get(&i).map_or(&[][..], Vec::as_slice) {
+            inserted[i] = true;
+            let start = links.partition_point(|&(j, _)| j < i);
+            for &(_, d) in links[start..].iter().take_while(|&&(j, _)| j == i) {
                 waiting[d] -= 1;
                 if waiting[d] == 0 && !refused[d] {
                     ready.push_back(d);
@@ -160,13 +187,10 @@ impl Graph {
                 .parent
                 .iter()
                 .chain(&record.extra_context)
-                .find(|d| !graph.contains(d))
+                .find(|d| !self.contains(d))
                 .cloned();
-            let cyclic = missing
-                .as_ref()
-                .is_some_and(|m| graph_reaches_in_records(&records, &position, m, &record.id));
             let v = match missing {
-                Some(m) if cyclic => TreeViolation::Cycle {
+                Some(m) if depends_on(records, &position, &m, &record.id) => TreeViolation::Cycle {
                     from: m,
                     to: record.id.clone(),
                 },
@@ -178,7 +202,7 @@ impl Graph {
             };
             problems.push(violation(v));
         }
-        (graph, problems)
+        problems
     }
 
     /// Inserts a node with its `Continues` edge from its parent and its `Context`
@@ -385,7 +409,11 @@ impl Graph {
     pub fn leaves_under(&self, id: &NodeId) -> Result<Vec<NodeId>> {
         Ok(self
             .descendants_dfs(id)?
-            .filter(|d| self.index.get(d).is_some_and(|&i| self.child_idx(i).is_empty()))
+            .filter(|d| {
+                self.index
+                    .get(d)
+                    .is_some_and(|&i| self.child_idx(i).is_empty())
+            })
             .collect())
     }
 
@@ -601,10 +629,10 @@ fn violation(v: TreeViolation) -> Error {
 }
 
 /// Whether, following parent/context links through `records`, `from` depends
-/// (transitively) on `to` — i.e. whether the dependency `to → from` closes a cycle.
-fn graph_reaches_in_records(
+/// (transitively) on `to` — i.e. whether the link `to → from` closes a cycle.
+fn depends_on(
     records: &[Topology],
-    position: &HashMap<NodeId, usize>,
+    position: &HashMap<&NodeId, usize>,
     from: &NodeId,
     to: &NodeId,
 ) -> bool {

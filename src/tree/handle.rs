@@ -12,7 +12,7 @@ use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 use crate::store::{Batch, MemoryStore, Op, Store, Topology};
 
-use super::graph::{BranchDiff, Graph};
+use super::graph::{BranchDiff, Graph, MissingContext};
 
 /// A durable tree of responses: the in-memory topology plus the store that holds
 /// the node bodies, refs and in-flight attempts.
@@ -99,7 +99,7 @@ impl ResponseTree {
     pub fn with_store(store: Arc<dyn Store>) -> Result<Self> {
         let loaded = store.load()?;
         let mut problems = loaded.problems;
-        let (graph, graph_problems) = Graph::build(loaded.nodes, false);
+        let (graph, graph_problems) = Graph::build(&loaded.nodes, MissingContext::Drop);
         problems.extend(graph_problems);
         let mut refs = BTreeMap::new();
         for (name, target) in loaded.refs {
@@ -187,6 +187,45 @@ impl ResponseTree {
         batch.push(Op::PutNode(Box::new(node)));
         self.store.apply(batch)?;
         self.write_graph().insert(&topology)
+    }
+
+    /// Inserts `nodes`, given in any order, and points `refs` at nodes (new or
+    /// existing), all in one atomic store batch: either everything is added or
+    /// nothing is. Extra-context ids must name nodes of the tree or of `nodes`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTree`] for the first node that cannot be inserted (duplicate,
+    /// dangling parent or context, cycle); [`Error::NodeNotFound`] for a ref whose
+    /// target is neither in the tree nor in `nodes`; [`Error::Storage`] if the
+    /// store write fails. On error nothing changes.
+    pub fn insert_all(&self, nodes: Vec<Node>, refs: Vec<(RefName, NodeId)>) -> Result<()> {
+        let _edit = self.lock_edits();
+        let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
+        // Validate on a copy so a refused batch leaves the live graph untouched.
+        let mut next = self.read().clone();
+        if let Some(first) = next
+            .insert_all(&records, MissingContext::Refuse)
+            .into_iter()
+            .next()
+        {
+            return Err(first);
+        }
+        if let Some((_, missing)) = refs.iter().find(|(_, target)| !next.contains(target)) {
+            return Err(Error::NodeNotFound(missing.clone()));
+        }
+        let batch: Batch = nodes
+            .into_iter()
+            .map(|n| Op::PutNode(Box::new(n)))
+            .chain(
+                refs.iter()
+                    .map(|(name, id)| Op::SetRef(name.clone(), id.clone())),
+            )
+            .collect();
+        self.store.apply(batch)?;
+        *self.write_graph() = next;
+        self.write_refs().extend(refs);
+        Ok(())
     }
 
     /// The full record of node `id`, read from the store.

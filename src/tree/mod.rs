@@ -8,5 +8,5 @@
 mod graph;
 mod handle;
 
-pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph};
+pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::ResponseTree;
