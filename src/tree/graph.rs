@@ -118,11 +118,11 @@ impl Graph {
                 problems.push(violation(TreeViolation::DuplicateNode(record.id.clone())));
             }
         }
-        let keep_context = |c: &NodeId| {
-            missing_context == MissingContext::Refuse
-                || self.contains(c)
-                || position.contains_key(c)
-        };
+        // With `Refuse`, context sources are ordering dependencies like parents.
+        // With `Drop`, nodes are inserted along parent links only and context
+        // edges are added afterwards, where their source made it in: a context
+        // source that is missing or was refused costs the edge, not the node.
+        let refuse = missing_context == MissingContext::Refuse;
         // Kahn's algorithm over "must be inserted after" links. Dependents are
         // kept as (dependency, dependent) pairs sorted by dependency: one
         // allocation instead of a Vec per record, which matters at a million nodes.
@@ -136,7 +136,7 @@ impl Graph {
             let deps = record
                 .parent
                 .iter()
-                .chain(record.extra_context.iter().filter(|c| keep_context(c)));
+                .chain(record.extra_context.iter().filter(|_| refuse));
             for dep in deps {
                 if let Some(&j) = position.get(dep) {
                     waiting[i] += 1;
@@ -158,11 +158,11 @@ impl Graph {
         let mut inserted = vec![false; records.len()];
         while let Some(i) = ready.pop_front() {
             let record = &records[i];
-            let result = if record.extra_context.iter().all(|c| self.contains(c)) {
+            let result = if refuse || record.extra_context.is_empty() {
                 self.insert(record)
             } else {
                 let mut trimmed = record.clone();
-                trimmed.extra_context.retain(|c| self.contains(c));
+                trimmed.extra_context.clear();
                 self.insert(&trimmed)
             };
             if let Err(e) = result {
@@ -175,6 +175,18 @@ impl Graph {
                 waiting[d] -= 1;
                 if waiting[d] == 0 && !refused[d] {
                     ready.push_back(d);
+                }
+            }
+        }
+        if !refuse {
+            for (_, record) in records.iter().enumerate().filter(|(i, _)| inserted[*i]) {
+                for source in &record.extra_context {
+                    if !self.contains(source) {
+                        continue;
+                    }
+                    if let Err(e) = self.add_context_edge(source, &record.id) {
+                        problems.push(e);
+                    }
                 }
             }
         }
@@ -236,6 +248,38 @@ impl Graph {
             }
         }
         Ok(())
+    }
+
+    /// Adds a `Context` edge `source → node` between two present nodes, unless it
+    /// exists already.
+    fn add_context_edge(&mut self, source: &NodeId, node: &NodeId) -> Result<()> {
+        let (s, n) = (self.idx(source)?, self.idx(node)?);
+        if self.graph.edges_connecting(s, n).any(|e| *e.weight() == EdgeKind::Context) {
+            return Ok(());
+        }
+        if self.reaches(n, s) {
+            return Err(violation(TreeViolation::Cycle {
+                from: source.clone(),
+                to: node.clone(),
+            }));
+        }
+        self.graph.add_edge(s, n, EdgeKind::Context);
+        Ok(())
+    }
+
+    /// Whether `to` can be reached from `from` along edges of either kind.
+    fn reaches(&self, from: NodeIndex, to: NodeIndex) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(i) = stack.pop() {
+            if i == to {
+                return true;
+            }
+            if seen.insert(i) {
+                stack.extend(self.graph.neighbors_directed(i, Direction::Outgoing));
+            }
+        }
+        false
     }
 
     /// Checks that [`Graph::insert`] would accept `node`, without changing anything.
