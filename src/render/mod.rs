@@ -57,13 +57,22 @@ fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize
     Ok(out)
 }
 
-/// The first line of the node's last user message, or of its first input item.
+/// The first line of the node's last user message, or of its first input item;
+/// for an item without text (a tool result), its type in parentheses.
 fn user_line(node: &Node) -> String {
     let text = node
         .user_text()
         .or_else(|| node.input.first().map(crate::node::item_text))
         .unwrap_or_default();
-    first_line(&text)
+    let line = first_line(&text);
+    if !line.is_empty() {
+        return line;
+    }
+    node.input
+        .first()
+        .and_then(|item| item.get("type"))
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(String::new, |kind| format!("({kind})"))
 }
 
 /// The first line of the node's output text, or its status when it has none.
