@@ -254,7 +254,11 @@ impl Graph {
     /// exists already.
     fn add_context_edge(&mut self, source: &NodeId, node: &NodeId) -> Result<()> {
         let (s, n) = (self.idx(source)?, self.idx(node)?);
-        if self.graph.edges_connecting(s, n).any(|e| *e.weight() == EdgeKind::Context) {
+        if self
+            .graph
+            .edges_connecting(s, n)
+            .any(|e| *e.weight() == EdgeKind::Context)
+        {
             return Ok(());
         }
         if self.reaches(n, s) {

@@ -1,6 +1,9 @@
 //! Property tests: random insert/remove/ref sequences keep the tree's invariants,
 //! and the graph rebuilt from sled equals the live one.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -36,7 +39,11 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
-fn check_invariants(tree: &ResponseTree, store: &SledStore, model: &BTreeMap<NodeId, Option<NodeId>>) {
+fn check_invariants(
+    tree: &ResponseTree,
+    store: &SledStore,
+    model: &BTreeMap<NodeId, Option<NodeId>>,
+) {
     let graph = tree.graph();
     // Same nodes and parents as the model.
     assert_eq!(graph.len(), model.len());
@@ -57,7 +64,11 @@ fn check_invariants(tree: &ResponseTree, store: &SledStore, model: &BTreeMap<Nod
     for (_, to, _) in &edges {
         *indegree.get_mut(to).unwrap() += 1;
     }
-    let mut ready: Vec<&NodeId> = indegree.iter().filter(|(_, d)| **d == 0).map(|(k, _)| *k).collect();
+    let mut ready: Vec<&NodeId> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(k, _)| *k)
+        .collect();
     let mut seen = 0;
     while let Some(n) = ready.pop() {
         seen += 1;
@@ -91,7 +102,11 @@ fn check_invariants(tree: &ResponseTree, store: &SledStore, model: &BTreeMap<Nod
     // Every child-index entry matches a node and its parent, and none is missing.
     let index = store.child_index().unwrap();
     for (parent, child) in &index {
-        assert_eq!(model.get(child), Some(&Some(parent.clone())), "index entry {parent} -> {child}");
+        assert_eq!(
+            model.get(child),
+            Some(&Some(parent.clone())),
+            "index entry {parent} -> {child}"
+        );
     }
     assert_eq!(index.len(), model.values().filter(|p| p.is_some()).count());
     // Refs point at live nodes.

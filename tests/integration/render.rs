@@ -1,5 +1,8 @@
 //! Renderers: exact output for a hand-built tree, JSON round trips and rejections.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use resptree::render::{self, AsciiOptions, DiagramOptions};
 use resptree::{Error, Node, RefName, ResponseTree, Timestamp, TreeViolation};
 use serde_json::{Value, json};
@@ -9,9 +12,12 @@ use crate::tree::{fill, id, node};
 fn sample() -> ResponseTree {
     let t = ResponseTree::in_memory();
     fill(&t);
-    t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1")).unwrap();
-    t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2")).unwrap();
-    t.set_ref(RefName::new("z").unwrap(), &id("resp_a2")).unwrap();
+    t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1"))
+        .unwrap();
+    t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
+        .unwrap();
+    t.set_ref(RefName::new("z").unwrap(), &id("resp_a2"))
+        .unwrap();
     t
 }
 
@@ -34,7 +40,12 @@ other Unrelated question → Unrelated answer. (70/7 tok)
 
 #[test]
 fn ascii_truncates_to_width() {
-    let text = render::ascii(&sample(), None, &AsciiOptions::default().with_width(Some(60))).unwrap();
+    let text = render::ascii(
+        &sample(),
+        None,
+        &AsciiOptions::default().with_width(Some(60)),
+    )
+    .unwrap();
     assert_eq!(
         text,
         "\
@@ -55,7 +66,9 @@ other Unrelated question → Unrelated answer. (70/7 tok)
 #[test]
 fn ascii_subtree_depth_limit_and_no_tokens() {
     let t = sample();
-    let opts = AsciiOptions::default().with_max_depth(Some(1)).with_tokens(false);
+    let opts = AsciiOptions::default()
+        .with_max_depth(Some(1))
+        .with_tokens(false);
     assert_eq!(
         render::ascii(&t, None, &opts).unwrap(),
         "\
@@ -85,7 +98,8 @@ a Make it cheaper → Walk the Marais, picnic by the Seine. (20/2 tok)
 fn ascii_shows_status_when_there_is_no_output() {
     let t = ResponseTree::in_memory();
     let mut n = Node::new(id("resp_x"), None).with_created_at(Timestamp(1));
-    n.input.push(json!({"type": "function_call_output", "call_id": "c", "output": "42"}));
+    n.input
+        .push(json!({"type": "function_call_output", "call_id": "c", "output": "42"}));
     t.insert(n).unwrap();
     assert_eq!(
         render::ascii(&t, None, &AsciiOptions::default()).unwrap(),
@@ -120,7 +134,12 @@ fn dot_output() {
 
 #[test]
 fn mermaid_output() {
-    let text = render::mermaid(&sample(), None, &DiagramOptions::default().with_label_width(12)).unwrap();
+    let text = render::mermaid(
+        &sample(),
+        None,
+        &DiagramOptions::default().with_label_width(12),
+    )
+    .unwrap();
     assert_eq!(
         text,
         "\
@@ -157,8 +176,14 @@ flowchart TD
 #[test]
 fn diagram_labels_are_escaped() {
     let t = ResponseTree::in_memory();
-    t.insert(node("resp_q", None, 1, r#"Say "hi" [x] <b> #1 \ done"#, "ok"))
-        .unwrap();
+    t.insert(node(
+        "resp_q",
+        None,
+        1,
+        r#"Say "hi" [x] <b> #1 \ done"#,
+        "ok",
+    ))
+    .unwrap();
     let m = render::mermaid(&t, None, &DiagramOptions::default()).unwrap();
     assert_eq!(
         m,
@@ -199,8 +224,10 @@ fn json_round_trip_is_lossless() {
     assert_eq!(copy.list_refs(), t.list_refs());
 }
 
+#[allow(clippy::needless_pass_by_value)] // keeps the call sites readable
 fn doc(nodes: Value, edges: Value) -> String {
-    json!({"format": "resptree", "version": 1, "nodes": nodes, "edges": edges, "refs": {}}).to_string()
+    json!({"format": "resptree", "version": 1, "nodes": nodes, "edges": edges, "refs": {}})
+        .to_string()
 }
 
 fn raw(name: &str, parent: Option<&str>) -> Value {
@@ -224,7 +251,10 @@ fn import_rejects_bad_documents() {
         json!([raw("n1", None), raw("n2", None)]),
         json!([{"from": "n1", "to": "n2", "kind": "continues"}]),
     ));
-    decode(&doc(json!([raw("n1", None), raw("n2", Some("n1"))]), json!([])));
+    decode(&doc(
+        json!([raw("n1", None), raw("n2", Some("n1"))]),
+        json!([]),
+    ));
 
     let invalid = |text: &str| match render::import_json(&t, text) {
         Err(Error::InvalidTree(v)) => v,
@@ -261,7 +291,11 @@ fn import_rejects_bad_documents() {
     let v = invalid(&before);
     assert!(matches!(v, TreeViolation::DuplicateNode(_)), "{v:?}");
 
-    assert_eq!(render::export_json(&t).unwrap(), before, "a refused import changes nothing");
+    assert_eq!(
+        render::export_json(&t).unwrap(),
+        before,
+        "a refused import changes nothing"
+    );
 }
 
 #[test]

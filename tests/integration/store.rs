@@ -1,5 +1,8 @@
 //! Stores: persistence round trips, corruption, locking, attempts.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use resptree::store::{Attempt, Batch, Durability, MemoryStore, Op, SledStore, Store};
@@ -21,7 +24,8 @@ fn sled_round_trip_write_drop_reopen() {
     let (before, graph_before) = {
         let t = ResponseTree::open(&path).unwrap();
         fill(&t);
-        t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1")).unwrap();
+        t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1"))
+            .unwrap();
         (snapshot(&t), t.graph().clone())
     };
     let t = ResponseTree::open(&path).unwrap();
@@ -33,7 +37,10 @@ fn sled_round_trip_write_drop_reopen() {
         expected.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         expected
     });
-    assert_eq!(t.graph().context_of(&id("resp_b1")).unwrap(), vec![id("resp_a2")]);
+    assert_eq!(
+        t.graph().context_of(&id("resp_b1")).unwrap(),
+        vec![id("resp_a2")]
+    );
 }
 
 #[test]
@@ -43,7 +50,8 @@ fn removal_persists() {
     {
         let t = ResponseTree::open(&path).unwrap();
         fill(&t);
-        t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2")).unwrap();
+        t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
+            .unwrap();
         t.remove_subtree(&id("resp_a")).unwrap();
     }
     let t = ResponseTree::open(&path).unwrap();
@@ -76,8 +84,12 @@ fn replacing_a_node_moves_its_child_index_entry() {
     let put = |n| Batch::from(vec![Op::PutNode(Box::new(n))]);
     store.apply(put(node("p1", None, 1, "q", "a"))).unwrap();
     store.apply(put(node("p2", None, 2, "q", "a"))).unwrap();
-    store.apply(put(node("c", Some("p1"), 3, "q", "a"))).unwrap();
-    store.apply(put(node("c", Some("p2"), 3, "q", "a"))).unwrap();
+    store
+        .apply(put(node("c", Some("p1"), 3, "q", "a")))
+        .unwrap();
+    store
+        .apply(put(node("c", Some("p2"), 3, "q", "a")))
+        .unwrap();
     assert_eq!(store.child_index().unwrap(), vec![(id("p2"), id("c"))]);
 }
 
@@ -88,14 +100,17 @@ fn corrupt_records_are_reported_and_skipped() {
     {
         let t = ResponseTree::open(&path).unwrap();
         fill(&t);
-        t.set_ref(RefName::new("good").unwrap(), &id("resp_root")).unwrap();
+        t.set_ref(RefName::new("good").unwrap(), &id("resp_root"))
+            .unwrap();
     }
     {
         // Damage the store behind resptree's back, with sled itself.
         let db = sled::open(&path).unwrap();
         let topology = db.open_tree("topology").unwrap();
         topology.insert("resp_a1", &b"\x01garbage"[..]).unwrap();
-        topology.insert("resp_future", &b"\x07whatever"[..]).unwrap();
+        topology
+            .insert("resp_future", &b"\x07whatever"[..])
+            .unwrap();
         topology.insert(&b"\xff\xfe"[..], &b"\x01"[..]).unwrap();
         let refs = db.open_tree("refs").unwrap();
         refs.insert("broken", &b""[..]).unwrap();
@@ -128,7 +143,10 @@ fn corrupt_records_are_reported_and_skipped() {
     // Everything else loaded.
     assert_eq!(t.len(), 6);
     assert!(!t.contains(&id("resp_a1")));
-    assert_eq!(t.get_ref(&RefName::new("good").unwrap()).unwrap(), id("resp_root"));
+    assert_eq!(
+        t.get_ref(&RefName::new("good").unwrap()).unwrap(),
+        id("resp_root")
+    );
     // A corrupt body is an error naming its key when it is read, not a panic.
     match t.get(&id("resp_b")) {
         Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
@@ -199,9 +217,17 @@ fn newer_schema_is_refused() {
 
 /// The same scenario against both backends gives the same answers.
 fn exercise(store: &dyn Store) {
-    let attempt = Attempt::new(Some(id("resp_root")), vec![json!({"role": "user", "content": "x"})], json!({"model": "m"}));
+    let attempt = Attempt::new(
+        Some(id("resp_root")),
+        vec![json!({"role": "user", "content": "x"})],
+        json!({"model": "m"}),
+    );
     let nodes = sample_nodes();
-    let mut batch: Batch = nodes.iter().cloned().map(|n| Op::PutNode(Box::new(n))).collect();
+    let mut batch: Batch = nodes
+        .iter()
+        .cloned()
+        .map(|n| Op::PutNode(Box::new(n)))
+        .collect();
     batch.push(Op::SetRef(RefName::new("main").unwrap(), id("resp_b1")));
     batch.push(Op::SetRef(RefName::new("alt").unwrap(), id("resp_a")));
     batch.push(Op::PutAttempt(Box::new(attempt.clone())));
@@ -214,7 +240,10 @@ fn exercise(store: &dyn Store) {
     let mut want: Vec<_> = nodes.iter().map(|n| n.id.clone()).collect();
     want.sort();
     assert_eq!(got, want);
-    assert_eq!(store.node(&id("resp_a2")).unwrap().as_ref(), nodes.iter().find(|n| n.id == id("resp_a2")));
+    assert_eq!(
+        store.node(&id("resp_a2")).unwrap().as_ref(),
+        nodes.iter().find(|n| n.id == id("resp_a2"))
+    );
     assert_eq!(store.node(&id("nope")).unwrap(), None);
     assert_eq!(
         store.refs().unwrap(),
@@ -249,14 +278,22 @@ fn exercise(store: &dyn Store) {
 fn memory_and_sled_stores_agree() {
     exercise(&MemoryStore::new());
     exercise(&SledStore::temporary().unwrap());
-    exercise(&SledStore::temporary().unwrap().with_durability(Durability::Buffered));
+    exercise(
+        &SledStore::temporary()
+            .unwrap()
+            .with_durability(Durability::Buffered),
+    );
 }
 
 #[test]
 fn attempts_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
-    let attempt = Attempt::new(None, vec![json!({"role": "user", "content": "hi"})], json!({"stream": true}));
+    let attempt = Attempt::new(
+        None,
+        vec![json!({"role": "user", "content": "hi"})],
+        json!({"stream": true}),
+    );
     {
         let store = SledStore::open(&path).unwrap();
         store

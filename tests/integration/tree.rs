@@ -1,5 +1,8 @@
 //! The walking API, refs and edit validation of `ResponseTree`.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use resptree::store::{Attempt, MemoryStore, Op, Store};
@@ -32,10 +35,22 @@ pub(crate) fn node(name: &str, parent: Option<&str>, t: i64, user: &str, output:
 /// resp_other     (t=7)
 /// ```
 pub(crate) fn sample_nodes() -> Vec<Node> {
-    let mut b1 = node("resp_b1", Some("resp_b"), 6, "Merge both plans", "Orsay, then Le Meurice.");
+    let mut b1 = node(
+        "resp_b1",
+        Some("resp_b"),
+        6,
+        "Merge both plans",
+        "Orsay, then Le Meurice.",
+    );
     b1.extra_context = vec![id("resp_a2")];
     b1.labels.insert("merged".into());
-    let mut a2 = node("resp_a2", Some("resp_a"), 5, "Kid friendly?", "Jardin d'Acclimatation.");
+    let mut a2 = node(
+        "resp_a2",
+        Some("resp_a"),
+        5,
+        "Kid friendly?",
+        "Jardin d'Acclimatation.",
+    );
     a2.metadata.insert("topic".into(), "kids".into());
     vec![
         node(
@@ -45,12 +60,36 @@ pub(crate) fn sample_nodes() -> Vec<Node> {
             "Plan a weekend in Paris\nTwo days, in May.",
             "Louvre on Saturday, Montmartre on Sunday.",
         ),
-        node("resp_a", Some("resp_root"), 2, "Make it cheaper", "Walk the Marais, picnic by the Seine."),
-        node("resp_b", Some("resp_root"), 3, "Make it fancier", "Dinner at Le Meurice."),
-        node("resp_a1", Some("resp_a"), 4, "Add a rainy-day option", "Musée d'Orsay."),
+        node(
+            "resp_a",
+            Some("resp_root"),
+            2,
+            "Make it cheaper",
+            "Walk the Marais, picnic by the Seine.",
+        ),
+        node(
+            "resp_b",
+            Some("resp_root"),
+            3,
+            "Make it fancier",
+            "Dinner at Le Meurice.",
+        ),
+        node(
+            "resp_a1",
+            Some("resp_a"),
+            4,
+            "Add a rainy-day option",
+            "Musée d'Orsay.",
+        ),
         a2,
         b1,
-        node("resp_other", None, 7, "Unrelated question", "Unrelated answer."),
+        node(
+            "resp_other",
+            None,
+            7,
+            "Unrelated question",
+            "Unrelated answer.",
+        ),
     ]
 }
 
@@ -83,8 +122,14 @@ fn parent_children_siblings() {
     assert_eq!(t.len(), 7);
     assert_eq!(t.parent(&id("resp_a1")).unwrap(), Some(id("resp_a")));
     assert_eq!(t.parent(&id("resp_root")).unwrap(), None);
-    assert_eq!(t.children(&id("resp_root")).unwrap(), ids(&["resp_a", "resp_b"]));
-    assert_eq!(t.children(&id("resp_a")).unwrap(), ids(&["resp_a1", "resp_a2"]));
+    assert_eq!(
+        t.children(&id("resp_root")).unwrap(),
+        ids(&["resp_a", "resp_b"])
+    );
+    assert_eq!(
+        t.children(&id("resp_a")).unwrap(),
+        ids(&["resp_a1", "resp_a2"])
+    );
     assert!(t.children(&id("resp_a1")).unwrap().is_empty());
     assert_eq!(t.siblings(&id("resp_a1")).unwrap(), ids(&["resp_a2"]));
     assert_eq!(t.siblings(&id("resp_b")).unwrap(), ids(&["resp_a"]));
@@ -100,15 +145,24 @@ fn siblings_with_equal_times_order_by_id() {
         t.insert(node(name, Some("r"), 5, "q", "a")).unwrap();
     }
     t.insert(node("early", Some("r"), 2, "q", "a")).unwrap();
-    assert_eq!(t.children(&id("r")).unwrap(), ids(&["early", "b", "m", "z"]));
+    assert_eq!(
+        t.children(&id("r")).unwrap(),
+        ids(&["early", "b", "m", "z"])
+    );
 }
 
 #[test]
 fn ancestors_path_depth() {
     let t = sample();
-    assert_eq!(t.ancestors(&id("resp_b1")).unwrap(), ids(&["resp_b", "resp_root"]));
+    assert_eq!(
+        t.ancestors(&id("resp_b1")).unwrap(),
+        ids(&["resp_b", "resp_root"])
+    );
     assert!(t.ancestors(&id("resp_root")).unwrap().is_empty());
-    assert_eq!(t.path(&id("resp_b1")).unwrap(), ids(&["resp_root", "resp_b", "resp_b1"]));
+    assert_eq!(
+        t.path(&id("resp_b1")).unwrap(),
+        ids(&["resp_root", "resp_b", "resp_b1"])
+    );
     assert_eq!(t.path(&id("resp_other")).unwrap(), ids(&["resp_other"]));
     assert_eq!(t.depth(&id("resp_root")).unwrap(), 0);
     assert_eq!(t.depth(&id("resp_a2")).unwrap(), 2);
@@ -126,7 +180,10 @@ fn roots_and_leaves() {
         t.leaves(None).unwrap(),
         ids(&["resp_a1", "resp_a2", "resp_b1", "resp_other"])
     );
-    assert_eq!(t.leaves(Some(&id("resp_a"))).unwrap(), ids(&["resp_a1", "resp_a2"]));
+    assert_eq!(
+        t.leaves(Some(&id("resp_a"))).unwrap(),
+        ids(&["resp_a1", "resp_a2"])
+    );
     assert_eq!(t.leaves(Some(&id("resp_a1"))).unwrap(), ids(&["resp_a1"]));
 }
 
@@ -137,17 +194,34 @@ fn descendants_dfs_and_bfs() {
     let dfs: Vec<NodeId> = g.descendants_dfs(&id("resp_root")).unwrap().collect();
     assert_eq!(
         dfs,
-        ids(&["resp_root", "resp_a", "resp_a1", "resp_a2", "resp_b", "resp_b1"])
+        ids(&[
+            "resp_root",
+            "resp_a",
+            "resp_a1",
+            "resp_a2",
+            "resp_b",
+            "resp_b1"
+        ])
     );
     let bfs: Vec<NodeId> = g.descendants_bfs(&id("resp_root")).unwrap().collect();
     assert_eq!(
         bfs,
-        ids(&["resp_root", "resp_a", "resp_b", "resp_a1", "resp_a2", "resp_b1"])
+        ids(&[
+            "resp_root",
+            "resp_a",
+            "resp_b",
+            "resp_a1",
+            "resp_a2",
+            "resp_b1"
+        ])
     );
     let leaf: Vec<NodeId> = g.descendants_bfs(&id("resp_a1")).unwrap().collect();
     assert_eq!(leaf, ids(&["resp_a1"]));
     drop(g);
-    assert_eq!(t.descendants(&id("resp_b")).unwrap(), ids(&["resp_b", "resp_b1"]));
+    assert_eq!(
+        t.descendants(&id("resp_b")).unwrap(),
+        ids(&["resp_b", "resp_b1"])
+    );
 }
 
 #[test]
@@ -166,7 +240,10 @@ fn common_ancestor_and_diff() {
         t.common_ancestor(&id("resp_a"), &id("resp_a2")).unwrap(),
         Some(id("resp_a"))
     );
-    assert_eq!(t.common_ancestor(&id("resp_a"), &id("resp_other")).unwrap(), None);
+    assert_eq!(
+        t.common_ancestor(&id("resp_a"), &id("resp_other")).unwrap(),
+        None
+    );
 
     assert_eq!(
         t.diff(&id("resp_a2"), &id("resp_b1")).unwrap(),
@@ -204,7 +281,10 @@ fn context_edges() {
         .into_iter()
         .filter(|(_, _, k)| *k == EdgeKind::Context)
         .collect();
-    assert_eq!(context, vec![(id("resp_a2"), id("resp_b1"), EdgeKind::Context)]);
+    assert_eq!(
+        context,
+        vec![(id("resp_a2"), id("resp_b1"), EdgeKind::Context)]
+    );
 }
 
 #[test]
@@ -236,7 +316,10 @@ fn find_by_text_label_and_metadata() {
         t.find(|n| n.output_text.contains("Meurice")).unwrap(),
         ids(&["resp_b", "resp_b1"])
     );
-    assert_eq!(t.find(|n| n.labels.contains("merged")).unwrap(), ids(&["resp_b1"]));
+    assert_eq!(
+        t.find(|n| n.labels.contains("merged")).unwrap(),
+        ids(&["resp_b1"])
+    );
     assert_eq!(
         t.find(|n| n.metadata.get("topic").map(String::as_str) == Some("kids"))
             .unwrap(),
@@ -310,7 +393,10 @@ fn insert_all_accepts_any_order_and_refuses_cycles_atomically() {
     t.insert_all(nodes, vec![(RefName::new("main").unwrap(), id("resp_b1"))])
         .unwrap();
     assert_eq!(t.len(), 7);
-    assert_eq!(t.get_ref(&RefName::new("main").unwrap()).unwrap(), id("resp_b1"));
+    assert_eq!(
+        t.get_ref(&RefName::new("main").unwrap()).unwrap(),
+        id("resp_b1")
+    );
 
     let t = ResponseTree::in_memory();
     let cyclic = vec![
@@ -347,7 +433,10 @@ fn refs_set_get_list_delete() {
     t.set_ref(cheap.clone(), &id("resp_a2")).unwrap();
     assert_eq!(
         t.list_refs(),
-        vec![(formal.clone(), id("resp_b1")), (cheap.clone(), id("resp_a2"))]
+        vec![
+            (formal.clone(), id("resp_b1")),
+            (cheap.clone(), id("resp_a2"))
+        ]
     );
     assert_eq!(t.store().refs().unwrap(), t.list_refs());
     assert_eq!(t.delete_ref(&formal).unwrap(), id("resp_b1"));
@@ -359,7 +448,8 @@ fn refs_set_get_list_delete() {
 #[test]
 fn resolve_refs_ids_and_prefixes() {
     let t = sample();
-    t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1")).unwrap();
+    t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1"))
+        .unwrap();
     assert_eq!(t.resolve("formal").unwrap(), id("resp_b1"));
     assert_eq!(t.resolve("resp_a2").unwrap(), id("resp_a2"));
     // A unique prefix, with or without the `resp_` part.
@@ -375,17 +465,25 @@ fn resolve_refs_ids_and_prefixes() {
         Ok(ref found) if *found == id("resp_b")
     ));
     let ambiguous = t.resolve("a").unwrap_err();
-    assert!(matches!(ambiguous, Error::InvalidId { .. }), "{ambiguous:?}");
+    assert!(
+        matches!(ambiguous, Error::InvalidId { .. }),
+        "{ambiguous:?}"
+    );
     assert!(ambiguous.to_string().contains("more than one"));
     assert!(matches!(t.resolve("zzz"), Err(Error::NodeNotFound(_))));
-    assert!(matches!(t.resolve("has space"), Err(Error::InvalidId { .. })));
+    assert!(matches!(
+        t.resolve("has space"),
+        Err(Error::InvalidId { .. })
+    ));
 }
 
 #[test]
 fn remove_subtree_removes_nodes_and_refs() {
     let t = sample();
-    t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2")).unwrap();
-    t.set_ref(RefName::new("top").unwrap(), &id("resp_root")).unwrap();
+    t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
+        .unwrap();
+    t.set_ref(RefName::new("top").unwrap(), &id("resp_root"))
+        .unwrap();
     let removed = t.remove_subtree(&id("resp_a")).unwrap();
     assert_eq!(removed, ids(&["resp_a", "resp_a1", "resp_a2"]));
     assert_eq!(t.len(), 4);
@@ -394,7 +492,10 @@ fn remove_subtree_removes_nodes_and_refs() {
         assert!(t.store().node(gone).unwrap().is_none());
     }
     assert_eq!(t.children(&id("resp_root")).unwrap(), ids(&["resp_b"]));
-    assert_eq!(t.list_refs(), vec![(RefName::new("top").unwrap(), id("resp_root"))]);
+    assert_eq!(
+        t.list_refs(),
+        vec![(RefName::new("top").unwrap(), id("resp_root"))]
+    );
     assert_eq!(t.store().refs().unwrap(), t.list_refs());
     // The context edge from the removed resp_a2 went with it.
     assert!(t.graph().context_of(&id("resp_b1")).unwrap().is_empty());
@@ -403,7 +504,11 @@ fn remove_subtree_removes_nodes_and_refs() {
 #[test]
 fn insert_with_commits_attempt_ops_in_the_same_batch() {
     let t = ResponseTree::in_memory();
-    let attempt = Attempt::new(None, vec![json!({"role": "user", "content": "hi"})], json!({}));
+    let attempt = Attempt::new(
+        None,
+        vec![json!({"role": "user", "content": "hi"})],
+        json!({}),
+    );
     t.store()
         .apply(vec![Op::PutAttempt(Box::new(attempt.clone()))].into())
         .unwrap();
@@ -459,8 +564,14 @@ fn failed_store_write_leaves_tree_unchanged() {
         .unwrap();
     let t = ResponseTree::with_store(Arc::new(FailingStore(seed))).unwrap();
     assert_eq!(t.len(), 1);
-    assert!(t.insert(node("resp_c", Some("resp_r"), 2, "q", "a")).is_err());
-    assert!(t.set_ref(RefName::new("x").unwrap(), &id("resp_r")).is_err());
+    assert!(
+        t.insert(node("resp_c", Some("resp_r"), 2, "q", "a"))
+            .is_err()
+    );
+    assert!(
+        t.set_ref(RefName::new("x").unwrap(), &id("resp_r"))
+            .is_err()
+    );
     assert!(t.remove_subtree(&id("resp_r")).is_err());
     assert_eq!(t.len(), 1);
     assert!(t.children(&id("resp_r")).unwrap().is_empty());
