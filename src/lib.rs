@@ -35,6 +35,7 @@ pub mod store;
 pub mod render;
 
 pub mod client;
+pub use client::Client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
