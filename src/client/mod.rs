@@ -177,7 +177,7 @@ impl Client {
     /// is not a Response.
     pub async fn create(&self, request: &CreateResponse) -> Result<Response> {
         let body = request_body(request, false)?;
-        let reply = self.execute(&Call::new(Method::POST, "responses").json(body)).await?;
+        let reply = self.execute(&Call::new(Method::POST, "responses").json(&body)).await?;
         reply.decode_response()
     }
 
@@ -194,7 +194,7 @@ impl Client {
     /// come from the [`ResponseStream`].
     pub async fn create_stream(&self, request: &CreateResponse) -> Result<ResponseStream> {
         let body = request_body(request, true)?;
-        let call = Call::new(Method::POST, "responses").json(body).streaming();
+        let call = Call::new(Method::POST, "responses").json(&body).streaming();
         let reply = self.execute_stream(&call).await?;
         Ok(ResponseStream::new(reply, self.inner.stream_idle_timeout))
     }

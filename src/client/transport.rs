@@ -35,7 +35,7 @@ impl Call {
         }
     }
 
-    pub(crate) fn json(mut self, body: serde_json::Value) -> Self {
+    pub(crate) fn json(mut self, body: &serde_json::Value) -> Self {
         // Serialising a `Value` cannot fail.
         self.body = Some(Bytes::from(body.to_string()));
         self
