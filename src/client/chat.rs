@@ -237,7 +237,9 @@ impl Client {
     /// As [`Client::create`].
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatCompletion> {
         let body = request_body(request, false)?;
-        let reply = self.execute(&Call::new(Method::POST, "chat/completions").json(&body)).await?;
+        let reply = self
+            .execute(&Call::new(Method::POST, "chat/completions").json(&body))
+            .await?;
         let mut completion: ChatCompletion = reply.decode("chat completion")?;
         completion.request_id = reply.request_id;
         Ok(completion)
@@ -251,7 +253,9 @@ impl Client {
     /// As [`Client::create`], for the request itself.
     pub async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream> {
         let body = request_body(request, true)?;
-        let call = Call::new(Method::POST, "chat/completions").json(&body).streaming();
+        let call = Call::new(Method::POST, "chat/completions")
+            .json(&body)
+            .streaming();
         let reply = self.execute_stream(&call).await?;
         let status = reply.status;
         let source = SseSource::new(reply, self.inner.stream_idle_timeout);
@@ -326,7 +330,11 @@ impl ChunkState {
     async fn read_chunk(&mut self) -> Result<Option<ChatChunk>> {
         loop {
             let event = match self.source.next().await {
-                None => return Err(self.source.stream_error("stream ended before [DONE]".into())),
+                None => {
+                    return Err(self
+                        .source
+                        .stream_error("stream ended before [DONE]".into()));
+                }
                 Some(event) => event?,
             };
             let data = event.data.trim();

@@ -43,7 +43,7 @@ pub use stream::{ResponseStream, StreamEvent};
 pub use wire::{
     CreateResponse, Deleted, FunctionCallItem, Input, InputItemsPage, InputItemsQuery,
     InputTokensDetails, MessageItem, Order, OutputContent, OutputItem, OutputText,
-    OutputTokensDetails, Refusal, ReasoningItem, Response, ResponseError, ResponseUsage,
+    OutputTokensDetails, ReasoningItem, Refusal, Response, ResponseError, ResponseUsage,
 };
 
 use std::fmt;
@@ -136,7 +136,10 @@ impl fmt::Debug for Client {
         // The headers hold the key, so they are summarised, not printed.
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url)
-            .field("api_key", &self.inner.headers.get(AUTHORIZATION).map(|_| "<redacted>"))
+            .field(
+                "api_key",
+                &self.inner.headers.get(AUTHORIZATION).map(|_| "<redacted>"),
+            )
             .field("timeout", &self.inner.timeout)
             .field("stream_idle_timeout", &self.inner.stream_idle_timeout)
             .field("max_retries", &self.inner.retry.max_retries)
@@ -177,7 +180,9 @@ impl Client {
     /// is not a Response.
     pub async fn create(&self, request: &CreateResponse) -> Result<Response> {
         let body = request_body(request, false)?;
-        let reply = self.execute(&Call::new(Method::POST, "responses").json(&body)).await?;
+        let reply = self
+            .execute(&Call::new(Method::POST, "responses").json(&body))
+            .await?;
         reply.decode_response()
     }
 
@@ -207,7 +212,9 @@ impl Client {
     /// otherwise as [`Client::create`] (a 404 for an unknown id is [`Error::Api`]).
     pub async fn retrieve(&self, id: &str) -> Result<Response> {
         let path = format!("responses/{}", path_id(id)?);
-        self.execute(&Call::new(Method::GET, path)).await?.decode_response()
+        self.execute(&Call::new(Method::GET, path))
+            .await?
+            .decode_response()
     }
 
     /// Deletes a stored response (`DELETE /responses/{id}`). The reply body is not
@@ -232,7 +239,9 @@ impl Client {
     /// As [`Client::retrieve`].
     pub async fn cancel(&self, id: &str) -> Result<Response> {
         let path = format!("responses/{}/cancel", path_id(id)?);
-        self.execute(&Call::new(Method::POST, path)).await?.decode_response()
+        self.execute(&Call::new(Method::POST, path))
+            .await?
+            .decode_response()
     }
 
     /// One page of a response's input items (`GET /responses/{id}/input_items`).
@@ -240,9 +249,15 @@ impl Client {
     /// # Errors
     ///
     /// As [`Client::retrieve`].
-    pub async fn input_items_page(&self, id: &str, query: &InputItemsQuery) -> Result<InputItemsPage> {
+    pub async fn input_items_page(
+        &self,
+        id: &str,
+        query: &InputItemsQuery,
+    ) -> Result<InputItemsPage> {
         let path = format!("responses/{}/input_items", path_id(id)?);
-        let reply = self.execute(&Call::new(Method::GET, path).query(query.to_pairs())).await?;
+        let reply = self
+            .execute(&Call::new(Method::GET, path).query(query.to_pairs()))
+            .await?;
         reply.decode("input items page")
     }
 
@@ -268,7 +283,9 @@ impl Client {
                 let page = client.input_items_page(&id, &query).await?;
                 let next = if page.has_more {
                     let cursor = page.last_id.clone().or_else(|| {
-                        page.data.last().and_then(|i| i.get("id")?.as_str().map(str::to_owned))
+                        page.data
+                            .last()
+                            .and_then(|i| i.get("id")?.as_str().map(str::to_owned))
                     });
                     let Some(cursor) = cursor else {
                         return Err(Error::Stream {
@@ -512,7 +529,9 @@ impl ClientBuilder {
                 .ok()
                 .filter(|_| !key.expose().trim().is_empty())
                 .ok_or_else(|| {
-                    Error::Config("API key is empty or has characters not allowed in a header".into())
+                    Error::Config(
+                        "API key is empty or has characters not allowed in a header".into(),
+                    )
                 })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
@@ -523,7 +542,10 @@ impl ClientBuilder {
         ] {
             if let Some(value) = value {
                 let value = HeaderValue::from_str(value).map_err(|_| {
-                    Error::Config(format!("{name} {:?} is not a valid header value", truncate(value)))
+                    Error::Config(format!(
+                        "{name} {:?} is not a valid header value",
+                        truncate(value)
+                    ))
                 })?;
                 headers.insert(HeaderName::from_static(name), value);
             }
@@ -534,7 +556,9 @@ impl ClientBuilder {
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .build()
-                .map_err(|e| Error::Config(format!("HTTP client cannot be built: {}", e.without_url())))?,
+                .map_err(|e| {
+                    Error::Config(format!("HTTP client cannot be built: {}", e.without_url()))
+                })?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -560,7 +584,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
@@ -592,21 +621,39 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
         // An explicit key fixes the missing variable.
-        ClientBuilder::from_lookup(env(&[])).api_key("sk-y").build().unwrap();
+        ClientBuilder::from_lookup(env(&[]))
+            .api_key("sk-y")
+            .build()
+            .unwrap();
     }
 
     #[test]
     fn build_rejects_bad_settings_without_echoing_the_key() {
         let err = Client::builder().base_url("not a url").build().unwrap_err();
-        assert!(matches!(err, Error::Config(ref m) if m.contains("not a url")), "{err}");
-        let err = Client::builder().base_url("ftp://x/v1").build().unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("not a url")),
+            "{err}"
+        );
+        let err = Client::builder()
+            .base_url("ftp://x/v1")
+            .build()
+            .unwrap_err();
         assert!(matches!(err, Error::Config(_)));
-        let err = Client::builder().timeout(Duration::ZERO).build().unwrap_err();
+        let err = Client::builder()
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("timeout"), "{err}");
-        let err = Client::builder().api_key("sk-bad\nsecret").build().unwrap_err();
+        let err = Client::builder()
+            .api_key("sk-bad\nsecret")
+            .build()
+            .unwrap_err();
         assert!(matches!(err, Error::Config(_)));
         assert!(!format!("{err} {err:?}").contains("secret"));
-        let err = Client::builder().organization("a\u{7f}b").build().unwrap_err();
+        let err = Client::builder()
+            .organization("a\u{7f}b")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("openai-organization"), "{err}");
     }
 
@@ -614,7 +661,11 @@ mod tests {
     fn debug_redacts_the_key() {
         let client = Client::builder().api_key("sk-topsecret").build().unwrap();
         let builder = Client::builder().api_key("sk-topsecret");
-        for text in [format!("{client:?}"), format!("{client:#?}"), format!("{builder:?}")] {
+        for text in [
+            format!("{client:?}"),
+            format!("{client:#?}"),
+            format!("{builder:?}"),
+        ] {
             assert!(!text.contains("topsecret"), "{text}");
             assert!(text.contains("redacted"), "{text}");
         }
@@ -624,7 +675,10 @@ mod tests {
     fn path_ids_are_checked() {
         assert_eq!(path_id("resp_abc-1.2").unwrap(), "resp_abc-1.2");
         for bad in ["", "a/b", "a?b", "..", "a b", "é"] {
-            assert!(matches!(path_id(bad), Err(Error::InvalidId { .. })), "{bad:?}");
+            assert!(
+                matches!(path_id(bad), Err(Error::InvalidId { .. })),
+                "{bad:?}"
+            );
         }
     }
 

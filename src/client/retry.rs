@@ -150,8 +150,14 @@ mod tests {
         for status in [400, 401, 403, 404, 422] {
             assert!(!should_retry_status(status, &none), "{status}");
         }
-        assert!(!should_retry_status(503, &headers(&[("x-should-retry", "false")])));
-        assert!(should_retry_status(400, &headers(&[("x-should-retry", "true")])));
+        assert!(!should_retry_status(
+            503,
+            &headers(&[("x-should-retry", "false")])
+        ));
+        assert!(should_retry_status(
+            400,
+            &headers(&[("x-should-retry", "true")])
+        ));
     }
 
     #[test]
@@ -169,9 +175,15 @@ mod tests {
 
     #[test]
     fn http_date_parses_to_unix_seconds() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(1_709_208_000));
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"),
+            Some(1_709_208_000)
+        );
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
@@ -180,11 +192,17 @@ mod tests {
     #[test]
     fn hint_used_only_within_bounds() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            policy.delay(0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
         // Zero and over-long hints fall back to backoff: 0.5 s × 75–100 %.
         for hint in [Some(Duration::ZERO), Some(Duration::from_secs(61)), None] {
             let d = policy.delay(0, hint);
-            assert!(d >= Duration::from_millis(375) && d <= Duration::from_millis(500), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(375) && d <= Duration::from_millis(500),
+                "{d:?}"
+            );
         }
     }
 

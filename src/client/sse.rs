@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn finish_keeps_complete_lines_and_drops_a_partial_one() {
         assert_eq!(parse_chunks(&[b"data: whole\n"]), vec![ev(None, "whole")]);
-        assert_eq!(parse_chunks(&[b"data: whole\ndata: trunc"]), vec![ev(None, "whole")]);
+        assert_eq!(
+            parse_chunks(&[b"data: whole\ndata: trunc"]),
+            vec![ev(None, "whole")]
+        );
         assert_eq!(parse_chunks(&[b"data: {\"trunc"]), Vec::new());
     }
 

@@ -84,7 +84,10 @@ pub enum StreamEvent {
 impl StreamEvent {
     /// Whether this event ends the stream (`completed`, `incomplete` or `failed`).
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Completed(_) | Self::Incomplete(_) | Self::Failed(_))
+        matches!(
+            self,
+            Self::Completed(_) | Self::Incomplete(_) | Self::Failed(_)
+        )
     }
 }
 
@@ -265,13 +268,17 @@ impl SseSource {
                 Ok(Some(Ok(chunk))) => {
                     let mut out = Vec::new();
                     if let Err(reason) = self.parser.feed(&chunk, &mut out) {
-                        return Some(Err(self.stream_error(format!("malformed event stream: {reason}"))));
+                        return Some(Err(
+                            self.stream_error(format!("malformed event stream: {reason}"))
+                        ));
                     }
                     self.pending.extend(out);
                 }
                 Ok(Some(Err(e))) => {
                     let e = e.without_url();
-                    return Some(Err(self.stream_error(format!("connection lost while streaming ({e})"))));
+                    return Some(Err(
+                        self.stream_error(format!("connection lost while streaming ({e})"))
+                    ));
                 }
                 Ok(None) => {
                     self.eof = true;
@@ -312,7 +319,9 @@ impl EventState {
         loop {
             let event = match self.source.next().await {
                 None => {
-                    return Err(self.source.stream_error("stream ended before a terminal event".into()));
+                    return Err(self
+                        .source
+                        .stream_error("stream ended before a terminal event".into()));
                 }
                 Some(event) => event?,
             };

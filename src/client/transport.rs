@@ -107,7 +107,9 @@ impl Client {
         match self.with_retries(call).await? {
             Outcome::Body(reply) => Ok(reply),
             // `with_retries` reads the body whenever `call.streaming` is false.
-            Outcome::Stream(_) => Err(Error::Unsupported("internal: stream reply for a plain call")),
+            Outcome::Stream(_) => Err(Error::Unsupported(
+                "internal: stream reply for a plain call",
+            )),
         }
     }
 
@@ -115,7 +117,9 @@ impl Client {
     pub(crate) async fn execute_stream(&self, call: &Call) -> Result<StreamReply> {
         match self.with_retries(call).await? {
             Outcome::Stream(reply) => Ok(reply),
-            Outcome::Body(_) => Err(Error::Unsupported("internal: plain reply for a stream call")),
+            Outcome::Body(_) => Err(Error::Unsupported(
+                "internal: plain reply for a stream call",
+            )),
         }
     }
 
@@ -136,11 +140,13 @@ impl Client {
 
     async fn attempt(&self, call: &Call, retry: u32) -> Result<Outcome, Failure> {
         let inner = &self.inner;
-        let mut url = reqwest::Url::parse(&format!("{}/{}", inner.base_url, call.path))
-            .map_err(|e| Failure {
-                error: Error::Config(format!("request URL is invalid: {e}")),
-                retryable: false,
-                hint: None,
+        let mut url =
+            reqwest::Url::parse(&format!("{}/{}", inner.base_url, call.path)).map_err(|e| {
+                Failure {
+                    error: Error::Config(format!("request URL is invalid: {e}")),
+                    retryable: false,
+                    hint: None,
+                }
             })?;
         if !call.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&call.query);

@@ -304,7 +304,10 @@ pub struct OutputTokensDetails {
 impl From<&ResponseUsage> for crate::Usage {
     fn from(u: &ResponseUsage) -> Self {
         let mut usage = crate::Usage::new(u.input_tokens, u.output_tokens);
-        usage.cached_tokens = u.input_tokens_details.as_ref().map_or(0, |d| d.cached_tokens);
+        usage.cached_tokens = u
+            .input_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.cached_tokens);
         usage.reasoning_tokens = u
             .output_tokens_details
             .as_ref()
@@ -744,7 +747,10 @@ mod tests {
 
     #[test]
     fn query_pairs() {
-        let q = InputItemsQuery::default().limit(5).order(Order::Asc).after("msg_1");
+        let q = InputItemsQuery::default()
+            .limit(5)
+            .order(Order::Asc)
+            .after("msg_1");
         assert_eq!(
             q.to_pairs(),
             vec![

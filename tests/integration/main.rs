@@ -1,1 +1,6 @@
 //! The integration test suite: one binary, one module per area.
+
+mod support;
+
+mod client;
+mod client_stream;
