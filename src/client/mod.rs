@@ -343,8 +343,8 @@ fn path_id(id: &str) -> Result<&str> {
     }
 }
 
-/// Configures a [`Client`]. Setters never fail; [`ClientBuilder::build`] reports
-/// the first invalid value.
+/// Configures a [`Client`]. Setters never fail; [`ClientBuilder::build`] checks
+/// everything and reports the first invalid value.
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -357,8 +357,8 @@ pub struct ClientBuilder {
     stream_idle_timeout: Duration,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
-    /// The first setter error, reported by `build`.
-    error: Option<String>,
+    /// Set by `from_env`: like the SDKs, an environment-configured client needs a key.
+    require_key: bool,
 }
 
 impl Default for ClientBuilder {
@@ -380,7 +380,7 @@ impl ClientBuilder {
             stream_idle_timeout: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             http: None,
-            error: None,
+            require_key: false,
         }
     }
 
@@ -394,9 +394,9 @@ impl ClientBuilder {
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let mut builder = Self::new();
-        match get("OPENAI_API_KEY") {
-            Some(key) => builder = builder.api_key(key),
-            None => builder.error = Some("OPENAI_API_KEY is not set".to_owned()),
+        builder.require_key = true;
+        if let Some(key) = get("OPENAI_API_KEY") {
+            builder = builder.api_key(key);
         }
         if let Some(url) = get("OPENAI_BASE_URL") {
             builder = builder.base_url(url);
@@ -419,12 +419,7 @@ impl ClientBuilder {
     /// The API key, sent as `Authorization: Bearer …`. Without one no
     /// `Authorization` header is sent (fine for local servers).
     pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        let key = key.into();
-        // A key that replaces an earlier missing one clears the from_env error.
-        if self.error.as_deref() == Some("OPENAI_API_KEY is not set") {
-            self.error = None;
-        }
-        self.api_key = Some(key);
+        self.api_key = Some(key.into());
         self
     }
 
@@ -495,8 +490,8 @@ impl ClientBuilder {
     /// zero timeout, a missing `OPENAI_API_KEY` (for [`ClientBuilder::from_env`]),
     /// or a reqwest client that fails to build.
     pub fn build(self) -> Result<Client> {
-        if let Some(error) = self.error {
-            return Err(Error::Config(error));
+        if self.require_key && self.api_key.is_none() {
+            return Err(Error::Config("OPENAI_API_KEY is not set".to_owned()));
         }
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&base_url) {
