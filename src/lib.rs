@@ -38,3 +38,5 @@ pub mod client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "emulator")]
+pub use emulator::{Emulator, EmulatorConfig};

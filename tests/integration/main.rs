@@ -1,1 +1,4 @@
 //! The integration test suite: one binary, one module per area.
+
+mod emulator;
+mod emulator_support;
