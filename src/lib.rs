@@ -39,3 +39,5 @@ pub use client::Client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "emulator")]
+pub use emulator::{Emulator, EmulatorConfig};

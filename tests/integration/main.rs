@@ -4,3 +4,5 @@ mod support;
 
 mod client;
 mod client_stream;
+mod emulator;
+mod emulator_support;
