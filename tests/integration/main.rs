@@ -3,6 +3,7 @@
 mod support;
 
 mod client;
+mod client_emulator;
 mod client_stream;
 mod emulator;
 mod emulator_support;
