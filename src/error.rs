@@ -163,7 +163,10 @@ impl fmt::Display for TreeViolation {
         match self {
             Self::DuplicateNode(id) => write!(f, "node {id} already exists"),
             Self::DanglingParent { node, missing } => {
-                write!(f, "node {node} points to {missing}, which is not in the tree")
+                write!(
+                    f,
+                    "node {node} points to {missing}, which is not in the tree"
+                )
             }
             Self::SecondParent { node } => write!(f, "node {node} already has a parent"),
             Self::Cycle { from, to } => write!(f, "edge {from} -> {to} would create a cycle"),

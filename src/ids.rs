@@ -155,10 +155,7 @@ impl NodeId {
         let s = self.as_str();
         let body = s.split_once('_').map_or(s, |(_, rest)| rest);
         let body = if body.is_empty() { s } else { body };
-        let end = body
-            .char_indices()
-            .nth(8)
-            .map_or(body.len(), |(i, _)| i);
+        let end = body.char_indices().nth(8).map_or(body.len(), |(i, _)| i);
         &body[..end]
     }
 }
@@ -237,7 +234,15 @@ mod tests {
         for good in ["main", "formal", "ideas/v2", "a.b_c-d", "X1"] {
             assert!(RefName::new(good).is_ok(), "{good:?} should be accepted");
         }
-        for bad in ["", "-x", ".x", "/x", "a b", "é", &"r".repeat(MAX_REF_LEN + 1)] {
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "/x",
+            "a b",
+            "é",
+            &"r".repeat(MAX_REF_LEN + 1),
+        ] {
             assert!(RefName::new(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -252,7 +257,10 @@ mod tests {
 
     #[test]
     fn short_form() {
-        assert_eq!(NodeId::new("resp_68a1f3c2e9b0").unwrap().short(), "68a1f3c2");
+        assert_eq!(
+            NodeId::new("resp_68a1f3c2e9b0").unwrap().short(),
+            "68a1f3c2"
+        );
         assert_eq!(NodeId::new("abc").unwrap().short(), "abc");
         assert_eq!(NodeId::new("x_").unwrap().short(), "x_");
     }

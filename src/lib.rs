@@ -29,17 +29,25 @@ pub mod node;
 pub use node::{Node, NodeStatus, Origin, Timestamp, Usage};
 
 pub mod tree;
+pub use tree::ResponseTree;
 
 pub mod store;
+pub use store::Store;
 
 pub mod render;
 
 pub mod client;
+pub use client::Client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+<<<<<<< .merge_file_ZSyRgd
 
 pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+=======
+#[cfg(feature = "emulator")]
+pub use emulator::{Emulator, EmulatorConfig};
+>>>>>>> .merge_file_Jqb9ID

@@ -319,7 +319,8 @@ mod tests {
         node.input.push(json!({"role": "user", "content": [
             {"type": "input_text", "text": "sec"}, {"type": "input_text", "text": "ond"}
         ]}));
-        node.input.push(json!({"type": "function_call_output", "call_id": "c", "output": "x"}));
+        node.input
+            .push(json!({"type": "function_call_output", "call_id": "c", "output": "x"}));
         assert_eq!(node.user_text().as_deref(), Some("second"));
     }
 

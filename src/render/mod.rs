@@ -1,1 +1,102 @@
-//! Renderers: ASCII tree, Graphviz DOT, Mermaid, JSON.
+//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, and JSON export/import.
+//!
+//! Every renderer walks the tree itself, depth first with children oldest first,
+//! so output is deterministic and stable across versions of petgraph (whose own
+//! `Dot` output "may change"). Bodies are read from the store one node at a time.
+//!
+//! ```
+//! use resptree::{Node, NodeId, ResponseTree, Timestamp, render};
+//! let tree = ResponseTree::in_memory();
+//! let root = NodeId::new("resp_aaaa1111")?;
+//! tree.insert(Node::new(root.clone(), None)
+//!     .with_created_at(Timestamp(1))
+//!     .with_user_text("Plan a weekend in Paris")
+//!     .with_output_text("Louvre on Saturday."))?;
+//! tree.insert(Node::new(NodeId::new("resp_bbbb2222")?, Some(root))
+//!     .with_created_at(Timestamp(2))
+//!     .with_user_text("Make it cheaper")
+//!     .with_output_text("Walk the Marais."))?;
+//! let text = render::ascii(&tree, None, &render::AsciiOptions::default())?;
+//! assert_eq!(text, "\
+//! aaaa1111 Plan a weekend in Paris → Louvre on Saturday. (0/0 tok)
+//! └── bbbb2222 Make it cheaper → Walk the Marais. (0/0 tok)
+//! ");
+//! # Ok::<(), resptree::Error>(())
+//! ```
+
+mod diagram;
+mod json;
+mod text;
+
+pub use diagram::{DiagramOptions, dot, mermaid};
+pub use json::{EXPORT_FORMAT, EXPORT_VERSION, ImportReport, export_json, import_json};
+pub use text::{AsciiOptions, ascii};
+
+use crate::error::Result;
+use crate::ids::NodeId;
+use crate::node::Node;
+use crate::tree::ResponseTree;
+
+/// The nodes to draw: the subtree under `root`, or the whole forest, depth first
+/// (pre-order, children oldest first), each with its depth below the start.
+fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize)>> {
+    let graph = tree.graph();
+    let starts = match root {
+        Some(id) => vec![id.clone()],
+        None => graph.roots(),
+    };
+    let mut out = Vec::new();
+    for start in starts {
+        let mut stack = vec![(start, 0)];
+        while let Some((id, depth)) = stack.pop() {
+            let children = graph.children(&id)?;
+            stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            out.push((id, depth));
+        }
+    }
+    Ok(out)
+}
+
+/// The first line of the node's last user message, or of its first input item;
+/// for an item without text (a tool result), its type in parentheses.
+fn user_line(node: &Node) -> String {
+    let text = node
+        .user_text()
+        .or_else(|| node.input.first().map(crate::node::item_text))
+        .unwrap_or_default();
+    let line = first_line(&text);
+    if !line.is_empty() {
+        return line;
+    }
+    node.input
+        .first()
+        .and_then(|item| item.get("type"))
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(String::new, |kind| format!("({kind})"))
+}
+
+/// The first line of the node's output text, or its status when it has none.
+fn output_line(node: &Node) -> String {
+    if node.output_text.trim().is_empty() {
+        format!("({:?})", node.status).to_lowercase()
+    } else {
+        first_line(&node.output_text)
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.trim().lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// `s` cut to at most `max` characters, ending in `…` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}

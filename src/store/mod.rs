@@ -1,1 +1,300 @@
-//! Persistence: the `Store` trait and its backends.
+//! Persistence: the [`Store`] trait and its backends.
+//!
+//! A store keeps three things: every node's *topology* (id, parent, extra-context
+//! ids, creation time — what the in-memory graph is rebuilt from), every node's
+//! *body* (the full [`Node`], read on demand), and the named refs. It also keeps the
+//! engine's journal of in-flight requests ([`Attempt`]s). Writes go through
+//! [`Store::apply`] as one atomic [`Batch`].
+//!
+//! Backends:
+//! - [`MemoryStore`]: `HashMap`s behind a `Mutex`; nothing survives the process.
+//! - [`SledStore`] (feature `sled`): the embedded, durable default. Its on-disk
+//!   layout is described in `docs/store-format.md`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ids::{NodeId, RefName, ResponseId};
+use crate::node::{Node, Timestamp};
+
+mod codec;
+mod memory;
+#[cfg(feature = "sled")]
+mod sled;
+
+#[cfg(feature = "sled")]
+pub use self::sled::SledStore;
+pub use memory::MemoryStore;
+
+/// Where a tree's nodes, refs and in-flight attempts are kept.
+///
+/// The trait is **synchronous** and object-safe, used as `Arc<dyn Store>`. This is
+/// deliberate: sled, the default backend, does blocking IO, and a networked store
+/// (PostgreSQL, planned) will implement it with a blocking client, so an async
+/// trait would only hide blocking calls inside futures. Async callers (the engine)
+/// call a store through `tokio::task::spawn_blocking`.
+///
+/// Every implementation must give the same semantics as [`MemoryStore`]: `apply`
+/// is all-or-nothing, a corrupt record is reported by [`Store::load`] and skipped,
+/// and nothing panics on bad bytes.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Reads every node's topology and every ref, to rebuild the in-memory graph.
+    ///
+    /// Records that cannot be decoded are reported in [`Loaded::problems`] (as
+    /// [`Error::CorruptRecord`] naming the key) and skipped; the rest still load.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the store cannot be read at all.
+    fn load(&self) -> Result<Loaded>;
+
+    /// The full record of node `id`, or `None` if the store does not hold it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] if the record
+    /// cannot be decoded.
+    fn node(&self, id: &NodeId) -> Result<Option<Node>>;
+
+    /// Applies every operation of `batch` atomically: either all of them are
+    /// stored or none is. Then flushes according to the store's [`Durability`].
+    ///
+    /// Removing a node or ref that is not there is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the write (or the flush) fails; nothing of the batch
+    /// is then visible.
+    fn apply(&self, batch: Batch) -> Result<()>;
+
+    /// Every stored in-flight attempt, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a record
+    /// that cannot be decoded.
+    fn attempts(&self) -> Result<Vec<Attempt>>;
+
+    /// Every ref and the node it points to, ordered by name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a record
+    /// that cannot be decoded.
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>>;
+
+    /// Makes every applied batch durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the flush fails.
+    fn flush(&self) -> Result<()>;
+}
+
+/// When a store makes a write durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every [`Store::apply`] is flushed to disk before it returns (the default).
+    #[default]
+    Flush,
+    /// Writes are buffered and flushed in the background or by [`Store::flush`];
+    /// much faster for bulk loads, but the last writes may be lost on a crash.
+    Buffered,
+}
+
+/// What [`Store::load`] returns: the topology of every node, the refs, and the
+/// records that had to be skipped.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// The topology of every readable node, in no particular order.
+    pub nodes: Vec<Topology>,
+    /// Every readable ref.
+    pub refs: Vec<(RefName, NodeId)>,
+    /// Records that could not be decoded, each an error naming its key.
+    pub problems: Vec<Error>,
+}
+
+/// The part of a node the in-memory graph needs: its id, its edges and its time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topology {
+    /// The node's id.
+    pub id: NodeId,
+    /// The node it continues; `None` for a root.
+    pub parent: Option<NodeId>,
+    /// Nodes given to this one as extra context.
+    pub extra_context: Vec<NodeId>,
+    /// When the node was created; orders siblings.
+    pub created_at: Timestamp,
+}
+
+impl Topology {
+    /// The topology of `node`.
+    pub fn of(node: &Node) -> Self {
+        Self {
+            id: node.id.clone(),
+            parent: node.parent.clone(),
+            extra_context: node.extra_context.clone(),
+            created_at: node.created_at,
+        }
+    }
+}
+
+/// One write in a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Stores a node: its body, its topology and its parent's child-index entry.
+    /// Replaces a node with the same id.
+    PutNode(Box<Node>),
+    /// Removes a node's body, topology and child-index entry.
+    RemoveNode(NodeId),
+    /// Points a ref at a node (creating or moving it).
+    SetRef(RefName, NodeId),
+    /// Deletes a ref.
+    DeleteRef(RefName),
+    /// Records an in-flight attempt.
+    PutAttempt(Box<Attempt>),
+    /// Forgets an attempt.
+    RemoveAttempt(AttemptId),
+}
+
+/// A list of [`Op`]s that a store applies atomically.
+///
+/// ```
+/// use resptree::store::{Batch, Op};
+/// use resptree::{Node, NodeId};
+/// let mut batch = Batch::new();
+/// batch.push(Op::PutNode(Box::new(Node::new(NodeId::local(), None))));
+/// assert_eq!(batch.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an operation.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// The operations, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations, by value.
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}
+
+impl From<Vec<Op>> for Batch {
+    fn from(ops: Vec<Op>) -> Self {
+        Self { ops }
+    }
+}
+
+impl FromIterator<Op> for Batch {
+    fn from_iter<I: IntoIterator<Item = Op>>(iter: I) -> Self {
+        Self {
+            ops: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// The id of an [`Attempt`]: a UUID v7, so attempts sort by start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttemptId(uuid::Uuid);
+
+impl AttemptId {
+    /// A fresh id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// The UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for AttemptId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<uuid::Uuid> for AttemptId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A request the engine has started but not yet committed as a node: its journal
+/// entry, so that a crash leaves a record of what was in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The attempt's id.
+    pub id: AttemptId,
+    /// The node the request continues, if any.
+    pub parent: Option<NodeId>,
+    /// The input items sent.
+    pub input: Vec<Value>,
+    /// The other request parameters, as sent.
+    pub params: Value,
+    /// The server's response id, once known.
+    pub response_id: Option<ResponseId>,
+    /// When the attempt started.
+    pub started_at: Timestamp,
+}
+
+impl Attempt {
+    /// A new attempt with a fresh id, started now, with no response id yet.
+    pub fn new(parent: Option<NodeId>, input: Vec<Value>, params: Value) -> Self {
+        Self {
+            id: AttemptId::new(),
+            parent,
+            input,
+            params,
+            response_id: None,
+            started_at: Timestamp::now(),
+        }
+    }
+}
+
+/// Turns a decode failure of the record at `key` into [`Error::CorruptRecord`].
+fn corrupt(tree: &str, key: &[u8], reason: impl fmt::Display) -> Error {
+    Error::corrupt(
+        format!("{tree}/{}", String::from_utf8_lossy(key)),
+        reason.to_string(),
+    )
+}

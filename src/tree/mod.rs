@@ -1,1 +1,12 @@
-//! The in-memory response tree and its walking API.
+//! The response tree: the in-memory [`Graph`] and the durable [`ResponseTree`].
+//!
+//! [`Graph`] is the pure topology (ids, edges, creation times) and owns the walking
+//! API. [`ResponseTree`] pairs a graph with a [`Store`](crate::store::Store): it
+//! validates every edit against the graph, writes it to the store atomically, and
+//! only then updates the graph, so the two never disagree.
+
+mod graph;
+mod handle;
+
+pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
+pub use handle::ResponseTree;

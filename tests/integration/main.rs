@@ -1,1 +1,13 @@
 //! The integration test suite: one binary, one module per area.
+
+mod support;
+
+mod client;
+mod client_emulator;
+mod client_stream;
+mod emulator;
+mod emulator_support;
+mod props;
+mod render;
+mod store;
+mod tree;

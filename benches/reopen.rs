@@ -1,0 +1,128 @@
+//! How long `ResponseTree::open` takes to rebuild the graph of a large store, and
+//! how much memory the rebuilt graph holds per node.
+//!
+//! ```text
+//! cargo bench --bench reopen                          # 10^4, 10^5 and 10^6 nodes
+//! RESPTREE_BENCH_QUICK=1 cargo bench --bench reopen   # 10^3 and 10^4 nodes
+//! ```
+//!
+//! Two shapes: *bushy* (every node has up to 8 children) and *deep* (chains of
+//! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Before timing, each
+//! store is reopened once while the process's resident memory is read from
+//! `/proc/self/statm`; the growth divided by the node count is printed as bytes
+//! per node (it includes sled's page cache, capped at 64 MiB, and heap the
+//! allocator has not returned).
+
+// A benchmark's setup failing is a bug to see at once, not to handle.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
+use resptree::{Node, NodeId, ResponseTree, Timestamp};
+
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Bushy,
+    Deep,
+}
+
+fn sizes() -> Vec<usize> {
+    if std::env::var("RESPTREE_BENCH_QUICK").is_ok_and(|v| v == "1") {
+        vec![1_000, 10_000]
+    } else {
+        vec![10_000, 100_000, 1_000_000]
+    }
+}
+
+fn id(i: usize) -> NodeId {
+    // Scatter the keys (as server ids are) and give them a realistic length.
+    let scrambled = (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    NodeId::new(&format!("resp_{scrambled:048x}")).unwrap()
+}
+
+fn parent(shape: Shape, i: usize) -> Option<usize> {
+    match shape {
+        Shape::Bushy => (i > 0).then(|| (i - 1) / 8),
+        Shape::Deep => (i % 10_000 != 0).then(|| i - 1),
+    }
+}
+
+/// Writes `n` small nodes of `shape` to a fresh store at `path`.
+fn build(path: &Path, shape: Shape, n: usize) {
+    let store = SledStore::open(path)
+        .unwrap()
+        .with_durability(Durability::Buffered);
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+        let batch: Batch = chunk
+            .iter()
+            .map(|&i| {
+                let node = Node::new(id(i), parent(shape, i).map(id))
+                    .with_created_at(Timestamp(1_767_225_600_000 + i as i64))
+                    .with_user_text("q")
+                    .with_output_text("a");
+                Op::PutNode(Box::new(node))
+            })
+            .collect();
+        store.apply(batch).unwrap();
+    }
+    store.flush().unwrap();
+    eprintln!("built {shape:?} n={n} in {:.1?}", started.elapsed());
+}
+
+/// Resident set size of this process, in bytes (statm counts 4 KiB pages).
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn reopen(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reopen");
+    group.sample_size(10);
+    for shape in [Shape::Bushy, Shape::Deep] {
+        for n in sizes() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tree");
+            build(&path, shape, n);
+
+            let before = rss();
+            let started = Instant::now();
+            let tree = ResponseTree::open(&path).unwrap();
+            let took = started.elapsed();
+            let after = rss();
+            assert_eq!(tree.len(), n);
+            assert!(tree.load_problems().is_empty());
+            eprintln!(
+                "reopen {shape:?} n={n}: first open {took:.2?}, RSS +{} MiB = {} bytes/node",
+                (after.saturating_sub(before)) >> 20,
+                after.saturating_sub(before) / n as u64
+            );
+            drop(tree);
+
+            group.measurement_time(Duration::from_secs(if n >= 1_000_000 { 30 } else { 5 }));
+            group.bench_with_input(
+                BenchmarkId::new(format!("{shape:?}"), n),
+                &path,
+                |b, path| {
+                    b.iter(|| {
+                        let tree = ResponseTree::open(path).unwrap();
+                        black_box(tree.len());
+                    });
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, reopen);
+criterion_main!(benches);

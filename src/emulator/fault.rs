@@ -1,0 +1,303 @@
+//! Fault injection: queued faults (FIFO, optionally per path prefix) and a seeded
+//! random mode for reliability tests.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// A failure the emulator plays instead of (or in the middle of) a normal reply.
+///
+/// Faults are queued with [`Emulator::inject`](super::Emulator::inject) and consumed by
+/// upcoming requests in FIFO order; `count` says how many requests one fault affects.
+/// Request faults ([`Status`](Fault::Status), [`RateLimit`](Fault::RateLimit),
+/// [`DropBeforeHeaders`](Fault::DropBeforeHeaders), [`MalformedBody`](Fault::MalformedBody))
+/// hit the next matching request of any kind *before* it is processed, so they never leave
+/// a stored response behind. Stream faults ([`DropMidStream`](Fault::DropMidStream),
+/// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream)) wait
+/// for the next matching *streamed* request; non-streamed requests pass them by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this HTTP status and the real API's error envelope for it
+    /// (500 `server_error`, 503 overloaded, others `invalid_request_error`).
+    Status {
+        /// The HTTP status, e.g. 500 or 503.
+        status: u16,
+        /// How many requests get it.
+        count: usize,
+    },
+    /// Answer `429` with the real rate-limit envelope and `x-ratelimit-*` headers.
+    RateLimit {
+        /// The retry hint; `None` sends no `retry-after` header at all.
+        retry_after: Option<Duration>,
+        /// Send the hint as `retry-after-ms` (milliseconds) instead of `retry-after`
+        /// (whole seconds, rounded up).
+        use_ms_header: bool,
+        /// How many requests get it.
+        count: usize,
+    },
+    /// Close the connection without sending any response headers.
+    DropBeforeHeaders {
+        /// How many requests get it.
+        count: usize,
+    },
+    /// Send `200` and the first `after_events` stream events, then cut the connection
+    /// (no terminal event). Nothing is stored.
+    DropMidStream {
+        /// Events (SSE blocks, or chat chunks) sent before the cut.
+        after_events: usize,
+        /// How many streamed requests get it.
+        count: usize,
+    },
+    /// Pause the stream for `stall` after `after_events` events, then finish normally.
+    StallMidStream {
+        /// Events sent before the pause.
+        after_events: usize,
+        /// How long the stream pauses.
+        stall: Duration,
+        /// How many streamed requests get it.
+        count: usize,
+    },
+    /// Send `after_deltas` text deltas, close the partial message as `incomplete` and end
+    /// with `response.failed` (`server_error`), like the real API's failed streams. Nothing
+    /// is stored. On chat streams it behaves like [`DropMidStream`](Fault::DropMidStream).
+    FailMidStream {
+        /// Text deltas sent before the failure.
+        after_deltas: usize,
+        /// How many streamed requests get it.
+        count: usize,
+    },
+    /// Answer `200` with a `application/json` body that is not valid JSON.
+    MalformedBody {
+        /// How many requests get it.
+        count: usize,
+    },
+}
+
+impl Fault {
+    /// How many requests this fault still affects.
+    fn count(&self) -> usize {
+        match self {
+            Self::Status { count, .. }
+            | Self::RateLimit { count, .. }
+            | Self::DropBeforeHeaders { count }
+            | Self::DropMidStream { count, .. }
+            | Self::StallMidStream { count, .. }
+            | Self::FailMidStream { count, .. }
+            | Self::MalformedBody { count } => *count,
+        }
+    }
+
+    /// Whether the fault only applies to streamed replies.
+    pub(crate) fn is_stream_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::DropMidStream { .. } | Self::StallMidStream { .. } | Self::FailMidStream { .. }
+        )
+    }
+
+    /// A copy that affects exactly one request (what a single request records).
+    fn once(&self) -> Self {
+        let mut one = self.clone();
+        match &mut one {
+            Self::Status { count, .. }
+            | Self::RateLimit { count, .. }
+            | Self::DropBeforeHeaders { count }
+            | Self::DropMidStream { count, .. }
+            | Self::StallMidStream { count, .. }
+            | Self::FailMidStream { count, .. }
+            | Self::MalformedBody { count } => *count = 1,
+        }
+        one
+    }
+}
+
+/// The queue of injected faults and the random mode.
+#[derive(Debug, Default)]
+pub(crate) struct FaultPlan {
+    queue: VecDeque<Queued>,
+    random: Option<RandomFaults>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    /// `None` matches every path.
+    path_prefix: Option<String>,
+    fault: Fault,
+    remaining: usize,
+}
+
+#[derive(Debug)]
+struct RandomFaults {
+    rate: f64,
+    rng: SplitMix64,
+}
+
+impl FaultPlan {
+    pub(crate) fn push(&mut self, path_prefix: Option<String>, fault: Fault) {
+        let remaining = fault.count();
+        if remaining > 0 {
+            self.queue.push_back(Queued {
+                path_prefix,
+                fault,
+                remaining,
+            });
+        }
+    }
+
+    pub(crate) fn set_random(&mut self, rate: f64, seed: u64) {
+        self.random = (rate > 0.0).then(|| RandomFaults {
+            rate: rate.min(1.0),
+            rng: SplitMix64(seed),
+        });
+    }
+
+    /// The fault the request to `path` must suffer, if any: the oldest queued fault
+    /// that matches, else (with the random mode on) maybe a random one.
+    pub(crate) fn take(&mut self, path: &str, streamed: bool) -> Option<Fault> {
+        let pos = self.queue.iter().position(|q| {
+            q.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+                && (streamed || !q.fault.is_stream_fault())
+        });
+        if let Some(pos) = pos {
+            let q = &mut self.queue[pos];
+            let fault = q.fault.once();
+            q.remaining -= 1;
+            if q.remaining == 0 {
+                self.queue.remove(pos);
+            }
+            return Some(fault);
+        }
+        let random = self.random.as_mut()?;
+        if random.rng.next_f64() >= random.rate {
+            return None;
+        }
+        // Short retry hints keep reliability tests fast while still exercising the header.
+        let hint = Duration::from_millis(5 + random.rng.next_u64() % 20);
+        let kinds = if streamed { 6 } else { 5 };
+        Some(match random.rng.next_u64() % kinds {
+            0 => Fault::Status {
+                status: 500,
+                count: 1,
+            },
+            1 => Fault::Status {
+                status: 503,
+                count: 1,
+            },
+            2 => Fault::RateLimit {
+                retry_after: Some(hint),
+                use_ms_header: true,
+                count: 1,
+            },
+            3 => Fault::DropBeforeHeaders { count: 1 },
+            4 => Fault::MalformedBody { count: 1 },
+            _ => Fault::DropMidStream {
+                after_events: (random.rng.next_u64() % 6) as usize,
+                count: 1,
+            },
+        })
+    }
+}
+
+/// A tiny, well-known PRNG (splitmix64): deterministic for a seed, no dependency.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix64(self.0)
+    }
+
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The splitmix64 finaliser: a strong 64-bit mixing function.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_is_fifo_and_counts_down() {
+        let mut plan = FaultPlan::default();
+        plan.push(
+            None,
+            Fault::Status {
+                status: 500,
+                count: 2,
+            },
+        );
+        plan.push(None, Fault::MalformedBody { count: 1 });
+        assert_eq!(
+            plan.take("/v1/responses", false),
+            Some(Fault::Status {
+                status: 500,
+                count: 1
+            })
+        );
+        assert_eq!(
+            plan.take("/v1/responses", false),
+            Some(Fault::Status {
+                status: 500,
+                count: 1
+            })
+        );
+        assert_eq!(
+            plan.take("/v1/responses", false),
+            Some(Fault::MalformedBody { count: 1 })
+        );
+        assert_eq!(plan.take("/v1/responses", false), None);
+    }
+
+    #[test]
+    fn prefix_and_stream_faults_wait_for_a_match() {
+        let mut plan = FaultPlan::default();
+        plan.push(
+            Some("/v1/chat".into()),
+            Fault::DropBeforeHeaders { count: 1 },
+        );
+        plan.push(
+            None,
+            Fault::DropMidStream {
+                after_events: 2,
+                count: 1,
+            },
+        );
+        assert_eq!(plan.take("/v1/responses", false), None);
+        assert_eq!(
+            plan.take("/v1/responses", true),
+            Some(Fault::DropMidStream {
+                after_events: 2,
+                count: 1
+            })
+        );
+        assert_eq!(
+            plan.take("/v1/chat/completions", false),
+            Some(Fault::DropBeforeHeaders { count: 1 })
+        );
+    }
+
+    #[test]
+    fn random_mode_is_seeded_and_off_at_zero() {
+        let run = |seed| {
+            let mut plan = FaultPlan::default();
+            plan.set_random(0.5, seed);
+            (0..64)
+                .map(|_| plan.take("/v1/responses", true))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        let hits = run(3).iter().filter(|f| f.is_some()).count();
+        assert!(hits > 10 && hits < 54, "{hits} of 64");
+        let mut plan = FaultPlan::default();
+        plan.set_random(0.0, 3);
+        assert!((0..64).all(|_| plan.take("/", true).is_none()));
+    }
+}

@@ -1,0 +1,388 @@
+//! `POST /responses`, `GET`/`DELETE /responses/{id}`, `GET /responses/{id}/input_items`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::failure::Failure;
+use super::fault::Fault;
+use super::request::CreateRequest;
+use super::state::{Commit, OwnedStart, Shared, Start, unix_now};
+use super::stream::{self, Step};
+use super::{ids, model, page};
+
+/// A stream fault the front middleware picked for this request.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamFault(pub(crate) Fault);
+
+/// `POST /v1/responses`.
+pub(crate) async fn create(
+    State(shared): State<Arc<Shared>>,
+    fault: Option<Extension<StreamFault>>,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let req = CreateRequest::parse(&body)?;
+    let start = match &req.start {
+        OwnedStart::Root => Start::Root,
+        OwnedStart::Previous(id) => Start::Previous(id),
+        OwnedStart::Conversation(id) => Start::Conversation(id),
+    };
+    let resolved = shared.resolve(&start)?;
+    let mut context = resolved.inherited.clone();
+    context.extend(req.input.iter().cloned());
+    let mut text = shared.reply(&context, resolved.ordinal);
+    let mut incomplete = false;
+    if let Some(max) = req.max_output_tokens
+        && model::text_tokens(&text) > max
+    {
+        // Same estimate as usage: four characters per token.
+        text = text.chars().take((max * 4) as usize).collect();
+        incomplete = true;
+    }
+
+    let inherited_tokens: u64 = resolved.inherited.iter().map(model::item_tokens).sum();
+    let input_tokens = model::instruction_tokens(req.instructions.as_deref())
+        + inherited_tokens
+        + req.input.iter().map(model::item_tokens).sum::<u64>();
+    let output_tokens = model::text_tokens(&text);
+    let usage = json!({
+        "input_tokens": input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": inherited_tokens,
+            "cache_write_tokens": 0,
+            "cache_write_tokens_details": null,
+        },
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    });
+
+    let id = ids::response();
+    let msg_id = ids::message();
+    let created_at = unix_now();
+    let status = if incomplete {
+        "incomplete"
+    } else {
+        "completed"
+    };
+    let item = message_item(&msg_id, status, &text);
+    let mut object = response_object(&req, &id, created_at);
+    object["status"] = json!(status);
+    object["output"] = json!([item]);
+    object["usage"] = usage;
+    if incomplete {
+        object["incomplete_details"] = json!({"reason": "max_output_tokens"});
+    }
+
+    let commit = Commit {
+        id,
+        object,
+        start: req.start.clone(),
+        inherited: resolved.inherited,
+        input: req.input.clone(),
+        output: vec![item],
+        store: req.store,
+        lock: resolved.lock,
+    };
+
+    if !req.stream {
+        tokio::time::sleep(shared.config.latency).await;
+        let mut commit = commit;
+        commit.object["completed_at"] = json!(unix_now());
+        let object = commit.object.clone();
+        shared.commit(commit);
+        return Ok(Json(object).into_response());
+    }
+    let fault = fault.map(|Extension(StreamFault(f))| f);
+    let steps = match fault {
+        Some(Fault::FailMidStream { after_deltas, .. }) => {
+            failed_steps(commit, &msg_id, &text, after_deltas, &shared)
+        }
+        other => stream::apply_fault(
+            stream_steps(commit, &msg_id, &text, incomplete, &shared),
+            other.as_ref(),
+        ),
+    };
+    Ok(stream::response(shared, steps))
+}
+
+/// `GET /v1/responses/{id}`.
+pub(crate) async fn retrieve(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    shared.response(&id).map(Json).ok_or_else(|| not_found(&id))
+}
+
+/// `DELETE /v1/responses/{id}`.
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    if shared.delete_response(&id) {
+        Ok(Json(
+            json!({"id": id, "object": "response", "deleted": true}),
+        ))
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// `GET /v1/responses/{id}/input_items`: the response's own input items.
+pub(crate) async fn input_items(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, Failure> {
+    let items = shared.input_items(&id).ok_or_else(|| not_found(&id))?;
+    page::page(&items, &query, Value::clone).map(Json)
+}
+
+fn not_found(id: &str) -> Failure {
+    Failure::not_found(format!("Response with id '{id}' not found."), None)
+}
+
+/// An assistant message output item.
+pub(crate) fn message_item(id: &str, status: &str, text: &str) -> Value {
+    json!({
+        "id": id,
+        "type": "message",
+        "status": status,
+        "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": text}],
+        "role": "assistant",
+        "phase": null,
+    })
+}
+
+/// A Response object in progress (empty output, no usage), with every key the real
+/// API sends; request settings are echoed back, the rest get the real defaults.
+fn response_object(req: &CreateRequest, id: &str, created_at: i64) -> Value {
+    let echo = |key: &str, default: Value| -> Value {
+        match req.raw.get(key) {
+            None | Some(Value::Null) => default,
+            Some(v) => v.clone(),
+        }
+    };
+    let merged = |key: &str, mut base: Map<String, Value>| -> Value {
+        if let Some(Value::Object(sent)) = req.raw.get(key) {
+            for (k, v) in sent {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(base)
+    };
+    let reasoning = ["context", "effort", "generate_summary", "mode", "summary"]
+        .into_iter()
+        .map(|k| (k.to_owned(), Value::Null))
+        .collect();
+    let mut text = Map::new();
+    text.insert("format".to_owned(), json!({"type": "text"}));
+    text.insert("verbosity".to_owned(), json!("medium"));
+    let conversation = match &req.start {
+        OwnedStart::Conversation(conv) => json!({"id": conv}),
+        _ => Value::Null,
+    };
+    let previous = match &req.start {
+        OwnedStart::Previous(p) => json!(p),
+        _ => Value::Null,
+    };
+    let service_tier = match req.raw.get("service_tier").and_then(Value::as_str) {
+        Some(tier @ ("flex" | "priority" | "scale")) => tier.to_owned(),
+        _ => "default".to_owned(),
+    };
+    json!({
+        "id": id,
+        "object": "response",
+        "created_at": created_at,
+        "status": "in_progress",
+        "access_programs": null,
+        "background": echo("background", json!(false)),
+        "completed_at": null,
+        "conversation": conversation,
+        "error": null,
+        "incomplete_details": null,
+        "image": null,
+        "input_transformations": null,
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "max_tool_calls": echo("max_tool_calls", Value::Null),
+        "model": req.model,
+        "moderation": null,
+        "output": [],
+        "parallel_tool_calls": echo("parallel_tool_calls", json!(true)),
+        "previous_response_id": previous,
+        "prompt": echo("prompt", Value::Null),
+        "prompt_cache_key": echo("prompt_cache_key", Value::Null),
+        "prompt_cache_diagnostics": null,
+        "prompt_cache_options": echo("prompt_cache_options", Value::Null),
+        "prompt_cache_retention": echo("prompt_cache_retention", Value::Null),
+        "reasoning": merged("reasoning", reasoning),
+        "safety_identifier": echo("safety_identifier", Value::Null),
+        "service_tier": service_tier,
+        "store": req.store,
+        "temperature": echo("temperature", json!(1.0)),
+        "text": merged("text", text),
+        "tool_choice": echo("tool_choice", json!("auto")),
+        "tools": echo("tools", json!([])),
+        "tool_usage": null,
+        "top_logprobs": echo("top_logprobs", json!(0)),
+        "top_p": echo("top_p", json!(1.0)),
+        "truncation": echo("truncation", json!("disabled")),
+        "usage": null,
+        "user": echo("user", Value::Null),
+        "metadata": req.metadata,
+    })
+}
+
+/// The in-progress snapshot sent in `response.created`/`response.in_progress`.
+fn in_progress(final_object: &Value) -> Value {
+    let mut object = final_object.clone();
+    object["status"] = json!("in_progress");
+    object["output"] = json!([]);
+    object["usage"] = Value::Null;
+    object["completed_at"] = Value::Null;
+    object["incomplete_details"] = Value::Null;
+    object
+}
+
+/// Sequence numbers for one stream.
+struct Seq(u64);
+
+impl Seq {
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0 - 1
+    }
+}
+
+/// The opening events, shared by completed and failed streams.
+fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, shared: &Shared) {
+    let snapshot = in_progress(object);
+    for event in ["response.created", "response.in_progress"] {
+        steps.push(stream::sse(
+            event,
+            &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
+        ));
+    }
+    steps.push(Step::Sleep(shared.config.latency));
+    let mut item = message_item(msg_id, "in_progress", "");
+    item["content"] = json!([]);
+    steps.push(stream::sse(
+        "response.output_item.added",
+        &json!({"type": "response.output_item.added", "output_index": 0, "item": item, "sequence_number": seq.next()}),
+    ));
+    steps.push(stream::sse(
+        "response.content_part.added",
+        &json!({"type": "response.content_part.added", "item_id": msg_id, "output_index": 0, "content_index": 0,
+                "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}, "sequence_number": seq.next()}),
+    ));
+}
+
+/// Text deltas, then the `.done` events closing the text, part and item.
+fn text_events(
+    steps: &mut Vec<Step>,
+    seq: &mut Seq,
+    msg_id: &str,
+    deltas: &[String],
+    item_status: &str,
+    shared: &Shared,
+) {
+    for (i, delta) in deltas.iter().enumerate() {
+        if i > 0 {
+            steps.push(Step::Sleep(shared.config.token_delay));
+        }
+        steps.push(stream::sse(
+            "response.output_text.delta",
+            &json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": 0, "content_index": 0,
+                    "delta": delta, "logprobs": [], "sequence_number": seq.next()}),
+        ));
+    }
+    let text = deltas.concat();
+    steps.push(stream::sse(
+        "response.output_text.done",
+        &json!({"type": "response.output_text.done", "item_id": msg_id, "output_index": 0, "content_index": 0,
+                "text": text, "logprobs": [], "sequence_number": seq.next()}),
+    ));
+    steps.push(stream::sse(
+        "response.content_part.done",
+        &json!({"type": "response.content_part.done", "item_id": msg_id, "output_index": 0, "content_index": 0,
+                "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": text}, "sequence_number": seq.next()}),
+    ));
+    steps.push(stream::sse(
+        "response.output_item.done",
+        &json!({"type": "response.output_item.done", "output_index": 0, "item": message_item(msg_id, item_status, &text),
+                "sequence_number": seq.next()}),
+    ));
+}
+
+/// The full event plan of a successful stream.
+fn stream_steps(
+    commit: Commit,
+    msg_id: &str,
+    text: &str,
+    incomplete: bool,
+    shared: &Shared,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut seq = Seq(0);
+    opening(&mut steps, &mut seq, &commit.object, msg_id, shared);
+    let status = if incomplete {
+        "incomplete"
+    } else {
+        "completed"
+    };
+    text_events(
+        &mut steps,
+        &mut seq,
+        msg_id,
+        &model::deltas(text),
+        status,
+        shared,
+    );
+    steps.push(Step::Finish {
+        commit: Box::new(commit),
+        event: if incomplete {
+            "response.incomplete"
+        } else {
+            "response.completed"
+        },
+        sequence_number: seq.next(),
+    });
+    steps
+}
+
+/// A stream that fails after `after_deltas` deltas, like `stream-failed.sse`.
+fn failed_steps(
+    commit: Commit,
+    msg_id: &str,
+    text: &str,
+    after_deltas: usize,
+    shared: &Shared,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut seq = Seq(0);
+    opening(&mut steps, &mut seq, &commit.object, msg_id, shared);
+    let deltas: Vec<String> = model::deltas(text).into_iter().take(after_deltas).collect();
+    text_events(&mut steps, &mut seq, msg_id, &deltas, "incomplete", shared);
+    let mut failed = in_progress(&commit.object);
+    failed["status"] = json!("failed");
+    failed["output"] = json!([message_item(msg_id, "incomplete", &deltas.concat())]);
+    failed["error"] = json!({
+        "code": "server_error",
+        "message": "The server had an error while processing your request. Sorry about that!",
+        "param": null,
+        "type": null,
+        "misalignment": null,
+    });
+    steps.push(stream::sse(
+        "response.failed",
+        &json!({"type": "response.failed", "response": failed, "sequence_number": seq.next()}),
+    ));
+    steps.push(Step::Release(Box::new(commit)));
+    steps
+}

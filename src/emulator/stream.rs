@@ -1,0 +1,135 @@
+//! Streamed bodies: a plan of steps (send an event, sleep, finish, cut the
+//! connection) played out as the client reads.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::fault::Fault;
+use super::state::{Commit, Shared, unix_now};
+
+/// One step of a streamed reply.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Send these bytes (one SSE block).
+    Send(Bytes),
+    /// Wait before the next step.
+    Sleep(Duration),
+    /// Stamp `completed_at`, store the response, then send its terminal event
+    /// (`event` is `response.completed` or `response.incomplete`).
+    Finish {
+        commit: Box<Commit>,
+        event: &'static str,
+        sequence_number: u64,
+    },
+    /// Keep this (conversation lock, mostly) alive until here, then drop it unstored.
+    Release(Box<Commit>),
+    /// Cut the connection: the body fails, so no terminal chunk is written.
+    Abort,
+}
+
+impl Step {
+    fn is_event(&self) -> bool {
+        matches!(self, Self::Send(_) | Self::Finish { .. })
+    }
+}
+
+/// One SSE block: `event:` line, `data:` line, blank line.
+pub(crate) fn sse(event: &str, data: &Value) -> Step {
+    Step::Send(Bytes::from(format!("event: {event}\ndata: {data}\n\n")))
+}
+
+/// One `data:`-only SSE block (Chat Completions).
+pub(crate) fn data_only(data: &str) -> Step {
+    Step::Send(Bytes::from(format!("data: {data}\n\n")))
+}
+
+/// Applies a stream fault to a plan.
+pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<Step> {
+    match fault {
+        Some(Fault::DropMidStream { after_events, .. }) => {
+            let cut = position_after_events(&steps, *after_events);
+            // Anything after the cut is dropped unplayed (a pending commit included).
+            steps.truncate(cut);
+            steps.push(Step::Abort);
+            steps
+        }
+        Some(Fault::StallMidStream {
+            after_events,
+            stall,
+            ..
+        }) => {
+            let at = position_after_events(&steps, *after_events);
+            steps.insert(at, Step::Sleep(*stall));
+            steps
+        }
+        _ => steps,
+    }
+}
+
+/// The index just after the `n`-th event (or the end).
+fn position_after_events(steps: &[Step], n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let mut seen = 0;
+    for (i, step) in steps.iter().enumerate() {
+        if step.is_event() {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    steps.len()
+}
+
+/// A `text/event-stream` response that plays `steps`.
+pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
+    let state = (shared, VecDeque::from(steps));
+    let stream = futures_util::stream::unfold(state, |(shared, mut steps)| async move {
+        loop {
+            match steps.pop_front()? {
+                Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Finish {
+                    mut commit,
+                    event,
+                    sequence_number,
+                } => {
+                    commit.object["completed_at"] = json!(unix_now());
+                    let data = json!({
+                        "type": event,
+                        "response": commit.object,
+                        "sequence_number": sequence_number,
+                    });
+                    shared.commit(*commit);
+                    let bytes = Bytes::from(format!("event: {event}\ndata: {data}\n\n"));
+                    return Some((Ok(bytes), (shared, steps)));
+                }
+                Step::Release(commit) => drop(commit),
+                Step::Abort => {
+                    steps.clear();
+                    let err = std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "injected fault: connection dropped mid-stream",
+                    );
+                    return Some((Err(err), (shared, steps)));
+                }
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

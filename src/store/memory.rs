@@ -1,0 +1,103 @@
+//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::error::Result;
+use crate::ids::{NodeId, RefName};
+use crate::node::Node;
+
+use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology};
+
+/// A [`Store`] that keeps everything in memory; nothing survives the process.
+///
+/// It has the same semantics as the durable stores (atomic batches, removal of
+/// missing records is not an error), so it is a faithful stand-in in tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    nodes: HashMap<NodeId, Node>,
+    refs: BTreeMap<RefName, NodeId>,
+    attempts: BTreeMap<AttemptId, Attempt>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every mutation below completes without panicking, so a poisoned lock
+        // still guards consistent data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self) -> Result<Loaded> {
+        let inner = self.lock();
+        Ok(Loaded {
+            nodes: inner.nodes.values().map(Topology::of).collect(),
+            refs: inner
+                .refs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            problems: Vec::new(),
+        })
+    }
+
+    fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+        Ok(self.lock().nodes.get(id).cloned())
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        // One lock for the whole batch: no reader sees half of it.
+        let mut inner = self.lock();
+        for op in batch.into_ops() {
+            match op {
+                Op::PutNode(node) => {
+                    inner.nodes.insert(node.id.clone(), *node);
+                }
+                Op::RemoveNode(id) => {
+                    inner.nodes.remove(&id);
+                }
+                Op::SetRef(name, id) => {
+                    inner.refs.insert(name, id);
+                }
+                Op::DeleteRef(name) => {
+                    inner.refs.remove(&name);
+                }
+                Op::PutAttempt(attempt) => {
+                    inner.attempts.insert(attempt.id, *attempt);
+                }
+                Op::RemoveAttempt(id) => {
+                    inner.attempts.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        Ok(self.lock().attempts.values().cloned().collect())
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        Ok(self
+            .lock()
+            .refs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,429 @@
+//! [`SledStore`]: the embedded, durable [`Store`] on sled 0.34.
+//!
+//! Layout (see `docs/store-format.md`): one sled tree per kind of record, so a
+//! reopen scans only the small topology records and never touches the bodies.
+//!
+//! | tree       | key                          | value                              |
+//! |------------|------------------------------|------------------------------------|
+//! | `topology` | node id                      | version + binary topology          |
+//! | `bodies`   | node id                      | version + JSON [`Node`]            |
+//! | `children` | parent id, `0x00`, child id  | empty                              |
+//! | `refs`     | ref name                     | version + target id                |
+//! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
+//! | `meta`     | `schema_version`             | `u32` little-endian                |
+
+use std::path::{Path, PathBuf};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::error::{Error, Result};
+use crate::ids::{NodeId, RefName};
+use crate::node::Node;
+
+use super::codec::{self, SCHEMA_VERSION};
+use super::{Attempt, Batch, Durability, Loaded, Op, Store, corrupt};
+
+/// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
+/// graph holds what a reopen needs, and bodies are read one at a time.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// A [`Store`] in a sled database on disk (or in a temporary directory).
+///
+/// sled is single-process: a second process (or a second open in this process)
+/// gets [`Error::StoreInUse`]. To share one tree between processes or hosts, use a
+/// networked store instead.
+///
+/// ```
+/// use resptree::store::{SledStore, Store};
+/// let dir = tempfile::tempdir()?;
+/// let store = SledStore::open(dir.path().join("tree"))?;
+/// assert!(store.load()?.nodes.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    path: Option<PathBuf>,
+    durability: Durability,
+    topology: sled::Tree,
+    bodies: sled::Tree,
+    children: sled::Tree,
+    refs: sled::Tree,
+    attempts: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StoreInUse`] if another process holds it open,
+    /// [`Error::CorruptRecord`] if it was written by a newer schema version,
+    /// [`Error::Storage`] for any other failure.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(|e| open_error(path, e))?;
+        Self::from_db(db, Some(path.to_path_buf()))
+    }
+
+    /// A store in a fresh temporary directory, deleted when the store is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the temporary database cannot be created.
+    pub fn temporary() -> Result<Self> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(|e| Error::storage("creating a temporary store", e))?;
+        Self::from_db(db, None)
+    }
+
+    /// Sets when writes become durable (default [`Durability::Flush`]).
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The store's durability setting.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// The directory of the database, or `None` for a temporary store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Every entry of the child index, as `(parent, child)` pairs ordered by
+    /// parent then child id. Used to check the index against the topology.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a key that
+    /// is not `parent 0x00 child`.
+    pub fn child_index(&self) -> Result<Vec<(NodeId, NodeId)>> {
+        let mut out = Vec::new();
+        for entry in self.children.iter() {
+            let (key, _) = entry.map_err(|e| Error::storage("reading the child index", e))?;
+            let pair = split_child_key(&key)
+                .ok_or_else(|| corrupt("children", &key, "not a parent/child key"))?;
+            out.push(pair);
+        }
+        Ok(out)
+    }
+
+    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Self> {
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| Error::storage("opening the store", e))
+        };
+        let store = Self {
+            topology: tree("topology")?,
+            bodies: tree("bodies")?,
+            children: tree("children")?,
+            refs: tree("refs")?,
+            attempts: tree("attempts")?,
+            path,
+            durability: Durability::Flush,
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let meta = self
+            .db
+            .open_tree("meta")
+            .map_err(|e| Error::storage("opening the store", e))?;
+        let stored = meta
+            .get(SCHEMA_KEY)
+            .map_err(|e| Error::storage("reading the schema version", e))?;
+        match stored {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
+                    .map_err(|e| Error::storage("writing the schema version", e))?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let version = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| corrupt("meta", SCHEMA_KEY, "not a u32"))?;
+                if version > SCHEMA_VERSION {
+                    Err(corrupt(
+                        "meta",
+                        SCHEMA_KEY,
+                        format!(
+                            "schema version {version} is newer than this build ({SCHEMA_VERSION})"
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn load(&self) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
+        for entry in self.topology.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
+            let id = match key_to_id(&key) {
+                Ok(id) => id,
+                Err(reason) => {
+                    loaded.problems.push(corrupt("topology", &key, reason));
+                    continue;
+                }
+            };
+            match codec::decode_topology(id, &value) {
+                Ok(t) => loaded.nodes.push(t),
+                Err(reason) => loaded.problems.push(corrupt("topology", &key, reason)),
+            }
+        }
+        for entry in self.refs.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("loading the refs", e))?;
+            let name = std::str::from_utf8(&key)
+                .map_err(|e| e.to_string())
+                .and_then(|s| RefName::new(s).map_err(|e| e.to_string()));
+            match (name, codec::decode_ref(&value)) {
+                (Ok(name), Ok(target)) => loaded.refs.push((name, target)),
+                (Err(reason), _) | (_, Err(reason)) => {
+                    loaded.problems.push(corrupt("refs", &key, reason));
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+        let key = id.as_str().as_bytes();
+        let Some(bytes) = self
+            .bodies
+            .get(key)
+            .map_err(|e| Error::storage("reading a node", e))?
+        else {
+            return Ok(None);
+        };
+        codec::decode_body(&bytes)
+            .map(Some)
+            .map_err(|reason| corrupt("bodies", key, reason))
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        // Encode once, outside the transaction closure, which sled may rerun.
+        let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
+        let trees = (
+            &self.topology,
+            &self.bodies,
+            &self.children,
+            &self.refs,
+            &self.attempts,
+        );
+        let result: std::result::Result<(), TransactionError<()>> =
+            trees.transaction(|(topology, bodies, children, refs, attempts)| {
+                for op in &ops {
+                    match op {
+                        Prepared::PutNode {
+                            id,
+                            parent,
+                            topology: t,
+                            body,
+                        } => {
+                            // Replacing a node under another parent must not leave
+                            // its old child-index entry behind.
+                            if let Some(old) = topology.insert(id.as_bytes(), t.as_slice())? {
+                                if let Some(old_parent) = parent_of(&old) {
+                                    if Some(&old_parent) != parent.as_ref() {
+                                        children.remove(child_key(&old_parent, id))?;
+                                    }
+                                }
+                            }
+                            bodies.insert(id.as_bytes(), body.as_slice())?;
+                            if let Some(parent) = parent {
+                                children.insert(child_key(parent, id), &[][..])?;
+                            }
+                        }
+                        Prepared::RemoveNode(id) => {
+                            if let Some(old) = topology.remove(id.as_bytes())? {
+                                if let Some(parent) = parent_of(&old) {
+                                    children.remove(child_key(&parent, id))?;
+                                }
+                            }
+                            bodies.remove(id.as_bytes())?;
+                        }
+                        Prepared::SetRef(name, target) => {
+                            refs.insert(name.as_bytes(), target.as_slice())?;
+                        }
+                        Prepared::DeleteRef(name) => {
+                            refs.remove(name.as_bytes())?;
+                        }
+                        Prepared::PutAttempt(key, value) => {
+                            attempts.insert(&key[..], value.as_slice())?;
+                        }
+                        Prepared::RemoveAttempt(key) => {
+                            attempts.remove(&key[..])?;
+                        }
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(Error::storage("writing a batch", e)),
+            Err(TransactionError::Abort(())) => {
+                return Err(Error::storage("writing a batch", "transaction aborted"));
+            }
+        }
+        match self.durability {
+            Durability::Flush => self.flush(),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        let mut out = Vec::new();
+        for entry in self.attempts.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
+            let attempt = codec::decode_attempt(&value)
+                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
+            out.push(attempt);
+        }
+        Ok(out)
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        let mut out = Vec::new();
+        for entry in self.refs.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the refs", e))?;
+            let name = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|s| RefName::new(s).ok())
+                .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
+            let target =
+                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
+            out.push((name, target));
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| Error::storage("flushing the store", e))
+    }
+}
+
+/// A batch operation with its keys and values already encoded.
+enum Prepared {
+    PutNode {
+        id: String,
+        parent: Option<String>,
+        topology: Vec<u8>,
+        body: Vec<u8>,
+    },
+    RemoveNode(String),
+    SetRef(String, Vec<u8>),
+    DeleteRef(String),
+    PutAttempt([u8; 16], Vec<u8>),
+    RemoveAttempt([u8; 16]),
+}
+
+impl From<Op> for Prepared {
+    fn from(op: Op) -> Self {
+        match op {
+            Op::PutNode(node) => Self::PutNode {
+                id: node.id.as_str().to_owned(),
+                parent: node.parent.as_ref().map(|p| p.as_str().to_owned()),
+                topology: codec::encode_topology(&super::Topology::of(&node)),
+                body: codec::encode_body(&node),
+            },
+            Op::RemoveNode(id) => Self::RemoveNode(id.as_str().to_owned()),
+            Op::SetRef(name, target) => {
+                Self::SetRef(name.as_str().to_owned(), codec::encode_ref(&target))
+            }
+            Op::DeleteRef(name) => Self::DeleteRef(name.as_str().to_owned()),
+            Op::PutAttempt(attempt) => Self::PutAttempt(
+                attempt.id.as_uuid().into_bytes(),
+                codec::encode_attempt(&attempt),
+            ),
+            Op::RemoveAttempt(id) => Self::RemoveAttempt(id.as_uuid().into_bytes()),
+        }
+    }
+}
+
+/// The parent named by an encoded topology record, if it decodes.
+fn parent_of(record: &[u8]) -> Option<String> {
+    // The id argument is only echoed back; any valid id will do.
+    let placeholder = NodeId::new("_").ok()?;
+    codec::decode_topology(placeholder, record)
+        .ok()?
+        .parent
+        .map(|p| p.as_str().to_owned())
+}
+
+/// `parent 0x00 child`: ids never contain control characters, so `0x00` cannot
+/// occur inside either, and a prefix scan on `parent 0x00` finds its children.
+fn child_key(parent: &str, child: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parent.len() + 1 + child.len());
+    key.extend_from_slice(parent.as_bytes());
+    key.push(0);
+    key.extend_from_slice(child.as_bytes());
+    key
+}
+
+fn split_child_key(key: &[u8]) -> Option<(NodeId, NodeId)> {
+    let sep = key.iter().position(|&b| b == 0)?;
+    let parent = std::str::from_utf8(&key[..sep]).ok()?;
+    let child = std::str::from_utf8(&key[sep + 1..]).ok()?;
+    Some((NodeId::new(parent).ok()?, NodeId::new(child).ok()?))
+}
+
+fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {
+    let s = std::str::from_utf8(key).map_err(|e| format!("key is not UTF-8: {e}"))?;
+    NodeId::new(s).map_err(|e| e.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Maps a failure to open the database; sled reports a held file lock as a plain
+/// IO error whose message says so.
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    if let sled::Error::Io(io) = &e {
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().contains("could not acquire lock")
+        {
+            return Error::StoreInUse {
+                path: path.display().to_string(),
+            };
+        }
+    }
+    Error::storage("opening the store", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_keys_split_back() {
+        let key = child_key("resp_a", "resp_b");
+        let (p, c) = split_child_key(&key).unwrap();
+        assert_eq!((p.as_str(), c.as_str()), ("resp_a", "resp_b"));
+        assert!(split_child_key(b"no-separator").is_none());
+    }
+}

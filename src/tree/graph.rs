@@ -1,0 +1,702 @@
+//! [`Graph`]: the pure in-memory topology of a response tree.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::Direction;
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+use petgraph::visit::EdgeRef;
+
+use crate::error::{Error, Result, TreeViolation};
+use crate::ids::NodeId;
+use crate::node::Timestamp;
+use crate::store::Topology;
+
+/// The kind of an edge in a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EdgeKind {
+    /// `parent → child`: the child continues the parent (`previous_response_id`).
+    /// A node has at most one incoming `Continues` edge.
+    Continues,
+    /// `source → node`: the source's content was given to the node as extra input
+    /// (a merge of branches). These edges make the tree a DAG.
+    Context,
+}
+
+/// What [`Graph::insert_all`] does with an extra-context id that names no node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MissingContext {
+    /// Drop the context edge and keep the node. Used when loading a store: a
+    /// context node may have been removed since (removing a subtree does not
+    /// rewrite the nodes that used it as context).
+    Drop,
+    /// Refuse the node with [`TreeViolation::DanglingParent`]. Used for imports.
+    Refuse,
+}
+
+/// Where two nodes' paths part: their nearest common ancestor and the two paths
+/// below it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BranchDiff {
+    /// The nearest node both paths go through (a node is its own ancestor here);
+    /// `None` when the nodes are in different trees of the forest.
+    pub common: Option<NodeId>,
+    /// The path from just below `common` down to the left node, inclusive; empty
+    /// when the left node *is* the common ancestor.
+    pub left: Vec<NodeId>,
+    /// The path from just below `common` down to the right node, inclusive.
+    pub right: Vec<NodeId>,
+}
+
+/// The topology of a forest of responses: ids, parent and context edges, and
+/// creation times. No bodies and no IO.
+///
+/// Every walk is deterministic: children, siblings, roots and leaves are ordered by
+/// creation time, then id. Descendant walks follow `Continues` edges only; use
+/// [`Graph::context_of`] for the extra-context edges.
+///
+/// ```
+/// use resptree::tree::Graph;
+/// use resptree::store::Topology;
+/// use resptree::{NodeId, Timestamp};
+/// let id = |s: &str| NodeId::new(s).unwrap();
+/// let node = |n: &str, p: Option<&str>, t| Topology {
+///     id: id(n), parent: p.map(id), extra_context: Vec::new(), created_at: Timestamp(t),
+/// };
+/// let mut g = Graph::new();
+/// g.insert(&node("a", None, 1))?;
+/// g.insert(&node("b", Some("a"), 2))?;
+/// g.insert(&node("c", Some("a"), 3))?;
+/// assert_eq!(g.children(&id("a"))?, vec![id("b"), id("c")]);
+/// assert_eq!(g.path(&id("c"))?, vec![id("a"), id("c")]);
+/// # Ok::<(), resptree::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    graph: StableGraph<Vertex, EdgeKind>,
+    index: HashMap<NodeId, NodeIndex>,
+}
+
+/// A node's weight: only what ordering needs. The id shares its allocation with
+/// the index key.
+#[derive(Debug, Clone)]
+struct Vertex {
+    id: NodeId,
+    created_at: Timestamp,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a graph from records in any order (as a store returns them); see
+    /// [`Graph::insert_all`]. Returns the graph and the records it refused.
+    pub fn build(records: &[Topology], missing_context: MissingContext) -> (Self, Vec<Error>) {
+        let mut graph = Self::new();
+        let problems = graph.insert_all(records, missing_context);
+        (graph, problems)
+    }
+
+    /// Inserts records given in any order, parents before children.
+    ///
+    /// A record that cannot be inserted — a duplicate, a missing parent, a cycle
+    /// of parent or context links — is returned as an error and the rest are
+    /// inserted; records that depend on a refused one are refused too, since they
+    /// would dangle. Nodes already in the graph satisfy dependencies.
+    pub fn insert_all(
+        &mut self,
+        records: &[Topology],
+        missing_context: MissingContext,
+    ) -> Vec<Error> {
+        let mut problems = Vec::new();
+        let mut position: HashMap<&NodeId, usize> = HashMap::with_capacity(records.len());
+        let mut refused = vec![false; records.len()];
+        for (i, record) in records.iter().enumerate() {
+            if self.contains(&record.id) || position.insert(&record.id, i).is_some() {
+                refused[i] = true;
+                problems.push(violation(TreeViolation::DuplicateNode(record.id.clone())));
+            }
+        }
+        // With `Refuse`, context sources are ordering dependencies like parents.
+        // With `Drop`, nodes are inserted along parent links only and context
+        // edges are added afterwards, where their source made it in: a context
+        // source that is missing or was refused costs the edge, not the node.
+        let refuse = missing_context == MissingContext::Refuse;
+        // Kahn's algorithm over "must be inserted after" links. Dependents are
+        // kept as (dependency, dependent) pairs sorted by dependency: one
+        // allocation instead of a Vec per record, which matters at a million nodes.
+        let mut waiting = vec![0_u32; records.len()];
+        let mut links: Vec<(usize, usize)> = Vec::new();
+        let mut ready = VecDeque::new();
+        for (i, record) in records.iter().enumerate() {
+            if refused[i] {
+                continue;
+            }
+            let deps = record
+                .parent
+                .iter()
+                .chain(record.extra_context.iter().filter(|_| refuse));
+            for dep in deps {
+                if let Some(&j) = position.get(dep) {
+                    waiting[i] += 1;
+                    links.push((j, i));
+                } else if !self.contains(dep) {
+                    refused[i] = true;
+                    problems.push(violation(TreeViolation::DanglingParent {
+                        node: record.id.clone(),
+                        missing: dep.clone(),
+                    }));
+                    break;
+                }
+            }
+            if waiting[i] == 0 && !refused[i] {
+                ready.push_back(i);
+            }
+        }
+        links.sort_unstable();
+        let mut inserted = vec![false; records.len()];
+        while let Some(i) = ready.pop_front() {
+            let record = &records[i];
+            let result = if refuse || record.extra_context.is_empty() {
+                self.insert(record)
+            } else {
+                let mut trimmed = record.clone();
+                trimmed.extra_context.clear();
+                self.insert(&trimmed)
+            };
+            if let Err(e) = result {
+                problems.push(e);
+                continue;
+            }
+            inserted[i] = true;
+            let start = links.partition_point(|&(j, _)| j < i);
+            for &(_, d) in links[start..].iter().take_while(|&&(j, _)| j == i) {
+                waiting[d] -= 1;
+                if waiting[d] == 0 && !refused[d] {
+                    ready.push_back(d);
+                }
+            }
+        }
+        if !refuse {
+            for (_, record) in records.iter().enumerate().filter(|(i, _)| inserted[*i]) {
+                for source in &record.extra_context {
+                    if !self.contains(source) {
+                        continue;
+                    }
+                    if let Err(e) = self.add_context_edge(source, &record.id) {
+                        problems.push(e);
+                    }
+                }
+            }
+        }
+        // Whatever never became ready depends on a refused record or sits on a cycle.
+        for (i, record) in records.iter().enumerate() {
+            if inserted[i] || refused[i] {
+                continue;
+            }
+            let missing = record
+                .parent
+                .iter()
+                .chain(&record.extra_context)
+                .find(|d| !self.contains(d))
+                .cloned();
+            let v = match missing {
+                Some(m) if depends_on(records, &position, &m, &record.id) => TreeViolation::Cycle {
+                    from: m,
+                    to: record.id.clone(),
+                },
+                Some(m) => TreeViolation::DanglingParent {
+                    node: record.id.clone(),
+                    missing: m,
+                },
+                None => TreeViolation::DuplicateNode(record.id.clone()),
+            };
+            problems.push(violation(v));
+        }
+        problems
+    }
+
+    /// Inserts a node with its `Continues` edge from its parent and its `Context`
+    /// edges from its extra-context nodes.
+    ///
+    /// A new node has no descendants, so inserting it cannot close a cycle unless
+    /// it names itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTree`] with [`TreeViolation::DuplicateNode`] if the id is
+    /// present, [`TreeViolation::Cycle`] if the node names itself, and
+    /// [`TreeViolation::DanglingParent`] if its parent or a context node is missing.
+    /// The graph is unchanged on error.
+    pub fn insert(&mut self, node: &Topology) -> Result<()> {
+        self.check_insert(node)?;
+        let index = self.graph.add_node(Vertex {
+            id: node.id.clone(),
+            created_at: node.created_at,
+        });
+        self.index.insert(node.id.clone(), index);
+        if let Some(parent) = &node.parent {
+            let p = self.index[parent];
+            self.graph.add_edge(p, index, EdgeKind::Continues);
+        }
+        let mut seen = HashSet::new();
+        for source in &node.extra_context {
+            if seen.insert(source) {
+                let s = self.index[source];
+                self.graph.add_edge(s, index, EdgeKind::Context);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a `Context` edge `source → node` between two present nodes, unless it
+    /// exists already.
+    fn add_context_edge(&mut self, source: &NodeId, node: &NodeId) -> Result<()> {
+        let (s, n) = (self.idx(source)?, self.idx(node)?);
+        if self
+            .graph
+            .edges_connecting(s, n)
+            .any(|e| *e.weight() == EdgeKind::Context)
+        {
+            return Ok(());
+        }
+        if self.reaches(n, s) {
+            return Err(violation(TreeViolation::Cycle {
+                from: source.clone(),
+                to: node.clone(),
+            }));
+        }
+        self.graph.add_edge(s, n, EdgeKind::Context);
+        Ok(())
+    }
+
+    /// Whether `to` can be reached from `from` along edges of either kind.
+    fn reaches(&self, from: NodeIndex, to: NodeIndex) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(i) = stack.pop() {
+            if i == to {
+                return true;
+            }
+            if seen.insert(i) {
+                stack.extend(self.graph.neighbors_directed(i, Direction::Outgoing));
+            }
+        }
+        false
+    }
+
+    /// Checks that [`Graph::insert`] would accept `node`, without changing anything.
+    ///
+    /// # Errors
+    ///
+    /// As [`Graph::insert`].
+    pub fn check_insert(&self, node: &Topology) -> Result<()> {
+        if self.contains(&node.id) {
+            return Err(violation(TreeViolation::DuplicateNode(node.id.clone())));
+        }
+        for target in node.parent.iter().chain(&node.extra_context) {
+            if *target == node.id {
+                return Err(violation(TreeViolation::Cycle {
+                    from: node.id.clone(),
+                    to: node.id.clone(),
+                }));
+            }
+            if !self.contains(target) {
+                return Err(violation(TreeViolation::DanglingParent {
+                    node: node.id.clone(),
+                    missing: target.clone(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `id` and every node below it (through `Continues` edges), returning
+    /// the removed ids in pre-order (depth first, `id` first). Context edges
+    /// from removed nodes to surviving nodes are dropped with them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn remove_subtree(&mut self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let removed: Vec<NodeId> = self.descendants_dfs(id)?.collect();
+        for r in &removed {
+            if let Some(index) = self.index.remove(r) {
+                self.graph.remove_node(index);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Whether `id` is in the graph.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Every node id, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.index.keys()
+    }
+
+    /// When `id` was created.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn created_at(&self, id: &NodeId) -> Result<Timestamp> {
+        let i = self.idx(id)?;
+        Ok(self.graph[i].created_at)
+    }
+
+    /// The node `id` continues, or `None` for a root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn parent(&self, id: &NodeId) -> Result<Option<NodeId>> {
+        let i = self.idx(id)?;
+        Ok(self.parent_idx(i).map(|p| self.graph[p].id.clone()))
+    }
+
+    /// The nodes that continue `id`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn children(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let i = self.idx(id)?;
+        Ok(self.ids_of(self.child_idx(i)))
+    }
+
+    /// The other children of `id`'s parent (for a root: the other roots), oldest
+    /// first; `id` itself is not included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn siblings(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let i = self.idx(id)?;
+        let mut all = match self.parent_idx(i) {
+            Some(p) => self.ids_of(self.child_idx(p)),
+            None => self.roots(),
+        };
+        all.retain(|s| s != id);
+        Ok(all)
+    }
+
+    /// The ancestors of `id`, nearest first (parent, grandparent, …, root);
+    /// `id` itself is not included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn ancestors(&self, id: &NodeId) -> Result<Ancestors<'_>> {
+        let i = self.idx(id)?;
+        Ok(Ancestors {
+            graph: self,
+            next: self.parent_idx(i),
+        })
+    }
+
+    /// The path from the root down to `id`, both included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn path(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let mut path: Vec<NodeId> = self.ancestors(id)?.collect();
+        path.reverse();
+        path.push(id.clone());
+        Ok(path)
+    }
+
+    /// The number of `Continues` edges between `id` and its root (a root has depth 0).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn depth(&self, id: &NodeId) -> Result<usize> {
+        Ok(self.ancestors(id)?.count())
+    }
+
+    /// The nodes with no parent, oldest first.
+    pub fn roots(&self) -> Vec<NodeId> {
+        let roots = self
+            .graph
+            .node_indices()
+            .filter(|&i| self.parent_idx(i).is_none());
+        self.ids_of(roots.collect())
+    }
+
+    /// The nodes with no children in the whole forest, oldest first.
+    pub fn leaves(&self) -> Vec<NodeId> {
+        let leaves = self
+            .graph
+            .node_indices()
+            .filter(|&i| self.child_idx(i).is_empty());
+        self.ids_of(leaves.collect())
+    }
+
+    /// The leaves at or below `id`, in depth-first order (a leaf `id` is its own
+    /// only leaf).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn leaves_under(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        Ok(self
+            .descendants_dfs(id)?
+            .filter(|d| {
+                self.index
+                    .get(d)
+                    .is_some_and(|&i| self.child_idx(i).is_empty())
+            })
+            .collect())
+    }
+
+    /// `id` and every node below it, depth first, pre-order: `id` first, then each
+    /// child's subtree in child order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn descendants_dfs(&self, id: &NodeId) -> Result<Dfs<'_>> {
+        let i = self.idx(id)?;
+        Ok(Dfs {
+            graph: self,
+            stack: vec![i],
+        })
+    }
+
+    /// `id` and every node below it, breadth first: `id` first, then its children,
+    /// then its grandchildren, each level in child order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn descendants_bfs(&self, id: &NodeId) -> Result<Bfs<'_>> {
+        let i = self.idx(id)?;
+        Ok(Bfs {
+            graph: self,
+            queue: VecDeque::from([i]),
+        })
+    }
+
+    /// The nearest node that is `a` or an ancestor of `a` and also `b` or an
+    /// ancestor of `b`; `None` if they are in different trees.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if either node is not in the graph.
+    pub fn common_ancestor(&self, a: &NodeId, b: &NodeId) -> Result<Option<NodeId>> {
+        let on_a: HashSet<NodeId> = self.path(a)?.into_iter().collect();
+        let mut b_up = std::iter::once(b.clone()).chain(self.ancestors(b)?);
+        Ok(b_up.find(|n| on_a.contains(n)))
+    }
+
+    /// The common ancestor of `left` and `right` and the two paths below it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if either node is not in the graph.
+    pub fn diff(&self, left: &NodeId, right: &NodeId) -> Result<BranchDiff> {
+        let common = self.common_ancestor(left, right)?;
+        let below = |id: &NodeId| -> Result<Vec<NodeId>> {
+            let path = self.path(id)?;
+            let start = match &common {
+                Some(c) => path.iter().position(|n| n == c).map_or(0, |p| p + 1),
+                None => 0,
+            };
+            Ok(path[start..].to_vec())
+        };
+        Ok(BranchDiff {
+            left: below(left)?,
+            right: below(right)?,
+            common,
+        })
+    }
+
+    /// The nodes given to `id` as extra context, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the graph.
+    pub fn context_of(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let i = self.idx(id)?;
+        let sources = self
+            .graph
+            .edges_directed(i, Direction::Incoming)
+            .filter(|e| *e.weight() == EdgeKind::Context)
+            .map(|e| e.source())
+            .collect();
+        Ok(self.ids_of(sources))
+    }
+
+    /// Every edge as `(from, to, kind)`, ordered by target (creation time, id),
+    /// then kind, then source.
+    pub fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
+        let mut out: Vec<_> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| {
+                let (s, t) = self.graph.edge_endpoints(e)?;
+                Some((self.key(t), self.graph[e], self.key(s), s, t))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+        out.into_iter()
+            .map(|(_, kind, _, s, t)| (self.graph[s].id.clone(), self.graph[t].id.clone(), kind))
+            .collect()
+    }
+
+    fn idx(&self, id: &NodeId) -> Result<NodeIndex> {
+        self.index
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::NodeNotFound(id.clone()))
+    }
+
+    fn key(&self, i: NodeIndex) -> (Timestamp, NodeId) {
+        (self.graph[i].created_at, self.graph[i].id.clone())
+    }
+
+    fn parent_idx(&self, i: NodeIndex) -> Option<NodeIndex> {
+        self.graph
+            .edges_directed(i, Direction::Incoming)
+            .find(|e| *e.weight() == EdgeKind::Continues)
+            .map(|e| e.source())
+    }
+
+    /// Children of `i`, sorted by creation time then id.
+    fn child_idx(&self, i: NodeIndex) -> Vec<NodeIndex> {
+        let mut children: Vec<NodeIndex> = self
+            .graph
+            .edges_directed(i, Direction::Outgoing)
+            .filter(|e| *e.weight() == EdgeKind::Continues)
+            .map(|e| e.target())
+            .collect();
+        self.sort(&mut children);
+        children
+    }
+
+    fn sort(&self, v: &mut [NodeIndex]) {
+        v.sort_by(|&a, &b| {
+            let (va, vb) = (&self.graph[a], &self.graph[b]);
+            (va.created_at, &va.id).cmp(&(vb.created_at, &vb.id))
+        });
+    }
+
+    fn ids_of(&self, mut v: Vec<NodeIndex>) -> Vec<NodeId> {
+        self.sort(&mut v);
+        v.into_iter().map(|i| self.graph[i].id.clone()).collect()
+    }
+}
+
+/// Two graphs are equal when they hold the same nodes (id and creation time) and
+/// the same edges, whatever order they were built in.
+impl PartialEq for Graph {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.index.iter().all(|(id, &i)| {
+                other.index.get(id).is_some_and(|&j| {
+                    self.graph[i].created_at == other.graph[j].created_at
+                        && self.parent(id).ok() == other.parent(id).ok()
+                        && self.context_of(id).ok() == other.context_of(id).ok()
+                })
+            })
+    }
+}
+
+impl Eq for Graph {}
+
+/// Iterator over a node's ancestors, nearest first; see [`Graph::ancestors`].
+#[derive(Debug, Clone)]
+pub struct Ancestors<'g> {
+    graph: &'g Graph,
+    next: Option<NodeIndex>,
+}
+
+impl Iterator for Ancestors<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        let i = self.next?;
+        self.next = self.graph.parent_idx(i);
+        Some(self.graph.graph[i].id.clone())
+    }
+}
+
+/// Depth-first pre-order iterator; see [`Graph::descendants_dfs`].
+#[derive(Debug, Clone)]
+pub struct Dfs<'g> {
+    graph: &'g Graph,
+    stack: Vec<NodeIndex>,
+}
+
+impl Iterator for Dfs<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        let i = self.stack.pop()?;
+        // Push in reverse so the oldest child is visited first.
+        self.stack.extend(self.graph.child_idx(i).into_iter().rev());
+        Some(self.graph.graph[i].id.clone())
+    }
+}
+
+/// Breadth-first iterator; see [`Graph::descendants_bfs`].
+#[derive(Debug, Clone)]
+pub struct Bfs<'g> {
+    graph: &'g Graph,
+    queue: VecDeque<NodeIndex>,
+}
+
+impl Iterator for Bfs<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        let i = self.queue.pop_front()?;
+        self.queue.extend(self.graph.child_idx(i));
+        Some(self.graph.graph[i].id.clone())
+    }
+}
+
+fn violation(v: TreeViolation) -> Error {
+    Error::InvalidTree(v)
+}
+
+/// Whether, following parent/context links through `records`, `from` depends
+/// (transitively) on `to` — i.e. whether the link `to → from` closes a cycle.
+fn depends_on(
+    records: &[Topology],
+    position: &HashMap<&NodeId, usize>,
+    from: &NodeId,
+    to: &NodeId,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        if n == to {
+            return true;
+        }
+        if !seen.insert(n) {
+            continue;
+        }
+        if let Some(&i) = position.get(n) {
+            let r = &records[i];
+            stack.extend(r.parent.iter().chain(&r.extra_context));
+        }
+    }
+    false
+}

@@ -1,0 +1,561 @@
+//! [`ResponseTree`]: a [`Graph`] kept in step with a [`Store`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ids::{NodeId, RefName};
+use crate::node::Node;
+use crate::store::{Batch, MemoryStore, Op, Store, Topology};
+
+use super::graph::{BranchDiff, Graph, MissingContext};
+
+/// A durable tree of responses: the in-memory topology plus the store that holds
+/// the node bodies, refs and in-flight attempts.
+///
+/// Open one with [`ResponseTree::open`] (sled on disk), [`ResponseTree::temporary`],
+/// [`ResponseTree::in_memory`] or [`ResponseTree::with_store`]. Every method takes
+/// `&self` and the tree is `Send + Sync`: share it with an `Arc`.
+///
+/// Edits are validated against the graph, written to the store in one atomic
+/// batch, and only then applied to the graph; if the store write fails the tree
+/// is unchanged. Edits are serialised with each other; readers are only blocked
+/// while the graph itself changes, never during store IO.
+///
+/// ```
+/// use resptree::{Node, NodeId, ResponseTree};
+/// let tree = ResponseTree::in_memory();
+/// let root = Node::new(NodeId::local(), None).with_user_text("Plan a trip").with_output_text("Where to?");
+/// let child = Node::new(NodeId::local(), Some(root.id.clone())).with_user_text("Paris");
+/// let (root_id, child_id) = (root.id.clone(), child.id.clone());
+/// tree.insert(root)?;
+/// tree.insert(child)?;
+/// assert_eq!(tree.path(&child_id)?, vec![root_id.clone(), child_id.clone()]);
+/// assert_eq!(tree.transcript(&child_id)?.len(), 3); // user, assistant, user
+/// tree.set_ref("trip".parse()?, &child_id)?;
+/// assert_eq!(tree.resolve("trip")?, child_id);
+/// # Ok::<(), resptree::Error>(())
+/// ```
+pub struct ResponseTree {
+    graph: RwLock<Graph>,
+    refs: RwLock<BTreeMap<RefName, NodeId>>,
+    /// Serialises edits, so that validation, the store write and the graph update
+    /// of one edit are never interleaved with another's.
+    write: Mutex<()>,
+    store: Arc<dyn Store>,
+    problems: Vec<Error>,
+}
+
+impl fmt::Debug for ResponseTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseTree")
+            .field("nodes", &self.read().len())
+            .field("store", &self.store)
+            .field("problems", &self.problems.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseTree {
+    /// Opens (or creates) a tree stored with sled at `path`, rebuilding the graph
+    /// from the stored topology. Bodies stay on disk until asked for.
+    ///
+    /// Records that cannot be read are skipped and listed by
+    /// [`ResponseTree::load_problems`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
+    /// if it cannot be opened or read.
+    #[cfg(feature = "sled")]
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
+    }
+
+    /// A tree in a temporary sled database, deleted when the tree is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the database cannot be created.
+    #[cfg(feature = "sled")]
+    pub fn temporary() -> Result<Self> {
+        Self::with_store(Arc::new(crate::store::SledStore::temporary()?))
+    }
+
+    /// A tree kept only in memory.
+    pub fn in_memory() -> Self {
+        Self::empty(Arc::new(MemoryStore::new()))
+    }
+
+    /// A tree over `store`, rebuilt from what the store holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the store cannot be read.
+    pub fn with_store(store: Arc<dyn Store>) -> Result<Self> {
+        let loaded = store.load()?;
+        let mut problems = loaded.problems;
+        let (graph, graph_problems) = Graph::build(&loaded.nodes, MissingContext::Drop);
+        problems.extend(graph_problems);
+        let mut refs = BTreeMap::new();
+        for (name, target) in loaded.refs {
+            if graph.contains(&target) {
+                refs.insert(name, target);
+            } else {
+                problems.push(Error::corrupt(
+                    format!("refs/{name}"),
+                    format!("points to {target}, which is not in the tree"),
+                ));
+            }
+        }
+        Ok(Self {
+            graph: RwLock::new(graph),
+            refs: RwLock::new(refs),
+            write: Mutex::new(()),
+            store,
+            problems,
+        })
+    }
+
+    fn empty(store: Arc<dyn Store>) -> Self {
+        Self {
+            graph: RwLock::new(Graph::new()),
+            refs: RwLock::new(BTreeMap::new()),
+            write: Mutex::new(()),
+            store,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The records skipped when the tree was opened (corrupt or foreign records,
+    /// nodes whose parent was missing), each an error naming its key or node.
+    pub fn load_problems(&self) -> &[Error] {
+        &self.problems
+    }
+
+    /// The store behind the tree.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A read guard on the graph, for iterator walks
+    /// ([`Graph::descendants_dfs`], [`Graph::ancestors`], …).
+    ///
+    /// Edits wait while the guard is alive: keep it short, and never hold it
+    /// across an `.await`.
+    pub fn graph(&self) -> RwLockReadGuard<'_, Graph> {
+        self.read()
+    }
+
+    /// Inserts `node`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTree`] if the id exists or the parent or a context node is
+    /// missing; [`Error::Storage`] if the store write fails. On error nothing changes.
+    pub fn insert(&self, node: Node) -> Result<()> {
+        self.insert_with(node, Vec::new())
+    }
+
+    /// Inserts `node` and applies `extra_ops` in the same atomic store batch — for
+    /// example removing the [`Attempt`](crate::store::Attempt) that produced it.
+    ///
+    /// `extra_ops` may not touch nodes or refs (that would bypass validation):
+    /// only attempt operations are accepted.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseTree::insert`]; [`Error::Unsupported`] if `extra_ops` holds a
+    /// node or ref operation.
+    pub fn insert_with(&self, node: Node, extra_ops: Vec<Op>) -> Result<()> {
+        if extra_ops
+            .iter()
+            .any(|op| !matches!(op, Op::PutAttempt(_) | Op::RemoveAttempt(_)))
+        {
+            return Err(Error::Unsupported(
+                "insert_with accepts only attempt operations as extra ops",
+            ));
+        }
+        let _edit = self.lock_edits();
+        let topology = Topology::of(&node);
+        self.read().check_insert(&topology)?;
+        let mut batch = Batch::from(extra_ops);
+        batch.push(Op::PutNode(Box::new(node)));
+        self.store.apply(batch)?;
+        self.write_graph().insert(&topology)
+    }
+
+    /// Inserts `nodes`, given in any order, and points `refs` at nodes (new or
+    /// existing), all in one atomic store batch: either everything is added or
+    /// nothing is. Extra-context ids must name nodes of the tree or of `nodes`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTree`] for the first node that cannot be inserted (duplicate,
+    /// dangling parent or context, cycle); [`Error::NodeNotFound`] for a ref whose
+    /// target is neither in the tree nor in `nodes`; [`Error::Storage`] if the
+    /// store write fails. On error nothing changes.
+    pub fn insert_all(&self, nodes: Vec<Node>, refs: Vec<(RefName, NodeId)>) -> Result<()> {
+        let _edit = self.lock_edits();
+        let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
+        // Validate on a copy so a refused batch leaves the live graph untouched.
+        let mut next = self.read().clone();
+        if let Some(first) = next
+            .insert_all(&records, MissingContext::Refuse)
+            .into_iter()
+            .next()
+        {
+            return Err(first);
+        }
+        if let Some((_, missing)) = refs.iter().find(|(_, target)| !next.contains(target)) {
+            return Err(Error::NodeNotFound(missing.clone()));
+        }
+        let batch: Batch = nodes
+            .into_iter()
+            .map(|n| Op::PutNode(Box::new(n)))
+            .chain(
+                refs.iter()
+                    .map(|(name, id)| Op::SetRef(name.clone(), id.clone())),
+            )
+            .collect();
+        self.store.apply(batch)?;
+        *self.write_graph() = next;
+        self.write_refs().extend(refs);
+        Ok(())
+    }
+
+    /// The full record of node `id`, read from the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if the node is not in the tree; [`Error::Storage`] or
+    /// [`Error::CorruptRecord`] if its body cannot be read.
+    pub fn get(&self, id: &NodeId) -> Result<Node> {
+        if !self.read().contains(id) {
+            return Err(Error::NodeNotFound(id.clone()));
+        }
+        self.store
+            .node(id)?
+            .ok_or_else(|| Error::NodeNotFound(id.clone()))
+    }
+
+    /// Whether `id` is in the tree.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.read().contains(id)
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether the tree has no node.
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// See [`Graph::parent`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn parent(&self, id: &NodeId) -> Result<Option<NodeId>> {
+        self.read().parent(id)
+    }
+
+    /// See [`Graph::children`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn children(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        self.read().children(id)
+    }
+
+    /// See [`Graph::siblings`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn siblings(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        self.read().siblings(id)
+    }
+
+    /// The ancestors of `id`, nearest first; see [`Graph::ancestors`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn ancestors(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        Ok(self.read().ancestors(id)?.collect())
+    }
+
+    /// See [`Graph::path`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn path(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        self.read().path(id)
+    }
+
+    /// See [`Graph::depth`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn depth(&self, id: &NodeId) -> Result<usize> {
+        self.read().depth(id)
+    }
+
+    /// See [`Graph::roots`].
+    pub fn roots(&self) -> Vec<NodeId> {
+        self.read().roots()
+    }
+
+    /// The leaves of the whole forest (`under = None`) or at or below a node;
+    /// see [`Graph::leaves`] and [`Graph::leaves_under`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `under` is not in the tree.
+    pub fn leaves(&self, under: Option<&NodeId>) -> Result<Vec<NodeId>> {
+        let graph = self.read();
+        match under {
+            None => Ok(graph.leaves()),
+            Some(id) => graph.leaves_under(id),
+        }
+    }
+
+    /// `id` and everything below it, depth first; see [`Graph::descendants_dfs`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree.
+    pub fn descendants(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        Ok(self.read().descendants_dfs(id)?.collect())
+    }
+
+    /// See [`Graph::common_ancestor`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if either node is not in the tree.
+    pub fn common_ancestor(&self, a: &NodeId, b: &NodeId) -> Result<Option<NodeId>> {
+        self.read().common_ancestor(a, b)
+    }
+
+    /// See [`Graph::diff`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if either node is not in the tree.
+    pub fn diff(&self, left: &NodeId, right: &NodeId) -> Result<BranchDiff> {
+        self.read().diff(left, right)
+    }
+
+    /// The conversation along the path from the root to `id`: each node's input
+    /// items, then its output items, in order — exactly what a replay must send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` (or a body on its path) is missing;
+    /// store errors as for [`ResponseTree::get`].
+    pub fn transcript(&self, id: &NodeId) -> Result<Vec<Value>> {
+        let path = self.path(id)?;
+        let mut items = Vec::new();
+        for step in &path {
+            let node = self.get(step)?;
+            items.extend(node.input);
+            items.extend(node.output);
+        }
+        Ok(items)
+    }
+
+    /// The ids of the nodes for which `pred` is true, oldest first (by creation
+    /// time, then id). Reads every body: O(n) store reads.
+    ///
+    /// ```
+    /// # use resptree::{Node, NodeId, ResponseTree};
+    /// # let tree = ResponseTree::in_memory();
+    /// # tree.insert(Node::new(NodeId::local(), None).with_output_text("Paris"))?;
+    /// let about_paris = tree.find(|n| n.output_text.contains("Paris"))?;
+    /// assert_eq!(about_paris.len(), 1);
+    /// # Ok::<(), resptree::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Store errors as for [`ResponseTree::get`].
+    pub fn find(&self, pred: impl Fn(&Node) -> bool) -> Result<Vec<NodeId>> {
+        let ids = self.all_ids();
+        let mut out = Vec::new();
+        for id in ids {
+            // A node removed since `all_ids` is simply skipped.
+            if let Some(node) = self.store.node(&id)? {
+                if pred(&node) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every node id, oldest first (by creation time, then id).
+    pub fn all_ids(&self) -> Vec<NodeId> {
+        let graph = self.read();
+        let mut ids: Vec<(crate::node::Timestamp, NodeId)> = graph
+            .ids()
+            .map(|id| (graph.created_at(id).unwrap_or_default(), id.clone()))
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Removes `id` and every node below it, and deletes the refs that pointed into
+    /// the removed subtree, in one atomic store batch. Returns the removed ids,
+    /// depth first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Storage`] if the
+    /// store write fails (then nothing is removed).
+    pub fn remove_subtree(&self, id: &NodeId) -> Result<Vec<NodeId>> {
+        let _edit = self.lock_edits();
+        let removed: Vec<NodeId> = self.read().descendants_dfs(id)?.collect();
+        let gone: std::collections::HashSet<&NodeId> = removed.iter().collect();
+        let dead_refs: Vec<RefName> = self
+            .read_refs()
+            .iter()
+            .filter(|(_, target)| gone.contains(target))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let batch: Batch = removed
+            .iter()
+            .cloned()
+            .map(Op::RemoveNode)
+            .chain(dead_refs.iter().cloned().map(Op::DeleteRef))
+            .collect();
+        self.store.apply(batch)?;
+        let mut graph = self.write_graph();
+        let mut refs = self.write_refs();
+        for name in &dead_refs {
+            refs.remove(name);
+        }
+        graph.remove_subtree(id)
+    }
+
+    /// Points ref `name` at `id`, creating or moving it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Storage`] if the
+    /// store write fails.
+    pub fn set_ref(&self, name: RefName, id: &NodeId) -> Result<()> {
+        let _edit = self.lock_edits();
+        if !self.read().contains(id) {
+            return Err(Error::NodeNotFound(id.clone()));
+        }
+        self.store
+            .apply(Batch::from(vec![Op::SetRef(name.clone(), id.clone())]))?;
+        self.write_refs().insert(name, id.clone());
+        Ok(())
+    }
+
+    /// The node ref `name` points to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RefNotFound`] if there is no such ref.
+    pub fn get_ref(&self, name: &RefName) -> Result<NodeId> {
+        self.read_refs()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::RefNotFound(name.clone()))
+    }
+
+    /// Every ref and its target, ordered by name.
+    pub fn list_refs(&self) -> Vec<(RefName, NodeId)> {
+        self.read_refs()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Deletes ref `name`, returning the node it pointed to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RefNotFound`] if there is no such ref; [`Error::Storage`] if the
+    /// store write fails.
+    pub fn delete_ref(&self, name: &RefName) -> Result<NodeId> {
+        let _edit = self.lock_edits();
+        let target = self.get_ref(name)?;
+        self.store
+            .apply(Batch::from(vec![Op::DeleteRef(name.clone())]))?;
+        self.write_refs().remove(name);
+        Ok(target)
+    }
+
+    /// Resolves what a user typed to a node: a ref name, a full node id, or a
+    /// unique prefix of an id (with or without its `resp_`/`node_` prefix, so the
+    /// short ids the renderers print work).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`] if `input` cannot be an id or is an ambiguous prefix;
+    /// [`Error::NodeNotFound`] if nothing matches.
+    pub fn resolve(&self, input: &str) -> Result<NodeId> {
+        let as_id = NodeId::new(input)?;
+        if let Ok(name) = RefName::new(input) {
+            if let Some(target) = self.read_refs().get(&name) {
+                return Ok(target.clone());
+            }
+        }
+        let graph = self.read();
+        if graph.contains(&as_id) {
+            return Ok(as_id);
+        }
+        let mut matches = graph.ids().filter(|id| {
+            let s = id.as_str();
+            let body = s.split_once('_').map_or(s, |(_, rest)| rest);
+            s.starts_with(input) || body.starts_with(input)
+        });
+        match (matches.next(), matches.next()) {
+            (Some(id), None) => Ok(id.clone()),
+            (None, _) => Err(Error::NodeNotFound(as_id)),
+            (Some(_), Some(_)) => Err(Error::InvalidId {
+                kind: "node id",
+                input: input.chars().take(128).collect(),
+                reason: "is a prefix of more than one node id",
+            }),
+        }
+    }
+
+    // Every mutation of the graph and refs completes without panicking once it
+    // starts, so a poisoned lock still guards consistent data: recover it.
+
+    fn read(&self) -> RwLockReadGuard<'_, Graph> {
+        self.graph.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_graph(&self) -> RwLockWriteGuard<'_, Graph> {
+        self.graph.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_refs(&self) -> RwLockReadGuard<'_, BTreeMap<RefName, NodeId>> {
+        self.refs.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_refs(&self) -> RwLockWriteGuard<'_, BTreeMap<RefName, NodeId>> {
+        self.refs.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

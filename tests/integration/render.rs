@@ -1,0 +1,310 @@
+//! Renderers: exact output for a hand-built tree, JSON round trips and rejections.
+
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use resptree::render::{self, AsciiOptions, DiagramOptions};
+use resptree::{Error, Node, RefName, ResponseTree, Timestamp, TreeViolation};
+use serde_json::{Value, json};
+
+use crate::tree::{fill, id, node};
+
+fn sample() -> ResponseTree {
+    let t = ResponseTree::in_memory();
+    fill(&t);
+    t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1"))
+        .unwrap();
+    t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
+        .unwrap();
+    t.set_ref(RefName::new("z").unwrap(), &id("resp_a2"))
+        .unwrap();
+    t
+}
+
+#[test]
+fn ascii_whole_forest() {
+    let text = render::ascii(&sample(), None, &AsciiOptions::default().with_width(None)).unwrap();
+    assert_eq!(
+        text,
+        "\
+root Plan a weekend in Paris → Louvre on Saturday, Montmartre on Sunday. (10/1 tok)
+├── a Make it cheaper → Walk the Marais, picnic by the Seine. (20/2 tok)
+│   ├── a1 Add a rainy-day option → Musée d'Orsay. (40/4 tok)
+│   └── a2 [kids, z] Kid friendly? → Jardin d'Acclimatation. (50/5 tok)
+└── b Make it fancier → Dinner at Le Meurice. (30/3 tok)
+    └── b1 [formal] Merge both plans → Orsay, then Le Meurice. (60/6 tok)
+other Unrelated question → Unrelated answer. (70/7 tok)
+"
+    );
+}
+
+#[test]
+fn ascii_truncates_to_width() {
+    let text = render::ascii(
+        &sample(),
+        None,
+        &AsciiOptions::default().with_width(Some(60)),
+    )
+    .unwrap();
+    assert_eq!(
+        text,
+        "\
+root Plan a weekend in P… → Louvre on Saturday, … (10/1 tok)
+├── a Make it cheaper → Walk the Marais, picnic … (20/2 tok)
+│   ├── a1 Add a rainy-day opti… → Musée d'Orsay. (40/4 tok)
+│   └── a2 [kids, z] Kid friendl… → Jardin d'Acc… (50/5 tok)
+└── b Make it fancier → Dinner at Le Meurice. (30/3 tok)
+    └── b1 [formal] Merge both p… → Orsay, then … (60/6 tok)
+other Unrelated question → Unrelated answer. (70/7 tok)
+"
+    );
+    for line in text.lines() {
+        assert!(line.chars().count() <= 60, "{line:?}");
+    }
+}
+
+#[test]
+fn ascii_subtree_depth_limit_and_no_tokens() {
+    let t = sample();
+    let opts = AsciiOptions::default()
+        .with_max_depth(Some(1))
+        .with_tokens(false);
+    assert_eq!(
+        render::ascii(&t, None, &opts).unwrap(),
+        "\
+root Plan a weekend in Paris → Louvre on Saturday, Montmartre on Sunday.
+├── a Make it cheaper → Walk the Marais, picnic by the Seine.
+│   └── … 2 more
+└── b Make it fancier → Dinner at Le Meurice.
+    └── … 1 more
+other Unrelated question → Unrelated answer.
+"
+    );
+    assert_eq!(
+        render::ascii(&t, Some(&id("resp_a")), &AsciiOptions::default()).unwrap(),
+        "\
+a Make it cheaper → Walk the Marais, picnic by the Seine. (20/2 tok)
+├── a1 Add a rainy-day option → Musée d'Orsay. (40/4 tok)
+└── a2 [kids, z] Kid friendly? → Jardin d'Acclimatation. (50/5 tok)
+"
+    );
+    assert!(matches!(
+        render::ascii(&t, Some(&id("resp_nope")), &opts),
+        Err(Error::NodeNotFound(_))
+    ));
+}
+
+#[test]
+fn ascii_shows_status_when_there_is_no_output() {
+    let t = ResponseTree::in_memory();
+    let mut n = Node::new(id("resp_x"), None).with_created_at(Timestamp(1));
+    n.input
+        .push(json!({"type": "function_call_output", "call_id": "c", "output": "42"}));
+    t.insert(n).unwrap();
+    assert_eq!(
+        render::ascii(&t, None, &AsciiOptions::default()).unwrap(),
+        "x (function_call_output) → (completed) (0/0 tok)\n"
+    );
+}
+
+#[test]
+fn dot_output() {
+    let text = render::dot(&sample(), None, &DiagramOptions::default()).unwrap();
+    assert_eq!(
+        text,
+        r#"digraph resptree {
+  node [shape=box];
+  "resp_root" [label="root\nPlan a weekend in Paris\n→ Louvre on Saturday, Montmartre on Sunda…"];
+  "resp_a" [label="a\nMake it cheaper\n→ Walk the Marais, picnic by the Seine."];
+  "resp_a1" [label="a1\nAdd a rainy-day option\n→ Musée d'Orsay."];
+  "resp_a2" [label="a2\nKid friendly?\n→ Jardin d'Acclimatation."];
+  "resp_b" [label="b\nMake it fancier\n→ Dinner at Le Meurice."];
+  "resp_b1" [label="b1\nMerge both plans\n→ Orsay, then Le Meurice."];
+  "resp_other" [label="other\nUnrelated question\n→ Unrelated answer."];
+  "resp_root" -> "resp_a";
+  "resp_a" -> "resp_a1";
+  "resp_a" -> "resp_a2";
+  "resp_root" -> "resp_b";
+  "resp_b" -> "resp_b1";
+  "resp_a2" -> "resp_b1" [style=dashed];
+}
+"#
+    );
+}
+
+#[test]
+fn mermaid_output() {
+    let text = render::mermaid(
+        &sample(),
+        None,
+        &DiagramOptions::default().with_label_width(12),
+    )
+    .unwrap();
+    assert_eq!(
+        text,
+        "\
+flowchart TD
+  n0[\"root: Plan a week… → Louvre on S…\"]
+  n1[\"a: Make it che… → Walk the Ma…\"]
+  n2[\"a1: Add a rainy… → Musée d'Ors…\"]
+  n3[\"a2: Kid friendl… → Jardin d'Ac…\"]
+  n4[\"b: Make it fan… → Dinner at L…\"]
+  n5[\"b1: Merge both … → Orsay, then…\"]
+  n6[\"other: Unrelated q… → Unrelated a…\"]
+  n0 --> n1
+  n1 --> n2
+  n1 --> n3
+  n0 --> n4
+  n4 --> n5
+  n3 -.-> n5
+"
+    );
+    // A subtree only draws edges between drawn nodes: the context edge from a2
+    // into b's subtree is left out.
+    let sub = render::mermaid(&sample(), Some(&id("resp_b")), &DiagramOptions::default()).unwrap();
+    assert_eq!(
+        sub,
+        "\
+flowchart TD
+  n0[\"b: Make it fancier → Dinner at Le Meurice.\"]
+  n1[\"b1: Merge both plans → Orsay, then Le Meurice.\"]
+  n0 --> n1
+"
+    );
+}
+
+#[test]
+fn diagram_labels_are_escaped() {
+    let t = ResponseTree::in_memory();
+    t.insert(node(
+        "resp_q",
+        None,
+        1,
+        r#"Say "hi" [x] <b> #1 \ done"#,
+        "ok",
+    ))
+    .unwrap();
+    let m = render::mermaid(&t, None, &DiagramOptions::default()).unwrap();
+    assert_eq!(
+        m,
+        "flowchart TD\n  n0[\"q: Say #quot;hi#quot; #91;x#93; #lt;b#gt; #35;1 \\ done → ok\"]\n"
+    );
+    let d = render::dot(&t, None, &DiagramOptions::default()).unwrap();
+    assert!(
+        d.contains(r#"[label="q\nSay \"hi\" [x] <b> #1 \\ done\n→ ok"]"#),
+        "{d}"
+    );
+}
+
+#[test]
+fn json_round_trip_is_lossless() {
+    let t = sample();
+    let exported = render::export_json(&t).unwrap();
+    let doc: Value = serde_json::from_str(&exported).unwrap();
+    assert_eq!(doc["format"], "resptree");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), 7);
+    assert_eq!(doc["edges"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["refs"]["formal"], "resp_b1");
+    assert!(
+        doc["edges"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"from": "resp_a2", "to": "resp_b1", "kind": "context"}))
+    );
+
+    let copy = ResponseTree::temporary().unwrap();
+    let report = render::import_json(&copy, &exported).unwrap();
+    assert_eq!((report.nodes, report.refs), (7, 3));
+    assert_eq!(render::export_json(&copy).unwrap(), exported);
+    assert_eq!(*copy.graph(), *t.graph());
+    for i in t.all_ids() {
+        assert_eq!(copy.get(&i).unwrap(), t.get(&i).unwrap());
+    }
+    assert_eq!(copy.list_refs(), t.list_refs());
+}
+
+#[allow(clippy::needless_pass_by_value)] // keeps the call sites readable
+fn doc(nodes: Value, edges: Value) -> String {
+    json!({"format": "resptree", "version": 1, "nodes": nodes, "edges": edges, "refs": {}})
+        .to_string()
+}
+
+fn raw(name: &str, parent: Option<&str>) -> Value {
+    serde_json::to_value(node(name, parent, 1, "q", "a")).unwrap()
+}
+
+#[test]
+fn import_rejects_bad_documents() {
+    let t = sample();
+    let before = render::export_json(&t).unwrap();
+    let decode = |text: &str| match render::import_json(&t, text) {
+        Err(Error::Decode { .. }) => {}
+        other => panic!("expected Decode for {text}, got {other:?}"),
+    };
+    decode("{not json");
+    decode(r#"{"format": "other", "version": 1, "nodes": []}"#);
+    decode(r#"{"format": "resptree", "version": 2, "nodes": []}"#);
+    decode(r#"{"format": "resptree", "version": 1, "nodes": [{"id": "has space"}]}"#);
+    // An edge the nodes do not back, and a parent link missing from the edges.
+    decode(&doc(
+        json!([raw("n1", None), raw("n2", None)]),
+        json!([{"from": "n1", "to": "n2", "kind": "continues"}]),
+    ));
+    decode(&doc(
+        json!([raw("n1", None), raw("n2", Some("n1"))]),
+        json!([]),
+    ));
+
+    let invalid = |text: &str| match render::import_json(&t, text) {
+        Err(Error::InvalidTree(v)) => v,
+        other => panic!("expected InvalidTree for {text}, got {other:?}"),
+    };
+    let v = invalid(&doc(
+        json!([raw("x", Some("y")), raw("y", Some("x"))]),
+        json!([
+            {"from": "y", "to": "x", "kind": "continues"},
+            {"from": "x", "to": "y", "kind": "continues"}
+        ]),
+    ));
+    assert!(matches!(v, TreeViolation::Cycle { .. }), "{v:?}");
+    let v = invalid(&doc(
+        json!([raw("x", Some("ghost"))]),
+        json!([{"from": "ghost", "to": "x", "kind": "continues"}]),
+    ));
+    assert_eq!(
+        v,
+        TreeViolation::DanglingParent {
+            node: id("x"),
+            missing: id("ghost")
+        }
+    );
+    let v = invalid(&doc(
+        json!([raw("p", None), raw("q", None), raw("x", Some("p"))]),
+        json!([
+            {"from": "p", "to": "x", "kind": "continues"},
+            {"from": "q", "to": "x", "kind": "continues"}
+        ]),
+    ));
+    assert_eq!(v, TreeViolation::SecondParent { node: id("x") });
+    // Importing a tree into itself duplicates every node.
+    let v = invalid(&before);
+    assert!(matches!(v, TreeViolation::DuplicateNode(_)), "{v:?}");
+
+    assert_eq!(
+        render::export_json(&t).unwrap(),
+        before,
+        "a refused import changes nothing"
+    );
+}
+
+#[test]
+fn import_can_attach_to_existing_nodes() {
+    let t = sample();
+    let text = doc(
+        json!([raw("imported", Some("resp_a1"))]),
+        json!([{"from": "resp_a1", "to": "imported", "kind": "continues"}]),
+    );
+    render::import_json(&t, &text).unwrap();
+    assert_eq!(t.parent(&id("imported")).unwrap(), Some(id("resp_a1")));
+}
