@@ -111,6 +111,35 @@ impl From<&str> for ApiKey {
 /// A Responses API client. Cheap to clone: clones share one connection pool and
 /// configuration.
 ///
+/// ```
+/// # #[cfg(feature = "emulator")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = resptree::emulator::Emulator::spawn().await?;
+/// use futures_util::StreamExt;
+/// use resptree::client::{Client, CreateResponse, Input, StreamEvent};
+///
+/// let client = Client::builder().base_url(emu.base_url()).api_key("sk-local").build()?;
+/// let root = client.create(&CreateResponse::new("gpt-4o-mini", Input::text("Plan a weekend in Paris"))).await?;
+///
+/// // Branch: two children of the same response, one streamed.
+/// let child = CreateResponse::new("gpt-4o-mini", Input::text("Make it cheaper")).previous_response_id(&root.id);
+/// let plain = client.create(&child).await?;
+/// let mut stream = client.create_stream(&child).await?;
+/// let mut text = String::new();
+/// while let Some(event) = stream.next().await {
+///     if let StreamEvent::OutputTextDelta { delta, .. } = event? {
+///         text.push_str(&delta);
+///     }
+/// }
+/// assert_eq!(plain.previous_response_id.as_deref(), Some(root.id.as_str()));
+/// assert!(!text.is_empty());
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "emulator"))]
+/// # fn main() {}
+/// ```
+///
 /// Every `async` method is cancel-safe in the sense that dropping its future
 /// leaves the client usable; a dropped `create` may still have produced a response
 /// on the server, which is a property of HTTP, not of this client.
