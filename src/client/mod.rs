@@ -719,4 +719,25 @@ mod tests {
         assert_bounds::<Client>();
         assert_bounds::<ApiKey>();
     }
+
+    #[test]
+    fn futures_and_streams_can_be_spawned() {
+        // The engine runs requests on tokio tasks, so every future must be Send.
+        fn assert_send<T: Send>(_: &T) {}
+        fn assert_send_static<T: Send + 'static>(_: &T) {}
+        let client = Client::builder().build().unwrap();
+        let req = CreateResponse::new("m", Input::text("hi"));
+        let chat = ChatRequest::new("m", Vec::new());
+        assert_send(&client.create(&req));
+        assert_send(&client.create_stream(&req));
+        assert_send(&client.retrieve("resp_1"));
+        assert_send(&client.delete("resp_1"));
+        assert_send(&client.cancel("resp_1"));
+        assert_send(&client.chat(&chat));
+        assert_send(&client.chat_stream(&chat));
+        assert_send_static(&client.input_items("resp_1", InputItemsQuery::default()));
+        fn assert_stream_send<T: Send + Unpin + 'static>() {}
+        assert_stream_send::<ResponseStream>();
+        assert_stream_send::<ChatStream>();
+    }
 }
