@@ -299,6 +299,74 @@ impl ChatStream {
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
+
+    /// Reads the rest of the stream and reassembles it into the completion a
+    /// non-streamed request would have returned: one choice per `index` (in index
+    /// order) with its role, joined content and refusal, and finish reason, plus the
+    /// usage chunk if `stream_options.include_usage` asked for one.
+    ///
+    /// # Errors
+    ///
+    /// Any error of the stream (see [`ChatStream`]).
+    pub async fn final_completion(mut self) -> Result<ChatCompletion> {
+        use futures_util::StreamExt as _;
+
+        let mut completion: Option<ChatCompletion> = None;
+        let mut choices: std::collections::BTreeMap<u32, ChatChoice> = Default::default();
+        while let Some(chunk) = self.next().await {
+            let chunk = chunk?;
+            let target = completion.get_or_insert_with(|| ChatCompletion {
+                id: chunk.id.clone(),
+                created: chunk.created,
+                model: chunk.model.clone(),
+                choices: Vec::new(),
+                usage: None,
+                extra: Map::new(),
+                request_id: self.request_id.clone(),
+            });
+            if chunk.usage.is_some() {
+                target.usage = chunk.usage;
+            }
+            for part in chunk.choices {
+                let choice = choices.entry(part.index).or_insert_with(|| ChatChoice {
+                    index: part.index,
+                    message: ChatMessage {
+                        role: String::new(),
+                        content: None,
+                        refusal: None,
+                        extra: Map::new(),
+                    },
+                    finish_reason: None,
+                    extra: Map::new(),
+                });
+                let message = &mut choice.message;
+                if let Some(role) = part.delta.role {
+                    message.role = role;
+                }
+                if let Some(text) = part.delta.content {
+                    message
+                        .content
+                        .get_or_insert_with(String::new)
+                        .push_str(&text);
+                }
+                if let Some(text) = part.delta.refusal {
+                    message
+                        .refusal
+                        .get_or_insert_with(String::new)
+                        .push_str(&text);
+                }
+                if part.finish_reason.is_some() {
+                    choice.finish_reason = part.finish_reason;
+                }
+            }
+        }
+        let mut completion = completion.ok_or_else(|| Error::Stream {
+            reason: "stream had no chunks".to_owned(),
+            request_id: self.request_id.clone(),
+        })?;
+        completion.choices = choices.into_values().collect();
+        Ok(completion)
+    }
 }
 
 impl Stream for ChatStream {

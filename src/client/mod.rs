@@ -111,6 +111,35 @@ impl From<&str> for ApiKey {
 /// A Responses API client. Cheap to clone: clones share one connection pool and
 /// configuration.
 ///
+/// ```
+/// # #[cfg(feature = "emulator")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = resptree::emulator::Emulator::spawn().await?;
+/// use futures_util::StreamExt;
+/// use resptree::client::{Client, CreateResponse, Input, StreamEvent};
+///
+/// let client = Client::builder().base_url(emu.base_url()).api_key("sk-local").build()?;
+/// let root = client.create(&CreateResponse::new("gpt-4o-mini", Input::text("Plan a weekend in Paris"))).await?;
+///
+/// // Branch: two children of the same response, one streamed.
+/// let child = CreateResponse::new("gpt-4o-mini", Input::text("Make it cheaper")).previous_response_id(&root.id);
+/// let plain = client.create(&child).await?;
+/// let mut stream = client.create_stream(&child).await?;
+/// let mut text = String::new();
+/// while let Some(event) = stream.next().await {
+///     if let StreamEvent::OutputTextDelta { delta, .. } = event? {
+///         text.push_str(&delta);
+///     }
+/// }
+/// assert_eq!(plain.previous_response_id.as_deref(), Some(root.id.as_str()));
+/// assert!(!text.is_empty());
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "emulator"))]
+/// # fn main() {}
+/// ```
+///
 /// Every `async` method is cancel-safe in the sense that dropping its future
 /// leaves the client usable; a dropped `create` may still have produced a response
 /// on the server, which is a property of HTTP, not of this client.
@@ -689,5 +718,26 @@ mod tests {
         fn assert_bounds<T: Send + Sync + Clone + 'static>() {}
         assert_bounds::<Client>();
         assert_bounds::<ApiKey>();
+    }
+
+    #[test]
+    fn futures_and_streams_can_be_spawned() {
+        // The engine runs requests on tokio tasks, so every future must be Send.
+        fn assert_send<T: Send>(_: &T) {}
+        fn assert_send_static<T: Send + 'static>(_: &T) {}
+        let client = Client::builder().build().unwrap();
+        let req = CreateResponse::new("m", Input::text("hi"));
+        let chat = ChatRequest::new("m", Vec::new());
+        assert_send(&client.create(&req));
+        assert_send(&client.create_stream(&req));
+        assert_send(&client.retrieve("resp_1"));
+        assert_send(&client.delete("resp_1"));
+        assert_send(&client.cancel("resp_1"));
+        assert_send(&client.chat(&chat));
+        assert_send(&client.chat_stream(&chat));
+        assert_send_static(&client.input_items("resp_1", InputItemsQuery::default()));
+        fn assert_stream_send<T: Send + Unpin + 'static>() {}
+        assert_stream_send::<ResponseStream>();
+        assert_stream_send::<ChatStream>();
     }
 }

@@ -746,6 +746,29 @@ mod tests {
     }
 
     #[test]
+    fn usage_converts_to_the_node_usage() {
+        let u: ResponseUsage = serde_json::from_value(json!({
+            "input_tokens": 1184, "input_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 0},
+            "output_tokens": 41, "output_tokens_details": {"reasoning_tokens": 7}, "total_tokens": 1225}))
+        .unwrap();
+        let usage = crate::Usage::from(&u);
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.cached_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens,
+                usage.total_tokens
+            ),
+            (1184, 1024, 41, 7, 1225)
+        );
+        assert_eq!(
+            u.input_tokens_details.unwrap().extra["cache_write_tokens"],
+            0
+        );
+    }
+
+    #[test]
     fn query_pairs() {
         let q = InputItemsQuery::default()
             .limit(5)

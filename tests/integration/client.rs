@@ -520,3 +520,25 @@ async fn responses_survive_unknown_fields_and_item_types() {
     assert!(!resp.output_text().is_empty());
     assert_eq!(serde_json::to_value(&resp).unwrap(), raw);
 }
+
+#[tokio::test]
+async fn a_body_cut_short_is_a_connection_error_and_retried() {
+    let cut = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n{\"id\":\"resp_1\"".to_vec();
+    let server = RawServer::start(vec![
+        vec![Step::Send(cut.clone())],
+        reply(200, &[], &fixture("response-basic.json")),
+        vec![Step::Send(cut)],
+    ])
+    .await;
+    let client = client(&server);
+    client.create(&request()).await.unwrap();
+    assert_eq!(server.requests().len(), 2);
+
+    let no_retry = Client::builder()
+        .base_url(server.base_url())
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let err = no_retry.create(&request()).await.unwrap_err();
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+}

@@ -322,4 +322,21 @@ async fn chat_n_streamed_and_not_agree() {
         .map(|c| c.message.content.clone().unwrap_or_default())
         .collect();
     assert_eq!(texts, expected);
+
+    let rebuilt = client
+        .chat_stream(&req)
+        .await
+        .unwrap()
+        .final_completion()
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.choices.len(), 3);
+    for (got, want) in rebuilt.choices.iter().zip(&completion.choices) {
+        assert_eq!(
+            (got.index, &got.message.content),
+            (want.index, &want.message.content)
+        );
+        assert_eq!(got.message.role, "assistant");
+        assert_eq!(got.finish_reason, want.finish_reason);
+    }
 }

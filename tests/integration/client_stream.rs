@@ -481,6 +481,31 @@ async fn chat_stream_interleaves_choices_and_ends_at_done() {
     assert_eq!(finished, 3);
     let usage = chunks.last().unwrap().usage.as_ref().unwrap();
     assert!(usage.completion_tokens > 0);
+
+    // The same bytes reassembled by final_completion equal the non-streamed fixture.
+    let server = RawServer::start(vec![sse(&[], body.as_bytes(), 211)]).await;
+    let rebuilt = client(&server)
+        .chat_stream(&req)
+        .await
+        .unwrap()
+        .final_completion()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt
+            .choices
+            .iter()
+            .map(|c| c.message.content.clone().unwrap())
+            .collect::<Vec<_>>(),
+        expected.to_vec()
+    );
+    assert!(
+        rebuilt
+            .choices
+            .iter()
+            .all(|c| c.message.role == "assistant" && c.finish_reason.as_deref() == Some("stop"))
+    );
+    assert_eq!(rebuilt.usage.as_ref(), Some(usage));
 }
 
 #[tokio::test]
