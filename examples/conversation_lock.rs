@@ -33,18 +33,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let http = reqwest::Client::new();
     let base = emulator.base_url();
     println!("\n2 & 3. Cost of {BRANCHES} branches as the history grows");
-    println!("{:>7} | {:>16} {:>12} | {:>16} {:>12}", "turns", "clone requests", "clone bytes", "resptree reqs", "resptree bytes");
+    println!(
+        "{:>7} | {:>16} {:>12} | {:>16} {:>12}",
+        "turns", "clone requests", "clone bytes", "resptree reqs", "resptree bytes"
+    );
     for turns in [5, 20, 50, 100] {
         // The same history twice: as a Conversation, and as a chain of responses.
         let conversation = seeded_conversation(&http, &base, turns).await?;
         let engine = Engine::builder(
             ResponseTree::in_memory(),
-            ResponsesBackend::new(Client::builder().base_url(base.clone()).api_key("sk-emulator").build()?),
+            ResponsesBackend::new(
+                Client::builder()
+                    .base_url(base.clone())
+                    .api_key("sk-emulator")
+                    .build()?,
+            ),
         )
         .build()?;
         let mut tip = None;
         for turn in 0..turns {
-            tip = Some(engine.respond(tip.as_ref(), &format!("turn {turn}")).await?.id);
+            tip = Some(
+                engine
+                    .respond(tip.as_ref(), &format!("turn {turn}"))
+                    .await?
+                    .id,
+            );
         }
         let tip = tip.ok_or("no history")?;
 
@@ -60,9 +73,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             child?;
         }
         let (tree_requests, tree_bytes) = traffic(&emulator);
-        println!("{turns:>7} | {clone_requests:>16} {clone_bytes:>12} | {tree_requests:>16} {tree_bytes:>12}");
+        println!(
+            "{turns:>7} | {clone_requests:>16} {clone_bytes:>12} | {tree_requests:>16} {tree_bytes:>12}"
+        );
     }
-    println!("\nCloning costs O(history) requests and bytes per branch; branching a response costs one request.");
+    println!(
+        "\nCloning costs O(history) requests and bytes per branch; branching a response costs one request."
+    );
     Ok(())
 }
 
@@ -120,7 +137,12 @@ async fn seeded_conversation(
         .collect();
     let id = create_conversation(http, base, &[]).await?;
     for chunk in items.chunks(20) {
-        post(http, &format!("{base}/conversations/{id}/items"), &json!({"items": chunk})).await?;
+        post(
+            http,
+            &format!("{base}/conversations/{id}/items"),
+            &json!({"items": chunk}),
+        )
+        .await?;
     }
     Ok(id)
 }
@@ -139,7 +161,13 @@ async fn clone_and_respond(
         if let Some(cursor) = &after {
             url.push_str(&format!("&after={cursor}"));
         }
-        let page: Value = http.get(url).send().await?.error_for_status()?.json().await?;
+        let page: Value = http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         items.extend(data.into_iter().map(as_input_item));
         if page["has_more"] != json!(true) {
@@ -150,9 +178,19 @@ async fn clone_and_respond(
     let (first, rest) = items.split_at(items.len().min(20));
     let copy = create_conversation(http, base, first).await?;
     for chunk in rest.chunks(20) {
-        post(http, &format!("{base}/conversations/{copy}/items"), &json!({"items": chunk})).await?;
+        post(
+            http,
+            &format!("{base}/conversations/{copy}/items"),
+            &json!({"items": chunk}),
+        )
+        .await?;
     }
-    post(http, &format!("{base}/responses"), &json!({"model": MODEL, "conversation": copy, "input": text})).await?;
+    post(
+        http,
+        &format!("{base}/responses"),
+        &json!({"model": MODEL, "conversation": copy, "input": text}),
+    )
+    .await?;
     Ok(())
 }
 
@@ -161,12 +199,31 @@ async fn create_conversation(
     base: &str,
     items: &[Value],
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let created = post(http, &format!("{base}/conversations"), &json!({"items": items})).await?;
-    Ok(created["id"].as_str().ok_or("conversation without an id")?.to_owned())
+    let created = post(
+        http,
+        &format!("{base}/conversations"),
+        &json!({"items": items}),
+    )
+    .await?;
+    Ok(created["id"]
+        .as_str()
+        .ok_or("conversation without an id")?
+        .to_owned())
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, Box<dyn std::error::Error>> {
-    Ok(http.post(url).json(body).send().await?.error_for_status()?.json().await?)
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> Result<Value, Box<dyn std::error::Error>> {
+    Ok(http
+        .post(url)
+        .json(body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 /// A listed item as an input item: drop the server-assigned fields.

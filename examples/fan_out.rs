@@ -31,10 +31,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     let question = engine
-        .respond(None, "We have one free evening in Paris. We like museums, food, walking and the river.")
+        .respond(
+            None,
+            "We have one free evening in Paris. We like museums, food, walking and the river.",
+        )
         .await?;
     let alternatives = engine
-        .fan_out(Some(&question.id), "Suggest one plan for the evening, in two sentences.", 5)
+        .fan_out(
+            Some(&question.id),
+            "Suggest one plan for the evening, in two sentences.",
+            5,
+        )
         .await?;
 
     let mut answers: Vec<Node> = Vec::new();
@@ -46,19 +53,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let best = answers
         .iter()
-        .max_by_key(|node| (score(&node.output_text), std::cmp::Reverse(node.output_text.len())))
+        .max_by_key(|node| {
+            (
+                score(&node.output_text),
+                std::cmp::Reverse(node.output_text.len()),
+            )
+        })
         .ok_or("every alternative failed")?;
-    println!("picked {} (score {}):\n{}\n", best.id.short(), score(&best.output_text), best.output_text);
+    println!(
+        "picked {} (score {}):\n{}\n",
+        best.id.short(),
+        score(&best.output_text),
+        best.output_text
+    );
 
     let next = engine
-        .respond(Some(&best.id), "Great, where should we have dinner afterwards?")
+        .respond(
+            Some(&best.id),
+            "Great, where should we have dinner afterwards?",
+        )
         .await?;
     let best_ref: RefName = "best".parse()?;
-    engine.tree().set_ref(&best_ref, &next.id)?;
+    engine.tree().set_ref(best_ref, &next.id)?;
 
-    println!("{}", render::ascii(engine.tree(), None, &AsciiOptions::default())?);
+    println!(
+        "{}",
+        render::ascii(engine.tree(), None, &AsciiOptions::default())?
+    );
     println!("tokens per branch (path from the root to each leaf):");
-    for leaf in engine.tree().leaves() {
+    for leaf in engine.tree().leaves(None)? {
         let totals = engine.usage(&leaf, UsageScope::Path).await?;
         println!(
             "  {:<10} {:>6} in {:>6} out {:>6} total",
@@ -75,5 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// How many of the user's interests an answer mentions.
 fn score(text: &str) -> usize {
     let lower = text.to_lowercase();
-    INTERESTS.iter().filter(|word| lower.contains(*word)).count()
+    INTERESTS
+        .iter()
+        .filter(|word| lower.contains(*word))
+        .count()
 }

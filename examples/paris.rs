@@ -28,7 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (backend, _emulator) = common::backend().await?;
     let (path, _tmp) = common::store_path("paris.db")?;
     let tree = ResponseTree::open(&path)?;
-    let engine = Engine::builder(tree, backend).model(common::model()).build()?;
+    let engine = Engine::builder(tree, backend)
+        .model(common::model())
+        .build()?;
 
     let itinerary = engine
         .respond_with(
@@ -41,7 +43,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &RespondOptions::default().instructions("You are a helpful travel planner."),
         )
         .await?;
-    println!("Itinerary ({}):\n{}\n", itinerary.id.short(), itinerary.output_text);
+    println!(
+        "Itinerary ({}):\n{}\n",
+        itinerary.id.short(),
+        itinerary.output_text
+    );
 
     // Two follow-ups from the same response, sent concurrently.
     let styles = [
@@ -54,7 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{style} ({})\n{}\n", node.id.short(), node.output_text);
     }
 
-    println!("{}", render::ascii(engine.tree(), None, &AsciiOptions::default())?);
+    println!(
+        "{}",
+        render::ascii(engine.tree(), None, &AsciiOptions::default())?
+    );
     println!("requests made: {}", engine.requests_made());
     println!("tree stored at {}", path.display());
     Ok(())

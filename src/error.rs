@@ -276,7 +276,6 @@ impl Error {
         matches!(self, Self::NodeNotFound(_) | Self::RefNotFound(_))
     }
 
-    #[allow(dead_code)] // TODO(skeleton): used once the store lands
     pub(crate) fn storage(op: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Storage {
             op,
@@ -284,7 +283,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // TODO(skeleton): used once the client lands
     pub(crate) fn decode(what: &'static str, body: &[u8], source: serde_json::Error) -> Self {
         Self::Decode {
             what,
@@ -293,7 +291,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // TODO(skeleton): used once the store lands
     pub(crate) fn corrupt(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::CorruptRecord {
             key: key.into(),

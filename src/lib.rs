@@ -41,13 +41,10 @@ pub use client::Client;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
-<<<<<<< .merge_file_ZSyRgd
+#[cfg(feature = "emulator")]
+pub use emulator::{Emulator, EmulatorConfig};
 
 pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
-=======
-#[cfg(feature = "emulator")]
-pub use emulator::{Emulator, EmulatorConfig};
->>>>>>> .merge_file_Jqb9ID

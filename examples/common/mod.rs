@@ -8,15 +8,18 @@ use resptree::client::Client;
 use resptree::emulator::Emulator;
 
 /// The model the examples ask for: `RESPTREE_MODEL`, else a small, cheap one.
-pub fn model() -> String {
+pub(crate) fn model() -> String {
     std::env::var("RESPTREE_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned())
 }
 
 /// A Responses backend: the real API when `OPENAI_API_KEY` is set, otherwise an
 /// emulator on loopback (returned too, so it lives as long as the example).
-pub async fn backend() -> resptree::Result<(ResponsesBackend, Option<Emulator>)> {
+pub(crate) async fn backend() -> resptree::Result<(ResponsesBackend, Option<Emulator>)> {
     if std::env::var_os("OPENAI_API_KEY").is_some() {
-        eprintln!("using the OpenAI API (OPENAI_API_KEY is set), model {}", model());
+        eprintln!(
+            "using the OpenAI API (OPENAI_API_KEY is set), model {}",
+            model()
+        );
         return Ok((ResponsesBackend::new(Client::from_env()?), None));
     }
     let emulator = Emulator::spawn().await?;
@@ -30,7 +33,7 @@ pub async fn backend() -> resptree::Result<(ResponsesBackend, Option<Emulator>)>
 
 /// Where to keep the tree: the first command-line argument, else a fresh
 /// temporary directory (returned so that it is removed at the end).
-pub fn store_path(name: &str) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+pub(crate) fn store_path(name: &str) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
     match std::env::args_os().nth(1) {
         Some(dir) => Ok((PathBuf::from(dir), None)),
         None => {

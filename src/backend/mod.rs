@@ -70,7 +70,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ///
     /// The default returns [`Error::Unsupported`]; the engine then sends `n`
     /// concurrent requests instead.
-    fn respond_n(&self, request: BackendRequest, n: usize) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+    fn respond_n(
+        &self,
+        request: BackendRequest,
+        n: usize,
+    ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
         let _ = (request, n);
         Box::pin(async { Err(Error::Unsupported("native fan-out on this backend")) })
     }

@@ -1,13 +1,13 @@
 //! The OpenAI Responses API as an engine backend, over [`Client`].
 
-use std::collections::BTreeMap;
-
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, Context, RetrievedResponse};
-use crate::client::{Client, CreateResponse, Input, InputItemsQuery, Response, StreamEvent};
+use super::{
+    Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, Context, RetrievedResponse,
+};
+use crate::client::{Client, CreateResponse, Input, InputItemsQuery, Order, Response, StreamEvent};
 use crate::error::{Error, Result};
 use crate::ids::ResponseId;
 use crate::node::{NodeStatus, Timestamp, Usage};
@@ -62,6 +62,7 @@ impl Backend for ResponsesBackend {
     ) -> BoxFuture<'_, Result<BackendReply>> {
         Box::pin(async move {
             let mut stream = self.client.create_stream(&to_wire(&request)).await?;
+            let mut items = std::collections::BTreeMap::new();
             while let Some(event) = stream.next().await {
                 match event? {
                     StreamEvent::Created(response) => {
@@ -71,9 +72,19 @@ impl Backend for ResponsesBackend {
                     StreamEvent::OutputTextDelta { delta, .. } => {
                         let _ = events.send(BackendEvent::Delta(delta));
                     }
-                    StreamEvent::Completed(response) | StreamEvent::Incomplete(response) => {
+                    StreamEvent::OutputItemDone { output_index, item } => {
+                        items.insert(output_index, item);
+                    }
+                    StreamEvent::Completed(mut response)
+                    | StreamEvent::Incomplete(mut response) => {
+                        // Some servers leave the final `output` empty; the items
+                        // arrived in `output_item.done` events.
+                        if response.output.is_empty() {
+                            response.output = items.into_values().collect();
+                        }
                         return reply_from(&response);
                     }
+                    StreamEvent::Failed(response) => return Err(stream.failed_error(&response)),
                     _ => {}
                 }
             }
@@ -88,7 +99,7 @@ impl Backend for ResponsesBackend {
         let id = id.clone();
         Box::pin(async move {
             let response = self.client.retrieve(id.as_str()).await?;
-            let query = InputItemsQuery::default().ascending();
+            let query = InputItemsQuery::default().order(Order::Asc).limit(100);
             let mut items = Vec::new();
             let mut pages = std::pin::pin!(self.client.input_items(id.as_str(), query));
             while let Some(item) = pages.next().await {
@@ -134,7 +145,7 @@ fn to_wire(request: &BackendRequest) -> CreateResponse {
         wire = wire.metadata(request.metadata.clone());
     }
     if let Some(max) = request.max_output_tokens {
-        wire = wire.max_output_tokens(max);
+        wire = wire.max_output_tokens(u64::from(max));
     }
     if let Some(t) = request.temperature {
         wire = wire.temperature(t);
@@ -153,8 +164,14 @@ fn reply_from(response: &Response) -> Result<BackendReply> {
     let usage = response.usage.as_ref().map_or_else(Usage::default, |u| {
         let mut usage = Usage::new(u.input_tokens, u.output_tokens);
         usage.total_tokens = u.total_tokens;
-        usage.cached_tokens = u.cached_tokens();
-        usage.reasoning_tokens = u.reasoning_tokens();
+        usage.cached_tokens = u
+            .input_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.cached_tokens);
+        usage.reasoning_tokens = u
+            .output_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.reasoning_tokens);
         usage
     });
     Ok(BackendReply {
@@ -185,16 +202,4 @@ fn strip_item_id(mut item: Value) -> Value {
         map.remove("status");
     }
     item
-}
-
-#[allow(dead_code)]
-fn metadata_of(value: &Value) -> BTreeMap<String, String> {
-    value
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -190,7 +190,7 @@ impl ResponseStream {
         })
     }
 
-    fn failed_error(&self, response: &Response) -> Error {
+    pub(crate) fn failed_error(&self, response: &Response) -> Error {
         let (code, message) = match &response.error {
             Some(e) => (e.code.clone(), e.message.clone()),
             None => (None, "response failed without an error object".to_owned()),

@@ -37,8 +37,16 @@ impl UsageTotals {
             .shared_input_group
             .as_ref()
             .is_none_or(|g| groups.insert(g.clone()));
-        let input = if first_of_group { usage.input_tokens } else { 0 };
-        let cached = if first_of_group { usage.cached_tokens } else { 0 };
+        let input = if first_of_group {
+            usage.input_tokens
+        } else {
+            0
+        };
+        let cached = if first_of_group {
+            usage.cached_tokens
+        } else {
+            0
+        };
         self.input_tokens += input;
         self.cached_tokens += cached;
         self.output_tokens += usage.output_tokens;
@@ -52,7 +60,7 @@ pub(super) fn totals(tree: &ResponseTree, id: &NodeId, scope: UsageScope) -> Res
     let ids = match scope {
         UsageScope::Node => vec![id.clone()],
         UsageScope::Path => tree.path(id)?,
-        UsageScope::Subtree => tree.subtree(id)?,
+        UsageScope::Subtree => tree.descendants(id)?,
     };
     let mut totals = UsageTotals::default();
     let mut groups = HashSet::new();

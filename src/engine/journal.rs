@@ -49,7 +49,7 @@ impl Engine {
         };
         let store = std::sync::Arc::clone(self.tree().store());
         let record = attempt.clone();
-        self.blocking(move || store.apply(Batch::from(vec![Op::PutAttempt(record)])))
+        self.blocking(move || store.apply(Batch::from(vec![Op::PutAttempt(Box::new(record))])))
             .await?;
         Ok(attempt)
     }
@@ -63,7 +63,7 @@ impl Engine {
         let mut record = attempt.clone();
         record.response_id = Some(response_id);
         let store = std::sync::Arc::clone(self.tree().store());
-        self.blocking(move || store.apply(Batch::from(vec![Op::PutAttempt(record)])))
+        self.blocking(move || store.apply(Batch::from(vec![Op::PutAttempt(Box::new(record))])))
             .await
     }
 
@@ -91,7 +91,14 @@ impl Engine {
         let tree = std::sync::Arc::clone(&self.inner.tree);
         let attempt = attempt.id;
         self.blocking(move || {
-            tree.insert_many(nodes.clone(), vec![Op::RemoveAttempt(attempt)])?;
+            if let [node] = nodes.as_slice() {
+                tree.insert_with(node.clone(), vec![Op::RemoveAttempt(attempt)])?;
+            } else {
+                // TODO(engine): one batch for nodes + attempt once the tree offers it.
+                tree.insert_all(nodes.clone(), Vec::new())?;
+                tree.store()
+                    .apply(Batch::from(vec![Op::RemoveAttempt(attempt)]))?;
+            }
             Ok(nodes)
         })
         .await

@@ -88,7 +88,7 @@ impl Engine {
             nodes.push(node);
         }
         let tree = Arc::clone(&self.inner.tree);
-        self.blocking(move || tree.insert_many(nodes, Vec::new()))
+        self.blocking(move || tree.insert_all(nodes, Vec::new()))
             .await?;
         Ok(report)
     }
@@ -102,7 +102,7 @@ impl Engine {
         let target = id.clone();
         let (removed, response_ids) = self
             .blocking(move || {
-                let ids = tree.subtree(&target)?;
+                let ids = tree.descendants(&target)?;
                 let mut response_ids = Vec::new();
                 for id in &ids {
                     let node = tree.get(id)?;

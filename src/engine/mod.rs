@@ -158,8 +158,12 @@ impl Engine {
     /// Cancel safety: dropping the future abandons the request; no node is
     /// recorded, and the attempt stays in the journal for [`Engine::recover`].
     pub async fn respond(&self, parent: Option<&NodeId>, text: &str) -> Result<Node> {
-        self.respond_with(parent, vec![message_item("user", text)], &RespondOptions::default())
-            .await
+        self.respond_with(
+            parent,
+            vec![message_item("user", text)],
+            &RespondOptions::default(),
+        )
+        .await
     }
 
     /// One response continuing `parent` with arbitrary input items and options.
@@ -310,9 +314,9 @@ impl Engine {
     /// are kept for [`EngineConfig::retention`]), soonest first.
     pub async fn expiring(&self, within: Duration) -> Result<Vec<(NodeId, Timestamp)>> {
         let tree = Arc::clone(&self.inner.tree);
-        let horizon = Timestamp::now().as_millis().saturating_add(
-            i64::try_from(within.as_millis()).unwrap_or(i64::MAX),
-        );
+        let horizon = Timestamp::now()
+            .as_millis()
+            .saturating_add(i64::try_from(within.as_millis()).unwrap_or(i64::MAX));
         self.blocking(move || {
             let ids: Vec<NodeId> = tree.graph().ids().cloned().collect();
             let mut out = Vec::new();
@@ -364,7 +368,10 @@ impl Engine {
             Instructions::None => None,
         };
         let mut request = BackendRequest::new(
-            options.model.clone().unwrap_or_else(|| config.model.clone()),
+            options
+                .model
+                .clone()
+                .unwrap_or_else(|| config.model.clone()),
             input,
         );
         request.instructions = instructions;
@@ -395,7 +402,11 @@ impl Engine {
         if !parent.origin.stored || parent.origin.backend != self.inner.backend.name() {
             return None;
         }
-        let forgotten = self.inner.forgotten.lock().map_or(false, |f| f.contains(id));
+        let forgotten = self
+            .inner
+            .forgotten
+            .lock()
+            .map_or(false, |f| f.contains(id));
         (!forgotten).then(|| id.clone())
     }
 
@@ -501,9 +512,11 @@ impl Engine {
         node.origin.replayed = matches!(plan.request.context, Context::Replay(_));
         node.origin.stored = reply.stored && node.origin.response_id.is_some();
         if node.origin.stored {
-            let retention = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
-            node.origin.expires_at =
-                Some(Timestamp(reply.created_at.as_millis().saturating_add(retention)));
+            let retention =
+                i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
+            node.origin.expires_at = Some(Timestamp(
+                reply.created_at.as_millis().saturating_add(retention),
+            ));
         }
         node
     }

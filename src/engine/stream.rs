@@ -110,7 +110,9 @@ async fn run(
                             BackendEvent::Started { response_id } => {
                                 // A failed journal write is not fatal: the node is
                                 // still committed on completion.
-                                let _ = engine.journal_response_id(&attempt, response_id.clone()).await;
+                                let _ = engine
+                                    .journal_response_id(&attempt, response_id.clone())
+                                    .await;
                                 let _ = tx.send(Ok(StreamUpdate::Started(response_id)));
                             }
                             BackendEvent::Delta(text) => {

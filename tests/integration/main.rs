@@ -7,6 +7,7 @@ mod client_emulator;
 mod client_stream;
 mod emulator;
 mod emulator_support;
+mod engine;
 mod props;
 mod render;
 mod store;
