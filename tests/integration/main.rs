@@ -8,6 +8,7 @@ mod client_stream;
 mod emulator;
 mod emulator_support;
 mod engine;
+mod examples;
 mod props;
 mod render;
 mod store;

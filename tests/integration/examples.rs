@@ -1,0 +1,90 @@
+//! The examples run offline (embedded emulator, temporary store) and print a tree.
+
+use std::process::Command;
+
+/// Runs `cargo run --example name` without an API key and returns its stdout.
+fn run_example(name: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--all-features", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "example {name} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+fn tree_lines(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter(|l| l.contains("├── ") || l.contains("└── "))
+        .count()
+}
+
+#[test]
+fn paris_prints_two_parallel_branches_and_three_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("paris.db");
+    let stdout = run_example("paris", &[store.to_str().unwrap()]);
+    assert!(
+        stdout.contains("Reply as a very formal travel agent."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Reply as a funny travel buddy."),
+        "{stdout}"
+    );
+    assert_eq!(tree_lines(&stdout), 2, "{stdout}");
+    assert!(stdout.contains("requests made: 3"), "{stdout}");
+    // The tree was really persisted where we asked.
+    let tree = resptree::ResponseTree::open(&store).unwrap();
+    assert_eq!(tree.len(), 3);
+    assert_eq!(tree.roots().len(), 1);
+    assert_eq!(tree.children(&tree.roots()[0]).unwrap().len(), 2);
+}
+
+#[test]
+fn fan_out_keeps_the_best_and_names_it() {
+    let stdout = run_example("fan_out", &[]);
+    assert!(stdout.contains("picked "), "{stdout}");
+    // five alternatives plus the continuation of the chosen one
+    assert_eq!(tree_lines(&stdout), 6, "{stdout}");
+    assert!(stdout.contains("[best]"), "{stdout}");
+    assert!(stdout.contains("tokens per branch"), "{stdout}");
+    assert!(stdout.contains("requests made: 7"), "{stdout}");
+}
+
+#[test]
+fn conversation_lock_shows_the_lock_and_the_costs() {
+    let stdout = run_example("conversation_lock", &[]);
+    assert!(
+        stdout.contains("Another process is currently operating on this conversation"),
+        "{stdout}"
+    );
+    // resptree's cost per branch does not grow with history: 2 requests for 2 branches each time.
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.contains(" | ") && l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    for row in &rows {
+        assert_eq!(row[5], "2", "{stdout}");
+    }
+    let clone_requests: Vec<u64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(clone_requests.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+}
+
+#[test]
+fn tree_walk_runs_offline() {
+    let stdout = run_example("tree_walk", &[]);
+    assert!(tree_lines(&stdout) > 0, "{stdout}");
+    assert!(stdout.contains("flowchart"), "{stdout}");
+}
