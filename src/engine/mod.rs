@@ -109,16 +109,23 @@ pub struct EngineConfig {
 #[derive(Debug)]
 #[must_use]
 pub struct EngineBuilder {
-    tree: ResponseTree,
+    tree: Arc<ResponseTree>,
     backend: Arc<dyn Backend>,
     config: EngineConfig,
 }
 
 impl Engine {
     /// Starts building an engine that records into `tree` and asks `backend`.
-    pub fn builder(tree: ResponseTree, backend: impl Backend + 'static) -> EngineBuilder {
+    ///
+    /// `tree` may be a `ResponseTree` or an `Arc<ResponseTree>`: engines with
+    /// different backends can share one tree (a branch started on one backend can
+    /// be continued on another, by replay).
+    pub fn builder(
+        tree: impl Into<Arc<ResponseTree>>,
+        backend: impl Backend + 'static,
+    ) -> EngineBuilder {
         EngineBuilder {
-            tree,
+            tree: tree.into(),
             backend: Arc::new(backend),
             config: EngineConfig {
                 model: DEFAULT_MODEL.to_owned(),
@@ -569,7 +576,7 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(Inner {
                 limit: Arc::new(Semaphore::new(self.config.concurrency)),
-                tree: Arc::new(self.tree),
+                tree: self.tree,
                 backend: self.backend,
                 config: self.config,
                 requests: AtomicU64::new(0),
