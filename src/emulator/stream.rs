@@ -115,6 +115,9 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
                 Step::Release(commit) => drop(commit),
                 Step::Abort => {
                     steps.clear();
+                    // Pending for a moment first, so hyper flushes the events already
+                    // yielded; failing right away would discard its write buffer.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     let err = std::io::Error::new(
                         std::io::ErrorKind::ConnectionAborted,
                         "injected fault: connection dropped mid-stream",

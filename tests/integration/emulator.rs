@@ -1,5 +1,8 @@
 //! Black-box tests of the emulator's Responses endpoints over plain HTTP.
 
+// Test helpers panic on purpose: a failed call is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 
 use resptree::emulator::Emulator;
