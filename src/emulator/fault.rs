@@ -14,6 +14,7 @@ use std::time::Duration;
 /// a stored response behind. Stream faults ([`DropMidStream`](Fault::DropMidStream),
 /// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream)) wait
 /// for the next matching *streamed* request; non-streamed requests pass them by.
+/// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {

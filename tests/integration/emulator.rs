@@ -554,3 +554,66 @@ async fn two_hundred_concurrent_branches_from_one_parent() {
     assert_eq!(texts.len(), 200);
     assert_eq!(emu.response_count(), 201);
 }
+
+#[tokio::test]
+async fn max_output_tokens_cuts_the_reply_as_incomplete() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let long = "word ".repeat(100);
+    emu.script_replies([long.clone(), long.clone()]);
+    let resp = create(
+        &base,
+        json!({"model": "m", "input": "hi", "max_output_tokens": 16}),
+    )
+    .await;
+    assert_eq!(resp["status"], "incomplete");
+    assert_eq!(
+        resp["incomplete_details"],
+        json!({"reason": "max_output_tokens"})
+    );
+    assert_eq!(resp["usage"]["output_tokens"], 16);
+    assert_eq!(output_text(&resp), long[..64]);
+    assert_eq!(resp["output"][0]["status"], "incomplete");
+
+    let reply = post(
+        &base,
+        "/responses",
+        &json!({"model": "m", "input": "hi", "max_output_tokens": 16, "stream": true}),
+    )
+    .await;
+    let last = sse_blocks(&reply.text).pop().unwrap();
+    assert_eq!(last.event.as_deref(), Some("response.incomplete"));
+    let data: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(data["response"]["status"], "incomplete");
+}
+
+#[tokio::test]
+async fn serve_runs_on_a_given_listener_until_shutdown() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = resptree::emulator::base_url(listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(Emulator::serve(
+        resptree::EmulatorConfig::default(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let resp = create(&base, json!({"model": "m", "input": "served"})).await;
+    assert!(output_text(&resp).contains("\"served\""));
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(reqwest::get(format!("{base}/responses/x")).await.is_err());
+}
+
+#[tokio::test]
+async fn spawn_fails_with_a_config_error_when_the_port_is_taken() {
+    let emu = Emulator::spawn().await.unwrap();
+    let err = Emulator::builder()
+        .listen(emu.addr())
+        .spawn()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, resptree::Error::Config(_)), "{err:?}");
+    emu.shutdown().await;
+}
