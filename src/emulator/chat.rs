@@ -50,7 +50,9 @@ pub(crate) async fn create(
     };
 
     if !stream {
-        tokio::time::sleep(shared.config.latency).await;
+        if !shared.config.latency.is_zero() {
+            tokio::time::sleep(shared.config.latency).await;
+        }
         let choices: Vec<Value> = texts
             .iter()
             .enumerate()

@@ -96,6 +96,8 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
         loop {
             match steps.pop_front()? {
                 Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
+                // A zero sleep would still wait for the next timer tick (about 1 ms).
+                Step::Sleep(d) if d.is_zero() => {}
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Finish {
                     mut commit,

@@ -75,6 +75,8 @@ async fn child_sees_the_chain_and_matches_the_child_fixture() {
     body["previous_response_id"] = root["id"].clone();
     body["instructions"] = json!("You are a concise travel planner.");
     body["max_output_tokens"] = json!(300);
+    // Sent as an integer, reported as a decimal (the shape check below insists).
+    body["temperature"] = json!(0);
     body["metadata"] = json!({"trip": "paris-weekend", "node": "n2"});
     let child = create(&base, body).await;
     assert_same_shape(&child, &fixture("response-child.json"), "child");
@@ -84,6 +86,7 @@ async fn child_sees_the_chain_and_matches_the_child_fixture() {
         json!({"trip": "paris-weekend", "node": "n2"})
     );
     assert_eq!(child["max_output_tokens"], 300);
+    assert_eq!(child["temperature"].as_f64(), Some(0.0));
     let text = output_text(&child);
     assert!(
         text.starts_with("[ctx 3 msgs] You said: \"Which museums should we book?\"."),
