@@ -75,8 +75,8 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// How many requests this fault still affects.
-    fn count(&self) -> usize {
+    /// The fault's `count`, whatever the variant.
+    fn count_mut(&mut self) -> &mut usize {
         match self {
             Self::Status { count, .. }
             | Self::RateLimit { count, .. }
@@ -84,7 +84,7 @@ impl Fault {
             | Self::DropMidStream { count, .. }
             | Self::StallMidStream { count, .. }
             | Self::FailMidStream { count, .. }
-            | Self::MalformedBody { count } => *count,
+            | Self::MalformedBody { count } => count,
         }
     }
 
@@ -94,21 +94,6 @@ impl Fault {
             self,
             Self::DropMidStream { .. } | Self::StallMidStream { .. } | Self::FailMidStream { .. }
         )
-    }
-
-    /// A copy that affects exactly one request (what a single request records).
-    fn once(&self) -> Self {
-        let mut one = self.clone();
-        match &mut one {
-            Self::Status { count, .. }
-            | Self::RateLimit { count, .. }
-            | Self::DropBeforeHeaders { count }
-            | Self::DropMidStream { count, .. }
-            | Self::StallMidStream { count, .. }
-            | Self::FailMidStream { count, .. }
-            | Self::MalformedBody { count } => *count = 1,
-        }
-        one
     }
 }
 
@@ -123,6 +108,7 @@ pub(crate) struct FaultPlan {
 struct Queued {
     /// `None` matches every path.
     path_prefix: Option<String>,
+    /// The fault as one request records it (`count: 1`).
     fault: Fault,
     remaining: usize,
 }
@@ -134,8 +120,8 @@ struct RandomFaults {
 }
 
 impl FaultPlan {
-    pub(crate) fn push(&mut self, path_prefix: Option<String>, fault: Fault) {
-        let remaining = fault.count();
+    pub(crate) fn push(&mut self, path_prefix: Option<String>, mut fault: Fault) {
+        let remaining = std::mem::replace(fault.count_mut(), 1);
         if remaining > 0 {
             self.queue.push_back(Queued {
                 path_prefix,
@@ -161,7 +147,7 @@ impl FaultPlan {
         });
         if let Some(pos) = pos {
             let q = &mut self.queue[pos];
-            let fault = q.fault.once();
+            let fault = q.fault.clone();
             q.remaining -= 1;
             if q.remaining == 0 {
                 self.queue.remove(pos);

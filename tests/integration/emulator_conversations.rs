@@ -219,7 +219,7 @@ async fn a_second_request_while_one_streams_is_locked_out() {
 #[tokio::test]
 async fn concurrent_requests_on_one_conversation_with_latency() {
     let emu = Emulator::builder()
-        .latency(Duration::from_millis(500))
+        .latency(Duration::from_secs(1))
         .spawn()
         .await
         .unwrap();
