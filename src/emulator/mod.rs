@@ -81,7 +81,10 @@
 //! # Faults and the request log
 //!
 //! [`Emulator::inject`] queues a [`Fault`] (FIFO; [`Emulator::inject_for`] limits it to a
-//! path prefix); [`Emulator::set_random_faults`] mixes faults in at a seeded rate.
+//! path prefix); [`Emulator::set_random_faults`] mixes faults in at a seeded rate. A
+//! client without the handle (another process, another language's SDK) can fault one
+//! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
+//! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
 //! Every request lands in [`Emulator::requests`] with its status, `x-request-id`, body
 //! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
 //! `openai-processing-ms`, `openai-version` and the `x-ratelimit-*` headers.

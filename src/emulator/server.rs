@@ -115,7 +115,26 @@ async fn front(
                 .and_then(|b| b.get("stream"))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
-            let fault = lock(&shared.faults).take(&path, streamed);
+            // A fault named by the request itself goes first and leaves the queue alone.
+            let fault = match parts.headers.get(FAULT_HEADER).map(Fault::from_header) {
+                Some(Some(fault)) => Some(fault),
+                Some(None) => {
+                    let failure = Failure::bad_request(
+                        format!("Invalid '{FAULT_HEADER}' header."),
+                        None,
+                        Some("invalid_emulator_fault"),
+                    );
+                    return finish(
+                        &shared,
+                        record,
+                        failure.into_response(),
+                        None,
+                        &conn,
+                        started,
+                    );
+                }
+                None => lock(&shared.faults).take(&path, streamed),
+            };
             let response = match &fault {
                 Some(f) if f.is_stream_fault() => {
                     parts.extensions.insert(StreamFault(f.clone()));
@@ -131,6 +150,18 @@ async fn front(
             (response, fault)
         }
     };
+    finish(&shared, record, response, fault, &conn, started)
+}
+
+/// Records the request and adds the headers every real reply carries.
+fn finish(
+    shared: &Shared,
+    mut record: RequestRecord,
+    response: Response,
+    fault: Option<Fault>,
+    conn: &Conn,
+    started: Instant,
+) -> Response {
     record.fault = fault;
     record.status = if conn.is_cut() {
         0
@@ -138,7 +169,7 @@ async fn front(
         response.status().as_u16()
     };
     let (mut parts, body) = response.into_parts();
-    add_headers(&mut parts.headers, &request_id, started.elapsed());
+    add_headers(&mut parts.headers, &record.request_id, started.elapsed());
     let bytes_out = Arc::new(AtomicU64::new(0));
     let body = match body.size_hint().exact() {
         Some(n) => {
@@ -155,6 +186,9 @@ async fn front(
     lock(&shared.log).push(LogEntry { record, bytes_out });
     Response::from_parts(parts, body)
 }
+
+/// The request header that asks for a fault on this one request (see [`Fault::from_header`]).
+pub(crate) const FAULT_HEADER: &str = "x-emulator-fault";
 
 /// The reply for a request fault.
 fn request_fault(fault: &Fault, conn: &Conn) -> Response {

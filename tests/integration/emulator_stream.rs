@@ -385,3 +385,52 @@ async fn random_faults_are_seeded_and_can_be_turned_off() {
     assert!(run(0.0, 11).await.iter().all(Option::is_none));
     assert!(run(1.0, 11).await.iter().all(Option::is_some));
 }
+
+#[tokio::test]
+async fn a_request_can_ask_for_its_own_fault_by_header() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    emu.inject(Fault::Status {
+        status: 500,
+        count: 1,
+    });
+    let client = reqwest::Client::new();
+    let body = json!({"model": "m", "input": "hi"});
+    let with = |value: &'static str| {
+        client
+            .post(format!("{base}/responses"))
+            .header("x-emulator-fault", value)
+            .json(&body)
+    };
+    let limited = send(with("429")).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("retry-after-ms"), Some("10"));
+    assert_eq!(send(with("503")).await.status, 503);
+    assert!(with("drop").send().await.is_err());
+    let bad = send(with("teapot")).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error()["code"], "invalid_emulator_fault");
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let failed = send(
+        client
+            .post(format!("{base}/responses"))
+            .header("x-emulator-fault", "fail-mid-stream:1")
+            .json(&stream),
+    )
+    .await;
+    assert!(failed.text.contains("event: response.failed"));
+    // The queued fault was left for the next request without the header.
+    assert_eq!(post(&base, "/responses", &body).await.status, 500);
+    assert_eq!(post(&base, "/responses", &body).await.status, 200);
+    let log = emu.requests();
+    assert_eq!(
+        log[0].fault,
+        Some(Fault::RateLimit {
+            retry_after: Some(Duration::from_millis(10)),
+            use_ms_header: true,
+            count: 1
+        })
+    );
+    assert_eq!(log[2].status, 0);
+}

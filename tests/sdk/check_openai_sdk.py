@@ -161,6 +161,38 @@ def bad_requests(client):
 
 
 @check
+def server_failures(client):
+    # The emulator-only `x-emulator-fault` header fails this one request; `max_retries=0`.
+    def create_with(fault):
+        return lambda: client.responses.create(
+            model="gpt-4o-mini", input="x", extra_headers={"x-emulator-fault": fault}
+        )
+
+    err = expect_raises(openai.RateLimitError, create_with("429"), code="rate_limit_exceeded")
+    assert err.response.headers.get("retry-after-ms") == "10"
+    assert err.response.headers.get("x-request-id", "").startswith("req_")
+    expect_raises(openai.InternalServerError, create_with("500"))
+    expect_raises(openai.InternalServerError, create_with("503"))
+    expect_raises(openai.APIConnectionError, create_with("drop"))
+
+    # The SDK's own retry honours retry-after-ms and gives up after max_retries.
+    retrying = client.with_options(max_retries=2)
+    expect_raises(
+        openai.RateLimitError,
+        lambda: retrying.responses.create(model="gpt-4o-mini", input="x", extra_headers={"x-emulator-fault": "429"}),
+    )
+
+    # A stream that fails mid-way ends with `response.failed`, which the SDK surfaces.
+    events = list(
+        client.responses.create(
+            model="gpt-4o-mini", input="x", stream=True, extra_headers={"x-emulator-fault": "fail-mid-stream:1"}
+        )
+    )
+    assert events[-1].type == "response.failed", [e.type for e in events]
+    assert events[-1].response.error.code == "server_error"
+
+
+@check
 def conversations(client):
     conv = client.conversations.create(
         metadata={"topic": "paris"},
