@@ -89,7 +89,6 @@ async fn front(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let request_id = ids::request();
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let mut record = RequestRecord {
@@ -97,7 +96,7 @@ async fn front(
         path: path.clone(),
         query: parts.uri.query().map(str::to_owned),
         status: 0,
-        request_id: request_id.clone(),
+        request_id: ids::request(),
         bytes_in: 0,
         bytes_out: 0,
         body: None,
@@ -116,38 +115,30 @@ async fn front(
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
             // A fault named by the request itself goes first and leaves the queue alone.
-            let fault = match parts.headers.get(FAULT_HEADER).map(Fault::from_header) {
-                Some(Some(fault)) => Some(fault),
-                Some(None) => {
-                    let failure = Failure::bad_request(
+            let fault = match parts.headers.get(FAULT_HEADER) {
+                Some(value) => Fault::from_header(value).map(Some).ok_or_else(|| {
+                    Failure::bad_request(
                         format!("Invalid '{FAULT_HEADER}' header."),
                         None,
                         Some("invalid_emulator_fault"),
-                    );
-                    return finish(
-                        &shared,
-                        record,
-                        failure.into_response(),
-                        None,
-                        &conn,
-                        started,
-                    );
-                }
-                None => lock(&shared.faults).take(&path, streamed),
+                    )
+                }),
+                None => Ok(lock(&shared.faults).take(&path, streamed)),
             };
             let response = match &fault {
-                Some(f) if f.is_stream_fault() => {
+                Err(failure) => failure.clone().into_response(),
+                Ok(Some(f)) if f.is_stream_fault() => {
                     parts.extensions.insert(StreamFault(f.clone()));
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
-                Some(f) => request_fault(f, &conn),
-                None => {
+                Ok(Some(f)) => request_fault(f, &conn),
+                Ok(None) => {
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
             };
-            (response, fault)
+            (response, fault.ok().flatten())
         }
     };
     finish(&shared, record, response, fault, &conn, started)
