@@ -6,6 +6,11 @@ mod client;
 mod client_emulator;
 mod client_stream;
 mod emulator;
+mod emulator_chat;
+#[cfg(feature = "cli")]
+mod emulator_cli;
+mod emulator_conversations;
+mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;
