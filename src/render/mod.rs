@@ -1,4 +1,5 @@
-//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, and JSON export/import.
+//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, and JSON export/import (plus
+//! import of ChatGPT data exports).
 //!
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
@@ -24,10 +25,12 @@
 //! # Ok::<(), resptree::Error>(())
 //! ```
 
+mod chatgpt;
 mod diagram;
 mod json;
 mod text;
 
+pub use chatgpt::import_chatgpt;
 pub use diagram::{DiagramOptions, dot, mermaid};
 pub use json::{EXPORT_FORMAT, EXPORT_VERSION, ImportReport, export_json, import_json};
 pub use text::{AsciiOptions, ascii};

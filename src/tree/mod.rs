@@ -7,6 +7,8 @@
 
 mod graph;
 mod handle;
+mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::ResponseTree;
+pub use stats::{BranchStats, TokenCounts, TreeStats};

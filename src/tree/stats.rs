@@ -1,0 +1,220 @@
+//! [`TreeStats`]: counts and token totals over a whole [`ResponseTree`].
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::ResponseTree;
+use crate::error::Result;
+use crate::ids::NodeId;
+use crate::node::Usage;
+
+/// The shape of a tree and what it cost, as [`ResponseTree::stats`] reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TreeStats {
+    /// How many nodes the tree holds.
+    pub nodes: usize,
+    /// How many nodes have no parent.
+    pub roots: usize,
+    /// How many nodes have no children.
+    pub leaves: usize,
+    /// The largest number of parent edges between a node and its root (a lone root
+    /// has depth 0; an empty tree reports 0).
+    pub max_depth: usize,
+    /// Tokens over every node, each node counted once (input shared by a group of
+    /// siblings made by one request is counted once for the group).
+    pub tokens: TokenCounts,
+    /// One entry per branch (root-to-leaf path), in leaf order (oldest leaf first).
+    pub branches: Vec<BranchStats>,
+}
+
+/// One branch of a tree: the path from a root down to `leaf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BranchStats {
+    /// The leaf that ends the branch.
+    pub leaf: NodeId,
+    /// The leaf's depth (parent edges up to its root).
+    pub depth: usize,
+    /// Tokens of every node on the path, root and leaf included. Nodes shared by
+    /// several branches count in each of them: this is what producing the branch
+    /// cost, not a share of the tree's total.
+    pub tokens: TokenCounts,
+}
+
+/// Input, output and total tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TokenCounts {
+    /// Input tokens billed (each request's whole context).
+    pub input_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input plus output tokens.
+    pub total_tokens: u64,
+}
+
+impl TokenCounts {
+    fn add(self, input: u64, output: u64) -> Self {
+        Self {
+            input_tokens: self.input_tokens.saturating_add(input),
+            output_tokens: self.output_tokens.saturating_add(output),
+            total_tokens: self
+                .total_tokens
+                .saturating_add(input.saturating_add(output)),
+        }
+    }
+
+    fn add_usage(self, usage: &Usage) -> Self {
+        self.add(usage.input_tokens, usage.output_tokens)
+    }
+}
+
+impl ResponseTree {
+    /// Counts nodes, roots and leaves, finds the deepest node, and adds up tokens
+    /// for the whole tree and for every branch. Reads every body: O(n) store reads.
+    ///
+    /// ```
+    /// use resptree::{Node, NodeId, ResponseTree, Usage};
+    /// let tree = ResponseTree::in_memory();
+    /// let mut root = Node::new(NodeId::new("a")?, None);
+    /// root.usage = Usage::new(10, 5);
+    /// let mut child = Node::new(NodeId::new("b")?, Some(root.id.clone()));
+    /// child.usage = Usage::new(20, 7);
+    /// tree.insert(root)?;
+    /// tree.insert(child)?;
+    /// let stats = tree.stats()?;
+    /// assert_eq!((stats.nodes, stats.roots, stats.leaves, stats.max_depth), (2, 1, 1, 1));
+    /// assert_eq!(stats.tokens.total_tokens, 42);
+    /// assert_eq!(stats.branches[0].tokens.output_tokens, 12);
+    /// # Ok::<(), resptree::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Store errors while reading bodies, as for [`ResponseTree::get`].
+    pub fn stats(&self) -> Result<TreeStats> {
+        // Parents come before their children in a pre-order walk, so each node's
+        // path total is its parent's plus its own.
+        let order: Vec<NodeId> = {
+            let graph = self.graph();
+            let mut order = Vec::with_capacity(graph.len());
+            for root in graph.roots() {
+                order.extend(graph.descendants_dfs(&root)?);
+            }
+            order
+        };
+        let mut path_tokens: HashMap<NodeId, TokenCounts> = HashMap::with_capacity(order.len());
+        let mut depths: HashMap<NodeId, usize> = HashMap::with_capacity(order.len());
+        let mut groups_seen: HashSet<NodeId> = HashSet::new();
+        let mut stats = TreeStats {
+            nodes: order.len(),
+            ..TreeStats::default()
+        };
+        for id in &order {
+            let node = self.get(id)?;
+            let (above, depth) = match &node.parent {
+                Some(p) => (
+                    path_tokens.get(p).copied().unwrap_or_default(),
+                    depths.get(p).map_or(0, |d| d + 1),
+                ),
+                None => {
+                    stats.roots += 1;
+                    (TokenCounts::default(), 0)
+                }
+            };
+            let shared_again = node
+                .usage
+                .shared_input_group
+                .as_ref()
+                .is_some_and(|group| !groups_seen.insert(group.clone()));
+            let input_once = if shared_again {
+                0
+            } else {
+                node.usage.input_tokens
+            };
+            stats.tokens = stats.tokens.add(input_once, node.usage.output_tokens);
+            stats.max_depth = stats.max_depth.max(depth);
+            path_tokens.insert(id.clone(), above.add_usage(&node.usage));
+            depths.insert(id.clone(), depth);
+        }
+        let leaves = self.leaves(None)?;
+        stats.leaves = leaves.len();
+        stats.branches = leaves
+            .into_iter()
+            .map(|leaf| BranchStats {
+                depth: depths.get(&leaf).copied().unwrap_or_default(),
+                tokens: path_tokens.get(&leaf).copied().unwrap_or_default(),
+                leaf,
+            })
+            .collect();
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Node;
+
+    fn node(id: &str, parent: Option<&str>, t: i64, input: u64, output: u64) -> Node {
+        let mut n = Node::new(
+            NodeId::new(id).unwrap(),
+            parent.map(|p| NodeId::new(p).unwrap()),
+        )
+        .with_created_at(crate::node::Timestamp(t));
+        n.usage = Usage::new(input, output);
+        n
+    }
+
+    #[test]
+    fn empty_tree_has_zero_stats() {
+        let stats = ResponseTree::in_memory().stats().unwrap();
+        assert_eq!(stats, TreeStats::default());
+    }
+
+    #[test]
+    fn counts_shape_and_tokens_per_branch() {
+        let tree = ResponseTree::in_memory();
+        tree.insert(node("r", None, 1, 10, 1)).unwrap();
+        tree.insert(node("a", Some("r"), 2, 20, 2)).unwrap();
+        tree.insert(node("b", Some("r"), 3, 30, 3)).unwrap();
+        tree.insert(node("c", Some("b"), 4, 40, 4)).unwrap();
+        tree.insert(node("lone", None, 5, 1, 1)).unwrap();
+        let stats = tree.stats().unwrap();
+        assert_eq!(stats.nodes, 5);
+        assert_eq!(stats.roots, 2);
+        assert_eq!(stats.leaves, 3);
+        assert_eq!(stats.max_depth, 2);
+        assert_eq!(stats.tokens.input_tokens, 101);
+        assert_eq!(stats.tokens.output_tokens, 11);
+        assert_eq!(stats.tokens.total_tokens, 112);
+        let by_leaf: Vec<(&str, usize, u64)> = stats
+            .branches
+            .iter()
+            .map(|b| (b.leaf.as_str(), b.depth, b.tokens.total_tokens))
+            .collect();
+        assert_eq!(
+            by_leaf,
+            vec![("a", 1, 33), ("c", 2, 88), ("lone", 0, 2)]
+        );
+    }
+
+    #[test]
+    fn shared_input_groups_count_once_in_the_total() {
+        let tree = ResponseTree::in_memory();
+        tree.insert(node("r", None, 1, 0, 0)).unwrap();
+        let group = NodeId::new("g").unwrap();
+        for (i, id) in ["x", "y", "z"].into_iter().enumerate() {
+            let mut n = node(id, Some("r"), 2 + i as i64, 50, 5);
+            n.usage.shared_input_group = Some(group.clone());
+            tree.insert(n).unwrap();
+        }
+        let stats = tree.stats().unwrap();
+        assert_eq!(stats.tokens.input_tokens, 50);
+        assert_eq!(stats.tokens.output_tokens, 15);
+        // Each branch paid for the prompt it was answered from.
+        assert!(stats.branches.iter().all(|b| b.tokens.input_tokens == 50));
+    }
+}
