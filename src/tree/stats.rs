@@ -195,10 +195,7 @@ mod tests {
             .iter()
             .map(|b| (b.leaf.as_str(), b.depth, b.tokens.total_tokens))
             .collect();
-        assert_eq!(
-            by_leaf,
-            vec![("a", 1, 33), ("c", 2, 88), ("lone", 0, 2)]
-        );
+        assert_eq!(by_leaf, vec![("a", 1, 33), ("c", 2, 88), ("lone", 0, 2)]);
     }
 
     #[test]

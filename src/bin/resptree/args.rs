@@ -1,22 +1,224 @@
-//! Command-line arguments (clap derive types).
+//! Command-line arguments: clap derive types ([`Args`]), converted by
+//! [`Args::into_options`] into validated [`Options`] before any work is done.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use resptree::{RefName, ResponseId};
 
 /// Turn LLM conversations into durable trees you can branch, walk and keep.
+///
+/// The tree lives in a local store (--store, else RESPTREE_STORE, else
+/// $XDG_DATA_HOME/resptree/store or ~/.local/share/resptree/store). Commands that
+/// talk to a model use OPENAI_API_KEY / OPENAI_BASE_URL, or --emulator for an
+/// embedded offline emulator. IDs may be full ids, unique prefixes or ref names.
 #[derive(Debug, Parser)]
 #[command(name = "resptree", version, about)]
 pub(crate) struct Args {
+    /// The store directory.
+    #[arg(long, global = true, env = "RESPTREE_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// Run against an embedded, in-process emulator instead of a real server.
+    #[arg(long, global = true)]
+    emulator: bool,
+    /// The model (default: RESPTREE_MODEL, else the engine's default).
+    #[arg(long, global = true, env = "RESPTREE_MODEL")]
+    model: Option<String>,
     #[command(subcommand)]
-    pub(crate) command: Command,
+    command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Continue a node (or start a new root) and stream the answer.
+    Ask(AskArgs),
+    /// One child of PARENT per TEXT, in parallel.
+    Branch(BranchArgs),
+    /// N alternative answers to TEXT under PARENT, in parallel.
+    Fanout(FanoutArgs),
+    /// Print the tree, or the subtree under a node.
+    Show(ShowArgs),
+    /// Print the path from the root down to a node.
+    Path(IdArgs),
+    /// Show where two nodes' paths part.
+    Diff(DiffArgs),
+    /// Print the conversation (transcript) along the path to a node.
+    Log(IdArgs),
+    /// Manage named refs.
+    #[command(subcommand)]
+    Ref(RefCommand),
+    /// Remove a node and everything below it.
+    Prune(PruneArgs),
+    /// Record an existing server response (and its ancestors) in the tree.
+    Adopt(AdoptArgs),
+    /// Count nodes, roots, leaves and depth, and add up tokens by branch.
+    Stats(JsonArgs),
+    /// Write the whole tree as lossless JSON.
+    Export(FileArgs),
+    /// Add the nodes and refs of a file written by `export`.
+    Import(FileArgs),
+    /// Import a ChatGPT data export (conversations.json) as a tree of local nodes.
+    ImportChatgpt(FileArgs),
     /// Run the Responses-API emulator until interrupted (Ctrl-C).
     Emulate(EmulateArgs),
+}
+
+/// Options of `resptree ask`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AskArgs {
+    /// The node to continue (id, unique prefix or ref); default: a new root.
+    #[arg(long, value_name = "ID|REF")]
+    pub(crate) parent: Option<String>,
+    /// Instructions (system prompt) for this request; default: the parent's.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) instructions: Option<String>,
+    /// The message to send.
+    pub(crate) text: String,
+}
+
+/// Options of `resptree branch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BranchArgs {
+    /// The node to branch from.
+    #[arg(value_name = "PARENT")]
+    pub(crate) parent: String,
+    /// One message per child.
+    #[arg(value_name = "TEXT", required = true)]
+    pub(crate) texts: Vec<String>,
+}
+
+/// Options of `resptree fanout`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FanoutArgs {
+    /// The node to answer under.
+    #[arg(value_name = "PARENT")]
+    pub(crate) parent: String,
+    /// The message every alternative answers.
+    pub(crate) text: String,
+    /// How many alternatives.
+    #[arg(short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) n: u16,
+}
+
+/// Output formats of `resptree show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A text tree.
+    Ascii,
+    /// The nodes' full records, as a JSON array.
+    Json,
+    /// A Graphviz digraph.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+}
+
+/// Options of `resptree show`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// The subtree to print (id, unique prefix or ref); default: the whole tree.
+    #[arg(value_name = "ID|REF")]
+    pub(crate) id: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = Format::Ascii)]
+    pub(crate) format: Format,
+    /// How many levels below the start to print (ascii and json only).
+    #[arg(long, value_name = "N")]
+    pub(crate) depth: Option<usize>,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
+}
+
+/// A command that takes one node.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IdArgs {
+    /// The node (id, unique prefix or ref).
+    #[arg(value_name = "ID|REF")]
+    pub(crate) id: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Options of `resptree diff`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DiffArgs {
+    /// The left node.
+    #[arg(value_name = "A")]
+    pub(crate) left: String,
+    /// The right node.
+    #[arg(value_name = "B")]
+    pub(crate) right: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Just `--json`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct JsonArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `resptree ref ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RefCommand {
+    /// Point a ref at a node (creating or moving it).
+    Set {
+        /// The ref's name.
+        name: RefName,
+        /// The node (id, unique prefix or ref).
+        #[arg(value_name = "ID|REF")]
+        target: String,
+    },
+    /// Print the node a ref points to.
+    Get {
+        /// The ref's name.
+        name: RefName,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every ref.
+    List(JsonArgs),
+    /// Delete a ref (the node stays).
+    Delete {
+        /// The ref's name.
+        name: RefName,
+    },
+}
+
+/// Options of `resptree prune`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PruneArgs {
+    /// The node to remove, with everything below it.
+    #[arg(value_name = "ID|REF")]
+    pub(crate) id: String,
+    /// Also delete the removed responses on the server.
+    #[arg(long)]
+    pub(crate) remote: bool,
+}
+
+/// Options of `resptree adopt`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AdoptArgs {
+    /// The server's response id (resp_...).
+    #[arg(value_name = "RESP_ID")]
+    pub(crate) id: ResponseId,
+}
+
+/// A command that reads or writes one file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FileArgs {
+    /// The file; `-` for standard input/output.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
 }
 
 /// Options of `resptree emulate`.
@@ -34,4 +236,137 @@ pub(crate) struct EmulateArgs {
     /// Delay between streamed deltas, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub(crate) token_delay_ms: u64,
+}
+
+/// Validated options: what the commands run with.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Where the tree is stored.
+    pub(crate) store: PathBuf,
+    /// Whether to run against an embedded emulator.
+    pub(crate) emulator: bool,
+    /// The model, when one was chosen.
+    pub(crate) model: Option<String>,
+    /// The command, its arguments checked.
+    pub(crate) command: Command,
+}
+
+/// Arguments that parse but make no sense; reported with exit code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+impl Args {
+    /// Checks what clap cannot and settles the store location.
+    ///
+    /// `env` looks up environment variables (a parameter so that tests need not
+    /// change the process environment).
+    pub(crate) fn into_options(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options, UsageError> {
+        let env = |name: &str| env(name).filter(|v| !v.is_empty());
+        let store = match self.store {
+            Some(path) if path.as_os_str().is_empty() => {
+                return Err(usage("--store must not be empty"));
+            }
+            Some(path) => path,
+            None => default_store(&env).ok_or_else(|| {
+                usage("no store location: pass --store PATH, or set RESPTREE_STORE or HOME")
+            })?,
+        };
+        if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(usage("--model must not be empty"));
+        }
+        check_command(&self.command)?;
+        Ok(Options {
+            store,
+            emulator: self.emulator,
+            model: self.model,
+            command: self.command,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/resptree/store`, else `$HOME/.local/share/resptree/store`.
+fn default_store(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = env("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(base.join("resptree").join("store"))
+}
+
+fn check_command(command: &Command) -> Result<(), UsageError> {
+    let blank = |s: &str| s.trim().is_empty();
+    match command {
+        Command::Ask(a) if blank(&a.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Branch(b) if b.texts.iter().any(|t| blank(t)) => {
+            Err(usage("every TEXT must be non-empty"))
+        }
+        Command::Fanout(f) if blank(&f.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Show(s)
+            if s.depth.is_some() && matches!(s.format, Format::Dot | Format::Mermaid) =>
+        {
+            Err(usage("--depth applies to the ascii and json formats only"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(argv: &[&str], env: &[(&str, &str)]) -> Result<Options, UsageError> {
+        let args = Args::try_parse_from(std::iter::once("resptree").chain(argv.iter().copied()))
+            .map_err(|e| UsageError(e.to_string()))?;
+        args.into_options(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn store_comes_from_flag_then_xdg_then_home() {
+        let o = options(&["--store", "/s", "stats"], &[("HOME", "/h")]).unwrap();
+        assert_eq!(o.store, PathBuf::from("/s"));
+        let o = options(&["stats"], &[("XDG_DATA_HOME", "/x"), ("HOME", "/h")]).unwrap();
+        assert_eq!(o.store, PathBuf::from("/x/resptree/store"));
+        let o = options(&["stats"], &[("XDG_DATA_HOME", "rel"), ("HOME", "/h")]).unwrap();
+        assert_eq!(o.store, PathBuf::from("/h/.local/share/resptree/store"));
+        let err = options(&["stats"], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no store location: pass --store PATH, or set RESPTREE_STORE or HOME"
+        );
+    }
+
+    #[test]
+    fn rejects_what_clap_accepts_but_means_nothing() {
+        let env = [("HOME", "/h")];
+        let err = options(&["ask", "  "], &env).unwrap_err();
+        assert_eq!(err.to_string(), "the message TEXT must not be empty");
+        let err = options(&["show", "--format", "dot", "--depth", "2"], &env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--depth applies to the ascii and json formats only"
+        );
+        let err = options(&["--model", "", "stats"], &env).unwrap_err();
+        assert_eq!(err.to_string(), "--model must not be empty");
+        assert!(options(&["fanout", "p", "t", "-n", "0"], &env).is_err());
+        assert!(options(&["ref", "set", "bad name", "x"], &env).is_err());
+    }
 }

@@ -1,0 +1,60 @@
+//! `resptree show`: the tree or a subtree as text, JSON, DOT or Mermaid.
+
+use std::process::ExitCode;
+
+use resptree::render::{self, AsciiOptions, DiagramOptions};
+
+use crate::args::{Format, ShowArgs};
+use crate::context::Context;
+
+/// Prints the tree (or the subtree under the given node) in the chosen format.
+pub(crate) fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let tree = ctx.open_tree()?;
+    let root = args
+        .id
+        .as_deref()
+        .map(|id| Context::resolve(&tree, id))
+        .transpose()?;
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Ascii => {
+            let options = AsciiOptions::default().with_max_depth(args.depth);
+            let text = render::ascii(&tree, root.as_ref(), &options)?;
+            super::print(&ctx.style.tree(&text))?;
+        }
+        Format::Dot => super::print(&render::dot(
+            &tree,
+            root.as_ref(),
+            &DiagramOptions::default(),
+        )?)?,
+        Format::Mermaid => {
+            super::print(&render::mermaid(
+                &tree,
+                root.as_ref(),
+                &DiagramOptions::default(),
+            )?)?;
+        }
+        Format::Json => {
+            // The full records of the subtree (or forest), depth first, parents
+            // before children, cut at --depth.
+            let starts = match &root {
+                Some(id) => vec![id.clone()],
+                None => tree.roots(),
+            };
+            let mut nodes = Vec::new();
+            for start in starts {
+                let base = tree.depth(&start)?;
+                for id in tree.descendants(&start)? {
+                    if let Some(max) = args.depth {
+                        if tree.depth(&id)? - base > max {
+                            continue;
+                        }
+                    }
+                    nodes.push(tree.get(&id)?);
+                }
+            }
+            super::print_json(&nodes)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,96 @@
+//! What every command needs: the store, the backend, the output style.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use resptree::backend::ResponsesBackend;
+use resptree::client::Client;
+use resptree::emulator::Emulator;
+use resptree::{Engine, NodeId, ResponseTree};
+
+use crate::args::{Command, Options};
+use crate::output::Style;
+
+/// The settled global options.
+#[derive(Debug)]
+pub(crate) struct Context {
+    store: PathBuf,
+    emulator: bool,
+    model: Option<String>,
+    /// How to write to stdout (colour or not).
+    pub(crate) style: Style,
+}
+
+/// An engine, and the embedded emulator it talks to (kept alive with it).
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) engine: Engine,
+    /// Held so the emulator keeps serving until the command ends.
+    _emulator: Option<Emulator>,
+}
+
+impl Context {
+    /// Splits the options into the shared part and the command to run.
+    pub(crate) fn new(options: Options) -> (Self, Command) {
+        let Options {
+            store,
+            emulator,
+            model,
+            command,
+        } = options;
+        let ctx = Self {
+            store,
+            emulator,
+            model,
+            style: Style::stdout(),
+        };
+        (ctx, command)
+    }
+
+    /// Opens the tree, creating the store's directory if needed.
+    pub(crate) fn open_tree(&self) -> anyhow::Result<Arc<ResponseTree>> {
+        let path = &self.store;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the store directory {}", parent.display()))?;
+        }
+        Ok(Arc::new(ResponseTree::open(path)?))
+    }
+
+    /// Resolves what the user typed (ref, id or unique prefix) to a node.
+    pub(crate) fn resolve(tree: &ResponseTree, input: &str) -> anyhow::Result<NodeId> {
+        Ok(tree.resolve(input)?)
+    }
+
+    /// An engine over `tree`: the embedded emulator with `--emulator`, else the
+    /// server named by `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
+    pub(crate) async fn session(&self, tree: Arc<ResponseTree>) -> anyhow::Result<Session> {
+        let (client, emulator) = if self.emulator {
+            let emulator = Emulator::spawn()
+                .await
+                .context("starting the embedded emulator")?;
+            let client = Client::builder()
+                .base_url(emulator.base_url())
+                .api_key("sk-emulator")
+                .build()?;
+            (client, Some(emulator))
+        } else {
+            let has_key = std::env::var("OPENAI_API_KEY").is_ok_and(|k| !k.trim().is_empty());
+            if !has_key {
+                anyhow::bail!(
+                    "this command needs a server: set OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint), or pass --emulator"
+                );
+            }
+            (Client::from_env()?, None)
+        };
+        let mut builder = Engine::builder(tree, ResponsesBackend::new(client));
+        if let Some(model) = &self.model {
+            builder = builder.model(model.clone());
+        }
+        Ok(Session {
+            engine: builder.build()?,
+            _emulator: emulator,
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! Terminal output: colour only on a terminal, and never with `NO_COLOR` set.
+
+use std::io::IsTerminal;
+
+/// Whether and how to colour what goes to stdout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty
+    /// (<https://no-color.org>).
+    pub(crate) fn stdout() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Whether stdout is an interactive terminal (for progress bars).
+    pub(crate) fn is_terminal() -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    /// A node id, highlighted.
+    pub(crate) fn id(self, id: &str) -> String {
+        self.paint("33", id)
+    }
+
+    /// Secondary text, dimmed.
+    pub(crate) fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// An ASCII tree with each line's id highlighted (the first word after the
+    /// tree drawing).
+    pub(crate) fn tree(self, text: &str) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len() + 16 * text.lines().count());
+        for line in text.lines() {
+            let start = line
+                .char_indices()
+                .find(|(_, c)| c.is_ascii_alphanumeric())
+                .map_or(line.len(), |(i, _)| i);
+            let (drawing, rest) = line.split_at(start);
+            let end = rest.find(' ').unwrap_or(rest.len());
+            let (id, tail) = rest.split_at(end);
+            out.push_str(drawing);
+            out.push_str(&self.id(id));
+            out.push_str(tail);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The first line of `text`, trimmed.
+pub(crate) fn first_line(text: &str) -> &str {
+    text.trim().lines().next().unwrap_or("").trim()
+}
