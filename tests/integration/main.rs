@@ -2,6 +2,12 @@
 
 mod support;
 
+#[cfg(feature = "cli")]
+mod cli;
+#[cfg(feature = "cli")]
+mod cli_errors;
+#[cfg(feature = "cli")]
+mod cli_support;
 mod client;
 mod client_emulator;
 mod client_stream;
