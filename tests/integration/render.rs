@@ -308,3 +308,19 @@ fn import_can_attach_to_existing_nodes() {
     render::import_json(&t, &text).unwrap();
     assert_eq!(t.parent(&id("imported")).unwrap(), Some(id("resp_a1")));
 }
+
+#[test]
+fn ascii_narrow_widths_cut_texts_but_never_panic() {
+    let t = sample();
+    for width in [0, 1, 5, 20] {
+        let text =
+            render::ascii(&t, None, &AsciiOptions::default().with_width(Some(width))).unwrap();
+        assert_eq!(text.lines().count(), 7);
+        // The structure, ids and token counts survive; only the texts shrink.
+        assert!(text.starts_with("root "), "{text}");
+        assert!(text.contains("b1 [formal]"), "{text}");
+        assert!(text.contains("(60/6 tok)"), "{text}");
+    }
+    let narrow = render::ascii(&t, None, &AsciiOptions::default().with_width(Some(0))).unwrap();
+    assert!(narrow.starts_with("root  →  (10/1 tok)\n"), "{narrow}");
+}
