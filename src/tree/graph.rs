@@ -1,5 +1,6 @@
 //! [`Graph`]: the pure in-memory topology of a response tree.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::Direction;
@@ -90,12 +91,139 @@ impl Graph {
         Self::default()
     }
 
-    /// Builds a graph from records in any order (as a store returns them); see
-    /// [`Graph::insert_all`]. Returns the graph and the records it refused.
+    /// Builds a graph from records in any order (as a store returns them).
+    /// Returns the graph and the records it refused, as with
+    /// [`Graph::insert_all`]: duplicates, nodes whose parent is missing or on a
+    /// cycle, and (with [`MissingContext::Refuse`]) nodes whose context is.
+    ///
+    /// With [`MissingContext::Drop`] this takes the bulk path used to reopen a
+    /// store: two hash lookups per node and no per-node bookkeeping, because a
+    /// million-node reopen has a budget of a few seconds.
     pub fn build(records: &[Topology], missing_context: MissingContext) -> (Self, Vec<Error>) {
-        let mut graph = Self::new();
-        let problems = graph.insert_all(records, missing_context);
-        (graph, problems)
+        match missing_context {
+            MissingContext::Drop => Self::bulk(records),
+            MissingContext::Refuse => {
+                let mut graph = Self::new();
+                let problems = graph.insert_all(records, missing_context);
+                (graph, problems)
+            }
+        }
+    }
+
+    /// The bulk build: every vertex, then every parent edge, then a walk from
+    /// the roots; whatever the walk does not reach hangs from a missing parent or
+    /// a cycle and is removed again. Context edges are added last, where both
+    /// ends survived and no cycle results.
+    fn bulk(records: &[Topology]) -> (Self, Vec<Error>) {
+        const UNKNOWN: u8 = 0;
+        const VISITING: u8 = 1;
+        const REACHED: u8 = 2;
+        const DANGLING: u8 = 3;
+        const CYCLIC: u8 = 4;
+
+        let n = records.len();
+        let mut problems = Vec::new();
+        let mut g = Self {
+            graph: StableGraph::with_capacity(n, n),
+            index: HashMap::with_capacity(n),
+        };
+        // Phase 1: vertices. In a fresh graph, vertex k is the k-th added.
+        let mut record_of: Vec<usize> = Vec::with_capacity(n);
+        for (i, r) in records.iter().enumerate() {
+            match g.index.entry(r.id.clone()) {
+                Entry::Occupied(_) => {
+                    problems.push(violation(TreeViolation::DuplicateNode(r.id.clone())));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(g.graph.add_node(Vertex {
+                        id: r.id.clone(),
+                        created_at: r.created_at,
+                    }));
+                    record_of.push(i);
+                }
+            }
+        }
+        // Phase 2: parent edges; note why a node got none.
+        let mut state = vec![UNKNOWN; record_of.len()];
+        let mut roots = Vec::new();
+        for (k, &i) in record_of.iter().enumerate() {
+            let ix = NodeIndex::new(k);
+            match &records[i].parent {
+                None => roots.push(ix),
+                Some(p) => match g.index.get(p) {
+                    Some(&pix) if pix != ix => {
+                        g.graph.add_edge(pix, ix, EdgeKind::Continues);
+                    }
+                    Some(_) => state[k] = CYCLIC,
+                    None => state[k] = DANGLING,
+                },
+            }
+        }
+        // Phase 3: everything reachable from a root is sound.
+        let mut stack = roots;
+        while let Some(ix) = stack.pop() {
+            state[ix.index()] = REACHED;
+            stack.extend(g.graph.neighbors_directed(ix, Direction::Outgoing));
+        }
+        // The rest: follow parents up to a dangling or self-looped node, or
+        // back onto the chain itself (a cycle); everything on the way shares
+        // that fate.
+        let mut chain = Vec::new();
+        for k in 0..state.len() {
+            let mut cur = k;
+            let fate = loop {
+                match state[cur] {
+                    UNKNOWN => {
+                        state[cur] = VISITING;
+                        chain.push(cur);
+                        match g.parent_idx(NodeIndex::new(cur)) {
+                            Some(p) => cur = p.index(),
+                            // Unreached without a parent edge: cannot happen
+                            // for a root, which phase 3 reached.
+                            None => break DANGLING,
+                        }
+                    }
+                    VISITING => break CYCLIC,
+                    REACHED if chain.is_empty() => break REACHED,
+                    other => break other,
+                }
+            };
+            for c in chain.drain(..) {
+                state[c] = fate;
+            }
+        }
+        for (k, &i) in record_of.iter().enumerate() {
+            let r = &records[i];
+            let missing = r.parent.clone().unwrap_or_else(|| r.id.clone());
+            let v = match state[k] {
+                DANGLING => TreeViolation::DanglingParent {
+                    node: r.id.clone(),
+                    missing,
+                },
+                CYCLIC => TreeViolation::Cycle {
+                    from: missing,
+                    to: r.id.clone(),
+                },
+                _ => continue,
+            };
+            problems.push(violation(v));
+            g.graph.remove_node(NodeIndex::new(k));
+            g.index.remove(&r.id);
+        }
+        // Phase 4: context edges.
+        for (k, &i) in record_of.iter().enumerate() {
+            if state[k] != REACHED {
+                continue;
+            }
+            for source in &records[i].extra_context {
+                if g.contains(source) {
+                    if let Err(e) = g.add_context_edge(source, &records[i].id) {
+                        problems.push(e);
+                    }
+                }
+            }
+        }
+        (g, problems)
     }
 
     /// Inserts records given in any order, parents before children.
