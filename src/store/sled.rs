@@ -74,7 +74,9 @@ impl SledStore {
     /// [`Error::Storage`] for any other failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let config = sled::Config::new().path(path).cache_capacity(CACHE_CAPACITY);
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY);
         // sled releases its file lock from a background thread shortly after
         // the last handle is dropped, so a reopen in the same process can race
         // it. Retry briefly before concluding that someone else holds the store.

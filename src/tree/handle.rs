@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
@@ -72,7 +71,7 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
     }
 
