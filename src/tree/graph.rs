@@ -241,7 +241,16 @@ impl Graph {
         let mut position: HashMap<&NodeId, usize> = HashMap::with_capacity(records.len());
         let mut refused = vec![false; records.len()];
         for (i, record) in records.iter().enumerate() {
-            if self.contains(&record.id) || position.insert(&record.id, i).is_some() {
+            // The first record with an id wins; later ones are duplicates.
+            let first = !self.contains(&record.id)
+                && match position.entry(&record.id) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                        true
+                    }
+                };
+            if !first {
                 refused[i] = true;
                 problems.push(violation(TreeViolation::DuplicateNode(record.id.clone())));
             }
@@ -827,4 +836,115 @@ fn depends_on(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    fn rec(name: &str, parent: Option<&str>, context: &[&str]) -> Topology {
+        Topology {
+            id: id(name),
+            parent: parent.map(id),
+            extra_context: context.iter().map(|c| id(c)).collect(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn kinds(problems: &[Error]) -> Vec<String> {
+        let mut out: Vec<String> = problems
+            .iter()
+            .map(|e| match e {
+                Error::InvalidTree(TreeViolation::DuplicateNode(n)) => format!("dup {n}"),
+                Error::InvalidTree(TreeViolation::DanglingParent { node, missing }) => {
+                    format!("dangling {node}->{missing}")
+                }
+                Error::InvalidTree(TreeViolation::Cycle { to, .. }) => format!("cycle {to}"),
+                other => format!("other {other}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn both_build_paths_refuse_the_same_records() {
+        // r ← a ← b is sound; x ← y hangs from a missing node; p ⇄ q is a cycle
+        // with q ← below hanging from it; `a` appears twice.
+        let records = vec![
+            rec("b", Some("a"), &[]),
+            rec("a", Some("r"), &[]),
+            rec("r", None, &[]),
+            rec("y", Some("x"), &[]),
+            rec("x", Some("gone"), &[]),
+            rec("p", Some("q"), &[]),
+            rec("q", Some("p"), &[]),
+            rec("below", Some("q"), &[]),
+            rec("a", None, &[]),
+            rec("self", Some("self"), &[]),
+        ];
+        for policy in [MissingContext::Drop, MissingContext::Refuse] {
+            let (g, problems) = Graph::build(&records, policy);
+            assert_eq!(g.len(), 3, "{policy:?}");
+            assert_eq!(g.path(&id("b")).unwrap(), vec![id("r"), id("a"), id("b")]);
+            let k = kinds(&problems);
+            assert!(k.contains(&"dup a".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"dangling x->gone".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"dangling y->x".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle p".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle q".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle self".to_owned()), "{policy:?} {k:?}");
+            assert_eq!(k.len(), 7, "{policy:?} {k:?}");
+            assert!(!g.contains(&id("below")));
+        }
+    }
+
+    #[test]
+    fn context_policies_differ_only_on_missing_sources() {
+        let records = vec![
+            rec("r", None, &[]),
+            rec("c", Some("r"), &["r", "missing"]),
+        ];
+        let (g, problems) = Graph::build(&records, MissingContext::Drop);
+        assert!(problems.is_empty());
+        assert_eq!(g.context_of(&id("c")).unwrap(), vec![id("r")]);
+
+        let (g, problems) = Graph::build(&records, MissingContext::Refuse);
+        assert_eq!(kinds(&problems), vec!["dangling c->missing".to_owned()]);
+        assert!(!g.contains(&id("c")));
+    }
+
+    #[test]
+    fn context_cycles_are_dropped_on_load_and_refused_on_import() {
+        // a uses b as context while b continues a.
+        let records = vec![rec("a", None, &["b"]), rec("b", Some("a"), &[])];
+        let (g, problems) = Graph::build(&records, MissingContext::Drop);
+        assert_eq!(g.len(), 2);
+        assert!(g.context_of(&id("a")).unwrap().is_empty());
+        assert_eq!(kinds(&problems), vec!["cycle a".to_owned()]);
+
+        let (g, problems) = Graph::build(&records, MissingContext::Refuse);
+        assert!(g.is_empty());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn remove_subtree_drops_edges_into_survivors() {
+        let (mut g, _) = Graph::build(
+            &[
+                rec("r", None, &[]),
+                rec("a", Some("r"), &[]),
+                rec("b", Some("r"), &["a"]),
+            ],
+            MissingContext::Refuse,
+        );
+        assert_eq!(g.remove_subtree(&id("a")).unwrap(), vec![id("a")]);
+        assert!(g.context_of(&id("b")).unwrap().is_empty());
+        assert_eq!(g.edges(), vec![(id("r"), id("b"), EdgeKind::Continues)]);
+        assert!(matches!(g.remove_subtree(&id("a")), Err(Error::NodeNotFound(_))));
+    }
 }

@@ -192,6 +192,10 @@ impl ResponseTree {
     /// existing), all in one atomic store batch: either everything is added or
     /// nothing is. Extra-context ids must name nodes of the tree or of `nodes`.
     ///
+    /// The batch is validated on a copy of the graph, so this costs time and
+    /// memory in proportion to the whole tree: meant for imports and fan-outs,
+    /// not for a loop of single inserts.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidTree`] for the first node that cannot be inserted (duplicate,
