@@ -893,7 +893,10 @@ mod tests {
             assert_eq!(g.path(&id("b")).unwrap(), vec![id("r"), id("a"), id("b")]);
             let k = kinds(&problems);
             assert!(k.contains(&"dup a".to_owned()), "{policy:?} {k:?}");
-            assert!(k.contains(&"dangling x->gone".to_owned()), "{policy:?} {k:?}");
+            assert!(
+                k.contains(&"dangling x->gone".to_owned()),
+                "{policy:?} {k:?}"
+            );
             assert!(k.contains(&"dangling y->x".to_owned()), "{policy:?} {k:?}");
             assert!(k.contains(&"cycle p".to_owned()), "{policy:?} {k:?}");
             assert!(k.contains(&"cycle q".to_owned()), "{policy:?} {k:?}");
@@ -905,10 +908,7 @@ mod tests {
 
     #[test]
     fn context_policies_differ_only_on_missing_sources() {
-        let records = vec![
-            rec("r", None, &[]),
-            rec("c", Some("r"), &["r", "missing"]),
-        ];
+        let records = vec![rec("r", None, &[]), rec("c", Some("r"), &["r", "missing"])];
         let (g, problems) = Graph::build(&records, MissingContext::Drop);
         assert!(problems.is_empty());
         assert_eq!(g.context_of(&id("c")).unwrap(), vec![id("r")]);
@@ -945,6 +945,9 @@ mod tests {
         assert_eq!(g.remove_subtree(&id("a")).unwrap(), vec![id("a")]);
         assert!(g.context_of(&id("b")).unwrap().is_empty());
         assert_eq!(g.edges(), vec![(id("r"), id("b"), EdgeKind::Continues)]);
-        assert!(matches!(g.remove_subtree(&id("a")), Err(Error::NodeNotFound(_))));
+        assert!(matches!(
+            g.remove_subtree(&id("a")),
+            Err(Error::NodeNotFound(_))
+        ));
     }
 }
