@@ -1,4 +1,7 @@
 //! The integration test suite: one binary, one module per area.
+//!
+//! It needs the default features (`sled`, `emulator`); the CLI tests also need
+//! `cli`. `scripts/test` runs it with `--all-features`, so nothing is skipped.
 
 mod support;
 
