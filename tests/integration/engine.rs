@@ -321,7 +321,7 @@ async fn streaming_yields_deltas_then_the_committed_node() {
         match update.unwrap() {
             StreamUpdate::Started(id) => started = Some(id),
             StreamUpdate::Delta(d) => text.push_str(&d),
-            StreamUpdate::Committed(node) => committed = Some(node),
+            StreamUpdate::Committed(node) => committed = Some(*node),
             _ => {}
         }
     }

@@ -3,6 +3,9 @@
 //! It needs the default features (`sled`, `emulator`); the CLI tests also need
 //! `cli`. `scripts/test` runs it with `--all-features`, so nothing is skipped.
 
+// Tests and their helpers may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod client;
