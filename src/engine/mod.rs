@@ -435,11 +435,7 @@ impl Engine {
         if !parent.origin.stored || parent.origin.backend != self.inner.backend.name() {
             return None;
         }
-        let forgotten = self
-            .inner
-            .forgotten
-            .lock()
-            .map_or(false, |f| f.contains(id));
+        let forgotten = self.inner.forgotten.lock().is_ok_and(|f| f.contains(id));
         (!forgotten).then(|| id.clone())
     }
 

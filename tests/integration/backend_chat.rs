@@ -1,4 +1,7 @@
 //! The Chat Completions backend against the emulator: native `n` fan-out, path
+
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! replay, streaming demultiplexing, mixed-backend trees and error mapping.
 
 use std::collections::BTreeMap;

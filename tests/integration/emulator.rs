@@ -1,7 +1,5 @@
 //! Black-box tests of the emulator's Responses endpoints over plain HTTP.
 
-use std::collections::HashSet;
-
 use resptree::emulator::Emulator;
 use serde_json::{Value, json};
 

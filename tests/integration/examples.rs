@@ -1,5 +1,8 @@
 //! The examples run offline (embedded emulator, temporary store) and print a tree.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 /// Runs `cargo run --example name` without an API key and returns its stdout.
