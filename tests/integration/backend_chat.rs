@@ -488,3 +488,49 @@ async fn native_fan_out_bills_the_prompt_once() {
     assert_eq!(chat.requests_made(), 1);
     assert_eq!(responses.requests_made(), 5);
 }
+
+/// Runs an example offline on the Chat backend and returns its stdout.
+fn run_example_on_chat(name: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--all-features", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("RESPTREE_BACKEND", "chat")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("Chat Completions"), "{stderr}");
+    stdout
+}
+
+#[test]
+fn examples_run_on_the_chat_backend() {
+    let paris = run_example_on_chat("paris");
+    assert!(paris.contains("Reply as a funny travel buddy."), "{paris}");
+    assert!(paris.contains("requests made: 3"), "{paris}");
+    // Five alternatives in one request: question + fan-out + continuation.
+    let fan_out = run_example_on_chat("fan_out");
+    assert!(fan_out.contains("[best]"), "{fan_out}");
+    assert!(fan_out.contains("requests made: 3"), "{fan_out}");
+}
+
+#[tokio::test]
+async fn a_backend_chosen_at_run_time_drives_the_engine() {
+    let emu = Emulator::spawn().await.unwrap();
+    let backend: Arc<dyn resptree::backend::Backend> = Arc::new(ChatBackend::new(client(&emu, 0)));
+    let engine = Engine::builder(ResponseTree::in_memory(), backend)
+        .model(MODEL)
+        .build()
+        .unwrap();
+    assert_eq!(engine.backend().name(), "chat");
+    assert!(engine.backend().has_native_fan_out());
+    let nodes = ok_nodes(engine.fan_out(None, "Plan", 2).await.unwrap());
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(chat_posts(&emu).len(), 1);
+}

@@ -13,6 +13,7 @@ fn run_example(name: &str, args: &[&str]) -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
+        .env_remove("RESPTREE_BACKEND")
         .output()
         .expect("cargo runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
