@@ -65,15 +65,32 @@ pub const MAX_CHOICES: usize = 128;
 ///
 /// [`Engine::fan_out`]: crate::Engine::fan_out
 ///
-/// ```no_run
-/// # async fn demo() -> resptree::Result<()> {
+/// ```
+/// # #[cfg(feature = "emulator")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = resptree::emulator::Emulator::spawn().await?;
 /// use resptree::backend::ChatBackend;
 /// use resptree::client::Client;
+/// use resptree::engine::UsageScope;
 /// use resptree::{Engine, ResponseTree};
-/// let backend = ChatBackend::new(Client::from_env()?);
-/// let engine = Engine::builder(ResponseTree::in_memory(), backend).build()?;
-/// let answers = engine.fan_out(None, "Name a museum in Paris", 3).await?; // one request
-/// # Ok(()) }
+///
+/// // Client::from_env()? for the real API or any compatible server.
+/// let client = Client::builder().base_url(emu.base_url()).api_key("sk-local").build()?;
+/// let engine = Engine::builder(ResponseTree::in_memory(), ChatBackend::new(client)).build()?;
+/// let question = engine.respond(None, "One free evening in Paris").await?;
+/// // Three alternatives from ONE request (`n = 3`), recorded as three siblings.
+/// let answers = engine.fan_out(Some(&question.id), "Suggest a plan", 3).await?;
+/// assert_eq!(answers.len(), 3);
+/// assert_eq!(engine.requests_made(), 2);
+/// let first = answers[0].as_ref().map_err(|e| e.to_string())?;
+/// // The shared prompt is counted once when adding up the siblings.
+/// let totals = engine.usage(&question.id, UsageScope::Subtree).await?;
+/// assert_eq!(totals.input_tokens, question.usage.input_tokens + first.usage.input_tokens);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "emulator"))]
+/// # fn main() {}
 /// ```
 #[derive(Debug, Clone)]
 pub struct ChatBackend {

@@ -279,3 +279,75 @@ pub enum BackendEvent {
     /// More output text.
     Delta(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Replies "choice i" for choice i, natively.
+    #[derive(Debug)]
+    struct Numbered;
+
+    fn reply(text: String) -> BackendReply {
+        BackendReply {
+            response_id: None,
+            output: Vec::new(),
+            output_text: text,
+            model: Some("m".to_owned()),
+            status: NodeStatus::Completed,
+            usage: Usage::default(),
+            created_at: Timestamp(0),
+            stored: false,
+        }
+    }
+
+    impl Backend for Numbered {
+        fn name(&self) -> &str {
+            "numbered"
+        }
+
+        fn is_stateful(&self) -> bool {
+            false
+        }
+
+        fn respond(&self, _request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>> {
+            Box::pin(async { Ok(reply("choice 0".to_owned())) })
+        }
+
+        fn has_native_fan_out(&self) -> bool {
+            true
+        }
+
+        fn respond_n(
+            &self,
+            _request: BackendRequest,
+            n: usize,
+        ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+            Box::pin(async move { Ok((0..n).map(|i| reply(format!("choice {i}"))).collect()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn default_n_stream_reports_each_choice_once_by_index() {
+        // Through `Arc<dyn Backend>`, which must delegate to the inner backend.
+        let backend: Arc<dyn Backend> = Arc::new(Numbered);
+        assert_eq!(backend.name(), "numbered");
+        assert!(backend.has_native_fan_out());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let replies = backend
+            .respond_n_stream(BackendRequest::new("m", Vec::new()), 3, tx)
+            .await
+            .unwrap();
+        assert_eq!(replies.len(), 3);
+        let mut events = Vec::new();
+        while let Some(event) = rx.recv().await {
+            events.push(event);
+        }
+        let expected: Vec<_> = (0..3)
+            .map(|i| (i, BackendEvent::Delta(format!("choice {i}"))))
+            .collect();
+        assert_eq!(events, expected);
+    }
+}

@@ -37,6 +37,37 @@ pub enum FanOutUpdate {
 /// error. The nodes are committed together, only once the whole reply is
 /// complete: a failed stream, or a `FanOutStream` dropped early (which cancels
 /// the request), leaves no node behind.
+///
+/// ```
+/// # #[cfg(feature = "emulator")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = resptree::emulator::Emulator::spawn().await?;
+/// # let client = resptree::Client::builder().base_url(emu.base_url()).api_key("sk-local").build()?;
+/// use futures_util::StreamExt;
+/// use resptree::backend::ChatBackend;
+/// use resptree::engine::{FanOutUpdate, RespondOptions};
+/// use resptree::{Engine, ResponseTree};
+///
+/// let engine = Engine::builder(ResponseTree::in_memory(), ChatBackend::new(client)).build()?;
+/// let mut texts = vec![String::new(); 3];
+/// let mut stream = engine.fan_out_stream(None, "Plan an evening in Paris", 3, &RespondOptions::default());
+/// while let Some(update) = stream.next().await {
+///     match update? {
+///         FanOutUpdate::Delta { index, text } => texts[index].push_str(&text),
+///         FanOutUpdate::Committed(nodes) => {
+///             for (node, text) in nodes.iter().zip(&texts) {
+///                 assert_eq!(&node.output_text, text);
+///             }
+///         }
+///         _ => {}
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "emulator"))]
+/// # fn main() {}
+/// ```
 #[derive(Debug)]
 pub struct FanOutStream {
     updates: mpsc::UnboundedReceiver<Result<FanOutUpdate>>,
@@ -82,6 +113,10 @@ async fn run(
     options: &RespondOptions,
     tx: &mpsc::UnboundedSender<Result<FanOutUpdate>>,
 ) -> Result<Vec<Node>> {
+    if n == 0 {
+        // As `Engine::fan_out`: nothing asked, nothing sent.
+        return Ok(Vec::new());
+    }
     if !engine.inner.backend.has_native_fan_out() {
         return Err(Error::Unsupported(
             "streaming fan-out on a backend without native fan-out",

@@ -286,7 +286,11 @@ impl Engine {
     ///
     /// The stream yields [`Error::Unsupported`] on a backend without native
     /// fan-out ([`Engine::fan_out`] works there, as `n` requests), and
-    /// [`Error::Config`] from the Chat backend if `n` is 0 or above 128.
+    /// [`Error::Config`] from the Chat backend if `n` is above 128. With `n == 0`
+    /// it sends nothing and commits no node.
+    ///
+    /// Cancel safety: dropping the stream cancels the request; no node is
+    /// recorded.
     pub fn fan_out_stream(
         &self,
         parent: Option<&NodeId>,

@@ -534,3 +534,30 @@ async fn a_backend_chosen_at_run_time_drives_the_engine() {
     assert_eq!(nodes.len(), 2);
     assert_eq!(chat_posts(&emu).len(), 1);
 }
+
+#[tokio::test]
+async fn streamed_fan_out_needs_native_fan_out() {
+    let emu = Emulator::spawn().await.unwrap();
+    let responses = responses_engine(&emu, ResponseTree::in_memory(), 0);
+    let updates: Vec<_> = responses
+        .fan_out_stream(None, "Plan", 2, &RespondOptions::default())
+        .collect()
+        .await;
+    assert_eq!(updates.len(), 1);
+    assert!(
+        matches!(updates[0], Err(Error::Unsupported(_))),
+        "{updates:?}"
+    );
+    assert!(emu.requests().is_empty());
+
+    let chat = chat_engine(&emu, ResponseTree::in_memory(), 0);
+    let updates: Vec<_> = chat
+        .fan_out_stream(None, "Plan", 0, &RespondOptions::default())
+        .collect()
+        .await;
+    assert!(
+        matches!(&updates[..], [Ok(FanOutUpdate::Committed(nodes))] if nodes.is_empty()),
+        "{updates:?}"
+    );
+    assert!(emu.requests().is_empty());
+}
