@@ -480,20 +480,24 @@ fn status_of(finish_reason: Option<&str>) -> NodeStatus {
 /// The choice as Responses-style output items, so the path replays on either
 /// backend.
 fn output_items(choice: &Choice, status: NodeStatus) -> Vec<Value> {
-    let mut content = Vec::new();
-    if !choice.text.is_empty() || choice.refusal.is_none() {
-        content.push(json!({"type": "output_text", "text": choice.text, "annotations": []}));
-    }
-    if let Some(refusal) = &choice.refusal {
-        content.push(json!({"type": "refusal", "refusal": refusal}));
-    }
-    let status = if status == NodeStatus::Incomplete {
-        "incomplete"
-    } else {
-        "completed"
-    };
     let mut items = Vec::new();
-    if !(content.len() == 1 && choice.text.is_empty() && !choice.tool_calls.is_empty()) {
+    // A reply that only calls tools has no message; any other reply has one, even
+    // an empty one, so the node's transcript shows the assistant's turn.
+    let only_tool_calls =
+        choice.text.is_empty() && choice.refusal.is_none() && !choice.tool_calls.is_empty();
+    if !only_tool_calls {
+        let mut content = Vec::new();
+        if !choice.text.is_empty() || choice.refusal.is_none() {
+            content.push(json!({"type": "output_text", "text": choice.text, "annotations": []}));
+        }
+        if let Some(refusal) = &choice.refusal {
+            content.push(json!({"type": "refusal", "refusal": refusal}));
+        }
+        let status = if status == NodeStatus::Incomplete {
+            "incomplete"
+        } else {
+            "completed"
+        };
         items.push(
             json!({"type": "message", "role": "assistant", "status": status, "content": content}),
         );
@@ -693,5 +697,44 @@ mod tests {
             ]
         );
         assert_eq!(reply.status, NodeStatus::Completed);
+    }
+
+    #[test]
+    fn truncated_and_refused_choices_keep_their_shape() {
+        let completion: ChatCompletion = serde_json::from_value(json!({
+            "id": "chatcmpl-1", "created": 1_767_226_500, "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Day 1: Lou"}, "finish_reason": "length"},
+                {"index": 1, "message": {"role": "assistant", "content": null, "refusal": "I can't help."}, "finish_reason": "stop"},
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+                "prompt_tokens_details": {"cached_tokens": 4}},
+        }))
+        .unwrap();
+        let replies = replies_from(Assembled::from_completion(completion)).unwrap();
+        assert_eq!(replies[0].status, NodeStatus::Incomplete);
+        assert_eq!(replies[0].output[0]["status"], "incomplete");
+        assert_eq!(
+            replies[0].created_at,
+            Timestamp::from_unix_seconds(1_767_226_500)
+        );
+        assert_eq!(replies[1].output_text, "");
+        assert_eq!(
+            replies[1].output[0]["content"],
+            json!([{"type": "refusal", "refusal": "I can't help."}])
+        );
+        for reply in &replies {
+            assert_eq!(reply.usage.input_tokens, 10);
+            assert_eq!(reply.usage.cached_tokens, 4);
+        }
+        assert_eq!(
+            replies[0].usage.output_tokens + replies[1].usage.output_tokens,
+            7
+        );
+        // The refusal replays as the assistant's text.
+        assert_eq!(
+            to_message(&replies[1].output[0]).unwrap()["content"],
+            "I can't help."
+        );
     }
 }
