@@ -50,7 +50,9 @@ pub(crate) async fn create(
     };
 
     if !stream {
-        tokio::time::sleep(shared.config.latency).await;
+        if !shared.config.latency.is_zero() {
+            tokio::time::sleep(shared.config.latency).await;
+        }
         let choices: Vec<Value> = texts
             .iter()
             .enumerate()
@@ -224,20 +226,7 @@ fn choice_count(raw: &Map<String, Value>) -> Result<u64, Failure> {
         None | Some(Value::Null) => Ok(1),
         Some(v) => match v.as_i64() {
             Some(n) if (1..=128).contains(&n) => Ok(n as u64),
-            Some(n) if n < 1 => Err(Failure::invalid_value(
-                "n",
-                format!(
-                    "Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} instead."
-                ),
-                "integer_below_min_value",
-            )),
-            Some(n) => Err(Failure::invalid_value(
-                "n",
-                format!(
-                    "Invalid 'n': integer above maximum value. Expected a value <= 128, but got {n} instead."
-                ),
-                "integer_above_max_value",
-            )),
+            Some(n) => Err(Failure::out_of_range("n", n, 1, Some(128))),
             None => Err(Failure::wrong_type("n", "an integer", v)),
         },
     }

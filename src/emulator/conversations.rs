@@ -90,15 +90,10 @@ pub(crate) async fn add_items(
         Some(v) => parse_items(v)?,
     };
     shared.with_conversation(&id, |c| c.items.extend(added.iter().cloned()))?;
-    let data: Vec<Value> = added.iter().map(with_phase).collect();
-    let id_of = |item: Option<&Value>| item.map_or(Value::Null, |i| i["id"].clone());
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "first_id": id_of(data.first()),
-        "last_id": id_of(data.last()),
-        "has_more": false,
-    })))
+    Ok(Json(page::list(
+        added.iter().map(with_phase).collect(),
+        false,
+    )))
 }
 
 /// `GET /v1/conversations/{id}/items`.

@@ -60,6 +60,28 @@ impl Failure {
         Self::bad_request(message, Some(param), Some(code))
     }
 
+    /// `400` for an integer below `min` or above `max`, worded like the real API.
+    pub(crate) fn out_of_range(param: &str, got: i64, min: i64, max: Option<i64>) -> Self {
+        if got < min {
+            Self::invalid_value(
+                param,
+                format!(
+                    "Invalid '{param}': integer below minimum value. Expected a value >= {min}, but got {got} instead."
+                ),
+                "integer_below_min_value",
+            )
+        } else {
+            let max = max.unwrap_or(i64::MAX);
+            Self::invalid_value(
+                param,
+                format!(
+                    "Invalid '{param}': integer above maximum value. Expected a value <= {max}, but got {got} instead."
+                ),
+                "integer_above_max_value",
+            )
+        }
+    }
+
     /// `404` with the real "not found" wording.
     pub(crate) fn not_found(message: impl Into<String>, param: Option<&str>) -> Self {
         Self {

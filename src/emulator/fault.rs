@@ -14,6 +14,7 @@ use std::time::Duration;
 /// a stored response behind. Stream faults ([`DropMidStream`](Fault::DropMidStream),
 /// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream)) wait
 /// for the next matching *streamed* request; non-streamed requests pass them by.
+/// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -74,8 +75,50 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// How many requests this fault still affects.
-    fn count(&self) -> usize {
+    /// Parses an `x-emulator-fault` request header, which lets a client that cannot
+    /// reach the [`Emulator`](super::Emulator) handle (another process, another
+    /// language's SDK) fault its own request once. Values:
+    ///
+    /// - `429`: [`RateLimit`](Fault::RateLimit) with `retry-after-ms: 10`;
+    /// - any other status code, e.g. `500`, `503`: [`Status`](Fault::Status);
+    /// - `drop`: [`DropBeforeHeaders`](Fault::DropBeforeHeaders);
+    /// - `malformed`: [`MalformedBody`](Fault::MalformedBody);
+    /// - `drop-mid-stream:N`, `fail-mid-stream:N`: [`DropMidStream`](Fault::DropMidStream)
+    ///   after `N` events, [`FailMidStream`](Fault::FailMidStream) after `N` deltas.
+    ///
+    /// `None` for anything else. Real servers ignore the header.
+    pub(crate) fn from_header(value: &axum::http::HeaderValue) -> Option<Self> {
+        let value = value.to_str().ok()?.trim();
+        let (name, arg) = match value.split_once(':') {
+            Some((name, arg)) => (name, Some(arg.trim().parse::<usize>().ok()?)),
+            None => (value, None),
+        };
+        Some(match (name, arg) {
+            ("drop", None) => Self::DropBeforeHeaders { count: 1 },
+            ("malformed", None) => Self::MalformedBody { count: 1 },
+            ("drop-mid-stream", Some(after_events)) => Self::DropMidStream {
+                after_events,
+                count: 1,
+            },
+            ("fail-mid-stream", Some(after_deltas)) => Self::FailMidStream {
+                after_deltas,
+                count: 1,
+            },
+            ("429", None) => Self::RateLimit {
+                retry_after: Some(Duration::from_millis(10)),
+                use_ms_header: true,
+                count: 1,
+            },
+            (code, None) => match code.parse::<u16>() {
+                Ok(status @ 400..=599) => Self::Status { status, count: 1 },
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The fault's `count`, whatever the variant.
+    fn count_mut(&mut self) -> &mut usize {
         match self {
             Self::Status { count, .. }
             | Self::RateLimit { count, .. }
@@ -83,7 +126,7 @@ impl Fault {
             | Self::DropMidStream { count, .. }
             | Self::StallMidStream { count, .. }
             | Self::FailMidStream { count, .. }
-            | Self::MalformedBody { count } => *count,
+            | Self::MalformedBody { count } => count,
         }
     }
 
@@ -93,21 +136,6 @@ impl Fault {
             self,
             Self::DropMidStream { .. } | Self::StallMidStream { .. } | Self::FailMidStream { .. }
         )
-    }
-
-    /// A copy that affects exactly one request (what a single request records).
-    fn once(&self) -> Self {
-        let mut one = self.clone();
-        match &mut one {
-            Self::Status { count, .. }
-            | Self::RateLimit { count, .. }
-            | Self::DropBeforeHeaders { count }
-            | Self::DropMidStream { count, .. }
-            | Self::StallMidStream { count, .. }
-            | Self::FailMidStream { count, .. }
-            | Self::MalformedBody { count } => *count = 1,
-        }
-        one
     }
 }
 
@@ -122,6 +150,7 @@ pub(crate) struct FaultPlan {
 struct Queued {
     /// `None` matches every path.
     path_prefix: Option<String>,
+    /// The fault as one request records it (`count: 1`).
     fault: Fault,
     remaining: usize,
 }
@@ -133,8 +162,8 @@ struct RandomFaults {
 }
 
 impl FaultPlan {
-    pub(crate) fn push(&mut self, path_prefix: Option<String>, fault: Fault) {
-        let remaining = fault.count();
+    pub(crate) fn push(&mut self, path_prefix: Option<String>, mut fault: Fault) {
+        let remaining = std::mem::replace(fault.count_mut(), 1);
         if remaining > 0 {
             self.queue.push_back(Queued {
                 path_prefix,
@@ -160,7 +189,7 @@ impl FaultPlan {
         });
         if let Some(pos) = pos {
             let q = &mut self.queue[pos];
-            let fault = q.fault.once();
+            let fault = q.fault.clone();
             q.remaining -= 1;
             if q.remaining == 0 {
                 self.queue.remove(pos);
@@ -282,6 +311,37 @@ mod tests {
             plan.take("/v1/chat/completions", false),
             Some(Fault::DropBeforeHeaders { count: 1 })
         );
+    }
+
+    #[test]
+    fn header_values_parse() {
+        let parse = |v: &'static str| Fault::from_header(&axum::http::HeaderValue::from_static(v));
+        assert_eq!(
+            parse("503"),
+            Some(Fault::Status {
+                status: 503,
+                count: 1
+            })
+        );
+        assert!(matches!(parse("429"), Some(Fault::RateLimit { .. })));
+        assert_eq!(parse("drop"), Some(Fault::DropBeforeHeaders { count: 1 }));
+        assert_eq!(parse("malformed"), Some(Fault::MalformedBody { count: 1 }));
+        assert_eq!(
+            parse("fail-mid-stream:2"),
+            Some(Fault::FailMidStream {
+                after_deltas: 2,
+                count: 1
+            })
+        );
+        for bad in [
+            "200",
+            "teapot",
+            "drop:1",
+            "fail-mid-stream",
+            "drop-mid-stream:x",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

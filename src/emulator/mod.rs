@@ -71,6 +71,28 @@
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
 //! - Latency ([`EmulatorConfig::latency`]) applies to generating endpoints only.
+//! - `max_output_tokens` cuts the reply to `4 × max` characters and marks the response
+//!   `incomplete` (`incomplete_details.reason = "max_output_tokens"`).
+//! - Chat stream chunks carry `usage` (null until the last chunk) only when
+//!   `stream_options.include_usage` is set.
+//! - Not emulated: background mode (a `background: true` request is answered
+//!   synchronously), `GET /responses/{id}?stream=true` replay, tools.
+//!
+//! # Faults and the request log
+//!
+//! [`Emulator::inject`] queues a [`Fault`] (FIFO; [`Emulator::inject_for`] limits it to a
+//! path prefix); [`Emulator::set_random_faults`] mixes faults in at a seeded rate. A
+//! client without the handle (another process, another language's SDK) can fault one
+//! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
+//! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
+//! Every request lands in [`Emulator::requests`] with its status, `x-request-id`, body
+//! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
+//! `openai-processing-ms`, `openai-version` and the `x-ratelimit-*` headers.
+//!
+//! # Standalone
+//!
+//! `resptree emulate --listen 127.0.0.1:PORT` (feature `cli`) prints the base URL and
+//! serves until Ctrl-C; [`Emulator::serve`] is the library call behind such servers.
 
 mod chat;
 mod config;

@@ -20,24 +20,7 @@ pub(crate) fn page(
         None => 20,
         Some(raw) => match raw.parse::<i64>() {
             Ok(n) if (1..=100).contains(&n) => n as usize,
-            Ok(n) if n < 1 => {
-                return Err(Failure::invalid_value(
-                    "limit",
-                    format!(
-                        "Invalid 'limit': integer below minimum value. Expected a value >= 1, but got {n} instead."
-                    ),
-                    "integer_below_min_value",
-                ));
-            }
-            Ok(n) => {
-                return Err(Failure::invalid_value(
-                    "limit",
-                    format!(
-                        "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got {n} instead."
-                    ),
-                    "integer_above_max_value",
-                ));
-            }
+            Ok(n) => return Err(Failure::out_of_range("limit", n, 1, Some(100))),
             Err(_) => {
                 return Err(Failure::invalid_value(
                     "limit",
@@ -81,23 +64,29 @@ pub(crate) fn page(
     let start = position("after")?.map_or(0, |i| i + 1);
     let end = position("before")?.unwrap_or(ordered.len()).max(start);
     let window = &ordered[start..end];
-    let page: Vec<Value> = window
+    let data = window
         .iter()
         .take(limit)
         .map(|item| decorate(item))
         .collect();
+    Ok(list(data, window.len() > limit))
+}
+
+/// A list object over `data`, with `first_id`/`last_id` taken from it.
+pub(crate) fn list(data: Vec<Value>, has_more: bool) -> Value {
     let id_of = |item: Option<&Value>| {
         item.and_then(|i| i.get("id"))
             .cloned()
             .unwrap_or(Value::Null)
     };
-    Ok(json!({
+    let (first_id, last_id) = (id_of(data.first()), id_of(data.last()));
+    json!({
         "object": "list",
-        "first_id": id_of(page.first()),
-        "last_id": id_of(page.last()),
-        "has_more": window.len() > limit,
-        "data": page,
-    }))
+        "first_id": first_id,
+        "last_id": last_id,
+        "has_more": has_more,
+        "data": Value::Array(data),
+    })
 }
 
 #[cfg(test)]

@@ -75,18 +75,10 @@ impl CreateRequest {
         let metadata = metadata(&raw)?;
         let max_output_tokens = match raw.get("max_output_tokens") {
             None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64() {
-                Some(n) if n >= 16 => Some(n),
-                Some(_) | None if v.is_i64() || v.is_u64() => {
-                    return Err(Failure::invalid_value(
-                        "max_output_tokens",
-                        format!(
-                            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {v} instead."
-                        ),
-                        "integer_below_min_value",
-                    ));
-                }
-                _ => return Err(Failure::wrong_type("max_output_tokens", "an integer", v)),
+            Some(v) => match v.as_i64() {
+                Some(n) if n >= 16 => Some(n as u64),
+                Some(n) => return Err(Failure::out_of_range("max_output_tokens", n, 16, None)),
+                None => return Err(Failure::wrong_type("max_output_tokens", "an integer", v)),
             },
         };
         number_in(&raw, "temperature", 0.0, 2.0)?;

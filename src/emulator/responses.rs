@@ -91,7 +91,9 @@ pub(crate) async fn create(
     };
 
     if !req.stream {
-        tokio::time::sleep(shared.config.latency).await;
+        if !shared.config.latency.is_zero() {
+            tokio::time::sleep(shared.config.latency).await;
+        }
         let mut commit = commit;
         commit.object["completed_at"] = json!(unix_now());
         let object = commit.object.clone();
@@ -168,6 +170,13 @@ fn response_object(req: &CreateRequest, id: &str, created_at: i64) -> Value {
             Some(v) => v.clone(),
         }
     };
+    // The API reports these as decimals even when they were sent as integers.
+    let decimal = |key: &str| -> Value {
+        match req.raw.get(key).and_then(Value::as_f64) {
+            Some(x) => json!(x),
+            None => json!(1.0),
+        }
+    };
     let merged = |key: &str, mut base: Map<String, Value>| -> Value {
         if let Some(Value::Object(sent)) = req.raw.get(key) {
             for (k, v) in sent {
@@ -225,13 +234,13 @@ fn response_object(req: &CreateRequest, id: &str, created_at: i64) -> Value {
         "safety_identifier": echo("safety_identifier", Value::Null),
         "service_tier": service_tier,
         "store": req.store,
-        "temperature": echo("temperature", json!(1.0)),
+        "temperature": decimal("temperature"),
         "text": merged("text", text),
         "tool_choice": echo("tool_choice", json!("auto")),
         "tools": echo("tools", json!([])),
         "tool_usage": null,
         "top_logprobs": echo("top_logprobs", json!(0)),
-        "top_p": echo("top_p", json!(1.0)),
+        "top_p": decimal("top_p"),
         "truncation": echo("truncation", json!("disabled")),
         "usage": null,
         "user": echo("user", Value::Null),

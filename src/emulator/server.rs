@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +55,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat::create))
         .fallback(invalid_url)
         .method_not_allowed_fallback(invalid_url)
+        // The front middleware enforces the configured limit with a real envelope.
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), front))
         .with_state(shared)
 }
@@ -87,7 +89,6 @@ async fn front(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let request_id = ids::request();
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let mut record = RequestRecord {
@@ -95,7 +96,7 @@ async fn front(
         path: path.clone(),
         query: parts.uri.query().map(str::to_owned),
         status: 0,
-        request_id: request_id.clone(),
+        request_id: ids::request(),
         bytes_in: 0,
         bytes_out: 0,
         body: None,
@@ -113,22 +114,45 @@ async fn front(
                 .and_then(|b| b.get("stream"))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false);
-            let fault = lock(&shared.faults).take(&path, streamed);
+            // A fault named by the request itself goes first and leaves the queue alone.
+            let fault = match parts.headers.get(FAULT_HEADER) {
+                Some(value) => Fault::from_header(value).map(Some).ok_or_else(|| {
+                    Failure::bad_request(
+                        format!("Invalid '{FAULT_HEADER}' header."),
+                        None,
+                        Some("invalid_emulator_fault"),
+                    )
+                }),
+                None => Ok(lock(&shared.faults).take(&path, streamed)),
+            };
             let response = match &fault {
-                Some(f) if f.is_stream_fault() => {
+                Err(failure) => failure.clone().into_response(),
+                Ok(Some(f)) if f.is_stream_fault() => {
                     parts.extensions.insert(StreamFault(f.clone()));
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
-                Some(f) => request_fault(f, &conn),
-                None => {
+                Ok(Some(f)) => request_fault(f, &conn),
+                Ok(None) => {
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
             };
-            (response, fault)
+            (response, fault.ok().flatten())
         }
     };
+    finish(&shared, record, response, fault, &conn, started)
+}
+
+/// Records the request and adds the headers every real reply carries.
+fn finish(
+    shared: &Shared,
+    mut record: RequestRecord,
+    response: Response,
+    fault: Option<Fault>,
+    conn: &Conn,
+    started: Instant,
+) -> Response {
     record.fault = fault;
     record.status = if conn.is_cut() {
         0
@@ -136,7 +160,7 @@ async fn front(
         response.status().as_u16()
     };
     let (mut parts, body) = response.into_parts();
-    add_headers(&mut parts.headers, &request_id, started.elapsed());
+    add_headers(&mut parts.headers, &record.request_id, started.elapsed());
     let bytes_out = Arc::new(AtomicU64::new(0));
     let body = match body.size_hint().exact() {
         Some(n) => {
@@ -153,6 +177,9 @@ async fn front(
     lock(&shared.log).push(LogEntry { record, bytes_out });
     Response::from_parts(parts, body)
 }
+
+/// The request header that asks for a fault on this one request (see [`Fault::from_header`]).
+pub(crate) const FAULT_HEADER: &str = "x-emulator-fault";
 
 /// The reply for a request fault.
 fn request_fault(fault: &Fault, conn: &Conn) -> Response {

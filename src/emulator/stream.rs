@@ -96,6 +96,8 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
         loop {
             match steps.pop_front()? {
                 Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
+                // A zero sleep would still wait for the next timer tick (about 1 ms).
+                Step::Sleep(d) if d.is_zero() => {}
                 Step::Sleep(d) => tokio::time::sleep(d).await,
                 Step::Finish {
                     mut commit,
@@ -115,6 +117,9 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
                 Step::Release(commit) => drop(commit),
                 Step::Abort => {
                     steps.clear();
+                    // Pending for a moment first, so hyper flushes the events already
+                    // yielded; failing right away would discard its write buffer.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     let err = std::io::Error::new(
                         std::io::ErrorKind::ConnectionAborted,
                         "injected fault: connection dropped mid-stream",

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
@@ -72,7 +71,7 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
     }
 
@@ -192,6 +191,10 @@ impl ResponseTree {
     /// Inserts `nodes`, given in any order, and points `refs` at nodes (new or
     /// existing), all in one atomic store batch: either everything is added or
     /// nothing is. Extra-context ids must name nodes of the tree or of `nodes`.
+    ///
+    /// The batch is validated on a copy of the graph, so this costs time and
+    /// memory in proportion to the whole tree: meant for imports and fan-outs,
+    /// not for a loop of single inserts.
     ///
     /// # Errors
     ///

@@ -1,7 +1,8 @@
 //! Helpers for the emulator tests: fixtures, shape comparison, plain-HTTP calls and an
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Helpers for several test modules; some go unused in a subset.
 //! SSE splitter. Deliberately independent of resptree's own client and wire types.
+
+// Test helpers panic on purpose: a failed call is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -95,12 +96,26 @@ impl Reply {
     /// The error envelope's `error` object, checking the envelope's shape.
     pub(crate) fn error(&self) -> Value {
         let body = self.json();
-        assert_same_shape(
-            &body,
-            &fixture("error-previous-not-found.json"),
-            "error envelope",
+        let keys: Vec<&String> = body.as_object().expect("envelope").keys().collect();
+        assert_eq!(keys, ["error"], "{body}");
+        let error = body["error"].clone();
+        let mut keys: Vec<&String> = error.as_object().expect("error object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "message", "param", "type"], "{body}");
+        assert!(
+            error["message"].is_string() && error["type"].is_string(),
+            "{body}"
         );
-        body["error"].clone()
+        // `param` and `code` are nullable strings (see the error fixtures).
+        assert!(
+            error["param"].is_string() || error["param"].is_null(),
+            "{body}"
+        );
+        assert!(
+            error["code"].is_string() || error["code"].is_null(),
+            "{body}"
+        );
+        error
     }
 }
 

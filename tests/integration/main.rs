@@ -1,4 +1,7 @@
 //! The integration test suite: one binary, one module per area.
+//!
+//! It needs the default features (`sled`, `emulator`); the CLI tests also need
+//! `cli`. `scripts/test` runs it with `--all-features`, so nothing is skipped.
 
 mod support;
 
@@ -7,6 +10,11 @@ mod client;
 mod client_emulator;
 mod client_stream;
 mod emulator;
+mod emulator_chat;
+#[cfg(feature = "cli")]
+mod emulator_cli;
+mod emulator_conversations;
+mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;

@@ -1,0 +1,257 @@
+"""Fidelity check: the official `openai` Python SDK against the resptree emulator.
+
+Usage: python check_openai_sdk.py BASE_URL   (e.g. http://127.0.0.1:8080/v1)
+
+Every reply is also validated strictly against the SDK's own pydantic types
+(`model_validate`), which the SDK itself skips, so a missing or mistyped field fails
+here. Exits non-zero on the first failure. Run it through `scripts/sdk-check`.
+"""
+
+import sys
+
+import openai
+from openai import OpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.conversations import Conversation
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
+
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+def expect_raises(exc_class, fn, code=None, param=None):
+    try:
+        fn()
+    except exc_class as e:
+        if code is not None:
+            assert e.code == code, f"code {e.code!r} != {code!r}"
+        if param is not None:
+            assert e.param == param, f"param {e.param!r} != {param!r}"
+        return e
+    raise AssertionError(f"expected {exc_class.__name__}")
+
+
+def create_validated(client, **kwargs):
+    raw = client.responses.with_raw_response.create(**kwargs)
+    assert raw.headers.get("x-request-id", "").startswith("req_")
+    Response.model_validate(raw.http_response.json())
+    return raw.parse()
+
+
+@check
+def create_chain_retrieve_delete(client):
+    root = create_validated(client, model="gpt-4o-mini", input="Plan a weekend in Paris")
+    assert root.id.startswith("resp_") and len(root.id) == 37, root.id
+    assert root.status == "completed"
+    assert root.output_text.startswith('[ctx 1 msgs] You said: "Plan a weekend in Paris".'), root.output_text
+    assert root.usage.input_tokens_details.cached_tokens == 0
+
+    child = create_validated(
+        client,
+        model="gpt-4o-mini",
+        input="Which museums?",
+        previous_response_id=root.id,
+        instructions="Be brief.",
+        metadata={"node": "n2"},
+    )
+    assert child.previous_response_id == root.id
+    assert child.output_text.startswith('[ctx 3 msgs] You said: "Which museums?".'), child.output_text
+    assert child.usage.input_tokens_details.cached_tokens > 0
+    assert child.usage.total_tokens == child.usage.input_tokens + child.usage.output_tokens
+    grandchild = create_validated(client, model="gpt-4o-mini", input="More", previous_response_id=child.id)
+    assert grandchild.instructions is None, "instructions must not be inherited"
+
+    got = client.responses.retrieve(child.id)
+    assert got.id == child.id and got.output_text == child.output_text
+
+    items = client.responses.input_items.list(child.id)
+    assert [i.content[0].text for i in items.data] == ["Which museums?"]
+    assert items.first_id == items.data[0].id and items.has_more is False
+
+    assert client.responses.delete(root.id) is None
+    expect_raises(openai.NotFoundError, lambda: client.responses.retrieve(root.id))
+    expect_raises(openai.NotFoundError, lambda: client.responses.delete(root.id))
+    err = expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(model="gpt-4o-mini", input="x", previous_response_id=root.id),
+        code="previous_response_not_found",
+        param="previous_response_id",
+    )
+    assert root.id in err.message
+
+
+@check
+def input_items_pagination(client):
+    inputs = [{"role": "user", "content": f"m{i}"} for i in range(7)]
+    resp = client.responses.create(model="gpt-4o-mini", input=inputs)
+    page = client.responses.input_items.list(resp.id, limit=2, order="asc")
+    assert page.has_more
+    texts = [item.content[0].text for item in page]  # auto-pagination follows `after`
+    assert texts == [f"m{i}" for i in range(7)], texts
+    desc = client.responses.input_items.list(resp.id)
+    assert [i.content[0].text for i in desc.data] == [f"m{i}" for i in reversed(range(7))]
+
+
+@check
+def store_false(client):
+    resp = client.responses.create(model="gpt-4o-mini", input="secret", store=False)
+    assert resp.store is False
+    expect_raises(openai.NotFoundError, lambda: client.responses.retrieve(resp.id))
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(model="gpt-4o-mini", input="x", previous_response_id=resp.id),
+        code="previous_response_not_found",
+    )
+
+
+@check
+def streaming(client):
+    adapter = TypeAdapter(ResponseStreamEvent)
+    types, deltas, final = [], [], None
+    stream = client.responses.create(model="gpt-4o-mini", input="Stream please", stream=True)
+    for event in stream:
+        adapter.validate_python(event.model_dump(mode="json"))
+        types.append(event.type)
+        if event.type == "response.output_text.delta":
+            deltas.append(event.delta)
+        if event.type == "response.completed":
+            final = event.response
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ], types
+    assert types[-1] == "response.completed", types
+    assert final is not None and "".join(deltas) == final.output_text
+
+    with client.responses.stream(model="gpt-4o-mini", input="Helper", previous_response_id=final.id) as s:
+        for _ in s:
+            pass
+        helper_final = s.get_final_response()
+    assert helper_final.output_text.startswith('[ctx 3 msgs] You said: "Helper".'), helper_final.output_text
+    assert client.responses.retrieve(helper_final.id).id == helper_final.id
+
+
+@check
+def bad_requests(client):
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.post("/responses", body={"input": "x"}, cast_to=object),
+        code="missing_required_parameter",
+        param="model",
+    )
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(model="gpt-4o-mini", input="x", metadata={f"k{i}": "v" for i in range(17)}),
+        param="metadata",
+    )
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(
+            model="gpt-4o-mini", input="x", previous_response_id="resp_a", conversation="conv_b"
+        ),
+    )
+    expect_raises(openai.NotFoundError, lambda: client.get("/no/such/path", cast_to=object))
+
+
+@check
+def server_failures(client):
+    # The emulator-only `x-emulator-fault` header fails this one request; `max_retries=0`.
+    def create_with(fault):
+        return lambda: client.responses.create(
+            model="gpt-4o-mini", input="x", extra_headers={"x-emulator-fault": fault}
+        )
+
+    err = expect_raises(openai.RateLimitError, create_with("429"), code="rate_limit_exceeded")
+    assert err.response.headers.get("retry-after-ms") == "10"
+    assert err.response.headers.get("x-request-id", "").startswith("req_")
+    expect_raises(openai.InternalServerError, create_with("500"))
+    expect_raises(openai.InternalServerError, create_with("503"))
+    expect_raises(openai.APIConnectionError, create_with("drop"))
+
+    # The SDK's own retry honours retry-after-ms and gives up after max_retries.
+    retrying = client.with_options(max_retries=2)
+    expect_raises(
+        openai.RateLimitError,
+        lambda: retrying.responses.create(model="gpt-4o-mini", input="x", extra_headers={"x-emulator-fault": "429"}),
+    )
+
+    # A stream that fails mid-way ends with `response.failed`, which the SDK surfaces.
+    events = list(
+        client.responses.create(
+            model="gpt-4o-mini", input="x", stream=True, extra_headers={"x-emulator-fault": "fail-mid-stream:1"}
+        )
+    )
+    assert events[-1].type == "response.failed", [e.type for e in events]
+    assert events[-1].response.error.code == "server_error"
+
+
+@check
+def conversations(client):
+    conv = client.conversations.create(
+        metadata={"topic": "paris"},
+        items=[{"type": "message", "role": "user", "content": "We arrive Friday."}],
+    )
+    Conversation.model_validate(client.conversations.with_raw_response.retrieve(conv.id).http_response.json())
+    resp = client.responses.create(model="gpt-4o-mini", input="Plan it", conversation=conv.id)
+    assert resp.output_text.startswith('[ctx 2 msgs] You said: "Plan it".'), resp.output_text
+    items = client.conversations.items.list(conv.id)
+    assert [i.role for i in items.data] == ["assistant", "user", "user"]
+    deleted = client.conversations.delete(conv.id)
+    assert deleted.deleted is True
+    expect_raises(openai.NotFoundError, lambda: client.conversations.retrieve(conv.id))
+
+
+@check
+def chat_n(client):
+    messages = [{"role": "user", "content": "Plan a weekend in Paris"}]
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages, n=3)
+    ChatCompletion.model_validate(raw.http_response.json())
+    completion = raw.parse()
+    texts = [c.message.content for c in completion.choices]
+    assert len(set(texts)) == 3, texts
+    assert all(t.startswith('[ctx 1 msgs] You said: "Plan a weekend in Paris".') for t in texts)
+
+    streamed, usage = {}, None
+    for chunk in client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, n=3, stream=True, stream_options={"include_usage": True}
+    ):
+        ChatCompletionChunk.model_validate(chunk.model_dump(mode="json"))
+        for choice in chunk.choices:
+            streamed[choice.index] = streamed.get(choice.index, "") + (choice.delta.content or "")
+        if chunk.usage is not None:
+            usage = chunk.usage
+    assert sorted(streamed) == [0, 1, 2] and all(streamed.values())
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, n=129),
+        param="n",
+    )
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    client = OpenAI(base_url=sys.argv[1], api_key="sk-emulator-not-a-key", max_retries=0)
+    failed = 0
+    for fn in CHECKS:
+        try:
+            fn(client)
+            print(f"ok   {fn.__name__}")
+        except Exception as e:  # report every check, then fail
+            failed += 1
+            print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
+    print(f"openai {openai.__version__}: {len(CHECKS) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
