@@ -1,5 +1,8 @@
 //! The engine against the emulator: branching, replay, journaling, adopt, prune.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::time::Duration;
 

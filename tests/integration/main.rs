@@ -8,6 +8,7 @@
 
 mod support;
 
+mod backend_chat;
 mod client;
 mod client_emulator;
 mod client_stream;
