@@ -17,9 +17,6 @@ use crate::node::Node;
 /// One step of a streamed response.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-// The large `Committed` variant is yielded once per stream; boxing it would cost
-// every caller a deref for no measurable gain.
-#[allow(clippy::large_enum_variant)]
 pub enum StreamUpdate {
     /// The server assigned the response its id (journaled before this is yielded).
     Started(ResponseId),
