@@ -7,11 +7,11 @@
 //! ```
 //!
 //! Two shapes: *bushy* (every node has up to 8 children) and *deep* (chains of
-//! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Before timing, each
-//! store is reopened once while the process's resident memory is read from
-//! `/proc/self/statm`; the growth divided by the node count is printed as bytes
-//! per node (it includes sled's page cache, capped at 64 MiB, and heap the
-//! allocator has not returned).
+//! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Each store is built,
+//! and then opened once in a fresh child process that reads its resident memory
+//! from `/proc/self/statm` before and after; the growth divided by the node count
+//! is printed as bytes per node (it includes sled's page cache, capped at 64 MiB,
+//! and heap the allocator kept after the load's temporary buffers were freed).
 
 // A benchmark's setup failing is a bug to see at once, not to handle.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
 use resptree::{Node, NodeId, ResponseTree, Timestamp};
 
@@ -92,21 +92,15 @@ fn reopen(c: &mut Criterion) {
         for n in sizes() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("tree");
-            build(&path, shape, n);
-
-            let before = rss();
-            let started = Instant::now();
-            let tree = ResponseTree::open(&path).unwrap();
-            let took = started.elapsed();
-            let after = rss();
-            assert_eq!(tree.len(), n);
-            assert!(tree.load_problems().is_empty());
-            eprintln!(
-                "reopen {shape:?} n={n}: first open {took:.2?}, RSS +{} MiB = {} bytes/node",
-                (after.saturating_sub(before)) >> 20,
-                after.saturating_sub(before) / n as u64
-            );
-            drop(tree);
+            // Build and measure memory in fresh processes, so that neither the
+            // build's freed heap nor earlier iterations flatter the numbers.
+            child(&[
+                "build",
+                &path.to_string_lossy(),
+                &format!("{shape:?}"),
+                &n.to_string(),
+            ]);
+            child(&["measure", &path.to_string_lossy(), &n.to_string()]);
 
             group.measurement_time(Duration::from_secs(if n >= 1_000_000 { 30 } else { 5 }));
             group.bench_with_input(
@@ -124,5 +118,77 @@ fn reopen(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs this bench binary again in a child mode and waits for it.
+fn child(args: &[&str]) {
+    let exe = std::env::current_exe().unwrap();
+    let status = std::process::Command::new(exe)
+        .arg(CHILD_FLAG)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "child {args:?} failed: {status}");
+}
+
+const CHILD_FLAG: &str = "--resptree-child";
+
+/// Child modes: `build PATH SHAPE N` writes a store; `measure PATH N` opens it
+/// once and prints the time and the resident-memory growth per node.
+fn run_child(args: &[String]) {
+    match args {
+        [mode, path, shape, n] if mode == "build" => {
+            let shape = if shape == "Deep" {
+                Shape::Deep
+            } else {
+                Shape::Bushy
+            };
+            build(Path::new(path), shape, n.parse().unwrap());
+        }
+        [mode, path, n] if mode == "measure" => {
+            let n: usize = n.parse().unwrap();
+            let before = rss();
+            let started = Instant::now();
+            let tree = ResponseTree::open(path).unwrap();
+            let took = started.elapsed();
+            let after = rss();
+            assert_eq!(tree.len(), n);
+            assert!(tree.load_problems().is_empty());
+            let grown = after.saturating_sub(before);
+            eprintln!(
+                "reopen n={n}: first open {took:.2?}, RSS +{} MiB = {} bytes/node",
+                grown >> 20,
+                grown / n as u64
+            );
+        }
+        [mode, path] if mode == "profile" => {
+            // Where the time of one open goes: sled's own open, the scan, the graph.
+            let t = Instant::now();
+            let store = SledStore::open(path).unwrap();
+            let opened = t.elapsed();
+            let t = Instant::now();
+            let loaded = store.load().unwrap();
+            let scanned = t.elapsed();
+            let t = Instant::now();
+            let (graph, problems) =
+                resptree::tree::Graph::build(&loaded.nodes, resptree::tree::MissingContext::Drop);
+            let built = t.elapsed();
+            assert!(problems.is_empty());
+            eprintln!(
+                "profile n={}: sled open {opened:.2?}, scan {scanned:.2?}, graph {built:.2?}",
+                graph.len()
+            );
+        }
+        other => panic!("unknown child mode {other:?}"),
+    }
+}
+
 criterion_group!(benches, reopen);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(CHILD_FLAG) {
+        run_child(&args[1..]);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

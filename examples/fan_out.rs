@@ -12,7 +12,13 @@
 //! ```
 //!
 //! Offline on the embedded emulator by default; the real API when `OPENAI_API_KEY`
-//! is set (`RESPTREE_MODEL` picks the model).
+//! is set (`RESPTREE_MODEL` picks the model). With `RESPTREE_BACKEND=chat` the
+//! five alternatives come from *one* Chat Completions request with `n = 5`, and
+//! the prompt is billed once instead of five times:
+//!
+//! ```text
+//! RESPTREE_BACKEND=chat cargo run --example fan_out
+//! ```
 
 mod common;
 

@@ -15,7 +15,13 @@
 //! ```
 //!
 //! With `OPENAI_API_KEY` set it talks to the real API (`RESPTREE_MODEL` picks the
-//! model, default `gpt-4o-mini`).
+//! model, default `gpt-4o-mini`). `RESPTREE_BACKEND=chat` uses Chat Completions
+//! instead: each branch then replays the itinerary as `messages` (Chat
+//! Completions keeps no server-side state), still one request per branch.
+//!
+//! ```text
+//! RESPTREE_BACKEND=chat cargo run --example paris
+//! ```
 
 mod common;
 

@@ -26,35 +26,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             1,
             "Plan a weekend in Paris",
             "Louvre on Saturday, Montmartre on Sunday.",
-        );
+        )?;
         let cheap = turn(
             "resp_cheap001",
             Some(&root),
             2,
             "Make it cheaper",
             "Walk the Marais, picnic by the Seine.",
-        );
+        )?;
         let fancy = turn(
             "resp_fancy001",
             Some(&root),
             3,
             "Make it fancier",
             "Dinner at Le Meurice.",
-        );
+        )?;
         let rain = turn(
             "resp_rain0001",
             Some(&cheap),
             4,
             "What if it rains?",
             "Musée d'Orsay, then a covered passage.",
-        );
+        )?;
         let mut merge = turn(
             "resp_merge001",
             Some(&fancy),
             5,
             "Combine both plans",
             "Picnic at noon, Le Meurice at eight.",
-        );
+        )?;
         merge.extra_context.push(cheap.id.clone());
         let ids = [&root, &cheap, &fancy, &rain, &merge].map(|n| n.id.clone());
         for node in [root, cheap, fancy, rain, merge] {
@@ -108,16 +108,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One hand-made turn: a user message and the assistant's answer.
-fn turn(id: &str, parent: Option<&Node>, t: i64, user: &str, answer: &str) -> Node {
-    let mut node = Node::new(
-        NodeId::new(id).unwrap_or_else(|_| NodeId::local()),
-        parent.map(|p| p.id.clone()),
-    )
-    .with_created_at(Timestamp(1_767_225_600_000 + t * 60_000))
-    .with_user_text(user)
-    .with_output_text(answer);
-    node.usage = Usage::new(40 * t as u64, 12);
-    node
+fn turn(
+    id: &str,
+    parent: Option<&Node>,
+    t: i64,
+    user: &str,
+    answer: &str,
+) -> resptree::Result<Node> {
+    let mut node = Node::new(NodeId::new(id)?, parent.map(|p| p.id.clone()))
+        .with_created_at(Timestamp(1_767_225_600_000 + t * 60_000))
+        .with_user_text(user)
+        .with_output_text(answer);
+    node.usage = Usage::new(40 * t.unsigned_abs(), 12);
+    Ok(node)
 }
 
 fn shorts(ids: &[NodeId]) -> Vec<&str> {

@@ -149,14 +149,19 @@ impl NodeId {
         Self(Arc::from(id))
     }
 
-    /// A short form for display: the first 8 characters after the prefix
-    /// (`resp_68a1f3c2…` → `68a1f3c2`).
+    /// A short form for display: the last 8 characters after the prefix
+    /// (`resp_68a1f3c2…b3d4a6c7` → `b3d4a6c7`).
+    ///
+    /// The tail, not the head: server and local ids both start with a timestamp,
+    /// so ids made in the same second share their first characters but not their
+    /// last. [`ResponseTree::resolve`](crate::ResponseTree::resolve) accepts this
+    /// form back.
     pub fn short(&self) -> &str {
         let s = self.as_str();
         let body = s.split_once('_').map_or(s, |(_, rest)| rest);
         let body = if body.is_empty() { s } else { body };
-        let end = body.char_indices().nth(8).map_or(body.len(), |(i, _)| i);
-        &body[..end]
+        let start = body.char_indices().rev().nth(7).map_or(0, |(i, _)| i);
+        &body[start..]
     }
 }
 
@@ -259,9 +264,10 @@ mod tests {
     fn short_form() {
         assert_eq!(
             NodeId::new("resp_68a1f3c2e9b0").unwrap().short(),
-            "68a1f3c2"
+            "f3c2e9b0"
         );
         assert_eq!(NodeId::new("abc").unwrap().short(), "abc");
+        assert_eq!(NodeId::new("node_ünïcödé_ids").unwrap().short(), "cödé_ids");
         assert_eq!(NodeId::new("x_").unwrap().short(), "x_");
     }
 

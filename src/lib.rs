@@ -16,8 +16,37 @@
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory).
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
+//! - [`backend`]: the [`Backend`](backend::Backend) trait the engine drives; the
+//!   Responses API and Chat Completions backends.
+//! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
+//!   prune, recover, token accounting.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
 //! - `error`: the one [`Error`] type and [`Result`] alias.
+//!
+//! # Example
+//!
+//! Offline, against the embedded emulator and an in-memory tree:
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> resptree::Result<()> {
+//! use resptree::backend::ResponsesBackend;
+//! use resptree::client::Client;
+//! use resptree::emulator::Emulator;
+//! use resptree::{Engine, ResponseTree};
+//!
+//! let emulator = Emulator::spawn().await?;
+//! let client = Client::builder().base_url(emulator.base_url()).api_key("sk-demo").build()?;
+//! let engine = Engine::builder(ResponseTree::in_memory(), ResponsesBackend::new(client)).build()?;
+//!
+//! let plan = engine.respond(None, "Plan a weekend in Paris").await?;
+//! let styles = ["Reply as a formal travel agent", "Reply as a funny travel buddy"];
+//! let children = engine.branch(&plan.id, styles).await?;
+//! assert_eq!(children.len(), 2);
+//! assert_eq!(engine.tree().children(&plan.id)?.len(), 2);
+//! assert_eq!(engine.tree().path(&children[1].as_ref().unwrap().id)?[0], plan.id);
+//! # Ok(()) }
+//! ```
 
 mod error;
 pub use error::{ApiError, Error, Result, TreeViolation};

@@ -1,9 +1,11 @@
 //! Shared set-up for the examples: the backend (the embedded emulator unless
-//! `OPENAI_API_KEY` is set) and the store location.
+//! `OPENAI_API_KEY` is set; the Responses API unless `RESPTREE_BACKEND=chat`) and
+//! the store location.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use resptree::backend::ResponsesBackend;
+use resptree::backend::{Backend, ChatBackend, ResponsesBackend};
 use resptree::client::Client;
 use resptree::emulator::Emulator;
 
@@ -12,23 +14,49 @@ pub(crate) fn model() -> String {
     std::env::var("RESPTREE_MODEL").unwrap_or_else(|_| "gpt-4o-mini".to_owned())
 }
 
-/// A Responses backend: the real API when `OPENAI_API_KEY` is set, otherwise an
-/// emulator on loopback (returned too, so it lives as long as the example).
-pub(crate) async fn backend() -> resptree::Result<(ResponsesBackend, Option<Emulator>)> {
+/// The backend: the real API (`OPENAI_API_KEY`, and `OPENAI_BASE_URL` for an
+/// OpenAI-compatible server) when a key is set, otherwise an emulator on loopback
+/// (returned too, so it lives as long as the example). `RESPTREE_BACKEND=chat`
+/// picks Chat Completions instead of the Responses API.
+pub(crate) async fn backend() -> resptree::Result<(Arc<dyn Backend>, Option<Emulator>)> {
+    let chat = match std::env::var("RESPTREE_BACKEND").as_deref() {
+        Ok("chat") => true,
+        Ok("responses") | Err(_) => false,
+        Ok(other) => {
+            return Err(resptree::Error::Config(format!(
+                "RESPTREE_BACKEND must be \"responses\" or \"chat\", not {other:?}"
+            )));
+        }
+    };
+    let make = |client: Client| -> Arc<dyn Backend> {
+        if chat {
+            Arc::new(ChatBackend::new(client))
+        } else {
+            Arc::new(ResponsesBackend::new(client))
+        }
+    };
+    let api = if chat {
+        "Chat Completions"
+    } else {
+        "Responses"
+    };
     if std::env::var_os("OPENAI_API_KEY").is_some() {
         eprintln!(
-            "using the OpenAI API (OPENAI_API_KEY is set), model {}",
+            "using the OpenAI {api} API (OPENAI_API_KEY is set), model {}",
             model()
         );
-        return Ok((ResponsesBackend::new(Client::from_env()?), None));
+        return Ok((make(Client::from_env()?), None));
     }
     let emulator = Emulator::spawn().await?;
-    eprintln!("using the embedded emulator at {}", emulator.base_url());
+    eprintln!(
+        "using the {api} API of the embedded emulator at {}",
+        emulator.base_url()
+    );
     let client = Client::builder()
         .base_url(emulator.base_url())
         .api_key("sk-emulator")
         .build()?;
-    Ok((ResponsesBackend::new(client), Some(emulator)))
+    Ok((make(client), Some(emulator)))
 }
 
 /// Where to keep the tree: the first command-line argument, else a fresh

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::ids::ResponseId;
 use crate::node::{NodeStatus, Timestamp, Usage};
 
+mod chat;
+pub use chat::{ChatBackend, MAX_CHOICES, chat_messages};
 mod responses;
 pub use responses::ResponsesBackend;
 
@@ -79,6 +81,27 @@ pub trait Backend: Send + Sync + fmt::Debug {
         Box::pin(async { Err(Error::Unsupported("native fan-out on this backend")) })
     }
 
+    /// Like [`respond_n`](Backend::respond_n), sending each choice's
+    /// [`BackendEvent`]s to `events` tagged with the choice's index (0..n) as they
+    /// arrive; choices interleave.
+    ///
+    /// The default calls [`respond_n`](Backend::respond_n) and reports each
+    /// choice's whole text as one delta.
+    fn respond_n_stream(
+        &self,
+        request: BackendRequest,
+        n: usize,
+        events: mpsc::UnboundedSender<(usize, BackendEvent)>,
+    ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+        Box::pin(async move {
+            let replies = self.respond_n(request, n).await?;
+            for (index, reply) in replies.iter().enumerate() {
+                let _ = events.send((index, BackendEvent::Delta(reply.output_text.clone())));
+            }
+            Ok(replies)
+        })
+    }
+
     /// Fetches a stored response and its own input items, to adopt it or to
     /// recover an interrupted request.
     fn retrieve(&self, id: &ResponseId) -> BoxFuture<'_, Result<RetrievedResponse>> {
@@ -91,6 +114,59 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn delete(&self, id: &ResponseId) -> BoxFuture<'_, Result<()>> {
         let _ = id;
         Box::pin(async { Err(Error::Unsupported("deleting responses on this backend")) })
+    }
+}
+
+/// A shared backend is a backend, so one can be chosen at run time
+/// (`Arc<dyn Backend>`) and handed to [`Engine::builder`](crate::Engine::builder).
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn is_stateful(&self) -> bool {
+        (**self).is_stateful()
+    }
+
+    fn respond(&self, request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>> {
+        (**self).respond(request)
+    }
+
+    fn respond_stream(
+        &self,
+        request: BackendRequest,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        (**self).respond_stream(request, events)
+    }
+
+    fn has_native_fan_out(&self) -> bool {
+        (**self).has_native_fan_out()
+    }
+
+    fn respond_n(
+        &self,
+        request: BackendRequest,
+        n: usize,
+    ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+        (**self).respond_n(request, n)
+    }
+
+    fn respond_n_stream(
+        &self,
+        request: BackendRequest,
+        n: usize,
+        events: mpsc::UnboundedSender<(usize, BackendEvent)>,
+    ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+        (**self).respond_n_stream(request, n, events)
+    }
+
+    fn retrieve(&self, id: &ResponseId) -> BoxFuture<'_, Result<RetrievedResponse>> {
+        (**self).retrieve(id)
+    }
+
+    fn delete(&self, id: &ResponseId) -> BoxFuture<'_, Result<()>> {
+        (**self).delete(id)
     }
 }
 
@@ -202,4 +278,76 @@ pub enum BackendEvent {
     },
     /// More output text.
     Delta(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Replies "choice i" for choice i, natively.
+    #[derive(Debug)]
+    struct Numbered;
+
+    fn reply(text: String) -> BackendReply {
+        BackendReply {
+            response_id: None,
+            output: Vec::new(),
+            output_text: text,
+            model: Some("m".to_owned()),
+            status: NodeStatus::Completed,
+            usage: Usage::default(),
+            created_at: Timestamp(0),
+            stored: false,
+        }
+    }
+
+    impl Backend for Numbered {
+        fn name(&self) -> &str {
+            "numbered"
+        }
+
+        fn is_stateful(&self) -> bool {
+            false
+        }
+
+        fn respond(&self, _request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>> {
+            Box::pin(async { Ok(reply("choice 0".to_owned())) })
+        }
+
+        fn has_native_fan_out(&self) -> bool {
+            true
+        }
+
+        fn respond_n(
+            &self,
+            _request: BackendRequest,
+            n: usize,
+        ) -> BoxFuture<'_, Result<Vec<BackendReply>>> {
+            Box::pin(async move { Ok((0..n).map(|i| reply(format!("choice {i}"))).collect()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn default_n_stream_reports_each_choice_once_by_index() {
+        // Through `Arc<dyn Backend>`, which must delegate to the inner backend.
+        let backend: Arc<dyn Backend> = Arc::new(Numbered);
+        assert_eq!(backend.name(), "numbered");
+        assert!(backend.has_native_fan_out());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let replies = backend
+            .respond_n_stream(BackendRequest::new("m", Vec::new()), 3, tx)
+            .await
+            .unwrap();
+        assert_eq!(replies.len(), 3);
+        let mut events = Vec::new();
+        while let Some(event) = rx.recv().await {
+            events.push(event);
+        }
+        let expected: Vec<_> = (0..3)
+            .map(|i| (i, BackendEvent::Delta(format!("choice {i}"))))
+            .collect();
+        assert_eq!(events, expected);
+    }
 }

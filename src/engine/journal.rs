@@ -91,14 +91,7 @@ impl Engine {
         let tree = std::sync::Arc::clone(&self.inner.tree);
         let attempt = attempt.id;
         self.blocking(move || {
-            if let [node] = nodes.as_slice() {
-                tree.insert_with(node.clone(), vec![Op::RemoveAttempt(attempt)])?;
-            } else {
-                // TODO(engine): one batch for nodes + attempt once the tree offers it.
-                tree.insert_all(nodes.clone(), Vec::new())?;
-                tree.store()
-                    .apply(Batch::from(vec![Op::RemoveAttempt(attempt)]))?;
-            }
+            tree.insert_group(nodes.clone(), vec![Op::RemoveAttempt(attempt)])?;
             Ok(nodes)
         })
         .await

@@ -21,11 +21,13 @@ use crate::node::{Node, Timestamp, message_item};
 use crate::tree::ResponseTree;
 
 mod accounting;
+mod fan_out_stream;
 mod journal;
 mod maintenance;
 mod stream;
 
 pub use accounting::UsageTotals;
+pub use fan_out_stream::{FanOutStream, FanOutUpdate};
 pub use journal::RecoveryReport;
 pub use maintenance::{AdoptReport, PruneReport};
 pub use stream::{NodeStream, StreamUpdate};
@@ -277,6 +279,34 @@ impl Engine {
         )
     }
 
+    /// Streams `n` alternative answers to `text` under `parent` from one request
+    /// (Chat Completions `n`): deltas tagged with their choice index as they
+    /// arrive, then the `n` sibling nodes, committed together. See
+    /// [`FanOutStream`].
+    ///
+    /// The stream yields [`Error::Unsupported`] on a backend without native
+    /// fan-out ([`Engine::fan_out`] works there, as `n` requests), and
+    /// [`Error::Config`] from the Chat backend if `n` is above 128. With `n == 0`
+    /// it sends nothing and commits no node.
+    ///
+    /// Cancel safety: dropping the stream cancels the request; no node is
+    /// recorded.
+    pub fn fan_out_stream(
+        &self,
+        parent: Option<&NodeId>,
+        text: &str,
+        n: usize,
+        options: &RespondOptions,
+    ) -> FanOutStream {
+        fan_out_stream::start(
+            self.clone(),
+            parent.cloned(),
+            vec![message_item("user", text)],
+            n,
+            options.clone(),
+        )
+    }
+
     /// A new node that continues branch `a` and is given, as explicit input, what
     /// branch `b` said since the two diverged, followed by `instruction`. The node
     /// records `b` as extra context, so both histories stay visible.
@@ -409,11 +439,7 @@ impl Engine {
         if !parent.origin.stored || parent.origin.backend != self.inner.backend.name() {
             return None;
         }
-        let forgotten = self
-            .inner
-            .forgotten
-            .lock()
-            .map_or(false, |f| f.contains(id));
+        let forgotten = self.inner.forgotten.lock().is_ok_and(|f| f.contains(id));
         (!forgotten).then(|| id.clone())
     }
 

@@ -23,7 +23,7 @@ pub enum StreamUpdate {
     /// More output text.
     Delta(String),
     /// The response completed and its node is committed. Always the last item.
-    Committed(Node),
+    Committed(Box<Node>),
 }
 
 /// The stream returned by [`Engine::respond_stream`].
@@ -79,7 +79,7 @@ pub(super) fn start(
     let (tx, updates) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let result = run(&engine, parent.as_ref(), input, &options, &tx).await;
-        let _ = tx.send(result.map(StreamUpdate::Committed));
+        let _ = tx.send(result.map(|node| StreamUpdate::Committed(Box::new(node))));
     });
     NodeStream { updates, task }
 }

@@ -292,6 +292,7 @@ impl Attempt {
 }
 
 /// Turns a decode failure of the record at `key` into [`Error::CorruptRecord`].
+#[cfg(feature = "sled")]
 fn corrupt(tree: &str, key: &[u8], reason: impl fmt::Display) -> Error {
     Error::corrupt(
         format!("{tree}/{}", String::from_utf8_lossy(key)),

@@ -30,6 +30,11 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
+/// How often, and how long apart, [`SledStore::open`] retries a held lock:
+/// 20 × 25 ms, so a store that is really in use is reported within half a second.
+const LOCK_RETRIES: u32 = 20;
+const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// A [`Store`] in a sled database on disk (or in a temporary directory).
 ///
 /// sled is single-process: a second process (or a second open in this process)
@@ -58,18 +63,36 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the store at `path`.
     ///
+    /// If the store is locked, the open is retried for up to half a second
+    /// (sled drops its lock in the background after a handle is closed).
+    ///
     /// # Errors
     ///
-    /// [`Error::StoreInUse`] if another process holds it open,
+    /// [`Error::StoreInUse`] if another process (or another handle in this
+    /// process) holds it open,
     /// [`Error::CorruptRecord`] if it was written by a newer schema version,
     /// [`Error::Storage`] for any other failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-            .map_err(|e| open_error(path, e))?;
+            .cache_capacity(CACHE_CAPACITY);
+        // sled releases its file lock from a background thread shortly after
+        // the last handle is dropped, so a reopen in the same process can race
+        // it. Retry briefly before concluding that someone else holds the store.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) => match open_error(path, e) {
+                    Error::StoreInUse { .. } if attempts < LOCK_RETRIES => {
+                        attempts += 1;
+                        std::thread::sleep(LOCK_RETRY_DELAY);
+                    }
+                    other => return Err(other),
+                },
+            }
+        };
         Self::from_db(db, Some(path.to_path_buf()))
     }
 

@@ -1,5 +1,6 @@
 //! [`Graph`]: the pure in-memory topology of a response tree.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::Direction;
@@ -90,12 +91,139 @@ impl Graph {
         Self::default()
     }
 
-    /// Builds a graph from records in any order (as a store returns them); see
-    /// [`Graph::insert_all`]. Returns the graph and the records it refused.
+    /// Builds a graph from records in any order (as a store returns them).
+    /// Returns the graph and the records it refused, as with
+    /// [`Graph::insert_all`]: duplicates, nodes whose parent is missing or on a
+    /// cycle, and (with [`MissingContext::Refuse`]) nodes whose context is.
+    ///
+    /// With [`MissingContext::Drop`] this takes the bulk path used to reopen a
+    /// store: two hash lookups per node and no per-node bookkeeping, because a
+    /// million-node reopen has a budget of a few seconds.
     pub fn build(records: &[Topology], missing_context: MissingContext) -> (Self, Vec<Error>) {
-        let mut graph = Self::new();
-        let problems = graph.insert_all(records, missing_context);
-        (graph, problems)
+        match missing_context {
+            MissingContext::Drop => Self::bulk(records),
+            MissingContext::Refuse => {
+                let mut graph = Self::new();
+                let problems = graph.insert_all(records, missing_context);
+                (graph, problems)
+            }
+        }
+    }
+
+    /// The bulk build: every vertex, then every parent edge, then a walk from
+    /// the roots; whatever the walk does not reach hangs from a missing parent or
+    /// a cycle and is removed again. Context edges are added last, where both
+    /// ends survived and no cycle results.
+    fn bulk(records: &[Topology]) -> (Self, Vec<Error>) {
+        const UNKNOWN: u8 = 0;
+        const VISITING: u8 = 1;
+        const REACHED: u8 = 2;
+        const DANGLING: u8 = 3;
+        const CYCLIC: u8 = 4;
+
+        let n = records.len();
+        let mut problems = Vec::new();
+        let mut g = Self {
+            graph: StableGraph::with_capacity(n, n),
+            index: HashMap::with_capacity(n),
+        };
+        // Phase 1: vertices. In a fresh graph, vertex k is the k-th added.
+        let mut record_of: Vec<usize> = Vec::with_capacity(n);
+        for (i, r) in records.iter().enumerate() {
+            match g.index.entry(r.id.clone()) {
+                Entry::Occupied(_) => {
+                    problems.push(violation(TreeViolation::DuplicateNode(r.id.clone())));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(g.graph.add_node(Vertex {
+                        id: r.id.clone(),
+                        created_at: r.created_at,
+                    }));
+                    record_of.push(i);
+                }
+            }
+        }
+        // Phase 2: parent edges; note why a node got none.
+        let mut state = vec![UNKNOWN; record_of.len()];
+        let mut roots = Vec::new();
+        for (k, &i) in record_of.iter().enumerate() {
+            let ix = NodeIndex::new(k);
+            match &records[i].parent {
+                None => roots.push(ix),
+                Some(p) => match g.index.get(p) {
+                    Some(&pix) if pix != ix => {
+                        g.graph.add_edge(pix, ix, EdgeKind::Continues);
+                    }
+                    Some(_) => state[k] = CYCLIC,
+                    None => state[k] = DANGLING,
+                },
+            }
+        }
+        // Phase 3: everything reachable from a root is sound.
+        let mut stack = roots;
+        while let Some(ix) = stack.pop() {
+            state[ix.index()] = REACHED;
+            stack.extend(g.graph.neighbors_directed(ix, Direction::Outgoing));
+        }
+        // The rest: follow parents up to a dangling or self-looped node, or
+        // back onto the chain itself (a cycle); everything on the way shares
+        // that fate.
+        let mut chain = Vec::new();
+        for k in 0..state.len() {
+            let mut cur = k;
+            let fate = loop {
+                match state[cur] {
+                    UNKNOWN => {
+                        state[cur] = VISITING;
+                        chain.push(cur);
+                        match g.parent_idx(NodeIndex::new(cur)) {
+                            Some(p) => cur = p.index(),
+                            // Unreached without a parent edge: cannot happen
+                            // for a root, which phase 3 reached.
+                            None => break DANGLING,
+                        }
+                    }
+                    VISITING => break CYCLIC,
+                    REACHED if chain.is_empty() => break REACHED,
+                    other => break other,
+                }
+            };
+            for c in chain.drain(..) {
+                state[c] = fate;
+            }
+        }
+        for (k, &i) in record_of.iter().enumerate() {
+            let r = &records[i];
+            let missing = r.parent.clone().unwrap_or_else(|| r.id.clone());
+            let v = match state[k] {
+                DANGLING => TreeViolation::DanglingParent {
+                    node: r.id.clone(),
+                    missing,
+                },
+                CYCLIC => TreeViolation::Cycle {
+                    from: missing,
+                    to: r.id.clone(),
+                },
+                _ => continue,
+            };
+            problems.push(violation(v));
+            g.graph.remove_node(NodeIndex::new(k));
+            g.index.remove(&r.id);
+        }
+        // Phase 4: context edges.
+        for (k, &i) in record_of.iter().enumerate() {
+            if state[k] != REACHED {
+                continue;
+            }
+            for source in &records[i].extra_context {
+                if g.contains(source) {
+                    if let Err(e) = g.add_context_edge(source, &records[i].id) {
+                        problems.push(e);
+                    }
+                }
+            }
+        }
+        (g, problems)
     }
 
     /// Inserts records given in any order, parents before children.
@@ -113,7 +241,16 @@ impl Graph {
         let mut position: HashMap<&NodeId, usize> = HashMap::with_capacity(records.len());
         let mut refused = vec![false; records.len()];
         for (i, record) in records.iter().enumerate() {
-            if self.contains(&record.id) || position.insert(&record.id, i).is_some() {
+            // The first record with an id wins; later ones are duplicates.
+            let first = !self.contains(&record.id)
+                && match position.entry(&record.id) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                        true
+                    }
+                };
+            if !first {
                 refused[i] = true;
                 problems.push(violation(TreeViolation::DuplicateNode(record.id.clone())));
             }
@@ -699,4 +836,118 @@ fn depends_on(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    fn rec(name: &str, parent: Option<&str>, context: &[&str]) -> Topology {
+        Topology {
+            id: id(name),
+            parent: parent.map(id),
+            extra_context: context.iter().map(|c| id(c)).collect(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn kinds(problems: &[Error]) -> Vec<String> {
+        let mut out: Vec<String> = problems
+            .iter()
+            .map(|e| match e {
+                Error::InvalidTree(TreeViolation::DuplicateNode(n)) => format!("dup {n}"),
+                Error::InvalidTree(TreeViolation::DanglingParent { node, missing }) => {
+                    format!("dangling {node}->{missing}")
+                }
+                Error::InvalidTree(TreeViolation::Cycle { to, .. }) => format!("cycle {to}"),
+                other => format!("other {other}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn both_build_paths_refuse_the_same_records() {
+        // r ← a ← b is sound; x ← y hangs from a missing node; p ⇄ q is a cycle
+        // with q ← below hanging from it; `a` appears twice.
+        let records = vec![
+            rec("b", Some("a"), &[]),
+            rec("a", Some("r"), &[]),
+            rec("r", None, &[]),
+            rec("y", Some("x"), &[]),
+            rec("x", Some("gone"), &[]),
+            rec("p", Some("q"), &[]),
+            rec("q", Some("p"), &[]),
+            rec("below", Some("q"), &[]),
+            rec("a", None, &[]),
+            rec("self", Some("self"), &[]),
+        ];
+        for policy in [MissingContext::Drop, MissingContext::Refuse] {
+            let (g, problems) = Graph::build(&records, policy);
+            assert_eq!(g.len(), 3, "{policy:?}");
+            assert_eq!(g.path(&id("b")).unwrap(), vec![id("r"), id("a"), id("b")]);
+            let k = kinds(&problems);
+            assert!(k.contains(&"dup a".to_owned()), "{policy:?} {k:?}");
+            assert!(
+                k.contains(&"dangling x->gone".to_owned()),
+                "{policy:?} {k:?}"
+            );
+            assert!(k.contains(&"dangling y->x".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle p".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle q".to_owned()), "{policy:?} {k:?}");
+            assert!(k.contains(&"cycle self".to_owned()), "{policy:?} {k:?}");
+            assert_eq!(k.len(), 7, "{policy:?} {k:?}");
+            assert!(!g.contains(&id("below")));
+        }
+    }
+
+    #[test]
+    fn context_policies_differ_only_on_missing_sources() {
+        let records = vec![rec("r", None, &[]), rec("c", Some("r"), &["r", "missing"])];
+        let (g, problems) = Graph::build(&records, MissingContext::Drop);
+        assert!(problems.is_empty());
+        assert_eq!(g.context_of(&id("c")).unwrap(), vec![id("r")]);
+
+        let (g, problems) = Graph::build(&records, MissingContext::Refuse);
+        assert_eq!(kinds(&problems), vec!["dangling c->missing".to_owned()]);
+        assert!(!g.contains(&id("c")));
+    }
+
+    #[test]
+    fn context_cycles_are_dropped_on_load_and_refused_on_import() {
+        // a uses b as context while b continues a.
+        let records = vec![rec("a", None, &["b"]), rec("b", Some("a"), &[])];
+        let (g, problems) = Graph::build(&records, MissingContext::Drop);
+        assert_eq!(g.len(), 2);
+        assert!(g.context_of(&id("a")).unwrap().is_empty());
+        assert_eq!(kinds(&problems), vec!["cycle a".to_owned()]);
+
+        let (g, problems) = Graph::build(&records, MissingContext::Refuse);
+        assert!(g.is_empty());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn remove_subtree_drops_edges_into_survivors() {
+        let (mut g, _) = Graph::build(
+            &[
+                rec("r", None, &[]),
+                rec("a", Some("r"), &[]),
+                rec("b", Some("r"), &["a"]),
+            ],
+            MissingContext::Refuse,
+        );
+        assert_eq!(g.remove_subtree(&id("a")).unwrap(), vec![id("a")]);
+        assert!(g.context_of(&id("b")).unwrap().is_empty());
+        assert_eq!(g.edges(), vec![(id("r"), id("b"), EdgeKind::Continues)]);
+        assert!(matches!(
+            g.remove_subtree(&id("a")),
+            Err(Error::NodeNotFound(_))
+        ));
+    }
 }

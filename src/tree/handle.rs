@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
@@ -72,7 +71,7 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
     }
 
@@ -172,6 +171,21 @@ impl ResponseTree {
     /// As [`ResponseTree::insert`]; [`Error::Unsupported`] if `extra_ops` holds a
     /// node or ref operation.
     pub fn insert_with(&self, node: Node, extra_ops: Vec<Op>) -> Result<()> {
+        self.insert_group(vec![node], extra_ops)
+    }
+
+    /// Inserts `nodes` that each hang from nodes already in the tree (the siblings
+    /// of a fan-out, say) and applies `extra_ops`, in one atomic store batch.
+    ///
+    /// Unlike [`ResponseTree::insert_all`], this validates each node against the
+    /// live graph without copying it, so its cost does not grow with the tree; in
+    /// exchange a node may not point to another node of the same group.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseTree::insert_with`]; a node whose parent or context is in the
+    /// group itself is [`Error::InvalidTree`] (dangling). On error nothing changes.
+    pub fn insert_group(&self, nodes: Vec<Node>, extra_ops: Vec<Op>) -> Result<()> {
         if extra_ops
             .iter()
             .any(|op| !matches!(op, Op::PutAttempt(_) | Op::RemoveAttempt(_)))
@@ -181,17 +195,39 @@ impl ResponseTree {
             ));
         }
         let _edit = self.lock_edits();
-        let topology = Topology::of(&node);
-        self.read().check_insert(&topology)?;
+        let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
+        {
+            let graph = self.read();
+            let mut seen = std::collections::HashSet::new();
+            for record in &records {
+                graph.check_insert(record)?;
+                if !seen.insert(&record.id) {
+                    return Err(Error::InvalidTree(
+                        crate::error::TreeViolation::DuplicateNode(record.id.clone()),
+                    ));
+                }
+            }
+        }
         let mut batch = Batch::from(extra_ops);
-        batch.push(Op::PutNode(Box::new(node)));
+        for node in nodes {
+            batch.push(Op::PutNode(Box::new(node)));
+        }
         self.store.apply(batch)?;
-        self.write_graph().insert(&topology)
+        let mut graph = self.write_graph();
+        for record in &records {
+            // Validated above under the edit lock, so this cannot fail.
+            graph.insert(record)?;
+        }
+        Ok(())
     }
 
     /// Inserts `nodes`, given in any order, and points `refs` at nodes (new or
     /// existing), all in one atomic store batch: either everything is added or
     /// nothing is. Extra-context ids must name nodes of the tree or of `nodes`.
+    ///
+    /// The batch is validated on a copy of the graph, so this costs time and
+    /// memory in proportion to the whole tree: meant for imports and fan-outs,
+    /// not for a loop of single inserts.
     ///
     /// # Errors
     ///
@@ -501,9 +537,10 @@ impl ResponseTree {
         Ok(target)
     }
 
-    /// Resolves what a user typed to a node: a ref name, a full node id, or a
-    /// unique prefix of an id (with or without its `resp_`/`node_` prefix, so the
-    /// short ids the renderers print work).
+    /// Resolves what a user typed to a node: a ref name, a full node id, a unique
+    /// prefix of an id (with or without its `resp_`/`node_` prefix), or a unique
+    /// suffix of at least 4 characters — the short ids the renderers print
+    /// ([`NodeId::short`]) are suffixes.
     ///
     /// # Errors
     ///
@@ -523,7 +560,9 @@ impl ResponseTree {
         let mut matches = graph.ids().filter(|id| {
             let s = id.as_str();
             let body = s.split_once('_').map_or(s, |(_, rest)| rest);
-            s.starts_with(input) || body.starts_with(input)
+            s.starts_with(input)
+                || body.starts_with(input)
+                || (input.len() >= 4 && body.ends_with(input))
         });
         match (matches.next(), matches.next()) {
             (Some(id), None) => Ok(id.clone()),
@@ -531,7 +570,7 @@ impl ResponseTree {
             (Some(_), Some(_)) => Err(Error::InvalidId {
                 kind: "node id",
                 input: input.chars().take(128).collect(),
-                reason: "is a prefix of more than one node id",
+                reason: "matches more than one node id",
             }),
         }
     }

@@ -1,5 +1,8 @@
 //! The engine against the emulator: branching, replay, journaling, adopt, prune.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -321,7 +324,7 @@ async fn streaming_yields_deltas_then_the_committed_node() {
         match update.unwrap() {
             StreamUpdate::Started(id) => started = Some(id),
             StreamUpdate::Delta(d) => text.push_str(&d),
-            StreamUpdate::Committed(node) => committed = Some(node),
+            StreamUpdate::Committed(node) => committed = Some(*node),
             _ => {}
         }
     }

@@ -1,5 +1,8 @@
 //! The examples run offline (embedded emulator, temporary store) and print a tree.
 
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 /// Runs `cargo run --example name` without an API key and returns its stdout.
@@ -10,6 +13,7 @@ fn run_example(name: &str, args: &[&str]) -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
+        .env_remove("RESPTREE_BACKEND")
         .output()
         .expect("cargo runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

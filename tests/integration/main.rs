@@ -1,7 +1,14 @@
 //! The integration test suite: one binary, one module per area.
+//!
+//! It needs the default features (`sled`, `emulator`); the CLI tests also need
+//! `cli`. `scripts/test` runs it with `--all-features`, so nothing is skipped.
+
+// Tests and their helpers may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+mod backend_chat;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]

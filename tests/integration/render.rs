@@ -213,7 +213,11 @@ fn json_round_trip_is_lossless() {
             .contains(&json!({"from": "resp_a2", "to": "resp_b1", "kind": "context"}))
     );
 
+    // Into a sled store when available, so the round trip crosses the disk encoding.
+    #[cfg(feature = "sled")]
     let copy = ResponseTree::temporary().unwrap();
+    #[cfg(not(feature = "sled"))]
+    let copy = ResponseTree::in_memory();
     let report = render::import_json(&copy, &exported).unwrap();
     assert_eq!((report.nodes, report.refs), (7, 3));
     assert_eq!(render::export_json(&copy).unwrap(), exported);
@@ -307,4 +311,20 @@ fn import_can_attach_to_existing_nodes() {
     );
     render::import_json(&t, &text).unwrap();
     assert_eq!(t.parent(&id("imported")).unwrap(), Some(id("resp_a1")));
+}
+
+#[test]
+fn ascii_narrow_widths_cut_texts_but_never_panic() {
+    let t = sample();
+    for width in [0, 1, 5, 20] {
+        let text =
+            render::ascii(&t, None, &AsciiOptions::default().with_width(Some(width))).unwrap();
+        assert_eq!(text.lines().count(), 7);
+        // The structure, ids and token counts survive; only the texts shrink.
+        assert!(text.starts_with("root "), "{text}");
+        assert!(text.contains("b1 [formal]"), "{text}");
+        assert!(text.contains("(60/6 tok)"), "{text}");
+    }
+    let narrow = render::ascii(&t, None, &AsciiOptions::default().with_width(Some(0))).unwrap();
+    assert!(narrow.starts_with("root  →  (10/1 tok)\n"), "{narrow}");
 }

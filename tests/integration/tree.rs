@@ -471,6 +471,13 @@ fn resolve_refs_ids_and_prefixes() {
     );
     assert!(ambiguous.to_string().contains("more than one"));
     assert!(matches!(t.resolve("zzz"), Err(Error::NodeNotFound(_))));
+    // A unique suffix of at least 4 characters: what `NodeId::short` prints.
+    assert_eq!(t.resolve("ther").unwrap(), id("resp_other"));
+    assert_eq!(
+        t.resolve(id("resp_other").short()).unwrap(),
+        id("resp_other")
+    );
+    assert!(matches!(t.resolve("her"), Err(Error::NodeNotFound(_))));
     assert!(matches!(
         t.resolve("has space"),
         Err(Error::InvalidId { .. })
