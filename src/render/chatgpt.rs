@@ -419,7 +419,8 @@ fn content_text(content: &Content) -> String {
 
 fn timestamp(seconds: f64) -> Option<Timestamp> {
     // Exports hold fractional Unix seconds; anything else is treated as absent.
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e14)
+    (0.0..1e14)
+        .contains(&seconds)
         .then(|| Timestamp((seconds * 1000.0).round() as i64))
 }
 
@@ -443,7 +444,7 @@ mod tests {
                "content": {"content_type": "text", "parts": [text]}})
     }
 
-    fn entry(message: Value, parent: Option<&str>, children: &[&str]) -> Value {
+    fn entry(message: &Value, parent: Option<&str>, children: &[&str]) -> Value {
         json!({"message": message, "parent": parent, "children": children})
     }
 
@@ -452,15 +453,15 @@ mod tests {
         json!([{
             "title": "Trip", "create_time": 100.0, "conversation_id": "conv-1",
             "mapping": {
-                "root": entry(Value::Null, None, &["sys"]),
-                "sys": entry(msg("system", "", 100.0), Some("root"), &["u1", "u1e"]),
-                "u1": entry(msg("user", "q1", 101.0), Some("sys"), &["a1", "a2"]),
-                "a1": entry(msg("assistant", "r1", 102.0), Some("u1"), &["u2"]),
-                "a2": entry(msg("assistant", "r2", 103.0), Some("u1"), &[]),
-                "u2": entry(msg("user", "q2", 104.0), Some("a1"), &["a3"]),
-                "a3": entry(msg("assistant", "r3", 105.0), Some("u2"), &[]),
-                "u1e": entry(msg("user", "q1 edited", 106.0), Some("sys"), &["a4"]),
-                "a4": entry(msg("assistant", "r4", 107.0), Some("u1e"), &[]),
+                "root": entry(&Value::Null, None, &["sys"]),
+                "sys": entry(&msg("system", "", 100.0), Some("root"), &["u1", "u1e"]),
+                "u1": entry(&msg("user", "q1", 101.0), Some("sys"), &["a1", "a2"]),
+                "a1": entry(&msg("assistant", "r1", 102.0), Some("u1"), &["u2"]),
+                "a2": entry(&msg("assistant", "r2", 103.0), Some("u1"), &[]),
+                "u2": entry(&msg("user", "q2", 104.0), Some("a1"), &["a3"]),
+                "a3": entry(&msg("assistant", "r3", 105.0), Some("u2"), &[]),
+                "u1e": entry(&msg("user", "q1 edited", 106.0), Some("sys"), &["a4"]),
+                "a4": entry(&msg("assistant", "r4", 107.0), Some("u1e"), &[]),
             }
         }])
         .to_string()
@@ -493,11 +494,11 @@ mod tests {
     #[test]
     fn unanswered_question_and_split_answer() {
         let export = json!({"mapping": {
-            "u": entry(msg("user", "q", 1.0), None, &["a"]),
-            "a": entry(msg("assistant", "part one", 2.0), Some("u"), &["t"]),
-            "t": entry(msg("tool", "tool output", 3.0), Some("a"), &["b"]),
-            "b": entry(msg("assistant", "part two", 4.0), Some("t"), &["u2"]),
-            "u2": entry(msg("user", "left hanging", 5.0), Some("b"), &[]),
+            "u": entry(&msg("user", "q", 1.0), None, &["a"]),
+            "a": entry(&msg("assistant", "part one", 2.0), Some("u"), &["t"]),
+            "t": entry(&msg("tool", "tool output", 3.0), Some("a"), &["b"]),
+            "b": entry(&msg("assistant", "part two", 4.0), Some("t"), &["u2"]),
+            "u2": entry(&msg("user", "left hanging", 5.0), Some("b"), &[]),
         }})
         .to_string();
         let tree = ResponseTree::in_memory();
@@ -517,8 +518,7 @@ mod tests {
         let err = import_chatgpt(&tree, text).unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
         assert!(tree.is_empty());
-        let source = std::error::Error::source(&err).unwrap().to_string();
-        source
+        std::error::Error::source(&err).unwrap().to_string()
     }
 
     #[test]
@@ -532,15 +532,15 @@ mod tests {
             decode_error("42"),
             "expected an array of conversations or one conversation object"
         );
-        let dangling = json!([{"mapping": {"a": entry(Value::Null, None, &["b"])}}]).to_string();
+        let dangling = json!([{"mapping": {"a": entry(&Value::Null, None, &["b"])}}]).to_string();
         assert_eq!(
             decode_error(&dangling),
             r#"conversation 0: message "a" lists child "b", which is not in the mapping"#
         );
         let cycle = json!([{"mapping": {
-            "r": entry(Value::Null, None, &[]),
-            "a": entry(Value::Null, Some("b"), &["b"]),
-            "b": entry(Value::Null, Some("a"), &["a"]),
+            "r": entry(&Value::Null, None, &[]),
+            "a": entry(&Value::Null, Some("b"), &["b"]),
+            "b": entry(&Value::Null, Some("a"), &["a"]),
         }}])
         .to_string();
         assert_eq!(

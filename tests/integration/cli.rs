@@ -134,6 +134,14 @@ fn show_prints_every_format_and_honours_depth() {
     assert!(lines[1].starts_with("└── ") && lines[1].contains("Make it cheaper →"));
     assert!(lines[2].starts_with("    └── ") && lines[2].contains("Even cheaper →"));
 
+    // The short id a line starts with resolves to its node.
+    let short = lines[2].trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let short = short.split_whitespace().next().unwrap();
+    assert_eq!(
+        ids(&cli.json(&["path", "--json", short])).last(),
+        Some(&grandchild)
+    );
+
     let under = cli.ok(&["show", &child, "--depth", "0"]);
     assert_eq!(
         under.lines().count(),
@@ -319,32 +327,32 @@ fn chatgpt_export() -> String {
                "status": "finished_successfully", "weight": 1.0,
                "metadata": {"model_slug": "gpt-4o"}, "recipient": "all"})
     }
-    fn entry(id: &str, message: Value, parent: Option<&str>, children: &[&str]) -> Value {
+    fn entry(id: &str, message: &Value, parent: Option<&str>, children: &[&str]) -> Value {
         json!({"id": id, "message": message, "parent": parent, "children": children})
     }
     let trip = json!({
         "title": "Paris trip", "create_time": 1_700_000_000.0, "update_time": 1_700_000_100.0,
         "conversation_id": "conv-trip", "current_node": "a3",
         "mapping": {
-            "root": entry("root", Value::Null, None, &["sys"]),
-            "sys": entry("sys", msg("sys", "system", "", 1_700_000_000.0), Some("root"), &["u1", "u1b"]),
-            "u1": entry("u1", msg("u1", "user", "Plan a weekend in Paris", 1_700_000_001.0), Some("sys"), &["a1", "a2"]),
-            "a1": entry("a1", msg("a1", "assistant", "Louvre on Saturday.", 1_700_000_002.0), Some("u1"), &["u2"]),
-            "a2": entry("a2", msg("a2", "assistant", "Orsay on Saturday.", 1_700_000_003.0), Some("u1"), &[]),
-            "u2": entry("u2", msg("u2", "user", "Make it cheaper", 1_700_000_004.0), Some("a1"), &["a3"]),
-            "a3": entry("a3", msg("a3", "assistant", "Walk the Marais.", 1_700_000_005.0), Some("u2"), &[]),
-            "u1b": entry("u1b", msg("u1b", "user", "Plan a weekend in Rome", 1_700_000_006.0), Some("sys"), &["a4"]),
-            "a4": entry("a4", msg("a4", "assistant", "Colosseum first.", 1_700_000_007.0), Some("u1b"), &[]),
+            "root": entry("root", &Value::Null, None, &["sys"]),
+            "sys": entry("sys", &msg("sys", "system", "", 1_700_000_000.0), Some("root"), &["u1", "u1b"]),
+            "u1": entry("u1", &msg("u1", "user", "Plan a weekend in Paris", 1_700_000_001.0), Some("sys"), &["a1", "a2"]),
+            "a1": entry("a1", &msg("a1", "assistant", "Louvre on Saturday.", 1_700_000_002.0), Some("u1"), &["u2"]),
+            "a2": entry("a2", &msg("a2", "assistant", "Orsay on Saturday.", 1_700_000_003.0), Some("u1"), &[]),
+            "u2": entry("u2", &msg("u2", "user", "Make it cheaper", 1_700_000_004.0), Some("a1"), &["a3"]),
+            "a3": entry("a3", &msg("a3", "assistant", "Walk the Marais.", 1_700_000_005.0), Some("u2"), &[]),
+            "u1b": entry("u1b", &msg("u1b", "user", "Plan a weekend in Rome", 1_700_000_006.0), Some("sys"), &["a4"]),
+            "a4": entry("a4", &msg("a4", "assistant", "Colosseum first.", 1_700_000_007.0), Some("u1b"), &[]),
         }
     });
     let recipe = json!({
         "title": "Recipe", "create_time": 1_700_001_000.0, "conversation_id": "conv-recipe",
         "mapping": {
-            "r": entry("r", Value::Null, None, &["q"]),
-            "q": entry("q", msg("q", "user", "Soup?", 1_700_001_001.0), Some("r"), &["c"]),
-            "c": entry("c", msg("c", "assistant", "Let me look.", 1_700_001_002.0), Some("q"), &["t"]),
-            "t": entry("t", msg("t", "tool", "search results", 1_700_001_003.0), Some("c"), &["d"]),
-            "d": entry("d", msg("d", "assistant", "Leek and potato.", 1_700_001_004.0), Some("t"), &[]),
+            "r": entry("r", &Value::Null, None, &["q"]),
+            "q": entry("q", &msg("q", "user", "Soup?", 1_700_001_001.0), Some("r"), &["c"]),
+            "c": entry("c", &msg("c", "assistant", "Let me look.", 1_700_001_002.0), Some("q"), &["t"]),
+            "t": entry("t", &msg("t", "tool", "search results", 1_700_001_003.0), Some("c"), &["d"]),
+            "d": entry("d", &msg("d", "assistant", "Leek and potato.", 1_700_001_004.0), Some("t"), &[]),
         }
     });
     json!([trip, recipe]).to_string()
