@@ -69,3 +69,28 @@ impl Style {
 pub(crate) fn first_line(text: &str) -> &str {
     text.trim().lines().next().unwrap_or("").trim()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_wraps_ids_only_when_enabled() {
+        let plain = Style { color: false };
+        let tree = "abcd1234 Paris → Louvre\n└── ef567890 Cheaper → Walk\n";
+        assert_eq!(plain.tree(tree), tree);
+        assert_eq!(plain.id("resp_1"), "resp_1");
+        let color = Style { color: true };
+        assert_eq!(
+            color.tree(tree),
+            "\x1b[33mabcd1234\x1b[0m Paris → Louvre\n└── \x1b[33mef567890\x1b[0m Cheaper → Walk\n"
+        );
+        assert_eq!(color.dim("## user"), "\x1b[2m## user\x1b[0m");
+    }
+
+    #[test]
+    fn first_line_trims() {
+        assert_eq!(first_line("\n  one \ntwo"), "one");
+        assert_eq!(first_line(""), "");
+    }
+}

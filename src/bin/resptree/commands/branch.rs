@@ -29,16 +29,11 @@ pub(crate) async fn run_fanout(ctx: &Context, args: FanoutArgs) -> anyhow::Resul
     let tree = ctx.open_tree()?;
     let parent = Context::resolve(&tree, &args.parent)?;
     let session = ctx.session(tree).await?;
-    let n = usize::from(args.n);
-    let results = if session.engine.backend().has_native_fan_out() {
-        // One request makes all N: there is no per-child progress to show.
-        let bar = progress(1, "generating");
-        let results = session.engine.fan_out(Some(&parent), &args.text, n).await?;
-        bar.finish_and_clear();
-        results
-    } else {
-        children(&session.engine, &parent, &vec![args.text; n]).await
-    };
+    // The CLI's backend (the Responses API) has no native fan-out: N requests go
+    // out in parallel, each advancing the progress bar, as `Engine::fan_out` would
+    // send them.
+    let texts = vec![args.text; usize::from(args.n)];
+    let results = children(&session.engine, &parent, &texts).await;
     report(ctx, &results)
 }
 
