@@ -249,7 +249,8 @@ def main():
         except Exception as e:  # report every check, then fail
             failed += 1
             print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
-    print(f"openai {openai.__version__}: {len(CHECKS) - failed} passed, {failed} failed")
+    print(f"official openai SDK {openai.__version__} against the emulator")
+    print(f"sdk-check: {len(CHECKS) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 
