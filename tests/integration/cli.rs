@@ -121,6 +121,41 @@ fn branch_and_fanout_make_children_of_one_parent() {
 }
 
 #[test]
+fn the_chat_backend_fans_out_in_one_request_and_mixes_with_responses() {
+    let cli = Cli::new();
+    let root = cli.ask(None, "Plan a weekend in Paris");
+    let out = cli.ok(&[
+        "--emulator",
+        "--backend",
+        "chat",
+        "fanout",
+        &root,
+        "Another idea?",
+        "-n",
+        "3",
+    ]);
+    assert_eq!(out.lines().count(), 3, "{out:?}");
+    // Chat replays the path: root input + root output + the new message.
+    assert!(out.lines().all(|l| l.contains("[ctx 3 msgs]")), "{out:?}");
+    let chat_nodes: Vec<Value> = cli
+        .nodes()
+        .into_iter()
+        .filter(|n| n["origin"]["backend"] == json!("chat"))
+        .collect();
+    assert_eq!(chat_nodes.len(), 3);
+    assert!(chat_nodes.iter().all(|n| n["parent"] == json!(root)));
+    assert!(
+        chat_nodes
+            .iter()
+            .all(|n| n["id"].as_str().unwrap().starts_with("node_"))
+    );
+    // The environment variable picks the backend too; bad values are usage errors.
+    let cli = cli.with_env("RESPTREE_BACKEND", "nope");
+    let err = cli.fails(&["--emulator", "stats"], 2);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
 fn show_prints_every_format_and_honours_depth() {
     let cli = Cli::new();
     let root = cli.ask(None, "Plan a weekend in Paris");

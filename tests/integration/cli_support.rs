@@ -94,6 +94,7 @@ pub(crate) fn bare_command() -> Command {
         "OPENAI_PROJECT_ID",
         "RESPTREE_STORE",
         "RESPTREE_MODEL",
+        "RESPTREE_BACKEND",
         "XDG_DATA_HOME",
     ] {
         cmd.env_remove(var);

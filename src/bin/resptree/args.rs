@@ -26,6 +26,16 @@ pub(crate) struct Args {
     /// The model (default: RESPTREE_MODEL, else the engine's default).
     #[arg(long, global = true, env = "RESPTREE_MODEL")]
     model: Option<String>,
+    /// Which API creates new nodes: the Responses API (continues server-side
+    /// parents) or Chat Completions (replays the path; native `n` for fanout).
+    #[arg(
+        long,
+        global = true,
+        env = "RESPTREE_BACKEND",
+        value_enum,
+        default_value_t = BackendKind::Responses
+    )]
+    backend: BackendKind,
     #[command(subcommand)]
     command: Command,
 }
@@ -238,6 +248,15 @@ pub(crate) struct EmulateArgs {
     pub(crate) token_delay_ms: u64,
 }
 
+/// The API that creates new nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendKind {
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/chat/completions`.
+    Chat,
+}
+
 /// Validated options: what the commands run with.
 #[derive(Debug)]
 pub(crate) struct Options {
@@ -247,6 +266,8 @@ pub(crate) struct Options {
     pub(crate) emulator: bool,
     /// The model, when one was chosen.
     pub(crate) model: Option<String>,
+    /// The API that creates new nodes.
+    pub(crate) backend: BackendKind,
     /// The command, its arguments checked.
     pub(crate) command: Command,
 }
@@ -294,6 +315,7 @@ impl Args {
             store,
             emulator: self.emulator,
             model: self.model,
+            backend: self.backend,
             command: self.command,
         })
     }

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use resptree::backend::ResponsesBackend;
+use resptree::backend::{Backend, ChatBackend, ResponsesBackend};
 use resptree::client::Client;
 use resptree::emulator::Emulator;
 use resptree::{Engine, NodeId, ResponseTree};
 
-use crate::args::{Command, Options};
+use crate::args::{BackendKind, Command, Options};
 use crate::output::Style;
 
 /// The settled global options.
@@ -18,6 +18,7 @@ pub(crate) struct Context {
     store: PathBuf,
     emulator: bool,
     model: Option<String>,
+    backend: BackendKind,
     /// How to write to stdout (colour or not).
     pub(crate) style: Style,
 }
@@ -37,12 +38,14 @@ impl Context {
             store,
             emulator,
             model,
+            backend,
             command,
         } = options;
         let ctx = Self {
             store,
             emulator,
             model,
+            backend,
             style: Style::stdout(),
         };
         (ctx, command)
@@ -84,7 +87,11 @@ impl Context {
             }
             (Client::from_env()?, None)
         };
-        let mut builder = Engine::builder(tree, ResponsesBackend::new(client));
+        let backend: Arc<dyn Backend> = match self.backend {
+            BackendKind::Responses => Arc::new(ResponsesBackend::new(client)),
+            BackendKind::Chat => Arc::new(ChatBackend::new(client)),
+        };
+        let mut builder = Engine::builder(tree, backend);
         if let Some(model) = &self.model {
             builder = builder.model(model.clone());
         }
