@@ -161,19 +161,7 @@ fn reply_from(response: &Response) -> Result<BackendReply> {
         Some("cancelled") => NodeStatus::Cancelled,
         Some(_) => NodeStatus::Failed,
     };
-    let usage = response.usage.as_ref().map_or_else(Usage::default, |u| {
-        let mut usage = Usage::new(u.input_tokens, u.output_tokens);
-        usage.total_tokens = u.total_tokens;
-        usage.cached_tokens = u
-            .input_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.cached_tokens);
-        usage.reasoning_tokens = u
-            .output_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.reasoning_tokens);
-        usage
-    });
+    let usage = response.usage.as_ref().map(Usage::from).unwrap_or_default();
     Ok(BackendReply {
         response_id: Some(ResponseId::new(&response.id)?),
         output: response.output_json(),

@@ -7,8 +7,8 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::Stream;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use super::task_stream::TaskStream;
 use super::{Engine, RespondOptions};
 use crate::backend::BackendEvent;
 use crate::error::{Error, Result};
@@ -69,23 +69,13 @@ pub enum FanOutUpdate {
 /// # fn main() {}
 /// ```
 #[derive(Debug)]
-pub struct FanOutStream {
-    updates: mpsc::UnboundedReceiver<Result<FanOutUpdate>>,
-    task: JoinHandle<()>,
-}
+pub struct FanOutStream(TaskStream<FanOutUpdate>);
 
 impl Stream for FanOutStream {
     type Item = Result<FanOutUpdate>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.updates.poll_recv(cx)
-    }
-}
-
-impl Drop for FanOutStream {
-    fn drop(&mut self) {
-        // As for `NodeStream`: stop at the next await, never inside a commit.
-        self.task.abort();
+        self.0.poll_next(cx)
     }
 }
 
@@ -97,12 +87,10 @@ pub(super) fn start(
     n: usize,
     options: RespondOptions,
 ) -> FanOutStream {
-    let (tx, updates) = mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
+    FanOutStream(TaskStream::spawn(|tx| async move {
         let result = run(&engine, parent.as_ref(), input, n, &options, &tx).await;
         let _ = tx.send(result.map(FanOutUpdate::Committed));
-    });
-    FanOutStream { updates, task }
+    }))
 }
 
 async fn run(

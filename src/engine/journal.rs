@@ -14,7 +14,7 @@ use super::{Engine, Plan};
 use crate::backend::Context;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
-use crate::node::{Node, Origin, Timestamp};
+use crate::node::{Node, Timestamp};
 use crate::store::{Attempt, AttemptId, Batch, Op};
 
 /// What [`Engine::recover`] found in the journal.
@@ -141,22 +141,10 @@ impl Engine {
             }
         }
         let fetched = self.backend().retrieve(&response_id).await?;
-        let reply = fetched.reply;
-        let mut node = Node::new(id, attempt.parent.clone());
+        let mut node = self.node_from_server(response_id, attempt.parent.clone(), fetched);
+        // What this engine sent, without any replayed transcript the server saw.
         node.input = attempt.input.clone();
-        node.output = reply.output;
-        node.output_text = reply.output_text;
-        node.model = reply.model;
-        node.instructions = fetched.instructions;
-        node.status = reply.status;
-        node.usage = reply.usage;
-        node.metadata = fetched.metadata;
-        node.created_at = reply.created_at;
-        node.origin = Origin::backend(self.backend().name());
-        node.origin.response_id = Some(response_id);
-        node.origin.previous_response_id = fetched.previous_response_id;
         node.origin.replayed = attempt.params.get("replay").and_then(|v| v.as_bool()) == Some(true);
-        node.origin.stored = reply.stored;
         if let Some(extra) = attempt.params.get("extra_context") {
             node.extra_context = serde_json::from_value(extra.clone()).unwrap_or_default();
         }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::Engine;
+use crate::backend::RetrievedResponse;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
 use crate::node::{Node, Origin};
@@ -68,21 +69,7 @@ impl Engine {
         let mut parent = report.attached_to.clone();
         let mut nodes = Vec::with_capacity(chain.len());
         for (response_id, fetched) in chain.into_iter().rev() {
-            let reply = fetched.reply;
-            let mut node = Node::new(NodeId::from(&response_id), parent.take());
-            node.created_at = reply.created_at;
-            node.input = fetched.input;
-            node.output = reply.output;
-            node.output_text = reply.output_text;
-            node.model = reply.model;
-            node.instructions = fetched.instructions;
-            node.status = reply.status;
-            node.usage = reply.usage;
-            node.metadata = fetched.metadata;
-            node.origin = Origin::backend(self.backend().name());
-            node.origin.previous_response_id = fetched.previous_response_id;
-            node.origin.stored = reply.stored;
-            node.origin.response_id = Some(response_id);
+            let node = self.node_from_server(response_id, parent.take(), fetched);
             parent = Some(node.id.clone());
             report.adopted.push(node.id.clone());
             nodes.push(node);
@@ -91,6 +78,34 @@ impl Engine {
         self.blocking(move || tree.insert_all(nodes, Vec::new()))
             .await?;
         Ok(report)
+    }
+
+    /// The node recording a response fetched back from the server, under `parent`.
+    pub(super) fn node_from_server(
+        &self,
+        response_id: ResponseId,
+        parent: Option<NodeId>,
+        fetched: RetrievedResponse,
+    ) -> Node {
+        let reply = fetched.reply;
+        let mut node = Node::new(NodeId::from(&response_id), parent);
+        node.created_at = reply.created_at;
+        node.input = fetched.input;
+        node.output = reply.output;
+        node.output_text = reply.output_text;
+        node.model = reply.model;
+        node.instructions = fetched.instructions;
+        node.status = reply.status;
+        node.usage = reply.usage;
+        node.metadata = fetched.metadata;
+        node.origin = Origin::backend(self.backend().name());
+        node.origin.previous_response_id = fetched.previous_response_id;
+        node.origin.stored = reply.stored;
+        node.origin.response_id = Some(response_id);
+        if node.origin.stored {
+            node.origin.expires_at = Some(self.expiry_of(node.created_at));
+        }
+        node
     }
 
     /// Removes the subtree under `id` (inclusive) from the tree and the store, in

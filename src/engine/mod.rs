@@ -25,6 +25,7 @@ mod fan_out_stream;
 mod journal;
 mod maintenance;
 mod stream;
+mod task_stream;
 
 pub use accounting::UsageTotals;
 pub use fan_out_stream::{FanOutStream, FanOutUpdate};
@@ -545,13 +546,15 @@ impl Engine {
         node.origin.replayed = matches!(plan.request.context, Context::Replay(_));
         node.origin.stored = reply.stored && node.origin.response_id.is_some();
         if node.origin.stored {
-            let retention =
-                i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
-            node.origin.expires_at = Some(Timestamp(
-                reply.created_at.as_millis().saturating_add(retention),
-            ));
+            node.origin.expires_at = Some(self.expiry_of(reply.created_at));
         }
         node
+    }
+
+    /// When the server's copy of a response created at `created_at` expires.
+    fn expiry_of(&self, created_at: Timestamp) -> Timestamp {
+        let retention = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(created_at.as_millis().saturating_add(retention))
     }
 }
 

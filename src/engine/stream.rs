@@ -6,8 +6,8 @@ use std::task::{Context as TaskContext, Poll};
 use futures_util::Stream;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use super::task_stream::TaskStream;
 use super::{Engine, RespondOptions};
 use crate::backend::BackendEvent;
 use crate::error::Result;
@@ -48,24 +48,13 @@ pub enum StreamUpdate {
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct NodeStream {
-    updates: mpsc::UnboundedReceiver<Result<StreamUpdate>>,
-    task: JoinHandle<()>,
-}
+pub struct NodeStream(TaskStream<StreamUpdate>);
 
 impl Stream for NodeStream {
     type Item = Result<StreamUpdate>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.updates.poll_recv(cx)
-    }
-}
-
-impl Drop for NodeStream {
-    fn drop(&mut self) {
-        // Dropping the stream cancels the request: the task stops at its next await,
-        // before any commit it has not started (a started commit is one atomic write).
-        self.task.abort();
+        self.0.poll_next(cx)
     }
 }
 
@@ -76,12 +65,10 @@ pub(super) fn start(
     input: Vec<Value>,
     options: RespondOptions,
 ) -> NodeStream {
-    let (tx, updates) = mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
+    NodeStream(TaskStream::spawn(|tx| async move {
         let result = run(&engine, parent.as_ref(), input, &options, &tx).await;
         let _ = tx.send(result.map(|node| StreamUpdate::Committed(Box::new(node))));
-    });
-    NodeStream { updates, task }
+    }))
 }
 
 async fn run(
