@@ -19,6 +19,8 @@
 //! Before timing, each cell is run once with the emulator's request log cleared,
 //! and a table of requests, bytes and wall time is printed (always for the whole
 //! grid, quick mode included): those counts are exact, the timings are one run.
+//! The `raw ms` column sends resptree's requests again with the bare client: the
+//! part of resptree's time that the server spends, not the engine.
 
 // A benchmark's setup failing is a bug to see at once, not to handle.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -28,9 +30,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::Emulator;
-use resptree::{Engine, NodeId, ResponseTree};
-use support::{Traffic, conversation, pick, take_traffic};
+use resptree::node::message_item;
+use resptree::{Engine, NodeId, ResponseId, ResponseTree};
+use support::{MODEL, Traffic, conversation, pick, take_traffic};
 
 const TURNS: [usize; 3] = [10, 100, 1_000];
 const BRANCHES: [usize; 3] = [2, 8, 32];
@@ -41,6 +45,7 @@ fn branching(c: &mut Criterion) {
     let base = emulator.base_url();
     let http = reqwest::Client::new();
     let engine = support::engine(&emulator, ResponseTree::in_memory(), 64);
+    let client = support::client(&emulator);
 
     let mut group = c.benchmark_group("branching");
     group.sample_size(10);
@@ -48,7 +53,7 @@ fn branching(c: &mut Criterion) {
     group.measurement_time(pick(Duration::from_secs(5), Duration::from_secs(1)));
 
     eprintln!(
-        "\n{:>6} {:>4} | {:>6} {:>10} {:>10} {:>9} | {:>5} {:>8} {:>8} {:>8} | {:>9} {:>7}",
+        "\n{:>6} {:>4} | {:>6} {:>10} {:>10} {:>9} | {:>5} {:>8} {:>8} {:>8} {:>7} | {:>9} {:>7}",
         "turns",
         "br",
         "clone",
@@ -59,12 +64,14 @@ fn branching(c: &mut Criterion) {
         "sent B",
         "recv B",
         "ms",
+        "raw ms",
         "req ratio",
         "t ratio"
     );
     for turns in TURNS {
         let source = rt.block_on(conversation::seeded(&http, &base, turns));
         let tip = rt.block_on(support::chain(&engine, turns));
+        let tip_response = engine.tree().get(&tip).unwrap().origin.response_id.unwrap();
         for branches in BRANCHES {
             let texts: Vec<String> = (0..branches).map(|b| format!("branch {b}")).collect();
 
@@ -78,7 +85,12 @@ fn branching(c: &mut Criterion) {
             rt.block_on(tree_branches(&engine, &tip, &texts));
             let tree_time = started.elapsed();
             let tree = take_traffic(&emulator);
-            print_row(turns, branches, (clone, clone_time), (tree, tree_time));
+            // The same requests without the engine: what the server side costs.
+            let started = Instant::now();
+            rt.block_on(raw_branches(&client, &tip_response, &texts));
+            let raw_time = started.elapsed();
+            take_traffic(&emulator);
+            print_row(turns, branches, (clone, clone_time), (tree, tree_time), raw_time);
 
             let timed = pick(true, turns <= 100 && branches <= 8);
             if !timed {
@@ -110,6 +122,17 @@ async fn clone_branches(http: &reqwest::Client, base: &str, source: &str, texts:
     futures_util::future::join_all(clones).await;
 }
 
+/// The requests `tree_branches` sends, made with the bare client.
+async fn raw_branches(client: &Client, tip: &ResponseId, texts: &[String]) {
+    let calls = texts.iter().map(|text| async move {
+        let request = CreateResponse::new(MODEL, Input::items(vec![message_item("user", text)]))
+            .previous_response_id(tip.to_string())
+            .store(true);
+        client.create(&request).await.unwrap()
+    });
+    futures_util::future::join_all(calls).await;
+}
+
 /// resptree: one child of `tip` per text.
 async fn tree_branches(engine: &Engine, tip: &NodeId, texts: &[String]) {
     for child in engine.branch(tip, texts).await.unwrap() {
@@ -122,9 +145,10 @@ fn print_row(
     branches: usize,
     (clone, clone_time): (Traffic, Duration),
     (tree, tree_time): (Traffic, Duration),
+    raw_time: Duration,
 ) {
     eprintln!(
-        "{turns:>6} {branches:>4} | {:>6} {:>10} {:>10} {:>9.1} | {:>5} {:>8} {:>8} {:>8.1} | {:>9.1} {:>7.1}",
+        "{turns:>6} {branches:>4} | {:>6} {:>10} {:>10} {:>9.1} | {:>5} {:>8} {:>8} {:>8.1} {:>7.1} | {:>9.1} {:>7.1}",
         clone.requests,
         clone.bytes_in,
         clone.bytes_out,
@@ -133,6 +157,7 @@ fn print_row(
         tree.bytes_in,
         tree.bytes_out,
         tree_time.as_secs_f64() * 1e3,
+        raw_time.as_secs_f64() * 1e3,
         clone.requests as f64 / tree.requests as f64,
         clone_time.as_secs_f64() / tree_time.as_secs_f64(),
     );

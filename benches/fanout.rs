@@ -136,7 +136,18 @@ fn overhead(c: &mut Criterion) {
         });
         emulator.clear_requests();
     }
+    // One hop to the blocking pool and back: the engine makes three per respond
+    // (read the parent, journal the attempt, commit the node).
+    let hop_times = Mutex::new(Vec::new());
+    group.bench_function("spawn_blocking", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            timed(iters, &hop_times, || async {
+                tokio::task::spawn_blocking(|| ()).await.unwrap();
+            })
+        });
+    });
     group.finish();
+    let hop = median(hop_times.into_inner().unwrap());
     let engine = median(engine_times.into_inner().unwrap());
     let raw = median(raw_times.into_inner().unwrap());
     eprintln!(
@@ -145,6 +156,7 @@ fn overhead(c: &mut Criterion) {
         engine.saturating_sub(raw),
         (engine.as_secs_f64() / raw.as_secs_f64() - 1.0) * 100.0
     );
+    eprintln!("one spawn_blocking round trip (median): {hop:.1?}");
 }
 
 /// Runs `one` `iters` times, recording each duration; returns the total.
