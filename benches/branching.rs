@@ -90,7 +90,13 @@ fn branching(c: &mut Criterion) {
             rt.block_on(raw_branches(&client, &tip_response, &texts));
             let raw_time = started.elapsed();
             take_traffic(&emulator);
-            print_row(turns, branches, (clone, clone_time), (tree, tree_time), raw_time);
+            print_row(
+                turns,
+                branches,
+                (clone, clone_time),
+                (tree, tree_time),
+                raw_time,
+            );
 
             let timed = pick(true, turns <= 100 && branches <= 8);
             if !timed {

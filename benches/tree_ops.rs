@@ -14,7 +14,8 @@
 //!   memory per node (graph + in-memory store holding the bodies);
 //! - sled insert: `ResponseTree::insert_all` in batches of 5 000 into a
 //!   `SledStore` with `Durability::Buffered`, then one flush; nodes per second and
-//!   bytes on disk per node.
+//!   bytes on disk per node; then the store is reopened step by step (sled
+//!   open, topology load, graph build) to show where reopen time goes.
 //!
 //! Then criterion times, on the in-memory tree: `path` of the deepest node,
 //! `children` of the root, `common_ancestor` of two far-apart nodes, rendering
@@ -34,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use resptree::render::{AsciiOptions, ascii};
-use resptree::store::{Durability, SledStore};
+use resptree::store::{Durability, SledStore, Store as _};
+use resptree::tree::{Graph, MissingContext};
 use resptree::{NodeId, ResponseTree};
 use support::{Shape, id, node, parent, pick};
 
@@ -42,10 +44,7 @@ const BATCH: usize = 5_000;
 const RENDER_DEEP_MAX: usize = 10_000;
 
 fn sizes() -> Vec<usize> {
-    pick(
-        vec![1_000, 10_000, 100_000, 1_000_000],
-        vec![1_000, 10_000],
-    )
+    pick(vec![1_000, 10_000, 100_000, 1_000_000], vec![1_000, 10_000])
 }
 
 fn tree_ops(c: &mut Criterion) {
@@ -127,7 +126,9 @@ fn sled_insert(shape: Shape, n: usize) {
     let tree = ResponseTree::with_store(Arc::new(store)).unwrap();
     let started = Instant::now();
     for start in (0..n).step_by(BATCH) {
-        let batch = (start..n.min(start + BATCH)).map(|i| node(shape, i)).collect();
+        let batch = (start..n.min(start + BATCH))
+            .map(|i| node(shape, i))
+            .collect();
         tree.insert_all(batch, Vec::new()).unwrap();
     }
     tree.store().flush().unwrap();
@@ -138,6 +139,28 @@ fn sled_insert(shape: Shape, n: usize) {
         "sled insert {shape:?} n={n}: {took:.2?}, {:.0} nodes/s, {} bytes on disk/node",
         n as f64 / took.as_secs_f64(),
         bytes / n as u64
+    );
+
+    // Where reopening spends its time: opening sled, reading the topology
+    // records, building the graph.
+    let before = support::rss();
+    let started = Instant::now();
+    let store = SledStore::open(&path).unwrap();
+    let opened = started.elapsed();
+    let started = Instant::now();
+    let loaded = store.load().unwrap();
+    let read = started.elapsed();
+    let started = Instant::now();
+    let (graph, problems) = Graph::build(&loaded.nodes, MissingContext::Drop);
+    let built = started.elapsed();
+    assert!(problems.is_empty());
+    assert_eq!(graph.len(), n);
+    drop(loaded);
+    let grown = support::rss().saturating_sub(before);
+    eprintln!(
+        "reopen breakdown {shape:?} n={n}: sled open {opened:.2?}, load topology {read:.2?}, \
+         build graph {built:.2?}; RSS +{} bytes/node with the graph held",
+        grown / n as u64
     );
 }
 
