@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench tree_ops                          # 10^3, 10^4, 10^5, 10^6
 //! RESPTREE_BENCH_QUICK=1 cargo bench --bench tree_ops   # 10^3, 10^4
+//! RESPTREE_BENCH_MAX_NODES=100000 cargo bench --bench tree_ops  # full, up to 10^5
 //! ```
 //!
 //! Two shapes: *bushy* (up to 8 children per node, depth log8 n) and *deep* (one
@@ -43,8 +44,17 @@ use support::{Shape, id, node, parent, pick};
 const BATCH: usize = 5_000;
 const RENDER_DEEP_MAX: usize = 10_000;
 
+/// The sizes to run, capped by `RESPTREE_BENCH_MAX_NODES` when it is set (sled
+/// needs minutes to load 10^6 nodes on a small machine).
 fn sizes() -> Vec<usize> {
+    let max = std::env::var("RESPTREE_BENCH_MAX_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
     pick(vec![1_000, 10_000, 100_000, 1_000_000], vec![1_000, 10_000])
+        .into_iter()
+        .filter(|&n| n <= max)
+        .collect()
 }
 
 fn tree_ops(c: &mut Criterion) {
