@@ -47,6 +47,22 @@ pub struct ResponseTree {
     write: Mutex<()>,
     store: Arc<dyn Store>,
     problems: Vec<Error>,
+    /// Where the store's change feed stood when the graph last caught up with
+    /// it; `None` for stores without a feed.
+    cursor: Mutex<Option<u64>>,
+}
+
+/// What [`ResponseTree::refresh`] changed.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// Nodes other processes added, in the order they were stored.
+    pub added: Vec<NodeId>,
+    /// Nodes other processes removed (with the nodes below them).
+    pub removed: Vec<NodeId>,
+    /// Stored nodes that could not join the graph (their parent is gone), as for
+    /// [`ResponseTree::load_problems`].
+    pub problems: Vec<Error>,
 }
 
 impl fmt::Debug for ResponseTree {
@@ -117,6 +133,7 @@ impl ResponseTree {
             write: Mutex::new(()),
             store,
             problems,
+            cursor: Mutex::new(loaded.cursor),
         })
     }
 
@@ -127,6 +144,7 @@ impl ResponseTree {
             write: Mutex::new(()),
             store,
             problems: Vec::new(),
+            cursor: Mutex::new(None),
         }
     }
 
@@ -229,6 +247,54 @@ impl ResponseTree {
         *self.write_graph() = next;
         self.write_refs().extend(refs);
         Ok(())
+    }
+
+    /// Catches up with what other processes wrote to a shared store since the
+    /// tree was opened or last refreshed: adds the nodes they stored, drops the
+    /// nodes they removed (with everything below them) and takes every ref as the
+    /// store now holds it. Nodes that another process *replaced* in place keep
+    /// their old topology until the tree is reopened.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the store keeps no change feed (only shared
+    /// stores such as `PostgresStore` do); [`Error::Storage`] if it cannot be
+    /// read. On error nothing changes.
+    pub fn refresh(&self) -> Result<Refreshed> {
+        let _edit = self.lock_edits();
+        let mut cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(since) = *cursor else {
+            return Err(Error::Unsupported(
+                "this tree's store keeps no change feed; only a shared store (PostgreSQL) can be refreshed",
+            ));
+        };
+        let changes = self.store.changes_since(since)?;
+        let mut out = Refreshed::default();
+        let mut graph = self.write_graph();
+        // Removals first: a node removed and then stored again is in `nodes`.
+        for id in &changes.removed {
+            if graph.contains(id) {
+                out.removed.extend(graph.remove_subtree(id)?);
+            }
+        }
+        let fresh: Vec<Topology> = changes
+            .nodes
+            .into_iter()
+            .filter(|t| !graph.contains(&t.id))
+            .collect();
+        out.problems = graph.insert_all(&fresh, MissingContext::Drop);
+        out.added = fresh
+            .into_iter()
+            .map(|t| t.id)
+            .filter(|id| graph.contains(id))
+            .collect();
+        *self.write_refs() = changes
+            .refs
+            .into_iter()
+            .filter(|(_, target)| graph.contains(target))
+            .collect();
+        *cursor = Some(changes.cursor);
+        Ok(out)
     }
 
     /// The full record of node `id`, read from the store.

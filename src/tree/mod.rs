@@ -9,4 +9,4 @@ mod graph;
 mod handle;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
-pub use handle::ResponseTree;
+pub use handle::{Refreshed, ResponseTree};
