@@ -215,8 +215,11 @@ impl PostgresStore {
 
     /// The topology of `id` and every node below it, parents before children
     /// (by depth, then creation time, then id), read with one recursive query.
-    /// Feed it to [`Graph::build`](crate::tree::Graph::build) to get a graph of
-    /// just that subtree.
+    ///
+    /// The first record is `id` itself, parent included. Together with
+    /// [`PostgresStore::path_to_root`] of `id` it makes a graph of one branch
+    /// (build it with [`Graph::build`](crate::tree::Graph::build)); on its own,
+    /// clear the first record's parent to make `id` the root.
     ///
     /// # Errors
     ///
