@@ -178,6 +178,9 @@ mod tests {
             Error::InvalidTree(TreeViolation::DanglingParent { .. })
         ));
         let err = parents_first(&[topo("x", Some("y")), topo("y", Some("x"))]).unwrap_err();
-        assert!(matches!(err, Error::InvalidTree(TreeViolation::Cycle { .. })));
+        assert!(matches!(
+            err,
+            Error::InvalidTree(TreeViolation::Cycle { .. })
+        ));
     }
 }

@@ -304,22 +304,21 @@ impl Store for SledStore {
                             if !holds {
                                 // A stored target that does not decode is reported as
                                 // corrupt rather than as a conflict.
-                                let actual = match actual {
-                                    Some(Err(reason)) => {
-                                        return Err(ConflictableTransactionError::Abort(
-                                            corrupt("refs", name.as_str().as_bytes(), reason),
-                                        ));
-                                    }
-                                    Some(Ok(id)) => Some(id),
-                                    None => None,
-                                };
-                                return Err(ConflictableTransactionError::Abort(
-                                    Error::Conflict {
-                                        name: name.clone(),
-                                        expected: expected.clone(),
-                                        actual,
-                                    },
-                                ));
+                                let actual =
+                                    match actual {
+                                        Some(Err(reason)) => {
+                                            return Err(ConflictableTransactionError::Abort(
+                                                corrupt("refs", name.as_str().as_bytes(), reason),
+                                            ));
+                                        }
+                                        Some(Ok(id)) => Some(id),
+                                        None => None,
+                                    };
+                                return Err(ConflictableTransactionError::Abort(Error::Conflict {
+                                    name: name.clone(),
+                                    expected: expected.clone(),
+                                    actual,
+                                }));
                             }
                             refs.insert(name.as_str().as_bytes(), codec::encode_ref(new))?;
                         }

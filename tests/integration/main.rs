@@ -20,7 +20,7 @@ mod examples;
 mod props;
 mod render;
 mod store;
-mod store_sled;
 #[cfg(feature = "postgres")]
 mod store_postgres;
+mod store_sled;
 mod tree;

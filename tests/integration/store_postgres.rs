@@ -18,7 +18,10 @@ use crate::support::stores::{Backend, Postgres, Sled, postgres_url};
 use crate::tree::{fill, id, node, sample_nodes};
 
 fn put(nodes: Vec<resptree::Node>) -> Batch {
-    nodes.into_iter().map(|n| Op::PutNode(Box::new(n))).collect()
+    nodes
+        .into_iter()
+        .map(|n| Op::PutNode(Box::new(n)))
+        .collect()
 }
 
 /// The first error in `err`'s source chain, printed; for checking what the
@@ -54,7 +57,13 @@ fn database_enforces_parent_existence() {
 
     // Removing a parent while its child stays is refused too.
     store
-        .apply(put(vec![node("resp_child", Some("resp_root"), 2, "q", "a")]))
+        .apply(put(vec![node(
+            "resp_child",
+            Some("resp_root"),
+            2,
+            "q",
+            "a",
+        )]))
         .unwrap();
     let err = store
         .apply(vec![Op::RemoveNode(id("resp_root"))].into())
@@ -70,7 +79,13 @@ fn database_enforces_parent_existence() {
 
     // A whole subtree removed in one batch, children after parents, is fine.
     store
-        .apply(vec![Op::RemoveNode(id("resp_root")), Op::RemoveNode(id("resp_child"))].into())
+        .apply(
+            vec![
+                Op::RemoveNode(id("resp_root")),
+                Op::RemoveNode(id("resp_child")),
+            ]
+            .into(),
+        )
         .unwrap();
     assert!(store.load().unwrap().nodes.is_empty());
 }
@@ -81,7 +96,11 @@ fn database_refuses_a_node_that_is_its_own_parent() {
     let err = store
         .apply(put(vec![node("resp_loop", Some("resp_loop"), 1, "q", "a")]))
         .unwrap_err();
-    assert!(chain(&err).contains("nodes_not_own_parent"), "{}", chain(&err));
+    assert!(
+        chain(&err).contains("nodes_not_own_parent"),
+        "{}",
+        chain(&err)
+    );
     assert!(store.load().unwrap().nodes.is_empty());
 }
 
@@ -181,7 +200,10 @@ fn refresh_sees_what_other_processes_wrote() {
     let removed: BTreeSet<NodeId> = news.removed.into_iter().collect();
     assert_eq!(
         removed,
-        ["resp_a", "resp_a1", "resp_a2"].into_iter().map(id).collect()
+        ["resp_a", "resp_a1", "resp_a2"]
+            .into_iter()
+            .map(id)
+            .collect()
     );
     theirs.refresh().unwrap();
     assert_eq!(snapshot(&ours), snapshot(&theirs));
@@ -245,7 +267,8 @@ async fn usable_from_async_code_on_a_current_thread_runtime() {
     let t = ResponseTree::with_store(pg.open()).unwrap();
     fill(&t);
     assert_eq!(t.get(&id("resp_b1")).unwrap().id, id("resp_b1"));
-    t.set_ref(RefName::new("x").unwrap(), &id("resp_a")).unwrap();
+    t.set_ref(RefName::new("x").unwrap(), &id("resp_a"))
+        .unwrap();
     drop(t);
     assert_eq!(pg.connect().load().unwrap().nodes.len(), 7);
 }
@@ -403,7 +426,11 @@ fn several_processes_append_to_one_parent() {
     assert_eq!(loaded.nodes.len(), 1 + PROCESSES * CHILDREN_EACH);
     let distinct: BTreeSet<&NodeId> = loaded.nodes.iter().map(|n| &n.id).collect();
     assert_eq!(distinct.len(), loaded.nodes.len(), "a node is stored twice");
-    let children: BTreeSet<NodeId> = t.children(&id("resp_parent")).unwrap().into_iter().collect();
+    let children: BTreeSet<NodeId> = t
+        .children(&id("resp_parent"))
+        .unwrap()
+        .into_iter()
+        .collect();
     let expected: BTreeSet<NodeId> = (0..PROCESSES)
         .flat_map(|p| (0..CHILDREN_EACH).map(move |i| id(&format!("resp_p{p}_{i}"))))
         .collect();

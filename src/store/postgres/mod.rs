@@ -149,13 +149,15 @@ impl PostgresStore {
             schema: options.schema,
         };
         let schema = store.schema.clone();
-        store.worker.call("connecting to PostgreSQL", |pool| async move {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
-            schema::migrate(&mut client, schema.as_deref()).await
-        })?;
+        store
+            .worker
+            .call("connecting to PostgreSQL", |pool| async move {
+                let mut client = pool
+                    .get()
+                    .await
+                    .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
+                schema::migrate(&mut client, schema.as_deref()).await
+            })?;
         Ok(store)
     }
 
@@ -166,15 +168,16 @@ impl PostgresStore {
     ///
     /// [`Error::Storage`] if the database cannot be read.
     pub fn schema_version(&self) -> Result<i32> {
-        self.worker.call("reading the schema version", |pool| async move {
-            let op = "reading the schema version";
-            let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
-            let row = client
-                .query_one("SELECT max(version) FROM schema_migrations", &[])
-                .await
-                .map_err(|e| Error::storage(op, e))?;
-            row.try_get(0).map_err(|e| Error::storage(op, e))
-        })
+        self.worker
+            .call("reading the schema version", |pool| async move {
+                let op = "reading the schema version";
+                let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
+                let row = client
+                    .query_one("SELECT max(version) FROM schema_migrations", &[])
+                    .await
+                    .map_err(|e| Error::storage(op, e))?;
+                row.try_get(0).map_err(|e| Error::storage(op, e))
+            })
     }
 
     /// The topology of every node from the root down to `id` (root first), read
@@ -226,12 +229,13 @@ impl PostgresStore {
     /// As [`PostgresStore::path_to_root`].
     pub fn subtree(&self, id: &NodeId) -> Result<Vec<Topology>> {
         let id = id.clone();
-        self.worker.call("reading a subtree", move |pool| async move {
-            let op = "reading a subtree";
-            let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
-            let rows = client
-                .query(
-                    "WITH RECURSIVE down(id, parent, created_at, depth) AS (
+        self.worker
+            .call("reading a subtree", move |pool| async move {
+                let op = "reading a subtree";
+                let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
+                let rows = client
+                    .query(
+                        "WITH RECURSIVE down(id, parent, created_at, depth) AS (
                          SELECT id, parent, created_at, 0 FROM nodes WHERE id = $1
                          UNION ALL
                          SELECT n.id, n.parent, n.created_at, down.depth + 1
@@ -239,15 +243,15 @@ impl PostgresStore {
                      ) CYCLE id SET looped USING trail
                      SELECT id, parent, created_at FROM down WHERE NOT looped
                      ORDER BY depth, created_at, id COLLATE \"C\"",
-                    &[&id.as_str()],
-                )
-                .await
-                .map_err(|e| Error::storage(op, e))?;
-            if rows.is_empty() {
-                return Err(Error::NodeNotFound(id));
-            }
-            topologies(&client, op, &rows).await
-        })
+                        &[&id.as_str()],
+                    )
+                    .await
+                    .map_err(|e| Error::storage(op, e))?;
+                if rows.is_empty() {
+                    return Err(Error::NodeNotFound(id));
+                }
+                topologies(&client, op, &rows).await
+            })
     }
 }
 
@@ -679,26 +683,25 @@ async fn context_edges<C: GenericClient>(
     op: &'static str,
     since: Option<i64>,
 ) -> Result<HashMap<NodeId, Vec<NodeId>>> {
-    let rows = match since {
-        None => {
-            client
-                .query(
-                    "SELECT node, context FROM context_edges ORDER BY node, position",
-                    &[],
-                )
-                .await
-        }
-        Some(since) => {
-            client
+    let rows =
+        match since {
+            None => {
+                client
+                    .query(
+                        "SELECT node, context FROM context_edges ORDER BY node, position",
+                        &[],
+                    )
+                    .await
+            }
+            Some(since) => client
                 .query(
                     "SELECT e.node, e.context FROM context_edges e JOIN nodes n ON n.id = e.node
                      WHERE n.seq > $1 ORDER BY e.node, e.position",
                     &[&since],
                 )
-                .await
+                .await,
         }
-    }
-    .map_err(|e| Error::storage(op, e))?;
+        .map_err(|e| Error::storage(op, e))?;
     group_edges(&rows, op)
 }
 
@@ -749,7 +752,11 @@ fn topology(row: &Row) -> Result<Topology> {
     let bad = |e: Error| Error::corrupt(format!("nodes/{id}"), e.to_string());
     Ok(Topology {
         id: NodeId::new(&id).map_err(bad)?,
-        parent: parent.as_deref().map(NodeId::new).transpose().map_err(bad)?,
+        parent: parent
+            .as_deref()
+            .map(NodeId::new)
+            .transpose()
+            .map_err(bad)?,
         extra_context: Vec::new(),
         created_at: Timestamp(created_at),
     })
@@ -785,7 +792,14 @@ mod tests {
     fn schema_names_must_be_plain_identifiers() {
         assert!(check_schema_name("tree_1").is_ok());
         assert!(check_schema_name("_x").is_ok());
-        for bad in ["", "1tree", "Tree", "a-b", "a\"; DROP TABLE nodes; --", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "1tree",
+            "Tree",
+            "a-b",
+            "a\"; DROP TABLE nodes; --",
+            &"a".repeat(64),
+        ] {
             assert!(
                 matches!(check_schema_name(bad), Err(Error::Config(_))),
                 "{bad}"

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// Every migration, in order: `(version, name, SQL)`. A database records the
 /// versions it has in `schema_migrations`; a newer build applies the rest.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
 
 /// The newest schema version this build knows.
 pub(super) const LATEST: i32 = 1;
@@ -40,7 +41,10 @@ pub(super) async fn migrate(client: &mut Client, schema: Option<&str>) -> Result
     .await
     .map_err(db)?;
     let row = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await
         .map_err(db)?;
     let current: i32 = row.try_get(0).map_err(db)?;
