@@ -535,6 +535,56 @@ impl ResponseTree {
         Ok(())
     }
 
+    /// Points ref `name` at `id` only if the store still has it at `expected`
+    /// (`None`: only if the ref does not exist) — a compare-and-swap that makes
+    /// moving a ref safe when several processes share a store.
+    ///
+    /// On a conflict the tree takes the ref's current target from the store, so
+    /// a retry can start from [`ResponseTree::get_ref`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Conflict`] if
+    /// the ref holds something else; [`Error::Storage`] if the write fails.
+    pub fn set_ref_if(&self, name: RefName, expected: Option<&NodeId>, id: &NodeId) -> Result<()> {
+        let _edit = self.lock_edits();
+        if !self.read().contains(id) {
+            return Err(Error::NodeNotFound(id.clone()));
+        }
+        let swap = Op::SetRefIf {
+            name: name.clone(),
+            expected: expected.cloned(),
+            new: id.clone(),
+        };
+        match self.store.apply(Batch::from(vec![swap])) {
+            Ok(()) => {
+                self.write_refs().insert(name, id.clone());
+                Ok(())
+            }
+            Err(Error::Conflict {
+                name,
+                expected,
+                actual,
+            }) => {
+                let mut refs = self.write_refs();
+                match &actual {
+                    Some(target) if self.read().contains(target) => {
+                        refs.insert(name.clone(), target.clone());
+                    }
+                    _ => {
+                        refs.remove(&name);
+                    }
+                }
+                Err(Error::Conflict {
+                    name,
+                    expected,
+                    actual,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The node ref `name` points to.
     ///
     /// # Errors

@@ -228,6 +228,38 @@ fn ref_compare_and_swap(b: &dyn Backend) {
     );
 }
 
+/// `ResponseTree::set_ref_if` moves a ref only from the expected target, and
+/// learns the current target when it loses.
+fn tree_ref_compare_and_swap(b: &dyn Backend) {
+    let t = ResponseTree::with_store(b.open()).unwrap();
+    fill(&t);
+    let main = RefName::new("main").unwrap();
+    t.set_ref_if(main.clone(), None, &id("resp_a")).unwrap();
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_a"));
+    // Another writer moves it behind this tree's back.
+    t.store()
+        .apply(vec![Op::SetRef(main.clone(), id("resp_b"))].into())
+        .unwrap();
+    let err = t
+        .set_ref_if(main.clone(), Some(&id("resp_a")), &id("resp_a1"))
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_b"));
+    // Retrying from what it learned succeeds.
+    t.set_ref_if(main.clone(), Some(&id("resp_b")), &id("resp_a1"))
+        .unwrap();
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_a1"));
+    assert_eq!(
+        t.store().refs().unwrap(),
+        vec![(main.clone(), id("resp_a1"))]
+    );
+    // A target outside the tree is refused before the store is asked.
+    assert!(matches!(
+        t.set_ref_if(main, Some(&id("resp_a1")), &id("resp_nope")),
+        Err(Error::NodeNotFound(_))
+    ));
+}
+
 /// `migrate` copies a tree into the store and back out, losslessly.
 fn migrate_in_and_out(b: &dyn Backend) {
     let source = MemoryStore::new();
@@ -293,6 +325,11 @@ macro_rules! store_suite {
             #[test]
             fn ref_compare_and_swap() {
                 super::ref_compare_and_swap(&$backend);
+            }
+
+            #[test]
+            fn tree_ref_compare_and_swap() {
+                super::tree_ref_compare_and_swap(&$backend);
             }
 
             #[test]
