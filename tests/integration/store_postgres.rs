@@ -91,6 +91,17 @@ fn database_enforces_parent_existence() {
 }
 
 #[test]
+fn text_with_nul_is_refused_not_mangled() {
+    // JSONB cannot hold U+0000 (documented in docs/store-format.md).
+    let store = Postgres::new().connect();
+    let err = store
+        .apply(put(vec![node("resp_nul", None, 1, "q", "a\u{0}b")]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+    assert!(store.load().unwrap().nodes.is_empty());
+}
+
+#[test]
 fn database_refuses_a_node_that_is_its_own_parent() {
     let store = Postgres::new().connect();
     let err = store

@@ -25,6 +25,9 @@ mod worker;
 
 use worker::Worker;
 
+/// How long a connection attempt may take unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A [`Store`] in a PostgreSQL database, for trees that many processes append to
 /// at once.
 ///
@@ -124,6 +127,11 @@ impl PostgresStore {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
             Error::Config("the PostgreSQL URL cannot be parsed (see the libpq URI format)".into())
         })?;
+        if config.get_connect_timeout().is_none() {
+            // Without a limit, an unreachable host would hang the caller for the
+            // operating system's TCP timeout (minutes).
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         if options.pool_size == 0 {
             return Err(Error::Config(
                 "the PostgreSQL pool size must be at least 1".into(),
@@ -805,6 +813,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_storage_error_without_the_password() {
+        // Port 1 on loopback: nothing listens there, the connection is refused.
+        let err = PostgresStore::connect("postgres://user:s3cret@127.0.0.1:1/db").unwrap_err();
+        assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+        assert!(!format!("{err:?}").contains("s3cret"));
     }
 
     #[test]
