@@ -262,6 +262,23 @@ fn path_and_subtree_queries() {
     assert_eq!(graph.children(&id("resp_a")).unwrap().len(), 2);
     assert!(!graph.contains(&id("resp_b")));
 
+    // A loop of parent links (only possible by replacing nodes through raw
+    // store ops) is reported, not walked forever.
+    let looped = put(vec![
+        node("resp_x", Some("resp_y"), 10, "q", "a"),
+        node("resp_y", Some("resp_x"), 11, "q", "a"),
+    ]);
+    store.apply(looped).unwrap();
+    for result in [
+        store.path_to_root(&id("resp_x")),
+        store.subtree(&id("resp_x")),
+    ] {
+        assert!(
+            matches!(result, Err(Error::InvalidTree(TreeViolation::Cycle { .. }))),
+            "{result:?}"
+        );
+    }
+
     for result in [
         store.path_to_root(&id("resp_nope")),
         store.subtree(&id("resp_nope")),
