@@ -126,6 +126,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A compare-and-swap of a ref found it moved: another writer changed it since
+    /// the caller read it ([`Op::SetRefIf`](crate::store::Op::SetRefIf)).
+    #[error("ref {name} moved: expected {}, found {}", show(expected.as_ref()), show(actual.as_ref()))]
+    Conflict {
+        /// The ref.
+        name: RefName,
+        /// The target the caller expected (`None`: expected the ref not to exist).
+        expected: Option<NodeId>,
+        /// The target the store holds (`None`: the ref does not exist).
+        actual: Option<NodeId>,
+    },
+
     /// The operation is not supported by this backend or store, or not implemented yet.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
@@ -271,6 +283,11 @@ impl Error {
             .is_some_and(ApiError::is_previous_response_not_found)
     }
 
+    /// Whether a compare-and-swap lost to another writer ([`Error::Conflict`]).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
     /// Whether this is a missing node or ref.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NodeNotFound(_) | Self::RefNotFound(_))
@@ -297,6 +314,11 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// How a possibly missing ref target reads in a message.
+fn show(id: Option<&NodeId>) -> String {
+    id.map_or_else(|| "no ref".to_owned(), ToString::to_string)
 }
 
 /// The start of `body` as text: at most 512 bytes, cut on a character boundary.

@@ -13,7 +13,7 @@
 //! - [`ids`]: typed ids ([`NodeId`], [`ResponseId`], [`RefName`]); validation, no IO.
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
-//! - [`store`]: the [`Store`] trait and its backends (sled, memory).
+//! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
 //! - [`backend`]: the [`Backend`](backend::Backend) trait the engine drives; the

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
@@ -49,6 +49,7 @@ impl Store for MemoryStore {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             problems: Vec::new(),
+            cursor: None,
         })
     }
 
@@ -59,6 +60,9 @@ impl Store for MemoryStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         // One lock for the whole batch: no reader sees half of it.
         let mut inner = self.lock();
+        // Compare-and-swap checks may depend on earlier ops of the same batch, so
+        // they are checked on a copy of the refs before anything is changed.
+        check_ref_swaps(&inner.refs, batch.ops())?;
         for op in batch.into_ops() {
             match op {
                 Op::PutNode(node) => {
@@ -67,7 +71,7 @@ impl Store for MemoryStore {
                 Op::RemoveNode(id) => {
                     inner.nodes.remove(&id);
                 }
-                Op::SetRef(name, id) => {
+                Op::SetRef(name, id) | Op::SetRefIf { name, new: id, .. } => {
                     inner.refs.insert(name, id);
                 }
                 Op::DeleteRef(name) => {
@@ -100,4 +104,40 @@ impl Store for MemoryStore {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Replays the ref operations of `ops` on a copy of `refs` and reports the first
+/// [`Op::SetRefIf`] whose expectation does not hold.
+fn check_ref_swaps(refs: &BTreeMap<RefName, NodeId>, ops: &[Op]) -> Result<()> {
+    if !ops.iter().any(|op| matches!(op, Op::SetRefIf { .. })) {
+        return Ok(());
+    }
+    let mut refs = refs.clone();
+    for op in ops {
+        match op {
+            Op::SetRef(name, id) => {
+                refs.insert(name.clone(), id.clone());
+            }
+            Op::DeleteRef(name) => {
+                refs.remove(name);
+            }
+            Op::SetRefIf {
+                name,
+                expected,
+                new,
+            } => {
+                let actual = refs.get(name);
+                if actual != expected.as_ref() {
+                    return Err(Error::Conflict {
+                        name: name.clone(),
+                        expected: expected.clone(),
+                        actual: actual.cloned(),
+                    });
+                }
+                refs.insert(name.clone(), new.clone());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

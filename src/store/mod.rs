@@ -10,6 +10,11 @@
 //! - [`MemoryStore`]: `HashMap`s behind a `Mutex`; nothing survives the process.
 //! - [`SledStore`] (feature `sled`): the embedded, durable default. Its on-disk
 //!   layout is described in `docs/store-format.md`.
+//! - `PostgresStore` (feature `postgres`): one tree shared by many processes and
+//!   hosts, with compare-and-swap refs and a change feed for [`Store::changes_since`].
+//!
+//! [`open_location`] picks a backend from a path or URL, and [`migrate`] copies a
+//! tree from one store to another.
 
 use std::fmt;
 
@@ -21,13 +26,21 @@ use crate::ids::{NodeId, RefName, ResponseId};
 use crate::node::{Node, Timestamp};
 
 mod codec;
+mod location;
 mod memory;
+mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sled")]
 mod sled;
 
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
+pub use location::open_location;
 pub use memory::MemoryStore;
+pub use migrate::{MigrateReport, migrate};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStore};
 
 /// Where a tree's nodes, refs and in-flight attempts are kept.
 ///
@@ -92,6 +105,41 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// [`Error::Storage`] if the flush fails.
     fn flush(&self) -> Result<()>;
+
+    /// What other writers changed since `cursor` (a [`Loaded::cursor`] or a
+    /// previous [`Changes::cursor`]): the nodes stored and removed after it, and
+    /// every ref as it is now. This is what [`ResponseTree::refresh`] reads.
+    ///
+    /// Only stores shared between processes keep a change feed; the default
+    /// implementation says so.
+    ///
+    /// [`ResponseTree::refresh`]: crate::ResponseTree::refresh
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the store keeps no change feed (memory, sled);
+    /// [`Error::Storage`] on IO failure.
+    fn changes_since(&self, cursor: u64) -> Result<Changes> {
+        let _ = cursor;
+        Err(Error::Unsupported(
+            "this store keeps no change feed; only a shared store (PostgreSQL) can be refreshed",
+        ))
+    }
+}
+
+/// What [`Store::changes_since`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Changes {
+    /// Nodes stored (added or replaced) after the cursor, in the order they were
+    /// written.
+    pub nodes: Vec<Topology>,
+    /// Nodes removed after the cursor, in the order they were removed.
+    pub removed: Vec<NodeId>,
+    /// Every ref as it is now, ordered by name.
+    pub refs: Vec<(RefName, NodeId)>,
+    /// The cursor to pass next time.
+    pub cursor: u64,
 }
 
 /// When a store makes a write durable.
@@ -117,6 +165,9 @@ pub struct Loaded {
     pub refs: Vec<(RefName, NodeId)>,
     /// Records that could not be decoded, each an error naming its key.
     pub problems: Vec<Error>,
+    /// The position of the store's change feed when it was read, for
+    /// [`Store::changes_since`]; `None` for stores without one.
+    pub cursor: Option<u64>,
 }
 
 /// The part of a node the in-memory graph needs: its id, its edges and its time.
@@ -155,6 +206,20 @@ pub enum Op {
     RemoveNode(NodeId),
     /// Points a ref at a node (creating or moving it).
     SetRef(RefName, NodeId),
+    /// Points a ref at `new` only if it currently points at `expected`
+    /// (`None`: only if the ref does not exist yet) — a compare-and-swap, so two
+    /// writers cannot both move a ref from the same old value.
+    ///
+    /// If the ref holds anything else the whole batch fails with
+    /// [`Error::Conflict`] and nothing of it is applied.
+    SetRefIf {
+        /// The ref.
+        name: RefName,
+        /// The target the writer last saw; `None` if it saw no ref.
+        expected: Option<NodeId>,
+        /// The new target.
+        new: NodeId,
+    },
     /// Deletes a ref.
     DeleteRef(RefName),
     /// Records an in-flight attempt.

@@ -254,7 +254,7 @@ impl Store for SledStore {
             &self.refs,
             &self.attempts,
         );
-        let result: std::result::Result<(), TransactionError<()>> =
+        let result: std::result::Result<(), TransactionError<Error>> =
             trees.transaction(|(topology, bodies, children, refs, attempts)| {
                 for op in &ops {
                     match op {
@@ -289,6 +289,39 @@ impl Store for SledStore {
                         Prepared::SetRef(name, target) => {
                             refs.insert(name.as_bytes(), target.as_slice())?;
                         }
+                        Prepared::SetRefIf {
+                            name,
+                            expected,
+                            new,
+                        } => {
+                            let current = refs.get(name.as_str().as_bytes())?;
+                            let actual = current.as_deref().map(codec::decode_ref);
+                            let holds = match (&actual, expected) {
+                                (None, None) => true,
+                                (Some(Ok(actual)), Some(expected)) => actual == expected,
+                                _ => false,
+                            };
+                            if !holds {
+                                // A stored target that does not decode is reported as
+                                // corrupt rather than as a conflict.
+                                let actual =
+                                    match actual {
+                                        Some(Err(reason)) => {
+                                            return Err(ConflictableTransactionError::Abort(
+                                                corrupt("refs", name.as_str().as_bytes(), reason),
+                                            ));
+                                        }
+                                        Some(Ok(id)) => Some(id),
+                                        None => None,
+                                    };
+                                return Err(ConflictableTransactionError::Abort(Error::Conflict {
+                                    name: name.clone(),
+                                    expected: expected.clone(),
+                                    actual,
+                                }));
+                            }
+                            refs.insert(name.as_str().as_bytes(), codec::encode_ref(new))?;
+                        }
                         Prepared::DeleteRef(name) => {
                             refs.remove(name.as_bytes())?;
                         }
@@ -300,14 +333,12 @@ impl Store for SledStore {
                         }
                     }
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
+                Ok::<(), ConflictableTransactionError<Error>>(())
             });
         match result {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(Error::storage("writing a batch", e)),
-            Err(TransactionError::Abort(())) => {
-                return Err(Error::storage("writing a batch", "transaction aborted"));
-            }
+            Err(TransactionError::Abort(e)) => return Err(e),
         }
         match self.durability {
             Durability::Flush => self.flush(),
@@ -359,6 +390,11 @@ enum Prepared {
     },
     RemoveNode(String),
     SetRef(String, Vec<u8>),
+    SetRefIf {
+        name: RefName,
+        expected: Option<NodeId>,
+        new: NodeId,
+    },
     DeleteRef(String),
     PutAttempt([u8; 16], Vec<u8>),
     RemoveAttempt([u8; 16]),
@@ -377,6 +413,15 @@ impl From<Op> for Prepared {
             Op::SetRef(name, target) => {
                 Self::SetRef(name.as_str().to_owned(), codec::encode_ref(&target))
             }
+            Op::SetRefIf {
+                name,
+                expected,
+                new,
+            } => Self::SetRefIf {
+                name,
+                expected,
+                new,
+            },
             Op::DeleteRef(name) => Self::DeleteRef(name.as_str().to_owned()),
             Op::PutAttempt(attempt) => Self::PutAttempt(
                 attempt.id.as_uuid().into_bytes(),

@@ -47,6 +47,22 @@ pub struct ResponseTree {
     write: Mutex<()>,
     store: Arc<dyn Store>,
     problems: Vec<Error>,
+    /// Where the store's change feed stood when the graph last caught up with
+    /// it; `None` for stores without a feed.
+    cursor: Mutex<Option<u64>>,
+}
+
+/// What [`ResponseTree::refresh`] changed.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// Nodes other processes added, in the order they were stored.
+    pub added: Vec<NodeId>,
+    /// Nodes other processes removed (with the nodes below them).
+    pub removed: Vec<NodeId>,
+    /// Stored nodes that could not join the graph (their parent is gone), as for
+    /// [`ResponseTree::load_problems`].
+    pub problems: Vec<Error>,
 }
 
 impl fmt::Debug for ResponseTree {
@@ -117,6 +133,7 @@ impl ResponseTree {
             write: Mutex::new(()),
             store,
             problems,
+            cursor: Mutex::new(loaded.cursor),
         })
     }
 
@@ -127,6 +144,7 @@ impl ResponseTree {
             write: Mutex::new(()),
             store,
             problems: Vec::new(),
+            cursor: Mutex::new(None),
         }
     }
 
@@ -262,6 +280,54 @@ impl ResponseTree {
         *self.write_graph() = next;
         self.write_refs().extend(refs);
         Ok(())
+    }
+
+    /// Catches up with what other processes wrote to a shared store since the
+    /// tree was opened or last refreshed: adds the nodes they stored, drops the
+    /// nodes they removed (with everything below them) and takes every ref as the
+    /// store now holds it. Nodes that another process *replaced* in place keep
+    /// their old topology until the tree is reopened.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the store keeps no change feed (only shared
+    /// stores such as `PostgresStore` do); [`Error::Storage`] if it cannot be
+    /// read. On error nothing changes.
+    pub fn refresh(&self) -> Result<Refreshed> {
+        let _edit = self.lock_edits();
+        let mut cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(since) = *cursor else {
+            return Err(Error::Unsupported(
+                "this tree's store keeps no change feed; only a shared store (PostgreSQL) can be refreshed",
+            ));
+        };
+        let changes = self.store.changes_since(since)?;
+        let mut out = Refreshed::default();
+        let mut graph = self.write_graph();
+        // Removals first: a node removed and then stored again is in `nodes`.
+        for id in &changes.removed {
+            if graph.contains(id) {
+                out.removed.extend(graph.remove_subtree(id)?);
+            }
+        }
+        let fresh: Vec<Topology> = changes
+            .nodes
+            .into_iter()
+            .filter(|t| !graph.contains(&t.id))
+            .collect();
+        out.problems = graph.insert_all(&fresh, MissingContext::Drop);
+        out.added = fresh
+            .into_iter()
+            .map(|t| t.id)
+            .filter(|id| graph.contains(id))
+            .collect();
+        *self.write_refs() = changes
+            .refs
+            .into_iter()
+            .filter(|(_, target)| graph.contains(target))
+            .collect();
+        *cursor = Some(changes.cursor);
+        Ok(out)
     }
 
     /// The full record of node `id`, read from the store.
@@ -500,6 +566,56 @@ impl ResponseTree {
             .apply(Batch::from(vec![Op::SetRef(name.clone(), id.clone())]))?;
         self.write_refs().insert(name, id.clone());
         Ok(())
+    }
+
+    /// Points ref `name` at `id` only if the store still has it at `expected`
+    /// (`None`: only if the ref does not exist) — a compare-and-swap that makes
+    /// moving a ref safe when several processes share a store.
+    ///
+    /// On a conflict the tree takes the ref's current target from the store, so
+    /// a retry can start from [`ResponseTree::get_ref`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Conflict`] if
+    /// the ref holds something else; [`Error::Storage`] if the write fails.
+    pub fn set_ref_if(&self, name: RefName, expected: Option<&NodeId>, id: &NodeId) -> Result<()> {
+        let _edit = self.lock_edits();
+        if !self.read().contains(id) {
+            return Err(Error::NodeNotFound(id.clone()));
+        }
+        let swap = Op::SetRefIf {
+            name: name.clone(),
+            expected: expected.cloned(),
+            new: id.clone(),
+        };
+        match self.store.apply(Batch::from(vec![swap])) {
+            Ok(()) => {
+                self.write_refs().insert(name, id.clone());
+                Ok(())
+            }
+            Err(Error::Conflict {
+                name,
+                expected,
+                actual,
+            }) => {
+                let mut refs = self.write_refs();
+                match &actual {
+                    Some(target) if self.read().contains(target) => {
+                        refs.insert(name.clone(), target.clone());
+                    }
+                    _ => {
+                        refs.remove(&name);
+                    }
+                }
+                Err(Error::Conflict {
+                    name,
+                    expected,
+                    actual,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The node ref `name` points to.

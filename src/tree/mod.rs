@@ -10,5 +10,5 @@ mod handle;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
-pub use handle::ResponseTree;
+pub use handle::{Refreshed, ResponseTree};
 pub use stats::{BranchStats, TokenCounts, TreeStats};

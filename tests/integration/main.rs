@@ -30,4 +30,7 @@ mod examples;
 mod props;
 mod render;
 mod store;
+#[cfg(feature = "postgres")]
+mod store_postgres;
+mod store_sled;
 mod tree;

@@ -1,34 +1,32 @@
-//! Stores: persistence round trips, corruption, locking, attempts.
+//! The generic store suite: every test here runs against every backend
+//! (memory, sled, sled with buffered writes, and PostgreSQL), through a
+//! [`Backend`] factory that can reopen the same store.
 
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
-use resptree::store::{Attempt, Batch, Durability, MemoryStore, Op, SledStore, Store};
-use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
+use resptree::store::{Attempt, Batch, MemoryStore, Op, Store, migrate};
+use resptree::{Error, NodeId, RefName, ResponseTree};
 use serde_json::json;
 
-use crate::tree::{fill, id, node, sample_nodes};
+use crate::support::stores::Backend;
+use crate::tree::{fill, id, sample_nodes};
 
 /// Everything observable about a tree, for before/after comparisons.
-fn snapshot(t: &ResponseTree) -> (Vec<resptree::Node>, Vec<(RefName, NodeId)>) {
+pub(crate) fn snapshot(t: &ResponseTree) -> (Vec<resptree::Node>, Vec<(RefName, NodeId)>) {
     let nodes = t.all_ids().iter().map(|i| t.get(i).unwrap()).collect();
     (nodes, t.list_refs())
 }
 
-#[test]
-fn sled_round_trip_write_drop_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
+fn round_trip_write_drop_reopen(b: &dyn Backend) {
     let (before, graph_before) = {
-        let t = ResponseTree::open(&path).unwrap();
+        let t = ResponseTree::with_store(b.open()).unwrap();
         fill(&t);
         t.set_ref(RefName::new("formal").unwrap(), &id("resp_b1"))
             .unwrap();
         (snapshot(&t), t.graph().clone())
     };
-    let t = ResponseTree::open(&path).unwrap();
+    let t = ResponseTree::with_store(b.open()).unwrap();
     assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
     assert_eq!(snapshot(&t), before);
     assert_eq!(*t.graph(), graph_before);
@@ -43,18 +41,15 @@ fn sled_round_trip_write_drop_reopen() {
     );
 }
 
-#[test]
-fn removal_persists() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
+fn removal_persists(b: &dyn Backend) {
     {
-        let t = ResponseTree::open(&path).unwrap();
+        let t = ResponseTree::with_store(b.open()).unwrap();
         fill(&t);
         t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
             .unwrap();
         t.remove_subtree(&id("resp_a")).unwrap();
     }
-    let t = ResponseTree::open(&path).unwrap();
+    let t = ResponseTree::with_store(b.open()).unwrap();
     // resp_b1 used the removed resp_a2 as context: it still loads, without that edge.
     assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
     assert_eq!(t.len(), 4);
@@ -63,160 +58,9 @@ fn removal_persists() {
     assert!(t.list_refs().is_empty());
 }
 
-#[test]
-fn child_index_matches_topology() {
-    let store = Arc::new(SledStore::temporary().unwrap());
-    let t = ResponseTree::with_store(store.clone()).unwrap();
-    fill(&t);
-    t.remove_subtree(&id("resp_a1")).unwrap();
-    let mut expected: Vec<(NodeId, NodeId)> = t
-        .all_ids()
-        .into_iter()
-        .filter_map(|c| t.parent(&c).unwrap().map(|p| (p, c)))
-        .collect();
-    expected.sort();
-    assert_eq!(store.child_index().unwrap(), expected);
-}
-
-#[test]
-fn replacing_a_node_moves_its_child_index_entry() {
-    let store = SledStore::temporary().unwrap();
-    let put = |n| Batch::from(vec![Op::PutNode(Box::new(n))]);
-    store.apply(put(node("p1", None, 1, "q", "a"))).unwrap();
-    store.apply(put(node("p2", None, 2, "q", "a"))).unwrap();
-    store
-        .apply(put(node("c", Some("p1"), 3, "q", "a")))
-        .unwrap();
-    store
-        .apply(put(node("c", Some("p2"), 3, "q", "a")))
-        .unwrap();
-    assert_eq!(store.child_index().unwrap(), vec![(id("p2"), id("c"))]);
-}
-
-#[test]
-fn corrupt_records_are_reported_and_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
-    {
-        let t = ResponseTree::open(&path).unwrap();
-        fill(&t);
-        t.set_ref(RefName::new("good").unwrap(), &id("resp_root"))
-            .unwrap();
-    }
-    {
-        // Damage the store behind resptree's back, with sled itself.
-        let db = sled::open(&path).unwrap();
-        let topology = db.open_tree("topology").unwrap();
-        topology.insert("resp_a1", &b"\x01garbage"[..]).unwrap();
-        topology
-            .insert("resp_future", &b"\x07whatever"[..])
-            .unwrap();
-        topology.insert(&b"\xff\xfe"[..], &b"\x01"[..]).unwrap();
-        let refs = db.open_tree("refs").unwrap();
-        refs.insert("broken", &b""[..]).unwrap();
-        db.open_tree("bodies")
-            .unwrap()
-            .insert("resp_b", &b"\x01{not json"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let t = ResponseTree::open(&path).unwrap();
-    let keys: Vec<String> = t
-        .load_problems()
-        .iter()
-        .map(|e| match e {
-            Error::CorruptRecord { key, .. } => key.clone(),
-            other => panic!("unexpected problem {other:?}"),
-        })
-        .collect();
-    assert_eq!(keys.len(), 4, "{keys:?}");
-    assert!(keys.contains(&"topology/resp_a1".to_owned()));
-    assert!(keys.contains(&"topology/resp_future".to_owned()));
-    assert!(keys.contains(&"refs/broken".to_owned()));
-    assert!(keys.iter().any(|k| k.starts_with("topology/\u{fffd}")));
-    let future = t
-        .load_problems()
-        .iter()
-        .find(|e| e.to_string().contains("resp_future"))
-        .unwrap();
-    assert!(future.to_string().contains("version 7"), "{future}");
-    // Everything else loaded.
-    assert_eq!(t.len(), 6);
-    assert!(!t.contains(&id("resp_a1")));
-    assert_eq!(
-        t.get_ref(&RefName::new("good").unwrap()).unwrap(),
-        id("resp_root")
-    );
-    // A corrupt body is an error naming its key when it is read, not a panic.
-    match t.get(&id("resp_b")) {
-        Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
-        other => panic!("expected CorruptRecord, got {other:?}"),
-    }
-}
-
-#[test]
-fn orphans_of_a_corrupt_parent_are_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
-    {
-        let t = ResponseTree::open(&path).unwrap();
-        fill(&t);
-    }
-    {
-        let db = sled::open(&path).unwrap();
-        db.open_tree("topology")
-            .unwrap()
-            .insert("resp_a", &b"\x01"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let t = ResponseTree::open(&path).unwrap();
-    // resp_a is corrupt; its children cannot attach and are reported, not guessed at.
-    assert_eq!(t.len(), 4);
-    let dangling = t
-        .load_problems()
-        .iter()
-        .filter(|e| matches!(e, Error::InvalidTree(TreeViolation::DanglingParent { .. })))
-        .count();
-    assert_eq!(dangling, 2, "{:?}", t.load_problems());
-    // resp_b1's context node resp_a2 is gone, so only the edge is dropped.
-    assert!(t.contains(&id("resp_b1")));
-}
-
-#[test]
-fn second_open_is_store_in_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
-    let _first = ResponseTree::open(&path).unwrap();
-    match ResponseTree::open(&path) {
-        Err(Error::StoreInUse { path: p }) => assert!(p.ends_with("tree"), "{p}"),
-        other => panic!("expected StoreInUse, got {other:?}"),
-    }
-}
-
-#[test]
-fn newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
-    {
-        let db = sled::open(&path).unwrap();
-        db.open_tree("meta")
-            .unwrap()
-            .insert("schema_version", &99_u32.to_le_bytes())
-            .unwrap();
-        db.flush().unwrap();
-    }
-    match SledStore::open(&path) {
-        Err(Error::CorruptRecord { key, reason }) => {
-            assert_eq!(key, "meta/schema_version");
-            assert!(reason.contains("99"), "{reason}");
-        }
-        other => panic!("expected CorruptRecord, got {other:?}"),
-    }
-}
-
-/// The same scenario against both backends gives the same answers.
-fn exercise(store: &dyn Store) {
+/// The same scenario against every backend gives the same answers.
+fn store_operations(b: &dyn Backend) {
+    let store = b.open();
     let attempt = Attempt::new(
         Some(id("resp_root")),
         vec![json!({"role": "user", "content": "x"})],
@@ -274,40 +118,233 @@ fn exercise(store: &dyn Store) {
     store.flush().unwrap();
 }
 
-#[test]
-fn memory_and_sled_stores_agree() {
-    exercise(&MemoryStore::new());
-    exercise(&SledStore::temporary().unwrap());
-    exercise(
-        &SledStore::temporary()
-            .unwrap()
-            .with_durability(Durability::Buffered),
-    );
-}
-
-#[test]
-fn attempts_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tree");
+fn attempts_survive_reopen(b: &dyn Backend) {
     let attempt = Attempt::new(
         None,
         vec![json!({"role": "user", "content": "hi"})],
         json!({"stream": true}),
     );
+    let later = Attempt::new(Some(id("resp_x")), Vec::new(), json!({}));
     {
-        let store = SledStore::open(&path).unwrap();
+        let store = b.open();
         store
-            .apply(vec![Op::PutAttempt(Box::new(attempt.clone()))].into())
+            .apply(
+                vec![
+                    Op::PutAttempt(Box::new(later.clone())),
+                    Op::PutAttempt(Box::new(attempt.clone())),
+                ]
+                .into(),
+            )
             .unwrap();
     }
-    let store = SledStore::open(&path).unwrap();
-    assert_eq!(store.attempts().unwrap(), vec![attempt]);
+    // Oldest first (by id: UUID v7), whatever the order they were written in.
+    let mut want = vec![attempt, later];
+    want.sort_by_key(|a| a.id);
+    let store = b.open();
+    assert_eq!(store.attempts().unwrap(), want);
 }
 
-#[test]
-fn temporary_tree_works_and_in_memory_tree_starts_empty() {
-    let t = ResponseTree::temporary().unwrap();
-    fill(&t);
-    assert_eq!(t.len(), 7);
-    assert!(ResponseTree::in_memory().is_empty());
+/// Refs move with compare-and-swap: a stale expectation is a typed conflict, and
+/// a batch holding a failed swap changes nothing.
+fn ref_compare_and_swap(b: &dyn Backend) {
+    let store = b.open();
+    let main = RefName::new("main").unwrap();
+    let swap = |expected: Option<&str>, new: &str| -> Batch {
+        vec![Op::SetRefIf {
+            name: main.clone(),
+            expected: expected.map(id),
+            new: id(new),
+        }]
+        .into()
+    };
+    let mut batch: Batch = sample_nodes()
+        .into_iter()
+        .map(|n| Op::PutNode(Box::new(n)))
+        .collect();
+    batch.push(Op::SetRefIf {
+        name: main.clone(),
+        expected: None,
+        new: id("resp_root"),
+    });
+    store.apply(batch).unwrap();
+    assert_eq!(store.refs().unwrap(), vec![(main.clone(), id("resp_root"))]);
+
+    // Creating a ref that exists conflicts, naming what is there.
+    match store.apply(swap(None, "resp_a")) {
+        Err(Error::Conflict {
+            name,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(name, main);
+            assert_eq!(expected, None);
+            assert_eq!(actual, Some(id("resp_root")));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // A stale expectation conflicts too.
+    let err = store.apply(swap(Some("resp_b"), "resp_a")).unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(err.to_string().contains("resp_root"), "{err}");
+    // The right expectation moves it.
+    store.apply(swap(Some("resp_root"), "resp_a")).unwrap();
+    assert_eq!(store.refs().unwrap(), vec![(main.clone(), id("resp_a"))]);
+
+    // A failed swap undoes the whole batch, including ops before it.
+    let other = RefName::new("other").unwrap();
+    let batch: Batch = vec![
+        Op::SetRef(other.clone(), id("resp_b")),
+        Op::RemoveAttempt(resptree::store::AttemptId::new()),
+        Op::SetRefIf {
+            name: main.clone(),
+            expected: Some(id("resp_root")),
+            new: id("resp_b1"),
+        },
+    ]
+    .into();
+    assert!(store.apply(batch).unwrap_err().is_conflict());
+    assert_eq!(store.refs().unwrap(), vec![(main.clone(), id("resp_a"))]);
+
+    // Swaps see earlier ops of their own batch; a deleted ref can be recreated.
+    let batch: Batch = vec![
+        Op::SetRef(other.clone(), id("resp_b")),
+        Op::SetRefIf {
+            name: other.clone(),
+            expected: Some(id("resp_b")),
+            new: id("resp_b1"),
+        },
+        Op::DeleteRef(main.clone()),
+        Op::SetRefIf {
+            name: main.clone(),
+            expected: None,
+            new: id("resp_other"),
+        },
+    ]
+    .into();
+    store.apply(batch).unwrap();
+    assert_eq!(
+        store.refs().unwrap(),
+        vec![(main, id("resp_other")), (other, id("resp_b1"))]
+    );
 }
+
+/// `ResponseTree::set_ref_if` moves a ref only from the expected target, and
+/// learns the current target when it loses.
+fn tree_ref_compare_and_swap(b: &dyn Backend) {
+    let t = ResponseTree::with_store(b.open()).unwrap();
+    fill(&t);
+    let main = RefName::new("main").unwrap();
+    t.set_ref_if(main.clone(), None, &id("resp_a")).unwrap();
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_a"));
+    // Another writer moves it behind this tree's back.
+    t.store()
+        .apply(vec![Op::SetRef(main.clone(), id("resp_b"))].into())
+        .unwrap();
+    let err = t
+        .set_ref_if(main.clone(), Some(&id("resp_a")), &id("resp_a1"))
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_b"));
+    // Retrying from what it learned succeeds.
+    t.set_ref_if(main.clone(), Some(&id("resp_b")), &id("resp_a1"))
+        .unwrap();
+    assert_eq!(t.get_ref(&main).unwrap(), id("resp_a1"));
+    assert_eq!(
+        t.store().refs().unwrap(),
+        vec![(main.clone(), id("resp_a1"))]
+    );
+    // A target outside the tree is refused before the store is asked.
+    assert!(matches!(
+        t.set_ref_if(main, Some(&id("resp_a1")), &id("resp_nope")),
+        Err(Error::NodeNotFound(_))
+    ));
+}
+
+/// `migrate` copies a tree into the store and back out, losslessly.
+fn migrate_in_and_out(b: &dyn Backend) {
+    let source = MemoryStore::new();
+    let t = ResponseTree::with_store(std::sync::Arc::new(MemoryStore::new())).unwrap();
+    fill(&t);
+    t.set_ref(RefName::new("main").unwrap(), &id("resp_b1"))
+        .unwrap();
+    // Copy the tree's store by hand into `source`, with an attempt too.
+    let mut batch: Batch = sample_nodes()
+        .into_iter()
+        .map(|n| Op::PutNode(Box::new(n)))
+        .collect();
+    batch.push(Op::SetRef(RefName::new("main").unwrap(), id("resp_b1")));
+    let attempt = Attempt::new(Some(id("resp_a")), Vec::new(), json!({"model": "m"}));
+    batch.push(Op::PutAttempt(Box::new(attempt.clone())));
+    source.apply(batch).unwrap();
+
+    let store = b.open();
+    let report = migrate(&source, &*store).unwrap();
+    assert_eq!((report.nodes, report.refs, report.attempts), (7, 1, 1));
+    // Into a store that is not empty: refused, nothing copied twice.
+    assert!(matches!(migrate(&source, &*store), Err(Error::Config(_))));
+
+    let back = MemoryStore::new();
+    let report = migrate(&*store, &back).unwrap();
+    assert_eq!((report.nodes, report.refs, report.attempts), (7, 1, 1));
+    for n in sample_nodes() {
+        assert_eq!(back.node(&n.id).unwrap().as_ref(), Some(&n), "{}", n.id);
+    }
+    assert_eq!(back.refs().unwrap(), source.refs().unwrap());
+    assert_eq!(back.attempts().unwrap(), vec![attempt]);
+    let reopened = ResponseTree::with_store(std::sync::Arc::new(back)).unwrap();
+    assert_eq!(snapshot(&reopened), snapshot(&t));
+}
+
+/// Instantiates every generic test for one backend.
+macro_rules! store_suite {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use crate::support::stores::*;
+
+            #[test]
+            fn round_trip_write_drop_reopen() {
+                super::round_trip_write_drop_reopen(&$backend);
+            }
+
+            #[test]
+            fn removal_persists() {
+                super::removal_persists(&$backend);
+            }
+
+            #[test]
+            fn store_operations() {
+                super::store_operations(&$backend);
+            }
+
+            #[test]
+            fn attempts_survive_reopen() {
+                super::attempts_survive_reopen(&$backend);
+            }
+
+            #[test]
+            fn ref_compare_and_swap() {
+                super::ref_compare_and_swap(&$backend);
+            }
+
+            #[test]
+            fn tree_ref_compare_and_swap() {
+                super::tree_ref_compare_and_swap(&$backend);
+            }
+
+            #[test]
+            fn migrate_in_and_out() {
+                super::migrate_in_and_out(&$backend);
+            }
+        }
+    };
+}
+
+store_suite!(memory, Memory::default());
+store_suite!(sled, Sled::new(resptree::store::Durability::Flush));
+store_suite!(
+    sled_buffered,
+    Sled::new(resptree::store::Durability::Buffered)
+);
+#[cfg(feature = "postgres")]
+store_suite!(postgres, Postgres::new());

@@ -1,3 +1,4 @@
 //! Shared helpers for the integration tests.
 
 pub(crate) mod raw_http;
+pub(crate) mod stores;

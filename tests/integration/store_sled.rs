@@ -1,0 +1,172 @@
+//! sled-only store tests: the child index, corruption, locking, schema version.
+//! The tests every store must pass are in `store.rs`.
+
+// Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use resptree::store::{Batch, Op, SledStore, Store};
+use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
+
+use crate::tree::{fill, id, node};
+
+#[test]
+fn child_index_matches_topology() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let t = ResponseTree::with_store(store.clone()).unwrap();
+    fill(&t);
+    t.remove_subtree(&id("resp_a1")).unwrap();
+    let mut expected: Vec<(NodeId, NodeId)> = t
+        .all_ids()
+        .into_iter()
+        .filter_map(|c| t.parent(&c).unwrap().map(|p| (p, c)))
+        .collect();
+    expected.sort();
+    assert_eq!(store.child_index().unwrap(), expected);
+}
+
+#[test]
+fn replacing_a_node_moves_its_child_index_entry() {
+    let store = SledStore::temporary().unwrap();
+    let put = |n| Batch::from(vec![Op::PutNode(Box::new(n))]);
+    store.apply(put(node("p1", None, 1, "q", "a"))).unwrap();
+    store.apply(put(node("p2", None, 2, "q", "a"))).unwrap();
+    store
+        .apply(put(node("c", Some("p1"), 3, "q", "a")))
+        .unwrap();
+    store
+        .apply(put(node("c", Some("p2"), 3, "q", "a")))
+        .unwrap();
+    assert_eq!(store.child_index().unwrap(), vec![(id("p2"), id("c"))]);
+}
+
+#[test]
+fn corrupt_records_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+        t.set_ref(RefName::new("good").unwrap(), &id("resp_root"))
+            .unwrap();
+    }
+    {
+        // Damage the store behind resptree's back, with sled itself.
+        let db = sled::open(&path).unwrap();
+        let topology = db.open_tree("topology").unwrap();
+        topology.insert("resp_a1", &b"\x01garbage"[..]).unwrap();
+        topology
+            .insert("resp_future", &b"\x07whatever"[..])
+            .unwrap();
+        topology.insert(&b"\xff\xfe"[..], &b"\x01"[..]).unwrap();
+        let refs = db.open_tree("refs").unwrap();
+        refs.insert("broken", &b""[..]).unwrap();
+        db.open_tree("bodies")
+            .unwrap()
+            .insert("resp_b", &b"\x01{not json"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    let keys: Vec<String> = t
+        .load_problems()
+        .iter()
+        .map(|e| match e {
+            Error::CorruptRecord { key, .. } => key.clone(),
+            other => panic!("unexpected problem {other:?}"),
+        })
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.contains(&"topology/resp_a1".to_owned()));
+    assert!(keys.contains(&"topology/resp_future".to_owned()));
+    assert!(keys.contains(&"refs/broken".to_owned()));
+    assert!(keys.iter().any(|k| k.starts_with("topology/\u{fffd}")));
+    let future = t
+        .load_problems()
+        .iter()
+        .find(|e| e.to_string().contains("resp_future"))
+        .unwrap();
+    assert!(future.to_string().contains("version 7"), "{future}");
+    // Everything else loaded.
+    assert_eq!(t.len(), 6);
+    assert!(!t.contains(&id("resp_a1")));
+    assert_eq!(
+        t.get_ref(&RefName::new("good").unwrap()).unwrap(),
+        id("resp_root")
+    );
+    // A corrupt body is an error naming its key when it is read, not a panic.
+    match t.get(&id("resp_b")) {
+        Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
+        other => panic!("expected CorruptRecord, got {other:?}"),
+    }
+}
+
+#[test]
+fn orphans_of_a_corrupt_parent_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+    }
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("topology")
+            .unwrap()
+            .insert("resp_a", &b"\x01"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    // resp_a is corrupt; its children cannot attach and are reported, not guessed at.
+    assert_eq!(t.len(), 4);
+    let dangling = t
+        .load_problems()
+        .iter()
+        .filter(|e| matches!(e, Error::InvalidTree(TreeViolation::DanglingParent { .. })))
+        .count();
+    assert_eq!(dangling, 2, "{:?}", t.load_problems());
+    // resp_b1's context node resp_a2 is gone, so only the edge is dropped.
+    assert!(t.contains(&id("resp_b1")));
+}
+
+#[test]
+fn second_open_is_store_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let _first = ResponseTree::open(&path).unwrap();
+    match ResponseTree::open(&path) {
+        Err(Error::StoreInUse { path: p }) => assert!(p.ends_with("tree"), "{p}"),
+        other => panic!("expected StoreInUse, got {other:?}"),
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99_u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(&path) {
+        Err(Error::CorruptRecord { key, reason }) => {
+            assert_eq!(key, "meta/schema_version");
+            assert!(reason.contains("99"), "{reason}");
+        }
+        other => panic!("expected CorruptRecord, got {other:?}"),
+    }
+}
+
+#[test]
+fn temporary_tree_works_and_in_memory_tree_starts_empty() {
+    let t = ResponseTree::temporary().unwrap();
+    fill(&t);
+    assert_eq!(t.len(), 7);
+    assert!(ResponseTree::in_memory().is_empty());
+}
