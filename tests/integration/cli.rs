@@ -462,3 +462,30 @@ fn import_chatgpt_keeps_the_branches_of_each_conversation() {
         "{out}"
     );
 }
+
+#[test]
+fn migrate_copies_a_tree_between_stores_and_refuses_a_full_destination() {
+    let cli = Cli::new();
+    let root = cli.ask(None, "Plan a weekend in Paris");
+    cli.ok(&["--emulator", "branch", &root, "Formal.", "Funny."]);
+    cli.ok(&["ref", "set", "trip", &root]);
+    let copy = cli.root.join("copy");
+    let (from, to) = (cli.store.to_str().unwrap(), copy.to_str().unwrap());
+    let out = cli.ok(&["migrate", "--from", from, "--to", to]);
+    assert_eq!(
+        out.trim(),
+        "copied 3 nodes, 1 refs, 0 attempts; counts verified"
+    );
+    let show_copy = || {
+        let args = ["--store", to, "show", "--format", "json"];
+        check_ok(&args, &bare_command().args(args).output().unwrap())
+    };
+    let original = cli.ok(&["show", "--format", "json"]);
+    assert_eq!(show_copy(), original);
+    // A second copy into the same destination is refused, and the copy is intact.
+    let err = cli.fails(&["migrate", "--from", from, "--to", to], 1);
+    assert!(err.starts_with("resptree: "), "{err}");
+    assert_eq!(show_copy(), original);
+    let err = cli.fails(&["migrate", "--from", from, "--to", from], 2);
+    assert!(err.contains("same store"), "{err}");
+}

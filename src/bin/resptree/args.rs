@@ -72,8 +72,21 @@ pub(crate) enum Command {
     Import(FileArgs),
     /// Import a ChatGPT data export (conversations.json) as a tree of local nodes.
     ImportChatgpt(FileArgs),
+    /// Copy a whole tree between stores (sled paths, postgres:// URLs), then verify.
+    Migrate(MigrateArgs),
     /// Run the Responses-API emulator until interrupted (Ctrl-C).
     Emulate(EmulateArgs),
+}
+
+/// Options of `resptree migrate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MigrateArgs {
+    /// Where the tree is now: a sled store path or a postgres:// URL.
+    #[arg(long, value_name = "PATH|URL")]
+    pub(crate) from: String,
+    /// Where to copy it: a sled store path or a postgres:// URL; must be empty.
+    #[arg(long, value_name = "PATH|URL")]
+    pub(crate) to: String,
 }
 
 /// Options of `resptree ask`.
@@ -334,6 +347,12 @@ fn check_command(command: &Command) -> Result<(), UsageError> {
     let blank = |s: &str| s.trim().is_empty();
     match command {
         Command::Ask(a) if blank(&a.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Migrate(m) if blank(&m.from) || blank(&m.to) => {
+            Err(usage("--from and --to must not be empty"))
+        }
+        Command::Migrate(m) if m.from.trim() == m.to.trim() => {
+            Err(usage("--from and --to name the same store"))
+        }
         Command::Branch(b) if b.texts.iter().any(|t| blank(t)) => {
             Err(usage("every TEXT must be non-empty"))
         }

@@ -51,9 +51,17 @@ impl Context {
         (ctx, command)
     }
 
-    /// Opens the tree, creating the store's directory if needed.
+    /// Opens the tree, creating the store's directory if needed. A
+    /// `postgres://` location opens the PostgreSQL store instead.
     pub(crate) fn open_tree(&self) -> anyhow::Result<Arc<ResponseTree>> {
         let path = &self.store;
+        if let Some(location) = path.to_str().filter(|s| {
+            let lower = s.to_ascii_lowercase();
+            lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+        }) {
+            let store = resptree::store::open_location(location)?;
+            return Ok(Arc::new(ResponseTree::with_store(store)?));
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the store directory {}", parent.display()))?;

@@ -59,6 +59,7 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::Export(a) => commands::export::run(&ctx, &a),
             Command::Import(a) => commands::import::run(&ctx, &a),
             Command::ImportChatgpt(a) => commands::import::run_chatgpt(&ctx, &a),
+            Command::Migrate(a) => commands::migrate::run(&a),
             Command::Emulate(a) => commands::emulate::run(a).await,
         }
     })

@@ -9,6 +9,7 @@ pub(crate) mod emulate;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod log;
+pub(crate) mod migrate;
 pub(crate) mod path;
 pub(crate) mod prune;
 pub(crate) mod refs;
