@@ -22,6 +22,8 @@ mod emulator_support;
 mod engine;
 mod examples;
 mod props;
+mod reliability_crash;
+mod reliability_support;
 mod render;
 mod store;
 mod tree;
