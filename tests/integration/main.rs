@@ -23,6 +23,7 @@ mod engine;
 mod examples;
 mod props;
 mod reliability_crash;
+mod reliability_faults;
 mod reliability_support;
 mod render;
 mod store;
