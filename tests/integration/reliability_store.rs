@@ -108,7 +108,11 @@ fn open_damaged(path: &Path, written: &HashMap<NodeId, Node>, what: &str, damage
                 }
             }
             damage.nodes_lost += written.len() - tree.len();
-            eprintln!("  {what}: opened, {} of {} nodes", tree.len(), written.len());
+            eprintln!(
+                "  {what}: opened, {} of {} nodes",
+                tree.len(),
+                written.len()
+            );
             for id in tree.all_ids() {
                 if let Some(p) = tree.parent(&id).unwrap() {
                     assert!(tree.contains(&p), "{what}: {id} kept a missing parent");
