@@ -48,3 +48,6 @@ pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -24,6 +24,7 @@ mod examples;
 mod props;
 mod reliability_crash;
 mod reliability_faults;
+mod reliability_fuzz;
 mod reliability_secrets;
 mod reliability_server;
 mod reliability_store;
