@@ -17,6 +17,9 @@ use serde_json::json;
 
 use crate::reliability_support::{Rng, check_invariants};
 
+/// Builds a fault hitting `count` requests.
+type MakeFault = fn(usize) -> Fault;
+
 /// Branches per round; half go through `branch`, half are streamed.
 const ROUND: usize = 10;
 
@@ -150,7 +153,7 @@ async fn run(
 /// sometimes outlasts the client's three retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_alone() {
-    let scenarios: Vec<(&str, fn(usize) -> Fault)> = vec![
+    let scenarios: Vec<(&str, MakeFault)> = vec![
         ("429 retry-after-ms", |count| Fault::RateLimit {
             retry_after: Some(Duration::from_millis(3)),
             use_ms_header: true,

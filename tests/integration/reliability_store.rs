@@ -24,8 +24,8 @@ fn build_store(path: &Path, n: usize) -> HashMap<NodeId, Node> {
         let id = NodeId::new(&format!("resp_{i:05}")).unwrap();
         let node = Node::new(id.clone(), parent)
             .with_created_at(Timestamp(1_700_000_000_000 + i as i64))
-            .with_user_text(&format!("question {i} {}", "x".repeat(i % 300)))
-            .with_output_text(&format!("answer {i}"));
+            .with_user_text(format!("question {i} {}", "x".repeat(i % 300)))
+            .with_output_text(format!("answer {i}"));
         tree.insert(node.clone()).unwrap();
         written.insert(id.clone(), node);
         ids.push(id);
