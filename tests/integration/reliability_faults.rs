@@ -286,7 +286,7 @@ async fn deleted_and_expired_parents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
     let emu = Emulator::builder()
-        .latency(Duration::from_millis(100))
+        .latency(Duration::from_millis(500))
         .spawn()
         .await
         .unwrap();
