@@ -11,7 +11,9 @@
 //! ```
 //!
 //! `branch` prints `node <id>` for every committed node until it is killed (or
-//! after 60 seconds, so a forgotten worker cannot run forever). `hold` opens the
+//! after 60 seconds, so a forgotten worker cannot run forever). With
+//! `RESPTREE_CRASH_BUFFERED=1` it uses `Durability::Buffered` (no flush per
+//! write), which the crash test must catch. `hold` opens the
 //! store, prints `open` (or `error <kind>: <message>` if it cannot), and then
 //! holds the store until its stdin is closed.
 
@@ -23,6 +25,7 @@ use futures_util::StreamExt;
 use resptree::backend::ResponsesBackend;
 use resptree::client::Client;
 use resptree::engine::{RespondOptions, StreamUpdate};
+use resptree::store::{Durability, SledStore};
 use resptree::{Engine, Error, NodeId, ResponseTree};
 
 /// Tasks issuing requests at once.
@@ -67,7 +70,16 @@ fn hold(store: &str) {
 }
 
 async fn branch(store: &str, base_url: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let tree = ResponseTree::open(store)?;
+    // RESPTREE_CRASH_BUFFERED=1 turns the flush off, to show that the crash
+    // test notices when durability is missing (it should then fail).
+    let durability = if std::env::var_os("RESPTREE_CRASH_BUFFERED").is_some() {
+        Durability::Buffered
+    } else {
+        Durability::Flush
+    };
+    let tree = ResponseTree::with_store(Arc::new(
+        SledStore::open(store)?.with_durability(durability),
+    ))?;
     let client = Client::builder()
         .base_url(base_url)
         .api_key("sk-crash-worker")
