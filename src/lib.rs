@@ -77,3 +77,6 @@ pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+#[doc(hidden)]
+pub mod fuzzing;

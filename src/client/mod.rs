@@ -30,10 +30,10 @@
 
 mod chat;
 mod retry;
-mod sse;
+pub(crate) mod sse;
 mod stream;
 mod transport;
-mod wire;
+pub(crate) mod wire;
 
 pub use chat::{
     ChatChoice, ChatChunk, ChatChunkChoice, ChatCompletion, ChatDelta, ChatMessage, ChatRequest,

@@ -120,6 +120,17 @@ impl Failure {
         )
     }
 
+    /// The reply to a body declared as something other than JSON.
+    pub(crate) fn unsupported_content_type(content_type: &str) -> Self {
+        Self::bad_request(
+            format!(
+                "Unsupported content type: '{content_type}'. This API method only accepts 'application/json' requests, but you specified the header 'Content-Type: {content_type}'. Please try again with a supported content type."
+            ),
+            None,
+            None,
+        )
+    }
+
     /// `413` for a body over the configured limit.
     pub(crate) fn too_large(limit: usize) -> Self {
         Self {

@@ -116,6 +116,11 @@ async fn front(
                 .unwrap_or(false);
             // A fault named by the request itself goes first and leaves the queue alone.
             let fault = match parts.headers.get(FAULT_HEADER) {
+                // Like the real API, a body that is declared as something other
+                // than JSON is refused before anything else looks at it.
+                _ if !bytes.is_empty() && !is_json(&parts.headers) => Err(
+                    Failure::unsupported_content_type(content_type(&parts.headers)),
+                ),
                 Some(value) => Fault::from_header(value).map(Some).ok_or_else(|| {
                     Failure::bad_request(
                         format!("Invalid '{FAULT_HEADER}' header."),
@@ -142,6 +147,25 @@ async fn front(
         }
     };
     finish(&shared, record, response, fault, &conn, started)
+}
+
+/// The request's `Content-Type`, as text (empty when absent or not ASCII).
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Whether a body may be read as JSON: declared `application/json` (any
+/// parameters, any case), or not declared at all (lenient, as clients that
+/// omit the header still send JSON).
+fn is_json(headers: &HeaderMap) -> bool {
+    if headers.get(header::CONTENT_TYPE).is_none() {
+        return true;
+    }
+    let essence = content_type(headers).split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
 }
 
 /// Records the request and adds the headers every real reply carries.

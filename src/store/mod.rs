@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName, ResponseId};
 use crate::node::{Node, Timestamp};
 
-mod codec;
+pub(crate) mod codec;
 mod location;
 mod memory;
 mod migrate;

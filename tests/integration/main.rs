@@ -28,6 +28,13 @@ mod emulator_support;
 mod engine;
 mod examples;
 mod props;
+mod reliability_crash;
+mod reliability_faults;
+mod reliability_fuzz;
+mod reliability_secrets;
+mod reliability_server;
+mod reliability_store;
+mod reliability_support;
 mod render;
 mod store;
 #[cfg(feature = "postgres")]

@@ -1,0 +1,340 @@
+//! The fault matrix: 1,000-branch runs against an emulator that fails requests,
+//! each fault alone and all mixed at random. Every branch must end either
+//! recorded exactly once or with a typed error; nothing is recorded twice; the
+//! journal is empty afterwards; the tree's invariants hold.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use resptree::backend::ResponsesBackend;
+use resptree::client::{Client, CreateResponse, Input};
+use resptree::emulator::{Emulator, Fault};
+use resptree::engine::{MissingParent, RespondOptions, StreamUpdate};
+use resptree::{Engine, Error, NodeId, ResponseTree};
+use serde_json::json;
+
+use crate::reliability_support::{Rng, check_invariants};
+
+/// Builds a fault hitting `count` requests.
+type MakeFault = fn(usize) -> Fault;
+
+/// Branches per round; half go through `branch`, half are streamed.
+const ROUND: usize = 10;
+
+fn client(emu: &Emulator) -> Client {
+    Client::builder()
+        .base_url(emu.base_url())
+        .api_key("sk-test-faults")
+        .max_retries(3)
+        .retry_base_delay(Duration::from_millis(1))
+        .retry_max_delay(Duration::from_millis(4))
+        // Short enough that a stalled stream times out quickly.
+        .stream_idle_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap()
+}
+
+fn engine(emu: &Emulator, tree: Arc<ResponseTree>, policy: MissingParent) -> Engine {
+    Engine::builder(tree, ResponsesBackend::new(client(emu)))
+        .concurrency(8)
+        .missing_parent(policy)
+        .build()
+        .unwrap()
+}
+
+/// What a run ended with.
+#[derive(Debug, Default)]
+struct Outcome {
+    recorded: usize,
+    /// Typed errors by variant.
+    errors: BTreeMap<&'static str, usize>,
+    requests: usize,
+}
+
+/// The variant of a typed error; panics on anything that is not an expected
+/// consequence of a fault.
+fn kind(err: &Error) -> &'static str {
+    match err {
+        Error::Api(_) => "api",
+        Error::RateLimited(_) => "rate_limited",
+        Error::Timeout { .. } => "timeout",
+        Error::Connection { .. } => "connection",
+        Error::Stream { .. } => "stream",
+        Error::Decode { .. } => "decode",
+        other => panic!("a fault ended in an unexpected error: {other:?}"),
+    }
+}
+
+/// Runs `rounds` rounds of `ROUND` branches, calling `before_round` first in each,
+/// and checks every branch's fate. Parents are picked at random among the nodes
+/// recorded so far.
+async fn run(
+    emu: &Emulator,
+    engine: &Engine,
+    rounds: usize,
+    seed: u64,
+    mut before_round: impl FnMut(&Emulator, usize, &[NodeId]),
+) -> Outcome {
+    let mut rng = Rng(seed);
+    let root = engine.respond(None, "fault matrix root").await.unwrap();
+    let mut known = vec![root.id.clone()];
+    let mut fates: HashMap<String, Option<NodeId>> = HashMap::new();
+    let mut outcome = Outcome::default();
+    for round in 0..rounds {
+        before_round(emu, round, &known);
+        let parent = known[rng.range(0, known.len() as u64) as usize].clone();
+        let texts: Vec<String> = (0..ROUND)
+            .map(|i| format!("branch r{round} i{i}"))
+            .collect();
+        let (plain, streamed) = texts.split_at(ROUND / 2);
+        let streams = streamed.iter().map(|text| {
+            let engine = engine.clone();
+            let parent = parent.clone();
+            async move {
+                let mut stream =
+                    engine.respond_stream(Some(&parent), text, &RespondOptions::default());
+                while let Some(update) = stream.next().await {
+                    match update {
+                        Ok(StreamUpdate::Committed(node)) => return Ok(*node),
+                        Ok(_) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                panic!("{text}: the stream ended without a node or an error");
+            }
+        });
+        let (branched, streamed_results) = tokio::join!(
+            engine.branch(&parent, plain),
+            futures_util::future::join_all(streams)
+        );
+        let results = branched.unwrap().into_iter().chain(streamed_results);
+        for (text, result) in texts.iter().zip(results) {
+            match result {
+                Ok(node) => {
+                    assert_eq!(node.parent.as_ref(), Some(&parent));
+                    outcome.recorded += 1;
+                    known.push(node.id.clone());
+                    fates.insert(text.clone(), Some(node.id));
+                }
+                Err(err) => {
+                    *outcome.errors.entry(kind(&err)).or_default() += 1;
+                    fates.insert(text.clone(), None);
+                }
+            }
+        }
+    }
+    outcome.requests = emu.requests().len();
+    // Nothing recorded twice, nothing recorded that failed, nothing lost.
+    let tree = engine.tree();
+    let mut seen: HashMap<String, NodeId> = HashMap::new();
+    for id in tree.all_ids() {
+        let node = tree.get(&id).unwrap();
+        let text = resptree::node::item_text(&node.input[0]);
+        if let Some(previous) = seen.insert(text.clone(), id.clone()) {
+            panic!("{text:?} recorded twice: {previous} and {id}");
+        }
+    }
+    for (text, fate) in &fates {
+        assert_eq!(seen.get(text), fate.as_ref(), "{text}");
+    }
+    assert_eq!(tree.len(), 1 + outcome.recorded);
+    assert!(
+        tree.store().attempts().unwrap().is_empty(),
+        "failed attempts left in the journal"
+    );
+    check_invariants(tree, None);
+    outcome
+}
+
+/// Each fault alone, 100 branches per fault (1,000 in all). The fault hits
+/// 1 to 4 consecutive requests each round, so it is sometimes retried away and
+/// sometimes outlasts the client's three retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_alone() {
+    let scenarios: Vec<(&str, MakeFault)> = vec![
+        ("429 retry-after-ms", |count| Fault::RateLimit {
+            retry_after: Some(Duration::from_millis(3)),
+            use_ms_header: true,
+            count,
+        }),
+        ("429 no hint", |count| Fault::RateLimit {
+            retry_after: None,
+            use_ms_header: false,
+            count,
+        }),
+        ("500", |count| Fault::Status { status: 500, count }),
+        ("503", |count| Fault::Status { status: 503, count }),
+        ("drop before headers", |count| Fault::DropBeforeHeaders {
+            count,
+        }),
+        ("malformed body", |count| Fault::MalformedBody { count }),
+        ("drop mid-stream", |count| Fault::DropMidStream {
+            after_events: 2,
+            count,
+        }),
+        ("fail mid-stream", |count| Fault::FailMidStream {
+            after_deltas: 1,
+            count,
+        }),
+        ("idle stall", |count| Fault::StallMidStream {
+            after_events: 2,
+            stall: Duration::from_millis(400),
+            count,
+        }),
+    ];
+    let mut total = 0;
+    for (name, fault) in scenarios {
+        let emu = Emulator::spawn().await.unwrap();
+        let engine = engine(
+            &emu,
+            Arc::new(ResponseTree::in_memory()),
+            MissingParent::Replay,
+        );
+        let outcome = run(&emu, &engine, 100 / ROUND, 7, |emu, round, _| {
+            emu.inject(fault(1 + round % 4));
+        })
+        .await;
+        // Every fault was met: either retried away or reported.
+        assert!(
+            outcome.requests > (outcome.recorded + 1),
+            "{name}: {outcome:?}"
+        );
+        if name.contains("stream") || name == "idle stall" {
+            // Mid-stream failures are not retried (the reply had begun): they are typed errors.
+            assert!(!outcome.errors.is_empty(), "{name}: {outcome:?}");
+        }
+        eprintln!("reliability figures (fault {name}): {outcome:?}");
+        total += outcome.recorded + outcome.errors.values().sum::<usize>();
+    }
+    assert!(total >= 900);
+}
+
+/// 1,000 branches with 20% of all requests faulted at random, while parents'
+/// server copies are deleted or expired under the engine's feet (it replays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_branches_with_random_faults() {
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = engine(
+        &emu,
+        Arc::new(ResponseTree::in_memory()),
+        MissingParent::Replay,
+    );
+    let mut rng = Rng(99);
+    let mut gone = 0;
+    let outcome = run(&emu, &engine, 1000 / ROUND, 11, |emu, round, known| {
+        if round == 1 {
+            emu.set_random_faults(0.2, 2024);
+        }
+        // Lose one server copy per round: deleted on even rounds, expired on odd ones.
+        let victim = &known[rng.range(0, known.len() as u64) as usize];
+        let lost = if round % 2 == 0 {
+            emu.delete_response(victim.as_str())
+        } else {
+            emu.expire_response(victim.as_str())
+        };
+        gone += usize::from(lost);
+    })
+    .await;
+    let replayed = engine.tree().find(|n| n.origin.replayed).unwrap().len();
+    eprintln!(
+        "reliability figures (random 20%): {outcome:?}, server copies lost {gone}, replayed {replayed}"
+    );
+    assert!(outcome.recorded > 500, "{outcome:?}");
+    assert!(!outcome.errors.is_empty(), "{outcome:?}");
+    assert!(replayed > 0, "no branch needed a replay");
+}
+
+/// Deleted and expired parents: with `Replay` every branch is recorded from the
+/// local transcript; with `Error` every branch fails with the server's typed
+/// "previous response not found" and nothing is recorded.
+#[tokio::test]
+async fn deleted_and_expired_parents() {
+    let emu = Emulator::spawn().await.unwrap();
+    let tree = Arc::new(ResponseTree::in_memory());
+    let replay = engine(&emu, Arc::clone(&tree), MissingParent::Replay);
+    let strict = engine(&emu, Arc::clone(&tree), MissingParent::Error);
+    let mut parents = Vec::new();
+    for i in 0..10 {
+        let p = replay.respond(None, &format!("parent {i}")).await.unwrap();
+        if i % 2 == 0 {
+            assert!(emu.delete_response(p.id.as_str()));
+        } else {
+            assert!(emu.expire_response(p.id.as_str()));
+        }
+        parents.push(p.id);
+    }
+    for p in &parents {
+        let err = strict.respond(Some(p), "strict child").await.unwrap_err();
+        assert!(err.is_previous_response_not_found(), "{err:?}");
+    }
+    assert_eq!(tree.len(), 10, "a failed branch was recorded");
+    for p in &parents {
+        let child = replay.respond(Some(p), "replayed child").await.unwrap();
+        assert!(child.origin.replayed);
+        assert_eq!(child.parent.as_ref(), Some(p));
+    }
+    assert_eq!(tree.len(), 20);
+    assert!(tree.store().attempts().unwrap().is_empty());
+    check_invariants(&tree, None);
+}
+
+/// The conversation lock: concurrent requests on one Conversation get the
+/// server's typed `conversation_locked` error (not retried, never recorded
+/// twice), while resptree's own branches of one parent all go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
+    let emu = Emulator::builder()
+        .latency(Duration::from_millis(500))
+        .spawn()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let conv: serde_json::Value = http
+        .post(format!("{}/conversations", emu.base_url()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    let client = client(&emu);
+    let sends = (0..4).map(|i| {
+        let request = CreateResponse::new("gpt-4o-mini", Input::text(format!("c{i}")))
+            .param("conversation", json!(conv));
+        let client = client.clone();
+        async move { client.create(&request).await }
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let locked = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .err()
+                .and_then(Error::api_error)
+                .is_some_and(|e| e.code.as_deref() == Some("conversation_locked"))
+        })
+        .count();
+    assert!(ok >= 1 && locked >= 1, "{results:?}");
+    assert_eq!(ok + locked, results.len(), "{results:?}");
+    // Each locked request was sent once: 400 is not retried.
+    let posts = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/responses")
+        .count();
+    assert_eq!(posts, results.len());
+
+    let engine = engine(
+        &emu,
+        Arc::new(ResponseTree::in_memory()),
+        MissingParent::Replay,
+    );
+    let root = engine.respond(None, "root").await.unwrap();
+    let children = engine.branch(&root.id, ["a", "b", "c", "d"]).await.unwrap();
+    assert!(children.iter().all(Result::is_ok), "{children:?}");
+}
