@@ -286,6 +286,62 @@ const CLI_COMMANDS: &[Cli] = &[
         args: &["--help"],
         serves: false,
     },
+    Cli {
+        args: &["--store", "{store}", "ask", "Plan a weekend in Paris"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "ask", "--parent", "nope", "hi"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "branch", "nope", "a", "b"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "fanout", "nope", "a", "-n", "2"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "--backend", "chat", "ask", "hi"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "adopt", "resp_missing"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "prune", "nope", "--remote"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "show"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "stats", "--json"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "log", "nope"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "ref", "list"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "export", "{store}.json"],
+        serves: false,
+    },
+    Cli {
+        args: &["--store", "{store}", "import", "{store}.missing.json"],
+        serves: false,
+    },
+    Cli {
+        args: &["migrate", "--from", "{store}", "--to", "{store}.copy"],
+        serves: false,
+    },
 ];
 
 #[cfg(feature = "cli")]
