@@ -216,11 +216,16 @@ impl Engine {
         inputs: Vec<Vec<Value>>,
         options: &RespondOptions,
     ) -> Result<Vec<Result<Node>>> {
-        let mut plans = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            plans.push(self.plan(parent, input, options).await?);
-        }
-        let runs = plans.into_iter().map(|plan| self.execute(plan));
+        let Some(base) = inputs.first() else {
+            return Ok(Vec::new());
+        };
+        // One plan (one parent read, one transcript) serves every child.
+        let base = self.plan(parent, base.clone(), options).await?;
+        let runs = inputs.into_iter().map(|input| {
+            let mut plan = base.clone();
+            plan.request.input = input;
+            self.execute(plan)
+        });
         Ok(futures_util::future::join_all(runs).await)
     }
 
