@@ -151,7 +151,7 @@ fn write_seeds() {
             ]))
             .unwrap();
     }
-    let db = sled::open(&path).unwrap();
+    let db = crate::support::open_raw(&path);
     for tree_name in ["topology", "bodies", "refs", "attempts"] {
         for (i, entry) in db.open_tree(tree_name).unwrap().iter().enumerate() {
             let (_, value) = entry.unwrap();

@@ -152,7 +152,12 @@ async fn bad_requests_get_the_error_envelope_and_the_server_survives_a_burst() {
         .await
         .unwrap();
     let base = emu.base_url();
-    let http = reqwest::Client::new();
+    // A fresh connection per request: after refusing an oversized body unread, the
+    // server closes that connection, and a pooled client may race to reuse it.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let bad = bad_requests();
     for b in &bad {
         let (status, body) = send(&http, &base, b).await;

@@ -190,7 +190,7 @@ fn records_from_a_future_schema_are_typed_errors_and_the_rest_reads() {
     let written = build_store(&path, 50);
     {
         // A newer build wrote some records in a format this one does not know.
-        let db = sled::open(&path).unwrap();
+        let db = crate::support::open_raw(&path);
         let topology = db.open_tree("topology").unwrap();
         let bodies = db.open_tree("bodies").unwrap();
         let mut future = topology.get("resp_00049").unwrap().unwrap().to_vec();

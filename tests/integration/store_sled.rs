@@ -9,6 +9,7 @@ use std::sync::Arc;
 use resptree::store::{Batch, Op, SledStore, Store};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
 
+use crate::support::open_raw;
 use crate::tree::{fill, id, node};
 
 #[test]
@@ -53,7 +54,7 @@ fn corrupt_records_are_reported_and_skipped() {
     }
     {
         // Damage the store behind resptree's back, with sled itself.
-        let db = sled::open(&path).unwrap();
+        let db = open_raw(&path);
         let topology = db.open_tree("topology").unwrap();
         topology.insert("resp_a1", &b"\x01garbage"[..]).unwrap();
         topology
@@ -111,7 +112,7 @@ fn orphans_of_a_corrupt_parent_are_reported() {
         fill(&t);
     }
     {
-        let db = sled::open(&path).unwrap();
+        let db = open_raw(&path);
         db.open_tree("topology")
             .unwrap()
             .insert("resp_a", &b"\x01"[..])
@@ -147,7 +148,7 @@ fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
     {
-        let db = sled::open(&path).unwrap();
+        let db = open_raw(&path);
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &99_u32.to_le_bytes())

@@ -2,3 +2,19 @@
 
 pub(crate) mod raw_http;
 pub(crate) mod stores;
+
+/// Opens the sled database under a store directly, waiting for the lock the last
+/// `ResponseTree` released: sled drops its file lock from a background thread.
+pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {} with sled: {e}", path.display()),
+        }
+    }
+}
