@@ -11,6 +11,13 @@
 //! | `refs`     | ref name                     | version + target id                |
 //! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
 //! | `meta`     | `schema_version`             | `u32` little-endian                |
+//! | `meta`     | `commit_seq`                 | `u64` little-endian, +1 per batch  |
+//!
+//! Beside the database, the file `resptree-commit` holds the last commit number
+//! known to be durable (written after each flush). sled 0.34 treats the first
+//! damaged record of its log as the end of the log and opens without an error;
+//! a store whose `commit_seq` is behind that file has lost acknowledged writes,
+//! and [`Store::load`] reports it instead of staying silent.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +36,9 @@ use super::{Attempt, Batch, Durability, Loaded, Op, Store, corrupt};
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+const COMMIT_KEY: &[u8] = b"commit_seq";
+/// The commit watermark file, inside the store's directory.
+const MARKER_FILE: &str = "resptree-commit";
 
 /// How often, and how long apart, [`SledStore::open`] retries a held lock:
 /// 20 × 25 ms, so a store that is really in use is reported within half a second.
@@ -58,6 +68,9 @@ pub struct SledStore {
     children: sled::Tree,
     refs: sled::Tree,
     attempts: sled::Tree,
+    meta: sled::Tree,
+    /// Why the store looks truncated, found at open: `(key, reason)`.
+    lost_writes: Option<(String, String)>,
 }
 
 impl SledStore {
@@ -150,18 +163,74 @@ impl SledStore {
             db.open_tree(name)
                 .map_err(|e| Error::storage("opening the store", e))
         };
-        let store = Self {
+        let mut store = Self {
             topology: tree("topology")?,
             bodies: tree("bodies")?,
             children: tree("children")?,
             refs: tree("refs")?,
             attempts: tree("attempts")?,
+            meta: tree("meta")?,
             path,
             durability: Durability::Flush,
+            lost_writes: None,
             db,
         };
         store.check_schema()?;
+        store.lost_writes = store.check_watermark();
         Ok(store)
+    }
+
+    /// The number of the last batch committed to sled.
+    fn commit_seq(&self) -> u64 {
+        // An unreadable counter reads as 0: the watermark check then reports it.
+        self.meta
+            .get(COMMIT_KEY)
+            .ok()
+            .flatten()
+            .map_or(0, |bytes| decode_seq(&bytes))
+    }
+
+    fn marker_path(&self) -> Option<PathBuf> {
+        self.path.as_ref().map(|p| p.join(MARKER_FILE))
+    }
+
+    /// Records `seq` as durable. Best effort: the batch itself is already
+    /// durable, so failing the caller here would invite a duplicate retry.
+    /// Written to a temporary file and renamed, so a crash never leaves a torn
+    /// marker; not fsynced, so it can only lag behind the database, never lead.
+    fn write_watermark(&self, seq: u64) {
+        let Some(marker) = self.marker_path() else {
+            return;
+        };
+        let tmp = marker.with_extension("tmp");
+        if std::fs::write(&tmp, seq.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, &marker);
+        }
+    }
+
+    /// Compares the database's commit counter with the last one known durable.
+    fn check_watermark(&self) -> Option<(String, String)> {
+        let marker = self.marker_path()?;
+        let text = match std::fs::read_to_string(&marker) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some((MARKER_FILE.to_owned(), format!("unreadable: {e}"))),
+        };
+        let Ok(durable) = text.trim().parse::<u64>() else {
+            return Some((MARKER_FILE.to_owned(), "not a commit number".to_owned()));
+        };
+        let found = self.commit_seq();
+        (found < durable).then(|| {
+            (
+                "meta/commit_seq".to_owned(),
+                format!(
+                    "the database ends at commit {found}, but commit {durable} was durable: \
+                     sled stopped reading its log at a damaged record, and the writes of \
+                     {} later commits are lost",
+                    durable - found
+                ),
+            )
+        })
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -201,6 +270,11 @@ impl SledStore {
 impl Store for SledStore {
     fn load(&self) -> Result<Loaded> {
         let mut loaded = Loaded::default();
+        if let Some((key, reason)) = &self.lost_writes {
+            loaded
+                .problems
+                .push(Error::corrupt(key.clone(), reason.clone()));
+        }
         for entry in self.topology.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
             let id = match key_to_id(&key) {
@@ -253,9 +327,12 @@ impl Store for SledStore {
             &self.children,
             &self.refs,
             &self.attempts,
+            &self.meta,
         );
+        // The commit number this batch got (the closure may run more than once).
+        let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> =
-            trees.transaction(|(topology, bodies, children, refs, attempts)| {
+            trees.transaction(|(topology, bodies, children, refs, attempts, meta)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
@@ -333,6 +410,9 @@ impl Store for SledStore {
                         }
                     }
                 }
+                let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
+                meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
+                committed.set(seq);
                 Ok::<(), ConflictableTransactionError<Error>>(())
             });
         match result {
@@ -341,7 +421,11 @@ impl Store for SledStore {
             Err(TransactionError::Abort(e)) => return Err(e),
         }
         match self.durability {
-            Durability::Flush => self.flush(),
+            Durability::Flush => {
+                self.flush_db()?;
+                self.write_watermark(committed.get());
+                Ok(())
+            }
             Durability::Buffered => Ok(()),
         }
     }
@@ -373,11 +457,26 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
+        // Read before flushing: everything up to `seq` is durable after it.
+        let seq = self.commit_seq();
+        self.flush_db()?;
+        self.write_watermark(seq);
+        Ok(())
+    }
+}
+
+impl SledStore {
+    fn flush_db(&self) -> Result<()> {
         self.db
             .flush()
             .map(drop)
             .map_err(|e| Error::storage("flushing the store", e))
     }
+}
+
+/// A commit counter; anything but 8 bytes reads as 0.
+fn decode_seq(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes)
 }
 
 /// A batch operation with its keys and values already encoded.

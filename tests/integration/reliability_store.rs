@@ -108,6 +108,13 @@ fn open_damaged(path: &Path, written: &HashMap<NodeId, Node>, what: &str, damage
                 }
             }
             damage.nodes_lost += written.len() - tree.len();
+            // Lost nodes are never lost silently: the commit watermark (or a
+            // corrupt-record report) says so.
+            assert!(
+                tree.len() == written.len() || !tree.load_problems().is_empty(),
+                "{what}: {} nodes lost without a reported problem",
+                written.len() - tree.len()
+            );
             eprintln!(
                 "  {what}: opened, {} of {} nodes",
                 tree.len(),
