@@ -232,3 +232,21 @@ async fn adopt_and_remote_prune_against_a_configured_server_never_print_the_key(
         assert!(!String::from_utf8_lossy(&out.stderr).contains(KEY));
     }
 }
+
+#[test]
+fn a_store_that_lost_writes_warns_and_still_runs() {
+    let cli = Cli::new();
+    cli.ask(None, "Plan a weekend in Paris");
+    // Claim more durable commits than the database holds, as after sled dropped
+    // the end of its log at a damaged record.
+    std::fs::write(cli.store.join("resptree-commit"), "999").unwrap();
+    let out = cli.run(&["stats"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("resptree: warning: corrupt record at key \"meta/commit_seq\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("later commits are lost"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nodes 1,"));
+}

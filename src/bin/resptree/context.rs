@@ -60,13 +60,17 @@ impl Context {
             lower.starts_with("postgres://") || lower.starts_with("postgresql://")
         }) {
             let store = resptree::store::open_location(location)?;
-            return Ok(Arc::new(ResponseTree::with_store(store)?));
+            let tree = ResponseTree::with_store(store)?;
+            warn_about_problems(&tree);
+            return Ok(Arc::new(tree));
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the store directory {}", parent.display()))?;
         }
-        Ok(Arc::new(ResponseTree::open(path)?))
+        let tree = ResponseTree::open(path)?;
+        warn_about_problems(&tree);
+        Ok(Arc::new(tree))
     }
 
     /// Resolves what the user typed (ref, id or unique prefix) to a node.
@@ -107,5 +111,21 @@ impl Context {
             engine: builder.build()?,
             _emulator: emulator,
         })
+    }
+}
+
+/// Tells the user, on stderr, what the store could not load (corrupt records,
+/// writes the store lost): the command still runs on what did load.
+fn warn_about_problems(tree: &ResponseTree) {
+    const SHOWN: usize = 5;
+    let problems = tree.load_problems();
+    for problem in problems.iter().take(SHOWN) {
+        eprintln!("resptree: warning: {problem}");
+    }
+    if problems.len() > SHOWN {
+        eprintln!(
+            "resptree: warning: {} more problems while loading the store",
+            problems.len() - SHOWN
+        );
     }
 }
