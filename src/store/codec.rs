@@ -29,7 +29,10 @@ use super::{Attempt, Topology};
 pub(crate) const RECORD_VERSION: u8 = 1;
 
 /// The schema version of a whole store, kept in its metadata.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: adds the topology log (and the snapshot beside the database); a version 1
+/// store is upgraded when it is opened.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {
@@ -132,7 +135,7 @@ fn from_versioned_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T
     serde_json::from_slice(rest).map_err(|e| format!("bad JSON: {e}"))
 }
 
-fn check_version(version: u8) -> Result<(), String> {
+pub(super) fn check_version(version: u8) -> Result<(), String> {
     if version == RECORD_VERSION {
         Ok(())
     } else {
@@ -142,7 +145,7 @@ fn check_version(version: u8) -> Result<(), String> {
     }
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn push_str(out: &mut Vec<u8>, s: &str) {
     // NodeId guarantees at most 256 bytes, well within u16.
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
     out.extend_from_slice(&len.to_le_bytes());
@@ -150,13 +153,22 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A bounds-checked cursor over a record.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub(super) fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| format!("truncated at byte {}", self.pos))?;
         let out = &self.bytes[self.pos..end];
@@ -164,17 +176,17 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u8(&mut self) -> Result<u8, String> {
+    pub(super) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let mut out = [0; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn str(&mut self) -> Result<&'a str, String> {
+    pub(super) fn str(&mut self) -> Result<&'a str, String> {
         let len = u16::from_le_bytes(self.array()?);
         let bytes = self.take(usize::from(len))?;
         std::str::from_utf8(bytes).map_err(|e| format!("id is not UTF-8: {e}"))

@@ -50,6 +50,7 @@ impl Store for MemoryStore {
                 .collect(),
             problems: Vec::new(),
             cursor: None,
+            parent_positions: Vec::new(),
         })
     }
 

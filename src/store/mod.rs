@@ -33,6 +33,8 @@ mod migrate;
 mod postgres;
 #[cfg(feature = "sled")]
 mod sled;
+#[cfg(feature = "sled")]
+mod snapshot;
 
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;
@@ -168,6 +170,10 @@ pub struct Loaded {
     /// The position of the store's change feed when it was read, for
     /// [`Store::changes_since`]; `None` for stores without one.
     pub cursor: Option<u64>,
+    /// Where a store knows them: `parent_positions[i]` is the index in `nodes`
+    /// of `nodes[i]`'s parent (`u32::MAX` if unknown), so the graph can link
+    /// them without looking the parent up by id. Empty when not known.
+    pub(crate) parent_positions: Vec<u32>,
 }
 
 /// The part of a node the in-memory graph needs: its id, its edges and its time.

@@ -12,6 +12,12 @@
 //! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
 //! | `meta`     | `schema_version`             | `u32` little-endian                |
 //! | `meta`     | `commit_seq`                 | `u64` little-endian, +1 per batch  |
+//! | `meta`     | `snapshot`                   | where the topology snapshot is     |
+//! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
+//!
+//! The topology snapshot (a file beside the database) and the topology log are
+//! derived data that make a reopen read one file instead of every record; see
+//! [`super::snapshot`]. Whenever they cannot be used, `load` scans `topology`.
 //!
 //! Beside the database, the file `resptree-commit` holds the last commit number
 //! known to be durable (written after each flush). sled 0.34 treats the first
@@ -29,7 +35,8 @@ use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
-use super::{Attempt, Batch, Durability, Loaded, Op, Store, corrupt};
+use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
+use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time.
@@ -37,6 +44,12 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const COMMIT_KEY: &[u8] = b"commit_seq";
+const SNAPSHOT_KEY: &[u8] = b"snapshot";
+
+/// A reopen rewrites the snapshot once it has replayed this many logged changes,
+/// or an eighth of the tree if that is more: the log then stays a small part of
+/// what a reopen reads, and a rewrite is paid for by many cheap reopens.
+const COMPACT_MIN: usize = 1024;
 /// The commit watermark file, inside the store's directory.
 const MARKER_FILE: &str = "resptree-commit";
 
@@ -69,6 +82,9 @@ pub struct SledStore {
     refs: sled::Tree,
     attempts: sled::Tree,
     meta: sled::Tree,
+    topology_log: sled::Tree,
+    /// See [`SledStore::with_snapshot_every`]; `None` for the default.
+    snapshot_every: Option<usize>,
     /// Why the store looks truncated, found at open: `(key, reason)`.
     lost_writes: Option<(String, String)>,
 }
@@ -130,6 +146,20 @@ impl SledStore {
         self
     }
 
+    /// Sets how many logged changes a [`Store::load`] may replay on top of the
+    /// topology snapshot before it writes a fresh snapshot. The default is 1024
+    /// or an eighth of the tree, whichever is larger; `1` rewrites it at every
+    /// load that found any change, `usize::MAX` only when there is none yet.
+    ///
+    /// The snapshot (see `docs/store-format.md`) is what lets a reopen read one
+    /// file instead of every node's record: a larger setting makes loads that
+    /// follow many writes read more, a smaller one makes them write more.
+    #[must_use]
+    pub fn with_snapshot_every(mut self, changes: usize) -> Self {
+        self.snapshot_every = Some(changes);
+        self
+    }
+
     /// The store's durability setting.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -170,6 +200,8 @@ impl SledStore {
             refs: tree("refs")?,
             attempts: tree("attempts")?,
             meta: tree("meta")?,
+            topology_log: tree("topology_log")?,
+            snapshot_every: None,
             path,
             durability: Durability::Flush,
             lost_writes: None,
@@ -259,6 +291,13 @@ impl SledStore {
                             "schema version {version} is newer than this build ({SCHEMA_VERSION})"
                         ),
                     ))
+                } else if version < SCHEMA_VERSION {
+                    // Version 1 had no topology log. Nothing needs rewriting: with
+                    // no snapshot yet, the first load scans. The new number keeps
+                    // older builds, which would write without logging, out.
+                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
+                        .map_err(|e| Error::storage("upgrading the schema version", e))?;
+                    Ok(())
                 } else {
                     Ok(())
                 }
@@ -275,20 +314,37 @@ impl Store for SledStore {
                 .problems
                 .push(Error::corrupt(key.clone(), reason.clone()));
         }
-        for entry in self.topology.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
-            let id = match key_to_id(&key) {
-                Ok(id) => id,
-                Err(reason) => {
-                    loaded.problems.push(corrupt("topology", &key, reason));
-                    continue;
+        // Read before any record: every batch committed after this number is in
+        // the log, so a snapshot labelled with it misses nothing. (Replaying a
+        // change the records already showed is harmless: each is a whole put
+        // or removal of one node.)
+        let seq = self.commit_seq();
+        let found = match self.load_snapshot() {
+            Some((found, replayed)) => {
+                let every = self
+                    .snapshot_every
+                    .unwrap_or_else(|| COMPACT_MIN.max(found.nodes.len() / 8));
+                if replayed > 0 && replayed >= every {
+                    self.compact(seq, &found.nodes);
                 }
-            };
-            match codec::decode_topology(id, &value) {
-                Ok(t) => loaded.nodes.push(t),
-                Err(reason) => loaded.problems.push(corrupt("topology", &key, reason)),
+                found
             }
-        }
+            None => {
+                let before = loaded.problems.len();
+                let nodes = self.scan_topology(&mut loaded.problems)?;
+                // A snapshot would hide the records the scan had to skip; they
+                // stay reported until they are fixed.
+                if loaded.problems.len() == before && !nodes.is_empty() {
+                    self.compact(seq, &nodes);
+                }
+                Positioned {
+                    nodes,
+                    parents: Vec::new(),
+                }
+            }
+        };
+        loaded.nodes = found.nodes;
+        loaded.parent_positions = found.parents;
         for entry in self.refs.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("loading the refs", e))?;
             let name = std::str::from_utf8(&key)
@@ -321,6 +377,7 @@ impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         // Encode once, outside the transaction closure, which sled may rerun.
         let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
+        let log_entry = self.log_entry(&ops);
         let trees = (
             &self.topology,
             &self.bodies,
@@ -328,11 +385,12 @@ impl Store for SledStore {
             &self.refs,
             &self.attempts,
             &self.meta,
+            &self.topology_log,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> =
-            trees.transaction(|(topology, bodies, children, refs, attempts, meta)| {
+            trees.transaction(|(topology, bodies, children, refs, attempts, meta, log)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
@@ -412,6 +470,9 @@ impl Store for SledStore {
                 }
                 let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
                 meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
+                if let Some(entry) = &log_entry {
+                    log.insert(&seq.to_be_bytes(), entry.as_slice())?;
+                }
                 committed.set(seq);
                 Ok::<(), ConflictableTransactionError<Error>>(())
             });
@@ -465,12 +526,151 @@ impl Store for SledStore {
     }
 }
 
+/// Loading through the snapshot and the log, and keeping them short.
 impl SledStore {
+    /// Every readable topology record; unreadable ones are added to `problems`.
+    fn scan_topology(&self, problems: &mut Vec<Error>) -> Result<Vec<Topology>> {
+        let mut nodes = Vec::new();
+        for entry in self.topology.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
+            let id = match key_to_id(&key) {
+                Ok(id) => id,
+                Err(reason) => {
+                    problems.push(corrupt("topology", &key, reason));
+                    continue;
+                }
+            };
+            match codec::decode_topology(id, &value) {
+                Ok(t) => nodes.push(t),
+                Err(reason) => problems.push(corrupt("topology", &key, reason)),
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// The topology from the snapshot and the log after it, and how many
+    /// logged changes were replayed; `None` if there is no usable snapshot, or
+    /// any part of the log after it cannot be read (the caller then scans).
+    fn load_snapshot(&self) -> Option<(Positioned, usize)> {
+        let dir = self.path.as_deref()?;
+        let pointer = self.snapshot_pointer()?;
+        let mut found = snapshot::read(dir, &pointer).ok()?;
+        let start = pointer.seq.checked_add(1)?;
+        let mut changes = Vec::new();
+        for entry in self.topology_log.range(start.to_be_bytes()..) {
+            let (_, value) = entry.ok()?;
+            changes.extend(snapshot::decode_log(&value).ok()?);
+        }
+        let replayed = changes.len();
+        replay(&mut found, changes);
+        Some((found, replayed))
+    }
+
+    fn snapshot_pointer(&self) -> Option<Pointer> {
+        let bytes = self.meta.get(SNAPSHOT_KEY).ok()??;
+        Pointer::decode(&bytes).ok()
+    }
+
+    /// Writes `nodes`, the state as of commit `seq`, as the new snapshot, then
+    /// drops what it replaces: the log up to `seq` and older snapshot files.
+    ///
+    /// Best effort: `nodes` are already loaded, and a snapshot that could not
+    /// be written only means the next open reads more.
+    fn compact(&self, seq: u64, nodes: &[Topology]) {
+        let Some(dir) = self.path.as_deref() else {
+            return;
+        };
+        let Some(bytes) = snapshot::encode(nodes) else {
+            return;
+        };
+        let generation = self
+            .snapshot_pointer()
+            .map_or(1, |p| p.generation.wrapping_add(1));
+        let Ok(mut pointer) = snapshot::write(dir, generation, &bytes) else {
+            return;
+        };
+        pointer.seq = seq;
+        // The pointer must be durable before what it replaces is deleted.
+        if self.meta.insert(SNAPSHOT_KEY, pointer.encode()).is_err() || self.flush_db().is_err() {
+            return;
+        }
+        let mut covered = sled::Batch::default();
+        for key in self
+            .topology_log
+            .range(..=seq.to_be_bytes())
+            .keys()
+            .flatten()
+        {
+            covered.remove(key);
+        }
+        let _ = self.topology_log.apply_batch(covered);
+        snapshot::remove_others(dir, generation);
+    }
+
+    /// The log entry of a batch: its topology changes, or `None` if it has none
+    /// or the store is temporary (never reopened, so never reads its log).
+    fn log_entry(&self, ops: &[Prepared]) -> Option<Vec<u8>> {
+        self.path.as_ref()?;
+        let changes: Vec<LogChange<'_>> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Prepared::PutNode { id, topology, .. } => Some(LogChange::Put(id, topology)),
+                Prepared::RemoveNode(id) => Some(LogChange::Remove(id)),
+                _ => None,
+            })
+            .collect();
+        (!changes.is_empty()).then(|| snapshot::encode_log(changes))
+    }
+
     fn flush_db(&self) -> Result<()> {
         self.db
             .flush()
             .map(drop)
             .map_err(|e| Error::storage("flushing the store", e))
+    }
+}
+
+/// Applies logged `changes`, oldest first, to a snapshot's records: the last
+/// change of each node wins. Changed nodes move to the end, in the order they
+/// were first changed, and lose their parent positions, as do the children of
+/// nodes that moved (the graph finds those parents by id).
+fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
+    if changes.is_empty() {
+        return;
+    }
+    let mut order = Vec::new();
+    let mut last: std::collections::HashMap<NodeId, Option<Topology>> =
+        std::collections::HashMap::new();
+    for change in changes {
+        let (id, state) = match change {
+            LogOp::Put(t) => (t.id.clone(), Some(t)),
+            LogOp::Remove(id) => (id, None),
+        };
+        if last.insert(id.clone(), state).is_none() {
+            order.push(id);
+        }
+    }
+    let nodes = std::mem::take(&mut found.nodes);
+    let parents = std::mem::take(&mut found.parents);
+    let mut renumbered = vec![NO_PARENT; nodes.len()];
+    for (i, (t, parent)) in nodes.into_iter().zip(parents).enumerate() {
+        if !last.contains_key(&t.id) {
+            // Fits: positions are u32 and the snapshot had at least this many.
+            renumbered[i] = found.nodes.len() as u32;
+            found.nodes.push(t);
+            found.parents.push(parent);
+        }
+    }
+    for parent in &mut found.parents {
+        if *parent != NO_PARENT {
+            *parent = renumbered[*parent as usize];
+        }
+    }
+    for id in order {
+        if let Some(Some(t)) = last.remove(&id) {
+            found.nodes.push(t);
+            found.parents.push(NO_PARENT);
+        }
     }
 }
 

@@ -101,7 +101,7 @@ impl Graph {
     /// million-node reopen has a budget of a few seconds.
     pub fn build(records: &[Topology], missing_context: MissingContext) -> (Self, Vec<Error>) {
         match missing_context {
-            MissingContext::Drop => Self::bulk(records),
+            MissingContext::Drop => Self::bulk(records, &[]),
             MissingContext::Refuse => {
                 let mut graph = Self::new();
                 let problems = graph.insert_all(records, missing_context);
@@ -110,11 +110,22 @@ impl Graph {
         }
     }
 
+    /// [`Graph::build`] with [`MissingContext::Drop`], given where the store
+    /// knows them the parents' positions in `records` ([`Loaded`]'s
+    /// `parent_positions`): a parent found there is linked without a lookup by
+    /// id. A position is only trusted if the record there has the parent's very
+    /// id allocation, so a wrong one costs a lookup, never a wrong edge.
+    ///
+    /// [`Loaded`]: crate::store::Loaded
+    pub(crate) fn build_positioned(records: &[Topology], positions: &[u32]) -> (Self, Vec<Error>) {
+        Self::bulk(records, positions)
+    }
+
     /// The bulk build: every vertex, then every parent edge, then a walk from
     /// the roots; whatever the walk does not reach hangs from a missing parent or
     /// a cycle and is removed again. Context edges are added last, where both
     /// ends survived and no cycle results.
-    fn bulk(records: &[Topology]) -> (Self, Vec<Error>) {
+    fn bulk(records: &[Topology], positions: &[u32]) -> (Self, Vec<Error>) {
         const UNKNOWN: u8 = 0;
         const VISITING: u8 = 1;
         const REACHED: u8 = 2;
@@ -129,20 +140,36 @@ impl Graph {
         };
         // Phase 1: vertices. In a fresh graph, vertex k is the k-th added.
         let mut record_of: Vec<usize> = Vec::with_capacity(n);
+        // The vertex of each record, where parent positions will be looked up.
+        let mut vertex_of: Vec<Option<NodeIndex>> = Vec::new();
+        if !positions.is_empty() {
+            vertex_of.reserve_exact(n);
+        }
         for (i, r) in records.iter().enumerate() {
-            match g.index.entry(r.id.clone()) {
+            let vertex = match g.index.entry(r.id.clone()) {
                 Entry::Occupied(_) => {
                     problems.push(violation(TreeViolation::DuplicateNode(r.id.clone())));
+                    None
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(g.graph.add_node(Vertex {
+                    let vertex = g.graph.add_node(Vertex {
                         id: r.id.clone(),
                         created_at: r.created_at,
-                    }));
+                    });
+                    slot.insert(vertex);
                     record_of.push(i);
+                    Some(vertex)
                 }
+            };
+            if !positions.is_empty() {
+                vertex_of.push(vertex);
             }
         }
+        let by_position = |i: usize, parent: &NodeId| {
+            let at = *positions.get(i)? as usize;
+            let vertex = (*vertex_of.get(at)?)?;
+            records[at].id.ptr_eq(parent).then_some(vertex)
+        };
         // Phase 2: parent edges; note why a node got none.
         let mut state = vec![UNKNOWN; record_of.len()];
         let mut roots = Vec::new();
@@ -150,8 +177,8 @@ impl Graph {
             let ix = NodeIndex::new(k);
             match &records[i].parent {
                 None => roots.push(ix),
-                Some(p) => match g.index.get(p) {
-                    Some(&pix) if pix != ix => {
+                Some(p) => match by_position(i, p).or_else(|| g.index.get(p).copied()) {
+                    Some(pix) if pix != ix => {
                         g.graph.add_edge(pix, ix, EdgeKind::Continues);
                     }
                     Some(_) => state[k] = CYCLIC,
@@ -904,6 +931,38 @@ mod tests {
             assert_eq!(k.len(), 7, "{policy:?} {k:?}");
             assert!(!g.contains(&id("below")));
         }
+    }
+
+    #[test]
+    fn parent_positions_are_checked_not_trusted() {
+        // r ← a ← b, with parents sharing the parent records' allocations, and
+        // a duplicate `a` whose position must not be used.
+        let mut records = vec![
+            rec("r", None, &[]),
+            rec("a", None, &[]),
+            rec("b", None, &[]),
+            rec("a", None, &[]),
+        ];
+        records[1].parent = Some(records[0].id.clone());
+        records[2].parent = Some(records[1].id.clone());
+        records[3].parent = Some(records[2].id.clone());
+        let (expected, expected_problems) = Graph::build(&records, MissingContext::Drop);
+        let none = u32::MAX;
+        for positions in [
+            vec![none, 0, 1, 2],     // right
+            vec![none, 2, 3, 0],     // wrong records: looked up by id instead
+            vec![none, 7, 99, none], // out of range or missing
+            vec![none, 0],           // too short
+            vec![],                  // none at all
+        ] {
+            let (g, problems) = Graph::build_positioned(&records, &positions);
+            assert_eq!(g, expected, "{positions:?}");
+            assert_eq!(kinds(&problems), kinds(&expected_problems), "{positions:?}");
+        }
+        assert_eq!(
+            expected.path(&id("b")).unwrap(),
+            vec![id("r"), id("a"), id("b")]
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ impl ResponseTree {
     pub fn with_store(store: Arc<dyn Store>) -> Result<Self> {
         let loaded = store.load()?;
         let mut problems = loaded.problems;
-        let (graph, graph_problems) = Graph::build(&loaded.nodes, MissingContext::Drop);
+        let (graph, graph_problems) =
+            Graph::build_positioned(&loaded.nodes, &loaded.parent_positions);
         problems.extend(graph_problems);
         let mut refs = BTreeMap::new();
         for (name, target) in loaded.refs {

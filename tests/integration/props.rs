@@ -1,5 +1,6 @@
 //! Property tests: random insert/remove/ref sequences keep the tree's invariants,
-//! and the graph rebuilt from sled equals the live one.
+//! the graph rebuilt from sled equals the live one, and reopening through the
+//! topology snapshot and log returns exactly what was written.
 
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,8 +10,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use resptree::store::{Durability, SledStore, Store};
-use resptree::tree::EdgeKind;
+use resptree::store::{Batch, Durability, Op, SledStore, Store, Topology};
+use resptree::tree::{EdgeKind, Graph, MissingContext};
 use resptree::{Node, NodeId, RefName, ResponseTree, Timestamp};
 
 #[derive(Debug, Clone)]
@@ -184,5 +185,106 @@ proptest! {
         prop_assert!(reopened.load_problems().is_empty(), "{:?}", reopened.load_problems());
         prop_assert_eq!(&*reopened.graph(), &live);
         prop_assert_eq!(reopened.list_refs(), refs);
+    }
+}
+
+/// One step of [`reopens_through_the_snapshot_and_log_lose_nothing`].
+#[derive(Debug, Clone)]
+enum StoreStep {
+    /// Store node `id` (new or replacing) under `parent`, at `time`.
+    Put {
+        id: u8,
+        parent: Option<u8>,
+        context: Option<u8>,
+        time: i64,
+    },
+    Remove(u8),
+    /// Close the store and open it again.
+    Reopen,
+    /// Close the store, damage or delete its snapshot file, and open it again.
+    LoseSnapshot {
+        delete: bool,
+    },
+}
+
+fn store_step() -> impl Strategy<Value = StoreStep> {
+    prop_oneof![
+        6 => (0_u8..10, proptest::option::weighted(0.8, 0_u8..10), proptest::option::weighted(0.2, 0_u8..10), 0_i64..4)
+            .prop_map(|(id, parent, context, time)| StoreStep::Put { id, parent, context, time }),
+        2 => (0_u8..10).prop_map(StoreStep::Remove),
+        2 => Just(StoreStep::Reopen),
+        1 => any::<bool>().prop_map(|delete| StoreStep::LoseSnapshot { delete }),
+    ]
+}
+
+fn step_id(i: u8) -> NodeId {
+    NodeId::new(&format!("resp_{i}")).unwrap()
+}
+
+/// The graph a set of records must give, built the slow, careful way.
+fn expected_graph(model: &BTreeMap<NodeId, Topology>) -> Graph {
+    let records: Vec<Topology> = model.values().cloned().collect();
+    Graph::build(&records, MissingContext::Drop).0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever mix of puts, replacements, removals and reopens (with the
+    /// snapshot rewritten often, rarely or never, and sometimes lost), a load
+    /// returns exactly the records written, and the tree built from it is the
+    /// one those records give.
+    #[test]
+    fn reopens_through_the_snapshot_and_log_lose_nothing(
+        steps in proptest::collection::vec(store_step(), 1..40),
+        every in prop_oneof![Just(1_usize), Just(3), Just(usize::MAX)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let open = || SledStore::open(&path).unwrap().with_snapshot_every(every);
+        let mut store = open();
+        let mut model: BTreeMap<NodeId, Topology> = BTreeMap::new();
+        for step in &steps {
+            match step {
+                StoreStep::Put { id, parent, context, time } => {
+                    let mut node = Node::new(step_id(*id), parent.map(step_id))
+                        .with_created_at(Timestamp(*time))
+                        .with_user_text("q");
+                    node.extra_context = context.map(step_id).into_iter().collect();
+                    model.insert(node.id.clone(), Topology::of(&node));
+                    store.apply(Batch::from(vec![Op::PutNode(Box::new(node))])).unwrap();
+                }
+                StoreStep::Remove(id) => {
+                    model.remove(&step_id(*id));
+                    store.apply(Batch::from(vec![Op::RemoveNode(step_id(*id))])).unwrap();
+                }
+                StoreStep::Reopen | StoreStep::LoseSnapshot { .. } => {
+                    drop(store);
+                    if let StoreStep::LoseSnapshot { delete } = step {
+                        for entry in std::fs::read_dir(&path).unwrap() {
+                            let file = entry.unwrap().path();
+                            if file.extension().is_some_and(|e| e == "snapshot") {
+                                if *delete {
+                                    std::fs::remove_file(&file).unwrap();
+                                } else {
+                                    let mut bytes = std::fs::read(&file).unwrap();
+                                    let last = bytes.len() - 1;
+                                    bytes[last] ^= 0x55;
+                                    std::fs::write(&file, bytes).unwrap();
+                                }
+                            }
+                        }
+                    }
+                    store = open();
+                    let mut loaded: Vec<Topology> = store.load().unwrap().nodes;
+                    loaded.sort_by(|a, b| a.id.cmp(&b.id));
+                    let expected: Vec<Topology> = model.values().cloned().collect();
+                    prop_assert_eq!(loaded, expected);
+                }
+            }
+        }
+        drop(store);
+        let tree = ResponseTree::with_store(Arc::new(open())).unwrap();
+        prop_assert_eq!(&*tree.graph(), &expected_graph(&model));
     }
 }

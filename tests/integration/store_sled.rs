@@ -1,4 +1,5 @@
-//! sled-only store tests: the child index, corruption, locking, schema version.
+//! sled-only store tests: the child index, corruption, locking, schema version,
+//! the topology snapshot and log.
 //! The tests every store must pass are in `store.rs`.
 
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
@@ -162,6 +163,166 @@ fn newer_schema_is_refused() {
         }
         other => panic!("expected CorruptRecord, got {other:?}"),
     }
+}
+
+/// The snapshot files in a store's directory, by name.
+fn snapshot_files(path: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("topology-"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// How many batches the topology log holds.
+fn log_entries(path: &std::path::Path) -> usize {
+    open_raw(path).open_tree("topology_log").unwrap().len()
+}
+
+#[test]
+fn reopen_reads_the_snapshot_and_replaces_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let live = {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+        t.graph().clone()
+    };
+    // The first open scans the records and writes a snapshot of what it found.
+    drop(ResponseTree::open(&path).unwrap());
+    assert_eq!(snapshot_files(&path), ["topology-1.snapshot"]);
+    assert_eq!(log_entries(&path), 0, "the snapshot covers the whole log");
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(*t.graph(), live);
+    assert!(t.load_problems().is_empty());
+    drop(t);
+
+    // A damaged snapshot is not trusted: the records are scanned again, and a
+    // new snapshot replaces the damaged one.
+    let file = path.join("topology-1.snapshot");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[30] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(*t.graph(), live);
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    drop(t);
+    assert_eq!(snapshot_files(&path), ["topology-2.snapshot"]);
+
+    // So is a missing one.
+    std::fs::remove_file(path.join("topology-2.snapshot")).unwrap();
+    assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
+}
+
+#[test]
+fn writes_after_the_snapshot_are_replayed_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+    }
+    drop(ResponseTree::open(&path).unwrap());
+    let live = {
+        let t = ResponseTree::open(&path).unwrap();
+        t.remove_subtree(&id("resp_a1")).unwrap();
+        t.insert(node("resp_new", Some("resp_b"), 9, "q", "a"))
+            .unwrap();
+        t.graph().clone()
+    };
+    // Two batches logged; far below the default rewrite threshold.
+    assert_eq!(log_entries(&path), 2);
+    let store = SledStore::open(&path).unwrap();
+    let t = ResponseTree::with_store(Arc::new(store)).unwrap();
+    assert_eq!(*t.graph(), live);
+    drop(t);
+    assert_eq!(snapshot_files(&path), ["topology-1.snapshot"]);
+    assert_eq!(log_entries(&path), 2);
+
+    // With a threshold of one change, the load folds the log into a new
+    // snapshot and empties it.
+    let store = SledStore::open(&path).unwrap().with_snapshot_every(1);
+    let t = ResponseTree::with_store(Arc::new(store)).unwrap();
+    assert_eq!(*t.graph(), live);
+    drop(t);
+    assert_eq!(snapshot_files(&path), ["topology-2.snapshot"]);
+    assert_eq!(log_entries(&path), 0);
+    assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
+}
+
+#[test]
+fn a_version_1_store_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let live = {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+        t.graph().clone()
+    };
+    {
+        // What version 1 wrote: no log, no snapshot.
+        let db = open_raw(&path);
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("schema_version", &1_u32.to_le_bytes()).unwrap();
+        meta.remove("snapshot").unwrap();
+        db.drop_tree("topology_log").unwrap();
+        db.flush().unwrap();
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(*t.graph(), live);
+    t.insert(node("resp_new", Some("resp_b"), 9, "q", "a"))
+        .unwrap();
+    let live = t.graph().clone();
+    drop(t);
+    let version = open_raw(&path)
+        .open_tree("meta")
+        .unwrap()
+        .get("schema_version")
+        .unwrap()
+        .unwrap();
+    assert_eq!(version.as_ref(), 2_u32.to_le_bytes());
+    assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
+}
+
+#[test]
+fn records_changed_behind_the_stores_back_show_on_the_next_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        fill(&t);
+    }
+    drop(ResponseTree::open(&path).unwrap());
+    {
+        let db = open_raw(&path);
+        db.open_tree("topology")
+            .unwrap()
+            .insert("resp_a1", &b"\x01garbage"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    // The snapshot was written through the store and still holds the node...
+    assert!(
+        ResponseTree::open(&path)
+            .unwrap()
+            .load_problems()
+            .is_empty()
+    );
+    // ...and a scan, which deleting the snapshot forces, reports the record.
+    for name in snapshot_files(&path) {
+        std::fs::remove_file(path.join(name)).unwrap();
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(
+        t.load_problems()
+            .iter()
+            .any(|e| e.to_string().contains("topology/resp_a1")),
+        "{:?}",
+        t.load_problems()
+    );
+    assert!(!t.contains(&id("resp_a1")));
 }
 
 #[test]

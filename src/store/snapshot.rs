@@ -1,0 +1,441 @@
+//! What makes reopening a large sled store fast: a **topology snapshot** (every
+//! node's topology in one file, parents as positions instead of ids) plus a
+//! **topology log** (per batch, the topology records it wrote or removed).
+//!
+//! A reopen reads the snapshot and replays the log written after it, instead of
+//! visiting a million sled records, and it gets each node's parent as a position,
+//! so the graph is built without looking parents up by id. Both are *derived*
+//! data: the per-node `topology` records stay the source of truth, and whenever
+//! the snapshot is missing, stale or damaged the store falls back to scanning
+//! them. See `docs/store-format.md` for the layout and the rules that keep the
+//! two consistent.
+//!
+//! This module only encodes and decodes; [`super::sled`] decides when to read and
+//! write.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::ids::NodeId;
+use crate::node::Timestamp;
+
+use super::Topology;
+use super::codec::{self, Reader, push_str};
+
+/// "No position": a root, a parent outside the snapshot, or one not known.
+pub(crate) const NO_PARENT: u32 = u32::MAX;
+/// In a snapshot file: the parent is not in the snapshot; its id follows.
+const NAMED_PARENT: u32 = u32::MAX - 1;
+
+/// The first bytes of a snapshot file.
+const MAGIC: &[u8; 8] = b"RTTOPO\r\n";
+/// The format version of a snapshot file and of a snapshot pointer.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// Topology records with each parent's position among them, as a snapshot
+/// decodes. `parents[i]` is the index in `nodes` of `nodes[i]`'s parent, or
+/// [`NO_PARENT`].
+#[derive(Debug, Default)]
+pub(crate) struct Positioned {
+    pub(crate) nodes: Vec<Topology>,
+    pub(crate) parents: Vec<u32>,
+}
+
+/// Encodes `nodes` as a snapshot file. `None` if there are too many nodes for
+/// 32-bit positions (4 billion), in which case the store simply keeps scanning.
+pub(crate) fn encode(nodes: &[Topology]) -> Option<Vec<u8>> {
+    let count = u32::try_from(nodes.len())
+        .ok()
+        .filter(|&n| n < NAMED_PARENT)?;
+    let position: HashMap<&str, u32> = nodes
+        .iter()
+        .zip(0..count)
+        .map(|(t, i)| (t.id.as_str(), i))
+        .collect();
+    // ~ id + timestamp + parent position + context count.
+    let mut out = Vec::with_capacity(17 + nodes.len() * 72);
+    out.extend_from_slice(MAGIC);
+    out.push(SNAPSHOT_VERSION);
+    out.extend_from_slice(&u64::from(count).to_le_bytes());
+    for t in nodes {
+        push_str(&mut out, t.id.as_str());
+        out.extend_from_slice(&t.created_at.as_millis().to_le_bytes());
+        match &t.parent {
+            None => out.extend_from_slice(&NO_PARENT.to_le_bytes()),
+            Some(p) => match position.get(p.as_str()) {
+                Some(&i) => out.extend_from_slice(&i.to_le_bytes()),
+                None => {
+                    out.extend_from_slice(&NAMED_PARENT.to_le_bytes());
+                    push_str(&mut out, p.as_str());
+                }
+            },
+        }
+        let contexts = u16::try_from(t.extra_context.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&contexts.to_le_bytes());
+        for c in t.extra_context.iter().take(usize::from(contexts)) {
+            push_str(&mut out, c.as_str());
+        }
+    }
+    Some(out)
+}
+
+/// Decodes a snapshot file. Parents found by position share their id's
+/// allocation with the parent record.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
+    let mut r = Reader::new(bytes);
+    if r.take(MAGIC.len())? != MAGIC {
+        return Err("not a topology snapshot".into());
+    }
+    let version = r.u8()?;
+    if version != SNAPSHOT_VERSION {
+        return Err(format!(
+            "snapshot version {version}, this build reads {SNAPSHOT_VERSION}"
+        ));
+    }
+    let count = u64::from_le_bytes(r.array()?);
+    // Every record takes at least 16 bytes: refuse a count the bytes cannot hold
+    // before reserving memory for it.
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|&n| n <= r.remaining() / 16)
+        .ok_or_else(|| format!("{count} nodes cannot fit in {} bytes", bytes.len()))?;
+    let mut out = Positioned {
+        nodes: Vec::with_capacity(count),
+        parents: Vec::with_capacity(count),
+    };
+    for _ in 0..count {
+        let id = node_id(r.str()?)?;
+        let created_at = Timestamp(i64::from_le_bytes(r.array()?));
+        let mut parent = None;
+        let position = match u32::from_le_bytes(r.array()?) {
+            NAMED_PARENT => {
+                parent = Some(node_id(r.str()?)?);
+                NO_PARENT
+            }
+            NO_PARENT => NO_PARENT,
+            i if (i as usize) < count => i,
+            i => return Err(format!("parent position {i} out of range")),
+        };
+        let contexts = u16::from_le_bytes(r.array()?);
+        let mut extra_context = Vec::with_capacity(usize::from(contexts));
+        for _ in 0..contexts {
+            extra_context.push(node_id(r.str()?)?);
+        }
+        out.nodes.push(Topology {
+            id,
+            parent,
+            extra_context,
+            created_at,
+        });
+        out.parents.push(position);
+    }
+    if r.remaining() != 0 {
+        return Err(format!("{} trailing bytes", r.remaining()));
+    }
+    for i in 0..count {
+        let position = out.parents[i];
+        if position != NO_PARENT {
+            out.nodes[i].parent = Some(out.nodes[position as usize].id.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn node_id(s: &str) -> Result<NodeId, String> {
+    NodeId::new(s).map_err(|e| e.to_string())
+}
+
+/// Where the current snapshot is and what it covers: kept in the sled
+/// database, so it changes atomically with the records it summarises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pointer {
+    /// Names the file: `topology-<generation>.snapshot`.
+    pub(crate) generation: u64,
+    /// The snapshot holds every batch up to this commit, and maybe some later
+    /// ones (replaying those again is harmless).
+    pub(crate) seq: u64,
+    /// The file's length in bytes.
+    pub(crate) len: u64,
+    /// [`checksum`] of the file.
+    pub(crate) checksum: u64,
+}
+
+impl Pointer {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(33);
+        out.push(SNAPSHOT_VERSION);
+        for n in [self.generation, self.seq, self.len, self.checksum] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != SNAPSHOT_VERSION {
+            return Err(format!("snapshot pointer version {version}"));
+        }
+        let mut field = || r.array().map(u64::from_le_bytes);
+        let pointer = Self {
+            generation: field()?,
+            seq: field()?,
+            len: field()?,
+            checksum: field()?,
+        };
+        if r.remaining() != 0 {
+            return Err("trailing bytes".into());
+        }
+        Ok(pointer)
+    }
+
+    /// The snapshot file in the store's directory `dir`.
+    pub(crate) fn file(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("topology-{}.snapshot", self.generation))
+    }
+}
+
+/// Reads the snapshot `pointer` names, checking its length and checksum.
+pub(crate) fn read(dir: &Path, pointer: &Pointer) -> Result<Positioned, String> {
+    let file = pointer.file(dir);
+    let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if bytes.len() as u64 != pointer.len || checksum(&bytes) != pointer.checksum {
+        return Err(format!("{} is damaged", file.display()));
+    }
+    decode(&bytes)
+}
+
+/// Writes `bytes` as the snapshot file of `generation` in `dir` and makes it
+/// durable (temporary file, fsync, rename, fsync of the directory), so a
+/// pointer to it is never written before the file can be read back.
+pub(crate) fn write(dir: &Path, generation: u64, bytes: &[u8]) -> std::io::Result<Pointer> {
+    let pointer = Pointer {
+        generation,
+        seq: 0,
+        len: bytes.len() as u64,
+        checksum: checksum(bytes),
+    };
+    let target = pointer.file(dir);
+    let tmp = target.with_extension("snapshot.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, &target)?;
+    // Make the rename itself durable; not every platform can open a directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(pointer)
+}
+
+/// Deletes every snapshot file in `dir` but the one of `keep`: files of older
+/// generations, and temporary files left by an interrupted write.
+pub(crate) fn remove_others(dir: &Path, keep: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let keep = format!("topology-{keep}.snapshot");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("topology-") && name.contains(".snapshot") && name != keep {
+            // Best effort: a file left behind only costs disk space.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A 64-bit checksum that catches damaged or truncated files (not tampering):
+/// a multiply-xorshift over 8-byte words, fast enough for 100 MB in tens of
+/// milliseconds.
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0; 8];
+        w.copy_from_slice(word);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    let mut tail = [0; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 32)
+}
+
+/// One change in the topology log.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum LogOp {
+    /// The node was stored (added or replaced) with this topology.
+    Put(Topology),
+    /// The node was removed.
+    Remove(NodeId),
+}
+
+const LOG_PUT: u8 = 0;
+const LOG_REMOVE: u8 = 1;
+
+/// Encodes one batch's topology changes as a log entry: a version byte, then per
+/// change a tag, the id and (for a put) the topology record.
+pub(crate) fn encode_log<'a>(ops: impl IntoIterator<Item = LogChange<'a>>) -> Vec<u8> {
+    let mut out = vec![codec::RECORD_VERSION];
+    for op in ops {
+        match op {
+            LogChange::Put(id, record) => {
+                out.push(LOG_PUT);
+                push_str(&mut out, id);
+                // Topology records are a few hundred bytes at most.
+                let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(record);
+            }
+            LogChange::Remove(id) => {
+                out.push(LOG_REMOVE);
+                push_str(&mut out, id);
+            }
+        }
+    }
+    out
+}
+
+/// A change as the writer has it: ids as strings, topology already encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LogChange<'a> {
+    Put(&'a str, &'a [u8]),
+    Remove(&'a str),
+}
+
+/// Decodes a log entry.
+pub(crate) fn decode_log(bytes: &[u8]) -> Result<Vec<LogOp>, String> {
+    let mut r = Reader::new(bytes);
+    codec::check_version(r.u8()?)?;
+    let mut ops = Vec::new();
+    while r.remaining() > 0 {
+        let tag = r.u8()?;
+        let id = node_id(r.str()?)?;
+        match tag {
+            LOG_PUT => {
+                let len = u32::from_le_bytes(r.array()?);
+                let record = r.take(len as usize)?;
+                ops.push(LogOp::Put(codec::decode_topology(id, record)?));
+            }
+            LOG_REMOVE => ops.push(LogOp::Remove(id)),
+            other => return Err(format!("unknown log tag {other}")),
+        }
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    fn rec(name: &str, parent: Option<&str>, context: &[&str], t: i64) -> Topology {
+        Topology {
+            id: id(name),
+            parent: parent.map(id),
+            extra_context: context.iter().map(|c| id(c)).collect(),
+            created_at: Timestamp(t),
+        }
+    }
+
+    fn sample() -> Vec<Topology> {
+        vec![
+            // A child before its parent, a parent outside the snapshot, context.
+            rec("c", Some("a"), &["b"], 3),
+            rec("a", None, &[], 1),
+            rec("b", Some("a"), &[], 2),
+            rec("orphan", Some("gone"), &[], 4),
+        ]
+    }
+
+    #[test]
+    fn snapshots_round_trip_with_positions() {
+        let nodes = sample();
+        let decoded = decode(&encode(&nodes).unwrap()).unwrap();
+        assert_eq!(decoded.nodes, nodes);
+        assert_eq!(decoded.parents, vec![1, NO_PARENT, 1, NO_PARENT]);
+        // Parents by position share the parent's allocation.
+        let (c, a) = (&decoded.nodes[0], &decoded.nodes[1]);
+        assert!(c.parent.as_ref().unwrap().ptr_eq(&a.id));
+        assert_eq!(decode(&encode(&[]).unwrap()).unwrap().nodes, vec![]);
+    }
+
+    #[test]
+    fn damaged_snapshots_are_refused() {
+        let good = encode(&sample()).unwrap();
+        for cut in 0..good.len() {
+            assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).unwrap_err().contains("trailing"));
+        let mut newer = good.clone();
+        newer[MAGIC.len()] = 9;
+        assert!(decode(&newer).unwrap_err().contains("version 9"));
+        // A huge count is refused before anything is reserved for it.
+        let mut huge = good.clone();
+        huge[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge).unwrap_err().contains("cannot fit"));
+        // A parent position past the end.
+        let mut bad = encode(&[rec("a", None, &[], 1)]).unwrap();
+        let at = bad.len() - 6;
+        bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
+        assert!(decode(&bad).unwrap_err().contains("out of range"));
+        assert_ne!(checksum(&good), checksum(&good[..good.len() - 1]));
+    }
+
+    #[test]
+    fn files_are_checked_against_their_pointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = encode(&sample()).unwrap();
+        let pointer = write(dir.path(), 3, &bytes).unwrap();
+        assert_eq!(Pointer::decode(&pointer.encode()).unwrap(), pointer);
+        assert_eq!(read(dir.path(), &pointer).unwrap().nodes, sample());
+        // Flip one byte: the checksum no longer matches.
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        std::fs::write(pointer.file(dir.path()), &damaged).unwrap();
+        assert!(read(dir.path(), &pointer).unwrap_err().contains("damaged"));
+        // Older generations and leftovers go; the current one stays.
+        write(dir.path(), 2, &bytes).unwrap();
+        std::fs::write(dir.path().join("topology-4.snapshot.tmp"), b"x").unwrap();
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
+        remove_others(dir.path(), 3);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other", "topology-3.snapshot"]);
+    }
+
+    #[test]
+    fn log_entries_round_trip() {
+        let t = rec("b", Some("a"), &["x"], 7);
+        let record = codec::encode_topology(&t);
+        let bytes = encode_log([LogChange::Put("b", &record), LogChange::Remove("z")]);
+        assert_eq!(
+            decode_log(&bytes).unwrap(),
+            vec![LogOp::Put(t), LogOp::Remove(id("z"))]
+        );
+        for cut in 2..bytes.len() {
+            // Cutting between the two changes leaves a valid shorter entry.
+            if cut != 1 + 1 + 2 + 1 + 4 + record.len() {
+                assert!(decode_log(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        assert!(
+            decode_log(b"\x01\x07\x01\x00a")
+                .unwrap_err()
+                .contains("tag 7")
+        );
+    }
+}
