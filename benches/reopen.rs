@@ -8,10 +8,17 @@
 //!
 //! Two shapes: *bushy* (every node has up to 8 children) and *deep* (chains of
 //! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Each store is built,
-//! and then opened once in a fresh child process that reads its resident memory
-//! from `/proc/self/statm` before and after; the growth divided by the node count
-//! is printed as bytes per node (it includes sled's page cache, capped at 64 MiB,
-//! and heap the allocator kept after the load's temporary buffers were freed).
+//! then opened twice in fresh child processes: the first open scans every record
+//! and writes the topology snapshot, the second reads the snapshot. Each child
+//! reads its resident memory from `/proc/self/statm` before and after; the growth
+//! divided by the node count is printed as bytes per node (it includes sled's page
+//! cache, capped at 64 MiB, and heap the allocator kept after the load's temporary
+//! buffers were freed).
+//!
+//! Criterion then times, on the same store and in the same run, `snapshot`
+//! (every reopen after the first) and `scan` (the snapshot file deleted before
+//! each open: a full scan plus writing a new snapshot, as after an upgrade or
+//! with a lost snapshot).
 
 // A benchmark's setup failing is a bug to see at once, not to handle.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -20,7 +27,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group};
 use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
 use resptree::{Node, NodeId, ResponseTree, Timestamp};
 
@@ -101,10 +108,11 @@ fn reopen(c: &mut Criterion) {
                 &n.to_string(),
             ]);
             child(&["measure", &path.to_string_lossy(), &n.to_string()]);
+            child(&["measure", &path.to_string_lossy(), &n.to_string()]);
 
             group.measurement_time(Duration::from_secs(if n >= 1_000_000 { 30 } else { 5 }));
             group.bench_with_input(
-                BenchmarkId::new(format!("{shape:?}"), n),
+                BenchmarkId::new(format!("{shape:?}/snapshot"), n),
                 &path,
                 |b, path| {
                     b.iter(|| {
@@ -113,9 +121,38 @@ fn reopen(c: &mut Criterion) {
                     });
                 },
             );
+            group.bench_with_input(
+                BenchmarkId::new(format!("{shape:?}/scan"), n),
+                &path,
+                |b, path| {
+                    b.iter_batched(
+                        || remove_snapshots(path),
+                        |()| {
+                            let tree = ResponseTree::open(path).unwrap();
+                            black_box(tree.len());
+                        },
+                        BatchSize::PerIteration,
+                    );
+                },
+            );
         }
     }
     group.finish();
+}
+
+/// The topology snapshot files in the store at `path`.
+fn snapshots(path: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snapshot"))
+        .collect()
+}
+
+fn remove_snapshots(path: &Path) {
+    for file in snapshots(path) {
+        std::fs::remove_file(file).unwrap();
+    }
 }
 
 /// Runs this bench binary again in a child mode and waits for it.
@@ -132,7 +169,8 @@ fn child(args: &[&str]) {
 const CHILD_FLAG: &str = "--resptree-child";
 
 /// Child modes: `build PATH SHAPE N` writes a store; `measure PATH N` opens it
-/// once and prints the time and the resident-memory growth per node.
+/// once and prints the time, how it loaded and the resident-memory growth per
+/// node.
 fn run_child(args: &[String]) {
     match args {
         [mode, path, shape, n] if mode == "build" => {
@@ -145,6 +183,11 @@ fn run_child(args: &[String]) {
         }
         [mode, path, n] if mode == "measure" => {
             let n: usize = n.parse().unwrap();
+            let how = if snapshots(Path::new(path)).is_empty() {
+                "scan + snapshot write"
+            } else {
+                "snapshot"
+            };
             let before = rss();
             let started = Instant::now();
             let tree = ResponseTree::open(path).unwrap();
@@ -154,27 +197,26 @@ fn run_child(args: &[String]) {
             assert!(tree.load_problems().is_empty());
             let grown = after.saturating_sub(before);
             eprintln!(
-                "reopen n={n}: first open {took:.2?}, RSS +{} MiB = {} bytes/node",
+                "reopen n={n} ({how}): {took:.2?}, RSS +{} MiB = {} bytes/node",
                 grown >> 20,
                 grown / n as u64
             );
         }
         [mode, path] if mode == "profile" => {
-            // Where the time of one open goes: sled's own open, the scan, the graph.
+            // Where the time of one open goes: sled's own open, the load (snapshot
+            // or scan), the graph (the difference between the last two).
             let t = Instant::now();
             let store = SledStore::open(path).unwrap();
             let opened = t.elapsed();
             let t = Instant::now();
-            let loaded = store.load().unwrap();
-            let scanned = t.elapsed();
+            let n = store.load().unwrap().nodes.len();
+            let loaded = t.elapsed();
             let t = Instant::now();
-            let (graph, problems) =
-                resptree::tree::Graph::build(&loaded.nodes, resptree::tree::MissingContext::Drop);
+            let tree = ResponseTree::with_store(std::sync::Arc::new(store)).unwrap();
             let built = t.elapsed();
-            assert!(problems.is_empty());
+            assert_eq!(tree.len(), n);
             eprintln!(
-                "profile n={}: sled open {opened:.2?}, scan {scanned:.2?}, graph {built:.2?}",
-                graph.len()
+                "profile n={n}: sled open {opened:.2?}, load {loaded:.2?}, load + graph {built:.2?}"
             );
         }
         other => panic!("unknown child mode {other:?}"),
