@@ -34,7 +34,7 @@ mod postgres;
 #[cfg(feature = "sled")]
 mod sled;
 #[cfg(feature = "sled")]
-mod snapshot;
+pub(crate) mod snapshot;
 
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;

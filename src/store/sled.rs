@@ -320,27 +320,28 @@ impl Store for SledStore {
         // or removal of one node.)
         let seq = self.commit_seq();
         let found = match self.load_snapshot() {
-            Some((found, replayed)) => {
+            Some((mut found, replayed)) => {
                 let every = self
                     .snapshot_every
                     .unwrap_or_else(|| COMPACT_MIN.max(found.nodes.len() / 8));
                 if replayed > 0 && replayed >= every {
-                    self.compact(seq, &found.nodes);
+                    // Replayed nodes have no positions yet; find them all.
+                    found.parents = snapshot::position_parents(&mut found.nodes);
+                    self.compact(seq, &found);
                 }
                 found
             }
             None => {
                 let before = loaded.problems.len();
-                let nodes = self.scan_topology(&mut loaded.problems)?;
+                let mut nodes = self.scan_topology(&mut loaded.problems)?;
+                let parents = snapshot::position_parents(&mut nodes);
+                let found = Positioned { nodes, parents };
                 // A snapshot would hide the records the scan had to skip; they
                 // stay reported until they are fixed.
-                if loaded.problems.len() == before && !nodes.is_empty() {
-                    self.compact(seq, &nodes);
+                if loaded.problems.len() == before && !found.nodes.is_empty() {
+                    self.compact(seq, &found);
                 }
-                Positioned {
-                    nodes,
-                    parents: Vec::new(),
-                }
+                found
             }
         };
         loaded.nodes = found.nodes;
@@ -571,16 +572,16 @@ impl SledStore {
         Pointer::decode(&bytes).ok()
     }
 
-    /// Writes `nodes`, the state as of commit `seq`, as the new snapshot, then
+    /// Writes `found`, the state as of commit `seq`, as the new snapshot, then
     /// drops what it replaces: the log up to `seq` and older snapshot files.
     ///
     /// Best effort: `nodes` are already loaded, and a snapshot that could not
     /// be written only means the next open reads more.
-    fn compact(&self, seq: u64, nodes: &[Topology]) {
+    fn compact(&self, seq: u64, found: &Positioned) {
         let Some(dir) = self.path.as_deref() else {
             return;
         };
-        let Some(bytes) = snapshot::encode(nodes) else {
+        let Some(bytes) = snapshot::encode(found) else {
             return;
         };
         let generation = self

@@ -13,8 +13,9 @@
 //! This module only encodes and decodes; [`super::sled`] decides when to read and
 //! write.
 
-use std::collections::HashMap;
 use std::io::Write as _;
+
+use foldhash::HashMapExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::ids::NodeId;
@@ -42,34 +43,60 @@ pub(crate) struct Positioned {
     pub(crate) parents: Vec<u32>,
 }
 
-/// Encodes `nodes` as a snapshot file. `None` if there are too many nodes for
+/// Finds each record's parent among `nodes`: returns every parent's position
+/// ([`NO_PARENT`] for roots and parents not among them), and makes each parent
+/// found share its record's id allocation, which the graph build checks
+/// positions against (and which frees the scan's copies of parent ids).
+pub(crate) fn position_parents(nodes: &mut [Topology]) -> Vec<u32> {
+    let Some(count) = u32::try_from(nodes.len())
+        .ok()
+        .filter(|&n| n < NAMED_PARENT)
+    else {
+        return vec![NO_PARENT; nodes.len()];
+    };
+    let mut position = foldhash::HashMap::with_capacity(nodes.len());
+    position.extend(nodes.iter().zip(0..count).map(|(t, i)| (t.id.as_str(), i)));
+    let parents: Vec<u32> = nodes
+        .iter()
+        .map(|t| {
+            t.parent
+                .as_ref()
+                .and_then(|p| position.get(p.as_str()).copied())
+                .unwrap_or(NO_PARENT)
+        })
+        .collect();
+    drop(position);
+    for (i, &at) in parents.iter().enumerate() {
+        if at != NO_PARENT {
+            nodes[i].parent = Some(nodes[at as usize].id.clone());
+        }
+    }
+    parents
+}
+
+/// Encodes records as a snapshot file: a parent at a known position is written
+/// as that position, any other by id. `None` if there are too many nodes for
 /// 32-bit positions (4 billion), in which case the store simply keeps scanning.
-pub(crate) fn encode(nodes: &[Topology]) -> Option<Vec<u8>> {
-    let count = u32::try_from(nodes.len())
+pub(crate) fn encode(found: &Positioned) -> Option<Vec<u8>> {
+    let count = u32::try_from(found.nodes.len())
         .ok()
         .filter(|&n| n < NAMED_PARENT)?;
-    let position: HashMap<&str, u32> = nodes
-        .iter()
-        .zip(0..count)
-        .map(|(t, i)| (t.id.as_str(), i))
-        .collect();
     // ~ id + timestamp + parent position + context count.
-    let mut out = Vec::with_capacity(17 + nodes.len() * 72);
+    let mut out = Vec::with_capacity(17 + found.nodes.len() * 72);
     out.extend_from_slice(MAGIC);
     out.push(SNAPSHOT_VERSION);
     out.extend_from_slice(&u64::from(count).to_le_bytes());
-    for t in nodes {
+    for (i, t) in found.nodes.iter().enumerate() {
         push_str(&mut out, t.id.as_str());
         out.extend_from_slice(&t.created_at.as_millis().to_le_bytes());
+        let at = found.parents.get(i).copied().unwrap_or(NO_PARENT);
         match &t.parent {
             None => out.extend_from_slice(&NO_PARENT.to_le_bytes()),
-            Some(p) => match position.get(p.as_str()) {
-                Some(&i) => out.extend_from_slice(&i.to_le_bytes()),
-                None => {
-                    out.extend_from_slice(&NAMED_PARENT.to_le_bytes());
-                    push_str(&mut out, p.as_str());
-                }
-            },
+            Some(_) if at < count => out.extend_from_slice(&at.to_le_bytes()),
+            Some(p) => {
+                out.extend_from_slice(&NAMED_PARENT.to_le_bytes());
+                push_str(&mut out, p.as_str());
+            }
         }
         let contexts = u16::try_from(t.extra_context.len()).unwrap_or(u16::MAX);
         out.extend_from_slice(&contexts.to_le_bytes());
@@ -356,21 +383,48 @@ mod tests {
         ]
     }
 
+    /// `nodes` with their parents positioned, ready to encode.
+    fn positioned(mut nodes: Vec<Topology>) -> Positioned {
+        let parents = position_parents(&mut nodes);
+        Positioned { nodes, parents }
+    }
+
     #[test]
     fn snapshots_round_trip_with_positions() {
-        let nodes = sample();
-        let decoded = decode(&encode(&nodes).unwrap()).unwrap();
-        assert_eq!(decoded.nodes, nodes);
-        assert_eq!(decoded.parents, vec![1, NO_PARENT, 1, NO_PARENT]);
-        // Parents by position share the parent's allocation.
+        let found = positioned(sample());
+        assert_eq!(found.parents, vec![1, NO_PARENT, 1, NO_PARENT]);
+        // Positioned parents share the parent record's allocation.
+        assert!(
+            found.nodes[0]
+                .parent
+                .as_ref()
+                .unwrap()
+                .ptr_eq(&found.nodes[1].id)
+        );
+        let decoded = decode(&encode(&found).unwrap()).unwrap();
+        assert_eq!(decoded.nodes, sample());
+        assert_eq!(decoded.parents, found.parents);
         let (c, a) = (&decoded.nodes[0], &decoded.nodes[1]);
         assert!(c.parent.as_ref().unwrap().ptr_eq(&a.id));
-        assert_eq!(decode(&encode(&[]).unwrap()).unwrap().nodes, vec![]);
+        // Without positions, every parent is written by id and still decodes.
+        let unpositioned = Positioned {
+            nodes: sample(),
+            parents: Vec::new(),
+        };
+        let decoded = decode(&encode(&unpositioned).unwrap()).unwrap();
+        assert_eq!(decoded.nodes, sample());
+        assert_eq!(decoded.parents, vec![NO_PARENT; 4]);
+        assert_eq!(
+            decode(&encode(&Positioned::default()).unwrap())
+                .unwrap()
+                .nodes,
+            vec![]
+        );
     }
 
     #[test]
     fn damaged_snapshots_are_refused() {
-        let good = encode(&sample()).unwrap();
+        let good = encode(&positioned(sample())).unwrap();
         for cut in 0..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
         }
@@ -385,7 +439,7 @@ mod tests {
         huge[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode(&huge).unwrap_err().contains("cannot fit"));
         // A parent position past the end.
-        let mut bad = encode(&[rec("a", None, &[], 1)]).unwrap();
+        let mut bad = encode(&positioned(vec![rec("a", None, &[], 1)])).unwrap();
         let at = bad.len() - 6;
         bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
         assert!(decode(&bad).unwrap_err().contains("out of range"));
@@ -395,7 +449,7 @@ mod tests {
     #[test]
     fn files_are_checked_against_their_pointer() {
         let dir = tempfile::tempdir().unwrap();
-        let bytes = encode(&sample()).unwrap();
+        let bytes = encode(&positioned(sample())).unwrap();
         let pointer = write(dir.path(), 3, &bytes).unwrap();
         assert_eq!(Pointer::decode(&pointer.encode()).unwrap(), pointer);
         assert_eq!(read(dir.path(), &pointer).unwrap().nodes, sample());

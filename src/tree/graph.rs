@@ -3,6 +3,8 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use foldhash::HashMapExt as _;
+
 use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 use petgraph::visit::EdgeRef;
@@ -74,7 +76,8 @@ pub struct BranchDiff {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     graph: StableGraph<Vertex, EdgeKind>,
-    index: HashMap<NodeId, NodeIndex>,
+    /// foldhash, not SipHash: a million-node reopen inserts every id here.
+    index: foldhash::HashMap<NodeId, NodeIndex>,
 }
 
 /// A node's weight: only what ordering needs. The id shares its allocation with
@@ -136,7 +139,7 @@ impl Graph {
         let mut problems = Vec::new();
         let mut g = Self {
             graph: StableGraph::with_capacity(n, n),
-            index: HashMap::with_capacity(n),
+            index: foldhash::HashMap::with_capacity(n),
         };
         // Phase 1: vertices. In a fresh graph, vertex k is the k-th added.
         let mut record_of: Vec<usize> = Vec::with_capacity(n);

@@ -151,11 +151,26 @@ fn write_seeds() {
             ]))
             .unwrap();
     }
+    let seed = |name: String, value: &[u8]| {
+        std::fs::write(root.join("store_record").join(name), value).unwrap();
+    };
+    {
+        // The topology log, before the next open folds it into a snapshot.
+        let db = crate::support::open_raw(&path);
+        for (i, entry) in db.open_tree("topology_log").unwrap().iter().enumerate() {
+            seed(format!("topology_log-{i}"), &entry.unwrap().1);
+        }
+    }
+    drop(resptree::ResponseTree::open(&path).unwrap());
+    seed(
+        "snapshot-0".to_owned(),
+        &std::fs::read(path.join("topology-1.snapshot")).unwrap(),
+    );
     let db = crate::support::open_raw(&path);
     for tree_name in ["topology", "bodies", "refs", "attempts"] {
         for (i, entry) in db.open_tree(tree_name).unwrap().iter().enumerate() {
             let (_, value) = entry.unwrap();
-            std::fs::write(root.join(format!("store_record/{tree_name}-{i}")), &value).unwrap();
+            seed(format!("{tree_name}-{i}"), &value);
         }
     }
 }
