@@ -64,6 +64,12 @@ const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(2
 /// gets [`Error::StoreInUse`]. To share one tree between processes or hosts, use a
 /// networked store instead.
 ///
+/// [`Store::load`] reads the topology snapshot (a `topology-<n>.snapshot` file in
+/// the store's directory) and replays the topology log written since, instead
+/// of every node's record; when the snapshot is missing or damaged it scans the
+/// records. Either way it may write a fresh snapshot before it returns (see
+/// [`SledStore::with_snapshot_every`] and `docs/store-format.md`).
+///
 /// ```
 /// use resptree::store::{SledStore, Store};
 /// let dir = tempfile::tempdir()?;
