@@ -8,8 +8,9 @@
 //!
 //! Two shapes: *bushy* (every node has up to 8 children) and *deep* (chains of
 //! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Each store is built,
-//! then opened twice in fresh child processes: the first open scans every record
-//! and writes the topology snapshot, the second reads the snapshot. Each child
+//! then opened twice in fresh child processes: the first open replays the whole
+//! topology log (the store is new, so its log is complete) and writes the
+//! topology snapshot, the second reads the snapshot. Each child
 //! reads its resident memory from `/proc/self/statm` before and after; the growth
 //! divided by the node count is printed as bytes per node (it includes sled's page
 //! cache, capped at 64 MiB, and heap the allocator kept after the load's temporary
@@ -184,7 +185,7 @@ fn run_child(args: &[String]) {
         [mode, path, n] if mode == "measure" => {
             let n: usize = n.parse().unwrap();
             let how = if snapshots(Path::new(path)).is_empty() {
-                "scan + snapshot write"
+                "first open: log replay + snapshot write"
             } else {
                 "snapshot"
             };

@@ -27,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 
+use foldhash::HashMapExt as _;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -166,6 +167,22 @@ impl SledStore {
         self
     }
 
+    /// Makes the next [`Store::load`] scan every node's record, instead of
+    /// reading the topology snapshot and log, and so report any record that
+    /// is corrupt. Use it after the database was changed by other means than
+    /// this store (the snapshot and log only know what went through
+    /// [`Store::apply`]); the scan then writes a fresh snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the change cannot be written.
+    pub fn forget_snapshot(&self) -> Result<()> {
+        self.meta
+            .remove(SNAPSHOT_KEY)
+            .map_err(|e| Error::storage("forgetting the topology snapshot", e))?;
+        self.flush_db()
+    }
+
     /// The store's durability setting.
     pub fn durability(&self) -> Durability {
         self.durability
@@ -281,7 +298,13 @@ impl SledStore {
             .map_err(|e| Error::storage("reading the schema version", e))?;
         match stored {
             None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
+                // A new store: its log is complete from the first commit, so it
+                // starts with an empty snapshot and a load replays the log
+                // instead of scanning the records.
+                let mut fresh = sled::Batch::default();
+                fresh.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes());
+                fresh.insert(SNAPSHOT_KEY, Pointer::EMPTY.encode());
+                meta.apply_batch(fresh)
                     .map_err(|e| Error::storage("writing the schema version", e))?;
                 Ok(())
             }
@@ -638,43 +661,48 @@ impl SledStore {
 }
 
 /// Applies logged `changes`, oldest first, to a snapshot's records: the last
-/// change of each node wins. Changed nodes move to the end, in the order they
-/// were first changed, and lose their parent positions, as do the children of
+/// change of each node wins. Changed nodes move to the end, in the order of
+/// their last change, and lose their parent positions, as do the children of
 /// nodes that moved (the graph finds those parents by id).
 fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
     if changes.is_empty() {
         return;
     }
-    let mut order = Vec::new();
-    let mut last: std::collections::HashMap<NodeId, Option<Topology>> =
-        std::collections::HashMap::new();
-    for change in changes {
-        let (id, state) = match change {
-            LogOp::Put(t) => (t.id.clone(), Some(t)),
-            LogOp::Remove(id) => (id, None),
+    // One hash per change: each id's latest change, and which changes a later
+    // one superseded.
+    let mut latest: foldhash::HashMap<NodeId, usize> =
+        foldhash::HashMap::with_capacity(changes.len());
+    let mut superseded = vec![false; changes.len()];
+    for (i, change) in changes.iter().enumerate() {
+        let id = match change {
+            LogOp::Put(t) => &t.id,
+            LogOp::Remove(id) => id,
         };
-        if last.insert(id.clone(), state).is_none() {
-            order.push(id);
+        if let Some(earlier) = latest.insert(id.clone(), i) {
+            superseded[earlier] = true;
         }
     }
-    let nodes = std::mem::take(&mut found.nodes);
-    let parents = std::mem::take(&mut found.parents);
-    let mut renumbered = vec![NO_PARENT; nodes.len()];
-    for (i, (t, parent)) in nodes.into_iter().zip(parents).enumerate() {
-        if !last.contains_key(&t.id) {
-            // Fits: positions are u32 and the snapshot had at least this many.
-            renumbered[i] = found.nodes.len() as u32;
-            found.nodes.push(t);
-            found.parents.push(parent);
+    if !found.nodes.is_empty() {
+        let nodes = std::mem::take(&mut found.nodes);
+        let parents = std::mem::take(&mut found.parents);
+        let mut renumbered = vec![NO_PARENT; nodes.len()];
+        for (i, (t, parent)) in nodes.into_iter().zip(parents).enumerate() {
+            if !latest.contains_key(&t.id) {
+                // Fits: positions are u32 and the snapshot had at least this many.
+                renumbered[i] = found.nodes.len() as u32;
+                found.nodes.push(t);
+                found.parents.push(parent);
+            }
+        }
+        for parent in &mut found.parents {
+            if *parent != NO_PARENT {
+                *parent = renumbered[*parent as usize];
+            }
         }
     }
-    for parent in &mut found.parents {
-        if *parent != NO_PARENT {
-            *parent = renumbered[*parent as usize];
-        }
-    }
-    for id in order {
-        if let Some(Some(t)) = last.remove(&id) {
+    drop(latest);
+    for (change, superseded) in changes.into_iter().zip(superseded) {
+        if let (LogOp::Put(t), false) = (change, superseded) {
             found.nodes.push(t);
             found.parents.push(NO_PARENT);
         }

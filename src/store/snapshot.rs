@@ -189,6 +189,15 @@ pub(crate) struct Pointer {
 }
 
 impl Pointer {
+    /// The snapshot of a new store: no nodes and no file (generation 0). Its
+    /// log is complete from the first commit, so a load replays it all.
+    pub(crate) const EMPTY: Self = Self {
+        generation: 0,
+        seq: 0,
+        len: 0,
+        checksum: 0,
+    };
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(33);
         out.push(SNAPSHOT_VERSION);
@@ -225,6 +234,9 @@ impl Pointer {
 
 /// Reads the snapshot `pointer` names, checking its length and checksum.
 pub(crate) fn read(dir: &Path, pointer: &Pointer) -> Result<Positioned, String> {
+    if *pointer == Pointer::EMPTY {
+        return Ok(Positioned::default());
+    }
     let file = pointer.file(dir);
     let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     if bytes.len() as u64 != pointer.len || checksum(&bytes) != pointer.checksum {

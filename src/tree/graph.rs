@@ -240,11 +240,17 @@ impl Graph {
             g.graph.remove_node(NodeIndex::new(k));
             g.index.remove(&r.id);
         }
-        // Phase 4: context edges.
-        for (k, &i) in record_of.iter().enumerate() {
-            if state[k] != REACHED {
-                continue;
-            }
+        // Phase 4: context edges, in id order: when context links form a cycle,
+        // which one is dropped must not depend on the order the store returned
+        // the records in.
+        let mut with_context: Vec<usize> = record_of
+            .iter()
+            .enumerate()
+            .filter(|&(k, &i)| state[k] == REACHED && !records[i].extra_context.is_empty())
+            .map(|(_, &i)| i)
+            .collect();
+        with_context.sort_unstable_by(|&a, &b| records[a].id.cmp(&records[b].id));
+        for i in with_context {
             for source in &records[i].extra_context {
                 if g.contains(source) {
                     if let Err(e) = g.add_context_edge(source, &records[i].id) {
@@ -992,6 +998,19 @@ mod tests {
         let (g, problems) = Graph::build(&records, MissingContext::Refuse);
         assert!(g.is_empty());
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn a_context_cycle_loses_the_same_edge_whatever_the_record_order() {
+        // x and y are each other's context: one edge must go, always the same.
+        let forward = vec![rec("x", None, &["y"]), rec("y", None, &["x"])];
+        let backward: Vec<Topology> = forward.iter().rev().cloned().collect();
+        let (g, problems) = Graph::build(&forward, MissingContext::Drop);
+        let (h, _) = Graph::build(&backward, MissingContext::Drop);
+        assert_eq!(g, h);
+        assert_eq!(g.context_of(&id("x")).unwrap(), vec![id("y")]);
+        assert!(g.context_of(&id("y")).unwrap().is_empty());
+        assert_eq!(kinds(&problems), vec!["cycle y".to_owned()]);
     }
 
     #[test]

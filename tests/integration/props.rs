@@ -201,9 +201,10 @@ enum StoreStep {
     Remove(u8),
     /// Close the store and open it again.
     Reopen,
-    /// Close the store, damage or delete its snapshot file, and open it again.
+    /// Close the store; damage (0) or delete (1) its snapshot file, or have it
+    /// forget its snapshot (2); open it again.
     LoseSnapshot {
-        delete: bool,
+        how: u8,
     },
 }
 
@@ -213,7 +214,7 @@ fn store_step() -> impl Strategy<Value = StoreStep> {
             .prop_map(|(id, parent, context, time)| StoreStep::Put { id, parent, context, time }),
         2 => (0_u8..10).prop_map(StoreStep::Remove),
         2 => Just(StoreStep::Reopen),
-        1 => any::<bool>().prop_map(|delete| StoreStep::LoseSnapshot { delete }),
+        1 => (0_u8..3).prop_map(|how| StoreStep::LoseSnapshot { how }),
     ]
 }
 
@@ -260,17 +261,22 @@ proptest! {
                 }
                 StoreStep::Reopen | StoreStep::LoseSnapshot { .. } => {
                     drop(store);
-                    if let StoreStep::LoseSnapshot { delete } = step {
+                    if let StoreStep::LoseSnapshot { how } = step {
+                        if *how == 2 {
+                            open().forget_snapshot().unwrap();
+                        }
                         for entry in std::fs::read_dir(&path).unwrap() {
                             let file = entry.unwrap().path();
                             if file.extension().is_some_and(|e| e == "snapshot") {
-                                if *delete {
-                                    std::fs::remove_file(&file).unwrap();
-                                } else {
-                                    let mut bytes = std::fs::read(&file).unwrap();
-                                    let last = bytes.len() - 1;
-                                    bytes[last] ^= 0x55;
-                                    std::fs::write(&file, bytes).unwrap();
+                                match how {
+                                    0 => {
+                                        let mut bytes = std::fs::read(&file).unwrap();
+                                        let last = bytes.len() - 1;
+                                        bytes[last] ^= 0x55;
+                                        std::fs::write(&file, bytes).unwrap();
+                                    }
+                                    1 => std::fs::remove_file(&file).unwrap(),
+                                    _ => {}
                                 }
                             }
                         }

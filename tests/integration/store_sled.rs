@@ -10,7 +10,7 @@ use std::sync::Arc;
 use resptree::store::{Batch, Op, SledStore, Store};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
 
-use crate::support::open_raw;
+use crate::support::{forget_snapshot, open_raw};
 use crate::tree::{fill, id, node};
 
 #[test]
@@ -70,6 +70,7 @@ fn corrupt_records_are_reported_and_skipped() {
             .unwrap();
         db.flush().unwrap();
     }
+    forget_snapshot(&path);
     let t = ResponseTree::open(&path).unwrap();
     let keys: Vec<String> = t
         .load_problems()
@@ -120,6 +121,7 @@ fn orphans_of_a_corrupt_parent_are_reported() {
             .unwrap();
         db.flush().unwrap();
     }
+    forget_snapshot(&path);
     let t = ResponseTree::open(&path).unwrap();
     // resp_a is corrupt; its children cannot attach and are reported, not guessed at.
     assert_eq!(t.len(), 4);
@@ -181,26 +183,36 @@ fn log_entries(path: &std::path::Path) -> usize {
     open_raw(path).open_tree("topology_log").unwrap().len()
 }
 
+/// A store with `fill`'s nodes whose snapshot holds them all (written by a load
+/// with a threshold of one change); returns the graph.
+fn filled_and_snapshotted(path: &std::path::Path) -> resptree::tree::Graph {
+    let live = {
+        let t = ResponseTree::open(path).unwrap();
+        fill(&t);
+        t.graph().clone()
+    };
+    // A new store's log is complete: the first reopen replays it, and with a
+    // threshold of one change folds it into a snapshot.
+    assert_eq!(log_entries(path), 7);
+    let store = SledStore::open(path).unwrap().with_snapshot_every(1);
+    drop(ResponseTree::with_store(Arc::new(store)).unwrap());
+    assert_eq!(snapshot_files(path), ["topology-1.snapshot"]);
+    assert_eq!(log_entries(path), 0, "the snapshot covers the whole log");
+    live
+}
+
 #[test]
 fn reopen_reads_the_snapshot_and_replaces_a_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
-    let live = {
-        let t = ResponseTree::open(&path).unwrap();
-        fill(&t);
-        t.graph().clone()
-    };
-    // The first open scans the records and writes a snapshot of what it found.
-    drop(ResponseTree::open(&path).unwrap());
-    assert_eq!(snapshot_files(&path), ["topology-1.snapshot"]);
-    assert_eq!(log_entries(&path), 0, "the snapshot covers the whole log");
+    let live = filled_and_snapshotted(&path);
     let t = ResponseTree::open(&path).unwrap();
     assert_eq!(*t.graph(), live);
     assert!(t.load_problems().is_empty());
     drop(t);
 
-    // A damaged snapshot is not trusted: the records are scanned again, and a
-    // new snapshot replaces the damaged one.
+    // A damaged snapshot is not trusted: the records are scanned, and a new
+    // snapshot replaces the damaged one.
     let file = path.join("topology-1.snapshot");
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[30] ^= 0xff;
@@ -214,17 +226,14 @@ fn reopen_reads_the_snapshot_and_replaces_a_damaged_one() {
     // So is a missing one.
     std::fs::remove_file(path.join("topology-2.snapshot")).unwrap();
     assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
+    assert_eq!(snapshot_files(&path), ["topology-3.snapshot"]);
 }
 
 #[test]
 fn writes_after_the_snapshot_are_replayed_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
-    {
-        let t = ResponseTree::open(&path).unwrap();
-        fill(&t);
-    }
-    drop(ResponseTree::open(&path).unwrap());
+    filled_and_snapshotted(&path);
     let live = {
         let t = ResponseTree::open(&path).unwrap();
         t.remove_subtree(&id("resp_a1")).unwrap();
@@ -232,12 +241,9 @@ fn writes_after_the_snapshot_are_replayed_from_the_log() {
             .unwrap();
         t.graph().clone()
     };
-    // Two batches logged; far below the default rewrite threshold.
+    // Two batches logged, far below the default threshold: replayed, kept.
     assert_eq!(log_entries(&path), 2);
-    let store = SledStore::open(&path).unwrap();
-    let t = ResponseTree::with_store(Arc::new(store)).unwrap();
-    assert_eq!(*t.graph(), live);
-    drop(t);
+    assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
     assert_eq!(snapshot_files(&path), ["topology-1.snapshot"]);
     assert_eq!(log_entries(&path), 2);
 
@@ -287,14 +293,10 @@ fn a_version_1_store_is_upgraded() {
 }
 
 #[test]
-fn records_changed_behind_the_stores_back_show_on_the_next_scan() {
+fn records_changed_behind_the_stores_back_show_once_the_snapshot_is_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
-    {
-        let t = ResponseTree::open(&path).unwrap();
-        fill(&t);
-    }
-    drop(ResponseTree::open(&path).unwrap());
+    filled_and_snapshotted(&path);
     {
         let db = open_raw(&path);
         db.open_tree("topology")
@@ -304,16 +306,12 @@ fn records_changed_behind_the_stores_back_show_on_the_next_scan() {
         db.flush().unwrap();
     }
     // The snapshot was written through the store and still holds the node...
-    assert!(
-        ResponseTree::open(&path)
-            .unwrap()
-            .load_problems()
-            .is_empty()
-    );
-    // ...and a scan, which deleting the snapshot forces, reports the record.
-    for name in snapshot_files(&path) {
-        std::fs::remove_file(path.join(name)).unwrap();
-    }
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty());
+    assert!(t.contains(&id("resp_a1")));
+    drop(t);
+    // ...and the scan that forgetting it forces reports the record.
+    forget_snapshot(&path);
     let t = ResponseTree::open(&path).unwrap();
     assert!(
         t.load_problems()

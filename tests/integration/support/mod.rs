@@ -18,3 +18,13 @@ pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
         }
     }
 }
+
+/// Makes the next load of the store at `path` scan its records, as it must
+/// after they were edited behind the store's back (see
+/// `SledStore::forget_snapshot`).
+pub(crate) fn forget_snapshot(path: &std::path::Path) {
+    resptree::store::SledStore::open(path)
+        .unwrap()
+        .forget_snapshot()
+        .unwrap();
+}
