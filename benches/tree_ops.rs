@@ -16,7 +16,7 @@
 //! - sled insert: `ResponseTree::insert_all` in batches of 5 000 into a
 //!   `SledStore` with `Durability::Buffered`, then one flush; nodes per second and
 //!   bytes on disk per node; then the store is reopened step by step (sled
-//!   open, topology scan + snapshot write, graph build) to show where a first
+//!   open, topology load + snapshot write, graph build) to show where a first
 //!   reopen spends its time.
 //!
 //! Then criterion times, on the in-memory tree: `path` of the deepest node,
@@ -152,10 +152,10 @@ fn sled_insert(shape: Shape, n: usize) {
         bytes / n as u64
     );
 
-    // Where a first reopen spends its time: opening sled, scanning the topology
-    // records (and writing the topology snapshot later reopens read instead),
-    // building the graph with every parent looked up by id. `benches/reopen.rs`
-    // times reopens through the snapshot.
+    // Where a first reopen spends its time: opening sled, loading the topology
+    // (a new store replays its topology log) and writing the topology snapshot
+    // that later reopens read, building the graph with every parent looked up
+    // by id. `benches/reopen.rs` times reopens through the snapshot.
     let before = support::rss();
     let started = Instant::now();
     let store = SledStore::open(&path).unwrap();
@@ -172,7 +172,7 @@ fn sled_insert(shape: Shape, n: usize) {
     let grown = support::rss().saturating_sub(before);
     eprintln!(
         "reopen breakdown {shape:?} n={n}: sled open {opened:.2?}, \
-         scan topology + write snapshot {read:.2?}, build graph {built:.2?}; \
+         load topology + write snapshot {read:.2?}, build graph {built:.2?}; \
          RSS +{} bytes/node with the graph held",
         grown / n as u64
     );
