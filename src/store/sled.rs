@@ -686,18 +686,21 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
         let nodes = std::mem::take(&mut found.nodes);
         let parents = std::mem::take(&mut found.parents);
         let mut renumbered = vec![NO_PARENT; nodes.len()];
-        for (i, (t, parent)) in nodes.into_iter().zip(parents).enumerate() {
+        for (i, t) in nodes.into_iter().enumerate() {
             if !latest.contains_key(&t.id) {
                 // Fits: positions are u32 and the snapshot had at least this many.
                 renumbered[i] = found.nodes.len() as u32;
                 found.nodes.push(t);
-                found.parents.push(parent);
+                found
+                    .parents
+                    .push(parents.get(i).copied().unwrap_or(NO_PARENT));
             }
         }
         for parent in &mut found.parents {
-            if *parent != NO_PARENT {
-                *parent = renumbered[*parent as usize];
-            }
+            *parent = renumbered
+                .get(*parent as usize)
+                .copied()
+                .unwrap_or(NO_PARENT);
         }
     }
     drop(latest);
