@@ -56,6 +56,10 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
             let cut = position_after_events(&steps, *after_events);
             // Anything after the cut is dropped unplayed (a pending commit included).
             steps.truncate(cut);
+            // A pause before the cut: hyper writes out what it holds while the
+            // body is pending, but discards it when the body fails, and the
+            // client must receive every event promised before the cut.
+            steps.push(Step::Sleep(Duration::from_millis(1)));
             steps.push(Step::Abort);
             steps
         }
