@@ -14,9 +14,9 @@
 //! write.
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use foldhash::HashMapExt as _;
-use std::path::{Path, PathBuf};
 
 use crate::ids::NodeId;
 use crate::node::Timestamp;
@@ -89,11 +89,22 @@ pub(crate) fn encode(found: &Positioned) -> Option<Vec<u8>> {
     for (i, t) in found.nodes.iter().enumerate() {
         push_str(&mut out, t.id.as_str());
         out.extend_from_slice(&t.created_at.as_millis().to_le_bytes());
-        let at = found.parents.get(i).copied().unwrap_or(NO_PARENT);
-        match &t.parent {
-            None => out.extend_from_slice(&NO_PARENT.to_le_bytes()),
-            Some(_) if at < count => out.extend_from_slice(&at.to_le_bytes()),
-            Some(p) => {
+        // A position is written only if it names this very parent.
+        let at = found
+            .parents
+            .get(i)
+            .copied()
+            .filter(|&at| at < count)
+            .filter(|&at| {
+                let named = &found.nodes[at as usize].id;
+                t.parent
+                    .as_ref()
+                    .is_some_and(|p| p.ptr_eq(named) || p == named)
+            });
+        match (&t.parent, at) {
+            (None, _) => out.extend_from_slice(&NO_PARENT.to_le_bytes()),
+            (Some(_), Some(at)) => out.extend_from_slice(&at.to_le_bytes()),
+            (Some(p), None) => {
                 out.extend_from_slice(&NAMED_PARENT.to_le_bytes());
                 push_str(&mut out, p.as_str());
             }
@@ -418,6 +429,13 @@ mod tests {
         assert_eq!(decoded.parents, found.parents);
         let (c, a) = (&decoded.nodes[0], &decoded.nodes[1]);
         assert!(c.parent.as_ref().unwrap().ptr_eq(&a.id));
+        // A wrong position is not written: the parent goes by id instead.
+        let wrong = Positioned {
+            nodes: sample(),
+            parents: vec![2, NO_PARENT, 0, 1],
+        };
+        let decoded = decode(&encode(&wrong).unwrap()).unwrap();
+        assert_eq!(decoded.nodes, sample());
         // Without positions, every parent is written by id and still decodes.
         let unpositioned = Positioned {
             nodes: sample(),
