@@ -92,6 +92,8 @@ pub struct SledStore {
     topology_log: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
+    /// The commit number last written to the watermark file.
+    watermark: std::sync::Mutex<u64>,
     /// Why the store looks truncated, found at open: `(key, reason)`.
     lost_writes: Option<(String, String)>,
 }
@@ -225,6 +227,7 @@ impl SledStore {
             meta: tree("meta")?,
             topology_log: tree("topology_log")?,
             snapshot_every: None,
+            watermark: std::sync::Mutex::new(0),
             path,
             durability: Durability::Flush,
             lost_writes: None,
@@ -253,13 +256,23 @@ impl SledStore {
     /// durable, so failing the caller here would invite a duplicate retry.
     /// Written to a temporary file and renamed, so a crash never leaves a torn
     /// marker; not fsynced, so it can only lag behind the database, never lead.
+    ///
+    /// Concurrent batches take turns: they share the temporary file, and a
+    /// batch that finishes late must not put an older number back.
     fn write_watermark(&self, seq: u64) {
         let Some(marker) = self.marker_path() else {
             return;
         };
+        let mut written = self
+            .watermark
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seq <= *written {
+            return;
+        }
         let tmp = marker.with_extension("tmp");
-        if std::fs::write(&tmp, seq.to_string()).is_ok() {
-            let _ = std::fs::rename(&tmp, &marker);
+        if std::fs::write(&tmp, seq.to_string()).is_ok() && std::fs::rename(&tmp, &marker).is_ok() {
+            *written = seq;
         }
     }
 

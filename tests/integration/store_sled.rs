@@ -324,6 +324,36 @@ fn records_changed_behind_the_stores_back_show_once_the_snapshot_is_forgotten() 
 }
 
 #[test]
+fn concurrent_batches_leave_a_readable_watermark_at_the_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let store = Arc::new(SledStore::open(&path).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let n = node(&format!("resp_{t}_{i}"), None, i, "q", "a");
+                    store
+                        .apply(Batch::from(vec![Op::PutNode(Box::new(n))]))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    drop(store);
+    // Every batch wrote the watermark after its flush; the file names the last.
+    let marker = std::fs::read_to_string(path.join("resptree-commit")).unwrap();
+    assert_eq!(marker.trim(), "160");
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    assert_eq!(t.len(), 160);
+}
+
+#[test]
 fn temporary_tree_works_and_in_memory_tree_starts_empty() {
     let t = ResponseTree::temporary().unwrap();
     fill(&t);
