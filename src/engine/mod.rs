@@ -377,12 +377,16 @@ impl Engine {
         .await
     }
 
-    /// Runs `f` on the blocking pool: store IO never runs on async workers.
+    /// Runs `f`, a store call, on the blocking pool, so store IO never runs on
+    /// async workers; in place if the store never blocks (the in-memory one).
     async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
+        if !self.tree().store().is_blocking() {
+            return f();
+        }
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| Error::storage("running a store task", e))?

@@ -39,6 +39,11 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    /// Every call is a short, in-memory critical section.
+    fn is_blocking(&self) -> bool {
+        false
+    }
+
     fn load(&self) -> Result<Loaded> {
         let inner = self.lock();
         Ok(Loaded {

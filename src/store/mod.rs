@@ -127,6 +127,15 @@ pub trait Store: Send + Sync + fmt::Debug {
             "this store keeps no change feed; only a shared store (PostgreSQL) can be refreshed",
         ))
     }
+
+    /// Whether calls may block on IO (disk, network). The engine runs a
+    /// blocking store's calls on tokio's blocking pool and a non-blocking one's
+    /// in place, which saves a thread hop per call. The default, `true`, is
+    /// always safe; only a store that never waits on anything (like
+    /// [`MemoryStore`]) should say `false`.
+    fn is_blocking(&self) -> bool {
+        true
+    }
 }
 
 /// What [`Store::changes_since`] returns.
