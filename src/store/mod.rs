@@ -47,10 +47,11 @@ pub use postgres::{PostgresOptions, PostgresStore};
 /// Where a tree's nodes, refs and in-flight attempts are kept.
 ///
 /// The trait is **synchronous** and object-safe, used as `Arc<dyn Store>`. This is
-/// deliberate: sled, the default backend, does blocking IO, and a networked store
-/// (PostgreSQL, planned) will implement it with a blocking client, so an async
-/// trait would only hide blocking calls inside futures. Async callers (the engine)
-/// call a store through `tokio::task::spawn_blocking`.
+/// deliberate: sled, the default backend, does blocking IO, and the PostgreSQL
+/// store implements it with a blocking client, so an async trait would only hide
+/// blocking calls inside futures. Async callers (the engine) call a store through
+/// `tokio::task::spawn_blocking`, or in place if [`Store::is_blocking`] says it
+/// never blocks.
 ///
 /// Every implementation must give the same semantics as [`MemoryStore`]: `apply`
 /// is all-or-nothing, a corrupt record is reported by [`Store::load`] and skipped,
