@@ -113,14 +113,7 @@ fn orphans_of_a_corrupt_parent_are_reported() {
         let t = ResponseTree::open(&path).unwrap();
         fill(&t);
     }
-    {
-        let db = open_raw(&path);
-        db.open_tree("topology")
-            .unwrap()
-            .insert("resp_a", &b"\x01"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    put_raw_topology(&path, "resp_a", b"\x01");
     forget_snapshot(&path);
     let t = ResponseTree::open(&path).unwrap();
     // resp_a is corrupt; its children cannot attach and are reported, not guessed at.
@@ -165,6 +158,16 @@ fn newer_schema_is_refused() {
         }
         other => panic!("expected CorruptRecord, got {other:?}"),
     }
+}
+
+/// Writes a `topology` record with sled itself, behind the store's back.
+fn put_raw_topology(path: &std::path::Path, key: &str, value: &[u8]) {
+    let db = open_raw(path);
+    db.open_tree("topology")
+        .unwrap()
+        .insert(key, value)
+        .unwrap();
+    db.flush().unwrap();
 }
 
 /// The snapshot files in a store's directory, by name.
@@ -297,14 +300,7 @@ fn records_changed_behind_the_stores_back_show_once_the_snapshot_is_forgotten() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
     filled_and_snapshotted(&path);
-    {
-        let db = open_raw(&path);
-        db.open_tree("topology")
-            .unwrap()
-            .insert("resp_a1", &b"\x01garbage"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
+    put_raw_topology(&path, "resp_a1", b"\x01garbage");
     // The snapshot was written through the store and still holds the node...
     let t = ResponseTree::open(&path).unwrap();
     assert!(t.load_problems().is_empty());
