@@ -199,35 +199,27 @@ impl PostgresStore {
     /// nodes; [`Error::Storage`] on IO failure; [`Error::CorruptRecord`] for a
     /// stored id that is not valid.
     pub fn path_to_root(&self, id: &NodeId) -> Result<Vec<Topology>> {
-        let id = id.clone();
-        self.worker.call("reading a path", move |pool| async move {
-            let op = "reading a path";
-            let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
-            let rows = client
-                .query(
-                    &format!(
-                        "WITH RECURSIVE up(id, parent, created_at, depth) AS (
-                             SELECT id, parent, created_at, 0 FROM nodes WHERE id = $1
-                             UNION ALL
-                             SELECT n.id, n.parent, n.created_at, up.depth + 1
-                             FROM nodes n JOIN up ON n.id = up.parent
-                             WHERE up.depth < $2
-                         )
-                         SELECT id, parent, created_at, {CONTEXTS} FROM up
-                         ORDER BY depth DESC"
-                    ),
-                    &[&id.as_str(), &MAX_DEPTH],
-                )
-                .await
-                .map_err(|e| Error::storage(op, e))?;
-            let path = walked(id, &rows)?;
-            if path.first().is_some_and(|top| top.parent.is_some()) {
-                return Err(Error::Unsupported(
-                    "path_to_root walks at most 100 000 ancestors",
-                ));
-            }
-            Ok(path)
-        })
+        let path = self.walk(
+            "reading a path",
+            format!(
+                "WITH RECURSIVE up(id, parent, created_at, depth) AS (
+                     SELECT id, parent, created_at, 0 FROM nodes WHERE id = $1
+                     UNION ALL
+                     SELECT n.id, n.parent, n.created_at, up.depth + 1
+                     FROM nodes n JOIN up ON n.id = up.parent
+                     WHERE up.depth < $2
+                 )
+                 SELECT id, parent, created_at, {CONTEXTS} FROM up
+                 ORDER BY depth DESC"
+            ),
+            id,
+        )?;
+        if path.first().is_some_and(|top| top.parent.is_some()) {
+            return Err(Error::Unsupported(
+                "path_to_root walks at most 100 000 ancestors",
+            ));
+        }
+        Ok(path)
     }
 
     /// The topology of `id` and every node below it, parents before children
@@ -243,30 +235,35 @@ impl PostgresStore {
     /// As [`PostgresStore::path_to_root`]; levels deeper than 100 000 below `id`
     /// are left out.
     pub fn subtree(&self, id: &NodeId) -> Result<Vec<Topology>> {
+        self.walk(
+            "reading a subtree",
+            format!(
+                "WITH RECURSIVE down(id, parent, created_at, depth) AS (
+                     SELECT id, parent, created_at, 0 FROM nodes WHERE id = $1
+                     UNION ALL
+                     SELECT n.id, n.parent, n.created_at, down.depth + 1
+                     FROM nodes n JOIN down ON n.parent = down.id
+                     WHERE down.depth < $2
+                 )
+                 SELECT id, parent, created_at, {CONTEXTS} FROM down
+                 ORDER BY depth, created_at, id COLLATE \"C\""
+            ),
+            id,
+        )
+    }
+
+    /// Runs a recursive walk from `id`: `sql` binds `id` as `$1` and the depth
+    /// bound as `$2`, and returns topology rows in walk order.
+    fn walk(&self, op: &'static str, sql: String, id: &NodeId) -> Result<Vec<Topology>> {
         let id = id.clone();
-        self.worker
-            .call("reading a subtree", move |pool| async move {
-                let op = "reading a subtree";
-                let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
-                let rows = client
-                    .query(
-                        &format!(
-                            "WITH RECURSIVE down(id, parent, created_at, depth) AS (
-                             SELECT id, parent, created_at, 0 FROM nodes WHERE id = $1
-                             UNION ALL
-                             SELECT n.id, n.parent, n.created_at, down.depth + 1
-                             FROM nodes n JOIN down ON n.parent = down.id
-                             WHERE down.depth < $2
-                         )
-                         SELECT id, parent, created_at, {CONTEXTS} FROM down
-                         ORDER BY depth, created_at, id COLLATE \"C\""
-                        ),
-                        &[&id.as_str(), &MAX_DEPTH],
-                    )
-                    .await
-                    .map_err(|e| Error::storage(op, e))?;
-                walked(id, &rows)
-            })
+        self.worker.call(op, move |pool| async move {
+            let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
+            let rows = client
+                .query(&sql, &[&id.as_str(), &MAX_DEPTH])
+                .await
+                .map_err(|e| Error::storage(op, e))?;
+            walked(id, &rows)
+        })
     }
 }
 
