@@ -141,6 +141,11 @@ pub enum Error {
     /// The operation is not supported by this backend or store, or not implemented yet.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+
+    /// resptree broke one of its own invariants: a bug, never the caller's fault.
+    /// Please report it with the message.
+    #[error("internal error (a bug in resptree): {0}")]
+    Internal(&'static str),
 }
 
 /// Why an edit to the tree was refused.
