@@ -142,6 +142,70 @@ string_id!(
     check_ref
 );
 
+/// Anything a ref name can be taken from: a [`RefName`] (already valid) or a
+/// string, validated when it is used — the way reqwest takes any `IntoUrl`.
+///
+/// Implemented for `RefName`, `&RefName`, `&str`, `String` and `&String`; the
+/// trait is sealed.
+///
+/// ```
+/// use resptree::{Node, NodeId, ResponseTree};
+/// let tree = ResponseTree::in_memory();
+/// let id = NodeId::local();
+/// tree.insert(Node::new(id.clone(), None))?;
+/// tree.set_ref("best", &id)?;                          // a plain string
+/// assert_eq!(tree.get_ref("best")?, id);
+/// assert!(tree.set_ref("-not a name", &id).is_err()); // validated inside
+/// # Ok::<(), resptree::Error>(())
+/// ```
+pub trait IntoRefName: sealed::Sealed {
+    /// The validated name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`] if the string is not a valid ref name.
+    fn into_ref_name(self) -> Result<RefName>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::RefName {}
+    impl Sealed for &super::RefName {}
+    impl Sealed for &str {}
+    impl Sealed for String {}
+    impl Sealed for &String {}
+}
+
+impl IntoRefName for RefName {
+    fn into_ref_name(self) -> Result<RefName> {
+        Ok(self)
+    }
+}
+
+impl IntoRefName for &RefName {
+    fn into_ref_name(self) -> Result<RefName> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoRefName for &str {
+    fn into_ref_name(self) -> Result<RefName> {
+        RefName::new(self)
+    }
+}
+
+impl IntoRefName for String {
+    fn into_ref_name(self) -> Result<RefName> {
+        RefName::new(&self)
+    }
+}
+
+impl IntoRefName for &String {
+    fn into_ref_name(self) -> Result<RefName> {
+        RefName::new(self)
+    }
+}
+
 impl NodeId {
     /// A fresh local id: `node_` + a UUID v7 in simple (hex) form.
     pub fn local() -> Self {

@@ -52,7 +52,7 @@ mod error;
 pub use error::{ApiError, Error, Result, TreeViolation};
 
 pub mod ids;
-pub use ids::{NodeId, RefName, ResponseId};
+pub use ids::{IntoRefName, NodeId, RefName, ResponseId};
 
 pub mod node;
 pub use node::{Node, NodeStatus, Origin, Timestamp, Usage};
