@@ -32,7 +32,6 @@
 mod support;
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -134,7 +133,7 @@ fn sled_insert(shape: Shape, n: usize) {
     let store = SledStore::open(&path)
         .unwrap()
         .with_durability(Durability::Buffered);
-    let tree = ResponseTree::with_store(Arc::new(store)).unwrap();
+    let tree = ResponseTree::with_store(store).unwrap();
     let started = Instant::now();
     for start in (0..n).step_by(BATCH) {
         let batch = (start..n.min(start + BATCH))
@@ -142,7 +141,7 @@ fn sled_insert(shape: Shape, n: usize) {
             .collect();
         tree.insert_all(batch, Vec::new()).unwrap();
     }
-    tree.store().flush().unwrap();
+    tree.flush().unwrap();
     let took = started.elapsed();
     drop(tree);
     let bytes = support::dir_size(&path);

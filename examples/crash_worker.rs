@@ -77,9 +77,7 @@ async fn branch(store: &str, base_url: &str, seed: u64) -> Result<(), Box<dyn st
     } else {
         Durability::Flush
     };
-    let tree = ResponseTree::with_store(Arc::new(
-        SledStore::open(store)?.with_durability(durability),
-    ))?;
+    let tree = ResponseTree::with_store(SledStore::open(store)?.with_durability(durability))?;
     let client = Client::builder()
         .base_url(base_url)
         .api_key("sk-crash-worker")

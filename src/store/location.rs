@@ -1,7 +1,5 @@
 //! [`open_location`]: a store from what a user typed (a path or a URL).
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
 
 use super::Store;
@@ -25,7 +23,7 @@ use super::Store;
 /// [`Error::Config`] for an empty location; [`Error::Unsupported`] if the
 /// backend it names was not compiled in; otherwise the errors of
 /// `PostgresStore::connect` or `SledStore::open`.
-pub fn open_location(location: &str) -> Result<Arc<dyn Store>> {
+pub fn open_location(location: &str) -> Result<Box<dyn Store>> {
     let location = location.trim();
     if location.is_empty() {
         return Err(Error::Config("the store location is empty".to_owned()));
@@ -44,24 +42,24 @@ fn is_postgres_url(location: &str) -> bool {
 }
 
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(super::PostgresStore::connect(url)?))
+fn open_postgres(url: &str) -> Result<Box<dyn Store>> {
+    Ok(Box::new(super::PostgresStore::connect(url)?))
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Arc<dyn Store>> {
+fn open_postgres(_url: &str) -> Result<Box<dyn Store>> {
     Err(Error::Unsupported(
         "PostgreSQL store locations need resptree's `postgres` feature",
     ))
 }
 
 #[cfg(feature = "sled")]
-fn open_sled(path: &str) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(super::SledStore::open(path)?))
+fn open_sled(path: &str) -> Result<Box<dyn Store>> {
+    Ok(Box::new(super::SledStore::open(path)?))
 }
 
 #[cfg(not(feature = "sled"))]
-fn open_sled(_path: &str) -> Result<Arc<dyn Store>> {
+fn open_sled(_path: &str) -> Result<Box<dyn Store>> {
     Err(Error::Unsupported(
         "store paths need resptree's `sled` feature",
     ))

@@ -16,6 +16,7 @@
 //! [`open_location`] picks a backend from a path or URL, and [`migrate`] copies a
 //! tree from one store to another.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -136,6 +137,43 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`MemoryStore`]) should say `false`.
     fn is_blocking(&self) -> bool {
         true
+    }
+}
+
+/// A boxed store is a store, so one chosen at run time (as [`open_location`]
+/// returns it) can be handed to
+/// [`ResponseTree::with_store`](crate::ResponseTree::with_store).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn load(&self) -> Result<Loaded> {
+        (**self).load()
+    }
+
+    fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+        (**self).node(id)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        (**self).apply(batch)
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        (**self).attempts()
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        (**self).refs()
+    }
+
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+
+    fn changes_since(&self, cursor: u64) -> Result<Changes> {
+        (**self).changes_since(cursor)
+    }
+
+    fn is_blocking(&self) -> bool {
+        (**self).is_blocking()
     }
 }
 
@@ -351,7 +389,7 @@ pub struct Attempt {
     /// The input items sent.
     pub input: Vec<Value>,
     /// The other request parameters, as sent.
-    pub params: Value,
+    pub params: AttemptParams,
     /// The server's response id, once known.
     pub response_id: Option<ResponseId>,
     /// When the attempt started.
@@ -360,7 +398,7 @@ pub struct Attempt {
 
 impl Attempt {
     /// A new attempt with a fresh id, started now, with no response id yet.
-    pub fn new(parent: Option<NodeId>, input: Vec<Value>, params: Value) -> Self {
+    pub fn new(parent: Option<NodeId>, input: Vec<Value>, params: AttemptParams) -> Self {
         Self {
             id: AttemptId::new(),
             parent,
@@ -370,6 +408,33 @@ impl Attempt {
             started_at: Timestamp::now(),
         }
     }
+}
+
+/// The parameters of an [`Attempt`]: what a recovered node must record that the
+/// server's copy of the response does not say.
+///
+/// Stored as JSON inside the attempt record; fields added later default when an
+/// older record lacks them, so journals written by older builds still load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct AttemptParams {
+    /// The model asked for.
+    pub model: String,
+    /// The instructions sent.
+    pub instructions: Option<String>,
+    /// Whether the server was asked to store the response.
+    pub store: bool,
+    /// Whether the path was replayed as explicit input (no server-side parent).
+    pub replay: bool,
+    /// Metadata sent with the request.
+    pub metadata: BTreeMap<String, String>,
+    /// Labels for the node.
+    pub labels: BTreeSet<String>,
+    /// Nodes given to the request as extra context.
+    pub extra_context: Vec<NodeId>,
+    /// How many alternatives one request asked for (native fan-out); `None` for one.
+    pub n: Option<usize>,
 }
 
 /// Turns a decode failure of the record at `key` into [`Error::CorruptRecord`].

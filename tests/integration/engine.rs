@@ -12,7 +12,7 @@ use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::{Emulator, Fault};
 use resptree::engine::{EngineBuilder, MissingParent, RespondOptions, StreamUpdate, UsageScope};
 use resptree::node::message_item;
-use resptree::store::{Attempt, Batch, Op};
+use resptree::store::{Attempt, AttemptParams};
 use resptree::{Engine, NodeId, ResponseId, ResponseTree};
 use serde_json::{Value, json};
 
@@ -170,7 +170,7 @@ async fn partial_failure_keeps_the_children_that_succeeded() {
     assert!(failed.iter().all(|e| e.status() == Some(500)));
     assert_eq!(engine.tree().children(&root.id).unwrap().len(), 5);
     // Failed attempts leave the journal: the caller has the error.
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -332,7 +332,7 @@ async fn streaming_yields_deltas_then_the_committed_node() {
     assert_eq!(node.output_text, text);
     assert_eq!(started.map(NodeId::from), Some(node.id.clone()));
     assert_eq!(engine.tree().get(&node.id).unwrap(), node);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -352,7 +352,7 @@ async fn a_failed_stream_leaves_no_node() {
     }
     assert!(error.is_some());
     assert_eq!(engine.tree().len(), 1);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -368,12 +368,12 @@ async fn cancellation_leaves_nothing_half_written() {
     assert!(cancelled.is_err(), "the request should still be running");
     assert_eq!(engine.tree().len(), 0);
     // The journal remembers the attempt; recover() settles it (no response id is known).
-    let attempts = engine.tree().store().attempts().unwrap();
+    let attempts = engine.tree().attempts().unwrap();
     assert_eq!(attempts.len(), 1);
     let report = engine.recover().await.unwrap();
     assert!(report.recovered.is_empty());
     assert_eq!(report.unresolved.len(), 1);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 
     // Dropping a stream cancels it too.
     let stream = engine.respond_stream(None, "slow stream", &RespondOptions::default());
@@ -400,14 +400,10 @@ async fn recover_records_an_attempt_whose_response_id_was_journaled() {
     let mut attempt = Attempt::new(
         Some(root.id.clone()),
         vec![message_item("user", "lost child")],
-        json!({}),
+        AttemptParams::default(),
     );
     attempt.response_id = Some(ResponseId::new(&response.id).unwrap());
-    engine
-        .tree()
-        .store()
-        .apply(Batch::from(vec![Op::PutAttempt(Box::new(attempt))]))
-        .unwrap();
+    engine.tree().journal(&[attempt]).unwrap();
 
     let report = engine.recover().await.unwrap();
     assert_eq!(report.recovered, vec![NodeId::new(&response.id).unwrap()]);
@@ -415,7 +411,7 @@ async fn recover_records_an_attempt_whose_response_id_was_journaled() {
     let node = engine.tree().get(&report.recovered[0]).unwrap();
     assert_eq!(node.parent.as_ref(), Some(&root.id));
     assert_eq!(node.output_text, response.output_text());
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -604,4 +600,72 @@ async fn unknown_parent_is_a_typed_error() {
         "{err:?}"
     );
     assert!(emu.requests().is_empty());
+}
+
+/// Every `RespondOptions` field, set through its builder method, reaches the
+/// server or the node (and the defaults send none of them).
+#[tokio::test]
+async fn every_respond_option_reaches_the_request_and_the_node() {
+    let (emu, engine) = setup().await;
+    let root = engine
+        .respond_with(
+            None,
+            vec![message_item("user", "root")],
+            &RespondOptions::default().instructions("Be brief."),
+        )
+        .await
+        .unwrap();
+    let options = RespondOptions::default()
+        .model("gpt-4.1-mini")
+        .instructions("Answer in French.")
+        .metadata("experiment", "7")
+        .label("draft")
+        .max_output_tokens(123)
+        .temperature(0.25)
+        .store(false)
+        .extra_context(root.id.clone());
+    let child = engine
+        .respond_with(Some(&root.id), vec![message_item("user", "hi")], &options)
+        .await
+        .unwrap();
+
+    let sent = response_posts(&emu).pop().unwrap();
+    assert_eq!(sent["model"], "gpt-4.1-mini");
+    assert_eq!(sent["instructions"], "Answer in French.");
+    assert_eq!(sent["metadata"], json!({"experiment": "7"}));
+    assert_eq!(sent["max_output_tokens"], 123);
+    assert_eq!(sent["temperature"], 0.25);
+    assert_eq!(sent["store"], false);
+    assert_eq!(child.labels, ["draft".to_owned()].into_iter().collect());
+    assert_eq!(child.extra_context, vec![root.id.clone()]);
+    assert_eq!(child.instructions.as_deref(), Some("Answer in French."));
+    assert!(!child.origin.stored, "store(false) must be recorded");
+
+    // Inherit (the default) re-sends the parent's; without_instructions sends none.
+    engine.respond(Some(&root.id), "again").await.unwrap();
+    assert_eq!(
+        response_posts(&emu).pop().unwrap()["instructions"],
+        "Be brief."
+    );
+    let none = RespondOptions::default()
+        .instructions("x")
+        .without_instructions();
+    engine
+        .respond_with(Some(&root.id), vec![message_item("user", "bare")], &none)
+        .await
+        .unwrap();
+    let bare = response_posts(&emu).pop().unwrap();
+    assert!(
+        bare.get("instructions").is_none_or(Value::is_null),
+        "{bare}"
+    );
+    assert!(bare.get("temperature").is_none_or(Value::is_null), "{bare}");
+    assert!(
+        bare.get("max_output_tokens").is_none_or(Value::is_null),
+        "{bare}"
+    );
+    let back = RespondOptions::default()
+        .without_instructions()
+        .inherit_instructions();
+    assert_eq!(back, RespondOptions::default());
 }

@@ -14,6 +14,8 @@ use resptree::store::{Batch, Durability, Op, SledStore, Store, Topology};
 use resptree::tree::{EdgeKind, Graph, MissingContext};
 use resptree::{Node, NodeId, RefName, ResponseTree, Timestamp};
 
+use crate::support::stores::Shared;
+
 #[derive(Debug, Clone)]
 enum Action {
     /// Insert a node under an existing one (or as a root), with up to two
@@ -128,7 +130,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tree");
         let store = Arc::new(SledStore::open(&path).unwrap().with_durability(Durability::Buffered));
-        let tree = ResponseTree::with_store(store.clone()).unwrap();
+        let tree = ResponseTree::with_store(Shared(store.clone())).unwrap();
         let mut model: BTreeMap<NodeId, Option<NodeId>> = BTreeMap::new();
         let mut next = 0;
         for action in &actions {
@@ -290,7 +292,7 @@ proptest! {
             }
         }
         drop(store);
-        let tree = ResponseTree::with_store(Arc::new(open())).unwrap();
+        let tree = ResponseTree::with_store(open()).unwrap();
         prop_assert_eq!(&*tree.graph(), &expected_graph(&model));
     }
 }

@@ -141,7 +141,7 @@ async fn run(
     }
     assert_eq!(tree.len(), 1 + outcome.recorded);
     assert!(
-        tree.store().attempts().unwrap().is_empty(),
+        tree.attempts().unwrap().is_empty(),
         "failed attempts left in the journal"
     );
     check_invariants(tree, None);
@@ -276,7 +276,7 @@ async fn deleted_and_expired_parents() {
         assert_eq!(child.parent.as_ref(), Some(p));
     }
     assert_eq!(tree.len(), 20);
-    assert!(tree.store().attempts().unwrap().is_empty());
+    assert!(tree.attempts().unwrap().is_empty());
     check_invariants(&tree, None);
 }
 

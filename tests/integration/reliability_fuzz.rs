@@ -140,16 +140,12 @@ fn write_seeds() {
             resptree::render::export_json(&tree).unwrap(),
         )
         .unwrap();
-        let store = tree.store();
-        store
-            .apply(resptree::store::Batch::from(vec![
-                resptree::store::Op::PutAttempt(Box::new(resptree::store::Attempt::new(
-                    Some(crate::tree::id("resp_b")),
-                    Vec::new(),
-                    serde_json::json!({"model": "m"}),
-                ))),
-            ]))
-            .unwrap();
+        tree.journal(&[resptree::store::Attempt::new(
+            Some(crate::tree::id("resp_b")),
+            Vec::new(),
+            resptree::store::AttemptParams::default(),
+        )])
+        .unwrap();
     }
     let seed = |name: String, value: &[u8]| {
         std::fs::write(root.join("store_record").join(name), value).unwrap();

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use resptree::store::{Batch, Op, SledStore, Store};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
 
+use crate::support::stores::Shared;
 use crate::support::{forget_snapshot, open_raw};
 use crate::tree::{fill, id, node};
 
 #[test]
 fn child_index_matches_topology() {
     let store = Arc::new(SledStore::temporary().unwrap());
-    let t = ResponseTree::with_store(store.clone()).unwrap();
+    let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
     fill(&t);
     t.remove_subtree(&id("resp_a1")).unwrap();
     let mut expected: Vec<(NodeId, NodeId)> = t
@@ -94,10 +95,7 @@ fn corrupt_records_are_reported_and_skipped() {
     // Everything else loaded.
     assert_eq!(t.len(), 6);
     assert!(!t.contains(&id("resp_a1")));
-    assert_eq!(
-        t.get_ref(&RefName::new("good").unwrap()).unwrap(),
-        id("resp_root")
-    );
+    assert_eq!(t.get_ref("good").unwrap(), id("resp_root"));
     // A corrupt body is an error naming its key when it is read, not a panic.
     match t.get(&id("resp_b")) {
         Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
@@ -198,7 +196,7 @@ fn filled_and_snapshotted(path: &std::path::Path) -> resptree::tree::Graph {
     // threshold of one change folds it into a snapshot.
     assert_eq!(log_entries(path), 7);
     let store = SledStore::open(path).unwrap().with_snapshot_every(1);
-    drop(ResponseTree::with_store(Arc::new(store)).unwrap());
+    drop(ResponseTree::with_store(store).unwrap());
     assert_eq!(snapshot_files(path), ["topology-1.snapshot"]);
     assert_eq!(log_entries(path), 0, "the snapshot covers the whole log");
     live
@@ -253,7 +251,7 @@ fn writes_after_the_snapshot_are_replayed_from_the_log() {
     // With a threshold of one change, the load folds the log into a new
     // snapshot and empties it.
     let store = SledStore::open(&path).unwrap().with_snapshot_every(1);
-    let t = ResponseTree::with_store(Arc::new(store)).unwrap();
+    let t = ResponseTree::with_store(store).unwrap();
     assert_eq!(*t.graph(), live);
     drop(t);
     assert_eq!(snapshot_files(&path), ["topology-2.snapshot"]);

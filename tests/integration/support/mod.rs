@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 
 pub(crate) mod raw_http;
+pub(crate) mod shared_store;
 pub(crate) mod stores;
 
 /// Opens the sled database under a store directly, waiting for the lock the last
