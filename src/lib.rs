@@ -25,27 +25,38 @@
 //!
 //! # Example
 //!
-//! Offline, against the embedded emulator and an in-memory tree:
+//! Offline, against the embedded emulator and an in-memory tree — a whole
+//! program, as you would write it:
 //!
 //! ```
-//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-//! # async fn main() -> resptree::Result<()> {
 //! use resptree::backend::ResponsesBackend;
 //! use resptree::client::Client;
 //! use resptree::emulator::Emulator;
 //! use resptree::{Engine, ResponseTree};
 //!
-//! let emulator = Emulator::spawn().await?;
-//! let client = Client::builder().base_url(emulator.base_url()).api_key("sk-demo").build()?;
-//! let engine = Engine::builder(ResponseTree::in_memory(), ResponsesBackend::new(client)).build()?;
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let emulator = Emulator::spawn().await?;
+//!     let client = Client::builder()
+//!         .base_url(emulator.base_url())
+//!         .api_key("sk-demo")
+//!         .build()?;
+//!     let engine = Engine::builder(ResponseTree::in_memory(), ResponsesBackend::new(client))
+//!         .build()?;
 //!
-//! let plan = engine.respond(None, "Plan a weekend in Paris").await?;
-//! let styles = ["Reply as a formal travel agent", "Reply as a funny travel buddy"];
-//! let children = engine.branch(&plan.id, styles).await?;
-//! assert_eq!(children.len(), 2);
-//! assert_eq!(engine.tree().children(&plan.id)?.len(), 2);
-//! assert_eq!(engine.tree().path(&children[1].as_ref().unwrap().id)?[0], plan.id);
-//! # Ok(()) }
+//!     let plan = engine.respond(None, "Plan a weekend in Paris").await?;
+//!     // Two answers to the same response, in parallel: one request each.
+//!     let styles = ["Reply as a formal travel agent", "Reply as a funny travel buddy"];
+//!     for child in engine.branch(&plan.id, styles).await? {
+//!         let child = child?;
+//!         assert_eq!(engine.tree().path(&child.id)?, [plan.id.clone(), child.id.clone()]);
+//!     }
+//!     assert_eq!(engine.tree().children(&plan.id)?.len(), 2);
+//!
+//!     engine.tree().set_ref("trip", &plan.id)?;
+//!     assert_eq!(engine.tree().resolve("trip")?, plan.id);
+//!     Ok(())
+//! }
 //! ```
 
 mod error;

@@ -87,6 +87,36 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// is then visible.
     fn apply(&self, batch: Batch) -> Result<()>;
 
+    /// Applies `batch` atomically, as [`Store::apply`] does, but may return
+    /// before it is durable: the next [`Store::sync`] makes it as durable as
+    /// `apply` would have. Writes are visible to reads at once.
+    ///
+    /// This is what lets [`ResponseTree`](crate::ResponseTree) commit
+    /// concurrent writers as one group: one write, then one flush outside its
+    /// locks. The default calls `apply` (already durable).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::apply`]; nothing of the batch is then visible.
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        self.apply(batch)
+    }
+
+    /// Makes every [`Store::apply_deferred`] write so far as durable as
+    /// [`Store::apply`] makes its writes under the store's [`Durability`]: a
+    /// flush for [`Durability::Flush`], nothing for [`Durability::Buffered`].
+    /// Concurrent callers may share one flush.
+    ///
+    /// The default does nothing, right for stores whose `apply_deferred` is
+    /// already durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the flush fails.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Every stored in-flight attempt, oldest first.
     ///
     /// # Errors
@@ -154,6 +184,14 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn apply(&self, batch: Batch) -> Result<()> {
         (**self).apply(batch)
+    }
+
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        (**self).apply_deferred(batch)
+    }
+
+    fn sync(&self) -> Result<()> {
+        (**self).sync()
     }
 
     fn attempts(&self) -> Result<Vec<Attempt>> {

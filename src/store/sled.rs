@@ -94,6 +94,11 @@ pub struct SledStore {
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
     watermark: std::sync::Mutex<u64>,
+    /// The commit number the last flush covered; writers that need a flush
+    /// take turns on it (see `sync_to`).
+    flushed: std::sync::Mutex<u64>,
+    /// Flushes done through this handle.
+    flushes: std::sync::atomic::AtomicU64,
     /// Why the store looks truncated, found at open: `(key, reason)`.
     lost_writes: Option<(String, String)>,
 }
@@ -228,6 +233,8 @@ impl SledStore {
             topology_log: tree("topology_log")?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
+            flushed: std::sync::Mutex::new(0),
+            flushes: std::sync::atomic::AtomicU64::new(0),
             path,
             durability: Durability::Flush,
             lost_writes: None,
@@ -418,6 +425,60 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<()> {
+        let seq = self.write_batch(batch)?;
+        match self.durability {
+            Durability::Flush => self.sync_to(seq),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        self.write_batch(batch).map(drop)
+    }
+
+    fn sync(&self) -> Result<()> {
+        match self.durability {
+            Durability::Flush => self.sync_to(self.commit_seq()),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        let mut out = Vec::new();
+        for entry in self.attempts.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
+            let attempt = codec::decode_attempt(&value)
+                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
+            out.push(attempt);
+        }
+        Ok(out)
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        let mut out = Vec::new();
+        for entry in self.refs.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the refs", e))?;
+            let name = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|s| RefName::new(s).ok())
+                .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
+            let target =
+                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
+            out.push((name, target));
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.sync_to(self.commit_seq())
+    }
+}
+
+/// Writing batches and making them durable.
+impl SledStore {
+    /// Writes `batch` in one sled transaction, without flushing; returns the
+    /// commit number it got.
+    fn write_batch(&self, batch: Batch) -> Result<u64> {
         // Encode once, outside the transaction closure, which sled may rerun.
         let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
         let log_entry = self.log_entry(&ops);
@@ -520,52 +581,44 @@ impl Store for SledStore {
                 Ok::<(), ConflictableTransactionError<Error>>(())
             });
         match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(Error::storage("writing a batch", e)),
-            Err(TransactionError::Abort(e)) => return Err(e),
-        }
-        match self.durability {
-            Durability::Flush => {
-                self.flush_db()?;
-                self.write_watermark(committed.get());
-                Ok(())
-            }
-            Durability::Buffered => Ok(()),
+            Ok(()) => Ok(committed.get()),
+            Err(TransactionError::Storage(e)) => Err(Error::storage("writing a batch", e)),
+            Err(TransactionError::Abort(e)) => Err(e),
         }
     }
 
-    fn attempts(&self) -> Result<Vec<Attempt>> {
-        let mut out = Vec::new();
-        for entry in self.attempts.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
-            let attempt = codec::decode_attempt(&value)
-                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
-            out.push(attempt);
+    /// Makes every batch up to commit `seq` durable, sharing flushes: callers
+    /// take turns, and one whose batch a flush that started after it already
+    /// covered returns without flushing again. This is the group commit: N
+    /// writers waiting on one fsync cost one more fsync, not N.
+    fn sync_to(&self, seq: u64) -> Result<()> {
+        let mut flushed = self
+            .flushed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *flushed >= seq {
+            return Ok(());
         }
-        Ok(out)
-    }
-
-    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
-        let mut out = Vec::new();
-        for entry in self.refs.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("reading the refs", e))?;
-            let name = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|s| RefName::new(s).ok())
-                .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
-            let target =
-                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
-            out.push((name, target));
-        }
-        Ok(out)
-    }
-
-    fn flush(&self) -> Result<()> {
-        // Read before flushing: everything up to `seq` is durable after it.
-        let seq = self.commit_seq();
+        // Read before flushing: everything up to `covering` is durable after it.
+        let covering = self.commit_seq();
         self.flush_db()?;
-        self.write_watermark(seq);
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *flushed = covering;
+        drop(flushed);
+        self.write_watermark(covering);
         Ok(())
+    }
+
+    /// How many times this handle flushed sled to disk: with
+    /// [`SledStore::commits`], the commits-per-fsync a group commit achieved.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many batches the store has committed in its life (its commit counter).
+    pub fn commits(&self) -> u64 {
+        self.commit_seq()
     }
 }
 

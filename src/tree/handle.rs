@@ -12,6 +12,7 @@ use crate::node::Node;
 use crate::store::{Attempt, AttemptId, Batch, MemoryStore, Op, Store, Topology};
 
 use super::graph::{BranchDiff, Graph, MissingContext};
+use super::group_commit::{Committer, Queue, Write};
 
 /// A durable tree of responses: the in-memory topology plus the store that holds
 /// the node bodies, refs and in-flight attempts.
@@ -61,6 +62,8 @@ pub struct ResponseTree {
     write: Mutex<()>,
     /// Owned, never lent out: every write goes through the validated methods.
     store: Box<dyn Store>,
+    /// Writers waiting to be committed together (see `group_commit`).
+    pub(super) writes: Queue,
     problems: Vec<Error>,
     /// Where the store's change feed stood when the graph last caught up with
     /// it; `None` for stores without a feed.
@@ -154,6 +157,7 @@ impl ResponseTree {
             refs: RwLock::new(refs),
             write: Mutex::new(()),
             store,
+            writes: Queue::default(),
             problems,
             cursor: Mutex::new(loaded.cursor),
         })
@@ -165,6 +169,7 @@ impl ResponseTree {
             refs: RwLock::new(BTreeMap::new()),
             write: Mutex::new(()),
             store,
+            writes: Queue::default(),
             problems: Vec::new(),
             cursor: Mutex::new(None),
         }
@@ -238,51 +243,40 @@ impl ResponseTree {
         if attempts.is_empty() {
             return Ok(());
         }
-        let batch: Batch = attempts
-            .iter()
-            .map(|a| Op::PutAttempt(Box::new(a.clone())))
-            .collect();
-        self.store.apply(batch)
+        let write = Write {
+            journal: attempts.to_vec(),
+            ..Write::default()
+        };
+        self.writes.submit(self, write)
     }
 
     /// Inserts `nodes` (as [`ResponseTree::insert_group`]) and removes the
     /// `settled` attempts from the journal, in one atomic store batch: a response
     /// is never both recorded and still pending, nor lost between the two.
     ///
+    /// Concurrent calls (and [`ResponseTree::journal`]s) are committed as a
+    /// group: one store write and one flush for all of them, the flush taken
+    /// outside the tree's locks. Each call returns once its write is durable
+    /// (as the store's [`Durability`](crate::store::Durability) defines it).
+    /// Readers of this tree may see the nodes a moment earlier, while the
+    /// flush runs.
+    ///
     /// # Errors
     ///
-    /// As [`ResponseTree::insert_group`]. On error nothing changes: the nodes are
-    /// not inserted and the attempts stay journaled.
+    /// As [`ResponseTree::insert_group`]. On a refused node or a failed write
+    /// nothing changes: the nodes are not inserted and the attempts stay
+    /// journaled. If only the flush fails, the nodes are in the tree but may not
+    /// be on disk; the error says so ([`Error::Storage`]).
     pub fn commit(&self, nodes: Vec<Node>, settled: &[AttemptId]) -> Result<()> {
-        let _edit = self.lock_edits();
-        let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
-        {
-            let graph = self.read();
-            let mut seen = std::collections::HashSet::new();
-            for record in &records {
-                graph.check_insert(record)?;
-                if !seen.insert(&record.id) {
-                    return Err(Error::InvalidTree(
-                        crate::error::TreeViolation::DuplicateNode(record.id.clone()),
-                    ));
-                }
-            }
-        }
-        let batch: Batch = settled
-            .iter()
-            .map(|id| Op::RemoveAttempt(*id))
-            .chain(nodes.into_iter().map(|node| Op::PutNode(Box::new(node))))
-            .collect();
-        if batch.is_empty() {
+        if nodes.is_empty() && settled.is_empty() {
             return Ok(());
         }
-        self.store.apply(batch)?;
-        let mut graph = self.write_graph();
-        for record in &records {
-            // Validated above under the edit lock, so this cannot fail.
-            graph.insert(record)?;
-        }
-        Ok(())
+        let write = Write {
+            nodes,
+            settled: settled.to_vec(),
+            ..Write::default()
+        };
+        self.writes.submit(self, write)
     }
 
     /// Removes `attempts` from the journal without recording a node: the request
@@ -791,5 +785,29 @@ impl ResponseTree {
 
     fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Committer for ResponseTree {
+    fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
+        ResponseTree::lock_edits(self)
+    }
+
+    fn with_graph<T>(&self, f: impl FnOnce(&Graph) -> T) -> T {
+        f(&self.read())
+    }
+
+    fn insert_records(&self, records: &[Topology]) {
+        let mut graph = self.write_graph();
+        for record in records {
+            // Validated under the edit lock, which the caller still holds.
+            if let Err(err) = graph.insert(record) {
+                tracing::error!(error = %err, "a validated node did not join the graph");
+            }
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 }

@@ -6,6 +6,7 @@
 //! only then updates the graph, so the two never disagree.
 
 mod graph;
+mod group_commit;
 mod handle;
 mod stats;
 

@@ -24,6 +24,12 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn apply(&self, batch: Batch) -> resptree::Result<()> {
         self.0.apply(batch)
     }
+    fn apply_deferred(&self, batch: Batch) -> resptree::Result<()> {
+        self.0.apply_deferred(batch)
+    }
+    fn sync(&self) -> resptree::Result<()> {
+        self.0.sync()
+    }
     fn attempts(&self) -> resptree::Result<Vec<Attempt>> {
         self.0.attempts()
     }

@@ -1,0 +1,374 @@
+//! Group commit: concurrent writers share one store write and one flush.
+//!
+//! A fan-out of 256 children finishes 256 responses within a few milliseconds.
+//! Committed one by one, each would be its own store transaction and fsync,
+//! taken in turn under the tree's edit lock — a queue that turned a parallel
+//! fan-out back into a serial one. Instead, writers queue their [`Write`]s; the
+//! first to find no leader becomes it, takes every write queued at that moment,
+//! validates each against the graph, writes the accepted ones as **one** batch
+//! ([`Store::apply_deferred`](crate::store::Store::apply_deferred)) under the edit
+//! lock, applies them to the graph, releases the lock, and only then makes the
+//! batch durable with **one** [`Store::sync`](crate::store::Store::sync). Every
+//! writer of the group returns after that sync, so the durability promise is
+//! unchanged: a write acknowledged to its caller is on disk.
+//!
+//! Writers that arrive while a group is being flushed form the next group.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::error::{Error, Result, TreeViolation};
+use crate::ids::NodeId;
+use crate::node::Node;
+use crate::store::{Attempt, AttemptId, Batch, Op, Store, Topology};
+
+use super::graph::Graph;
+
+/// One writer's share of a group: attempts to journal, nodes to record and
+/// attempts to settle, all or nothing.
+#[derive(Debug, Default)]
+pub(super) struct Write {
+    pub(super) journal: Vec<Attempt>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) settled: Vec<AttemptId>,
+}
+
+/// The queue of writers waiting for a group.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    state: Mutex<State>,
+    /// Signalled whenever a group finishes.
+    finished: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: Vec<Arc<Slot>>,
+    /// Whether a leader is committing a group right now.
+    leading: bool,
+}
+
+/// A queued write and, once its group is done, its outcome.
+#[derive(Debug)]
+struct Slot {
+    write: Mutex<Option<Write>>,
+    outcome: Mutex<Option<Result<()>>>,
+}
+
+/// What the queue needs from the tree to commit a group.
+pub(super) trait Committer {
+    /// Locks out other edits for the validation and the write.
+    fn lock_edits(&self) -> MutexGuard<'_, ()>;
+    /// Reads the graph (for validation).
+    fn with_graph<T>(&self, f: impl FnOnce(&Graph) -> T) -> T;
+    /// Inserts validated records into the graph.
+    fn insert_records(&self, records: &[Topology]);
+    /// The store.
+    fn store(&self) -> &dyn Store;
+}
+
+impl Queue {
+    /// Commits `write` as part of a group, returning once it is durable (or
+    /// refused). Blocks the calling thread.
+    pub(super) fn submit(&self, tree: &impl Committer, write: Write) -> Result<()> {
+        let slot = Arc::new(Slot {
+            write: Mutex::new(Some(write)),
+            outcome: Mutex::new(None),
+        });
+        let mut state = self.lock();
+        state.pending.push(Arc::clone(&slot));
+        loop {
+            if let Some(outcome) = lock(&slot.outcome).take() {
+                return outcome;
+            }
+            if state.leading {
+                state = self
+                    .finished
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            // Lead: our own slot is in the group we take.
+            state.leading = true;
+            let group = std::mem::take(&mut state.pending);
+            drop(state);
+            let leader = Leading { queue: self };
+            commit_group(tree, &group);
+            drop(leader);
+            state = self.lock();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Hands leadership back and wakes the waiters, even if the leader unwinds.
+struct Leading<'a> {
+    queue: &'a Queue,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.queue.lock().leading = false;
+        self.queue.finished.notify_all();
+    }
+}
+
+/// Validates, writes, applies and syncs one group, then records each slot's
+/// outcome.
+fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
+    let writes: Vec<Write> = group
+        .iter()
+        .map(|slot| lock(&slot.write).take().unwrap_or_default())
+        .collect();
+    let mut outcomes: Vec<Option<Result<()>>> = (0..group.len()).map(|_| None).collect();
+    let mut accepted = Vec::new();
+    let written = {
+        let _edit = tree.lock_edits();
+        let mut batch = Batch::new();
+        let mut records = Vec::new();
+        tree.with_graph(|graph| {
+            let mut added: HashSet<NodeId> = HashSet::new();
+            for (i, write) in writes.into_iter().enumerate() {
+                let topology: Vec<Topology> = write.nodes.iter().map(Topology::of).collect();
+                match validate(graph, &added, &topology) {
+                    Err(err) => outcomes[i] = Some(Err(err)),
+                    Ok(()) => {
+                        added.extend(topology.iter().map(|t| t.id.clone()));
+                        records.extend(topology);
+                        append(&mut batch, write);
+                        accepted.push(i);
+                    }
+                }
+            }
+        });
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            tree.store().apply_deferred(batch)
+        };
+        if written.is_ok() {
+            tree.insert_records(&records);
+        }
+        written
+    };
+    // The flush runs outside the edit lock, so the next group can be
+    // validated and written meanwhile, and readers never wait on the disk.
+    let durable = written.and_then(|()| {
+        if accepted.is_empty() {
+            Ok(())
+        } else {
+            tree.store().sync()
+        }
+    });
+    if let Err(err) = &durable {
+        tracing::warn!(error = %err, writers = accepted.len(), "group commit failed");
+    } else if !accepted.is_empty() {
+        tracing::debug!(writers = accepted.len(), "group committed");
+    }
+    share(durable, &accepted, &mut outcomes);
+    for (slot, outcome) in group.iter().zip(outcomes) {
+        *lock(&slot.outcome) = Some(outcome.unwrap_or(Err(Error::Internal(
+            "a group commit left a writer without an outcome",
+        ))));
+    }
+}
+
+/// Checks that one writer's nodes can join the graph plus the nodes `added`
+/// by earlier writers of the group. As for `ResponseTree::insert_group`, a
+/// node may not point to another node of the same writer.
+fn validate(graph: &Graph, added: &HashSet<NodeId>, nodes: &[Topology]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for record in nodes {
+        graph.check_insert_with(record, |id| added.contains(id))?;
+        if !seen.insert(&record.id) {
+            return Err(Error::InvalidTree(TreeViolation::DuplicateNode(
+                record.id.clone(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a writer's operations to the group's batch, in its own order: journal,
+/// settle, then nodes.
+fn append(batch: &mut Batch, write: Write) {
+    for attempt in write.journal {
+        batch.push(Op::PutAttempt(Box::new(attempt)));
+    }
+    for id in write.settled {
+        batch.push(Op::RemoveAttempt(id));
+    }
+    for node in write.nodes {
+        batch.push(Op::PutNode(Box::new(node)));
+    }
+}
+
+/// Gives every accepted writer the group's outcome: the error itself to one,
+/// and to the others a storage error whose source is that same error.
+fn share(durable: Result<()>, accepted: &[usize], outcomes: &mut [Option<Result<()>>]) {
+    match durable {
+        Ok(()) => {
+            for &i in accepted {
+                outcomes[i] = Some(Ok(()));
+            }
+        }
+        Err(err) => {
+            let Some((&last, others)) = accepted.split_last() else {
+                return;
+            };
+            let shared = Arc::new(err);
+            for &i in others {
+                outcomes[i] = Some(Err(Error::storage(
+                    "committing a group of writes",
+                    Arc::clone(&shared),
+                )));
+            }
+            outcomes[last] = Some(Err(Arc::try_unwrap(shared).unwrap_or_else(|shared| {
+                Error::storage("committing a group of writes", shared)
+            })));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::ResponseTree;
+    use crate::store::{Loaded, MemoryStore};
+
+    /// A memory store that logs its deferred writes and holds its first sync
+    /// until the test opens the gate.
+    #[derive(Debug, Default)]
+    struct GatedStore {
+        inner: MemoryStore,
+        writes: Mutex<Vec<usize>>,
+        syncs: AtomicUsize,
+        gate: (Mutex<bool>, Condvar),
+    }
+
+    impl Store for Arc<GatedStore> {
+        fn load(&self) -> Result<Loaded> {
+            self.inner.load()
+        }
+        fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+            self.inner.node(id)
+        }
+        fn apply(&self, batch: Batch) -> Result<()> {
+            self.inner.apply(batch)
+        }
+        fn apply_deferred(&self, batch: Batch) -> Result<()> {
+            lock(&self.writes).push(batch.len());
+            self.inner.apply(batch)
+        }
+        fn sync(&self) -> Result<()> {
+            if self.syncs.fetch_add(1, Ordering::SeqCst) == 0 {
+                let (open, cvar) = &self.gate;
+                let mut open = lock(open);
+                while !*open {
+                    open = cvar.wait(open).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            Ok(())
+        }
+        fn attempts(&self) -> Result<Vec<Attempt>> {
+            self.inner.attempts()
+        }
+        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
+            self.inner.refs()
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn writers_queued_behind_a_flush_share_the_next_write_and_flush() {
+        const LATE: usize = 63;
+        let store = Arc::new(GatedStore::default());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        // The first writer leads a group of one and blocks in its flush.
+        let first = {
+            let tree = Arc::clone(&tree);
+            std::thread::spawn(move || tree.commit(vec![root], &[]))
+        };
+        wait_until("the first flush started", || {
+            store.syncs.load(Ordering::SeqCst) == 1
+        });
+        let late: Vec<_> = (0..LATE)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                std::thread::spawn(move || tree.commit(vec![child], &[]))
+            })
+            .collect();
+        wait_until("every late writer is queued", || {
+            tree.writes.lock().pending.len() == LATE
+        });
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+        first.join().unwrap().unwrap();
+        for writer in late {
+            writer.join().unwrap().unwrap();
+        }
+        // One write and one flush for the first writer, one of each for the
+        // 63 children queued behind it (they may point at its node).
+        assert_eq!(*lock(&store.writes), vec![1, LATE]);
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+        assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    #[test]
+    fn a_refused_writer_does_not_sink_its_group() {
+        let tree = ResponseTree::in_memory();
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        tree.commit(vec![root.clone()], &[]).unwrap();
+        // Same group, driven by hand: a duplicate and a good child.
+        let group: Vec<Arc<Slot>> = [
+            vec![root],
+            vec![Node::new(NodeId::local(), Some(root_id.clone()))],
+        ]
+        .into_iter()
+        .map(|nodes| {
+            Arc::new(Slot {
+                write: Mutex::new(Some(Write {
+                    nodes,
+                    ..Write::default()
+                })),
+                outcome: Mutex::new(None),
+            })
+        })
+        .collect();
+        commit_group(&tree, &group);
+        let outcomes: Vec<Result<()>> = group
+            .iter()
+            .map(|slot| lock(&slot.outcome).take().unwrap())
+            .collect();
+        assert!(matches!(
+            outcomes[0],
+            Err(Error::InvalidTree(TreeViolation::DuplicateNode(_)))
+        ));
+        assert!(outcomes[1].is_ok());
+        assert_eq!(tree.children(&root_id).unwrap().len(), 1);
+    }
+}
