@@ -35,6 +35,7 @@ mod postgres;
 mod sled;
 #[cfg(feature = "sled")]
 pub(crate) mod snapshot;
+mod trace;
 
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;

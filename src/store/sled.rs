@@ -26,6 +26,7 @@
 //! and [`Store::load`] reports it instead of staying silent.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use foldhash::HashMapExt as _;
 use sled::Transactional;
@@ -37,7 +38,7 @@ use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
-use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt};
+use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time.
@@ -131,6 +132,7 @@ impl SledStore {
                 },
             }
         };
+        tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), lock_retries = attempts, "opened");
         Self::from_db(db, Some(path.to_path_buf()))
     }
 
@@ -350,6 +352,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn load(&self) -> Result<Loaded> {
+        let started = Instant::now();
         let mut loaded = Loaded::default();
         if let Some((key, reason)) = &self.lost_writes {
             loaded
@@ -363,6 +366,7 @@ impl Store for SledStore {
         let seq = self.commit_seq();
         let found = match self.load_snapshot() {
             Some((mut found, replayed)) => {
+                tracing::debug!(target: "resptree::store", store = "sled", replayed, "topology from the snapshot and its log");
                 let every = self
                     .snapshot_every
                     .unwrap_or_else(|| COMPACT_MIN.max(found.nodes.len() / 8));
@@ -374,6 +378,7 @@ impl Store for SledStore {
                 found
             }
             None => {
+                tracing::debug!(target: "resptree::store", store = "sled", "no usable snapshot: scanning the records");
                 let before = loaded.problems.len();
                 let mut nodes = self.scan_topology(&mut loaded.problems)?;
                 let parents = snapshot::position_parents(&mut nodes);
@@ -400,6 +405,7 @@ impl Store for SledStore {
                 }
             }
         }
+        trace::loaded("sled", &loaded, started);
         Ok(loaded)
     }
 
@@ -418,6 +424,7 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<()> {
+        let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
         let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
         let log_entry = self.log_entry(&ops);
@@ -524,13 +531,19 @@ impl Store for SledStore {
             Err(TransactionError::Storage(e)) => return Err(Error::storage("writing a batch", e)),
             Err(TransactionError::Abort(e)) => return Err(e),
         }
+        let seq = Some(committed.get());
         match self.durability {
             Durability::Flush => {
+                let flushing = Instant::now();
                 self.flush_db()?;
                 self.write_watermark(committed.get());
+                trace::committed("sled", ops.len(), seq, started, Some(flushing.elapsed()));
                 Ok(())
             }
-            Durability::Buffered => Ok(()),
+            Durability::Buffered => {
+                trace::committed("sled", ops.len(), seq, started, None);
+                Ok(())
+            }
         }
     }
 
@@ -563,8 +576,10 @@ impl Store for SledStore {
     fn flush(&self) -> Result<()> {
         // Read before flushing: everything up to `seq` is durable after it.
         let seq = self.commit_seq();
+        let started = Instant::now();
         self.flush_db()?;
         self.write_watermark(seq);
+        trace::flushed("sled", Some(seq), started.elapsed());
         Ok(())
     }
 }
@@ -629,8 +644,13 @@ impl SledStore {
         let generation = self
             .snapshot_pointer()
             .map_or(1, |p| p.generation.wrapping_add(1));
-        let Ok(mut pointer) = snapshot::write(dir, generation, &bytes) else {
-            return;
+        let mut pointer = match snapshot::write(dir, generation, &bytes) {
+            Ok(pointer) => pointer,
+            Err(error) => {
+                // Nobody else hears of it: the load succeeds, only slower next time.
+                tracing::warn!(target: "resptree::store", store = "sled", %error, "could not write the topology snapshot");
+                return;
+            }
         };
         pointer.seq = seq;
         // The pointer must be durable before what it replaces is deleted.
@@ -648,6 +668,7 @@ impl SledStore {
         }
         let _ = self.topology_log.apply_batch(covered);
         snapshot::remove_others(dir, generation);
+        tracing::debug!(target: "resptree::store", store = "sled", seq, generation, nodes = found.nodes.len(), bytes = bytes.len(), "topology snapshot written");
     }
 
     /// The log entry of a batch: its topology changes, or `None` if it has none
