@@ -14,6 +14,8 @@ mod cli;
 #[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
+mod cli_logging;
+#[cfg(feature = "cli")]
 mod cli_support;
 mod client;
 mod client_emulator;
