@@ -79,6 +79,7 @@ const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(2
 /// assert!(store.load()?.nodes.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,

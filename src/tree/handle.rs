@@ -87,6 +87,7 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
     }
@@ -97,6 +98,7 @@ impl ResponseTree {
     ///
     /// [`Error::Storage`] if the database cannot be created.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn temporary() -> Result<Self> {
         Self::with_store(Arc::new(crate::store::SledStore::temporary()?))
     }

@@ -48,6 +48,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// println!("{} new nodes", news.added.len());
 /// # Ok::<(), resptree::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PostgresStore {
     worker: Worker,
     /// The schema the tables live in (`None`: the connection's default).
@@ -64,6 +65,7 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Options for [`PostgresStore::connect_with`].
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresOptions {
