@@ -22,19 +22,23 @@ use crate::Error;
 const TARGET: &str = "resptree::client";
 
 /// Logs a request body about to be sent (TRACE: it holds the prompt).
+///
+/// A field's value is computed only when some subscriber wants the event, so
+/// the lossy copies below cost nothing otherwise. (Not `tracing::enabled!`
+/// first: with per-layer filters it hid the next event from a layer that did
+/// not want TRACE, which made a test of this very rule pass vacuously.)
 pub(super) fn sending(attempt: u32, body: Option<&Bytes>) {
-    if tracing::enabled!(target: TARGET, tracing::Level::TRACE) {
-        let body = body.map(|b| String::from_utf8_lossy(b));
-        tracing::trace!(target: TARGET, attempt, body = body.as_deref(), "sending request");
-    }
+    tracing::trace!(
+        target: TARGET,
+        attempt,
+        body = body.map(|b| String::from_utf8_lossy(b)).as_deref(),
+        "sending request"
+    );
 }
 
 /// Logs a successful reply's body (TRACE: it holds the reply text).
 pub(super) fn received(body: &Bytes) {
-    if tracing::enabled!(target: TARGET, tracing::Level::TRACE) {
-        let body = String::from_utf8_lossy(body);
-        tracing::trace!(target: TARGET, body = &*body, "received response body");
-    }
+    tracing::trace!(target: TARGET, body = &*String::from_utf8_lossy(body), "received response body");
 }
 
 /// Logs a reply whose headers arrived (any status). A 2xx ends the call, so its
