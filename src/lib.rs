@@ -58,6 +58,20 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! # Logging
+//!
+//! resptree reports what it does through [`tracing`](https://docs.rs/tracing):
+//! a span per HTTP request (method, path, status, request id, attempts,
+//! latency), retries, streams, store loads and commits. Install any
+//! subscriber to see them (targets `resptree::client`, `resptree::store`,
+//! `resptree::backend`); without one they cost next to nothing. The API key is
+//! never logged, and prompt or reply text only at `debug` and `trace`. See
+//! "Observability" in `docs/ARCHITECTURE.md`.
+
+// docs.rs builds with `--cfg docsrs` (see Cargo.toml) and shows which feature
+// each gated item needs; `doc_cfg` is nightly-only, so it is off everywhere else.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 pub use error::{ApiError, Error, Result, TreeViolation};
@@ -80,8 +94,10 @@ pub mod client;
 pub use client::Client;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub use emulator::{Emulator, EmulatorConfig};
 
 pub mod backend;

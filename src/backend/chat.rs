@@ -226,6 +226,7 @@ fn to_wire(request: &BackendRequest, n: usize) -> Result<ChatRequest> {
             "previous_response_id on Chat Completions (replay the path instead)",
         ));
     }
+    super::trace_request("chat", request, n);
     let mut wire = ChatRequest::new(request.model.clone(), chat_messages(request));
     if n > 1 {
         // `n` is at most 128 here, so the conversion cannot fail.

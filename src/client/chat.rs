@@ -9,8 +9,10 @@ use futures_util::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing::Instrument as _;
 
 use super::stream::SseSource;
+use super::trace::StreamTrace;
 use super::transport::Call;
 use super::{Client, request_body};
 use crate::{Error, Result};
@@ -258,12 +260,14 @@ impl Client {
             .streaming();
         let reply = self.execute_stream(&call).await?;
         let status = reply.status;
+        let traced = StreamTrace::new("chat", reply.request_id.as_deref());
         let source = SseSource::new(reply, self.inner.stream_idle_timeout);
         let request_id = source.request_id.clone();
         let state = ChunkState {
             source,
             status,
             finished: false,
+            traced,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_chunk().await?;
@@ -381,6 +385,7 @@ struct ChunkState {
     source: SseSource,
     status: u16,
     finished: bool,
+    traced: StreamTrace,
 }
 
 impl ChunkState {
@@ -388,9 +393,14 @@ impl ChunkState {
         if self.finished {
             return None;
         }
-        let result = self.read_chunk().await.transpose();
+        let span = self.traced.read();
+        let result = self.read_chunk().instrument(span).await.transpose();
         if !matches!(result, Some(Ok(_))) {
             self.finished = true;
+            self.traced.end(match &result {
+                Some(Err(e)) => Err(e),
+                _ => Ok("[DONE]"),
+            });
         }
         result
     }

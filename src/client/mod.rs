@@ -32,6 +32,7 @@ mod chat;
 mod retry;
 pub(crate) mod sse;
 mod stream;
+mod trace;
 mod transport;
 pub(crate) mod wire;
 

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::sse::{SseEvent, SseParser};
+use super::trace::{self, StreamTrace};
 use super::transport::StreamReply;
 use super::wire::{ErrorBody, OutputItem, Response};
 use crate::{ApiError, Error, Result};
@@ -125,11 +127,13 @@ impl ResponseStream {
     pub(crate) fn new(reply: StreamReply, idle: Duration) -> Self {
         let request_id = reply.request_id.clone();
         let status = reply.status;
+        let traced = StreamTrace::new("responses", reply.request_id.as_deref());
         let source = SseSource::new(reply, idle);
         let state = EventState {
             source,
             status,
             finished: false,
+            traced,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_event().await?;
@@ -253,6 +257,7 @@ impl SseSource {
     pub(crate) async fn next(&mut self) -> Option<Result<SseEvent>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                trace::stream_event(&event.data);
                 return Some(Ok(event));
             }
             if self.eof {
@@ -301,6 +306,7 @@ struct EventState {
     source: SseSource,
     status: u16,
     finished: bool,
+    traced: StreamTrace,
 }
 
 impl EventState {
@@ -308,9 +314,11 @@ impl EventState {
         if self.finished {
             return None;
         }
-        let result = self.read_event().await;
+        let span = self.traced.read();
+        let result = self.read_event().instrument(span).await;
         if !matches!(&result, Ok(event) if !event.is_terminal()) {
             self.finished = true;
+            self.traced.end(result.as_ref().map(terminal_name));
         }
         Some(result)
     }
@@ -409,6 +417,16 @@ impl EventState {
             }
             _ => StreamEvent::Other { kind, data: value },
         })
+    }
+}
+
+/// The wire name of a terminal event, for the log.
+fn terminal_name(event: &StreamEvent) -> &'static str {
+    match event {
+        StreamEvent::Completed(_) => "response.completed",
+        StreamEvent::Incomplete(_) => "response.incomplete",
+        StreamEvent::Failed(_) => "response.failed",
+        _ => "other",
     }
 }
 

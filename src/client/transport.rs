@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout_at};
 
 use super::retry::{retry_after, should_retry_status};
+use super::trace;
 use super::{Client, Response};
 use crate::error::snippet;
 use crate::{ApiError, Error, Result};
@@ -123,6 +124,21 @@ impl Client {
         }
     }
 
+    // One span per call, around all its attempts; the attempts fill in its
+    // last status and request id.
+    #[tracing::instrument(
+        name = "http_request",
+        target = "resptree::client",
+        level = "info",
+        skip_all,
+        fields(
+            method = %call.method,
+            path = %call.path,
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        ),
+    )]
     async fn with_retries(&self, call: &Call) -> Result<Outcome> {
         let policy = self.inner.retry;
         let mut retry = 0;
@@ -130,10 +146,15 @@ impl Client {
             match self.attempt(call, retry).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(failure) if failure.retryable && retry < policy.max_retries => {
-                    tokio::time::sleep(policy.delay(retry, failure.hint)).await;
+                    let wait = policy.delay(retry, failure.hint);
+                    trace::retrying(retry + 1, &failure.error, wait);
+                    tokio::time::sleep(wait).await;
                     retry += 1;
                 }
-                Err(failure) => return Err(failure.error),
+                Err(failure) => {
+                    trace::giving_up(retry + 1, &failure.error);
+                    return Err(failure.error);
+                }
             }
         }
     }
@@ -165,6 +186,8 @@ impl Client {
             request = request.header(ACCEPT, "text/event-stream");
         }
 
+        let started = Instant::now();
+        trace::sending(retry + 1, call.body.as_ref());
         let deadline = Instant::now() + inner.timeout;
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => return Err(Failure::retryable(self.response_timeout())),
@@ -174,6 +197,7 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = request_id(&headers);
+        trace::response(retry + 1, status, request_id.as_deref(), started);
 
         if !response.status().is_success() {
             // The body of an error reply is best effort: if it cannot be read, the
@@ -208,7 +232,10 @@ impl Client {
         match timeout_at(deadline, response.bytes()).await {
             Err(_) => Err(Failure::retryable(self.response_timeout())),
             Ok(Err(e)) => Err(Failure::retryable(self.transport_error(e))),
-            Ok(Ok(body)) => Ok(Outcome::Body(Reply { request_id, body })),
+            Ok(Ok(body)) => {
+                trace::received(&body);
+                Ok(Outcome::Body(Reply { request_id, body }))
+            }
         }
     }
 

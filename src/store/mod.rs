@@ -36,6 +36,7 @@ mod postgres;
 mod sled;
 #[cfg(feature = "sled")]
 pub(crate) mod snapshot;
+mod trace;
 
 #[cfg(feature = "sled")]
 pub use self::sled::SledStore;

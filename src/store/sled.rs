@@ -26,6 +26,7 @@
 //! and [`Store::load`] reports it instead of staying silent.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use foldhash::HashMapExt as _;
 use sled::Transactional;
@@ -37,7 +38,7 @@ use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
-use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt};
+use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time.
@@ -78,6 +79,7 @@ const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(2
 /// assert!(store.load()?.nodes.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
@@ -136,6 +138,7 @@ impl SledStore {
                 },
             }
         };
+        tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), lock_retries = attempts, "opened");
         Self::from_db(db, Some(path.to_path_buf()))
     }
 
@@ -357,6 +360,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn load(&self) -> Result<Loaded> {
+        let started = Instant::now();
         let mut loaded = Loaded::default();
         if let Some((key, reason)) = &self.lost_writes {
             loaded
@@ -370,6 +374,7 @@ impl Store for SledStore {
         let seq = self.commit_seq();
         let found = match self.load_snapshot() {
             Some((mut found, replayed)) => {
+                tracing::debug!(target: "resptree::store", store = "sled", replayed, "topology from the snapshot and its log");
                 let every = self
                     .snapshot_every
                     .unwrap_or_else(|| COMPACT_MIN.max(found.nodes.len() / 8));
@@ -381,6 +386,7 @@ impl Store for SledStore {
                 found
             }
             None => {
+                tracing::debug!(target: "resptree::store", store = "sled", "no usable snapshot: scanning the records");
                 let before = loaded.problems.len();
                 let mut nodes = self.scan_topology(&mut loaded.problems)?;
                 let parents = snapshot::position_parents(&mut nodes);
@@ -407,6 +413,7 @@ impl Store for SledStore {
                 }
             }
         }
+        trace::loaded("sled", &loaded, started);
         Ok(loaded)
     }
 
@@ -479,6 +486,7 @@ impl SledStore {
     /// Writes `batch` in one sled transaction, without flushing; returns the
     /// commit number it got.
     fn write_batch(&self, batch: Batch) -> Result<u64> {
+        let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
         let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
         let log_entry = self.log_entry(&ops);
@@ -581,7 +589,10 @@ impl SledStore {
                 Ok::<(), ConflictableTransactionError<Error>>(())
             });
         match result {
-            Ok(()) => Ok(committed.get()),
+            Ok(()) => {
+                trace::committed("sled", ops.len(), Some(committed.get()), started);
+                Ok(committed.get())
+            }
             Err(TransactionError::Storage(e)) => Err(Error::storage("writing a batch", e)),
             Err(TransactionError::Abort(e)) => Err(e),
         }
@@ -601,7 +612,9 @@ impl SledStore {
         }
         // Read before flushing: everything up to `covering` is durable after it.
         let covering = self.commit_seq();
+        let started = Instant::now();
         self.flush_db()?;
+        trace::flushed("sled", Some(covering), started.elapsed());
         self.flushes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *flushed = covering;
@@ -682,8 +695,13 @@ impl SledStore {
         let generation = self
             .snapshot_pointer()
             .map_or(1, |p| p.generation.wrapping_add(1));
-        let Ok(mut pointer) = snapshot::write(dir, generation, &bytes) else {
-            return;
+        let mut pointer = match snapshot::write(dir, generation, &bytes) {
+            Ok(pointer) => pointer,
+            Err(error) => {
+                // Nobody else hears of it: the load succeeds, only slower next time.
+                tracing::warn!(target: "resptree::store", store = "sled", %error, "could not write the topology snapshot");
+                return;
+            }
         };
         pointer.seq = seq;
         // The pointer must be durable before what it replaces is deleted.
@@ -701,6 +719,7 @@ impl SledStore {
         }
         let _ = self.topology_log.apply_batch(covered);
         snapshot::remove_others(dir, generation);
+        tracing::debug!(target: "resptree::store", store = "sled", seq, generation, nodes = found.nodes.len(), bytes = bytes.len(), "topology snapshot written");
     }
 
     /// The log entry of a batch: its topology changes, or `None` if it has none

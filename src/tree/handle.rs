@@ -105,6 +105,7 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::with_store(crate::store::SledStore::open(path)?)
     }
@@ -115,6 +116,7 @@ impl ResponseTree {
     ///
     /// [`Error::Storage`] if the database cannot be created.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn temporary() -> Result<Self> {
         Self::with_store(crate::store::SledStore::temporary()?)
     }

@@ -96,6 +96,7 @@ pub(crate) fn bare_command() -> Command {
         "RESPTREE_MODEL",
         "RESPTREE_BACKEND",
         "XDG_DATA_HOME",
+        "RUST_LOG",
     ] {
         cmd.env_remove(var);
     }

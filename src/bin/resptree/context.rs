@@ -40,6 +40,7 @@ impl Context {
             model,
             backend,
             command,
+            verbose: _,
         } = options;
         let ctx = Self {
             store,

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Instant;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::{Node, Timestamp};
 
-use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology};
+use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology, trace};
 
 mod schema;
 mod worker;
@@ -47,6 +48,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// println!("{} new nodes", news.added.len());
 /// # Ok::<(), resptree::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PostgresStore {
     worker: Worker,
     /// The schema the tables live in (`None`: the connection's default).
@@ -63,6 +65,7 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Options for [`PostgresStore::connect_with`].
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresOptions {
@@ -166,6 +169,14 @@ impl PostgresStore {
                     .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
                 schema::migrate(&mut client, schema.as_deref()).await
             })?;
+        // Never the URL: it may hold the password.
+        tracing::info!(
+            target: "resptree::store",
+            store = "postgres",
+            schema = store.schema.as_deref(),
+            pool_size = options.pool_size,
+            "connected"
+        );
         Ok(store)
     }
 
@@ -269,7 +280,8 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn load(&self) -> Result<Loaded> {
-        self.worker.call("loading the tree", |pool| async move {
+        let started = Instant::now();
+        let loaded = self.worker.call("loading the tree", |pool| async move {
             let op = "loading the tree";
             let db = |e| Error::storage(op, e);
             let mut client = pool.get().await.map_err(|e| Error::storage(op, e))?;
@@ -315,7 +327,9 @@ impl Store for PostgresStore {
             loaded.cursor = Some(cursor_of(row.try_get(0).map_err(db)?));
             tx.commit().await.map_err(db)?;
             Ok(loaded)
-        })
+        })?;
+        trace::loaded("postgres", &loaded, started);
+        Ok(loaded)
     }
 
     fn node(&self, id: &NodeId) -> Result<Option<Node>> {
@@ -342,20 +356,25 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let ops = batch.into_ops();
-        self.worker.call("writing a batch", move |pool| async move {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| Error::storage("writing a batch", e))?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| Error::storage("writing a batch", e))?;
-            apply_ops(&tx, ops).await?;
-            tx.commit()
-                .await
-                .map_err(|e| Error::storage("committing a batch", e))
-        })
+        let (started, count) = (Instant::now(), ops.len());
+        self.worker
+            .call("writing a batch", move |pool| async move {
+                let mut client = pool
+                    .get()
+                    .await
+                    .map_err(|e| Error::storage("writing a batch", e))?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(|e| Error::storage("writing a batch", e))?;
+                apply_ops(&tx, ops).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| Error::storage("committing a batch", e))
+            })?;
+        // A committed transaction is durable: the commit is the flush.
+        trace::committed("postgres", count, None, started);
+        Ok(())
     }
 
     fn attempts(&self) -> Result<Vec<Attempt>> {
