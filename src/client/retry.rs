@@ -50,12 +50,17 @@ impl RetryPolicy {
 
 /// Whether a reply with this status and headers is worth retrying.
 pub(crate) fn should_retry_status(status: u16, headers: &HeaderMap) -> bool {
+    should_retry_header(headers)
+        .unwrap_or_else(|| matches!(status, 408 | 409 | 429) || status >= 500)
+}
+
+/// The server's own verdict, `x-should-retry: true|false`, if it gave one.
+pub(crate) fn should_retry_header(headers: &HeaderMap) -> Option<bool> {
     match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
-        Some("true") => return true,
-        Some("false") => return false,
-        _ => {}
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
     }
-    matches!(status, 408 | 409 | 429) || status >= 500
 }
 
 /// The server's retry hint: `retry-after-ms`, else `retry-after` as seconds

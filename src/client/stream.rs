@@ -98,8 +98,11 @@ impl StreamEvent {
 /// - the connection drops or the body ends before a terminal event, or the
 ///   server sends `data: [DONE]` before one → [`Error::Stream`];
 /// - no bytes arrive within the stream idle timeout → [`Error::Timeout`];
-/// - the server sends an `error` event → [`Error::Api`] with the event's code,
-///   message and param, and the HTTP status of the stream reply (normally 200);
+/// - the server sends an `error` event (or any payload with a truthy top-level
+///   `error`) → [`Error::Api`] with the event's code, message and param, and
+///   `status: None` (the reply's `200` was not the error's status; see
+///   [`ApiError`](crate::ApiError#errors-inside-a-stream)), or
+///   [`Error::RateLimited`] if its code is `rate_limit_exceeded`;
 /// - an event is not valid JSON, or not the shape its type promises → [`Error::Decode`].
 ///
 /// `response.failed` is an *event* ([`StreamEvent::Failed`]) so that callers see
@@ -107,7 +110,6 @@ impl StreamEvent {
 /// Nothing is retried once the stream exists.
 pub struct ResponseStream {
     inner: Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>,
-    status: u16,
     request_id: Option<String>,
     response_id: Option<String>,
 }
@@ -124,11 +126,9 @@ impl fmt::Debug for ResponseStream {
 impl ResponseStream {
     pub(crate) fn new(reply: StreamReply, idle: Duration) -> Self {
         let request_id = reply.request_id.clone();
-        let status = reply.status;
         let source = SseSource::new(reply, idle);
         let state = EventState {
             source,
-            status,
             finished: false,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
@@ -137,7 +137,6 @@ impl ResponseStream {
         });
         Self {
             inner: Box::pin(inner),
-            status,
             request_id,
             response_id: None,
         }
@@ -163,10 +162,11 @@ impl ResponseStream {
     /// # Errors
     ///
     /// Any error of the stream (see [`ResponseStream`]), and for
-    /// `response.failed` an [`Error::Api`] carrying the response's `error.code`
-    /// and `error.message`, the stream reply's HTTP status and request id. A
-    /// `response.incomplete` is *not* an error: the response is returned with
-    /// status `incomplete`.
+    /// `response.failed` the response's `error` (its code, message, param and
+    /// type, and the reply's request id) as an error inside a stream:
+    /// [`Error::Api`] with `status: None`, or [`Error::RateLimited`] for
+    /// `rate_limit_exceeded`. A `response.incomplete` is *not* an error: the
+    /// response is returned with status `incomplete`.
     pub async fn final_response(mut self) -> Result<Response> {
         let mut items: BTreeMap<u64, OutputItem> = BTreeMap::new();
         while let Some(event) = self.next().await {
@@ -191,14 +191,19 @@ impl ResponseStream {
     }
 
     pub(crate) fn failed_error(&self, response: &Response) -> Error {
-        let (code, message) = match &response.error {
-            Some(e) => (e.code.clone(), e.message.clone()),
-            None => (None, "response failed without an error object".to_owned()),
+        let mut api = match &response.error {
+            Some(e) => {
+                let text = |key: &str| e.extra.get(key).and_then(Value::as_str).map(str::to_owned);
+                let mut api = ApiError::in_stream(e.message.clone());
+                api.code = e.code.clone();
+                api.param = text("param");
+                api.kind = text("type");
+                api
+            }
+            None => ApiError::in_stream("response failed without an error object"),
         };
-        let mut api = ApiError::new(self.status, message);
-        api.code = code;
         api.request_id = self.request_id.clone();
-        Error::Api(Box::new(api))
+        Error::from(api)
     }
 }
 
@@ -299,7 +304,6 @@ impl SseSource {
 /// The state behind a [`ResponseStream`].
 struct EventState {
     source: SseSource,
-    status: u16,
     finished: bool,
 }
 
@@ -356,9 +360,9 @@ impl EventState {
                 _ => value.clone(),
             };
             let body: ErrorBody = serde_json::from_value(body).unwrap_or_default();
-            let mut api = body.into_api_error(self.status);
+            let mut api = body.into_api_error(None);
             api.request_id = self.source.request_id.clone();
-            return Err(Error::Api(Box::new(api)));
+            return Err(Error::from(api));
         }
         let decode = |e| Error::decode("stream event", raw.as_bytes(), e);
         let response = |value: &Value| -> Result<Response> {

@@ -184,6 +184,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Returns at most `max` chat choices whatever `n` asks, like a compatible
+    /// server that ignores `n` (see [`EmulatorConfig::max_chat_choices`]).
+    pub fn max_chat_choices(mut self, max: u64) -> Self {
+        self.config.max_chat_choices = Some(max);
+        self
+    }
+
     /// Binds the address and starts serving in a background task.
     ///
     /// # Errors
@@ -193,10 +200,10 @@ impl EmulatorBuilder {
         let listen = self.config.listen;
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| Error::Config(format!("cannot bind emulator to {listen}: {e}")))?;
+            .map_err(|e| Error::config_with(format!("cannot bind emulator to {listen}"), e))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read emulator address: {e}")))?;
+            .map_err(|e| Error::config_with("cannot read emulator address", e))?;
         let shared = Arc::new(Shared::new(self.config));
         let (stop, stopped) = oneshot::channel::<()>();
         let router = server::router(Arc::clone(&shared));
@@ -242,7 +249,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new(config));
         server::run(listener, server::router(shared), shutdown)
             .await
-            .map_err(|e| Error::Config(format!("emulator server failed: {e}")))
+            .map_err(|e| Error::config_with("emulator server failed", e))
     }
 
     /// The base URL clients use, ending in `/v1`: `http://127.0.0.1:PORT/v1`.

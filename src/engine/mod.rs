@@ -493,7 +493,7 @@ impl Engine {
         Arc::clone(&self.inner.limit)
             .acquire_owned()
             .await
-            .map_err(|_| Error::Config("the engine's request limiter was closed".to_owned()))
+            .map_err(|_| Error::Internal("the engine's request limiter was closed"))
     }
 
     /// Sends `plan` with `send`; if the server no longer knows the parent and the
@@ -606,10 +606,10 @@ impl EngineBuilder {
     /// [`Error::Config`] if the concurrency limit is 0 or the model is empty.
     pub fn build(self) -> Result<Engine> {
         if self.config.concurrency == 0 {
-            return Err(Error::Config("concurrency must be at least 1".to_owned()));
+            return Err(Error::config("concurrency must be at least 1"));
         }
         if self.config.model.trim().is_empty() {
-            return Err(Error::Config("model must not be empty".to_owned()));
+            return Err(Error::config("model must not be empty"));
         }
         Ok(Engine {
             inner: Arc::new(Inner {
