@@ -63,6 +63,14 @@ pub const MAX_CHOICES: usize = 128;
 /// Metadata is recorded on the node but not sent: the real API only accepts
 /// `metadata` on stored completions.
 ///
+/// # Fewer choices than `n`
+///
+/// Some compatible servers ignore `n` (or cap it) and answer fewer choices
+/// without saying so. A fan-out then fails with [`Error::FanOutShort`], naming
+/// how many choices were asked for and received and holding the replies that
+/// did arrive ([`Error::take_partial_replies`]), so the caller can still record
+/// them; it never returns fewer replies as if nothing were wrong.
+///
 /// [`Engine::fan_out`]: crate::Engine::fan_out
 ///
 /// ```

@@ -355,11 +355,16 @@ impl EventState {
         // top-level `error`, is a failure (the error may be nested or flat).
         let top_error = value.get("error").filter(|e| is_truthy(e));
         if kind == "error" || top_error.is_some() {
-            let body = match top_error {
-                Some(nested @ Value::Object(_)) => nested.clone(),
-                _ => value.clone(),
+            let (body, flat) = match top_error {
+                Some(nested @ Value::Object(_)) => (nested.clone(), false),
+                _ => (value.clone(), true),
             };
-            let body: ErrorBody = serde_json::from_value(body).unwrap_or_default();
+            let mut body: ErrorBody = serde_json::from_value(body).unwrap_or_default();
+            if flat {
+                // The flat event's `type` is the event's own ("error"), not the
+                // error's type.
+                body.kind = None;
+            }
             let mut api = body.into_api_error(None);
             api.request_id = self.source.request_id.clone();
             return Err(Error::from(api));

@@ -67,7 +67,10 @@
 //!   `previous_response_not_found` naming the id; a gap anywhere on the chain breaks it.
 //! - `input_items` lists the response's own input items only.
 //! - A stream whose client disconnects before the end is cancelled and not stored.
-//! - Failed streams ([`Fault::FailMidStream`]) are not stored.
+//! - Failed streams ([`Fault::FailMidStream`]) and streams ended by an error event
+//!   ([`Fault::ErrorEvent`]) are not stored.
+//! - `POST /chat/completions` honours `n` unless [`EmulatorConfig::max_chat_choices`]
+//!   caps it, as some compatible servers silently do.
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
 //! - Latency ([`EmulatorConfig::latency`]) applies to generating endpoints only.

@@ -282,6 +282,35 @@ async fn rate_limit_error_carries_the_retry_hint() {
 }
 
 #[tokio::test]
+async fn insufficient_quota_is_not_a_rate_limit_and_is_not_retried() {
+    let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+    let server = RawServer::start(vec![
+        reply(429, &[("retry-after-ms", "1")], quota),
+        reply(200, &[], &fixture("response-basic.json")),
+    ])
+    .await;
+    let err = client(&server).create(&request()).await.unwrap_err();
+    assert!(err.is_insufficient_quota(), "{err:?}");
+    assert!(!err.is_rate_limited(), "{err:?}");
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "waiting does not refill an account"
+    );
+
+    // The server's explicit verdict still wins.
+    let server = RawServer::start(vec![
+        reply(429, &[("x-should-retry", "true")], quota),
+        reply(200, &[], &fixture("response-basic.json")),
+    ])
+    .await;
+    client(&server).create(&request()).await.unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
 async fn server_error_then_success() {
     let server = RawServer::start(vec![
         reply(503, &[], &error_body("overloaded", "server_error")),
@@ -467,6 +496,7 @@ async fn the_key_never_appears_in_debug_or_errors() {
     assert!(!shown.contains("SECRET"), "{shown}");
     let err = client.create(&request()).await.unwrap_err();
     assert_eq!(err.status(), Some(401));
+    assert!(err.is_authentication(), "{err:?}");
     assert_no_key(&err);
 }
 

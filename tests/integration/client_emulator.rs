@@ -90,6 +90,7 @@ async fn every_call_round_trips() {
     assert_eq!(deleted.id, root.id);
     let err = client.retrieve(&root.id).await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err:?}");
+    assert!(err.is_not_found(), "an API 404 is not found: {err:?}");
     let err = client
         .create(&ask("again").previous_response_id(&root.id))
         .await
