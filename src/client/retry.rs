@@ -50,8 +50,7 @@ impl RetryPolicy {
 
 /// Whether a reply with this status and headers is worth retrying.
 pub(crate) fn should_retry_status(status: u16, headers: &HeaderMap) -> bool {
-    should_retry_header(headers)
-        .unwrap_or_else(|| matches!(status, 408 | 409 | 429) || status >= 500)
+    should_retry_header(headers).unwrap_or(matches!(status, 408 | 409 | 429) || status >= 500)
 }
 
 /// The server's own verdict, `x-should-retry: true|false`, if it gave one.
