@@ -62,6 +62,10 @@ pub enum Error {
         reason: String,
         /// The `x-request-id` of the reply, when the server sent one.
         request_id: Option<String>,
+        /// The underlying error, when there is one (the transport error, with any
+        /// URL removed, of a connection lost mid-stream).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// A body (from the server, a file or the store) was not the JSON we expected.
@@ -658,6 +662,15 @@ impl Error {
         match self {
             Self::FanOutShort { replies, .. } => std::mem::take(replies),
             _ => Vec::new(),
+        }
+    }
+
+    /// An [`Error::Stream`] without an underlying cause.
+    pub(crate) fn stream(reason: impl Into<String>, request_id: Option<String>) -> Self {
+        Self::Stream {
+            reason: reason.into(),
+            request_id,
+            source: None,
         }
     }
 

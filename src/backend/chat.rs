@@ -138,10 +138,10 @@ impl ChatBackend {
             }
         }
         if assembled.choices.is_empty() && n == 1 {
-            return Err(Error::Stream {
-                reason: "chat stream had no choices".to_owned(),
-                request_id: stream.request_id().map(str::to_owned),
-            });
+            return Err(Error::stream(
+                "chat stream had no choices",
+                stream.request_id().map(str::to_owned),
+            ));
         }
         replies_from(assembled, n)
     }

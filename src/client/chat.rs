@@ -359,10 +359,8 @@ impl ChatStream {
                 }
             }
         }
-        let mut completion = completion.ok_or_else(|| Error::Stream {
-            reason: "stream had no chunks".to_owned(),
-            request_id: self.request_id.clone(),
-        })?;
+        let mut completion = completion
+            .ok_or_else(|| Error::stream("stream had no chunks", self.request_id.clone()))?;
         completion.choices = choices.into_values().collect();
         Ok(completion)
     }

@@ -317,10 +317,10 @@ impl Client {
                             .and_then(|i| i.get("id")?.as_str().map(str::to_owned))
                     });
                     let Some(cursor) = cursor else {
-                        return Err(Error::Stream {
-                            reason: "input items page has more but no cursor".to_owned(),
-                            request_id: None,
-                        });
+                        return Err(Error::stream(
+                            "input items page has more but no cursor",
+                            None,
+                        ));
                     };
                     Some(query.after(cursor))
                 } else {

@@ -184,10 +184,10 @@ impl ResponseStream {
                 _ => {}
             }
         }
-        Err(Error::Stream {
-            reason: "stream ended before a terminal event".to_owned(),
-            request_id: self.request_id.clone(),
-        })
+        Err(Error::stream(
+            "stream ended before a terminal event",
+            self.request_id.clone(),
+        ))
     }
 
     pub(crate) fn failed_error(&self, response: &Response) -> Error {
@@ -280,10 +280,11 @@ impl SseSource {
                     self.pending.extend(out);
                 }
                 Ok(Some(Err(e))) => {
-                    let e = e.without_url();
-                    return Some(Err(
-                        self.stream_error(format!("connection lost while streaming ({e})"))
-                    ));
+                    return Some(Err(Error::Stream {
+                        reason: "connection lost while streaming".to_owned(),
+                        request_id: self.request_id.clone(),
+                        source: Some(Box::new(e.without_url())),
+                    }));
                 }
                 Ok(None) => {
                     self.eof = true;
@@ -294,10 +295,7 @@ impl SseSource {
     }
 
     pub(crate) fn stream_error(&self, reason: String) -> Error {
-        Error::Stream {
-            reason,
-            request_id: self.request_id.clone(),
-        }
+        Error::stream(reason, self.request_id.clone())
     }
 }
 

@@ -214,6 +214,15 @@ async fn a_stream_dropped_after_events_is_an_error_and_not_retried() {
     assert_eq!(events.len(), 3, "{events:?}");
     assert!(events.iter().all(Result::is_ok));
     assert!(matches!(last, Err(Error::Stream { .. })), "{last:?}");
+    // The transport's error is kept as the cause, not flattened into the message,
+    // and without the URL.
+    let err = last.as_ref().unwrap_err();
+    let cause = std::error::Error::source(err).unwrap_or_else(|| panic!("no cause: {err:?}"));
+    assert!(!err.to_string().contains(&cause.to_string()), "{err}");
+    assert!(
+        !format!("{cause} {cause:?}").contains("127.0.0.1"),
+        "{cause:?}"
+    );
     assert_eq!(emu.requests().len(), 1);
 }
 
