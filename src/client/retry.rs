@@ -5,6 +5,8 @@
 //! `x-should-retry: true|false` header override the status; wait what the server
 //! asks (`retry-after-ms`, else `retry-after` in seconds or as an HTTP-date) when
 //! that is in (0, 60] s, else back off exponentially with 75–100 % jitter.
+//! A 429 saying `insufficient_quota` is not retried (as in async-openai): no
+//! wait refills an account, unless the server says `x-should-retry: true`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
