@@ -165,7 +165,8 @@ async fn streamed(engine: &Engine, parent: &NodeId, text: &str) -> resptree::Res
             return Ok(node.id);
         }
     }
-    Err(Error::Unsupported("a stream that ended without committing"))
+    // The engine's stream ends with the committed node or an error, never without.
+    Err(Error::Internal("a stream that ended without committing"))
 }
 
 /// Prints one line and flushes it at once: the test reads it as it happens.

@@ -49,7 +49,7 @@ pub fn wire(data: &[u8]) {
     let _ = serde_json::from_slice::<ChatCompletion>(data);
     let _ = serde_json::from_slice::<ChatChunk>(data);
     if let Ok(envelope) = serde_json::from_slice::<crate::client::wire::ErrorEnvelope>(data) {
-        let _ = envelope.error.into_api_error(400).to_string();
+        let _ = envelope.error.into_api_error(Some(400)).to_string();
     }
 }
 

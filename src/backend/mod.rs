@@ -70,8 +70,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// Creates `n` alternative responses to one request, natively (Chat Completions `n`).
     ///
-    /// The default returns [`Error::Unsupported`]; the engine then sends `n`
-    /// concurrent requests instead.
+    /// If the server returns fewer than `n` choices, an implementation returns
+    /// [`Error::FanOutShort`] carrying the replies that did arrive, never fewer
+    /// replies as if nothing were wrong. The default returns
+    /// [`Error::Unsupported`]; the engine then sends `n` concurrent requests
+    /// instead.
     fn respond_n(
         &self,
         request: BackendRequest,

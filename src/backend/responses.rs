@@ -88,10 +88,10 @@ impl Backend for ResponsesBackend {
                     _ => {}
                 }
             }
-            Err(Error::Stream {
-                reason: "stream ended without a terminal event".to_owned(),
-                request_id: stream.request_id().map(str::to_owned),
-            })
+            Err(Error::stream(
+                "stream ended without a terminal event",
+                stream.request_id().map(str::to_owned),
+            ))
         })
     }
 

@@ -157,9 +157,13 @@ pub(super) fn summary(error: &Error) -> String {
         } else {
             "api error"
         };
+        // No status: the error arrived inside a 200 stream.
+        let status = api
+            .status
+            .map_or_else(|| "in stream".to_owned(), |s| s.to_string());
         return match &api.code {
-            Some(code) => format!("{what} {} ({code})", api.status),
-            None => format!("{what} {}", api.status),
+            Some(code) => format!("{what} {status} ({code})"),
+            None => format!("{what} {status}"),
         };
     }
     match error {

@@ -8,7 +8,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout_at};
 
-use super::retry::{retry_after, should_retry_status};
+use super::retry::{retry_after, should_retry_header, should_retry_status};
 use super::trace;
 use super::{Client, Response};
 use crate::error::snippet;
@@ -76,7 +76,6 @@ impl Reply {
 #[derive(Debug)]
 pub(crate) struct StreamReply {
     pub(crate) response: reqwest::Response,
-    pub(crate) status: u16,
     pub(crate) request_id: Option<String>,
 }
 
@@ -108,9 +107,7 @@ impl Client {
         match self.with_retries(call).await? {
             Outcome::Body(reply) => Ok(reply),
             // `with_retries` reads the body whenever `call.streaming` is false.
-            Outcome::Stream(_) => Err(Error::Unsupported(
-                "internal: stream reply for a plain call",
-            )),
+            Outcome::Stream(_) => Err(Error::Internal("a stream reply for a plain call")),
         }
     }
 
@@ -118,9 +115,7 @@ impl Client {
     pub(crate) async fn execute_stream(&self, call: &Call) -> Result<StreamReply> {
         match self.with_retries(call).await? {
             Outcome::Stream(reply) => Ok(reply),
-            Outcome::Body(_) => Err(Error::Unsupported(
-                "internal: plain reply for a stream call",
-            )),
+            Outcome::Body(_) => Err(Error::Internal("a plain reply for a stream call")),
         }
     }
 
@@ -164,7 +159,7 @@ impl Client {
         let mut url =
             reqwest::Url::parse(&format!("{}/{}", inner.base_url, call.path)).map_err(|e| {
                 Failure {
-                    error: Error::Config(format!("request URL is invalid: {e}")),
+                    error: Error::config_with("request URL is invalid", e),
                     retryable: false,
                     hint: None,
                 }
@@ -210,14 +205,13 @@ impl Client {
             api.request_id = request_id;
             api.retry_after = retry_after(&headers);
             let hint = api.retry_after;
-            let error = if status == 429 {
-                Error::RateLimited(Box::new(api))
-            } else {
-                Error::Api(Box::new(api))
-            };
+            // Out of credit comes as a 429 too, but no wait cures it (as in
+            // async-openai); the server's explicit `x-should-retry` still wins.
+            let retryable = should_retry_status(status, &headers)
+                && (!api.is_insufficient_quota() || should_retry_header(&headers) == Some(true));
             return Err(Failure {
-                error,
-                retryable: should_retry_status(status, &headers),
+                error: Error::from(api),
+                retryable,
                 hint,
             });
         }
@@ -225,7 +219,6 @@ impl Client {
         if call.streaming {
             return Ok(Outcome::Stream(StreamReply {
                 response,
-                status,
                 request_id,
             }));
         }
@@ -277,7 +270,7 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
 /// from a snippet of the body when it is not that envelope.
 fn api_error(status: u16, body: &[u8]) -> ApiError {
     match serde_json::from_slice::<super::wire::ErrorEnvelope>(body) {
-        Ok(envelope) => envelope.error.into_api_error(status),
+        Ok(envelope) => envelope.error.into_api_error(Some(status)),
         Err(_) if body.is_empty() => ApiError::new(status, "(empty body)"),
         Err(_) => ApiError::new(status, snippet(body)),
     }

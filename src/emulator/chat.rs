@@ -25,7 +25,12 @@ pub(crate) async fn create(
     let raw = json_object(&body)?;
     let model_name = required_string(&raw, "model")?;
     let context = messages(&raw)?;
-    let n = choice_count(&raw)?;
+    let asked = choice_count(&raw)?;
+    // A server that ignores or caps `n` answers fewer choices, without saying so.
+    let n = shared
+        .config
+        .max_chat_choices
+        .map_or(asked, |max| asked.min(max));
     let stream = optional_bool(&raw, "stream")?.unwrap_or(false);
     let include_usage = raw
         .get("stream_options")
@@ -123,6 +128,16 @@ pub(crate) async fn create(
         push(&mut plan, json!([]), usage);
     }
     plan.push(stream::data_only("[DONE]"));
+    if let Some(Extension(StreamFault(Fault::ErrorEvent {
+        after_events, code, ..
+    }))) = &fault
+    {
+        let plan = stream::error_after(plan, *after_events, |_| {
+            let error = json!({"error": Failure::stream_error(code, None)});
+            stream::data_only(&error.to_string())
+        });
+        return Ok(stream::response(shared, plan));
+    }
     let fault = fault.map(|Extension(StreamFault(f))| match f {
         // Chat streams have no `response.failed`; a failure is a cut connection.
         Fault::FailMidStream {

@@ -24,6 +24,10 @@ pub struct EmulatorConfig {
     pub max_body_bytes: usize,
     /// The address to bind. Default `127.0.0.1:0` (loopback, a free port).
     pub listen: SocketAddr,
+    /// The most choices `POST /chat/completions` returns, whatever `n` asks: plays
+    /// a compatible server that ignores `n` (`Some(1)`) or caps it. `None`
+    /// (default) honours `n`, as the real API does.
+    pub max_chat_choices: Option<u64>,
 }
 
 impl Default for EmulatorConfig {
@@ -35,6 +39,7 @@ impl Default for EmulatorConfig {
             response_ttl: Some(Duration::from_secs(30 * 24 * 3600)),
             max_body_bytes: 4 * 1024 * 1024,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            max_chat_choices: None,
         }
     }
 }

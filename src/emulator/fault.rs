@@ -12,8 +12,9 @@ use std::time::Duration;
 /// [`DropBeforeHeaders`](Fault::DropBeforeHeaders), [`MalformedBody`](Fault::MalformedBody))
 /// hit the next matching request of any kind *before* it is processed, so they never leave
 /// a stored response behind. Stream faults ([`DropMidStream`](Fault::DropMidStream),
-/// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream)) wait
-/// for the next matching *streamed* request; non-streamed requests pass them by.
+/// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream),
+/// [`ErrorEvent`](Fault::ErrorEvent)) wait for the next matching *streamed* request;
+/// non-streamed requests pass them by.
 /// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +73,23 @@ pub enum Fault {
         /// How many requests get it.
         count: usize,
     },
+    /// Send `200` and the first `after_events` stream events, then an error *inside*
+    /// the stream with this `code`, and end the stream there. Nothing is stored.
+    ///
+    /// On `/responses` it is the spec's `error` event
+    /// (`{"type":"error","code",...,"message",...,"param",...}`); on chat streams a
+    /// `data: {"error": {...}}` chunk. The message, `type` and `param` are the real
+    /// API's for `previous_response_not_found`, `context_length_exceeded`,
+    /// `insufficient_quota`, `rate_limit_exceeded` and `invalid_api_key`, and a
+    /// generic server error's for any other code.
+    ErrorEvent {
+        /// Events (SSE blocks, or chat chunks) sent before the error.
+        after_events: usize,
+        /// The error's `code`, e.g. `"previous_response_not_found"`.
+        code: String,
+        /// How many streamed requests get it.
+        count: usize,
+    },
 }
 
 impl Fault {
@@ -126,6 +144,7 @@ impl Fault {
             | Self::DropMidStream { count, .. }
             | Self::StallMidStream { count, .. }
             | Self::FailMidStream { count, .. }
+            | Self::ErrorEvent { count, .. }
             | Self::MalformedBody { count } => count,
         }
     }
@@ -134,7 +153,10 @@ impl Fault {
     pub(crate) fn is_stream_fault(&self) -> bool {
         matches!(
             self,
-            Self::DropMidStream { .. } | Self::StallMidStream { .. } | Self::FailMidStream { .. }
+            Self::DropMidStream { .. }
+                | Self::StallMidStream { .. }
+                | Self::FailMidStream { .. }
+                | Self::ErrorEvent { .. }
         )
     }
 }

@@ -67,7 +67,10 @@
 //!   `previous_response_not_found` naming the id; a gap anywhere on the chain breaks it.
 //! - `input_items` lists the response's own input items only.
 //! - A stream whose client disconnects before the end is cancelled and not stored.
-//! - Failed streams ([`Fault::FailMidStream`]) are not stored.
+//! - Failed streams ([`Fault::FailMidStream`]) and streams ended by an error event
+//!   ([`Fault::ErrorEvent`]) are not stored.
+//! - `POST /chat/completions` honours `n` unless [`EmulatorConfig::max_chat_choices`]
+//!   caps it, as some compatible servers silently do.
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
 //! - Latency ([`EmulatorConfig::latency`]) applies to generating endpoints only.
@@ -184,6 +187,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Returns at most `max` chat choices whatever `n` asks, like a compatible
+    /// server that ignores `n` (see [`EmulatorConfig::max_chat_choices`]).
+    pub fn max_chat_choices(mut self, max: u64) -> Self {
+        self.config.max_chat_choices = Some(max);
+        self
+    }
+
     /// Binds the address and starts serving in a background task.
     ///
     /// # Errors
@@ -193,10 +203,10 @@ impl EmulatorBuilder {
         let listen = self.config.listen;
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| Error::Config(format!("cannot bind emulator to {listen}: {e}")))?;
+            .map_err(|e| Error::config_with(format!("cannot bind emulator to {listen}"), e))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read emulator address: {e}")))?;
+            .map_err(|e| Error::config_with("cannot read emulator address", e))?;
         let shared = Arc::new(Shared::new(self.config));
         let (stop, stopped) = oneshot::channel::<()>();
         let router = server::router(Arc::clone(&shared));
@@ -242,7 +252,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new(config));
         server::run(listener, server::router(shared), shutdown)
             .await
-            .map_err(|e| Error::Config(format!("emulator server failed: {e}")))
+            .map_err(|e| Error::config_with("emulator server failed", e))
     }
 
     /// The base URL clients use, ending in `/v1`: `http://127.0.0.1:PORT/v1`.

@@ -101,9 +101,25 @@ pub(crate) async fn create(
         return Ok(Json(object).into_response());
     }
     let fault = fault.map(|Extension(StreamFault(f))| f);
+    let previous = match &req.start {
+        OwnedStart::Previous(id) => Some(id.clone()),
+        _ => None,
+    };
     let steps = match fault {
         Some(Fault::FailMidStream { after_deltas, .. }) => {
             failed_steps(commit, &msg_id, &text, after_deltas, &shared)
+        }
+        Some(Fault::ErrorEvent {
+            after_events, code, ..
+        }) => {
+            let plan = stream_steps(commit, &msg_id, &text, incomplete, &shared);
+            stream::error_after(plan, after_events, |sequence_number| {
+                // The spec's flat form: the error's fields beside `type`.
+                let mut event = Failure::stream_error(&code, previous.as_deref());
+                event["type"] = json!("error");
+                event["sequence_number"] = json!(sequence_number);
+                stream::sse("error", &event)
+            })
         }
         other => stream::apply_fault(
             stream_steps(commit, &msg_id, &text, incomplete, &shared),

@@ -76,6 +76,27 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
     }
 }
 
+/// Plays the first `after_events` events of `steps`, then `error` (an error event,
+/// built from the number of events sent before it), and ends the stream cleanly.
+/// The response is never stored; a conversation lock it holds is kept until the
+/// error has been sent.
+pub(crate) fn error_after(
+    mut steps: Vec<Step>,
+    after_events: usize,
+    error: impl FnOnce(u64) -> Step,
+) -> Vec<Step> {
+    let cut = position_after_events(&steps, after_events);
+    let rest = steps.split_off(cut);
+    let sent = steps.iter().filter(|s| s.is_event()).count() as u64;
+    steps.push(error(sent));
+    for step in rest {
+        if let Step::Finish { commit, .. } | Step::Release(commit) = step {
+            steps.push(Step::Release(commit));
+        }
+    }
+    steps
+}
+
 /// The index just after the `n`-th event (or the end).
 fn position_after_events(steps: &[Step], n: usize) -> usize {
     if n == 0 {

@@ -248,6 +248,14 @@ impl Engine {
     /// A backend with native fan-out (Chat Completions `n`) makes them in one
     /// request; otherwise `n` requests are sent concurrently.
     ///
+    /// # Errors
+    ///
+    /// With native fan-out, [`Error::FanOutShort`] if the server returned fewer
+    /// than `n` choices (some compatible servers ignore `n`): the choices that
+    /// did come back are recorded as siblings all the same, and the error says
+    /// how many were asked and received. Otherwise the errors of the plan (an
+    /// unknown parent, a store error) and of the request.
+    ///
     /// Cancel safety: as [`Engine::branch`].
     pub async fn fan_out(
         &self,
@@ -310,8 +318,10 @@ impl Engine {
     ///
     /// The stream yields [`Error::Unsupported`] on a backend without native
     /// fan-out ([`Engine::fan_out`] works there, as `n` requests), and
-    /// [`Error::Config`] from the Chat backend if `n` is above 128. With `n == 0`
-    /// it sends nothing and commits no node.
+    /// [`Error::Config`] from the Chat backend if `n` is above 128, and
+    /// [`Error::FanOutShort`] if fewer than `n` choices came back (those that did
+    /// are recorded, as with [`Engine::fan_out`]). With `n == 0` it sends
+    /// nothing and commits no node.
     ///
     /// Cancel safety: dropping the stream cancels the request; no node is
     /// recorded.
@@ -432,10 +442,10 @@ impl EngineBuilder {
     /// [`Error::Config`] if the concurrency limit is 0 or the model is empty.
     pub fn build(self) -> Result<Engine> {
         if self.config.concurrency == 0 {
-            return Err(Error::Config("concurrency must be at least 1".to_owned()));
+            return Err(Error::config("concurrency must be at least 1"));
         }
         if self.config.model.trim().is_empty() {
-            return Err(Error::Config("model must not be empty".to_owned()));
+            return Err(Error::config("model must not be empty"));
         }
         Ok(Engine {
             inner: Arc::new(Inner {

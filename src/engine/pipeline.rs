@@ -109,16 +109,42 @@ impl Engine {
     }
 
     /// Permit → send → settle → commit, for one journaled attempt.
-    async fn run_one(&self, plan: Plan, call: Call, attempt: Attempt) -> Result<Vec<Node>> {
+    async fn run_one(&self, mut plan: Plan, call: Call, attempt: Attempt) -> Result<Vec<Node>> {
         let _permit = self.permit().await?;
-        let sent = self.send(plan, &call, &attempt).await;
-        let (replies, plan) = self.settle(sent, &attempt).await?;
         let group = call.choices().map(|_| NodeId::local());
-        let nodes: Vec<Node> = replies
+        match self.send(&mut plan, &call, &attempt).await {
+            Ok(replies) => {
+                let nodes = self.nodes_from(&plan, replies, group.as_ref());
+                self.commit(nodes, &attempt).await
+            }
+            Err(mut err) => {
+                // A short fan-out still records the choices that came back
+                // (and settles the attempt with them); the caller gets the
+                // error, which says how many were asked and received.
+                let partial = err.take_partial_replies();
+                if partial.is_empty() {
+                    self.settle(&attempt, &err).await;
+                } else {
+                    let nodes = self.nodes_from(&plan, partial, group.as_ref());
+                    self.commit(nodes, &attempt).await?;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The nodes recording `replies` to `plan`; siblings of one native fan-out
+    /// share a `group`.
+    fn nodes_from(
+        &self,
+        plan: &Plan,
+        replies: Vec<BackendReply>,
+        group: Option<&NodeId>,
+    ) -> Vec<Node> {
+        replies
             .into_iter()
-            .map(|reply| self.node_from(&plan, reply, group.clone()))
-            .collect();
-        self.commit(nodes, &attempt).await
+            .map(|reply| self.node_from(plan, reply, group.cloned()))
+            .collect()
     }
 
     /// Decides the request for a new child of `parent`: model, instructions and
@@ -197,12 +223,12 @@ impl Engine {
     /// allows, sends it again with the path replayed.
     async fn send(
         &self,
-        mut plan: Plan,
+        plan: &mut Plan,
         call: &Call,
         attempt: &Attempt,
-    ) -> Result<(Vec<BackendReply>, Plan)> {
+    ) -> Result<Vec<BackendReply>> {
         match self.send_once(plan.request.clone(), call, attempt).await {
-            Ok(replies) => Ok((replies, plan)),
+            Ok(replies) => Ok(replies),
             Err(err) if err.is_previous_response_not_found() => {
                 let Context::Previous(id) = &plan.request.context else {
                     return Err(err);
@@ -223,8 +249,7 @@ impl Engine {
                     "the server forgot the parent; replaying the path"
                 );
                 plan.request.context = Context::Replay(items);
-                let replies = self.send_once(plan.request.clone(), call, attempt).await?;
-                Ok((replies, plan))
+                self.send_once(plan.request.clone(), call, attempt).await
             }
             Err(err) => Err(err),
         }
@@ -294,21 +319,15 @@ impl Engine {
             .await
     }
 
-    /// On failure, removes the attempt (the caller gets the error); on success,
-    /// passes the value on.
-    async fn settle<T>(&self, sent: Result<T>, attempt: &Attempt) -> Result<T> {
-        match sent {
-            Ok(value) => Ok(value),
-            Err(err) => {
-                tracing::info!(error = %err, "request failed");
-                let id = attempt.id;
-                // Best effort: if this write fails too, recover() reports the
-                // attempt later.
-                if let Err(settle) = self.with_tree(move |tree| tree.settle(&[id])).await {
-                    tracing::warn!(error = %settle, "could not settle a failed attempt");
-                }
-                Err(err)
-            }
+    /// Removes the attempt of a request that failed with `err` (the caller
+    /// gets the error).
+    async fn settle(&self, attempt: &Attempt, err: &Error) {
+        tracing::info!(error = %err, "request failed");
+        let id = attempt.id;
+        // Best effort: if this write fails too, recover() reports the attempt
+        // later.
+        if let Err(settle) = self.with_tree(move |tree| tree.settle(&[id])).await {
+            tracing::warn!(error = %settle, "could not settle a failed attempt");
         }
     }
 

@@ -96,7 +96,7 @@ pub fn import_chatgpt(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
 
 /// A [`Error::Decode`] for an export that parsed but says something wrong.
 fn bad(text: &str, reason: String) -> Error {
-    Error::decode(WHAT, text.as_bytes(), serde::de::Error::custom(reason))
+    Error::decode(WHAT, text.as_bytes(), reason)
 }
 
 #[derive(Deserialize)]

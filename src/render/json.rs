@@ -140,11 +140,7 @@ fn check_edges(doc: &Document, text: &str) -> Result<()> {
 
 /// A [`Error::Decode`] for a document that parsed but says something wrong.
 fn bad(text: &str, reason: String) -> Error {
-    Error::decode(
-        "tree export",
-        text.as_bytes(),
-        serde::de::Error::custom(reason),
-    )
+    Error::decode("tree export", text.as_bytes(), reason)
 }
 
 #[derive(Serialize, Deserialize)]

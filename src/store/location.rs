@@ -26,7 +26,7 @@ use super::Store;
 pub fn open_location(location: &str) -> Result<Box<dyn Store>> {
     let location = location.trim();
     if location.is_empty() {
-        return Err(Error::Config("the store location is empty".to_owned()));
+        return Err(Error::config("the store location is empty"));
     }
     if is_postgres_url(location) {
         open_postgres(location)
@@ -75,6 +75,6 @@ mod tests {
         assert!(is_postgres_url("PostgreSQL://u@127.0.0.1/db"));
         assert!(!is_postgres_url("./postgres"));
         assert!(!is_postgres_url("/var/lib/resptree"));
-        assert!(matches!(open_location("  "), Err(Error::Config(_))));
+        assert!(matches!(open_location("  "), Err(Error::Config { .. })));
     }
 }

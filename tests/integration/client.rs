@@ -230,7 +230,7 @@ async fn api_errors_keep_status_code_param_and_request_id_and_are_not_retried() 
     let err = client(&server).create(&request()).await.unwrap_err();
     assert!(err.is_previous_response_not_found(), "{err:?}");
     let api = err.api_error().unwrap();
-    assert_eq!(api.status, 400);
+    assert_eq!(api.status, Some(400));
     assert_eq!(api.param.as_deref(), Some("previous_response_id"));
     assert_eq!(api.kind.as_deref(), Some("invalid_request_error"));
     assert_eq!(err.request_id(), Some("req_bad"));
@@ -282,6 +282,35 @@ async fn rate_limit_error_carries_the_retry_hint() {
 }
 
 #[tokio::test]
+async fn insufficient_quota_is_not_a_rate_limit_and_is_not_retried() {
+    let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+    let server = RawServer::start(vec![
+        reply(429, &[("retry-after-ms", "1")], quota),
+        reply(200, &[], &fixture("response-basic.json")),
+    ])
+    .await;
+    let err = client(&server).create(&request()).await.unwrap_err();
+    assert!(err.is_insufficient_quota(), "{err:?}");
+    assert!(!err.is_rate_limited(), "{err:?}");
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "waiting does not refill an account"
+    );
+
+    // The server's explicit verdict still wins.
+    let server = RawServer::start(vec![
+        reply(429, &[("x-should-retry", "true")], quota),
+        reply(200, &[], &fixture("response-basic.json")),
+    ])
+    .await;
+    client(&server).create(&request()).await.unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
 async fn server_error_then_success() {
     let server = RawServer::start(vec![
         reply(503, &[], &error_body("overloaded", "server_error")),
@@ -316,7 +345,7 @@ async fn gives_up_after_max_retries_with_the_last_error() {
     .await;
     let err = client(&server).create(&request()).await.unwrap_err();
     let api = err.api_error().unwrap();
-    assert_eq!((api.status, api.message.as_str()), (503, "third"));
+    assert_eq!((api.status, api.message.as_str()), (Some(503), "third"));
     assert_eq!(err.request_id(), Some("req_3"));
     assert_eq!(server.requests().len(), 3, "max_retries 2 means 3 attempts");
 }
@@ -444,7 +473,10 @@ async fn non_json_error_bodies_keep_status_and_text() {
         .unwrap();
     let err = client.retrieve("resp_1").await.unwrap_err();
     let api = err.api_error().unwrap();
-    assert_eq!((api.status, api.message.as_str()), (502, "Bad Gateway"));
+    assert_eq!(
+        (api.status, api.message.as_str()),
+        (Some(502), "Bad Gateway")
+    );
     assert_eq!(
         err.to_string(),
         "server returned 502: Bad Gateway [request id req_gw]"
@@ -464,6 +496,7 @@ async fn the_key_never_appears_in_debug_or_errors() {
     assert!(!shown.contains("SECRET"), "{shown}");
     let err = client.create(&request()).await.unwrap_err();
     assert_eq!(err.status(), Some(401));
+    assert!(err.is_authentication(), "{err:?}");
     assert_no_key(&err);
 }
 

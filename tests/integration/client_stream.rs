@@ -338,6 +338,14 @@ async fn error_events_become_api_errors_flat_or_nested() {
             (api.code.as_deref(), api.message.as_str()),
             (Some(code), message)
         );
+        assert_eq!(
+            api.status, None,
+            "the stream's 200 is not the error's status"
+        );
+        assert_eq!(err.is_rate_limited(), code == "rate_limit_exceeded");
+        // Only the nested form carries the error's own type.
+        let kind = (code == "rate_limit_exceeded").then_some("tokens");
+        assert_eq!(api.kind.as_deref(), kind);
     }
     assert_eq!(server.requests().len(), 2);
 }
@@ -528,4 +536,167 @@ async fn chat_stream_without_done_is_a_stream_error() {
         "{:?}",
         results.last()
     );
+}
+
+// Errors inside a stream, against the emulator: the reply is `200 OK`, the error
+// comes later as an `error` event (or chunk), and must keep its code.
+
+mod in_stream {
+    use futures_util::StreamExt;
+    use resptree::Error;
+    use resptree::client::{ChatRequest, Client, CreateResponse, Input, StreamEvent};
+    use resptree::emulator::{Emulator, Fault};
+    use serde_json::json;
+
+    fn client(emu: &Emulator) -> Client {
+        Client::builder()
+            .base_url(emu.base_url())
+            .api_key("sk-stream-SECRET")
+            .build()
+            .unwrap()
+    }
+
+    fn error_event(after_events: usize, code: &str) -> Fault {
+        Fault::ErrorEvent {
+            after_events,
+            code: code.to_owned(),
+            count: 1,
+        }
+    }
+
+    /// Streams `request` to its end: the events before the error, and the error.
+    async fn events_then_error(
+        client: &Client,
+        request: &CreateResponse,
+    ) -> (Vec<StreamEvent>, Error) {
+        let mut stream = client.create_stream(request).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    assert!(
+                        stream.next().await.is_none(),
+                        "the stream ends at the error"
+                    );
+                    return (events, err);
+                }
+            }
+        }
+        panic!("the stream ended without an error after {events:?}");
+    }
+
+    #[tokio::test]
+    async fn previous_response_not_found_in_a_stream_is_recognised() {
+        let emu = Emulator::spawn().await.unwrap();
+        let client = client(&emu);
+        let parent = client
+            .create(&CreateResponse::new("gpt-4o-mini", Input::text("Paris")).store(true))
+            .await
+            .unwrap();
+        emu.inject(error_event(2, "previous_response_not_found"));
+        let child = CreateResponse::new("gpt-4o-mini", Input::text("And Lyon?"))
+            .previous_response_id(&parent.id);
+        let (events, err) = events_then_error(&client, &child).await;
+
+        assert_eq!(events.len(), 2, "created and in_progress came first");
+        assert!(matches!(err, Error::Api(_)), "{err:?}");
+        assert!(err.is_previous_response_not_found(), "{err:?}");
+        let api = err.api_error().unwrap();
+        assert_eq!(api.status, None, "a 200 stream gives the error no status");
+        assert_eq!(err.status(), None);
+        assert_eq!(api.param.as_deref(), Some("previous_response_id"));
+        assert_eq!(api.kind, None, "the flat event's type is the event's own");
+        assert!(api.message.contains(&parent.id), "{}", api.message);
+        assert!(err.request_id().is_some_and(|id| id.starts_with("req_")));
+        assert!(!err.is_not_found(), "no 404 was sent");
+        // The failed child was not stored, and nothing was retried.
+        assert_eq!(emu.response_count(), 1);
+        assert_eq!(emu.requests().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn other_codes_keep_their_meaning_in_a_stream() {
+        let emu = Emulator::spawn().await.unwrap();
+        let client = client(&emu);
+        let ask = CreateResponse::new("gpt-4o-mini", Input::text("A very long question"));
+
+        emu.inject(error_event(0, "context_length_exceeded"));
+        let (events, err) = events_then_error(&client, &ask).await;
+        assert!(events.is_empty());
+        assert!(err.is_context_length_exceeded(), "{err:?}");
+        assert_eq!(err.api_error().unwrap().param.as_deref(), Some("input"));
+
+        emu.inject(error_event(1, "rate_limit_exceeded"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_rate_limited(), "{err:?}");
+        assert_eq!(err.status(), None);
+
+        emu.inject(error_event(1, "insufficient_quota"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_insufficient_quota(), "{err:?}");
+        assert!(
+            !err.is_rate_limited(),
+            "waiting does not cure an empty account"
+        );
+
+        emu.inject(error_event(1, "invalid_api_key"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_authentication(), "{err:?}");
+
+        emu.inject(error_event(3, "server_error"));
+        let (events, err) = events_then_error(&client, &ask).await;
+        assert_eq!(events.len(), 3);
+        let api = err.api_error().unwrap();
+        assert_eq!(
+            (api.status, api.code.as_deref()),
+            (None, Some("server_error"))
+        );
+        assert!(!err.is_previous_response_not_found() && !err.is_context_length_exceeded());
+        assert_eq!(emu.response_count(), 0, "no failed stream was stored");
+    }
+
+    #[tokio::test]
+    async fn a_failed_response_keeps_its_code_without_a_status() {
+        let emu = Emulator::spawn().await.unwrap();
+        emu.inject(Fault::FailMidStream {
+            after_deltas: 1,
+            count: 1,
+        });
+        let err = client(&emu)
+            .create_stream(&CreateResponse::new("gpt-4o-mini", Input::text("hi")))
+            .await
+            .unwrap()
+            .final_response()
+            .await
+            .unwrap_err();
+        let api = err.api_error().unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(api.status, None);
+        assert_eq!(api.code.as_deref(), Some("server_error"));
+        assert!(err.to_string().contains("in the stream"), "{err}");
+        assert!(err.request_id().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_error_chunk_in_a_chat_stream_keeps_its_code() {
+        let emu = Emulator::spawn().await.unwrap();
+        emu.inject(error_event(2, "context_length_exceeded"));
+        let request = ChatRequest::new(
+            "gpt-4o-mini",
+            vec![json!({"role": "user", "content": "A very long question"})],
+        );
+        let mut stream = client(&emu).chat_stream(&request).await.unwrap();
+        let mut chunks = 0;
+        let err = loop {
+            match stream.next().await {
+                Some(Ok(_)) => chunks += 1,
+                Some(Err(err)) => break err,
+                None => panic!("the chat stream ended without an error"),
+            }
+        };
+        assert_eq!(chunks, 2);
+        assert!(err.is_context_length_exceeded(), "{err:?}");
+        assert_eq!(err.status(), None);
+        assert!(stream.next().await.is_none());
+    }
 }

@@ -582,12 +582,12 @@ async fn builder_rejects_bad_settings() {
         .concurrency(0)
         .build()
         .unwrap_err();
-    assert!(matches!(err, resptree::Error::Config(_)));
+    assert!(matches!(err, resptree::Error::Config { .. }));
     let err = builder(&emu, ResponseTree::in_memory())
         .model(" ")
         .build()
         .unwrap_err();
-    assert!(matches!(err, resptree::Error::Config(_)));
+    assert!(matches!(err, resptree::Error::Config { .. }));
 }
 
 #[tokio::test]

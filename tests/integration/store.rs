@@ -288,7 +288,10 @@ fn migrate_in_and_out(b: &dyn Backend) {
     let report = migrate(&source, &*store).unwrap();
     assert_eq!((report.nodes, report.refs, report.attempts), (7, 1, 1));
     // Into a store that is not empty: refused, nothing copied twice.
-    assert!(matches!(migrate(&source, &*store), Err(Error::Config(_))));
+    assert!(matches!(
+        migrate(&source, &*store),
+        Err(Error::Config { .. })
+    ));
 
     let back = MemoryStore::new();
     let report = migrate(&*store, &back).unwrap();

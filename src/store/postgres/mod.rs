@@ -128,7 +128,7 @@ impl PostgresStore {
         // The parser's message is not echoed: it could quote part of the URL,
         // password included.
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-            Error::Config("the PostgreSQL URL cannot be parsed (see the libpq URI format)".into())
+            Error::config("the PostgreSQL URL cannot be parsed (see the libpq URI format)")
         })?;
         if config.get_connect_timeout().is_none() {
             // Without a limit, an unreachable host would hang the caller for the
@@ -136,9 +136,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if options.pool_size == 0 {
-            return Err(Error::Config(
-                "the PostgreSQL pool size must be at least 1".into(),
-            ));
+            return Err(Error::config("the PostgreSQL pool size must be at least 1"));
         }
         if let Some(schema) = &options.schema {
             check_schema_name(schema)?;
@@ -823,7 +821,7 @@ fn check_schema_name(schema: &str) -> Result<()> {
     if starts_well && rest_ok && schema.len() <= 63 {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "PostgreSQL schema name {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
             schema.chars().take(80).collect::<String>()
         )))
@@ -847,7 +845,7 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(
-                matches!(check_schema_name(bad), Err(Error::Config(_))),
+                matches!(check_schema_name(bad), Err(Error::Config { .. })),
                 "{bad}"
             );
         }
@@ -864,7 +862,7 @@ mod tests {
     #[test]
     fn bad_urls_are_config_errors_that_do_not_echo_the_url() {
         let err = PostgresStore::connect("postgres://user:s3cret@host:notaport/db").unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
         assert!(!err.to_string().contains("s3cret"));
     }
 }

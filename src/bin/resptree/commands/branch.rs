@@ -66,7 +66,7 @@ async fn children(
     bar.finish_and_clear();
     results
         .into_iter()
-        .map(|r| r.unwrap_or(Err(resptree::Error::Unsupported("a child that never ran"))))
+        .map(|r| r.unwrap_or(Err(resptree::Error::Internal("a child that never ran"))))
         .collect()
 }
 
