@@ -646,10 +646,9 @@ mod tests {
 
     #[test]
     fn fixture_completion_becomes_three_replies() {
-        let completion: ChatCompletion = serde_json::from_str(include_str!(
-            "../../tests/integration/support/fixtures/chat-n3.json"
-        ))
-        .unwrap();
+        let completion: ChatCompletion =
+            serde_json::from_str(include_str!("../../tests/fixtures/protocol/chat-n3.json"))
+                .unwrap();
         let replies = replies_from(Assembled::from_completion(completion)).unwrap();
         assert_eq!(replies.len(), 3);
         let outputs: Vec<u64> = replies.iter().map(|r| r.usage.output_tokens).collect();

@@ -27,6 +27,7 @@ mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;
+mod fixtures;
 mod props;
 mod reliability_crash;
 mod reliability_faults;

@@ -3,6 +3,25 @@
 pub(crate) mod raw_http;
 pub(crate) mod stores;
 
+use std::path::PathBuf;
+
+/// The protocol fixtures: hand-written examples of what the OpenAI API sends.
+///
+/// This is the repository's own copy of `shared/protocol/fixtures` (the team's
+/// reference, which a clone does not have beside it); `fixtures::in_repo_copy_matches_shared`
+/// notices when the two drift apart. The emulator tests, the client tests and the
+/// fuzz seeds all read this one directory.
+pub(crate) fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocol")
+}
+
+/// A protocol fixture file's text.
+pub(crate) fn fixture_text(name: &str) -> String {
+    let path = fixtures_dir().join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
+}
+
 /// Opens the sled database under a store directly, waiting for the lock the last
 /// `ResponseTree` released: sled drops its file lock from a background thread.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
