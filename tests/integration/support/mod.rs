@@ -22,6 +22,28 @@ pub(crate) fn fixture_text(name: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
 
+/// The number of property-test cases to run: `PROPTEST_CASES` when it is set,
+/// else `default`.
+///
+/// proptest's `ProptestConfig::default()` reads `PROPTEST_CASES`, but a test that
+/// sets `cases` itself would override it; going through here keeps the
+/// environment in charge (a quick local run, or a long soak in CI).
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    cases_from(std::env::var("PROPTEST_CASES").ok().as_deref(), default)
+}
+
+fn cases_from(env: Option<&str>, default: u32) -> u32 {
+    env.and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn proptest_cases_prefers_the_environment() {
+    assert_eq!(cases_from(None, 48), 48);
+    assert_eq!(cases_from(Some("2000"), 48), 2000);
+    // proptest warns and keeps its default on a bad value; so do we.
+    assert_eq!(cases_from(Some("lots"), 48), 48);
+}
+
 /// Opens the sled database under a store directly, waiting for the lock the last
 /// `ResponseTree` released: sled drops its file lock from a background thread.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
