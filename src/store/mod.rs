@@ -37,7 +37,7 @@ mod sled;
 pub(crate) mod snapshot;
 
 #[cfg(feature = "sled")]
-pub use self::sled::SledStore;
+pub use self::sled::{SledOptions, SledStore};
 pub use location::open_location;
 pub use memory::MemoryStore;
 pub use migrate::{MigrateReport, migrate};

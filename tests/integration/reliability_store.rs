@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use resptree::node::Timestamp;
-use resptree::store::SledStore;
+use resptree::store::{SledOptions, SledStore};
 use resptree::{Error, Node, NodeId, ResponseTree};
 
 use crate::reliability_support::{Rng, check_invariants, crash_worker};
@@ -266,8 +267,10 @@ fn two_processes_on_one_store_get_store_in_use_not_corruption() {
         Err(Error::StoreInUse { path: p }) => assert!(p.ends_with("tree"), "{p}"),
         other => panic!("expected StoreInUse, got {other:?}"),
     }
+    // (The tree waited the default lock wait; the store need not wait again.)
+    let no_wait = SledOptions::default().with_lock_wait(Duration::ZERO);
     assert!(matches!(
-        SledStore::open(&path),
+        SledStore::open_with(&path, no_wait),
         Err(Error::StoreInUse { .. })
     ));
     // Closing its stdin lets it exit normally.

@@ -44,15 +44,19 @@ fn proptest_cases_prefers_the_environment() {
     assert_eq!(cases_from(Some("lots"), 48), 48);
 }
 
-/// Opens the sled database under a store directly, waiting for the lock the last
-/// `ResponseTree` released: sled drops its file lock from a background thread.
+/// Opens the sled database under a store directly, to read or damage records
+/// behind the store's back.
+///
+/// Raw sled does not wait for a lock the way `SledStore::open` does (sled drops
+/// its file lock from background threads after the last handle closes), so this
+/// waits here, as long as the library would by default.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let wait = resptree::store::SledOptions::default().lock_wait;
+    let started = std::time::Instant::now();
     loop {
         match sled::open(path) {
             Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if started.elapsed() < wait => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => panic!("opening {} with sled: {e}", path.display()),
