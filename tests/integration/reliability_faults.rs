@@ -285,11 +285,7 @@ async fn deleted_and_expired_parents() {
 /// twice), while resptree's own branches of one parent all go through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
-    let emu = Emulator::builder()
-        .latency(Duration::from_millis(500))
-        .spawn()
-        .await
-        .unwrap();
+    let emu = Emulator::spawn().await.unwrap();
     let http = reqwest::Client::new();
     let conv: serde_json::Value = http
         .post(format!("{}/conversations", emu.base_url()))
@@ -302,39 +298,47 @@ async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
         .unwrap();
     let conv = conv["id"].as_str().unwrap().to_owned();
     let client = client(&emu);
-    let sends = (0..4).map(|i| {
+    let send = |i: usize| {
         let request = CreateResponse::new("gpt-4o-mini", Input::text(format!("c{i}")))
             .param("conversation", json!(conv));
         let client = client.clone();
         async move { client.create(&request).await }
-    });
-    let results = futures_util::future::join_all(sends).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let locked = results
-        .iter()
-        .filter(|r| {
-            r.as_ref()
-                .err()
-                .and_then(Error::api_error)
-                .is_some_and(|e| e.code.as_deref() == Some("conversation_locked"))
-        })
-        .count();
-    assert!(ok >= 1 && locked >= 1, "{results:?}");
-    assert_eq!(ok + locked, results.len(), "{results:?}");
+    };
+    // The first request holds the conversation's lock until released.
+    emu.inject(Fault::Hold { count: 1 });
+    let first = tokio::spawn(send(0));
+    emu.wait_held(1).await;
+    let locked = futures_util::future::join_all((1..4).map(send)).await;
+    for result in &locked {
+        let code = result
+            .as_ref()
+            .err()
+            .and_then(Error::api_error)
+            .and_then(|e| e.code.clone());
+        assert_eq!(code.as_deref(), Some("conversation_locked"), "{result:?}");
+    }
+    emu.release(1);
+    first.await.unwrap().unwrap();
     // Each locked request was sent once: 400 is not retried.
     let posts = emu
         .requests()
         .iter()
         .filter(|r| r.method == "POST" && r.path == "/v1/responses")
         .count();
-    assert_eq!(posts, results.len());
+    assert_eq!(posts, 4);
 
+    // Branches of one parent do not lock each other: all four are in flight at
+    // once (held together at the emulator) and all go through.
     let engine = engine(
         &emu,
         Arc::new(ResponseTree::in_memory()),
         MissingParent::Replay,
     );
     let root = engine.respond(None, "root").await.unwrap();
-    let children = engine.branch(&root.id, ["a", "b", "c", "d"]).await.unwrap();
-    assert!(children.iter().all(Result::is_ok), "{children:?}");
+    emu.inject(Fault::Hold { count: 4 });
+    let (children, ()) = tokio::join!(engine.branch(&root.id, ["a", "b", "c", "d"]), async {
+        emu.wait_held(4).await;
+        emu.release(4);
+    });
+    assert!(children.unwrap().iter().all(Result::is_ok));
 }

@@ -259,13 +259,16 @@ fn body_records_keep_their_numbers() {
     let body: serde_json::Value = serde_json::from_slice(&seed[1..]).unwrap();
     let (rng_seed, config) = runner_config();
     TestRunner::new(config)
-        .run(&any::<f64>().prop_filter("finite", |x| x.is_finite()), |x| {
-            let mut body = body.clone();
-            body["output"] = serde_json::json!([{"type": "x", "logprob": x}]);
-            let mut record = vec![seed[0]];
-            record.extend(serde_json::to_vec(&body).unwrap());
-            prop_assert!(fuzzing::store_record(&record), "{x:e} does not round-trip");
-            Ok(())
-        })
+        .run(
+            &any::<f64>().prop_filter("finite", |x| x.is_finite()),
+            |x| {
+                let mut body = body.clone();
+                body["output"] = serde_json::json!([{"type": "x", "logprob": x}]);
+                let mut record = vec![seed[0]];
+                record.extend(serde_json::to_vec(&body).unwrap());
+                prop_assert!(fuzzing::store_record(&record), "{x:e} does not round-trip");
+                Ok(())
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}\nrerun with PROPTEST_RNG_SEED={rng_seed}"));
 }
