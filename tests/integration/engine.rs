@@ -289,20 +289,56 @@ async fn local_nodes_are_continued_by_replay() {
     assert_eq!(response_posts(&emu).len(), 1);
 }
 
+/// Fan-out sends one request per sibling, each continuing the parent, and
+/// records one node per reply. (Not "the texts differ": the emulator numbers its
+/// takes, so that would hold even if the engine sent the wrong requests.)
 #[tokio::test]
 async fn fan_out_makes_distinct_siblings() {
-    let (_emu, engine) = setup().await;
+    let (emu, engine) = setup().await;
     let root = engine.respond(None, "question").await.unwrap();
-    let results = engine
+    emu.clear_requests();
+    let nodes: Vec<_> = engine
         .fan_out(Some(&root.id), "answer it", 5)
         .await
-        .unwrap();
-    let texts: HashSet<String> = results
+        .unwrap()
         .into_iter()
-        .map(|r| r.unwrap().output_text)
+        .map(Result::unwrap)
         .collect();
-    assert_eq!(texts.len(), 5, "siblings must differ: {texts:?}");
-    assert_eq!(engine.tree().children(&root.id).unwrap().len(), 5);
+    let posts = response_posts(&emu);
+    assert_eq!(posts.len(), 5, "one request per sibling");
+    for body in &posts {
+        assert_eq!(body["previous_response_id"], root.id.as_str(), "{body}");
+        assert_eq!(
+            body["input"],
+            json!([message_item("user", "answer it")]),
+            "{body}"
+        );
+    }
+    let ids: HashSet<NodeId> = nodes.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    let children: HashSet<NodeId> = engine
+        .tree()
+        .children(&root.id)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(children, ids);
+    // Each node is a different server response, and the server has each one as
+    // a child of the root.
+    let responses: HashSet<&ResponseId> = nodes
+        .iter()
+        .map(|n| n.origin.response_id.as_ref().unwrap())
+        .collect();
+    assert_eq!(responses.len(), 5);
+    let client = client(&emu, 0);
+    for node in &nodes {
+        let response = client.retrieve(node.id.as_str()).await.unwrap();
+        assert_eq!(response.output_text(), node.output_text);
+        assert_eq!(
+            response.previous_response_id.as_deref(),
+            Some(root.id.as_str())
+        );
+    }
     assert!(
         engine
             .fan_out(Some(&root.id), "x", 0)

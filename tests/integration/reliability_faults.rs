@@ -23,11 +23,14 @@ type MakeFault = fn(usize) -> Fault;
 /// Branches per round; half go through `branch`, half are streamed.
 const ROUND: usize = 10;
 
+/// The client's retry limit: a request is sent at most `1 + MAX_RETRIES` times.
+const MAX_RETRIES: u32 = 3;
+
 fn client(emu: &Emulator) -> Client {
     Client::builder()
         .base_url(emu.base_url())
         .api_key("sk-test-faults")
-        .max_retries(3)
+        .max_retries(MAX_RETRIES)
         .retry_base_delay(Duration::from_millis(1))
         .retry_max_delay(Duration::from_millis(4))
         // Short enough that a stalled stream times out quickly.
@@ -51,6 +54,16 @@ struct Outcome {
     /// Typed errors by variant.
     errors: BTreeMap<&'static str, usize>,
     requests: usize,
+    /// Every branch's `POST /v1/responses` requests, oldest first: the fault each
+    /// one suffered, if any; and whether the branch was recorded.
+    branches: BTreeMap<String, (Vec<Option<Fault>>, bool)>,
+}
+
+/// The text of the new user message a `POST /v1/responses` body sends (its last
+/// input item: a replay puts the transcript before it).
+fn sent_text(body: &serde_json::Value) -> Option<String> {
+    let last = body["input"].as_array()?.last()?;
+    Some(resptree::node::item_text(last))
 }
 
 /// The variant of a typed error; panics on anything that is not an expected
@@ -125,7 +138,31 @@ async fn run(
             }
         }
     }
-    outcome.requests = emu.requests().len();
+    let requests = emu.requests();
+    outcome.requests = requests.len();
+    for request in requests {
+        if request.method != "POST" || request.path != "/v1/responses" {
+            continue;
+        }
+        let Some(text) = request.body.as_ref().and_then(sent_text) else {
+            continue;
+        };
+        if let Some(fate) = fates.get(&text) {
+            let entry = outcome
+                .branches
+                .entry(text)
+                .or_insert_with(|| (Vec::new(), fate.is_some()));
+            entry.0.push(request.fault);
+        }
+    }
+    assert_eq!(outcome.branches.len(), fates.len(), "a branch sent nothing");
+    for (text, (faults, _)) in &outcome.branches {
+        // The client's limit, plus at most one replay when the parent was lost.
+        assert!(
+            faults.len() <= 2 * (1 + MAX_RETRIES as usize),
+            "{text}: {faults:?}"
+        );
+    }
     // Nothing recorded twice, nothing recorded that failed, nothing lost.
     let tree = engine.tree();
     let mut seen: HashMap<String, NodeId> = HashMap::new();
@@ -186,6 +223,11 @@ async fn each_fault_alone() {
     ];
     let mut total = 0;
     for (name, fault) in scenarios {
+        // Request faults on a fresh request are retried (429, 5xx, a dropped
+        // connection); a body that does not decode, or a stream that failed
+        // after it began, is not.
+        let retried =
+            !(name.contains("stream") || name == "idle stall" || name == "malformed body");
         let emu = Emulator::spawn().await.unwrap();
         let engine = engine(
             &emu,
@@ -196,11 +238,15 @@ async fn each_fault_alone() {
             emu.inject(fault(1 + round % 4));
         })
         .await;
-        // Every fault was met: either retried away or reported.
-        assert!(
-            outcome.requests > (outcome.recorded + 1),
-            "{name}: {outcome:?}"
-        );
+        check_requests(name, retried, &outcome);
+        // Every fault was met: the round injected 1 + round % 4 of it.
+        let injected: usize = (0..100 / ROUND).map(|round| 1 + round % 4).sum();
+        let met: usize = outcome
+            .branches
+            .values()
+            .map(|(faults, _)| faults.iter().flatten().count())
+            .sum();
+        assert_eq!(met, injected, "{name}: {outcome:?}");
         if name.contains("stream") || name == "idle stall" {
             // Mid-stream failures are not retried (the reply had begun): they are typed errors.
             assert!(!outcome.errors.is_empty(), "{name}: {outcome:?}");
@@ -209,6 +255,34 @@ async fn each_fault_alone() {
         total += outcome.recorded + outcome.errors.values().sum::<usize>();
     }
     assert!(total >= 900);
+}
+
+/// Each branch's requests against the client's retry limit, when only one kind
+/// of fault is about: a request that went through ends the branch; a retried
+/// fault is followed by another request until the limit, where the branch gives
+/// up with an error; a fault that is not retried ends the branch at once.
+fn check_requests(name: &str, retried: bool, outcome: &Outcome) {
+    let limit = 1 + MAX_RETRIES as usize;
+    for (text, (faults, recorded)) in &outcome.branches {
+        let (last, before) = faults.split_last().unwrap();
+        assert!(
+            before.iter().all(Option::is_some),
+            "{name}: {text} was sent again after a request went through: {faults:?}"
+        );
+        assert_eq!(*recorded, last.is_none(), "{name}: {text}: {faults:?}");
+        if retried {
+            assert!(faults.len() <= limit, "{name}: {text}: {faults:?}");
+            if !recorded {
+                assert_eq!(
+                    faults.len(),
+                    limit,
+                    "{name}: {text} gave up early: {faults:?}"
+                );
+            }
+        } else {
+            assert_eq!(faults.len(), 1, "{name}: {text} was retried: {faults:?}");
+        }
+    }
 }
 
 /// 1,000 branches with 20% of all requests faulted at random, while parents'
