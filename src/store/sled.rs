@@ -181,6 +181,9 @@ impl SledStore {
     ///
     /// As [`SledStore::open`]; [`Error::StoreInUse`] comes after the lock was
     /// still held when `options.lock_wait` ran out.
+    // By value, as `PostgresStore::connect_with` takes its options: an option
+    // that is not `Copy` can be added later without changing any caller.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
         let config = sled::Config::new()
