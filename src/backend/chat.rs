@@ -664,10 +664,9 @@ mod tests {
 
     #[test]
     fn fixture_completion_becomes_three_replies() {
-        let completion: ChatCompletion = serde_json::from_str(include_str!(
-            "../../tests/integration/support/fixtures/chat-n3.json"
-        ))
-        .unwrap();
+        let completion: ChatCompletion =
+            serde_json::from_str(include_str!("../../tests/fixtures/protocol/chat-n3.json"))
+                .unwrap();
         let replies = replies_from(Assembled::from_completion(completion), 3).unwrap();
         assert_eq!(replies.len(), 3);
         let outputs: Vec<u64> = replies.iter().map(|r| r.usage.output_tokens).collect();
@@ -692,10 +691,8 @@ mod tests {
     #[test]
     fn fewer_choices_than_asked_is_an_error_that_keeps_them() {
         let completion = || -> ChatCompletion {
-            serde_json::from_str(include_str!(
-                "../../tests/integration/support/fixtures/chat-n3.json"
-            ))
-            .unwrap()
+            serde_json::from_str(include_str!("../../tests/fixtures/protocol/chat-n3.json"))
+                .unwrap()
         };
         let all = replies_from(Assembled::from_completion(completion()), 3).unwrap();
         let mut err = replies_from(Assembled::from_completion(completion()), 5).unwrap_err();

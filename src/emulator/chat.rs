@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::failure::Failure;
 use super::fault::Fault;
 use super::request::{json_object, optional_bool, required_string};
-use super::responses::StreamFault;
+use super::responses::PlayedFault;
 use super::state::{Shared, unix_now};
 use super::stream::{self, Step};
 use super::{ids, items, model};
@@ -19,7 +19,7 @@ use super::{ids, items, model};
 /// `POST /v1/chat/completions`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
-    fault: Option<Extension<StreamFault>>,
+    fault: Option<Extension<PlayedFault>>,
     body: Bytes,
 ) -> Result<Response, Failure> {
     let raw = json_object(&body)?;
@@ -54,10 +54,9 @@ pub(crate) async fn create(
         model: model_name,
     };
 
+    let (fault, hold) = PlayedFault::unpack(fault);
     if !stream {
-        if !shared.config.latency.is_zero() {
-            tokio::time::sleep(shared.config.latency).await;
-        }
+        shared.think(hold).await;
         let choices: Vec<Value> = texts
             .iter()
             .enumerate()
@@ -100,7 +99,7 @@ pub(crate) async fn create(
             Value::Null,
         );
     }
-    plan.push(Step::Sleep(shared.config.latency));
+    plan.push(Step::Think(shared.config.latency));
     let deltas: Vec<Vec<String>> = texts.iter().map(|t| model::deltas(t)).collect();
     let rounds = deltas.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
@@ -128,9 +127,9 @@ pub(crate) async fn create(
         push(&mut plan, json!([]), usage);
     }
     plan.push(stream::data_only("[DONE]"));
-    if let Some(Extension(StreamFault(Fault::ErrorEvent {
+    if let Some(Fault::ErrorEvent {
         after_events, code, ..
-    }))) = &fault
+    }) = &fault
     {
         let plan = stream::error_after(plan, *after_events, |_| {
             let error = json!({"error": Failure::stream_error(code, None)});
@@ -138,7 +137,7 @@ pub(crate) async fn create(
         });
         return Ok(stream::response(shared, plan));
     }
-    let fault = fault.map(|Extension(StreamFault(f))| match f {
+    let fault = fault.map(|f| match f {
         // Chat streams have no `response.failed`; a failure is a cut connection.
         Fault::FailMidStream {
             after_deltas,

@@ -15,6 +15,8 @@ use std::time::Duration;
 /// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream),
 /// [`ErrorEvent`](Fault::ErrorEvent)) wait for the next matching *streamed* request;
 /// non-streamed requests pass them by.
+/// [`Hold`](Fault::Hold) waits for the next matching request that generates a reply
+/// (`POST /v1/responses`, `POST /v1/chat/completions`).
 /// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,6 +92,22 @@ pub enum Fault {
         /// How many streamed requests get it.
         count: usize,
     },
+    /// Hold the request at its thinking time until the test lets it go with
+    /// [`Emulator::release`](super::Emulator::release), then answer normally.
+    ///
+    /// The thinking time comes after the request's context was resolved and its
+    /// conversation lock taken, and before the reply is generated and stored: a
+    /// streamed response is held after its `response.created` and
+    /// `response.in_progress` events (a chat stream after its role chunks), a
+    /// plain one before any byte is sent. So a test can have a request certainly
+    /// in flight — holding a conversation's lock, occupying a concurrency
+    /// permit — for as long as it needs, without racing a latency window.
+    /// [`Emulator::wait_held`](super::Emulator::wait_held) waits until requests
+    /// are held.
+    Hold {
+        /// How many generating requests get it.
+        count: usize,
+    },
 }
 
 impl Fault {
@@ -145,7 +163,8 @@ impl Fault {
             | Self::StallMidStream { count, .. }
             | Self::FailMidStream { count, .. }
             | Self::ErrorEvent { count, .. }
-            | Self::MalformedBody { count } => count,
+            | Self::MalformedBody { count }
+            | Self::Hold { count } => count,
         }
     }
 
@@ -204,10 +223,13 @@ impl FaultPlan {
 
     /// The fault the request to `path` must suffer, if any: the oldest queued fault
     /// that matches, else (with the random mode on) maybe a random one.
-    pub(crate) fn take(&mut self, path: &str, streamed: bool) -> Option<Fault> {
+    /// `generating` says whether the request generates a reply (see
+    /// [`Fault::Hold`]); a streamed request always does.
+    pub(crate) fn take(&mut self, path: &str, streamed: bool, generating: bool) -> Option<Fault> {
         let pos = self.queue.iter().position(|q| {
             q.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
                 && (streamed || !q.fault.is_stream_fault())
+                && (generating || !matches!(q.fault, Fault::Hold { .. }))
         });
         if let Some(pos) = pos {
             let q = &mut self.queue[pos];
@@ -287,24 +309,24 @@ mod tests {
         );
         plan.push(None, Fault::MalformedBody { count: 1 });
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::Status {
                 status: 500,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::Status {
                 status: 500,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::MalformedBody { count: 1 })
         );
-        assert_eq!(plan.take("/v1/responses", false), None);
+        assert_eq!(plan.take("/v1/responses", false, true), None);
     }
 
     #[test]
@@ -321,18 +343,30 @@ mod tests {
                 count: 1,
             },
         );
-        assert_eq!(plan.take("/v1/responses", false), None);
+        assert_eq!(plan.take("/v1/responses", false, true), None);
         assert_eq!(
-            plan.take("/v1/responses", true),
+            plan.take("/v1/responses", true, true),
             Some(Fault::DropMidStream {
                 after_events: 2,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/chat/completions", false),
+            plan.take("/v1/chat/completions", false, true),
             Some(Fault::DropBeforeHeaders { count: 1 })
         );
+    }
+
+    #[test]
+    fn hold_waits_for_a_generating_request() {
+        let mut plan = FaultPlan::default();
+        plan.push(None, Fault::Hold { count: 1 });
+        assert_eq!(plan.take("/v1/responses/resp_1", false, false), None);
+        assert_eq!(
+            plan.take("/v1/responses", false, true),
+            Some(Fault::Hold { count: 1 })
+        );
+        assert_eq!(plan.take("/v1/responses", false, true), None);
     }
 
     #[test]
@@ -372,7 +406,7 @@ mod tests {
             let mut plan = FaultPlan::default();
             plan.set_random(0.5, seed);
             (0..64)
-                .map(|_| plan.take("/v1/responses", true))
+                .map(|_| plan.take("/v1/responses", true, true))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
@@ -380,6 +414,6 @@ mod tests {
         assert!(hits > 10 && hits < 54, "{hits} of 64");
         let mut plan = FaultPlan::default();
         plan.set_random(0.0, 3);
-        assert!((0..64).all(|_| plan.take("/", true).is_none()));
+        assert!((0..64).all(|_| plan.take("/", true, true).is_none()));
     }
 }

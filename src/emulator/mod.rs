@@ -88,6 +88,10 @@
 //! client without the handle (another process, another language's SDK) can fault one
 //! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
 //! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
+//! [`Fault::Hold`] holds a request at its thinking time until [`Emulator::release`];
+//! with [`Emulator::wait_held`], [`Emulator::wait_idle`] and
+//! [`Emulator::peak_in_flight`], tests wait for what the server is doing instead of
+//! sleeping.
 //! Every request lands in [`Emulator::requests`] with its status, `x-request-id`, body
 //! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
 //! `openai-processing-ms`, `openai-version` and the `x-ratelimit-*` headers.
@@ -97,6 +101,7 @@
 //! `resptree emulate --listen 127.0.0.1:PORT` (feature `cli`) prints the base URL and
 //! serves until Ctrl-C; [`Emulator::serve`] is the library call behind such servers.
 
+mod activity;
 mod chat;
 mod config;
 mod conversations;
@@ -302,9 +307,43 @@ impl Emulator {
             .collect()
     }
 
-    /// Forgets the request log.
+    /// Forgets the request log, and restarts [`Emulator::peak_in_flight`] from
+    /// the requests in flight now.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
+        self.shared.activity.reset_peak();
+    }
+
+    /// How many requests the emulator is serving right now: from their arrival
+    /// until their reply is handed to the connection, or, for a stream, until it
+    /// ended or the client went away.
+    pub fn in_flight(&self) -> usize {
+        self.shared.activity.in_flight().now
+    }
+
+    /// The most requests that were in flight at once since the emulator started
+    /// (or since [`Emulator::clear_requests`]). A client's concurrency limit can
+    /// be checked against it.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.activity.in_flight().peak
+    }
+
+    /// Waits until no request is in flight: every reply was handed over, and
+    /// every stream finished or was cancelled (with what it held released: a
+    /// cancelled stream's conversation lock is free once this returns).
+    pub async fn wait_idle(&self) {
+        self.shared.activity.idle().await;
+    }
+
+    /// Waits until at least `n` requests are held by [`Fault::Hold`].
+    pub async fn wait_held(&self, n: usize) {
+        self.shared.gate.held(n).await;
+    }
+
+    /// Lets `n` requests held by [`Fault::Hold`] go on, oldest first. A release
+    /// beyond the requests held now lets the next ones pass without stopping.
+    pub fn release(&self, n: usize) {
+        self.shared.gate.release(n);
     }
 
     /// Deletes a stored response, as `DELETE /responses/{id}` does. `false` when there
@@ -327,6 +366,8 @@ impl Emulator {
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and
     /// waits for the server task.
     pub async fn shutdown(mut self) {
+        // Held requests would hold up the graceful shutdown: let them finish.
+        self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -343,6 +384,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

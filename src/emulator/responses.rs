@@ -16,14 +16,24 @@ use super::state::{Commit, OwnedStart, Shared, Start, unix_now};
 use super::stream::{self, Step};
 use super::{ids, model, page};
 
-/// A stream fault the front middleware picked for this request.
+/// A fault the front middleware picked for this request that the handler plays:
+/// a stream fault, or [`Fault::Hold`].
 #[derive(Debug, Clone)]
-pub(crate) struct StreamFault(pub(crate) Fault);
+pub(crate) struct PlayedFault(pub(crate) Fault);
+
+impl PlayedFault {
+    /// The fault, if any, and whether it is a [`Fault::Hold`].
+    pub(crate) fn unpack(fault: Option<Extension<Self>>) -> (Option<Fault>, bool) {
+        let fault = fault.map(|Extension(Self(f))| f);
+        let hold = matches!(fault, Some(Fault::Hold { .. }));
+        (fault, hold)
+    }
+}
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
-    fault: Option<Extension<StreamFault>>,
+    fault: Option<Extension<PlayedFault>>,
     body: Bytes,
 ) -> Result<Response, Failure> {
     let req = CreateRequest::parse(&body)?;
@@ -90,17 +100,15 @@ pub(crate) async fn create(
         lock: resolved.lock,
     };
 
+    let (fault, hold) = PlayedFault::unpack(fault);
     if !req.stream {
-        if !shared.config.latency.is_zero() {
-            tokio::time::sleep(shared.config.latency).await;
-        }
+        shared.think(hold).await;
         let mut commit = commit;
         commit.object["completed_at"] = json!(unix_now());
         let object = commit.object.clone();
         shared.commit(commit);
         return Ok(Json(object).into_response());
     }
-    let fault = fault.map(|Extension(StreamFault(f))| f);
     let previous = match &req.start {
         OwnedStart::Previous(id) => Some(id.clone()),
         _ => None,
@@ -294,7 +302,7 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
             &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
         ));
     }
-    steps.push(Step::Sleep(shared.config.latency));
+    steps.push(Step::Think(shared.config.latency));
     let mut item = message_item(msg_id, "in_progress", "");
     item["content"] = json!([]);
     steps.push(stream::sse(

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use super::activity::{Activity, Gate};
 use super::config::EmulatorConfig;
 use super::failure::Failure;
 use super::fault::FaultPlan;
@@ -25,6 +26,10 @@ pub(crate) struct Shared {
     scripted: Mutex<VecDeque<String>>,
     /// Ordinal of the next root response (no parent, no conversation).
     roots: AtomicU64,
+    /// Requests in flight (an `Arc`: a streamed body keeps its count alive).
+    pub(crate) activity: Arc<Activity>,
+    /// Where [`Fault::Hold`](super::Fault::Hold) requests wait.
+    pub(crate) gate: Gate,
 }
 
 #[derive(Debug, Default)]
@@ -145,6 +150,21 @@ impl Shared {
             log: Mutex::default(),
             scripted: Mutex::default(),
             roots: AtomicU64::new(0),
+            activity: Arc::default(),
+            gate: Gate::default(),
+        }
+    }
+
+    /// The fake model's thinking time before a non-streamed reply: first held at
+    /// the gate when the request drew a [`Fault::Hold`](super::Fault::Hold), then
+    /// the configured latency. (Streamed replies think in their
+    /// [`Step::Think`](super::stream::Step::Think).)
+    pub(crate) async fn think(&self, hold: bool) {
+        if hold {
+            self.gate.pass().await;
+        }
+        if !self.config.latency.is_zero() {
+            tokio::time::sleep(self.config.latency).await;
         }
     }
 

@@ -20,6 +20,11 @@ pub(crate) enum Step {
     Send(Bytes),
     /// Wait before the next step.
     Sleep(Duration),
+    /// The fake model's thinking time (the configured latency): where a
+    /// [`Fault::Hold`] holds the stream, before any output.
+    Think(Duration),
+    /// Wait at the gate until the test releases the request ([`Fault::Hold`]).
+    Hold,
     /// Stamp `completed_at`, store the response, then send its terminal event
     /// (`event` is `response.completed` or `response.incomplete`).
     Finish {
@@ -61,6 +66,14 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
             // client must receive every event promised before the cut.
             steps.push(Step::Sleep(Duration::from_millis(1)));
             steps.push(Step::Abort);
+            steps
+        }
+        Some(Fault::Hold { .. }) => {
+            let at = steps
+                .iter()
+                .position(|s| matches!(s, Step::Think(_)))
+                .unwrap_or(0);
+            steps.insert(at, Step::Hold);
             steps
         }
         Some(Fault::StallMidStream {
@@ -122,8 +135,9 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
             match steps.pop_front()? {
                 Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
                 // A zero sleep would still wait for the next timer tick (about 1 ms).
-                Step::Sleep(d) if d.is_zero() => {}
-                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Sleep(d) | Step::Think(d) if d.is_zero() => {}
+                Step::Sleep(d) | Step::Think(d) => tokio::time::sleep(d).await,
+                Step::Hold => shared.gate.pass().await,
                 Step::Finish {
                     mut commit,
                     event,

@@ -39,7 +39,7 @@ pub(crate) mod snapshot;
 mod trace;
 
 #[cfg(feature = "sled")]
-pub use self::sled::SledStore;
+pub use self::sled::{SledOptions, SledStore};
 pub use location::open_location;
 pub use memory::MemoryStore;
 pub use migrate::{MigrateReport, migrate};

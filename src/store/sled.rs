@@ -26,7 +26,7 @@
 //! and [`Store::load`] reports it instead of staying silent.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use foldhash::HashMapExt as _;
 use sled::Transactional;
@@ -55,10 +55,65 @@ const COMPACT_MIN: usize = 1024;
 /// The commit watermark file, inside the store's directory.
 const MARKER_FILE: &str = "resptree-commit";
 
-/// How often, and how long apart, [`SledStore::open`] retries a held lock:
-/// 20 × 25 ms, so a store that is really in use is reported within half a second.
-const LOCK_RETRIES: u32 = 20;
-const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+/// How long an open waits for a held lock by default (see [`SledOptions::lock_wait`]).
+///
+/// sled releases its file lock only when the last of its background threads lets
+/// go of the database, some time after the last handle is dropped. On an idle
+/// machine that takes milliseconds, but it depends on when those threads are
+/// scheduled, so on a loaded machine (two cores, several compilers) a margin of
+/// half a second, what this used to be, is a flaky one. Five seconds makes
+/// drop-then-reopen reliable there, and a store that is really in use by another
+/// process is still reported soon enough for a person at a terminal.
+const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The first and the longest pause between two attempts to take a held lock:
+/// short at first, since a lock released in the background usually goes within
+/// milliseconds, then doubling so a long wait does not spin.
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(5);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(100);
+
+/// How [`SledStore::open_with`] opens a store.
+///
+/// ```
+/// use std::time::Duration;
+/// use resptree::store::{SledOptions, SledStore};
+/// let dir = tempfile::tempdir()?;
+/// // Fail at once instead of waiting for a store held by someone else.
+/// let options = SledOptions::default().with_lock_wait(Duration::ZERO);
+/// let store = SledStore::open_with(dir.path().join("tree"), options)?;
+/// # drop(store);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SledOptions {
+    /// How long an open waits for a store locked by another handle (in this or
+    /// another process) before it gives up with [`Error::StoreInUse`]. Default
+    /// 5 seconds.
+    ///
+    /// sled drops its file lock from background threads some time after the
+    /// last handle is closed, so even a reopen in the same process may find the
+    /// lock still held for a moment; waiting covers that. A shorter wait reports
+    /// a store really in use sooner; `Duration::ZERO` tries once.
+    pub lock_wait: Duration,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        Self {
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+}
+
+impl SledOptions {
+    /// Sets [`SledOptions::lock_wait`].
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+}
 
 /// A [`Store`] in a sled database on disk (or in a temporary directory).
 ///
@@ -106,10 +161,12 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, with the default [`SledOptions`].
     ///
-    /// If the store is locked, the open is retried for up to half a second
-    /// (sled drops its lock in the background after a handle is closed).
+    /// If the store is locked, the open waits for the lock for up to
+    /// [`SledOptions::lock_wait`] (5 seconds), blocking the calling thread: sled
+    /// drops its lock in the background after a handle is closed, so a reopen
+    /// right after a drop must wait for it.
     ///
     /// # Errors
     ///
@@ -118,27 +175,29 @@ impl SledStore {
     /// [`Error::CorruptRecord`] if it was written by a newer schema version,
     /// [`Error::Storage`] for any other failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SledOptions::default())
+    }
+
+    /// Opens (or creates) the store at `path` with the given options.
+    ///
+    /// Blocks the calling thread for up to [`SledOptions::lock_wait`] while
+    /// another handle holds the store.
+    ///
+    /// # Errors
+    ///
+    /// As [`SledStore::open`]; [`Error::StoreInUse`] comes after the lock was
+    /// still held when `options.lock_wait` ran out.
+    // By value, as `PostgresStore::connect_with` takes its options: an option
+    // that is not `Copy` can be added later without changing any caller.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_CAPACITY);
-        // sled releases its file lock from a background thread shortly after
-        // the last handle is dropped, so a reopen in the same process can race
-        // it. Retry briefly before concluding that someone else holds the store.
-        let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(e) => match open_error(path, e) {
-                    Error::StoreInUse { .. } if attempts < LOCK_RETRIES => {
-                        attempts += 1;
-                        std::thread::sleep(LOCK_RETRY_DELAY);
-                    }
-                    other => return Err(other),
-                },
-            }
-        };
-        tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), lock_retries = attempts, "opened");
+        let started = Instant::now();
+        let db = open_waiting(&config, path, options.lock_wait)?;
+        tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "opened");
         Self::from_db(db, Some(path.to_path_buf()))
     }
 
@@ -888,6 +947,28 @@ fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens the database, retrying while its lock is held until `wait` has passed.
+///
+/// sled releases its file lock from background threads after the last handle is
+/// dropped, so a held lock may be one that is about to go: only a lock still
+/// held after `wait` means that someone else has the store.
+fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sled::Db> {
+    let start = Instant::now();
+    let mut pause = LOCK_POLL_FIRST;
+    loop {
+        let error = match config.open() {
+            Ok(db) => return Ok(db),
+            Err(e) => open_error(path, e),
+        };
+        let left = wait.saturating_sub(start.elapsed());
+        if !matches!(error, Error::StoreInUse { .. }) || left.is_zero() {
+            return Err(error);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(LOCK_POLL_MAX);
+    }
 }
 
 /// Maps a failure to open the database; sled reports a held file lock as a plain

@@ -12,7 +12,8 @@ use resptree::Error;
 use resptree::client::{ChatChunk, ChatRequest, Client, CreateResponse, Input, StreamEvent};
 use serde_json::{Value, json};
 
-use crate::support::raw_http::{RawServer, Step, fixture, reply, sse, sse_head};
+use crate::support::fixture_text;
+use crate::support::raw_http::{RawServer, Step, reply, sse, sse_head};
 
 fn client(server: &RawServer) -> Client {
     Client::builder()
@@ -29,14 +30,14 @@ fn request() -> CreateResponse {
 
 /// The first `n` events (blank-line separated blocks) of a fixture.
 fn first_events(name: &str, n: usize) -> String {
-    let text = fixture(name);
+    let text = fixture_text(name);
     let blocks: Vec<&str> = text.split("\n\n").take(n).collect();
     format!("{}\n\n", blocks.join("\n\n"))
 }
 
 #[tokio::test]
 async fn typed_events_and_deltas_reassemble_to_the_final_text() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![sse(
         &[("x-request-id", "req_s1")],
         body.as_bytes(),
@@ -89,7 +90,7 @@ async fn typed_events_and_deltas_reassemble_to_the_final_text() {
 
 #[tokio::test]
 async fn final_response_matches_the_completed_event() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let resp = client(&server)
         .create_stream(&request())
@@ -106,7 +107,7 @@ async fn final_response_matches_the_completed_event() {
 
 #[tokio::test]
 async fn final_response_fills_a_sparse_terminal_output_from_item_events() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let last_block_start = body.trim_end().rfind("event: response.completed").unwrap();
     let (head, last) = body.split_at(last_block_start);
     let data: Value =
@@ -127,7 +128,7 @@ async fn final_response_fills_a_sparse_terminal_output_from_item_events() {
 
 #[tokio::test]
 async fn crlf_framing_comments_and_tiny_chunks_give_the_same_events() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let expected: Vec<StreamEvent> = {
         let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
         client(&server)
@@ -157,7 +158,7 @@ async fn crlf_framing_comments_and_tiny_chunks_give_the_same_events() {
 
 #[tokio::test]
 async fn failed_stream_yields_the_event_and_final_response_is_an_api_error() {
-    let body = fixture("stream-failed.sse");
+    let body = fixture_text("stream-failed.sse");
     let server = RawServer::start(vec![
         sse(&[("x-request-id", "req_f")], body.as_bytes(), 4096),
         sse(&[("x-request-id", "req_f2")], body.as_bytes(), 4096),
@@ -205,7 +206,7 @@ async fn failed_stream_yields_the_event_and_final_response_is_an_api_error() {
 async fn truncated_stream_is_a_stream_error_and_is_never_retried() {
     // Three events, then the server closes the connection without a terminal event.
     let partial = first_events("stream-basic.sse", 3);
-    let full = fixture("stream-basic.sse");
+    let full = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![
         sse(&[("x-request-id", "req_t")], partial.as_bytes(), 4096),
         sse(&[], full.as_bytes(), 4096),
@@ -395,7 +396,7 @@ async fn done_before_a_terminal_event_is_a_stream_error() {
 #[tokio::test]
 async fn unknown_events_pass_through_as_other() {
     let extra = "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\",\"delta\":\"hm\",\"sequence_number\":2}\n\n";
-    let body = fixture("stream-basic.sse").replacen("\n\n", &format!("\n\n{extra}"), 1);
+    let body = fixture_text("stream-basic.sse").replacen("\n\n", &format!("\n\n{extra}"), 1);
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let events: Vec<StreamEvent> = client(&server)
         .create_stream(&request())
@@ -429,7 +430,7 @@ async fn errors_before_the_stream_starts_are_retried() {
             &[],
             r#"{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}"#,
         ),
-        sse(&[], fixture("stream-basic.sse").as_bytes(), 4096),
+        sse(&[], fixture_text("stream-basic.sse").as_bytes(), 4096),
     ])
     .await;
     let resp = client(&server)
@@ -445,7 +446,7 @@ async fn errors_before_the_stream_starts_are_retried() {
 
 #[tokio::test]
 async fn chat_stream_interleaves_choices_and_ends_at_done() {
-    let body = fixture("chat-n3-stream.sse");
+    let body = fixture_text("chat-n3-stream.sse");
     let server = RawServer::start(vec![sse(
         &[("x-request-id", "req_cs")],
         body.as_bytes(),
@@ -518,7 +519,7 @@ async fn chat_stream_interleaves_choices_and_ends_at_done() {
 
 #[tokio::test]
 async fn chat_stream_without_done_is_a_stream_error() {
-    let body = fixture("chat-n3-stream.sse").replace("data: [DONE]", "");
+    let body = fixture_text("chat-n3-stream.sse").replace("data: [DONE]", "");
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let req = ChatRequest::new(
         "gpt-4o-mini",

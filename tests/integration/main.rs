@@ -29,6 +29,7 @@ mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;
+mod fixtures;
 mod observability;
 mod props;
 mod reliability_crash;

@@ -123,7 +123,10 @@ fn pick<'a>(ids: &'a [NodeId], i: &Index) -> Option<&'a NodeId> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::support::proptest_cases(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_edits_keep_invariants_and_survive_reopen(actions in proptest::collection::vec(action(), 1..40)) {
@@ -231,7 +234,10 @@ fn expected_graph(model: &BTreeMap<NodeId, Topology>) -> Graph {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::support::proptest_cases(48),
+        ..ProptestConfig::default()
+    })]
 
     /// Whatever mix of puts, replacements, removals and reopens (with the
     /// snapshot rewritten often, rarely or never, and sometimes lost), a load
