@@ -78,5 +78,8 @@ pub mod backend;
 pub mod engine;
 pub use engine::Engine;
 
+/// Small text helpers (truncation) shared across modules.
+mod text;
+
 #[doc(hidden)]
 pub mod fuzzing;

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::{EdgeKind, ResponseTree};
 
-use super::{output_line, truncate, user_line, walk};
+use super::{output_line, user_line, walk};
+use crate::text::truncate;
 
 /// Options for [`dot`] and [`mermaid`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,15 +91,3 @@ fn first_line(text: &str) -> String {
     text.trim().lines().next().unwrap_or("").trim().to_owned()
 }
 
-/// `s` cut to at most `max` characters, ending in `…` when cut.
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}

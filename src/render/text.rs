@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
-use super::{output_line, truncate, user_line, walk};
+use super::{output_line, user_line, walk};
+use crate::text::truncate;
 
 /// Options for [`ascii`].
 #[derive(Debug, Clone, PartialEq, Eq)]
