@@ -93,11 +93,11 @@ fn snapshot_round_trips(_: &[u8]) -> bool {
     true
 }
 
-/// `render::import_json` into an empty in-memory tree.
+/// `import::import_json` into an empty in-memory tree.
 pub fn import_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let tree = crate::ResponseTree::in_memory();
-    let _ = crate::render::import_json(&tree, text);
+    let _ = crate::import::import_json(&tree, text);
 }

@@ -131,7 +131,7 @@ impl Scene {
         root: Option<&NodeId>,
         options: &DiagramOptions,
     ) -> Result<Self> {
-        let walked = walk(tree, root)?;
+        let walked = walk(tree, root, None)?;
         let order: HashMap<&NodeId, usize> = walked
             .iter()
             .enumerate()

@@ -1,5 +1,7 @@
-//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, and JSON export/import (plus
-//! import of ChatGPT data exports).
+//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, node records as JSON, and the
+//! lossless JSON export.
+//! Read-only over [`ResponseTree`]: reading documents back is
+//! [`import`](crate::import)'s job.
 //!
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
@@ -25,26 +27,31 @@
 //! # Ok::<(), resptree::Error>(())
 //! ```
 
-mod chatgpt;
 mod diagram;
-mod json;
+// Crate-visible for the importer, which reads the document this module writes.
+pub(crate) mod json;
 mod text;
 
-pub use chatgpt::import_chatgpt;
 pub use diagram::{DiagramOptions, dot, mermaid};
-pub use json::{EXPORT_FORMAT, EXPORT_VERSION, ImportReport, export_json, import_json};
+pub use json::{EXPORT_FORMAT, EXPORT_VERSION, export_json, nodes_json};
 pub use text::{AsciiOptions, ascii};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::node::Node;
 use crate::tree::ResponseTree;
 
 /// The nodes to draw: the subtree under `root`, or the whole forest, depth first
-/// (pre-order, children oldest first), each with its depth below the start.
-fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize)>> {
+/// (pre-order, children oldest first), each with its depth below the start; at
+/// most `max_depth` levels below the start (`None`: all).
+fn walk(
+    tree: &ResponseTree,
+    root: Option<&NodeId>,
+    max_depth: Option<usize>,
+) -> Result<Vec<(NodeId, usize)>> {
     let graph = tree.graph();
     let starts = match root {
+        Some(id) if !graph.contains(id) => return Err(Error::NodeNotFound(id.clone())),
         Some(id) => vec![id.clone()],
         None => graph.roots(),
     };
@@ -52,8 +59,10 @@ fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize
     for start in starts {
         let mut stack = vec![(start, 0)];
         while let Some((id, depth)) = stack.pop() {
-            let children = graph.children(&id)?;
-            stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            if max_depth.is_none_or(|max| depth < max) {
+                let children = graph.children(&id)?;
+                stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            }
             out.push((id, depth));
         }
     }

@@ -70,7 +70,7 @@ impl AsciiOptions {
 /// [`Error::NodeNotFound`](crate::Error::NodeNotFound) if `root` is not in the
 /// tree; store errors while reading bodies.
 pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions) -> Result<String> {
-    let nodes = walk(tree, root)?;
+    let nodes = walk(tree, root, None)?;
     let mut refs: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
     for (name, target) in tree.list_refs() {
         refs.entry(target).or_default().push(name.to_string());

@@ -3,6 +3,7 @@
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use resptree::import;
 use resptree::render::{self, AsciiOptions, DiagramOptions};
 use resptree::{Error, Node, RefName, ResponseTree, Timestamp, TreeViolation};
 use serde_json::{Value, json};
@@ -218,7 +219,7 @@ fn json_round_trip_is_lossless() {
     let copy = ResponseTree::temporary().unwrap();
     #[cfg(not(feature = "sled"))]
     let copy = ResponseTree::in_memory();
-    let report = render::import_json(&copy, &exported).unwrap();
+    let report = import::import_json(&copy, &exported).unwrap();
     assert_eq!((report.nodes, report.refs), (7, 3));
     assert_eq!(render::export_json(&copy).unwrap(), exported);
     assert_eq!(*copy.graph(), *t.graph());
@@ -242,7 +243,7 @@ fn raw(name: &str, parent: Option<&str>) -> Value {
 fn import_rejects_bad_documents() {
     let t = sample();
     let before = render::export_json(&t).unwrap();
-    let decode = |text: &str| match render::import_json(&t, text) {
+    let decode = |text: &str| match import::import_json(&t, text) {
         Err(Error::Decode { .. }) => {}
         other => panic!("expected Decode for {text}, got {other:?}"),
     };
@@ -260,7 +261,7 @@ fn import_rejects_bad_documents() {
         json!([]),
     ));
 
-    let invalid = |text: &str| match render::import_json(&t, text) {
+    let invalid = |text: &str| match import::import_json(&t, text) {
         Err(Error::InvalidTree(v)) => v,
         other => panic!("expected InvalidTree for {text}, got {other:?}"),
     };
@@ -309,7 +310,7 @@ fn import_can_attach_to_existing_nodes() {
         json!([raw("imported", Some("resp_a1"))]),
         json!([{"from": "resp_a1", "to": "imported", "kind": "continues"}]),
     );
-    render::import_json(&t, &text).unwrap();
+    import::import_json(&t, &text).unwrap();
     assert_eq!(t.parent(&id("imported")).unwrap(), Some(id("resp_a1")));
 }
 
