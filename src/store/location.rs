@@ -1,5 +1,7 @@
 //! [`open_location`]: a store from what a user typed (a path or a URL).
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -11,7 +13,7 @@ use super::Store;
 /// store (feature `sled`), created if missing.
 ///
 /// This is what the CLI's `--store`, `RESPTREE_STORE` and `migrate --from/--to`
-/// accept.
+/// accept. A location that is not UTF-8 can only be a path.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -25,15 +27,13 @@ use super::Store;
 /// [`Error::Config`] for an empty location; [`Error::Unsupported`] if the
 /// backend it names was not compiled in; otherwise the errors of
 /// `PostgresStore::connect` or `SledStore::open`.
-pub fn open_location(location: &str) -> Result<Arc<dyn Store>> {
-    let location = location.trim();
-    if location.is_empty() {
-        return Err(Error::Config("the store location is empty".to_owned()));
-    }
-    if is_postgres_url(location) {
-        open_postgres(location)
-    } else {
-        open_sled(location)
+pub fn open_location(location: impl AsRef<OsStr>) -> Result<Arc<dyn Store>> {
+    let location = location.as_ref();
+    match location.to_str().map(str::trim) {
+        Some("") => Err(Error::Config("the store location is empty".to_owned())),
+        Some(url) if is_postgres_url(url) => open_postgres(url),
+        Some(path) => open_sled(Path::new(path)),
+        None => open_sled(Path::new(location)),
     }
 }
 
@@ -56,12 +56,12 @@ fn open_postgres(_url: &str) -> Result<Arc<dyn Store>> {
 }
 
 #[cfg(feature = "sled")]
-fn open_sled(path: &str) -> Result<Arc<dyn Store>> {
+fn open_sled(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(super::SledStore::open(path)?))
 }
 
 #[cfg(not(feature = "sled"))]
-fn open_sled(_path: &str) -> Result<Arc<dyn Store>> {
+fn open_sled(_path: &Path) -> Result<Arc<dyn Store>> {
     Err(Error::Unsupported(
         "store paths need resptree's `sled` feature",
     ))
