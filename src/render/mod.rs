@@ -1,7 +1,6 @@
-//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, node records as JSON, and the
-//! lossless JSON export.
-//! Read-only over [`ResponseTree`]: reading documents back is
-//! [`import`](crate::import)'s job.
+//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, node records as JSON, the
+//! lossless JSON export, and a node's one-line [`summary`]. Read-only over
+//! [`ResponseTree`]: reading documents back is [`import`](crate::import)'s job.
 //!
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
@@ -67,6 +66,22 @@ fn walk(
         }
     }
     Ok(out)
+}
+
+/// A node in one line, as the ASCII tree draws it: the first line of its user
+/// message (or the type of an input item without text, such as a tool result),
+/// ` → `, and the first line of its answer (or its status when it has none).
+///
+/// ```
+/// use resptree::{Node, NodeId, render};
+/// let node = Node::new(NodeId::new("resp_a")?, None)
+///     .with_user_text("Plan a weekend\nin Paris")
+///     .with_output_text("Louvre on Saturday.");
+/// assert_eq!(render::summary(&node), "Plan a weekend → Louvre on Saturday.");
+/// # Ok::<(), resptree::Error>(())
+/// ```
+pub fn summary(node: &Node) -> String {
+    format!("{} → {}", user_line(node), output_line(node))
 }
 
 /// The first line of the node's last user message, or of its first input item;
