@@ -279,7 +279,6 @@ fn check_ref(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,4 +90,3 @@ fn bad(text: &str, reason: String) -> Error {
         serde::de::Error::custom(reason),
     )
 }
-

@@ -34,4 +34,3 @@ pub struct ImportReport {
     /// The number of refs set.
     pub refs: usize,
 }
-

@@ -114,4 +114,3 @@ fn output_line(node: &Node) -> String {
 fn first_line(text: &str) -> String {
     text.trim().lines().next().unwrap_or("").trim().to_owned()
 }
-

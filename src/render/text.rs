@@ -130,7 +130,11 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
             // The summary stands for this node, its later siblings and everything
             // below them, so it is drawn as the last child.
             let hidden = nodes[i..].iter().take_while(|(_, d)| d >= depth).count();
-            let connector = if connector.is_empty() { "" } else { "└── " };
+            let connector = if connector.is_empty() {
+                ""
+            } else {
+                "└── "
+            };
             let _ = writeln!(out, "{prefix}{connector}… {hidden} more");
             i += hidden;
             continue;

@@ -168,7 +168,15 @@ async fn fanout_on_the_chat_backend_is_one_request_at_the_server() {
     let root = last_line(&check_ok(&args, &run(cli.command(&args)).await));
 
     emu.clear_requests();
-    let args = ["--backend", "chat", "fanout", &root, "Another idea?", "-n", "4"];
+    let args = [
+        "--backend",
+        "chat",
+        "fanout",
+        &root,
+        "Another idea?",
+        "-n",
+        "4",
+    ];
     let out = check_ok(&args, &run(cli.command(&args)).await);
     assert_eq!(out.lines().count(), 4, "{out:?}");
     let requests = emu.requests();
@@ -199,7 +207,10 @@ fn show_prints_every_format_and_honours_depth() {
     assert!(lines[1].starts_with("└── ") && lines[1].contains("Make it cheaper →"));
     // A lone child is drawn in its parent's column, without a connector.
     assert!(lines[2].starts_with("    ") && lines[2].contains("Even cheaper →"));
-    assert!(!lines[2].contains('└') && !lines[2].contains('├'), "{ascii}");
+    assert!(
+        !lines[2].contains('└') && !lines[2].contains('├'),
+        "{ascii}"
+    );
 
     // The short id a line starts with resolves to its node.
     let short = lines[2].trim_start_matches(|c: char| !c.is_ascii_alphanumeric());

@@ -353,10 +353,14 @@ fn ascii_draws_lone_children_in_their_parents_column() {
     fill(&t);
     // resp_a2 gets a chain of two below it: a lone child, then its lone child
     // with two children of its own.
-    t.insert(node("resp_c1", Some("resp_a2"), 10, "Go on", "More.")).unwrap();
-    t.insert(node("resp_c2", Some("resp_c1"), 11, "And?", "Done.")).unwrap();
-    t.insert(node("resp_x", Some("resp_c2"), 12, "x", "X.")).unwrap();
-    t.insert(node("resp_y", Some("resp_c2"), 13, "y", "Y.")).unwrap();
+    t.insert(node("resp_c1", Some("resp_a2"), 10, "Go on", "More."))
+        .unwrap();
+    t.insert(node("resp_c2", Some("resp_c1"), 11, "And?", "Done."))
+        .unwrap();
+    t.insert(node("resp_x", Some("resp_c2"), 12, "x", "X."))
+        .unwrap();
+    t.insert(node("resp_y", Some("resp_c2"), 13, "y", "Y."))
+        .unwrap();
     let options = AsciiOptions::default().with_tokens(false);
     assert_eq!(
         render::ascii(&t, None, &options).unwrap(),

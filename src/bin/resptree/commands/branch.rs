@@ -31,10 +31,7 @@ pub(crate) async fn run_fanout(ctx: &Context, args: FanoutArgs) -> anyhow::Resul
     let session = ctx.session(tree).await?;
     let n = usize::from(args.n);
     let bar = progress(n);
-    let results = session
-        .engine
-        .fan_out(Some(&parent), &args.text, n)
-        .await;
+    let results = session.engine.fan_out(Some(&parent), &args.text, n).await;
     bar.finish_and_clear();
     report(ctx, &results?)
 }
