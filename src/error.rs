@@ -98,7 +98,7 @@ pub enum Error {
     InvalidId {
         /// Which kind of id: `"node id"`, `"response id"`, `"ref name"`.
         kind: &'static str,
-        /// The rejected input (truncated to 128 bytes).
+        /// The rejected input (cut to 128 characters, ending in `…` when cut).
         input: String,
         /// Why it was rejected.
         reason: &'static str,

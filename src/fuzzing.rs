@@ -98,11 +98,26 @@ fn snapshot_round_trips(_: &[u8]) -> bool {
     true
 }
 
-/// `render::import_json` into an empty in-memory tree.
+/// `import::import_json` into an empty in-memory tree.
 pub fn import_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let tree = crate::ResponseTree::in_memory();
-    let _ = crate::render::import_json(&tree, text);
+    let _ = crate::import::import_json(&tree, text);
+}
+
+/// `import::import_chatgpt` into an empty in-memory tree. Returns `false` when
+/// an import that succeeded did not leave exactly the nodes it reported (the
+/// fuzz target asserts on it).
+pub fn import_chatgpt(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return true;
+    };
+    let tree = crate::ResponseTree::in_memory();
+    match crate::import::import_chatgpt(&tree, text) {
+        Ok(report) => report.nodes == tree.len(),
+        // An import is atomic: a refused one adds nothing.
+        Err(_) => tree.is_empty(),
+    }
 }

@@ -14,7 +14,8 @@
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
-//! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree.
+//! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
+//! - [`import`]: nodes from documents — resptree's JSON export, ChatGPT data exports.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
 //! - [`backend`]: the [`Backend`](backend::Backend) trait the engine drives; the
 //!   Responses API and Chat Completions backends.
@@ -90,6 +91,8 @@ pub use store::Store;
 
 pub mod render;
 
+pub mod import;
+
 pub mod client;
 pub use client::Client;
 
@@ -104,6 +107,9 @@ pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+/// Small text helpers (truncation) shared across modules.
+mod text;
 
 #[doc(hidden)]
 pub mod fuzzing;

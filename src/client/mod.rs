@@ -55,6 +55,7 @@ use futures_util::{Stream, TryStreamExt as _};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+use crate::text::truncate;
 use crate::{Error, Result};
 use retry::RetryPolicy;
 use transport::Call;
@@ -367,7 +368,7 @@ fn path_id(id: &str) -> Result<&str> {
         None => Ok(id),
         Some(reason) => Err(Error::InvalidId {
             kind: "response id",
-            input: id.chars().take(128).collect(),
+            input: crate::text::truncate(id, 128),
             reason,
         }),
     }
@@ -529,7 +530,7 @@ impl ClientBuilder {
             _ => {
                 return Err(Error::config(format!(
                     "base URL {:?} is not an http(s) URL",
-                    truncate(&self.base_url)
+                    truncate(&self.base_url, 128)
                 )));
             }
         }
@@ -567,7 +568,7 @@ impl ClientBuilder {
                 let value = HeaderValue::from_str(value).map_err(|_| {
                     Error::config(format!(
                         "{name} {:?} is not a valid header value",
-                        truncate(value)
+                        truncate(value, 128)
                     ))
                 })?;
                 headers.insert(HeaderName::from_static(name), value);
@@ -593,11 +594,6 @@ impl ClientBuilder {
             }),
         })
     }
-}
-
-/// At most 128 characters of a user-supplied value, for error messages.
-fn truncate(s: &str) -> String {
-    s.chars().take(128).collect()
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ const ENDINGS: [&str; 8] = [
 /// always differ ("Take 1", "Take 2", …) even with identical input.
 pub(crate) fn default_reply(seed: u64, context: &[Value], ordinal: u64) -> String {
     let latest = latest_user_text(context);
-    let quote = truncate_chars(&latest, QUOTE_MAX_CHARS);
+    let quote = crate::text::truncate(&latest, QUOTE_MAX_CHARS);
     let h = mix64(seed ^ mix64(context_digest(context) ^ mix64(ordinal)));
     let pick = |shift: u32, len: usize| ((h >> shift) % len as u64) as usize;
     format!(
@@ -133,13 +133,6 @@ fn context_digest(context: &[Value]) -> u64 {
     h
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,7 +170,8 @@ mod tests {
     fn long_quotes_are_truncated() {
         let long = "x".repeat(500);
         let reply = default_reply(0, &[user(&long)], 0);
-        assert!(reply.contains(&format!("\"{}…\"", "x".repeat(200))));
+        // 200 characters in all, the last of them the ellipsis.
+        assert!(reply.contains(&format!("\"{}…\"", "x".repeat(199))));
     }
 
     #[test]

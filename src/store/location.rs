@@ -1,5 +1,8 @@
 //! [`open_location`]: a store from what a user typed (a path or a URL).
 
+use std::ffi::OsStr;
+use std::path::Path;
+
 use crate::error::{Error, Result};
 
 use super::Store;
@@ -9,7 +12,7 @@ use super::Store;
 /// store (feature `sled`), created if missing.
 ///
 /// This is what the CLI's `--store`, `RESPTREE_STORE` and `migrate --from/--to`
-/// accept.
+/// accept. A location that is not UTF-8 can only be a path.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -23,15 +26,13 @@ use super::Store;
 /// [`Error::Config`] for an empty location; [`Error::Unsupported`] if the
 /// backend it names was not compiled in; otherwise the errors of
 /// `PostgresStore::connect` or `SledStore::open`.
-pub fn open_location(location: &str) -> Result<Box<dyn Store>> {
-    let location = location.trim();
-    if location.is_empty() {
-        return Err(Error::config("the store location is empty"));
-    }
-    if is_postgres_url(location) {
-        open_postgres(location)
-    } else {
-        open_sled(location)
+pub fn open_location(location: impl AsRef<OsStr>) -> Result<Box<dyn Store>> {
+    let location = location.as_ref();
+    match location.to_str().map(str::trim) {
+        Some("") => Err(Error::config("the store location is empty")),
+        Some(url) if is_postgres_url(url) => open_postgres(url),
+        Some(path) => open_sled(Path::new(path)),
+        None => open_sled(Path::new(location)),
     }
 }
 
@@ -54,12 +55,12 @@ fn open_postgres(_url: &str) -> Result<Box<dyn Store>> {
 }
 
 #[cfg(feature = "sled")]
-fn open_sled(path: &str) -> Result<Box<dyn Store>> {
+fn open_sled(path: &Path) -> Result<Box<dyn Store>> {
     Ok(Box::new(super::SledStore::open(path)?))
 }
 
 #[cfg(not(feature = "sled"))]
-fn open_sled(_path: &str) -> Result<Box<dyn Store>> {
+fn open_sled(_path: &Path) -> Result<Box<dyn Store>> {
     Err(Error::Unsupported(
         "store paths need resptree's `sled` feature",
     ))

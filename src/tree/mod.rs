@@ -12,4 +12,4 @@ mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
-pub use stats::{BranchStats, TokenCounts, TreeStats};
+pub use stats::{BranchStats, TreeStats, UsageTotals};

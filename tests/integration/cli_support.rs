@@ -103,6 +103,15 @@ pub(crate) fn bare_command() -> Command {
     cmd
 }
 
+/// Runs a blocking command off the async workers, so an in-process emulator
+/// keeps serving while the CLI talks to it.
+pub(crate) async fn run(command: Command) -> Output {
+    let mut command = command;
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 pub(crate) fn check_ok(args: &[&str], out: &Output) -> String {
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(

@@ -184,6 +184,19 @@ fn json_import_survives_mutation() {
     fuzz("import_json", fuzzing::import_json);
 }
 
+#[test]
+fn chatgpt_import_survives_mutation_and_is_atomic() {
+    // The seeds are valid exports: they must import.
+    for seed in seeds("import_chatgpt") {
+        let tree = resptree::ResponseTree::in_memory();
+        let text = std::str::from_utf8(&seed).unwrap();
+        assert!(resptree::import::import_chatgpt(&tree, text).unwrap().nodes > 0);
+    }
+    fuzz("import_chatgpt", |b| {
+        assert!(fuzzing::import_chatgpt(b), "{b:?}");
+    });
+}
+
 /// Writes the store-record and import seeds from a real store. Run by hand after
 /// a format change: `cargo test --all-features --test integration write_seeds -- --ignored`.
 #[test]

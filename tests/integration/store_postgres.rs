@@ -353,7 +353,7 @@ fn migrate_between_sled_and_postgres() {
 fn open_location_connects_to_a_url() {
     // The default schema (`public`) is shared by every test that uses a bare
     // URL, so this test only reads and checks the schema version.
-    let store = open_location(&postgres_url()).unwrap();
+    let store = open_location(postgres_url()).unwrap();
     store.load().unwrap();
     let pg = resptree::store::PostgresStore::connect(&postgres_url()).unwrap();
     assert_eq!(pg.schema_version().unwrap(), 1);

@@ -17,8 +17,8 @@ use resptree::{RefName, ResponseId};
 #[derive(Debug, Parser)]
 #[command(name = "resptree", version, about)]
 pub(crate) struct Args {
-    /// The store directory.
-    #[arg(long, global = true, env = "RESPTREE_STORE", value_name = "PATH")]
+    /// The store: a directory (created if missing) or a postgres:// URL.
+    #[arg(long, global = true, env = "RESPTREE_STORE", value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// Run against an embedded, in-process emulator instead of a real server.
     #[arg(long, global = true)]
@@ -52,7 +52,7 @@ pub(crate) enum Command {
     Ask(AskArgs),
     /// One child of PARENT per TEXT, in parallel.
     Branch(BranchArgs),
-    /// N alternative answers to TEXT under PARENT, in parallel.
+    /// N alternative answers to TEXT under PARENT (one request with --backend chat).
     Fanout(FanoutArgs),
     /// Print the tree, or the subtree under a node.
     Show(ShowArgs),

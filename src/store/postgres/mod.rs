@@ -823,7 +823,7 @@ fn check_schema_name(schema: &str) -> Result<()> {
     } else {
         Err(Error::config(format!(
             "PostgreSQL schema name {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
-            schema.chars().take(80).collect::<String>()
+            crate::text::truncate(schema, 80)
         )))
     }
 }
