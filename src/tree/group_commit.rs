@@ -92,7 +92,10 @@ impl Queue {
             state.leading = true;
             let group = std::mem::take(&mut state.pending);
             drop(state);
-            let leader = Leading { queue: self };
+            let leader = Leading {
+                queue: self,
+                group: &group,
+            };
             commit_group(tree, &group);
             drop(leader);
             state = self.lock();
@@ -107,10 +110,24 @@ impl Queue {
 /// Hands leadership back and wakes the waiters, even if the leader unwinds.
 struct Leading<'a> {
     queue: &'a Queue,
+    /// The group being committed. Its slots have left the queue, so if the
+    /// leader unwinds before giving them an outcome, nobody else ever will:
+    /// their writers would wait (spinning as leaders of empty groups) forever.
+    group: &'a [Arc<Slot>],
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
+        for slot in self.group {
+            let mut outcome = lock(&slot.outcome);
+            if outcome.is_none() {
+                // Only an unwinding leader leaves an outcome unset. Its write
+                // may or may not have reached the store.
+                *outcome = Some(Err(Error::Internal(
+                    "the writer committing this group panicked",
+                )));
+            }
+        }
         self.queue.lock().leading = false;
         self.queue.finished.notify_all();
     }
@@ -252,6 +269,8 @@ mod tests {
     struct GatedStore {
         inner: MemoryStore,
         writes: Mutex<Vec<usize>>,
+        /// Panic in the second deferred write (as a buggy store might).
+        panic_in_second_write: bool,
         syncs: AtomicUsize,
         gate: (Mutex<bool>, Condvar),
     }
@@ -267,7 +286,15 @@ mod tests {
             self.inner.apply(batch)
         }
         fn apply_deferred(&self, batch: Batch) -> Result<()> {
-            lock(&self.writes).push(batch.len());
+            let n = {
+                let mut writes = lock(&self.writes);
+                writes.push(batch.len());
+                writes.len()
+            };
+            assert!(
+                !(self.panic_in_second_write && n == 2),
+                "the store panicked"
+            );
             self.inner.apply(batch)
         }
         fn sync(&self) -> Result<()> {
@@ -335,6 +362,58 @@ mod tests {
         assert_eq!(*lock(&store.writes), vec![1, LATE]);
         assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
         assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_its_group_instead_of_stranding_it() {
+        let store = Arc::new(GatedStore {
+            panic_in_second_write: true,
+            ..GatedStore::default()
+        });
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let first = {
+            let tree = Arc::clone(&tree);
+            std::thread::spawn(move || tree.commit(vec![root], &[]))
+        };
+        wait_until("the first flush started", || {
+            store.syncs.load(Ordering::SeqCst) == 1
+        });
+        // Two writers queue behind the flush and form the next group, whose
+        // write panics in whichever of them leads it.
+        let (done, outcomes) = std::sync::mpsc::channel();
+        let late: Vec<_> = (0..2)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let done = done.clone();
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                std::thread::spawn(move || {
+                    let outcome = tree.commit(vec![child], &[]);
+                    done.send(outcome).unwrap();
+                })
+            })
+            .collect();
+        wait_until("both late writers are queued", || {
+            tree.writes.lock().pending.len() == 2
+        });
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+        first.join().unwrap().unwrap();
+        // The follower gets an error instead of waiting forever.
+        let outcome = outcomes
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the follower of a panicked leader got no outcome");
+        assert!(matches!(outcome, Err(Error::Internal(_))), "{outcome:?}");
+        let panicked = late
+            .into_iter()
+            .map(std::thread::JoinHandle::join)
+            .filter(std::result::Result::is_err)
+            .count();
+        assert_eq!(panicked, 1, "exactly the leader panics");
+        // The queue still works after that.
+        tree.commit(vec![Node::new(NodeId::local(), Some(root_id))], &[])
+            .unwrap();
     }
 
     #[test]
