@@ -146,7 +146,7 @@ fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
         let accepted = tree.with_graph(|graph| validate_group(graph, writes, &mut outcomes));
         let mut written = Vec::new();
         let mut records = Vec::new();
-        for (i, result, topology) in write_group(tree.store(), accepted) {
+        for (i, result, topology) in write_group(tree, accepted) {
             match result {
                 Ok(()) => {
                     records.extend(topology);
@@ -216,7 +216,7 @@ fn validate_group(
 /// PostgreSQL store, say) fails only its own writer, as it did before writes
 /// were grouped. Writers with empty batches succeed without a write.
 fn write_group(
-    store: &dyn Store,
+    tree: &impl Committer,
     accepted: Vec<Accepted>,
 ) -> Vec<(usize, Result<()>, Vec<Topology>)> {
     let nonempty = accepted.iter().filter(|(_, b, _)| !b.is_empty()).count();
@@ -226,7 +226,7 @@ fn write_group(
             .iter()
             .flat_map(|(_, batch, _)| batch.ops().iter().cloned())
             .collect();
-        match store.apply_deferred(combined) {
+        match tree.store().apply_deferred(combined) {
             Ok(()) => {
                 return accepted
                     .into_iter()
@@ -238,22 +238,33 @@ fn write_group(
             }
         }
     }
-    write_each(store, accepted)
+    write_each(tree, accepted)
 }
 
-/// Writes each accepted writer's batch on its own.
+/// Writes each accepted writer's batch on its own. A writer was validated
+/// counting the nodes of the writers before it as present; it is checked
+/// again against those actually written, so that a node whose parent's write
+/// failed is refused rather than stored dangling.
 fn write_each(
-    store: &dyn Store,
+    tree: &impl Committer,
     accepted: Vec<Accepted>,
 ) -> Vec<(usize, Result<()>, Vec<Topology>)> {
+    let mut written: HashSet<NodeId> = HashSet::new();
     accepted
         .into_iter()
         .map(|(i, batch, topology)| {
-            let result = if batch.is_empty() {
-                Ok(())
-            } else {
-                store.apply_deferred(batch)
-            };
+            let result = tree
+                .with_graph(|graph| validate(graph, &written, &topology))
+                .and_then(|()| {
+                    if batch.is_empty() {
+                        Ok(())
+                    } else {
+                        tree.store().apply_deferred(batch)
+                    }
+                });
+            if result.is_ok() {
+                written.extend(topology.iter().map(|t| t.id.clone()));
+            }
             (i, result, topology)
         })
         .collect()
@@ -551,9 +562,14 @@ mod tests {
             Node::new(NodeId::local(), Some(root_id.clone())),
             Node::new(NodeId::local(), Some(root_id.clone())),
         ];
+        // A writer whose parent is the refused node (allowed in a group: it
+        // was validated counting the earlier writers' nodes as present).
+        let orphan = Node::new(NodeId::local(), Some(bad.id.clone()));
+        let orphan_id = orphan.id.clone();
         let group = slots(vec![
             vec![good[0].clone()],
             vec![bad],
+            vec![orphan],
             vec![good[1].clone()],
         ]);
         commit_group(&tree, &group);
@@ -567,7 +583,17 @@ mod tests {
             "{:?}",
             outcomes[1]
         );
-        assert!(outcomes[2].is_ok(), "{:?}", outcomes[2]);
+        assert!(
+            matches!(
+                outcomes[2],
+                Err(Error::InvalidTree(TreeViolation::DanglingParent { .. }))
+            ),
+            "{:?}",
+            outcomes[2]
+        );
+        assert!(outcomes[3].is_ok(), "{:?}", outcomes[3]);
+        assert!(!tree.contains(&orphan_id));
+        assert!(store.inner.node(&orphan_id).unwrap().is_none());
         let mut children = tree.children(&root_id).unwrap();
         children.sort();
         let mut expected: Vec<NodeId> = good.iter().map(|n| n.id.clone()).collect();
