@@ -92,7 +92,10 @@ impl Queue {
             state.leading = true;
             let group = std::mem::take(&mut state.pending);
             drop(state);
-            let leader = Leading { queue: self };
+            let leader = Leading {
+                queue: self,
+                group: &group,
+            };
             commit_group(tree, &group);
             drop(leader);
             state = self.lock();
@@ -107,10 +110,24 @@ impl Queue {
 /// Hands leadership back and wakes the waiters, even if the leader unwinds.
 struct Leading<'a> {
     queue: &'a Queue,
+    /// The group being committed. Its slots have left the queue, so if the
+    /// leader unwinds before giving them an outcome, nobody else ever will:
+    /// their writers would wait (spinning as leaders of empty groups) forever.
+    group: &'a [Arc<Slot>],
 }
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
+        for slot in self.group {
+            let mut outcome = lock(&slot.outcome);
+            if outcome.is_none() {
+                // Only an unwinding leader leaves an outcome unset. Its write
+                // may or may not have reached the store.
+                *outcome = Some(Err(Error::Internal(
+                    "the writer committing this group panicked",
+                )));
+            }
+        }
         self.queue.lock().leading = false;
         self.queue.finished.notify_all();
     }
@@ -124,56 +141,133 @@ fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
         .map(|slot| lock(&slot.write).take().unwrap_or_default())
         .collect();
     let mut outcomes: Vec<Option<Result<()>>> = (0..group.len()).map(|_| None).collect();
-    let mut accepted = Vec::new();
     let written = {
         let _edit = tree.lock_edits();
-        let mut batch = Batch::new();
+        let accepted = tree.with_graph(|graph| validate_group(graph, writes, &mut outcomes));
+        let mut written = Vec::new();
         let mut records = Vec::new();
-        tree.with_graph(|graph| {
-            let mut added: HashSet<NodeId> = HashSet::new();
-            for (i, write) in writes.into_iter().enumerate() {
-                let topology: Vec<Topology> = write.nodes.iter().map(Topology::of).collect();
-                match validate(graph, &added, &topology) {
-                    Err(err) => outcomes[i] = Some(Err(err)),
-                    Ok(()) => {
-                        added.extend(topology.iter().map(|t| t.id.clone()));
-                        records.extend(topology);
-                        append(&mut batch, write);
-                        accepted.push(i);
-                    }
+        for (i, result, topology) in write_group(tree, accepted) {
+            match result {
+                Ok(()) => {
+                    records.extend(topology);
+                    written.push(i);
                 }
+                Err(err) => outcomes[i] = Some(Err(err)),
             }
-        });
-        let written = if batch.is_empty() {
-            Ok(())
-        } else {
-            tree.store().apply_deferred(batch)
-        };
-        if written.is_ok() {
+        }
+        if !records.is_empty() {
             tree.insert_records(&records);
         }
         written
     };
-    // The flush runs outside the edit lock, so the next group can be
-    // validated and written meanwhile, and readers never wait on the disk.
-    let durable = written.and_then(|()| {
-        if accepted.is_empty() {
-            Ok(())
-        } else {
-            tree.store().sync()
-        }
-    });
+    // The flush runs outside the edit lock, so other edits (refs, removals)
+    // and readers never wait on the disk. The next group does wait: this
+    // thread leads until the flush is done, and writers arriving meanwhile
+    // queue up to form that group.
+    let durable = if written.is_empty() {
+        Ok(())
+    } else {
+        tree.store().sync()
+    };
     if let Err(err) = &durable {
-        tracing::warn!(error = %err, writers = accepted.len(), "group commit failed");
-    } else if !accepted.is_empty() {
-        tracing::debug!(writers = accepted.len(), "group committed");
+        tracing::warn!(error = %err, writers = written.len(), "group commit failed");
+    } else if !written.is_empty() {
+        tracing::debug!(writers = written.len(), "group committed");
     }
-    share(durable, &accepted, &mut outcomes);
+    share(durable, &written, &mut outcomes);
     for (slot, outcome) in group.iter().zip(outcomes) {
         *lock(&slot.outcome) = Some(outcome.unwrap_or(Err(Error::Internal(
             "a group commit left a writer without an outcome",
         ))));
     }
+}
+
+/// A writer accepted into a group: its index, its batch and its nodes'
+/// topology.
+type Accepted = (usize, Batch, Vec<Topology>);
+
+/// Validates each write against the graph plus the nodes of the writers
+/// accepted before it; records the refused ones' errors in `outcomes`.
+fn validate_group(
+    graph: &Graph,
+    writes: Vec<Write>,
+    outcomes: &mut [Option<Result<()>>],
+) -> Vec<Accepted> {
+    let mut added: HashSet<NodeId> = HashSet::new();
+    let mut accepted = Vec::new();
+    for (i, write) in writes.into_iter().enumerate() {
+        let topology: Vec<Topology> = write.nodes.iter().map(Topology::of).collect();
+        match validate(graph, &added, &topology) {
+            Err(err) => outcomes[i] = Some(Err(err)),
+            Ok(()) => {
+                added.extend(topology.iter().map(|t| t.id.clone()));
+                let mut batch = Batch::new();
+                append(&mut batch, write);
+                accepted.push((i, batch, topology));
+            }
+        }
+    }
+    accepted
+}
+
+/// Writes the accepted writers' batches as one store write. If that write
+/// fails and the group has several writers, writes each alone, so that a
+/// write the store refuses (a parent another process removed from a shared
+/// PostgreSQL store, say) fails only its own writer, as it did before writes
+/// were grouped. Writers with empty batches succeed without a write.
+fn write_group(
+    tree: &impl Committer,
+    accepted: Vec<Accepted>,
+) -> Vec<(usize, Result<()>, Vec<Topology>)> {
+    let nonempty = accepted.iter().filter(|(_, b, _)| !b.is_empty()).count();
+    if nonempty > 1 {
+        // Copies, because the per-writer retry below needs the batches again.
+        let combined: Batch = accepted
+            .iter()
+            .flat_map(|(_, batch, _)| batch.ops().iter().cloned())
+            .collect();
+        match tree.store().apply_deferred(combined) {
+            Ok(()) => {
+                return accepted
+                    .into_iter()
+                    .map(|(i, _, topology)| (i, Ok(()), topology))
+                    .collect();
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "a group write failed; writing its writers one by one");
+            }
+        }
+    }
+    write_each(tree, accepted)
+}
+
+/// Writes each accepted writer's batch on its own. A writer was validated
+/// counting the nodes of the writers before it as present; it is checked
+/// again against those actually written, so that a node whose parent's write
+/// failed is refused rather than stored dangling.
+fn write_each(
+    tree: &impl Committer,
+    accepted: Vec<Accepted>,
+) -> Vec<(usize, Result<()>, Vec<Topology>)> {
+    let mut written: HashSet<NodeId> = HashSet::new();
+    accepted
+        .into_iter()
+        .map(|(i, batch, topology)| {
+            let result = tree
+                .with_graph(|graph| validate(graph, &written, &topology))
+                .and_then(|()| {
+                    if batch.is_empty() {
+                        Ok(())
+                    } else {
+                        tree.store().apply_deferred(batch)
+                    }
+                });
+            if result.is_ok() {
+                written.extend(topology.iter().map(|t| t.id.clone()));
+            }
+            (i, result, topology)
+        })
+        .collect()
 }
 
 /// Checks that one writer's nodes can join the graph plus the nodes `added`
@@ -252,6 +346,8 @@ mod tests {
     struct GatedStore {
         inner: MemoryStore,
         writes: Mutex<Vec<usize>>,
+        /// Panic in the second deferred write (as a buggy store might).
+        panic_in_second_write: bool,
         syncs: AtomicUsize,
         gate: (Mutex<bool>, Condvar),
     }
@@ -267,7 +363,15 @@ mod tests {
             self.inner.apply(batch)
         }
         fn apply_deferred(&self, batch: Batch) -> Result<()> {
-            lock(&self.writes).push(batch.len());
+            let n = {
+                let mut writes = lock(&self.writes);
+                writes.push(batch.len());
+                writes.len()
+            };
+            assert!(
+                !(self.panic_in_second_write && n == 2),
+                "the store panicked"
+            );
             self.inner.apply(batch)
         }
         fn sync(&self) -> Result<()> {
@@ -335,6 +439,169 @@ mod tests {
         assert_eq!(*lock(&store.writes), vec![1, LATE]);
         assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
         assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_its_group_instead_of_stranding_it() {
+        let store = Arc::new(GatedStore {
+            panic_in_second_write: true,
+            ..GatedStore::default()
+        });
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let first = {
+            let tree = Arc::clone(&tree);
+            std::thread::spawn(move || tree.commit(vec![root], &[]))
+        };
+        wait_until("the first flush started", || {
+            store.syncs.load(Ordering::SeqCst) == 1
+        });
+        // Two writers queue behind the flush and form the next group, whose
+        // write panics in whichever of them leads it.
+        let (done, outcomes) = std::sync::mpsc::channel();
+        let late: Vec<_> = (0..2)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let done = done.clone();
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                std::thread::spawn(move || {
+                    let outcome = tree.commit(vec![child], &[]);
+                    done.send(outcome).unwrap();
+                })
+            })
+            .collect();
+        wait_until("both late writers are queued", || {
+            tree.writes.lock().pending.len() == 2
+        });
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+        first.join().unwrap().unwrap();
+        // The follower gets an error instead of waiting forever.
+        let outcome = outcomes
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the follower of a panicked leader got no outcome");
+        assert!(matches!(outcome, Err(Error::Internal(_))), "{outcome:?}");
+        let panicked = late
+            .into_iter()
+            .map(std::thread::JoinHandle::join)
+            .filter(std::result::Result::is_err)
+            .count();
+        assert_eq!(panicked, 1, "exactly the leader panics");
+        // The queue still works after that.
+        tree.commit(vec![Node::new(NodeId::local(), Some(root_id))], &[])
+            .unwrap();
+    }
+
+    /// A memory store that refuses every batch writing one given node, as a
+    /// shared store refuses a child whose parent another process removed.
+    #[derive(Debug)]
+    struct RefusingStore {
+        inner: MemoryStore,
+        refused: NodeId,
+        writes: AtomicUsize,
+    }
+
+    impl Store for Arc<RefusingStore> {
+        fn load(&self) -> Result<Loaded> {
+            self.inner.load()
+        }
+        fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+            self.inner.node(id)
+        }
+        fn apply(&self, batch: Batch) -> Result<()> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            let refused = batch
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::PutNode(node) if node.id == self.refused));
+            if refused {
+                return Err(Error::Internal("the store refuses this node"));
+            }
+            self.inner.apply(batch)
+        }
+        fn attempts(&self) -> Result<Vec<Attempt>> {
+            self.inner.attempts()
+        }
+        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
+            self.inner.refs()
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn slots(writes: Vec<Vec<Node>>) -> Vec<Arc<Slot>> {
+        writes
+            .into_iter()
+            .map(|nodes| {
+                Arc::new(Slot {
+                    write: Mutex::new(Some(Write {
+                        nodes,
+                        ..Write::default()
+                    })),
+                    outcome: Mutex::new(None),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_write_the_store_refuses_fails_only_its_writer() {
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let bad = Node::new(NodeId::local(), Some(root_id.clone()));
+        let store = Arc::new(RefusingStore {
+            inner: MemoryStore::new(),
+            refused: bad.id.clone(),
+            writes: AtomicUsize::new(0),
+        });
+        let tree = ResponseTree::with_store(Arc::clone(&store)).unwrap();
+        tree.commit(vec![root], &[]).unwrap();
+        let good = [
+            Node::new(NodeId::local(), Some(root_id.clone())),
+            Node::new(NodeId::local(), Some(root_id.clone())),
+        ];
+        // A writer whose parent is the refused node (allowed in a group: it
+        // was validated counting the earlier writers' nodes as present).
+        let orphan = Node::new(NodeId::local(), Some(bad.id.clone()));
+        let orphan_id = orphan.id.clone();
+        let group = slots(vec![
+            vec![good[0].clone()],
+            vec![bad],
+            vec![orphan],
+            vec![good[1].clone()],
+        ]);
+        commit_group(&tree, &group);
+        let outcomes: Vec<Result<()>> = group
+            .iter()
+            .map(|slot| lock(&slot.outcome).take().unwrap())
+            .collect();
+        assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+        assert!(
+            matches!(outcomes[1], Err(Error::Internal(_))),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(
+            matches!(
+                outcomes[2],
+                Err(Error::InvalidTree(TreeViolation::DanglingParent { .. }))
+            ),
+            "{:?}",
+            outcomes[2]
+        );
+        assert!(outcomes[3].is_ok(), "{:?}", outcomes[3]);
+        assert!(!tree.contains(&orphan_id));
+        assert!(store.inner.node(&orphan_id).unwrap().is_none());
+        let mut children = tree.children(&root_id).unwrap();
+        children.sort();
+        let mut expected: Vec<NodeId> = good.iter().map(|n| n.id.clone()).collect();
+        expected.sort();
+        assert_eq!(children, expected);
+        for node in &good {
+            assert!(store.inner.node(&node.id).unwrap().is_some());
+        }
     }
 
     #[test]

@@ -40,9 +40,9 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// ```no_run
 /// use resptree::store::PostgresStore;
 /// use resptree::ResponseTree;
-/// use std::sync::Arc;
 /// let store = PostgresStore::connect("postgres://resptree@127.0.0.1/trees")?;
-/// let tree = ResponseTree::with_store(Arc::new(store))?;
+/// // The tree owns its store: no other handle can write behind its back.
+/// let tree = ResponseTree::with_store(store)?;
 /// // ... other processes append ...
 /// let news = tree.refresh()?;
 /// println!("{} new nodes", news.added.len());
