@@ -5,10 +5,16 @@ pub(crate) mod stores;
 
 /// Opens the sled database under a store directly, waiting for the lock the last
 /// `ResponseTree` released: sled drops its file lock from a background thread.
+/// sled only opens a database with the compression setting it was created with
+/// (stores of schema 3 compress, older ones do not): its `conf` file says which.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
+    let conf = std::fs::read_to_string(path.join("conf")).unwrap_or_default();
+    let config = sled::Config::new()
+        .path(path)
+        .use_compression(!conf.contains("use_compression: false"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match sled::open(path) {
+        match config.open() {
             Ok(db) => return db,
             Err(e) if std::time::Instant::now() < deadline => {
                 let _ = e;
