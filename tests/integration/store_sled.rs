@@ -384,9 +384,7 @@ fn write_schema_2_store(path: &std::path::Path, nodes: &[resptree::Node]) {
         serde_json::to_writer(&mut body, n).unwrap();
         bodies.insert(n.id.as_str(), body).unwrap();
         if let Some(p) = &n.parent {
-            children
-                .insert(format!("{p}\0{}", n.id), &[][..])
-                .unwrap();
+            children.insert(format!("{p}\0{}", n.id), &[][..]).unwrap();
         }
     }
     tree("refs").insert("best", &b"\x01resp_b1"[..]).unwrap();
@@ -409,7 +407,10 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
     for n in &nodes {
         assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
     }
-    assert_eq!(t.get_ref(&RefName::new("best").unwrap()).unwrap(), id("resp_b1"));
+    assert_eq!(
+        t.get_ref(&RefName::new("best").unwrap()).unwrap(),
+        id("resp_b1")
+    );
     // New writes go on in the upgraded store (still without sled compression,
     // which sled fixes when a database is created).
     t.insert(node("resp_new", Some("resp_b"), 9, "q", "a"))
