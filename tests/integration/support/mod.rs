@@ -8,7 +8,9 @@ pub(crate) mod stores;
 /// sled only opens a database with the compression setting it was created with
 /// (stores of schema 3 compress, older ones do not): its `conf` file says which.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
-    let conf = std::fs::read_to_string(path.join("conf")).unwrap_or_default();
+    // Not UTF-8 throughout: sled ends the file with a binary checksum.
+    let conf = std::fs::read(path.join("conf")).unwrap_or_default();
+    let conf = String::from_utf8_lossy(&conf);
     let config = sled::Config::new()
         .path(path)
         .use_compression(!conf.contains("use_compression: false"));
