@@ -4,11 +4,14 @@
 //! ```text
 //! cargo bench --bench reopen                          # 10^4, 10^5 and 10^6 nodes
 //! RESPTREE_BENCH_QUICK=1 cargo bench --bench reopen   # 10^3 and 10^4 nodes
+//! RESPTREE_BENCH_SIZES=100000 cargo bench --bench reopen   # the sizes listed
 //! ```
 //!
 //! Two shapes: *bushy* (every node has up to 8 children) and *deep* (chains of
-//! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids. Each store is built,
-//! then opened twice in fresh child processes: the first open replays the whole
+//! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids, and each node holds one
+//! short question and answer. Each store is built with `Store::apply` in batches of
+//! 5 000 (`Durability::Buffered`, one flush at the end), which prints the bulk
+//! insert rate and the bytes on disk per node; then it is opened twice in fresh child processes: the first open replays the whole
 //! topology log (the store is new, so its log is complete) and writes the
 //! topology snapshot, the second reads the snapshot. Each child
 //! reads its resident memory from `/proc/self/statm` before and after; the growth
@@ -39,6 +42,9 @@ enum Shape {
 }
 
 fn sizes() -> Vec<usize> {
+    if let Ok(list) = std::env::var("RESPTREE_BENCH_SIZES") {
+        return list.split(',').map(|n| n.trim().parse().unwrap()).collect();
+    }
     if std::env::var("RESPTREE_BENCH_QUICK").is_ok_and(|v| v == "1") {
         vec![1_000, 10_000]
     } else {
@@ -65,21 +71,64 @@ fn build(path: &Path, shape: Shape, n: usize) {
         .unwrap()
         .with_durability(Durability::Buffered);
     let started = Instant::now();
+    let cpu_before = cpu_time();
     for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
         let batch: Batch = chunk
             .iter()
             .map(|&i| {
                 let node = Node::new(id(i), parent(shape, i).map(id))
                     .with_created_at(Timestamp(1_767_225_600_000 + i as i64))
-                    .with_user_text("q")
-                    .with_output_text("a");
+                    .with_user_text(format!("question {i}"))
+                    .with_output_text(format!("answer {i}"));
                 Op::PutNode(Box::new(node))
             })
             .collect();
         store.apply(batch).unwrap();
     }
     store.flush().unwrap();
-    eprintln!("built {shape:?} n={n} in {:.1?}", started.elapsed());
+    let took = started.elapsed();
+    let cpu = cpu_time() - cpu_before;
+    drop(store);
+    eprintln!(
+        "built {shape:?} n={n} in {took:.1?}: {:.0} nodes/s, {:.1?} CPU ({:.0} nodes per CPU second), \
+         {} bytes on disk/node",
+        n as f64 / took.as_secs_f64(),
+        cpu,
+        n as f64 / cpu.as_secs_f64(),
+        dir_size(path) / n as u64
+    );
+}
+
+/// CPU time this process used so far, all threads, user and system: on a busy
+/// machine it shows the work a build does where wall time shows the queue.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The bytes of every file under `path`.
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                dir_size(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
 }
 
 /// Resident set size of this process, in bytes (statm counts 4 KiB pages).
@@ -171,7 +220,8 @@ const CHILD_FLAG: &str = "--resptree-child";
 
 /// Child modes: `build PATH SHAPE N` writes a store; `measure PATH N` opens it
 /// once and prints the time, how it loaded and the resident-memory growth per
-/// node.
+/// node; `profile PATH` splits one open into its steps. Run them by hand with
+/// `target/release/deps/reopen-* --resptree-child MODE ARGS…`.
 fn run_child(args: &[String]) {
     match args {
         [mode, path, shape, n] if mode == "build" => {
@@ -204,20 +254,31 @@ fn run_child(args: &[String]) {
             );
         }
         [mode, path] if mode == "profile" => {
-            // Where the time of one open goes: sled's own open, the load (snapshot
-            // or scan), the graph (the difference between the last two).
+            // Where the time and memory of one open go: sled's own open, the
+            // load (snapshot or scan), the graph (the difference between the
+            // last two). Memory is the resident growth after each step.
+            let base = rss();
             let t = Instant::now();
             let store = SledStore::open(path).unwrap();
             let opened = t.elapsed();
+            let after_open = rss();
             let t = Instant::now();
             let n = store.load().unwrap().nodes.len();
             let loaded = t.elapsed();
+            let after_load = rss();
             let t = Instant::now();
             let tree = ResponseTree::with_store(store).unwrap();
             let built = t.elapsed();
+            let after_build = rss();
             assert_eq!(tree.len(), n);
+            let per_node = |bytes: u64| bytes.saturating_sub(base) / n.max(1) as u64;
             eprintln!(
-                "profile n={n}: sled open {opened:.2?}, load {loaded:.2?}, load + graph {built:.2?}"
+                "profile n={n}: sled open {opened:.2?} (+{} B/node), load {loaded:.2?} \
+                 (+{} B/node after it was dropped), load + graph {built:.2?} (+{} B/node \
+                 in all)",
+                per_node(after_open),
+                per_node(after_load),
+                per_node(after_build),
             );
         }
         other => panic!("unknown child mode {other:?}"),

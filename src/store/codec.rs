@@ -30,9 +30,10 @@ pub(crate) const RECORD_VERSION: u8 = 1;
 
 /// The schema version of a whole store, kept in its metadata.
 ///
-/// 2: adds the topology log (and the snapshot beside the database); a version 1
-/// store is upgraded when it is opened.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// 2: adds the topology log (and the snapshot beside the database).
+/// 3: drops the child index; new stores compress sled's pages.
+/// Older stores are upgraded when they are opened.
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {

@@ -7,13 +7,17 @@
 //! |------------|------------------------------|------------------------------------|
 //! | `topology` | node id                      | version + binary topology          |
 //! | `bodies`   | node id                      | version + JSON [`Node`]            |
-//! | `children` | parent id, `0x00`, child id  | empty                              |
 //! | `refs`     | ref name                     | version + target id                |
 //! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
 //! | `meta`     | `schema_version`             | `u32` little-endian                |
 //! | `meta`     | `commit_seq`                 | `u64` little-endian, +1 per batch  |
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
+//!
+//! There is no child index on disk (schema 3 dropped it: the graph knows each
+//! node's children), and stores created since schema 3 let sled compress its
+//! pages with zstd: together a quarter of the space per small node that schema
+//! 2 took (`docs/store-format.md`, *Space*).
 //!
 //! The topology snapshot (a file beside the database) and the topology log are
 //! derived data that make a reopen read one file instead of every record; see
@@ -41,12 +45,24 @@ use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
 use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
-/// graph holds what a reopen needs, and bodies are read one at a time.
+/// graph holds what a reopen needs, and bodies are read one at a time. A larger
+/// cache does not speed up bulk inserts: 256 MiB built 10^5 nodes with the same
+/// CPU time (sled's inserts are CPU-bound there, not waiting on reads).
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// zstd's level for sled's page compression (new stores). Measured at 10^5
+/// small nodes (`benches/reopen.rs`): 592 bytes on disk per node at level 1 and
+/// at 3, 1 609 without compression; a build cost 15 % more CPU with it at
+/// either level (5.4–5.5 k against 6.3 k nodes per CPU second). 3 is zstd's
+/// default; sled's (5) only costs more.
+const COMPRESSION_LEVEL: i32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const COMMIT_KEY: &[u8] = b"commit_seq";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
+/// The child index of schema versions 1 and 2 (`parent 0x00 child` → empty),
+/// dropped by the upgrade to version 3.
+const CHILD_INDEX_TREE: &[u8] = b"children";
 
 /// A reopen rewrites the snapshot once it has replayed this many logged changes,
 /// or an eighth of the tree if that is more: the log then stays a small part of
@@ -142,7 +158,6 @@ pub struct SledStore {
     durability: Durability,
     topology: sled::Tree,
     bodies: sled::Tree,
-    children: sled::Tree,
     refs: sled::Tree,
     attempts: sled::Tree,
     meta: sled::Tree,
@@ -192,9 +207,7 @@ impl SledStore {
     #[allow(clippy::needless_pass_by_value)]
     pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY);
+        let config = config(path);
         let started = Instant::now();
         let db = open_waiting(&config, path, options.lock_wait)?;
         tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "opened");
@@ -210,6 +223,8 @@ impl SledStore {
         let db = sled::Config::new()
             .temporary(true)
             .cache_capacity(CACHE_CAPACITY)
+            .use_compression(true)
+            .compression_factor(COMPRESSION_LEVEL)
             .open()
             .map_err(|e| Error::storage("creating a temporary store", e))?;
         Self::from_db(db, None)
@@ -262,21 +277,28 @@ impl SledStore {
         self.path.as_deref()
     }
 
-    /// Every entry of the child index, as `(parent, child)` pairs ordered by
-    /// parent then child id. Used to check the index against the topology.
+    /// Every `(parent, child)` pair, ordered by parent then child id, as the
+    /// topology records say. Used to check a store's structure from outside.
+    ///
+    /// Schema 3 no longer keeps a separate child index on disk (nothing read it:
+    /// the graph knows every node's children), so this derives the pairs from
+    /// a scan of the `topology` records.
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a key that
-    /// is not `parent 0x00 child`.
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a record
+    /// that does not decode.
     pub fn child_index(&self) -> Result<Vec<(NodeId, NodeId)>> {
-        let mut out = Vec::new();
-        for entry in self.children.iter() {
-            let (key, _) = entry.map_err(|e| Error::storage("reading the child index", e))?;
-            let pair = split_child_key(&key)
-                .ok_or_else(|| corrupt("children", &key, "not a parent/child key"))?;
-            out.push(pair);
+        let mut problems = Vec::new();
+        let nodes = self.scan_topology(&mut problems)?;
+        if let Some(first) = problems.into_iter().next() {
+            return Err(first);
         }
+        let mut out: Vec<(NodeId, NodeId)> = nodes
+            .into_iter()
+            .filter_map(|t| Some((t.parent?, t.id)))
+            .collect();
+        out.sort();
         Ok(out)
     }
 
@@ -288,7 +310,6 @@ impl SledStore {
         let mut store = Self {
             topology: tree("topology")?,
             bodies: tree("bodies")?,
-            children: tree("children")?,
             refs: tree("refs")?,
             attempts: tree("attempts")?,
             meta: tree("meta")?,
@@ -403,17 +424,36 @@ impl SledStore {
                         ),
                     ))
                 } else if version < SCHEMA_VERSION {
-                    // Version 1 had no topology log. Nothing needs rewriting: with
-                    // no snapshot yet, the first load scans. The new number keeps
-                    // older builds, which would write without logging, out.
-                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
-                        .map_err(|e| Error::storage("upgrading the schema version", e))?;
-                    Ok(())
+                    self.upgrade(&meta, version)
                 } else {
                     Ok(())
                 }
             }
         }
+    }
+}
+
+/// Upgrading a store written by an older schema version, in place.
+impl SledStore {
+    /// Brings a store of schema `version` (older than [`SCHEMA_VERSION`]) up to
+    /// date. Each step may run again if the process dies before the new number
+    /// is written, so each is idempotent; the number is written last, and keeps
+    /// older builds (which would write the old layout) out from then on.
+    fn upgrade(&self, meta: &sled::Tree, version: u32) -> Result<()> {
+        // 1 → 2 added the topology log: nothing to rewrite, since with no
+        // snapshot pointer yet the first load scans the records (and writes one).
+        // 2 → 3 dropped the child index: nothing read it, and it cost a record
+        // and about 800 bytes on disk per small node. The other records keep
+        // their encodings. (sled's page compression, the other half of schema
+        // 3, is fixed when sled creates a database: see `config`.)
+        if version < 3 {
+            self.db
+                .drop_tree(CHILD_INDEX_TREE)
+                .map_err(|e| Error::storage("upgrading the store: dropping the child index", e))?;
+        }
+        meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
+            .map_err(|e| Error::storage("upgrading the schema version", e))?;
+        self.flush_db()
     }
 }
 
@@ -552,7 +592,6 @@ impl SledStore {
         let trees = (
             &self.topology,
             &self.bodies,
-            &self.children,
             &self.refs,
             &self.attempts,
             &self.meta,
@@ -561,35 +600,19 @@ impl SledStore {
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> =
-            trees.transaction(|(topology, bodies, children, refs, attempts, meta, log)| {
+            trees.transaction(|(topology, bodies, refs, attempts, meta, log)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
                             id,
-                            parent,
                             topology: t,
                             body,
                         } => {
-                            // Replacing a node under another parent must not leave
-                            // its old child-index entry behind.
-                            if let Some(old) = topology.insert(id.as_bytes(), t.as_slice())? {
-                                if let Some(old_parent) = parent_of(&old) {
-                                    if Some(&old_parent) != parent.as_ref() {
-                                        children.remove(child_key(&old_parent, id))?;
-                                    }
-                                }
-                            }
+                            topology.insert(id.as_bytes(), t.as_slice())?;
                             bodies.insert(id.as_bytes(), body.as_slice())?;
-                            if let Some(parent) = parent {
-                                children.insert(child_key(parent, id), &[][..])?;
-                            }
                         }
                         Prepared::RemoveNode(id) => {
-                            if let Some(old) = topology.remove(id.as_bytes())? {
-                                if let Some(parent) = parent_of(&old) {
-                                    children.remove(child_key(&parent, id))?;
-                                }
-                            }
+                            topology.remove(id.as_bytes())?;
                             bodies.remove(id.as_bytes())?;
                         }
                         Prepared::SetRef(name, target) => {
@@ -865,7 +888,6 @@ fn decode_seq(bytes: &[u8]) -> u64 {
 enum Prepared {
     PutNode {
         id: String,
-        parent: Option<String>,
         topology: Vec<u8>,
         body: Vec<u8>,
     },
@@ -886,7 +908,6 @@ impl From<Op> for Prepared {
         match op {
             Op::PutNode(node) => Self::PutNode {
                 id: node.id.as_str().to_owned(),
-                parent: node.parent.as_ref().map(|p| p.as_str().to_owned()),
                 topology: codec::encode_topology(&super::Topology::of(&node)),
                 body: codec::encode_body(&node),
             },
@@ -911,33 +932,6 @@ impl From<Op> for Prepared {
             Op::RemoveAttempt(id) => Self::RemoveAttempt(id.as_uuid().into_bytes()),
         }
     }
-}
-
-/// The parent named by an encoded topology record, if it decodes.
-fn parent_of(record: &[u8]) -> Option<String> {
-    // The id argument is only echoed back; any valid id will do.
-    let placeholder = NodeId::new("_").ok()?;
-    codec::decode_topology(placeholder, record)
-        .ok()?
-        .parent
-        .map(|p| p.as_str().to_owned())
-}
-
-/// `parent 0x00 child`: ids never contain control characters, so `0x00` cannot
-/// occur inside either, and a prefix scan on `parent 0x00` finds its children.
-fn child_key(parent: &str, child: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(parent.len() + 1 + child.len());
-    key.extend_from_slice(parent.as_bytes());
-    key.push(0);
-    key.extend_from_slice(child.as_bytes());
-    key
-}
-
-fn split_child_key(key: &[u8]) -> Option<(NodeId, NodeId)> {
-    let sep = key.iter().position(|&b| b == 0)?;
-    let parent = std::str::from_utf8(&key[..sep]).ok()?;
-    let child = std::str::from_utf8(&key[sep + 1..]).ok()?;
-    Some((NodeId::new(parent).ok()?, NodeId::new(child).ok()?))
 }
 
 fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {
@@ -971,6 +965,29 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
     }
 }
 
+/// sled's settings for the store at `path`.
+///
+/// New stores compress sled's pages with zstd (see [`COMPRESSION_LEVEL`]).
+/// sled refuses to open a database with another compression setting than it
+/// was created with, so a store created without compression (by schema 1 or 2)
+/// keeps it: its `conf` file, which sled writes at creation, says so.
+fn config(path: &Path) -> sled::Config {
+    let compress = match std::fs::read(path.join("conf")) {
+        Ok(conf) => !contains(&conf, b"use_compression: false"),
+        // A new store; or one sled will fail to open whatever the setting.
+        Err(_) => true,
+    };
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY)
+        .use_compression(compress)
+        .compression_factor(COMPRESSION_LEVEL)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Maps a failure to open the database; sled reports a held file lock as a plain
 /// IO error whose message says so.
 fn open_error(path: &Path, e: sled::Error) -> Error {
@@ -984,17 +1001,4 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
         }
     }
     Error::storage("opening the store", e)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn child_keys_split_back() {
-        let key = child_key("resp_a", "resp_b");
-        let (p, c) = split_child_key(&key).unwrap();
-        assert_eq!((p.as_str(), c.as_str()), ("resp_a", "resp_b"));
-        assert!(split_child_key(b"no-separator").is_none());
-    }
 }

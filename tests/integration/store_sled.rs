@@ -343,7 +343,7 @@ fn a_version_1_store_is_upgraded() {
         .get("schema_version")
         .unwrap()
         .unwrap();
-    assert_eq!(version.as_ref(), 2_u32.to_le_bytes());
+    assert_eq!(version.as_ref(), 3_u32.to_le_bytes());
     assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
 }
 
@@ -407,4 +407,76 @@ fn temporary_tree_works_and_in_memory_tree_starts_empty() {
     fill(&t);
     assert_eq!(t.len(), 7);
     assert!(ResponseTree::in_memory().is_empty());
+}
+
+/// Writes, with sled itself, a store as schema version 2 left it: sled pages
+/// without compression, topology records, bodies as version-1 JSON, the child
+/// index (`parent 0x00 child`), a ref, and no topology snapshot pointer (so the
+/// first load scans the records, the source of truth).
+fn write_schema_2_store(path: &std::path::Path, nodes: &[resptree::Node]) {
+    let db = sled::Config::new().path(path).open().unwrap();
+    let tree = |name: &str| db.open_tree(name).unwrap();
+    let (topology, bodies, children) = (tree("topology"), tree("bodies"), tree("children"));
+    for n in nodes {
+        // Topology record version 1: created_at, parent, context ids.
+        let mut record = vec![1_u8];
+        record.extend_from_slice(&n.created_at.as_millis().to_le_bytes());
+        let parent = n.parent.as_ref().map_or("", NodeId::as_str);
+        for s in std::iter::once(parent) {
+            record.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            record.extend_from_slice(s.as_bytes());
+        }
+        record.extend_from_slice(&(n.extra_context.len() as u16).to_le_bytes());
+        for c in &n.extra_context {
+            record.extend_from_slice(&(c.as_str().len() as u16).to_le_bytes());
+            record.extend_from_slice(c.as_str().as_bytes());
+        }
+        topology.insert(n.id.as_str(), record).unwrap();
+        let mut body = vec![1_u8];
+        serde_json::to_writer(&mut body, n).unwrap();
+        bodies.insert(n.id.as_str(), body).unwrap();
+        if let Some(p) = &n.parent {
+            children.insert(format!("{p}\0{}", n.id), &[][..]).unwrap();
+        }
+    }
+    tree("refs").insert("best", &b"\x01resp_b1"[..]).unwrap();
+    tree("meta")
+        .insert("schema_version", &2_u32.to_le_bytes())
+        .unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_version_2_store_is_upgraded_with_every_node_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let nodes = crate::tree::sample_nodes();
+    write_schema_2_store(&path, &nodes);
+
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    assert_eq!(t.len(), nodes.len());
+    for n in &nodes {
+        assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
+    assert_eq!(t.get_ref("best").unwrap(), id("resp_b1"));
+    // New writes go on in the upgraded store (still without sled compression,
+    // which sled fixes when a database is created).
+    t.insert(node("resp_new", Some("resp_b"), 9, "q", "a"))
+        .unwrap();
+    let live = t.graph().clone();
+    drop(t);
+
+    let db = open_raw(&path);
+    let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+    assert_eq!(version.unwrap().as_ref(), 3_u32.to_le_bytes());
+    assert!(
+        !db.tree_names().iter().any(|n| n.as_ref() == b"children"),
+        "the child index is dropped"
+    );
+    drop(db);
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(*t.graph(), live);
+    let b1 = nodes.iter().find(|n| n.id.as_str() == "resp_b1").unwrap();
+    assert_eq!(&t.get(&b1.id).unwrap(), b1);
 }

@@ -51,11 +51,20 @@ fn proptest_cases_prefers_the_environment() {
 /// Raw sled does not wait for a lock the way `SledStore::open` does (sled drops
 /// its file lock from background threads after the last handle closes), so this
 /// waits here, as long as the library would by default.
+///
+/// sled only opens a database with the compression setting it was created with
+/// (stores of schema 3 compress, older ones do not): its `conf` file says which.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
+    // Not UTF-8 throughout: sled ends the file with a binary checksum.
+    let conf = std::fs::read(path.join("conf")).unwrap_or_default();
+    let conf = String::from_utf8_lossy(&conf);
+    let config = sled::Config::new()
+        .path(path)
+        .use_compression(!conf.contains("use_compression: false"));
     let wait = resptree::store::SledOptions::default().lock_wait;
     let started = std::time::Instant::now();
     loop {
-        match sled::open(path) {
+        match config.open() {
             Ok(db) => return db,
             Err(_) if started.elapsed() < wait => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
