@@ -50,8 +50,9 @@ pub(crate) async fn create(
     };
 
     if !stream {
-        if !shared.config.latency.is_zero() {
-            tokio::time::sleep(shared.config.latency).await;
+        let latency = shared.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
         let choices: Vec<Value> = texts
             .iter()
@@ -95,7 +96,7 @@ pub(crate) async fn create(
             Value::Null,
         );
     }
-    plan.push(Step::Sleep(shared.config.latency));
+    plan.push(Step::Sleep(shared.latency()));
     let deltas: Vec<Vec<String>> = texts.iter().map(|t| model::deltas(t)).collect();
     let rounds = deltas.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {

@@ -309,6 +309,13 @@ impl Emulator {
         self.shared.expire_response(id)
     }
 
+    /// Changes the "thinking time" ([`EmulatorConfig::latency`]) for requests that
+    /// start from now on; requests already waiting keep theirs. Lets a test or bench
+    /// build a long history quickly and then measure with latency.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
     /// How many stored responses are live (retrievable and chainable).
     pub fn response_count(&self) -> usize {
         self.shared.response_count()

@@ -91,8 +91,9 @@ pub(crate) async fn create(
     };
 
     if !req.stream {
-        if !shared.config.latency.is_zero() {
-            tokio::time::sleep(shared.config.latency).await;
+        let latency = shared.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
         let mut commit = commit;
         commit.object["completed_at"] = json!(unix_now());
@@ -278,7 +279,7 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
             &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
         ));
     }
-    steps.push(Step::Sleep(shared.config.latency));
+    steps.push(Step::Sleep(shared.latency()));
     let mut item = message_item(msg_id, "in_progress", "");
     item["content"] = json!([]);
     steps.push(stream::sse(

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -25,6 +25,9 @@ pub(crate) struct Shared {
     scripted: Mutex<VecDeque<String>>,
     /// Ordinal of the next root response (no parent, no conversation).
     roots: AtomicU64,
+    /// The current "thinking time" in nanoseconds: starts as `config.latency` and
+    /// can be changed while serving ([`Emulator::set_latency`](super::Emulator::set_latency)).
+    latency_nanos: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -138,7 +141,9 @@ pub(crate) enum OwnedStart {
 
 impl Shared {
     pub(crate) fn new(config: EmulatorConfig) -> Self {
+        let latency_nanos = AtomicU64::new(nanos(config.latency));
         Self {
+            latency_nanos,
             config,
             store: Mutex::default(),
             faults: Mutex::default(),
@@ -146,6 +151,16 @@ impl Shared {
             scripted: Mutex::default(),
             roots: AtomicU64::new(0),
         }
+    }
+
+    /// The "thinking time" before a generated reply, as configured or last set.
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Changes the "thinking time" for requests that start from now on.
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_nanos.store(nanos(latency), Ordering::Relaxed);
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -386,6 +401,11 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A duration in whole nanoseconds, saturating (u64 nanoseconds cover 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Unix seconds now.

@@ -620,3 +620,29 @@ async fn spawn_fails_with_a_config_error_when_the_port_is_taken() {
     assert!(matches!(err, resptree::Error::Config(_)), "{err:?}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn set_latency_applies_to_requests_that_start_after_it() {
+    let emu = Emulator::builder()
+        .latency(std::time::Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap();
+    let base = emu.base_url();
+    emu.set_latency(std::time::Duration::ZERO);
+    // Had the configured minute still applied, this would time out.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        create(&base, json!({"model": "m", "input": "quick"})),
+    )
+    .await
+    .expect("the configured latency still applied");
+    assert_eq!(resp["status"], "completed");
+
+    let latency = std::time::Duration::from_millis(300);
+    emu.set_latency(latency);
+    let started = std::time::Instant::now();
+    create(&base, json!({"model": "m", "input": "slow"})).await;
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    emu.shutdown().await;
+}
