@@ -10,10 +10,10 @@
 //! continuing the previous one), built with the bare [`resptree::client::Client`]
 //! against an in-process emulator.
 //!
-//! 1. `emulator_history/{10,100,1000}`: one `POST /responses` continuing the tip of
+//! 1. `emulator_history/{10,100,1000}/round`: one `POST /responses` continuing the tip of
 //!    each chain, one at a time, emulator without latency, so the whole in-process
 //!    round trip is timed. Target: 1 000 turns within 1.5× of 10 turns.
-//! 2. `emulator_concurrent/{1,256}`: the emulator's latency set to L = 200 ms
+//! 2. `emulator_concurrent/{1,256}/round`: the emulator's latency set to L = 200 ms
 //!    (as in `benches/fanout.rs`), then one request continuing the 1 000-turn tip
 //!    vs 256 such requests at once. Target: 256 within 2× of one.
 //!
@@ -72,9 +72,9 @@ fn history(
     group.warm_up_time(pick(Duration::from_secs(1), Duration::from_millis(300)));
     group.measurement_time(pick(Duration::from_secs(3), Duration::from_secs(1)));
     let times: Vec<Mutex<Vec<Duration>>> = TURNS.iter().map(|_| Mutex::default()).collect();
-    for _round in 0..pick(3, 2) {
+    for round in 0..pick(3, 2) {
         for ((turns, tip), times) in TURNS.iter().zip(tips).zip(&times) {
-            group.bench_function(BenchmarkId::from_parameter(turns), |b| {
+            group.bench_function(BenchmarkId::new(turns.to_string(), round), |b| {
                 b.to_async(rt)
                     .iter_custom(|iters| timed(iters, times, || branch(client, tip)));
             });
@@ -115,9 +115,9 @@ fn concurrent(
     group.measurement_time(pick(Duration::from_secs(4), Duration::from_secs(2)));
     let counts = [1, CONCURRENT];
     let times: Vec<Mutex<Vec<Duration>>> = counts.iter().map(|_| Mutex::default()).collect();
-    for _round in 0..pick(3, 2) {
+    for round in 0..pick(3, 2) {
         for (&n, times) in counts.iter().zip(&times) {
-            group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            group.bench_function(BenchmarkId::new(n.to_string(), round), |b| {
                 b.to_async(rt).iter_custom(|iters| {
                     timed(iters, times, || async move {
                         let calls = (0..n).map(|_| branch(client, tip));

@@ -33,8 +33,9 @@ pub(crate) async fn create(
         .and_then(Value::as_bool)
         .unwrap_or(false);
 
-    let texts: Vec<String> = (0..n).map(|i| shared.reply(&context, i)).collect();
-    let prompt_tokens: u64 = context.iter().map(model::item_tokens).sum();
+    let summary = model::Summary::of(&context);
+    let texts: Vec<String> = (0..n).map(|i| shared.reply(&summary, i)).collect();
+    let prompt_tokens = summary.tokens;
     let completion_tokens: u64 = texts.iter().map(|t| model::text_tokens(t)).sum();
     let usage = json!({
         "prompt_tokens": prompt_tokens,

@@ -70,7 +70,13 @@
 //! - Failed streams ([`Fault::FailMidStream`]) are not stored.
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
-//! - Latency ([`EmulatorConfig::latency`]) applies to generating endpoints only.
+//! - Latency ([`EmulatorConfig::latency`], [`Emulator::set_latency`]) applies to
+//!   generating endpoints only.
+//! - A request's cost does not grow with the history behind it: stored responses and
+//!   conversations share their items as immutable lists with a running summary of
+//!   what the fake model reads, so a context is extended, never copied, and replies
+//!   are generated outside every lock (`benches/emulator.rs`). Listing a
+//!   conversation's items walks them.
 //! - `max_output_tokens` cuts the reply to `4 × max` characters and marks the response
 //!   `incomplete` (`incomplete_details.reason = "max_output_tokens"`).
 //! - Chat stream chunks carry `usage` (null until the last chunk) only when
@@ -85,7 +91,8 @@
 //! client without the handle (another process, another language's SDK) can fault one
 //! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
 //! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
-//! Every request lands in [`Emulator::requests`] with its status, `x-request-id`, body
+//! Every request lands in [`Emulator::requests`] (the newest
+//! [`EmulatorConfig::request_log_capacity`] of them) with its status, `x-request-id`, body
 //! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
 //! `openai-processing-ms`, `openai-version` and the `x-ratelimit-*` headers.
 //!
@@ -96,6 +103,7 @@
 
 mod chat;
 mod config;
+mod context;
 mod conversations;
 mod failure;
 mod fault;
@@ -175,6 +183,12 @@ impl EmulatorBuilder {
     /// The largest accepted request body.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many requests the log keeps ([`EmulatorConfig::request_log_capacity`]).
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.config.request_log_capacity = capacity;
         self
     }
 
@@ -284,7 +298,8 @@ impl Emulator {
         self.shared.script(replies.into_iter().map(Into::into));
     }
 
-    /// Every request received so far, oldest first.
+    /// The requests received so far, oldest first: at most
+    /// [`EmulatorConfig::request_log_capacity`] of them, the newest.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log)
             .iter()
