@@ -67,7 +67,7 @@ impl Segment {
 
 /// The summary of the context ending at `segment` (empty for `None`).
 pub(crate) fn summary_of(segment: Option<&Arc<Segment>>) -> Summary {
-    segment.map(|s| s.summary.clone()).unwrap_or_default()
+    segment.map(|s| s.summary().clone()).unwrap_or_default()
 }
 
 impl Drop for Segment {
