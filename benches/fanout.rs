@@ -13,6 +13,11 @@
 //! 2. `overhead/{engine,raw}`: one response at a time against an emulator without
 //!    latency, so the engine's own work (planning, journaling, committing to the
 //!    in-memory tree) is compared with a whole in-process round trip.
+//! 3. `durable/{memory,sled}/N`: `Engine::fan_out` of N = 64, 256, 1024 children
+//!    at L = 50 ms into an in-memory tree and into a sled tree with the default
+//!    `Durability::Flush`, in alternating rounds. The printed figure is the
+//!    ratio of the medians (sled / memory) and sled's commits per fsync: what the
+//!    group commit saves.
 //!
 //! The printed ratios use medians over the iterations of this run.
 
@@ -21,7 +26,10 @@
 
 mod support;
 
-use std::sync::Mutex;
+#[path = "../tests/integration/support/shared_store.rs"]
+mod shared_store;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -200,5 +208,81 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
-criterion_group!(benches, fanout, overhead);
+const DURABLE_LATENCY: Duration = Duration::from_millis(50);
+const DURABLE_FAN: [usize; 3] = [64, 256, 1024];
+
+fn durable(c: &mut Criterion) {
+    let rt = support::runtime();
+    let emulator = rt
+        .block_on(Emulator::builder().latency(DURABLE_LATENCY).spawn())
+        .unwrap();
+    let memory = support::engine(&emulator, ResponseTree::in_memory(), 1024);
+    let dir = tempfile::tempdir().unwrap();
+    // The bench keeps a second handle on the store to read its flush counter.
+    let sled = Arc::new(resptree::store::SledStore::open(dir.path().join("tree")).unwrap());
+    let sled_tree = ResponseTree::with_store(shared_store::Shared(Arc::clone(&sled))).unwrap();
+    let durable = support::engine(&emulator, sled_tree, 1024);
+    let memory_root = rt.block_on(memory.respond(None, "root")).unwrap().id;
+    let durable_root = rt.block_on(durable.respond(None, "root")).unwrap().id;
+
+    let mut group = c.benchmark_group("durable");
+    group.sample_size(10);
+    group.warm_up_time(pick(Duration::from_millis(500), Duration::from_millis(200)));
+    group.measurement_time(pick(Duration::from_secs(3), Duration::from_secs(1)));
+    let mut rows = Vec::new();
+    for n in DURABLE_FAN {
+        let memory_times = Mutex::new(Vec::new());
+        let sled_times = Mutex::new(Vec::new());
+        let (commits_before, flushes_before) = (sled.commits(), sled.flushes());
+        // Alternate the two so background load on this shared machine hits
+        // both sides alike.
+        for round in 0..pick(3, 1) {
+            for (name, engine, root, times) in [
+                ("memory", &memory, &memory_root, &memory_times),
+                ("sled", &durable, &durable_root, &sled_times),
+            ] {
+                group.bench_function(BenchmarkId::new(name, format!("{n}/{round}")), |b| {
+                    b.to_async(&rt).iter_custom(|iters| {
+                        timed(iters, times, || async {
+                            let children = engine.fan_out(Some(root), "again", n).await.unwrap();
+                            assert!(children.iter().all(Result::is_ok));
+                        })
+                    });
+                });
+            }
+            emulator.clear_requests();
+        }
+        let commits = sled.commits() - commits_before;
+        let flushes = (sled.flushes() - flushes_before).max(1);
+        rows.push((
+            n,
+            median(memory_times.into_inner().unwrap()),
+            median(sled_times.into_inner().unwrap()),
+            commits as f64 / flushes as f64,
+        ));
+    }
+    group.finish();
+
+    eprintln!(
+        "
+durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds)"
+    );
+    eprintln!(
+        "{:>5} | {:>10} {:>7} | {:>10} {:>7} | {:>13} | {:>17}",
+        "N", "memory ms", "/ L", "sled ms", "/ L", "sled / memory", "commits per fsync"
+    );
+    let l = DURABLE_LATENCY.as_secs_f64();
+    for (n, memory, sled, per_fsync) in rows {
+        eprintln!(
+            "{n:>5} | {:>10.1} {:>7.2} | {:>10.1} {:>7.2} | {:>13.2} | {per_fsync:>17.1}",
+            memory.as_secs_f64() * 1e3,
+            memory.as_secs_f64() / l,
+            sled.as_secs_f64() * 1e3,
+            sled.as_secs_f64() / l,
+            sled.as_secs_f64() / memory.as_secs_f64(),
+        );
+    }
+}
+
+criterion_group!(benches, fanout, overhead, durable);
 criterion_main!(benches);

@@ -21,7 +21,7 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -42,7 +42,7 @@ fn tree_of(kind: &str, dir: &tempfile::TempDir) -> ResponseTree {
     let store = SledStore::open(dir.path().join(kind))
         .unwrap()
         .with_durability(durability);
-    ResponseTree::with_store(Arc::new(store)).unwrap()
+    ResponseTree::with_store(store).unwrap()
 }
 
 fn configure<'c>(

@@ -213,7 +213,7 @@ fn run_child(args: &[String]) {
             let n = store.load().unwrap().nodes.len();
             let loaded = t.elapsed();
             let t = Instant::now();
-            let tree = ResponseTree::with_store(std::sync::Arc::new(store)).unwrap();
+            let tree = ResponseTree::with_store(store).unwrap();
             let built = t.elapsed();
             assert_eq!(tree.len(), n);
             eprintln!(

@@ -14,11 +14,9 @@
 //! cargo run --example conversation_lock
 //! ```
 
-use std::time::Duration;
-
 use resptree::backend::ResponsesBackend;
 use resptree::client::Client;
-use resptree::emulator::Emulator;
+use resptree::emulator::{Emulator, Fault};
 use resptree::{Engine, ResponseTree};
 use serde_json::{Value, json};
 
@@ -85,11 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Experiment 1: two parallel requests on one Conversation.
 async fn lock_demo() -> Result<(), Box<dyn std::error::Error>> {
-    // Latency makes the two requests overlap, as they do against the real service.
-    let emulator = Emulator::builder()
-        .latency(Duration::from_millis(300))
-        .spawn()
-        .await?;
+    let emulator = Emulator::spawn().await?;
     let http = reqwest::Client::new();
     let base = emulator.base_url();
     let conversation = create_conversation(&http, &base, &[]).await?;
@@ -105,10 +99,15 @@ async fn lock_demo() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<_, reqwest::Error>((status, body))
         }
     };
-    let (formal, funny) = tokio::join!(
-        ask("Reply as a very formal travel agent."),
-        ask("Reply as a funny travel buddy.")
-    );
+    // Against the real service, generation time makes two requests overlap. The
+    // emulator answers at once, so it holds the first request (lock taken,
+    // reply not yet generated) until the second has had its answer.
+    emulator.inject(Fault::Hold { count: 1 });
+    let formal = tokio::spawn(ask("Reply as a very formal travel agent."));
+    emulator.wait_held(1).await;
+    let funny = ask("Reply as a funny travel buddy.").await;
+    emulator.release(1);
+    let formal = formal.await?;
     for (name, outcome) in [("formal", formal?), ("funny", funny?)] {
         match outcome {
             (200, body) => println!("   {name}: 200 OK, {}", body["id"].as_str().unwrap_or("?")),

@@ -77,9 +77,7 @@ async fn branch(store: &str, base_url: &str, seed: u64) -> Result<(), Box<dyn st
     } else {
         Durability::Flush
     };
-    let tree = ResponseTree::with_store(Arc::new(
-        SledStore::open(store)?.with_durability(durability),
-    ))?;
+    let tree = ResponseTree::with_store(SledStore::open(store)?.with_durability(durability))?;
     let client = Client::builder()
         .base_url(base_url)
         .api_key("sk-crash-worker")
@@ -167,7 +165,8 @@ async fn streamed(engine: &Engine, parent: &NodeId, text: &str) -> resptree::Res
             return Ok(node.id);
         }
     }
-    Err(Error::Unsupported("a stream that ended without committing"))
+    // The engine's stream ends with the committed node or an error, never without.
+    Err(Error::Internal("a stream that ended without committing"))
 }
 
 /// Prints one line and flushes it at once: the test reads it as it happens.

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::backend::BackendReply;
 use crate::ids::{NodeId, RefName};
 
 /// A boxed cause, so that no third-party error type becomes part of our public API.
@@ -24,11 +25,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The server answered with an error status (other than a rate limit).
+    /// The server reported an error (other than a rate limit): an error status,
+    /// or an error inside a stream (then [`ApiError::status`] is `None`).
     #[error("{0}")]
     Api(Box<ApiError>),
 
-    /// The server answered `429 Too Many Requests`; [`ApiError::retry_after`] holds its hint.
+    /// The server rate limited the request: `429 Too Many Requests` (except
+    /// `insufficient_quota`, which waiting does not cure and which is an
+    /// [`Error::Api`]), or a `rate_limit_exceeded` error inside a stream.
+    /// [`ApiError::retry_after`] holds the server's hint.
     #[error("rate limited: {0}")]
     RateLimited(Box<ApiError>),
 
@@ -57,6 +62,10 @@ pub enum Error {
         reason: String,
         /// The `x-request-id` of the reply, when the server sent one.
         request_id: Option<String>,
+        /// The underlying error, when there is one (the transport error, with any
+        /// URL removed, of a connection lost mid-stream).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// A body (from the server, a file or the store) was not the JSON we expected.
@@ -66,21 +75,30 @@ pub enum Error {
         what: &'static str,
         /// The start of the offending text (at most 512 bytes), to show what was received.
         snippet: String,
-        /// The decoder's error.
+        /// Why it did not decode: the JSON parser's error, or what a document that
+        /// parsed says wrong. Boxed, so that no parser's type is part of our API.
         #[source]
-        source: serde_json::Error,
+        source: BoxError,
     },
 
-    /// A configuration value is missing or invalid (base URL, timeouts, options).
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A configuration value is missing or invalid (base URL, timeouts, options),
+    /// or a resource the configuration names cannot be used (an address to bind).
+    #[error("invalid configuration: {what}")]
+    Config {
+        /// What is wrong, e.g. `"timeout must be greater than zero"`.
+        what: String,
+        /// The underlying error, when there is one (an OS error binding an address,
+        /// a TLS back end that failed to start).
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// A string is not a valid id or ref name.
     #[error("invalid {kind} {input:?}: {reason}")]
     InvalidId {
         /// Which kind of id: `"node id"`, `"response id"`, `"ref name"`.
         kind: &'static str,
-        /// The rejected input (truncated to 128 bytes).
+        /// The rejected input (cut to 128 characters, ending in `…` when cut).
         input: String,
         /// Why it was rejected.
         reason: &'static str,
@@ -146,6 +164,25 @@ pub enum Error {
     /// Please report it with the message.
     #[error("internal error (a bug in resptree): {0}")]
     Internal(&'static str),
+
+    /// A native fan-out (Chat Completions `n`) came back with fewer choices than
+    /// were asked for: some compatible servers ignore `n`, or cap it.
+    ///
+    /// The choices that did arrive are kept, in index order, as complete replies
+    /// ([`Error::partial_replies`], [`Error::take_partial_replies`]): whoever sent
+    /// the request decides whether to record them. The engine records them as
+    /// siblings and still reports this error, so a fan-out never silently yields
+    /// fewer siblings than asked.
+    #[error("fan-out asked for {asked} choices, the server returned {received}")]
+    FanOutShort {
+        /// How many choices were asked for (`n`).
+        asked: usize,
+        /// How many came back (less than `asked`).
+        received: usize,
+        /// The replies that came back, in index order. Empty once taken with
+        /// [`Error::take_partial_replies`].
+        replies: Vec<BackendReply>,
+    },
 }
 
 /// Why an edit to the tree was refused.
@@ -191,12 +228,37 @@ impl fmt::Display for TreeViolation {
     }
 }
 
-/// An error reported by the server: its HTTP status and its `{"error": {...}}` object.
+/// An error reported by the server: its HTTP status (if it had one of its own) and
+/// its `{"error": {...}}` object.
+///
+/// # Errors inside a stream
+///
+/// A streamed reply starts with `200 OK` before the server knows whether the
+/// request will succeed; an error found later arrives *inside* the stream, as an
+/// `error` event (or `{"error": ...}` chunk on Chat Completions) or as a
+/// `response.failed` event. Such an error keeps its `code`, `param` and `message`
+/// like any other, but has `status: None`: the server gave it no status of its
+/// own, and reporting the stream's `200` would be a lie. No status is guessed
+/// either (the same code can come with 400 from one server and 404 from
+/// another). The predicates therefore decide by `code` (and `param`) whenever
+/// `status` is `None`, so for example [`ApiError::is_previous_response_not_found`]
+/// is true for a stream whose `error` event says `previous_response_not_found`.
+///
+/// ```
+/// use resptree::ApiError;
+///
+/// let streamed = ApiError::in_stream("Previous response with id 'resp_1' not found.")
+///     .with_code("previous_response_not_found")
+///     .with_param("previous_response_id");
+/// assert_eq!(streamed.status, None);
+/// assert!(streamed.is_previous_response_not_found());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ApiError {
-    /// The HTTP status code.
-    pub status: u16,
+    /// The HTTP status of the error reply; `None` when the error arrived inside a
+    /// stream whose reply was `200 OK` (see [above](ApiError#errors-inside-a-stream)).
+    pub status: Option<u16>,
     /// The error's `message`.
     pub message: String,
     /// The error's `type`, e.g. `invalid_request_error`.
@@ -212,11 +274,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with just a status and message; the other fields are `None`.
+    /// An error reply with HTTP `status` and `message`; the other fields are `None`.
     pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self::with_status(Some(status), message.into())
+    }
+
+    /// An error that arrived inside a stream (`status: None`); the other fields
+    /// are `None`.
+    pub fn in_stream(message: impl Into<String>) -> Self {
+        Self::with_status(None, message.into())
+    }
+
+    fn with_status(status: Option<u16>, message: String) -> Self {
         Self {
             status,
-            message: message.into(),
+            message,
             kind: None,
             code: None,
             param: None,
@@ -225,19 +297,126 @@ impl ApiError {
         }
     }
 
+    /// Sets the error's `code`.
+    #[must_use]
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets the error's `param`.
+    #[must_use]
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
     /// Whether the server said that the `previous_response_id` it was given is unknown
     /// (deleted, expired, never stored). Servers differ in status (400 or 404) and
-    /// code, so this matches either the code or the param.
+    /// code, so this matches either the code or the param, on a 400, a 404 or an
+    /// error inside a stream.
+    ///
+    /// ```
+    /// use resptree::ApiError;
+    ///
+    /// let e = ApiError::new(400, "Previous response with id 'resp_1' not found.")
+    ///     .with_param("previous_response_id");
+    /// assert!(e.is_previous_response_not_found());
+    /// // vLLM and others answer 404 with the code alone.
+    /// assert!(ApiError::new(404, "gone").with_code("previous_response_not_found")
+    ///     .is_previous_response_not_found());
+    /// assert!(!ApiError::new(500, "oops").with_code("previous_response_not_found")
+    ///     .is_previous_response_not_found());
+    /// ```
     pub fn is_previous_response_not_found(&self) -> bool {
-        (self.status == 400 || self.status == 404)
-            && (self.code.as_deref() == Some("previous_response_not_found")
+        matches!(self.status, None | Some(400 | 404))
+            && (self.code_is("previous_response_not_found")
                 || self.param.as_deref() == Some("previous_response_id"))
+    }
+
+    /// Whether the server answered `404 Not Found` (an unknown response id, a
+    /// wrong path or model).
+    ///
+    /// ```
+    /// use resptree::ApiError;
+    ///
+    /// assert!(ApiError::new(404, "Response with id 'resp_1' not found.").is_not_found());
+    /// assert!(!ApiError::new(400, "bad").is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404)
+    }
+
+    /// Whether the input did not fit the model's context window
+    /// (code `context_length_exceeded`, a 400 or an error inside a stream).
+    ///
+    /// ```
+    /// use resptree::ApiError;
+    ///
+    /// let e = ApiError::new(400, "Your input exceeds the context window of this model.")
+    ///     .with_code("context_length_exceeded")
+    ///     .with_param("input");
+    /// assert!(e.is_context_length_exceeded());
+    /// assert!(ApiError::in_stream("too long").with_code("context_length_exceeded")
+    ///     .is_context_length_exceeded());
+    /// assert!(!ApiError::new(400, "bad").is_context_length_exceeded());
+    /// ```
+    pub fn is_context_length_exceeded(&self) -> bool {
+        self.code_is("context_length_exceeded")
+    }
+
+    /// Whether the account is out of credit (code or type `insufficient_quota`,
+    /// usually with status 429). Unlike a rate limit, waiting does not help.
+    ///
+    /// ```
+    /// use resptree::ApiError;
+    ///
+    /// let e = ApiError::new(429, "You exceeded your current quota.")
+    ///     .with_code("insufficient_quota");
+    /// assert!(e.is_insufficient_quota());
+    /// assert!(!ApiError::new(429, "slow down").with_code("rate_limit_exceeded")
+    ///     .is_insufficient_quota());
+    /// ```
+    pub fn is_insufficient_quota(&self) -> bool {
+        self.code_is("insufficient_quota") || self.kind.as_deref() == Some("insufficient_quota")
+    }
+
+    /// Whether the server refused the credentials: status 401, or code
+    /// `invalid_api_key` (which some servers send with another status or inside
+    /// a stream).
+    ///
+    /// ```
+    /// use resptree::ApiError;
+    ///
+    /// assert!(ApiError::new(401, "Incorrect API key provided.").is_authentication());
+    /// assert!(ApiError::new(400, "bad key").with_code("invalid_api_key").is_authentication());
+    /// // 403 is a permission problem, not an authentication one.
+    /// assert!(!ApiError::new(403, "not allowed").is_authentication());
+    /// ```
+    pub fn is_authentication(&self) -> bool {
+        self.status == Some(401) || self.code_is("invalid_api_key")
+    }
+
+    /// Whether the server reported a rate limit: status 429 with any code other
+    /// than `insufficient_quota`, or code `rate_limit_exceeded` inside a stream.
+    fn is_rate_limit(&self) -> bool {
+        match self.status {
+            Some(status) => status == 429 && !self.is_insufficient_quota(),
+            None => self.code_is("rate_limit_exceeded"),
+        }
+    }
+
+    fn code_is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "server returned {}", self.status)?;
+        match self.status {
+            Some(status) => write!(f, "server returned {status}")?,
+            None => f.write_str("server reported an error in the stream")?,
+        }
         if let Some(code) = &self.code {
             write!(f, " ({code})")?;
         }
@@ -246,6 +425,29 @@ impl fmt::Display for ApiError {
             write!(f, " [request id {id}]")?;
         }
         Ok(())
+    }
+}
+
+/// An [`ApiError`] becomes [`Error::RateLimited`] for a rate limit (a `429`
+/// other than `insufficient_quota`, or `rate_limit_exceeded` inside a stream),
+/// else [`Error::Api`].
+///
+/// ```
+/// use resptree::{ApiError, Error};
+///
+/// assert!(Error::from(ApiError::new(429, "slow down")).is_rate_limited());
+/// let broke = ApiError::new(429, "You exceeded your current quota.")
+///     .with_code("insufficient_quota");
+/// assert!(matches!(Error::from(broke), Error::Api(_)));
+/// assert!(matches!(Error::from(ApiError::new(400, "bad")), Error::Api(_)));
+/// ```
+impl From<ApiError> for Error {
+    fn from(api: ApiError) -> Self {
+        if api.is_rate_limit() {
+            Self::RateLimited(Box::new(api))
+        } else {
+            Self::Api(Box::new(api))
+        }
     }
 }
 
@@ -258,9 +460,17 @@ impl Error {
         }
     }
 
-    /// The HTTP status of a server error.
+    /// The HTTP status of a server error; `None` for other errors and for a
+    /// server error reported inside a stream.
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// assert_eq!(Error::from(ApiError::new(503, "overloaded")).status(), Some(503));
+    /// assert_eq!(Error::from(ApiError::in_stream("failed")).status(), None);
+    /// ```
     pub fn status(&self) -> Option<u16> {
-        self.api_error().map(|e| e.status)
+        self.api_error().and_then(|e| e.status)
     }
 
     /// The `x-request-id` of the reply that failed, when there was one.
@@ -272,30 +482,212 @@ impl Error {
         }
     }
 
-    /// Whether the server rate limited the request.
+    /// Whether the server rate limited the request ([`Error::RateLimited`]).
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// assert!(Error::from(ApiError::new(429, "Rate limit reached")).is_rate_limited());
+    /// let in_stream = ApiError::in_stream("Rate limit reached").with_code("rate_limit_exceeded");
+    /// assert!(Error::from(in_stream).is_rate_limited());
+    /// // Out of credit is not a rate limit: waiting does not help.
+    /// let broke = ApiError::new(429, "quota").with_code("insufficient_quota");
+    /// assert!(!Error::from(broke).is_rate_limited());
+    /// ```
     pub fn is_rate_limited(&self) -> bool {
         matches!(self, Self::RateLimited(_))
     }
 
-    /// Whether something timed out.
+    /// Whether something timed out ([`Error::Timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resptree::Error;
+    ///
+    /// let e = Error::Timeout { what: "connecting", after: Duration::from_secs(10) };
+    /// assert!(e.is_timeout());
+    /// assert!(!Error::Internal("x").is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout { .. })
     }
 
-    /// Whether the server no longer knows the `previous_response_id` it was sent.
+    /// Whether the server no longer knows the `previous_response_id` it was sent,
+    /// whether it said so with an error status or inside a stream
+    /// (see [`ApiError::is_previous_response_not_found`]).
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// let reply = ApiError::new(400, "Previous response with id 'resp_1' not found.")
+    ///     .with_code("previous_response_not_found")
+    ///     .with_param("previous_response_id");
+    /// assert!(Error::from(reply).is_previous_response_not_found());
+    /// let in_stream = ApiError::in_stream("Previous response with id 'resp_1' not found.")
+    ///     .with_code("previous_response_not_found");
+    /// assert!(Error::from(in_stream).is_previous_response_not_found());
+    /// assert!(!Error::from(ApiError::new(400, "bad")).is_previous_response_not_found());
+    /// ```
     pub fn is_previous_response_not_found(&self) -> bool {
         self.api_error()
             .is_some_and(ApiError::is_previous_response_not_found)
     }
 
+    /// Whether the input did not fit the model's context window, whether the
+    /// server said so with an error status or inside a stream
+    /// (see [`ApiError::is_context_length_exceeded`]).
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// let e = ApiError::new(400, "Your input exceeds the context window of this model.")
+    ///     .with_code("context_length_exceeded");
+    /// assert!(Error::from(e).is_context_length_exceeded());
+    /// assert!(!Error::from(ApiError::new(400, "bad")).is_context_length_exceeded());
+    /// ```
+    pub fn is_context_length_exceeded(&self) -> bool {
+        self.api_error()
+            .is_some_and(ApiError::is_context_length_exceeded)
+    }
+
+    /// Whether the account is out of credit (`insufficient_quota`; see
+    /// [`ApiError::is_insufficient_quota`]). Such errors are not retried.
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// let e = ApiError::new(429, "You exceeded your current quota.")
+    ///     .with_code("insufficient_quota");
+    /// assert!(Error::from(e).is_insufficient_quota());
+    /// assert!(!Error::from(ApiError::new(429, "slow down")).is_insufficient_quota());
+    /// ```
+    pub fn is_insufficient_quota(&self) -> bool {
+        self.api_error()
+            .is_some_and(ApiError::is_insufficient_quota)
+    }
+
+    /// Whether the server refused the credentials (status 401, or code
+    /// `invalid_api_key`; see [`ApiError::is_authentication`]).
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error};
+    ///
+    /// assert!(Error::from(ApiError::new(401, "Incorrect API key provided.")).is_authentication());
+    /// assert!(!Error::from(ApiError::new(403, "not allowed")).is_authentication());
+    /// ```
+    pub fn is_authentication(&self) -> bool {
+        self.api_error().is_some_and(ApiError::is_authentication)
+    }
+
     /// Whether a compare-and-swap lost to another writer ([`Error::Conflict`]).
+    ///
+    /// ```
+    /// use resptree::{Error, RefName};
+    ///
+    /// let name: RefName = "best".parse()?;
+    /// let e = Error::Conflict { name, expected: None, actual: None };
+    /// assert!(e.is_conflict());
+    /// assert!(!Error::Internal("x").is_conflict());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
     }
 
-    /// Whether this is a missing node or ref.
+    /// Whether something asked for was not there: a node or ref missing from the
+    /// tree ([`Error::NodeNotFound`], [`Error::RefNotFound`]) or a `404` from the
+    /// server (see [`ApiError::is_not_found`]).
+    ///
+    /// ```
+    /// use resptree::{ApiError, Error, NodeId, RefName};
+    ///
+    /// assert!(Error::NodeNotFound(NodeId::new("resp_1")?).is_not_found());
+    /// assert!(Error::RefNotFound("best".parse::<RefName>()?).is_not_found());
+    /// let gone = ApiError::new(404, "Response with id 'resp_1' not found.");
+    /// assert!(Error::from(gone).is_not_found());
+    /// assert!(!Error::from(ApiError::new(400, "bad")).is_not_found());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NodeNotFound(_) | Self::RefNotFound(_))
+        match self {
+            Self::NodeNotFound(_) | Self::RefNotFound(_) => true,
+            _ => self.api_error().is_some_and(ApiError::is_not_found),
+        }
+    }
+
+    /// Whether a native fan-out came back with fewer choices than asked
+    /// ([`Error::FanOutShort`]).
+    ///
+    /// ```
+    /// use resptree::Error;
+    ///
+    /// let e = Error::FanOutShort { asked: 5, received: 1, replies: Vec::new() };
+    /// assert!(e.is_fan_out_short());
+    /// assert_eq!(e.to_string(), "fan-out asked for 5 choices, the server returned 1");
+    /// ```
+    pub fn is_fan_out_short(&self) -> bool {
+        matches!(self, Self::FanOutShort { .. })
+    }
+
+    /// The replies that did arrive, for [`Error::FanOutShort`]; `None` for any
+    /// other error.
+    pub fn partial_replies(&self) -> Option<&[BackendReply]> {
+        match self {
+            Self::FanOutShort { replies, .. } => Some(replies),
+            _ => None,
+        }
+    }
+
+    /// Takes the replies that did arrive out of an [`Error::FanOutShort`],
+    /// leaving the error (with its `asked` and `received` counts) to be
+    /// reported. Empty for any other error, and on a second call.
+    ///
+    /// This is how a caller records the partial result of a fan-out and still
+    /// reports that it was short:
+    ///
+    /// ```
+    /// use resptree::Error;
+    ///
+    /// fn record(mut err: Error) -> Error {
+    ///     for reply in err.take_partial_replies() {
+    ///         // ... commit `reply` as a sibling ...
+    ///         # let _ = reply;
+    ///     }
+    ///     err
+    /// }
+    /// let err = record(Error::FanOutShort { asked: 3, received: 0, replies: Vec::new() });
+    /// assert!(err.is_fan_out_short());
+    /// ```
+    pub fn take_partial_replies(&mut self) -> Vec<BackendReply> {
+        match self {
+            Self::FanOutShort { replies, .. } => std::mem::take(replies),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An [`Error::Stream`] without an underlying cause.
+    pub(crate) fn stream(reason: impl Into<String>, request_id: Option<String>) -> Self {
+        Self::Stream {
+            reason: reason.into(),
+            request_id,
+            source: None,
+        }
+    }
+
+    /// An [`Error::Config`] without an underlying cause.
+    pub(crate) fn config(what: impl Into<String>) -> Self {
+        Self::Config {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Config`] caused by `source`.
+    pub(crate) fn config_with(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Config {
+            what: what.into(),
+            source: Some(source.into()),
+        }
     }
 
     pub(crate) fn storage(op: &'static str, source: impl Into<BoxError>) -> Self {
@@ -305,11 +697,13 @@ impl Error {
         }
     }
 
-    pub(crate) fn decode(what: &'static str, body: &[u8], source: serde_json::Error) -> Self {
+    /// An [`Error::Decode`] of `body`; `source` is the parser's error, or (as a
+    /// string) what a body that parsed says wrong.
+    pub(crate) fn decode(what: &'static str, body: &[u8], source: impl Into<BoxError>) -> Self {
         Self::Decode {
             what,
             snippet: snippet(body),
-            source,
+            source: source.into(),
         }
     }
 
@@ -356,8 +750,13 @@ mod tests {
         let mut e = ApiError::new(404, "gone");
         e.code = Some("previous_response_not_found".into());
         assert!(e.is_previous_response_not_found());
-        e.status = 500;
+        e.status = Some(500);
         assert!(!e.is_previous_response_not_found());
+        e.status = None;
+        assert!(
+            e.is_previous_response_not_found(),
+            "an error inside a stream"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ macro_rules! string_id {
                     Ok(()) => Ok(Self(Arc::from(s))),
                     Err(reason) => Err(Error::InvalidId {
                         kind: $kind,
-                        input: truncate(s, 128),
+                        input: crate::text::truncate(s, 128),
                         reason,
                     }),
                 }
@@ -279,16 +279,6 @@ fn check_ref(s: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    let end = s
-        .char_indices()
-        .map(|(i, c)| i + c.len_utf8())
-        .take_while(|&end| end <= max)
-        .last()
-        .unwrap_or(0);
-    s[..end].to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +344,10 @@ mod tests {
         let long = "é".repeat(200);
         let err = NodeId::new(&long).unwrap_err();
         match err {
-            Error::InvalidId { input, .. } => assert!(input.len() <= 128),
+            Error::InvalidId { input, .. } => {
+                assert_eq!(input.chars().count(), 128);
+                assert!(input.ends_with('…'));
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -14,7 +14,8 @@
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
-//! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree.
+//! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
+//! - [`import`]: nodes from documents — resptree's JSON export, ChatGPT data exports.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
 //! - [`backend`]: the [`Backend`](backend::Backend) trait the engine drives; the
 //!   Responses API and Chat Completions backends.
@@ -25,28 +26,53 @@
 //!
 //! # Example
 //!
-//! Offline, against the embedded emulator and an in-memory tree:
+//! Offline, against the embedded emulator and an in-memory tree — a whole
+//! program, as you would write it:
 //!
 //! ```
-//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-//! # async fn main() -> resptree::Result<()> {
 //! use resptree::backend::ResponsesBackend;
 //! use resptree::client::Client;
 //! use resptree::emulator::Emulator;
 //! use resptree::{Engine, ResponseTree};
 //!
-//! let emulator = Emulator::spawn().await?;
-//! let client = Client::builder().base_url(emulator.base_url()).api_key("sk-demo").build()?;
-//! let engine = Engine::builder(ResponseTree::in_memory(), ResponsesBackend::new(client)).build()?;
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let emulator = Emulator::spawn().await?;
+//!     let client = Client::builder()
+//!         .base_url(emulator.base_url())
+//!         .api_key("sk-demo")
+//!         .build()?;
+//!     let engine = Engine::builder(ResponseTree::in_memory(), ResponsesBackend::new(client))
+//!         .build()?;
 //!
-//! let plan = engine.respond(None, "Plan a weekend in Paris").await?;
-//! let styles = ["Reply as a formal travel agent", "Reply as a funny travel buddy"];
-//! let children = engine.branch(&plan.id, styles).await?;
-//! assert_eq!(children.len(), 2);
-//! assert_eq!(engine.tree().children(&plan.id)?.len(), 2);
-//! assert_eq!(engine.tree().path(&children[1].as_ref().unwrap().id)?[0], plan.id);
-//! # Ok(()) }
+//!     let plan = engine.respond(None, "Plan a weekend in Paris").await?;
+//!     // Two answers to the same response, in parallel: one request each.
+//!     let styles = ["Reply as a formal travel agent", "Reply as a funny travel buddy"];
+//!     for child in engine.branch(&plan.id, styles).await? {
+//!         let child = child?;
+//!         assert_eq!(engine.tree().path(&child.id)?, [plan.id.clone(), child.id.clone()]);
+//!     }
+//!     assert_eq!(engine.tree().children(&plan.id)?.len(), 2);
+//!
+//!     engine.tree().set_ref("trip", &plan.id)?;
+//!     assert_eq!(engine.tree().resolve("trip")?, plan.id);
+//!     Ok(())
+//! }
 //! ```
+//!
+//! # Logging
+//!
+//! resptree reports what it does through [`tracing`](https://docs.rs/tracing):
+//! a span per HTTP request (method, path, status, request id, attempts,
+//! latency), retries, streams, store loads and commits. Install any
+//! subscriber to see them (targets `resptree::client`, `resptree::store`,
+//! `resptree::backend`); without one they cost next to nothing. The API key is
+//! never logged, and prompt or reply text only at `debug` and `trace`. See
+//! "Observability" in `docs/ARCHITECTURE.md`.
+
+// docs.rs builds with `--cfg docsrs` (see Cargo.toml) and shows which feature
+// each gated item needs; `doc_cfg` is nightly-only, so it is off everywhere else.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 pub use error::{ApiError, Error, Result, TreeViolation};
@@ -65,18 +91,25 @@ pub use store::Store;
 
 pub mod render;
 
+pub mod import;
+
 pub mod client;
 pub use client::Client;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub use emulator::{Emulator, EmulatorConfig};
 
 pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+/// Small text helpers (truncation) shared across modules.
+mod text;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -204,12 +204,13 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Usage with the given input and output counts; `total_tokens` is their sum.
+    /// Usage with the given input and output counts; `total_tokens` is their sum
+    /// (saturating at `u64::MAX`, like all token accounting).
     pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
         Self {
             input_tokens,
             output_tokens,
-            total_tokens: input_tokens + output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
             ..Self::default()
         }
     }

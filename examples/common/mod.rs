@@ -23,9 +23,10 @@ pub(crate) async fn backend() -> resptree::Result<(Arc<dyn Backend>, Option<Emul
         Ok("chat") => true,
         Ok("responses") | Err(_) => false,
         Ok(other) => {
-            return Err(resptree::Error::Config(format!(
-                "RESPTREE_BACKEND must be \"responses\" or \"chat\", not {other:?}"
-            )));
+            return Err(resptree::Error::Config {
+                what: format!("RESPTREE_BACKEND must be \"responses\" or \"chat\", not {other:?}"),
+                source: None,
+            });
         }
     };
     let make = |client: Client| -> Arc<dyn Backend> {

@@ -63,6 +63,14 @@ pub const MAX_CHOICES: usize = 128;
 /// Metadata is recorded on the node but not sent: the real API only accepts
 /// `metadata` on stored completions.
 ///
+/// # Fewer choices than `n`
+///
+/// Some compatible servers ignore `n` (or cap it) and answer fewer choices
+/// without saying so. A fan-out then fails with [`Error::FanOutShort`], naming
+/// how many choices were asked for and received and holding the replies that
+/// did arrive ([`Error::take_partial_replies`]), so the caller can still record
+/// them; it never returns fewer replies as if nothing were wrong.
+///
 /// [`Engine::fan_out`]: crate::Engine::fan_out
 ///
 /// ```
@@ -110,7 +118,7 @@ impl ChatBackend {
 
     async fn complete(&self, request: &BackendRequest, n: usize) -> Result<Vec<BackendReply>> {
         let completion = self.client.chat(&to_wire(request, n)?).await?;
-        replies_from(Assembled::from_completion(completion))
+        replies_from(Assembled::from_completion(completion), n)
     }
 
     /// Streams a request, sending each choice's events tagged with its index.
@@ -129,13 +137,13 @@ impl ChatBackend {
                 let _ = events.send((index, BackendEvent::Delta(text)));
             }
         }
-        if assembled.choices.is_empty() {
-            return Err(Error::Stream {
-                reason: "chat stream had no choices".to_owned(),
-                request_id: stream.request_id().map(str::to_owned),
-            });
+        if assembled.choices.is_empty() && n == 1 {
+            return Err(Error::stream(
+                "chat stream had no choices",
+                stream.request_id().map(str::to_owned),
+            ));
         }
-        replies_from(assembled)
+        replies_from(assembled, n)
     }
 }
 
@@ -215,7 +223,7 @@ pub fn chat_messages(request: &BackendRequest) -> Vec<Value> {
 /// The wire request for `request` with `n` choices.
 fn to_wire(request: &BackendRequest, n: usize) -> Result<ChatRequest> {
     if !(1..=MAX_CHOICES).contains(&n) {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "chat completions accept 1 to {MAX_CHOICES} choices, not {n}"
         )));
     }
@@ -226,6 +234,7 @@ fn to_wire(request: &BackendRequest, n: usize) -> Result<ChatRequest> {
             "previous_response_id on Chat Completions (replay the path instead)",
         ));
     }
+    super::trace_request("chat", request, n);
     let mut wire = ChatRequest::new(request.model.clone(), chat_messages(request));
     if n > 1 {
         // `n` is at most 128 here, so the conversion cannot fail.
@@ -401,15 +410,25 @@ fn merge_tool_call(calls: &mut BTreeMap<u64, Value>, fragment: &Value) {
 }
 
 /// One reply per choice, in index order, with the usage split as documented on
-/// [`ChatBackend`].
-fn replies_from(assembled: Assembled) -> Result<Vec<BackendReply>> {
-    if assembled.choices.is_empty() {
-        return Err(Error::decode(
-            "chat completion",
-            b"",
-            <serde_json::Error as serde::de::Error>::custom("the completion has no choices"),
-        ));
+/// [`ChatBackend`]; [`Error::FanOutShort`] holding them if there are fewer than
+/// the `asked` choices.
+fn replies_from(assembled: Assembled, asked: usize) -> Result<Vec<BackendReply>> {
+    if assembled.choices.is_empty() && asked == 1 {
+        return Err(no_choices());
     }
+    let replies = replies_of(assembled);
+    if replies.len() < asked {
+        return Err(Error::FanOutShort {
+            asked,
+            received: replies.len(),
+            replies,
+        });
+    }
+    Ok(replies)
+}
+
+/// One reply per choice, in index order.
+fn replies_of(assembled: Assembled) -> Vec<BackendReply> {
     let (prompt, cached, completion, reasoning) =
         assembled.usage.as_ref().map_or((0, 0, 0, 0), |u| {
             (
@@ -436,7 +455,7 @@ fn replies_from(assembled: Assembled) -> Result<Vec<BackendReply>> {
     let reasonings = split_proportionally(reasoning, &weights);
     let created_at = Timestamp::from_unix_seconds(assembled.created);
     let model = (!assembled.model.is_empty()).then_some(assembled.model);
-    Ok(assembled
+    assembled
         .choices
         .into_values()
         .zip(outputs.into_iter().zip(reasonings))
@@ -456,7 +475,7 @@ fn replies_from(assembled: Assembled) -> Result<Vec<BackendReply>> {
                 stored: false,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn detail(usage: &ChatUsage, group: &str, key: &str) -> u64 {
@@ -549,13 +568,12 @@ fn split_proportionally(total: u64, weights: &[u64]) -> Vec<u64> {
 }
 
 fn first(replies: Vec<BackendReply>) -> Result<BackendReply> {
-    replies.into_iter().next().ok_or_else(|| {
-        Error::decode(
-            "chat completion",
-            b"",
-            <serde_json::Error as serde::de::Error>::custom("the completion has no choices"),
-        )
-    })
+    replies.into_iter().next().ok_or_else(no_choices)
+}
+
+/// A completion without a single choice: nothing to record.
+fn no_choices() -> Error {
+    Error::decode("chat completion", b"", "the completion has no choices")
 }
 
 #[cfg(test)]
@@ -635,8 +653,8 @@ mod tests {
     #[test]
     fn bad_n_and_previous_context_are_typed_errors() {
         let request = BackendRequest::new("m", vec![json!({"role": "user", "content": "x"})]);
-        assert!(matches!(to_wire(&request, 0), Err(Error::Config(_))));
-        assert!(matches!(to_wire(&request, 129), Err(Error::Config(_))));
+        assert!(matches!(to_wire(&request, 0), Err(Error::Config { .. })));
+        assert!(matches!(to_wire(&request, 129), Err(Error::Config { .. })));
         assert_eq!(to_wire(&request, 128).unwrap().n, Some(128));
         assert_eq!(to_wire(&request, 1).unwrap().n, None);
         let mut previous = request;
@@ -646,11 +664,10 @@ mod tests {
 
     #[test]
     fn fixture_completion_becomes_three_replies() {
-        let completion: ChatCompletion = serde_json::from_str(include_str!(
-            "../../tests/integration/support/fixtures/chat-n3.json"
-        ))
-        .unwrap();
-        let replies = replies_from(Assembled::from_completion(completion)).unwrap();
+        let completion: ChatCompletion =
+            serde_json::from_str(include_str!("../../tests/fixtures/protocol/chat-n3.json"))
+                .unwrap();
+        let replies = replies_from(Assembled::from_completion(completion), 3).unwrap();
         assert_eq!(replies.len(), 3);
         let outputs: Vec<u64> = replies.iter().map(|r| r.usage.output_tokens).collect();
         assert_eq!(outputs.iter().sum::<u64>(), 118);
@@ -672,6 +689,49 @@ mod tests {
     }
 
     #[test]
+    fn fewer_choices_than_asked_is_an_error_that_keeps_them() {
+        let completion = || -> ChatCompletion {
+            serde_json::from_str(include_str!("../../tests/fixtures/protocol/chat-n3.json"))
+                .unwrap()
+        };
+        let all = replies_from(Assembled::from_completion(completion()), 3).unwrap();
+        let mut err = replies_from(Assembled::from_completion(completion()), 5).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::FanOutShort {
+                    asked: 5,
+                    received: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.partial_replies(), Some(&all[..]));
+        assert_eq!(err.take_partial_replies(), all);
+        assert_eq!(err.partial_replies(), Some(&[][..]));
+        assert!(matches!(err, Error::FanOutShort { received: 3, .. }));
+
+        // No choice at all: short for a fan-out, "no choices" for a single reply.
+        let empty = || Assembled {
+            model: "m".to_owned(),
+            ..Assembled::default()
+        };
+        assert!(matches!(
+            replies_from(empty(), 2),
+            Err(Error::FanOutShort {
+                asked: 2,
+                received: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            replies_from(empty(), 1),
+            Err(Error::Decode { .. })
+        ));
+    }
+
+    #[test]
     fn streamed_tool_call_fragments_merge() {
         let mut assembled = Assembled::default();
         let chunk = |delta: Value, finish: Value| -> ChatChunk {
@@ -688,7 +748,7 @@ mod tests {
             json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
             json!("tool_calls"),
         ));
-        let reply = first(replies_from(assembled).unwrap()).unwrap();
+        let reply = first(replies_from(assembled, 1).unwrap()).unwrap();
         assert_eq!(
             reply.output,
             vec![
@@ -711,7 +771,7 @@ mod tests {
                 "prompt_tokens_details": {"cached_tokens": 4}},
         }))
         .unwrap();
-        let replies = replies_from(Assembled::from_completion(completion)).unwrap();
+        let replies = replies_from(Assembled::from_completion(completion), 2).unwrap();
         assert_eq!(replies[0].status, NodeStatus::Incomplete);
         assert_eq!(replies[0].output[0]["status"], "incomplete");
         assert_eq!(

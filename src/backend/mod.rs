@@ -70,8 +70,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// Creates `n` alternative responses to one request, natively (Chat Completions `n`).
     ///
-    /// The default returns [`Error::Unsupported`]; the engine then sends `n`
-    /// concurrent requests instead.
+    /// If the server returns fewer than `n` choices, an implementation returns
+    /// [`Error::FanOutShort`] carrying the replies that did arrive, never fewer
+    /// replies as if nothing were wrong. The default returns
+    /// [`Error::Unsupported`]; the engine then sends `n` concurrent requests
+    /// instead.
     fn respond_n(
         &self,
         request: BackendRequest,
@@ -215,6 +218,29 @@ impl BackendRequest {
             Context::None | Context::Previous(_) => self.input.clone(),
         }
     }
+}
+
+/// Logs what a backend is about to send (DEBUG, target `resptree::backend`):
+/// how the context travels (`none`, `previous` with the parent's response id,
+/// or `replay` with the number of replayed items), the model and the number of
+/// choices. Never the items themselves: they are the conversation's text.
+pub(crate) fn trace_request(backend: &'static str, request: &BackendRequest, n: usize) {
+    let (context, previous, replayed) = match &request.context {
+        Context::None => ("none", None, 0),
+        Context::Previous(id) => ("previous", Some(id.as_str()), 0),
+        Context::Replay(items) => ("replay", None, items.len()),
+    };
+    tracing::debug!(
+        target: "resptree::backend",
+        backend,
+        model = %request.model,
+        context,
+        previous,
+        replayed,
+        input = request.input.len(),
+        n,
+        "request"
+    );
 }
 
 /// What a new response continues.

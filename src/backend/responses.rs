@@ -88,10 +88,10 @@ impl Backend for ResponsesBackend {
                     _ => {}
                 }
             }
-            Err(Error::Stream {
-                reason: "stream ended without a terminal event".to_owned(),
-                request_id: stream.request_id().map(str::to_owned),
-            })
+            Err(Error::stream(
+                "stream ended without a terminal event",
+                stream.request_id().map(str::to_owned),
+            ))
         })
     }
 
@@ -133,6 +133,7 @@ impl Backend for ResponsesBackend {
 
 /// The wire request for `request`.
 fn to_wire(request: &BackendRequest) -> CreateResponse {
+    super::trace_request("responses", request, 1);
     let mut wire = CreateResponse::new(request.model.clone(), Input::items(request.full_input()))
         .store(request.store);
     if let Context::Previous(id) = &request.context {

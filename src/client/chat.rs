@@ -9,8 +9,10 @@ use futures_util::Stream;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing::Instrument as _;
 
 use super::stream::SseSource;
+use super::trace::StreamTrace;
 use super::transport::Call;
 use super::{Client, request_body};
 use crate::{Error, Result};
@@ -257,13 +259,13 @@ impl Client {
             .json(&body)
             .streaming();
         let reply = self.execute_stream(&call).await?;
-        let status = reply.status;
+        let traced = StreamTrace::new("chat", reply.request_id.as_deref());
         let source = SseSource::new(reply, self.inner.stream_idle_timeout);
         let request_id = source.request_id.clone();
         let state = ChunkState {
             source,
-            status,
             finished: false,
+            traced,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_chunk().await?;
@@ -279,7 +281,8 @@ impl Client {
 /// The chunks of a streamed chat completion, as a [`Stream`] of `Result<ChatChunk>`.
 ///
 /// Ends quietly at `data: [DONE]`. A body that ends without `[DONE]` yields
-/// [`Error::Stream`]; an error payload yields [`Error::Api`]; silence longer than
+/// [`Error::Stream`]; an error payload yields [`Error::Api`] with `status: None`
+/// (see [`ApiError`](crate::ApiError#errors-inside-a-stream)); silence longer than
 /// the idle timeout yields [`Error::Timeout`].
 pub struct ChatStream {
     inner: Pin<Box<dyn Stream<Item = Result<ChatChunk>> + Send>>,
@@ -360,10 +363,8 @@ impl ChatStream {
                 }
             }
         }
-        let mut completion = completion.ok_or_else(|| Error::Stream {
-            reason: "stream had no chunks".to_owned(),
-            request_id: self.request_id.clone(),
-        })?;
+        let mut completion = completion
+            .ok_or_else(|| Error::stream("stream had no chunks", self.request_id.clone()))?;
         completion.choices = choices.into_values().collect();
         Ok(completion)
     }
@@ -379,8 +380,8 @@ impl Stream for ChatStream {
 
 struct ChunkState {
     source: SseSource,
-    status: u16,
     finished: bool,
+    traced: StreamTrace,
 }
 
 impl ChunkState {
@@ -388,9 +389,14 @@ impl ChunkState {
         if self.finished {
             return None;
         }
-        let result = self.read_chunk().await.transpose();
+        let span = self.traced.read();
+        let result = self.read_chunk().instrument(span).await.transpose();
         if !matches!(result, Some(Ok(_))) {
             self.finished = true;
+            self.traced.end(match &result {
+                Some(Err(e)) => Err(e),
+                _ => Ok("[DONE]"),
+            });
         }
         result
     }
@@ -417,9 +423,10 @@ impl ChunkState {
             if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
                 let body: super::wire::ErrorBody =
                     serde_json::from_value(error.clone()).unwrap_or_default();
-                let mut api = body.into_api_error(self.status);
+                // Inside a 200 stream: the error has no status of its own.
+                let mut api = body.into_api_error(None);
                 api.request_id = self.source.request_id.clone();
-                return Err(Error::Api(Box::new(api)));
+                return Err(Error::from(api));
             }
             return serde_json::from_value(value)
                 .map(Some)

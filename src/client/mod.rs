@@ -32,6 +32,7 @@ mod chat;
 mod retry;
 pub(crate) mod sse;
 mod stream;
+mod trace;
 mod transport;
 pub(crate) mod wire;
 
@@ -54,6 +55,7 @@ use futures_util::{Stream, TryStreamExt as _};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
+use crate::text::truncate;
 use crate::{Error, Result};
 use retry::RetryPolicy;
 use transport::Call;
@@ -317,10 +319,10 @@ impl Client {
                             .and_then(|i| i.get("id")?.as_str().map(str::to_owned))
                     });
                     let Some(cursor) = cursor else {
-                        return Err(Error::Stream {
-                            reason: "input items page has more but no cursor".to_owned(),
-                            request_id: None,
-                        });
+                        return Err(Error::stream(
+                            "input items page has more but no cursor",
+                            None,
+                        ));
                     };
                     Some(query.after(cursor))
                 } else {
@@ -337,7 +339,7 @@ impl Client {
 /// Serialises a request body and sets its `stream` flag.
 fn request_body<T: serde::Serialize>(request: &T, stream: bool) -> Result<serde_json::Value> {
     let mut body = serde_json::to_value(request)
-        .map_err(|e| Error::Config(format!("request cannot be serialised: {e}")))?;
+        .map_err(|e| Error::config_with("request cannot be serialised", e))?;
     if let serde_json::Value::Object(map) = &mut body {
         if stream {
             map.insert("stream".to_owned(), serde_json::Value::Bool(true));
@@ -366,7 +368,7 @@ fn path_id(id: &str) -> Result<&str> {
         None => Ok(id),
         Some(reason) => Err(Error::InvalidId {
             kind: "response id",
-            input: id.chars().take(128).collect(),
+            input: crate::text::truncate(id, 128),
             reason,
         }),
     }
@@ -520,15 +522,15 @@ impl ClientBuilder {
     /// or a reqwest client that fails to build.
     pub fn build(self) -> Result<Client> {
         if self.require_key && self.api_key.is_none() {
-            return Err(Error::Config("OPENAI_API_KEY is not set".to_owned()));
+            return Err(Error::config("OPENAI_API_KEY is not set"));
         }
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&base_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             _ => {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "base URL {:?} is not an http(s) URL",
-                    truncate(&self.base_url)
+                    truncate(&self.base_url, 128)
                 )));
             }
         }
@@ -538,7 +540,7 @@ impl ClientBuilder {
             ("stream idle timeout", self.stream_idle_timeout),
         ] {
             if value.is_zero() {
-                return Err(Error::Config(format!("{name} must be greater than zero")));
+                return Err(Error::config(format!("{name} must be greater than zero")));
             }
         }
 
@@ -553,9 +555,7 @@ impl ClientBuilder {
                 .ok()
                 .filter(|_| !key.expose().trim().is_empty())
                 .ok_or_else(|| {
-                    Error::Config(
-                        "API key is empty or has characters not allowed in a header".into(),
-                    )
+                    Error::config("API key is empty or has characters not allowed in a header")
                 })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
@@ -566,9 +566,9 @@ impl ClientBuilder {
         ] {
             if let Some(value) = value {
                 let value = HeaderValue::from_str(value).map_err(|_| {
-                    Error::Config(format!(
+                    Error::config(format!(
                         "{name} {:?} is not a valid header value",
-                        truncate(value)
+                        truncate(value, 128)
                     ))
                 })?;
                 headers.insert(HeaderName::from_static(name), value);
@@ -580,9 +580,7 @@ impl ClientBuilder {
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .build()
-                .map_err(|e| {
-                    Error::Config(format!("HTTP client cannot be built: {}", e.without_url()))
-                })?,
+                .map_err(|e| Error::config_with("HTTP client cannot be built", e.without_url()))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -596,11 +594,6 @@ impl ClientBuilder {
             }),
         })
     }
-}
-
-/// At most 128 characters of a user-supplied value, for error messages.
-fn truncate(s: &str) -> String {
-    s.chars().take(128).collect()
 }
 
 #[cfg(test)]
@@ -655,14 +648,14 @@ mod tests {
     fn build_rejects_bad_settings_without_echoing_the_key() {
         let err = Client::builder().base_url("not a url").build().unwrap_err();
         assert!(
-            matches!(err, Error::Config(ref m) if m.contains("not a url")),
+            matches!(err, Error::Config { ref what, .. } if what.contains("not a url")),
             "{err}"
         );
         let err = Client::builder()
             .base_url("ftp://x/v1")
             .build()
             .unwrap_err();
-        assert!(matches!(err, Error::Config(_)));
+        assert!(matches!(err, Error::Config { .. }));
         let err = Client::builder()
             .timeout(Duration::ZERO)
             .build()
@@ -672,7 +665,7 @@ mod tests {
             .api_key("sk-bad\nsecret")
             .build()
             .unwrap_err();
-        assert!(matches!(err, Error::Config(_)));
+        assert!(matches!(err, Error::Config { .. }));
         assert!(!format!("{err} {err:?}").contains("secret"));
         let err = Client::builder()
             .organization("a\u{7f}b")

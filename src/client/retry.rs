@@ -5,6 +5,8 @@
 //! `x-should-retry: true|false` header override the status; wait what the server
 //! asks (`retry-after-ms`, else `retry-after` in seconds or as an HTTP-date) when
 //! that is in (0, 60] s, else back off exponentially with 75–100 % jitter.
+//! A 429 saying `insufficient_quota` is not retried (as in async-openai): no
+//! wait refills an account, unless the server says `x-should-retry: true`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,12 +52,16 @@ impl RetryPolicy {
 
 /// Whether a reply with this status and headers is worth retrying.
 pub(crate) fn should_retry_status(status: u16, headers: &HeaderMap) -> bool {
+    should_retry_header(headers).unwrap_or(matches!(status, 408 | 409 | 429) || status >= 500)
+}
+
+/// The server's own verdict, `x-should-retry: true|false`, if it gave one.
+pub(crate) fn should_retry_header(headers: &HeaderMap) -> Option<bool> {
     match headers.get("x-should-retry").and_then(|v| v.to_str().ok()) {
-        Some("true") => return true,
-        Some("false") => return false,
-        _ => {}
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
     }
-    matches!(status, 408 | 409 | 429) || status >= 500
 }
 
 /// The server's retry hint: `retry-after-ms`, else `retry-after` as seconds

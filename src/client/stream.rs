@@ -10,8 +10,10 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::sse::{SseEvent, SseParser};
+use super::trace::{self, StreamTrace};
 use super::transport::StreamReply;
 use super::wire::{ErrorBody, OutputItem, Response};
 use crate::{ApiError, Error, Result};
@@ -98,8 +100,11 @@ impl StreamEvent {
 /// - the connection drops or the body ends before a terminal event, or the
 ///   server sends `data: [DONE]` before one → [`Error::Stream`];
 /// - no bytes arrive within the stream idle timeout → [`Error::Timeout`];
-/// - the server sends an `error` event → [`Error::Api`] with the event's code,
-///   message and param, and the HTTP status of the stream reply (normally 200);
+/// - the server sends an `error` event (or any payload with a truthy top-level
+///   `error`) → [`Error::Api`] with the event's code, message and param, and
+///   `status: None` (the reply's `200` was not the error's status; see
+///   [`ApiError`](crate::ApiError#errors-inside-a-stream)), or
+///   [`Error::RateLimited`] if its code is `rate_limit_exceeded`;
 /// - an event is not valid JSON, or not the shape its type promises → [`Error::Decode`].
 ///
 /// `response.failed` is an *event* ([`StreamEvent::Failed`]) so that callers see
@@ -107,7 +112,6 @@ impl StreamEvent {
 /// Nothing is retried once the stream exists.
 pub struct ResponseStream {
     inner: Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>,
-    status: u16,
     request_id: Option<String>,
     response_id: Option<String>,
 }
@@ -124,12 +128,12 @@ impl fmt::Debug for ResponseStream {
 impl ResponseStream {
     pub(crate) fn new(reply: StreamReply, idle: Duration) -> Self {
         let request_id = reply.request_id.clone();
-        let status = reply.status;
+        let traced = StreamTrace::new("responses", reply.request_id.as_deref());
         let source = SseSource::new(reply, idle);
         let state = EventState {
             source,
-            status,
             finished: false,
+            traced,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_event().await?;
@@ -137,7 +141,6 @@ impl ResponseStream {
         });
         Self {
             inner: Box::pin(inner),
-            status,
             request_id,
             response_id: None,
         }
@@ -163,10 +166,11 @@ impl ResponseStream {
     /// # Errors
     ///
     /// Any error of the stream (see [`ResponseStream`]), and for
-    /// `response.failed` an [`Error::Api`] carrying the response's `error.code`
-    /// and `error.message`, the stream reply's HTTP status and request id. A
-    /// `response.incomplete` is *not* an error: the response is returned with
-    /// status `incomplete`.
+    /// `response.failed` the response's `error` (its code, message, param and
+    /// type, and the reply's request id) as an error inside a stream:
+    /// [`Error::Api`] with `status: None`, or [`Error::RateLimited`] for
+    /// `rate_limit_exceeded`. A `response.incomplete` is *not* an error: the
+    /// response is returned with status `incomplete`.
     pub async fn final_response(mut self) -> Result<Response> {
         let mut items: BTreeMap<u64, OutputItem> = BTreeMap::new();
         while let Some(event) = self.next().await {
@@ -184,21 +188,26 @@ impl ResponseStream {
                 _ => {}
             }
         }
-        Err(Error::Stream {
-            reason: "stream ended before a terminal event".to_owned(),
-            request_id: self.request_id.clone(),
-        })
+        Err(Error::stream(
+            "stream ended before a terminal event",
+            self.request_id.clone(),
+        ))
     }
 
     pub(crate) fn failed_error(&self, response: &Response) -> Error {
-        let (code, message) = match &response.error {
-            Some(e) => (e.code.clone(), e.message.clone()),
-            None => (None, "response failed without an error object".to_owned()),
+        let mut api = match &response.error {
+            Some(e) => {
+                let text = |key: &str| e.extra.get(key).and_then(Value::as_str).map(str::to_owned);
+                let mut api = ApiError::in_stream(e.message.clone());
+                api.code = e.code.clone();
+                api.param = text("param");
+                api.kind = text("type");
+                api
+            }
+            None => ApiError::in_stream("response failed without an error object"),
         };
-        let mut api = ApiError::new(self.status, message);
-        api.code = code;
         api.request_id = self.request_id.clone();
-        Error::Api(Box::new(api))
+        Error::from(api)
     }
 }
 
@@ -253,6 +262,7 @@ impl SseSource {
     pub(crate) async fn next(&mut self) -> Option<Result<SseEvent>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                trace::stream_event(&event.data);
                 return Some(Ok(event));
             }
             if self.eof {
@@ -275,10 +285,11 @@ impl SseSource {
                     self.pending.extend(out);
                 }
                 Ok(Some(Err(e))) => {
-                    let e = e.without_url();
-                    return Some(Err(
-                        self.stream_error(format!("connection lost while streaming ({e})"))
-                    ));
+                    return Some(Err(Error::Stream {
+                        reason: "connection lost while streaming".to_owned(),
+                        request_id: self.request_id.clone(),
+                        source: Some(Box::new(e.without_url())),
+                    }));
                 }
                 Ok(None) => {
                     self.eof = true;
@@ -289,18 +300,15 @@ impl SseSource {
     }
 
     pub(crate) fn stream_error(&self, reason: String) -> Error {
-        Error::Stream {
-            reason,
-            request_id: self.request_id.clone(),
-        }
+        Error::stream(reason, self.request_id.clone())
     }
 }
 
 /// The state behind a [`ResponseStream`].
 struct EventState {
     source: SseSource,
-    status: u16,
     finished: bool,
+    traced: StreamTrace,
 }
 
 impl EventState {
@@ -308,9 +316,11 @@ impl EventState {
         if self.finished {
             return None;
         }
-        let result = self.read_event().await;
+        let span = self.traced.read();
+        let result = self.read_event().instrument(span).await;
         if !matches!(&result, Ok(event) if !event.is_terminal()) {
             self.finished = true;
+            self.traced.end(result.as_ref().map(terminal_name));
         }
         Some(result)
     }
@@ -351,14 +361,19 @@ impl EventState {
         // top-level `error`, is a failure (the error may be nested or flat).
         let top_error = value.get("error").filter(|e| is_truthy(e));
         if kind == "error" || top_error.is_some() {
-            let body = match top_error {
-                Some(nested @ Value::Object(_)) => nested.clone(),
-                _ => value.clone(),
+            let (body, flat) = match top_error {
+                Some(nested @ Value::Object(_)) => (nested.clone(), false),
+                _ => (value.clone(), true),
             };
-            let body: ErrorBody = serde_json::from_value(body).unwrap_or_default();
-            let mut api = body.into_api_error(self.status);
+            let mut body: ErrorBody = serde_json::from_value(body).unwrap_or_default();
+            if flat {
+                // The flat event's `type` is the event's own ("error"), not the
+                // error's type.
+                body.kind = None;
+            }
+            let mut api = body.into_api_error(None);
             api.request_id = self.source.request_id.clone();
-            return Err(Error::Api(Box::new(api)));
+            return Err(Error::from(api));
         }
         let decode = |e| Error::decode("stream event", raw.as_bytes(), e);
         let response = |value: &Value| -> Result<Response> {
@@ -409,6 +424,16 @@ impl EventState {
             }
             _ => StreamEvent::Other { kind, data: value },
         })
+    }
+}
+
+/// The wire name of a terminal event, for the log.
+fn terminal_name(event: &StreamEvent) -> &'static str {
+    match event {
+        StreamEvent::Completed(_) => "response.completed",
+        StreamEvent::Incomplete(_) => "response.incomplete",
+        StreamEvent::Failed(_) => "response.failed",
+        _ => "other",
     }
 }
 

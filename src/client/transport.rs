@@ -8,7 +8,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout_at};
 
-use super::retry::{retry_after, should_retry_status};
+use super::retry::{retry_after, should_retry_header, should_retry_status};
+use super::trace;
 use super::{Client, Response};
 use crate::error::snippet;
 use crate::{ApiError, Error, Result};
@@ -75,7 +76,6 @@ impl Reply {
 #[derive(Debug)]
 pub(crate) struct StreamReply {
     pub(crate) response: reqwest::Response,
-    pub(crate) status: u16,
     pub(crate) request_id: Option<String>,
 }
 
@@ -107,9 +107,7 @@ impl Client {
         match self.with_retries(call).await? {
             Outcome::Body(reply) => Ok(reply),
             // `with_retries` reads the body whenever `call.streaming` is false.
-            Outcome::Stream(_) => Err(Error::Unsupported(
-                "internal: stream reply for a plain call",
-            )),
+            Outcome::Stream(_) => Err(Error::Internal("a stream reply for a plain call")),
         }
     }
 
@@ -117,12 +115,25 @@ impl Client {
     pub(crate) async fn execute_stream(&self, call: &Call) -> Result<StreamReply> {
         match self.with_retries(call).await? {
             Outcome::Stream(reply) => Ok(reply),
-            Outcome::Body(_) => Err(Error::Unsupported(
-                "internal: plain reply for a stream call",
-            )),
+            Outcome::Body(_) => Err(Error::Internal("a plain reply for a stream call")),
         }
     }
 
+    // One span per call, around all its attempts; the attempts fill in its
+    // last status and request id.
+    #[tracing::instrument(
+        name = "http_request",
+        target = "resptree::client",
+        level = "info",
+        skip_all,
+        fields(
+            method = %call.method,
+            path = %call.path,
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        ),
+    )]
     async fn with_retries(&self, call: &Call) -> Result<Outcome> {
         let policy = self.inner.retry;
         let mut retry = 0;
@@ -130,10 +141,15 @@ impl Client {
             match self.attempt(call, retry).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(failure) if failure.retryable && retry < policy.max_retries => {
-                    tokio::time::sleep(policy.delay(retry, failure.hint)).await;
+                    let wait = policy.delay(retry, failure.hint);
+                    trace::retrying(retry + 1, &failure.error, wait);
+                    tokio::time::sleep(wait).await;
                     retry += 1;
                 }
-                Err(failure) => return Err(failure.error),
+                Err(failure) => {
+                    trace::giving_up(retry + 1, &failure.error);
+                    return Err(failure.error);
+                }
             }
         }
     }
@@ -143,7 +159,7 @@ impl Client {
         let mut url =
             reqwest::Url::parse(&format!("{}/{}", inner.base_url, call.path)).map_err(|e| {
                 Failure {
-                    error: Error::Config(format!("request URL is invalid: {e}")),
+                    error: Error::config_with("request URL is invalid", e),
                     retryable: false,
                     hint: None,
                 }
@@ -165,6 +181,8 @@ impl Client {
             request = request.header(ACCEPT, "text/event-stream");
         }
 
+        let started = Instant::now();
+        trace::sending(retry + 1, call.body.as_ref());
         let deadline = Instant::now() + inner.timeout;
         let response = match timeout_at(deadline, request.send()).await {
             Err(_) => return Err(Failure::retryable(self.response_timeout())),
@@ -174,6 +192,7 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = request_id(&headers);
+        trace::response(retry + 1, status, request_id.as_deref(), started);
 
         if !response.status().is_success() {
             // The body of an error reply is best effort: if it cannot be read, the
@@ -186,14 +205,13 @@ impl Client {
             api.request_id = request_id;
             api.retry_after = retry_after(&headers);
             let hint = api.retry_after;
-            let error = if status == 429 {
-                Error::RateLimited(Box::new(api))
-            } else {
-                Error::Api(Box::new(api))
-            };
+            // Out of credit comes as a 429 too, but no wait cures it (as in
+            // async-openai); the server's explicit `x-should-retry` still wins.
+            let retryable = should_retry_status(status, &headers)
+                && (!api.is_insufficient_quota() || should_retry_header(&headers) == Some(true));
             return Err(Failure {
-                error,
-                retryable: should_retry_status(status, &headers),
+                error: Error::from(api),
+                retryable,
                 hint,
             });
         }
@@ -201,14 +219,16 @@ impl Client {
         if call.streaming {
             return Ok(Outcome::Stream(StreamReply {
                 response,
-                status,
                 request_id,
             }));
         }
         match timeout_at(deadline, response.bytes()).await {
             Err(_) => Err(Failure::retryable(self.response_timeout())),
             Ok(Err(e)) => Err(Failure::retryable(self.transport_error(e))),
-            Ok(Ok(body)) => Ok(Outcome::Body(Reply { request_id, body })),
+            Ok(Ok(body)) => {
+                trace::received(&body);
+                Ok(Outcome::Body(Reply { request_id, body }))
+            }
         }
     }
 
@@ -250,7 +270,7 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
 /// from a snippet of the body when it is not that envelope.
 fn api_error(status: u16, body: &[u8]) -> ApiError {
     match serde_json::from_slice::<super::wire::ErrorEnvelope>(body) {
-        Ok(envelope) => envelope.error.into_api_error(status),
+        Ok(envelope) => envelope.error.into_api_error(Some(status)),
         Err(_) if body.is_empty() => ApiError::new(status, "(empty body)"),
         Err(_) => ApiError::new(status, snippet(body)),
     }

@@ -637,10 +637,14 @@ pub(crate) struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// Fills an [`ApiError`](crate::ApiError) for `status`.
-    pub(crate) fn into_api_error(self, status: u16) -> crate::ApiError {
+    /// Fills an [`ApiError`](crate::ApiError) for `status` (`None`: the error
+    /// arrived inside a stream).
+    pub(crate) fn into_api_error(self, status: Option<u16>) -> crate::ApiError {
         let message = value_text(self.message).unwrap_or_else(|| "(no message)".to_owned());
-        let mut error = crate::ApiError::new(status, message);
+        let mut error = match status {
+            Some(status) => crate::ApiError::new(status, message),
+            None => crate::ApiError::in_stream(message),
+        };
         error.kind = value_text(self.kind);
         error.code = value_text(self.code);
         error.param = value_text(self.param);
@@ -732,7 +736,7 @@ mod tests {
     fn error_body_accepts_numeric_codes_and_nulls() {
         let env: ErrorEnvelope =
             serde_json::from_value(json!({"error":{"message":"m","type":null,"code":42}})).unwrap();
-        let e = env.error.into_api_error(500);
+        let e = env.error.into_api_error(Some(500));
         assert_eq!(e.code.as_deref(), Some("42"));
         assert_eq!(e.kind, None);
         assert_eq!(e.message, "m");

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::failure::Failure;
 use super::fault::Fault;
 use super::request::{json_object, optional_bool, required_string};
-use super::responses::StreamFault;
+use super::responses::PlayedFault;
 use super::state::{Shared, unix_now};
 use super::stream::{self, Step};
 use super::{ids, items, model};
@@ -19,13 +19,18 @@ use super::{ids, items, model};
 /// `POST /v1/chat/completions`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
-    fault: Option<Extension<StreamFault>>,
+    fault: Option<Extension<PlayedFault>>,
     body: Bytes,
 ) -> Result<Response, Failure> {
     let raw = json_object(&body)?;
     let model_name = required_string(&raw, "model")?;
     let context = messages(&raw)?;
-    let n = choice_count(&raw)?;
+    let asked = choice_count(&raw)?;
+    // A server that ignores or caps `n` answers fewer choices, without saying so.
+    let n = shared
+        .config
+        .max_chat_choices
+        .map_or(asked, |max| asked.min(max));
     let stream = optional_bool(&raw, "stream")?.unwrap_or(false);
     let include_usage = raw
         .get("stream_options")
@@ -50,11 +55,9 @@ pub(crate) async fn create(
         model: model_name,
     };
 
+    let (fault, hold) = PlayedFault::unpack(fault);
     if !stream {
-        let latency = shared.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        shared.think(hold).await;
         let choices: Vec<Value> = texts
             .iter()
             .enumerate()
@@ -97,7 +100,7 @@ pub(crate) async fn create(
             Value::Null,
         );
     }
-    plan.push(Step::Sleep(shared.latency()));
+    plan.push(Step::Think(shared.latency()));
     let deltas: Vec<Vec<String>> = texts.iter().map(|t| model::deltas(t)).collect();
     let rounds = deltas.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
@@ -125,7 +128,17 @@ pub(crate) async fn create(
         push(&mut plan, json!([]), usage);
     }
     plan.push(stream::data_only("[DONE]"));
-    let fault = fault.map(|Extension(StreamFault(f))| match f {
+    if let Some(Fault::ErrorEvent {
+        after_events, code, ..
+    }) = &fault
+    {
+        let plan = stream::error_after(plan, *after_events, |_| {
+            let error = json!({"error": Failure::stream_error(code, None)});
+            stream::data_only(&error.to_string())
+        });
+        return Ok(stream::response(shared, plan));
+    }
+    let fault = fault.map(|f| match f {
         // Chat streams have no `response.failed`; a failure is a cut connection.
         Fault::FailMidStream {
             after_deltas,

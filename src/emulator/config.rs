@@ -29,6 +29,10 @@ pub struct EmulatorConfig {
     /// than any test sends between two `clear_requests` calls, while a long-running
     /// emulator stays bounded (an entry holds its request body).
     pub request_log_capacity: usize,
+    /// The most choices `POST /chat/completions` returns, whatever `n` asks: plays
+    /// a compatible server that ignores `n` (`Some(1)`) or caps it. `None`
+    /// (default) honours `n`, as the real API does.
+    pub max_chat_choices: Option<u64>,
 }
 
 impl Default for EmulatorConfig {
@@ -41,6 +45,7 @@ impl Default for EmulatorConfig {
             max_body_bytes: 4 * 1024 * 1024,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             request_log_capacity: 10_000,
+            max_chat_choices: None,
         }
     }
 }

@@ -181,6 +181,47 @@ impl Failure {
         }
     }
 
+    /// The error object (`message`, `type`, `param`, `code`) the real API reports
+    /// for `code` inside a stream (see [`Fault::ErrorEvent`](super::Fault::ErrorEvent));
+    /// `previous` is the request's `previous_response_id`, if it had one.
+    pub(crate) fn stream_error(code: &str, previous: Option<&str>) -> Value {
+        let known = match code {
+            "previous_response_not_found" => {
+                Some(Self::previous_not_found(previous.unwrap_or("resp_unknown")))
+            }
+            "context_length_exceeded" => Some(Self::invalid_value(
+                "input",
+                "Your input exceeds the context window of this model. Please adjust your input and try again.",
+                "context_length_exceeded",
+            )),
+            "insufficient_quota" => Some(Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message:
+                    "You exceeded your current quota, please check your plan and billing details."
+                        .to_owned(),
+                kind: "insufficient_quota",
+                param: None,
+                code: Some("insufficient_quota"),
+            }),
+            "rate_limit_exceeded" => Some(Self::rate_limited(20)),
+            "invalid_api_key" => Some(Self {
+                status: StatusCode::UNAUTHORIZED,
+                message: "Incorrect API key provided.".to_owned(),
+                kind: "invalid_request_error",
+                param: None,
+                code: Some("invalid_api_key"),
+            }),
+            _ => None,
+        };
+        let failure = known.unwrap_or_else(|| Self::for_status(500));
+        json!({
+            "message": failure.message,
+            "type": failure.kind,
+            "param": failure.param,
+            "code": code,
+        })
+    }
+
     /// The `{"error": {...}}` body.
     pub(crate) fn body(&self) -> Value {
         json!({"error": {

@@ -12,8 +12,11 @@ use std::time::Duration;
 /// [`DropBeforeHeaders`](Fault::DropBeforeHeaders), [`MalformedBody`](Fault::MalformedBody))
 /// hit the next matching request of any kind *before* it is processed, so they never leave
 /// a stored response behind. Stream faults ([`DropMidStream`](Fault::DropMidStream),
-/// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream)) wait
-/// for the next matching *streamed* request; non-streamed requests pass them by.
+/// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream),
+/// [`ErrorEvent`](Fault::ErrorEvent)) wait for the next matching *streamed* request;
+/// non-streamed requests pass them by.
+/// [`Hold`](Fault::Hold) waits for the next matching request that generates a reply
+/// (`POST /v1/responses`, `POST /v1/chat/completions`).
 /// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +75,39 @@ pub enum Fault {
         /// How many requests get it.
         count: usize,
     },
+    /// Send `200` and the first `after_events` stream events, then an error *inside*
+    /// the stream with this `code`, and end the stream there. Nothing is stored.
+    ///
+    /// On `/responses` it is the spec's `error` event
+    /// (`{"type":"error","code",...,"message",...,"param",...}`); on chat streams a
+    /// `data: {"error": {...}}` chunk. The message, `type` and `param` are the real
+    /// API's for `previous_response_not_found`, `context_length_exceeded`,
+    /// `insufficient_quota`, `rate_limit_exceeded` and `invalid_api_key`, and a
+    /// generic server error's for any other code.
+    ErrorEvent {
+        /// Events (SSE blocks, or chat chunks) sent before the error.
+        after_events: usize,
+        /// The error's `code`, e.g. `"previous_response_not_found"`.
+        code: String,
+        /// How many streamed requests get it.
+        count: usize,
+    },
+    /// Hold the request at its thinking time until the test lets it go with
+    /// [`Emulator::release`](super::Emulator::release), then answer normally.
+    ///
+    /// The thinking time comes after the request's context was resolved and its
+    /// conversation lock taken, and before the reply is generated and stored: a
+    /// streamed response is held after its `response.created` and
+    /// `response.in_progress` events (a chat stream after its role chunks), a
+    /// plain one before any byte is sent. So a test can have a request certainly
+    /// in flight — holding a conversation's lock, occupying a concurrency
+    /// permit — for as long as it needs, without racing a latency window.
+    /// [`Emulator::wait_held`](super::Emulator::wait_held) waits until requests
+    /// are held.
+    Hold {
+        /// How many generating requests get it.
+        count: usize,
+    },
 }
 
 impl Fault {
@@ -126,7 +162,9 @@ impl Fault {
             | Self::DropMidStream { count, .. }
             | Self::StallMidStream { count, .. }
             | Self::FailMidStream { count, .. }
-            | Self::MalformedBody { count } => count,
+            | Self::ErrorEvent { count, .. }
+            | Self::MalformedBody { count }
+            | Self::Hold { count } => count,
         }
     }
 
@@ -134,7 +172,10 @@ impl Fault {
     pub(crate) fn is_stream_fault(&self) -> bool {
         matches!(
             self,
-            Self::DropMidStream { .. } | Self::StallMidStream { .. } | Self::FailMidStream { .. }
+            Self::DropMidStream { .. }
+                | Self::StallMidStream { .. }
+                | Self::FailMidStream { .. }
+                | Self::ErrorEvent { .. }
         )
     }
 }
@@ -182,10 +223,13 @@ impl FaultPlan {
 
     /// The fault the request to `path` must suffer, if any: the oldest queued fault
     /// that matches, else (with the random mode on) maybe a random one.
-    pub(crate) fn take(&mut self, path: &str, streamed: bool) -> Option<Fault> {
+    /// `generating` says whether the request generates a reply (see
+    /// [`Fault::Hold`]); a streamed request always does.
+    pub(crate) fn take(&mut self, path: &str, streamed: bool, generating: bool) -> Option<Fault> {
         let pos = self.queue.iter().position(|q| {
             q.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
                 && (streamed || !q.fault.is_stream_fault())
+                && (generating || !matches!(q.fault, Fault::Hold { .. }))
         });
         if let Some(pos) = pos {
             let q = &mut self.queue[pos];
@@ -265,24 +309,24 @@ mod tests {
         );
         plan.push(None, Fault::MalformedBody { count: 1 });
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::Status {
                 status: 500,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::Status {
                 status: 500,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/responses", false),
+            plan.take("/v1/responses", false, true),
             Some(Fault::MalformedBody { count: 1 })
         );
-        assert_eq!(plan.take("/v1/responses", false), None);
+        assert_eq!(plan.take("/v1/responses", false, true), None);
     }
 
     #[test]
@@ -299,18 +343,30 @@ mod tests {
                 count: 1,
             },
         );
-        assert_eq!(plan.take("/v1/responses", false), None);
+        assert_eq!(plan.take("/v1/responses", false, true), None);
         assert_eq!(
-            plan.take("/v1/responses", true),
+            plan.take("/v1/responses", true, true),
             Some(Fault::DropMidStream {
                 after_events: 2,
                 count: 1
             })
         );
         assert_eq!(
-            plan.take("/v1/chat/completions", false),
+            plan.take("/v1/chat/completions", false, true),
             Some(Fault::DropBeforeHeaders { count: 1 })
         );
+    }
+
+    #[test]
+    fn hold_waits_for_a_generating_request() {
+        let mut plan = FaultPlan::default();
+        plan.push(None, Fault::Hold { count: 1 });
+        assert_eq!(plan.take("/v1/responses/resp_1", false, false), None);
+        assert_eq!(
+            plan.take("/v1/responses", false, true),
+            Some(Fault::Hold { count: 1 })
+        );
+        assert_eq!(plan.take("/v1/responses", false, true), None);
     }
 
     #[test]
@@ -350,7 +406,7 @@ mod tests {
             let mut plan = FaultPlan::default();
             plan.set_random(0.5, seed);
             (0..64)
-                .map(|_| plan.take("/v1/responses", true))
+                .map(|_| plan.take("/v1/responses", true, true))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
@@ -358,6 +414,6 @@ mod tests {
         assert!(hits > 10 && hits < 54, "{hits} of 64");
         let mut plan = FaultPlan::default();
         plan.set_random(0.0, 3);
-        assert!((0..64).all(|_| plan.take("/", true).is_none()));
+        assert!((0..64).all(|_| plan.take("/", true, true).is_none()));
     }
 }

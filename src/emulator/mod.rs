@@ -67,7 +67,10 @@
 //!   `previous_response_not_found` naming the id; a gap anywhere on the chain breaks it.
 //! - `input_items` lists the response's own input items only.
 //! - A stream whose client disconnects before the end is cancelled and not stored.
-//! - Failed streams ([`Fault::FailMidStream`]) are not stored.
+//! - Failed streams ([`Fault::FailMidStream`]) and streams ended by an error event
+//!   ([`Fault::ErrorEvent`]) are not stored.
+//! - `POST /chat/completions` honours `n` unless [`EmulatorConfig::max_chat_choices`]
+//!   caps it, as some compatible servers silently do.
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
 //! - Latency ([`EmulatorConfig::latency`], [`Emulator::set_latency`]) applies to
@@ -91,6 +94,10 @@
 //! client without the handle (another process, another language's SDK) can fault one
 //! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
 //! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
+//! [`Fault::Hold`] holds a request at its thinking time until [`Emulator::release`];
+//! with [`Emulator::wait_held`], [`Emulator::wait_idle`] and
+//! [`Emulator::peak_in_flight`], tests wait for what the server is doing instead of
+//! sleeping.
 //! Every request lands in [`Emulator::requests`] (the newest
 //! [`EmulatorConfig::request_log_capacity`] of them) with its status, `x-request-id`, body
 //! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
@@ -101,6 +108,7 @@
 //! `resptree emulate --listen 127.0.0.1:PORT` (feature `cli`) prints the base URL and
 //! serves until Ctrl-C; [`Emulator::serve`] is the library call behind such servers.
 
+mod activity;
 mod chat;
 mod config;
 mod context;
@@ -198,6 +206,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Returns at most `max` chat choices whatever `n` asks, like a compatible
+    /// server that ignores `n` (see [`EmulatorConfig::max_chat_choices`]).
+    pub fn max_chat_choices(mut self, max: u64) -> Self {
+        self.config.max_chat_choices = Some(max);
+        self
+    }
+
     /// Binds the address and starts serving in a background task.
     ///
     /// # Errors
@@ -207,10 +222,10 @@ impl EmulatorBuilder {
         let listen = self.config.listen;
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| Error::Config(format!("cannot bind emulator to {listen}: {e}")))?;
+            .map_err(|e| Error::config_with(format!("cannot bind emulator to {listen}"), e))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read emulator address: {e}")))?;
+            .map_err(|e| Error::config_with("cannot read emulator address", e))?;
         let shared = Arc::new(Shared::new(self.config));
         let (stop, stopped) = oneshot::channel::<()>();
         let router = server::router(Arc::clone(&shared));
@@ -256,7 +271,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new(config));
         server::run(listener, server::router(shared), shutdown)
             .await
-            .map_err(|e| Error::Config(format!("emulator server failed: {e}")))
+            .map_err(|e| Error::config_with("emulator server failed", e))
     }
 
     /// The base URL clients use, ending in `/v1`: `http://127.0.0.1:PORT/v1`.
@@ -307,9 +322,43 @@ impl Emulator {
             .collect()
     }
 
-    /// Forgets the request log.
+    /// Forgets the request log, and restarts [`Emulator::peak_in_flight`] from
+    /// the requests in flight now.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
+        self.shared.activity.reset_peak();
+    }
+
+    /// How many requests the emulator is serving right now: from their arrival
+    /// until their reply is handed to the connection, or, for a stream, until it
+    /// ended or the client went away.
+    pub fn in_flight(&self) -> usize {
+        self.shared.activity.in_flight().now
+    }
+
+    /// The most requests that were in flight at once since the emulator started
+    /// (or since [`Emulator::clear_requests`]). A client's concurrency limit can
+    /// be checked against it.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.activity.in_flight().peak
+    }
+
+    /// Waits until no request is in flight: every reply was handed over, and
+    /// every stream finished or was cancelled (with what it held released: a
+    /// cancelled stream's conversation lock is free once this returns).
+    pub async fn wait_idle(&self) {
+        self.shared.activity.idle().await;
+    }
+
+    /// Waits until at least `n` requests are held by [`Fault::Hold`].
+    pub async fn wait_held(&self, n: usize) {
+        self.shared.gate.held(n).await;
+    }
+
+    /// Lets `n` requests held by [`Fault::Hold`] go on, oldest first. A release
+    /// beyond the requests held now lets the next ones pass without stopping.
+    pub fn release(&self, n: usize) {
+        self.shared.gate.release(n);
     }
 
     /// Deletes a stored response, as `DELETE /responses/{id}` does. `false` when there
@@ -339,6 +388,8 @@ impl Emulator {
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and
     /// waits for the server task.
     pub async fn shutdown(mut self) {
+        // Held requests would hold up the graceful shutdown: let them finish.
+        self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -355,6 +406,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -119,7 +119,7 @@ const FNV_PRIME: u64 = 0x0100_0000_01b3;
 /// `ordinal` is the reply's position among its siblings (0-based), so siblings
 /// always differ ("Take 1", "Take 2", …) even with identical input.
 pub(crate) fn default_reply(seed: u64, context: &Summary, ordinal: u64) -> String {
-    let quote = truncate_chars(
+    let quote = crate::text::truncate(
         context.latest_user.as_deref().unwrap_or(""),
         QUOTE_MAX_CHARS,
     );
@@ -176,13 +176,6 @@ pub(crate) fn deltas(text: &str) -> Vec<String> {
     out
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +213,8 @@ mod tests {
     fn long_quotes_are_truncated() {
         let long = "x".repeat(500);
         let reply = default_reply(0, &Summary::of(&[user(&long)]), 0);
-        assert!(reply.contains(&format!("\"{}…\"", "x".repeat(200))));
+        // 200 characters in all, the last of them the ellipsis.
+        assert!(reply.contains(&format!("\"{}…\"", "x".repeat(199))));
     }
 
     /// The digest as it was computed before contexts were summarised incrementally:

@@ -16,14 +16,24 @@ use super::state::{Commit, OwnedStart, Shared, Start, unix_now};
 use super::stream::{self, Step};
 use super::{context, ids, model, page};
 
-/// A stream fault the front middleware picked for this request.
+/// A fault the front middleware picked for this request that the handler plays:
+/// a stream fault, or [`Fault::Hold`].
 #[derive(Debug, Clone)]
-pub(crate) struct StreamFault(pub(crate) Fault);
+pub(crate) struct PlayedFault(pub(crate) Fault);
+
+impl PlayedFault {
+    /// The fault, if any, and whether it is a [`Fault::Hold`].
+    pub(crate) fn unpack(fault: Option<Extension<Self>>) -> (Option<Fault>, bool) {
+        let fault = fault.map(|Extension(Self(f))| f);
+        let hold = matches!(fault, Some(Fault::Hold { .. }));
+        (fault, hold)
+    }
+}
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
-    fault: Option<Extension<StreamFault>>,
+    fault: Option<Extension<PlayedFault>>,
     body: Bytes,
 ) -> Result<Response, Failure> {
     let req = CreateRequest::parse(&body)?;
@@ -90,21 +100,34 @@ pub(crate) async fn create(
         lock: resolved.lock,
     };
 
+    let (fault, hold) = PlayedFault::unpack(fault);
     if !req.stream {
-        let latency = shared.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
+        shared.think(hold).await;
         let mut commit = commit;
         commit.object["completed_at"] = json!(unix_now());
         let object = commit.object.clone();
         shared.commit(commit);
         return Ok(Json(object).into_response());
     }
-    let fault = fault.map(|Extension(StreamFault(f))| f);
+    let previous = match &req.start {
+        OwnedStart::Previous(id) => Some(id.clone()),
+        _ => None,
+    };
     let steps = match fault {
         Some(Fault::FailMidStream { after_deltas, .. }) => {
             failed_steps(commit, &msg_id, &text, after_deltas, &shared)
+        }
+        Some(Fault::ErrorEvent {
+            after_events, code, ..
+        }) => {
+            let plan = stream_steps(commit, &msg_id, &text, incomplete, &shared);
+            stream::error_after(plan, after_events, |sequence_number| {
+                // The spec's flat form: the error's fields beside `type`.
+                let mut event = Failure::stream_error(&code, previous.as_deref());
+                event["type"] = json!("error");
+                event["sequence_number"] = json!(sequence_number);
+                stream::sse("error", &event)
+            })
         }
         other => stream::apply_fault(
             stream_steps(commit, &msg_id, &text, incomplete, &shared),
@@ -280,7 +303,7 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
             &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
         ));
     }
-    steps.push(Step::Sleep(shared.latency()));
+    steps.push(Step::Think(shared.latency()));
     let mut item = message_item(msg_id, "in_progress", "");
     item["content"] = json!([]);
     steps.push(stream::sse(

@@ -22,10 +22,11 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::activity::InFlightGuard;
 use super::failure::Failure;
 use super::fault::Fault;
 use super::log::{LogEntry, RequestRecord};
-use super::responses::{self, StreamFault};
+use super::responses::{self, PlayedFault};
 use super::state::{Shared, lock};
 use super::{chat, conversations, ids};
 
@@ -89,8 +90,11 @@ async fn front(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let in_flight = shared.activity.enter();
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    let generating =
+        parts.method == Method::POST && (path == "/v1/responses" || path == "/v1/chat/completions");
     let mut record = RequestRecord {
         method: parts.method.to_string(),
         path: path.clone(),
@@ -128,12 +132,12 @@ async fn front(
                         Some("invalid_emulator_fault"),
                     )
                 }),
-                None => Ok(lock(&shared.faults).take(&path, streamed)),
+                None => Ok(lock(&shared.faults).take(&path, streamed, generating)),
             };
             let response = match &fault {
                 Err(failure) => failure.clone().into_response(),
-                Ok(Some(f)) if f.is_stream_fault() => {
-                    parts.extensions.insert(StreamFault(f.clone()));
+                Ok(Some(f)) if f.is_stream_fault() || matches!(f, Fault::Hold { .. }) => {
+                    parts.extensions.insert(PlayedFault(f.clone()));
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
@@ -146,7 +150,7 @@ async fn front(
             (response, fault.ok().flatten())
         }
     };
-    finish(&shared, record, response, fault, &conn, started)
+    finish(&shared, record, response, fault, &conn, started, in_flight)
 }
 
 /// The request's `Content-Type`, as text (empty when absent or not ASCII).
@@ -168,7 +172,10 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// Records the request and adds the headers every real reply carries.
+/// Records the request and adds the headers every real reply carries. The
+/// request stays in flight until `in_flight` is dropped: here for a body of known
+/// size (before a byte of it is sent, so a client never sees a reply while the
+/// request still counts), or when a streamed body ends or is dropped.
 fn finish(
     shared: &Shared,
     mut record: RequestRecord,
@@ -176,6 +183,7 @@ fn finish(
     fault: Option<Fault>,
     conn: &Conn,
     started: Instant,
+    in_flight: InFlightGuard,
 ) -> Response {
     record.fault = fault;
     record.status = if conn.is_cut() {
@@ -193,13 +201,35 @@ fn finish(
         }
         None => {
             let counter = Arc::clone(&bytes_out);
-            Body::from_stream(body.into_data_stream().inspect_ok(move |chunk: &Bytes| {
+            let counted = body.into_data_stream().inspect_ok(move |chunk: &Bytes| {
                 counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }))
+            });
+            Body::from_stream(Tracked {
+                inner: counted,
+                _in_flight: in_flight,
+            })
         }
     };
     lock(&shared.log).push(LogEntry { record, bytes_out });
     Response::from_parts(parts, body)
+}
+
+/// A streamed body that keeps its request counted in flight.
+///
+/// Fields drop in declaration order: the stream (and what it holds, such as a
+/// conversation lock or an unstored response) goes first, so once a request is
+/// no longer in flight, everything it held has been let go.
+struct Tracked<S> {
+    inner: S,
+    _in_flight: InFlightGuard,
+}
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for Tracked<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
 }
 
 /// The request header that asks for a fault on this one request (see [`Fault::from_header`]).

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use super::activity::{Activity, Gate};
 use super::config::EmulatorConfig;
 use super::context::Segment;
 use super::failure::Failure;
@@ -31,6 +32,10 @@ pub(crate) struct Shared {
     /// The current "thinking time" in nanoseconds: starts as `config.latency` and
     /// can be changed while serving ([`Emulator::set_latency`](super::Emulator::set_latency)).
     latency_nanos: AtomicU64,
+    /// Requests in flight (an `Arc`: a streamed body keeps its count alive).
+    pub(crate) activity: Arc<Activity>,
+    /// Where [`Fault::Hold`](super::Fault::Hold) requests wait.
+    pub(crate) gate: Gate,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +178,22 @@ impl Shared {
             log,
             scripted: Mutex::default(),
             roots: AtomicU64::new(0),
+            activity: Arc::default(),
+            gate: Gate::default(),
+        }
+    }
+
+    /// The fake model's thinking time before a non-streamed reply: first held at
+    /// the gate when the request drew a [`Fault::Hold`](super::Fault::Hold), then
+    /// the current latency ([`Shared::latency`]). (Streamed replies think in their
+    /// [`Step::Think`](super::stream::Step::Think).)
+    pub(crate) async fn think(&self, hold: bool) {
+        if hold {
+            self.gate.pass().await;
+        }
+        let latency = self.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
     }
 

@@ -20,6 +20,11 @@ pub(crate) enum Step {
     Send(Bytes),
     /// Wait before the next step.
     Sleep(Duration),
+    /// The fake model's thinking time (the configured latency): where a
+    /// [`Fault::Hold`] holds the stream, before any output.
+    Think(Duration),
+    /// Wait at the gate until the test releases the request ([`Fault::Hold`]).
+    Hold,
     /// Stamp `completed_at`, store the response, then send its terminal event
     /// (`event` is `response.completed` or `response.incomplete`).
     Finish {
@@ -63,6 +68,14 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
             steps.push(Step::Abort);
             steps
         }
+        Some(Fault::Hold { .. }) => {
+            let at = steps
+                .iter()
+                .position(|s| matches!(s, Step::Think(_)))
+                .unwrap_or(0);
+            steps.insert(at, Step::Hold);
+            steps
+        }
         Some(Fault::StallMidStream {
             after_events,
             stall,
@@ -74,6 +87,27 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
         }
         _ => steps,
     }
+}
+
+/// Plays the first `after_events` events of `steps`, then `error` (an error event,
+/// built from the number of events sent before it), and ends the stream cleanly.
+/// The response is never stored; a conversation lock it holds is kept until the
+/// error has been sent.
+pub(crate) fn error_after(
+    mut steps: Vec<Step>,
+    after_events: usize,
+    error: impl FnOnce(u64) -> Step,
+) -> Vec<Step> {
+    let cut = position_after_events(&steps, after_events);
+    let rest = steps.split_off(cut);
+    let sent = steps.iter().filter(|s| s.is_event()).count() as u64;
+    steps.push(error(sent));
+    for step in rest {
+        if let Step::Finish { commit, .. } | Step::Release(commit) = step {
+            steps.push(Step::Release(commit));
+        }
+    }
+    steps
 }
 
 /// The index just after the `n`-th event (or the end).
@@ -101,8 +135,9 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
             match steps.pop_front()? {
                 Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
                 // A zero sleep would still wait for the next timer tick (about 1 ms).
-                Step::Sleep(d) if d.is_zero() => {}
-                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Sleep(d) | Step::Think(d) if d.is_zero() => {}
+                Step::Sleep(d) | Step::Think(d) => tokio::time::sleep(d).await,
+                Step::Hold => shared.gate.pass().await,
                 Step::Finish {
                     mut commit,
                     event,

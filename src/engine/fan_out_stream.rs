@@ -8,9 +8,9 @@ use futures_util::Stream;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::pipeline::Call;
 use super::task_stream::TaskStream;
 use super::{Engine, RespondOptions};
-use crate::backend::BackendEvent;
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::node::Node;
@@ -105,38 +105,15 @@ async fn run(
         // As `Engine::fan_out`: nothing asked, nothing sent.
         return Ok(Vec::new());
     }
-    if !engine.inner.backend.has_native_fan_out() {
+    if !engine.backend().has_native_fan_out() {
         return Err(Error::Unsupported(
             "streaming fan-out on a backend without native fan-out",
         ));
     }
     let plan = engine.plan(parent, input, options).await?;
-    let attempt = engine.journal_attempt(&plan).await?;
-    let _permit = engine.permit().await?;
-    let sent = engine
-        .send_with_fallback(plan, |backend, request| {
-            let (events, mut received) = mpsc::unbounded_channel();
-            let tx = tx.clone();
-            Box::pin(async move {
-                let request = backend.respond_n_stream(request, n, events);
-                let forward = async {
-                    while let Some((index, event)) = received.recv().await {
-                        // A native fan-out has no per-choice server id to report.
-                        if let BackendEvent::Delta(text) = event {
-                            let _ = tx.send(Ok(FanOutUpdate::Delta { index, text }));
-                        }
-                    }
-                };
-                let (replies, ()) = tokio::join!(request, forward);
-                replies
-            })
-        })
-        .await;
-    let (replies, plan) = engine.settle(sent, &attempt).await?;
-    let group = NodeId::local();
-    let nodes = replies
-        .into_iter()
-        .map(|reply| engine.node_from(&plan, reply, Some(group.clone())))
-        .collect();
-    engine.commit(nodes, &attempt).await
+    engine
+        .run(vec![(plan, Call::NativeStream(n, tx.clone()))])
+        .await?
+        .pop()
+        .ok_or(Error::Internal("the pipeline returned no result for a job"))?
 }

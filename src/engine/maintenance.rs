@@ -1,7 +1,5 @@
 //! Bringing server responses into the tree, and pruning branches out of it.
 
-use std::sync::Arc;
-
 use super::Engine;
 use crate::backend::RetrievedResponse;
 use crate::error::{Error, Result};
@@ -74,8 +72,7 @@ impl Engine {
             report.adopted.push(node.id.clone());
             nodes.push(node);
         }
-        let tree = Arc::clone(&self.inner.tree);
-        self.blocking(move || tree.insert_all(nodes, Vec::new()))
+        self.with_tree(move |tree| tree.insert_all(nodes, Vec::new()))
             .await?;
         Ok(report)
     }
@@ -113,10 +110,9 @@ impl Engine {
     /// the server (best effort, after the local removal, concurrently within the
     /// engine's limit).
     pub async fn prune(&self, id: &NodeId, remote: bool) -> Result<PruneReport> {
-        let tree = Arc::clone(&self.inner.tree);
         let target = id.clone();
         let (removed, response_ids) = self
-            .blocking(move || {
+            .with_tree(move |tree| {
                 let ids = tree.descendants(&target)?;
                 let mut response_ids = Vec::new();
                 for id in &ids {

@@ -5,6 +5,10 @@
 //! write *after* its response is complete, so dropping any future the engine
 //! returns is safe: a cancelled request leaves no half-written node, only (at
 //! worst) an entry in the attempt journal that [`Engine::recover`] reports.
+//!
+//! All of them run through one request pipeline (`pipeline.rs`: plan → journal
+//! → permit → send → settle → commit); the public methods only build the
+//! requests and pick how they are sent.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::backend::{Backend, BackendReply, BackendRequest, Context};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
 use crate::node::{Node, Timestamp, message_item};
@@ -24,8 +28,11 @@ mod accounting;
 mod fan_out_stream;
 mod journal;
 mod maintenance;
+mod pipeline;
 mod stream;
 mod task_stream;
+
+use pipeline::Call;
 
 pub use accounting::UsageTotals;
 pub use fan_out_stream::{FanOutStream, FanOutUpdate};
@@ -186,7 +193,7 @@ impl Engine {
         options: &RespondOptions,
     ) -> Result<Node> {
         let plan = self.plan(parent, input, options).await?;
-        self.execute(plan).await
+        self.run_single(plan, Call::One).await
     }
 
     /// One child of `parent` per text, sent concurrently (bounded by the engine's
@@ -221,18 +228,33 @@ impl Engine {
         };
         // One plan (one parent read, one transcript) serves every child.
         let base = self.plan(parent, base.clone(), options).await?;
-        let runs = inputs.into_iter().map(|input| {
-            let mut plan = base.clone();
-            plan.request.input = input;
-            self.execute(plan)
-        });
-        Ok(futures_util::future::join_all(runs).await)
+        let jobs = inputs
+            .into_iter()
+            .map(|input| {
+                let mut plan = base.clone();
+                plan.request.input = input;
+                (plan, Call::One)
+            })
+            .collect();
+        let results = self.run(jobs).await?;
+        Ok(results
+            .into_iter()
+            .map(|nodes| nodes.and_then(pipeline::single))
+            .collect())
     }
 
     /// `n` alternative answers to the same input under `parent` ("regenerate").
     ///
     /// A backend with native fan-out (Chat Completions `n`) makes them in one
     /// request; otherwise `n` requests are sent concurrently.
+    ///
+    /// # Errors
+    ///
+    /// With native fan-out, [`Error::FanOutShort`] if the server returned fewer
+    /// than `n` choices (some compatible servers ignore `n`): the choices that
+    /// did come back are recorded as siblings all the same, and the error says
+    /// how many were asked and received. Otherwise the errors of the plan (an
+    /// unknown parent, a store error) and of the request.
     ///
     /// Cancel safety: as [`Engine::branch`].
     pub async fn fan_out(
@@ -263,7 +285,11 @@ impl Engine {
         }
         if self.inner.backend.has_native_fan_out() {
             let plan = self.plan(parent, input, options).await?;
-            let nodes = self.execute_n(plan, n).await?;
+            let nodes = self
+                .run(vec![(plan, Call::Native(n))])
+                .await?
+                .pop()
+                .ok_or(Error::Internal("the pipeline returned no result for a job"))??;
             return Ok(nodes.into_iter().map(Ok).collect());
         }
         self.branch_with(parent, vec![input; n], options).await
@@ -292,8 +318,10 @@ impl Engine {
     ///
     /// The stream yields [`Error::Unsupported`] on a backend without native
     /// fan-out ([`Engine::fan_out`] works there, as `n` requests), and
-    /// [`Error::Config`] from the Chat backend if `n` is above 128. With `n == 0`
-    /// it sends nothing and commits no node.
+    /// [`Error::Config`] from the Chat backend if `n` is above 128, and
+    /// [`Error::FanOutShort`] if fewer than `n` choices came back (those that did
+    /// are recorded, as with [`Engine::fan_out`]). With `n == 0` it sends
+    /// nothing and commits no node.
     ///
     /// Cancel safety: dropping the stream cancels the request; no node is
     /// recorded.
@@ -317,10 +345,9 @@ impl Engine {
     /// branch `b` said since the two diverged, followed by `instruction`. The node
     /// records `b` as extra context, so both histories stay visible.
     pub async fn merge(&self, a: &NodeId, b: &NodeId, instruction: &str) -> Result<Node> {
-        let tree = Arc::clone(&self.inner.tree);
         let (a2, b2) = (a.clone(), b.clone());
         let other = self
-            .blocking(move || {
+            .with_tree(move |tree| {
                 let diff = tree.diff(&a2, &b2)?;
                 let mut parts = Vec::new();
                 for id in &diff.right {
@@ -347,20 +374,18 @@ impl Engine {
     /// Token totals of one node, of the path from its root to it, or of the
     /// subtree under it. See [`UsageTotals`].
     pub async fn usage(&self, id: &NodeId, scope: UsageScope) -> Result<UsageTotals> {
-        let tree = Arc::clone(&self.inner.tree);
         let id = id.clone();
-        self.blocking(move || accounting::totals(&tree, &id, scope))
+        self.with_tree(move |tree| accounting::totals(tree, &id, scope))
             .await
     }
 
     /// Nodes whose server copy expires within `within` from now (stored responses
     /// are kept for [`EngineConfig::retention`]), soonest first.
     pub async fn expiring(&self, within: Duration) -> Result<Vec<(NodeId, Timestamp)>> {
-        let tree = Arc::clone(&self.inner.tree);
         let horizon = Timestamp::now()
             .as_millis()
             .saturating_add(i64::try_from(within.as_millis()).unwrap_or(i64::MAX));
-        self.blocking(move || {
+        self.with_tree(move |tree| {
             let ids: Vec<NodeId> = tree.graph().ids().cloned().collect();
             let mut out = Vec::new();
             for id in ids {
@@ -375,195 +400,6 @@ impl Engine {
             Ok(out)
         })
         .await
-    }
-
-    /// Runs `f`, a store call, on the blocking pool, so store IO never runs on
-    /// async workers; in place if the store never blocks (the in-memory one).
-    async fn blocking<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> Result<T> + Send + 'static,
-    {
-        if !self.tree().store().is_blocking() {
-            return f();
-        }
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::storage("running a store task", e))?
-    }
-
-    /// Decides the request for a new child of `parent`: model, instructions and
-    /// whether the server can continue the parent or the path must be replayed.
-    async fn plan(
-        &self,
-        parent: Option<&NodeId>,
-        input: Vec<Value>,
-        options: &RespondOptions,
-    ) -> Result<Plan> {
-        let config = &self.inner.config;
-        let parent_node = match parent {
-            Some(id) => {
-                let tree = Arc::clone(&self.inner.tree);
-                let id = id.clone();
-                Some(self.blocking(move || tree.get(&id)).await?)
-            }
-            None => None,
-        };
-        let instructions = match &options.instructions {
-            Instructions::Inherit => parent_node.as_ref().and_then(|p| p.instructions.clone()),
-            Instructions::Set(text) => Some(text.clone()),
-            Instructions::None => None,
-        };
-        let mut request = BackendRequest::new(
-            options
-                .model
-                .clone()
-                .unwrap_or_else(|| config.model.clone()),
-            input,
-        );
-        request.instructions = instructions;
-        request.store = !config.stateless && options.store.unwrap_or(true);
-        request.metadata = options.metadata.clone();
-        request.max_output_tokens = options.max_output_tokens;
-        request.temperature = options.temperature;
-        request.context = match &parent_node {
-            None => Context::None,
-            Some(p) => match self.server_parent(p) {
-                Some(id) => Context::Previous(id),
-                None => Context::Replay(self.transcript(&p.id).await?),
-            },
-        };
-        Ok(Plan {
-            parent: parent_node.map(|p| p.id),
-            request,
-            options: options.clone(),
-        })
-    }
-
-    /// The parent's server id, if the server can be asked to continue it.
-    fn server_parent(&self, parent: &Node) -> Option<ResponseId> {
-        if self.inner.config.stateless || !self.inner.backend.is_stateful() {
-            return None;
-        }
-        let id = parent.origin.response_id.as_ref()?;
-        if !parent.origin.stored || parent.origin.backend != self.inner.backend.name() {
-            return None;
-        }
-        let forgotten = self.inner.forgotten.lock().is_ok_and(|f| f.contains(id));
-        (!forgotten).then(|| id.clone())
-    }
-
-    async fn transcript(&self, id: &NodeId) -> Result<Vec<Value>> {
-        let tree = Arc::clone(&self.inner.tree);
-        let id = id.clone();
-        self.blocking(move || tree.transcript(&id)).await
-    }
-
-    /// Sends a planned request (journaled, bounded, with replay fallback) and
-    /// commits the node.
-    async fn execute(&self, plan: Plan) -> Result<Node> {
-        let attempt = self.journal_attempt(&plan).await?;
-        let _permit = self.permit().await?;
-        let sent = self
-            .send_with_fallback(plan, |backend, request| backend.respond(request))
-            .await;
-        let (reply, plan) = self.settle(sent, &attempt).await?;
-        let node = self.node_from(&plan, reply, None);
-        let mut committed = self.commit(vec![node], &attempt).await?;
-        committed.pop().ok_or(Error::Unsupported("an empty commit"))
-    }
-
-    /// Native fan-out: one request, `n` sibling nodes committed together.
-    async fn execute_n(&self, plan: Plan, n: usize) -> Result<Vec<Node>> {
-        let attempt = self.journal_attempt(&plan).await?;
-        let _permit = self.permit().await?;
-        let sent = self
-            .send_with_fallback(plan, move |backend, request| backend.respond_n(request, n))
-            .await;
-        let (replies, plan) = self.settle(sent, &attempt).await?;
-        let group = NodeId::local();
-        let nodes = replies
-            .into_iter()
-            .map(|reply| self.node_from(&plan, reply, Some(group.clone())))
-            .collect();
-        self.commit(nodes, &attempt).await
-    }
-
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        Arc::clone(&self.inner.limit)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Config("the engine's request limiter was closed".to_owned()))
-    }
-
-    /// Sends `plan` with `send`; if the server no longer knows the parent and the
-    /// policy allows, sends it again with the path replayed.
-    async fn send_with_fallback<T, F>(&self, mut plan: Plan, send: F) -> Result<(T, Plan)>
-    where
-        F: for<'a> Fn(&'a dyn Backend, BackendRequest) -> crate::backend::BoxFuture<'a, Result<T>>,
-    {
-        let backend = &*self.inner.backend;
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        match send(backend, plan.request.clone()).await {
-            Ok(value) => Ok((value, plan)),
-            Err(err) if err.is_previous_response_not_found() => {
-                let Context::Previous(id) = &plan.request.context else {
-                    return Err(err);
-                };
-                if self.inner.config.missing_parent == MissingParent::Error {
-                    return Err(err);
-                }
-                if let Ok(mut forgotten) = self.inner.forgotten.lock() {
-                    forgotten.insert(id.clone());
-                }
-                let Some(parent) = plan.parent.clone() else {
-                    return Err(err);
-                };
-                plan.request.context = Context::Replay(self.transcript(&parent).await?);
-                self.inner.requests.fetch_add(1, Ordering::Relaxed);
-                let value = send(backend, plan.request.clone()).await?;
-                Ok((value, plan))
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    /// The node recording `reply` to `plan`.
-    fn node_from(&self, plan: &Plan, reply: BackendReply, group: Option<NodeId>) -> Node {
-        let id = reply
-            .response_id
-            .as_ref()
-            .map_or_else(NodeId::local, NodeId::from);
-        let mut node = Node::new(id, plan.parent.clone());
-        node.extra_context = plan.options.extra_context.clone();
-        node.input = plan.request.input.clone();
-        node.output = reply.output;
-        node.output_text = reply.output_text;
-        node.model = reply.model;
-        node.instructions = plan.request.instructions.clone();
-        node.status = reply.status;
-        node.usage = reply.usage;
-        node.usage.shared_input_group = group;
-        node.metadata = plan.request.metadata.clone();
-        node.labels = plan.options.labels.clone();
-        node.origin = crate::node::Origin::backend(self.inner.backend.name());
-        node.origin.response_id = reply.response_id;
-        node.origin.previous_response_id = match &plan.request.context {
-            Context::Previous(id) => Some(id.clone()),
-            _ => None,
-        };
-        node.origin.replayed = matches!(plan.request.context, Context::Replay(_));
-        node.origin.stored = reply.stored && node.origin.response_id.is_some();
-        if node.origin.stored {
-            node.origin.expires_at = Some(self.expiry_of(reply.created_at));
-        }
-        node
-    }
-
-    /// When the server's copy of a response created at `created_at` expires.
-    fn expiry_of(&self, created_at: Timestamp) -> Timestamp {
-        let retention = i64::try_from(self.inner.config.retention.as_millis()).unwrap_or(i64::MAX);
-        Timestamp(created_at.as_millis().saturating_add(retention))
     }
 }
 
@@ -606,10 +442,10 @@ impl EngineBuilder {
     /// [`Error::Config`] if the concurrency limit is 0 or the model is empty.
     pub fn build(self) -> Result<Engine> {
         if self.config.concurrency == 0 {
-            return Err(Error::Config("concurrency must be at least 1".to_owned()));
+            return Err(Error::config("concurrency must be at least 1"));
         }
         if self.config.model.trim().is_empty() {
-            return Err(Error::Config("model must not be empty".to_owned()));
+            return Err(Error::config("model must not be empty"));
         }
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -625,6 +461,20 @@ impl EngineBuilder {
 }
 
 /// Per-call options for [`Engine::respond_with`] and friends.
+///
+/// Build them with the methods; every field has one.
+///
+/// ```
+/// use resptree::engine::RespondOptions;
+/// let options = RespondOptions::default()
+///     .model("gpt-4o-mini")
+///     .instructions("Answer in one sentence.")
+///     .max_output_tokens(200)
+///     .temperature(0.2)
+///     .label("draft")
+///     .metadata("experiment", "7");
+/// assert_eq!(options.max_output_tokens, Some(200));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct RespondOptions {
@@ -669,10 +519,55 @@ impl RespondOptions {
         self
     }
 
+    /// Sends no instructions, even if the parent had some.
+    #[must_use]
+    pub fn without_instructions(mut self) -> Self {
+        self.instructions = Instructions::None;
+        self
+    }
+
+    /// Sends the parent's instructions (the default).
+    #[must_use]
+    pub fn inherit_instructions(mut self) -> Self {
+        self.instructions = Instructions::Inherit;
+        self
+    }
+
     /// Adds a metadata pair.
     #[must_use]
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Bounds the response's output tokens.
+    #[must_use]
+    pub fn max_output_tokens(mut self, limit: u32) -> Self {
+        self.max_output_tokens = Some(limit);
+        self
+    }
+
+    /// Sets the sampling temperature.
+    #[must_use]
+    pub fn temperature(mut self, temperature: f64) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Whether the server stores the response (ignored in stateless mode, which
+    /// never stores). A response stored with `false` can only be continued by
+    /// replay.
+    #[must_use]
+    pub fn store(mut self, store: bool) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Gives the request `node`'s content as extra context, recorded as an
+    /// extra-context edge (what [`Engine::merge`] does).
+    #[must_use]
+    pub fn extra_context(mut self, node: NodeId) -> Self {
+        self.extra_context.push(node);
         self
     }
 }
@@ -703,12 +598,4 @@ pub enum UsageScope {
     Path,
     /// The node and everything under it.
     Subtree,
-}
-
-/// A request the engine has decided on but not yet sent.
-#[derive(Debug, Clone)]
-struct Plan {
-    parent: Option<NodeId>,
-    request: BackendRequest,
-    options: RespondOptions,
 }

@@ -5,11 +5,10 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures_util::Stream;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
+use super::pipeline::Call;
 use super::task_stream::TaskStream;
 use super::{Engine, RespondOptions};
-use crate::backend::BackendEvent;
 use crate::error::Result;
 use crate::ids::{NodeId, ResponseId};
 use crate::node::Node;
@@ -66,57 +65,11 @@ pub(super) fn start(
     options: RespondOptions,
 ) -> NodeStream {
     NodeStream(TaskStream::spawn(|tx| async move {
-        let result = run(&engine, parent.as_ref(), input, &options, &tx).await;
+        let result = async {
+            let plan = engine.plan(parent.as_ref(), input, &options).await?;
+            engine.run_single(plan, Call::Stream(tx.clone())).await
+        }
+        .await;
         let _ = tx.send(result.map(|node| StreamUpdate::Committed(Box::new(node))));
     }))
-}
-
-async fn run(
-    engine: &Engine,
-    parent: Option<&NodeId>,
-    input: Vec<Value>,
-    options: &RespondOptions,
-    tx: &mpsc::UnboundedSender<Result<StreamUpdate>>,
-) -> Result<Node> {
-    let plan = engine.plan(parent, input, options).await?;
-    let attempt = engine.journal_attempt(&plan).await?;
-    let _permit = engine.permit().await?;
-    let sent = engine
-        .send_with_fallback(plan, |backend, request| {
-            let (events, mut received) = mpsc::unbounded_channel();
-            let engine = engine.clone();
-            let attempt = attempt.clone();
-            let tx = tx.clone();
-            // Forward events as they arrive; the forwarding future is polled
-            // together with the request so deltas reach the caller live.
-            Box::pin(async move {
-                let request = backend.respond_stream(request, events);
-                let forward = async {
-                    while let Some(event) = received.recv().await {
-                        match event {
-                            BackendEvent::Started { response_id } => {
-                                // A failed journal write is not fatal: the node is
-                                // still committed on completion.
-                                let _ = engine
-                                    .journal_response_id(&attempt, response_id.clone())
-                                    .await;
-                                let _ = tx.send(Ok(StreamUpdate::Started(response_id)));
-                            }
-                            BackendEvent::Delta(text) => {
-                                let _ = tx.send(Ok(StreamUpdate::Delta(text)));
-                            }
-                        }
-                    }
-                };
-                let (reply, ()) = tokio::join!(request, forward);
-                reply
-            })
-        })
-        .await;
-    let (reply, plan) = engine.settle(sent, &attempt).await?;
-    let node = engine.node_from(&plan, reply, None);
-    let mut committed = engine.commit(vec![node], &attempt).await?;
-    committed
-        .pop()
-        .ok_or(crate::error::Error::Unsupported("an empty commit"))
 }

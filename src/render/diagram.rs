@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::{EdgeKind, ResponseTree};
 
-use super::{output_line, truncate, user_line, walk};
+use super::{output_line, user_line, walk};
+use crate::text::truncate;
 
 /// Options for [`dot`] and [`mermaid`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +131,7 @@ impl Scene {
         root: Option<&NodeId>,
         options: &DiagramOptions,
     ) -> Result<Self> {
-        let walked = walk(tree, root)?;
+        let walked = walk(tree, root, None)?;
         let order: HashMap<&NodeId, usize> = walked
             .iter()
             .enumerate()

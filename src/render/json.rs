@@ -1,29 +1,22 @@
-//! JSON export and import: a flat, lossless document of nodes, edges and refs.
+//! JSON export: a flat, lossless document of nodes, edges and refs (read back by
+//! [`import::import_json`](crate::import::import_json)).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, TreeViolation};
+use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 use crate::tree::{EdgeKind, ResponseTree};
+
+use super::walk;
 
 /// The `format` field of an export document.
 pub const EXPORT_FORMAT: &str = "resptree";
 
 /// The `version` field of documents this build writes (and the only one it reads).
 pub const EXPORT_VERSION: u32 = 1;
-
-/// What [`import_json`] added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ImportReport {
-    /// The number of nodes inserted.
-    pub nodes: usize,
-    /// The number of refs set.
-    pub refs: usize,
-}
 
 /// Exports the whole tree as one JSON document:
 ///
@@ -66,110 +59,72 @@ pub fn export_json(tree: &ResponseTree) -> Result<String> {
     serde_json::to_string_pretty(&doc).map_err(|e| Error::storage("exporting the tree", e))
 }
 
-/// Imports a document written by [`export_json`] into `tree`, atomically: either
-/// every node and ref is added or nothing is.
+/// The full records of the subtree under `root` (or of the whole forest) as a
+/// pretty-printed JSON array of [`Node`]s, depth first with children oldest
+/// first (parents before children), down to `max_depth` levels below the start
+/// (`None`: every level). What `resptree show --json` prints.
 ///
-/// The edges must agree exactly with the nodes' `parent` and `extra_context`
-/// fields. Imported nodes may point at nodes already in the tree.
+/// Unlike [`export_json`] this is not a document to import: it carries no edges
+/// or refs, and a subtree's top node names a parent that is not in it.
+///
+/// ```
+/// use resptree::{Node, NodeId, ResponseTree, render};
+/// let tree = ResponseTree::in_memory();
+/// let root = NodeId::new("resp_a")?;
+/// tree.insert(Node::new(root.clone(), None))?;
+/// tree.insert(Node::new(NodeId::new("resp_b")?, Some(root.clone())))?;
+/// let all: Vec<Node> = serde_json::from_str(&render::nodes_json(&tree, None, None)?)?;
+/// assert_eq!(all.len(), 2);
+/// let top: Vec<Node> = serde_json::from_str(&render::nodes_json(&tree, Some(&root), Some(0))?)?;
+/// assert_eq!(top[0].id, root);
+/// assert_eq!(top.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 ///
-/// [`Error::Decode`] if the text is not such a document (malformed JSON, another
-/// format or version, edges that disagree with the nodes);
-/// [`Error::InvalidTree`] for a duplicate id, a second parent, a dangling parent or
-/// context node, or a cycle; [`Error::NodeNotFound`] for a ref to an unknown
-/// node; [`Error::Storage`] if the store write fails.
-pub fn import_json(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
-    let doc: Document =
-        serde_json::from_str(text).map_err(|e| Error::decode("tree export", text.as_bytes(), e))?;
-    if doc.format != EXPORT_FORMAT || doc.version != EXPORT_VERSION {
-        return Err(bad(
-            text,
-            format!(
-                "format {:?} version {} is not {EXPORT_FORMAT:?} version {EXPORT_VERSION}",
-                doc.format, doc.version
-            ),
-        ));
+/// [`Error::NodeNotFound`] if `root` is not in the tree; store errors while
+/// reading bodies.
+pub fn nodes_json(
+    tree: &ResponseTree,
+    root: Option<&NodeId>,
+    max_depth: Option<usize>,
+) -> Result<String> {
+    let mut nodes = Vec::new();
+    for (id, _) in walk(tree, root, max_depth)? {
+        nodes.push(tree.get(&id)?);
     }
-    check_edges(&doc, text)?;
-    let report = ImportReport {
-        nodes: doc.nodes.len(),
-        refs: doc.refs.len(),
-    };
-    tree.insert_all(doc.nodes, doc.refs.into_iter().collect())?;
-    Ok(report)
+    serde_json::to_string_pretty(&nodes).map_err(|e| Error::storage("writing nodes as JSON", e))
 }
 
-/// Checks that the edge list says exactly what the nodes say.
-fn check_edges(doc: &Document, text: &str) -> Result<()> {
-    let mut parents: BTreeMap<&NodeId, &NodeId> = BTreeMap::new();
-    for edge in doc.edges.iter().filter(|e| e.kind == Kind::Continues) {
-        if parents
-            .insert(&edge.to, &edge.from)
-            .is_some_and(|p| p != &edge.from)
-        {
-            return Err(Error::InvalidTree(TreeViolation::SecondParent {
-                node: edge.to.clone(),
-            }));
-        }
-    }
-    let stated: BTreeSet<(&NodeId, &NodeId, Kind)> =
-        doc.edges.iter().map(|e| (&e.from, &e.to, e.kind)).collect();
-    let implied: BTreeSet<(&NodeId, &NodeId, Kind)> = doc
-        .nodes
-        .iter()
-        .flat_map(|n| {
-            let parent = n.parent.iter().map(move |p| (p, &n.id, Kind::Continues));
-            let context = n
-                .extra_context
-                .iter()
-                .map(move |c| (c, &n.id, Kind::Context));
-            parent.chain(context)
-        })
-        .collect();
-    if let Some((from, to, kind)) = stated.symmetric_difference(&implied).next() {
-        let side = if stated.contains(&(*from, *to, *kind)) {
-            "is not backed by the nodes"
-        } else {
-            "is missing from the edges"
-        };
-        return Err(bad(text, format!("edge {from} -> {to} ({kind:?}) {side}")));
-    }
-    Ok(())
-}
-
-/// A [`Error::Decode`] for a document that parsed but says something wrong.
-fn bad(text: &str, reason: String) -> Error {
-    Error::decode(
-        "tree export",
-        text.as_bytes(),
-        serde::de::Error::custom(reason),
-    )
-}
-
+/// The export document: what [`export_json`] writes and
+/// [`import_json`](crate::import::import_json) reads. A stable export format
+/// (see `EXPORT_VERSION`): changing a field breaks files users keep.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Document {
-    format: String,
-    version: u32,
-    nodes: Vec<Node>,
+pub(crate) struct Document {
+    pub(crate) format: String,
+    pub(crate) version: u32,
+    pub(crate) nodes: Vec<Node>,
     #[serde(default)]
-    edges: Vec<Edge>,
+    pub(crate) edges: Vec<Edge>,
     #[serde(default)]
-    refs: BTreeMap<RefName, NodeId>,
+    pub(crate) refs: BTreeMap<RefName, NodeId>,
 }
 
+/// One edge of a [`Document`].
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Edge {
-    from: NodeId,
-    to: NodeId,
-    kind: Kind,
+pub(crate) struct Edge {
+    pub(crate) from: NodeId,
+    pub(crate) to: NodeId,
+    pub(crate) kind: Kind,
 }
 
+/// The kind of an [`Edge`], as the document spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Kind {
+pub(crate) enum Kind {
     Continues,
     Context,
 }

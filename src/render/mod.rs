@@ -1,5 +1,6 @@
-//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, and JSON export/import (plus
-//! import of ChatGPT data exports).
+//! Renderers: an ASCII tree, Graphviz DOT, Mermaid, node records as JSON, the
+//! lossless JSON export, and a node's one-line [`summary`]. Read-only over
+//! [`ResponseTree`]: reading documents back is [`import`](crate::import)'s job.
 //!
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
@@ -25,26 +26,31 @@
 //! # Ok::<(), resptree::Error>(())
 //! ```
 
-mod chatgpt;
 mod diagram;
-mod json;
+// Crate-visible for the importer, which reads the document this module writes.
+pub(crate) mod json;
 mod text;
 
-pub use chatgpt::import_chatgpt;
 pub use diagram::{DiagramOptions, dot, mermaid};
-pub use json::{EXPORT_FORMAT, EXPORT_VERSION, ImportReport, export_json, import_json};
+pub use json::{EXPORT_FORMAT, EXPORT_VERSION, export_json, nodes_json};
 pub use text::{AsciiOptions, ascii};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::NodeId;
 use crate::node::Node;
 use crate::tree::ResponseTree;
 
 /// The nodes to draw: the subtree under `root`, or the whole forest, depth first
-/// (pre-order, children oldest first), each with its depth below the start.
-fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize)>> {
+/// (pre-order, children oldest first), each with its depth below the start; at
+/// most `max_depth` levels below the start (`None`: all).
+fn walk(
+    tree: &ResponseTree,
+    root: Option<&NodeId>,
+    max_depth: Option<usize>,
+) -> Result<Vec<(NodeId, usize)>> {
     let graph = tree.graph();
     let starts = match root {
+        Some(id) if !graph.contains(id) => return Err(Error::NodeNotFound(id.clone())),
         Some(id) => vec![id.clone()],
         None => graph.roots(),
     };
@@ -52,12 +58,30 @@ fn walk(tree: &ResponseTree, root: Option<&NodeId>) -> Result<Vec<(NodeId, usize
     for start in starts {
         let mut stack = vec![(start, 0)];
         while let Some((id, depth)) = stack.pop() {
-            let children = graph.children(&id)?;
-            stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            if max_depth.is_none_or(|max| depth < max) {
+                let children = graph.children(&id)?;
+                stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
+            }
             out.push((id, depth));
         }
     }
     Ok(out)
+}
+
+/// A node in one line, as the ASCII tree draws it: the first line of its user
+/// message (or the type of an input item without text, such as a tool result),
+/// ` → `, and the first line of its answer (or its status when it has none).
+///
+/// ```
+/// use resptree::{Node, NodeId, render};
+/// let node = Node::new(NodeId::new("resp_a")?, None)
+///     .with_user_text("Plan a weekend\nin Paris")
+///     .with_output_text("Louvre on Saturday.");
+/// assert_eq!(render::summary(&node), "Plan a weekend → Louvre on Saturday.");
+/// # Ok::<(), resptree::Error>(())
+/// ```
+pub fn summary(node: &Node) -> String {
+    format!("{} → {}", user_line(node), output_line(node))
 }
 
 /// The first line of the node's last user message, or of its first input item;
@@ -89,17 +113,4 @@ fn output_line(node: &Node) -> String {
 
 fn first_line(text: &str) -> String {
     text.trim().lines().next().unwrap_or("").trim().to_owned()
-}
-
-/// `s` cut to at most `max` characters, ending in `…` when cut.
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
-use super::{output_line, truncate, user_line, walk};
+use super::{output_line, user_line, walk};
+use crate::text::truncate;
 
 /// Options for [`ascii`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,75 +65,124 @@ impl AsciiOptions {
 /// Each line is `short-id [refs] user text → output text (in/out tok)`, with
 /// `├──`, `└──` and `│` connecting children to parents. Each line ends in `\n`.
 ///
+/// A lone child (the only child of a node that is itself a child) is drawn
+/// directly under its parent, in the same column and without a connector, as
+/// `git log --graph` draws linear history: a conversation reads down the page
+/// instead of drifting right, and a chain of any depth takes linear space. A
+/// line without a connector is therefore always the child of the line above it.
+///
+/// ```
+/// use resptree::{Node, NodeId, ResponseTree, Timestamp, render};
+/// let tree = ResponseTree::in_memory();
+/// let mut parent = None;
+/// for (i, (id, text)) in [("aaaa", "Plan"), ("bbbb", "Cheaper"), ("cccc", "Cheaper still")]
+///     .into_iter()
+///     .enumerate()
+/// {
+///     let node = Node::new(NodeId::new(id)?, parent.take())
+///         .with_created_at(Timestamp(i as i64))
+///         .with_user_text(text)
+///         .with_output_text("ok");
+///     parent = Some(node.id.clone());
+///     tree.insert(node)?;
+/// }
+/// let options = render::AsciiOptions::default().with_tokens(false);
+/// assert_eq!(render::ascii(&tree, None, &options)?, "\
+/// aaaa Plan → ok
+/// └── bbbb Cheaper → ok
+///     cccc Cheaper still → ok
+/// ");
+/// # Ok::<(), resptree::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// [`Error::NodeNotFound`](crate::Error::NodeNotFound) if `root` is not in the
 /// tree; store errors while reading bodies.
 pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions) -> Result<String> {
-    let nodes = walk(tree, root)?;
+    let nodes = walk(tree, root, None)?;
     let mut refs: BTreeMap<NodeId, Vec<String>> = BTreeMap::new();
     for (name, target) in tree.list_refs() {
         refs.entry(target).or_default().push(name.to_string());
     }
-    // For each node, whether it is the last child of its parent; the drawing of a
-    // line depends on that flag for the node and each of its ancestors.
-    let last = last_flags(&nodes);
+    let places = places(&nodes);
     let mut out = String::new();
-    // `open[d]` is true while the ancestor at depth d still has siblings below.
+    // `open[c]` is true while the node drawn with its connector in column c still
+    // has siblings below (so column c carries a `│`). Column 0 (roots) never does.
     let mut open: Vec<bool> = Vec::new();
     let mut i = 0;
     while i < nodes.len() {
         let (id, depth) = &nodes[i];
-        let depth = *depth;
-        open.truncate(depth);
+        let Place { column, lone, last } = places[i];
+        // A lone child keeps its parent's column, so the parent's `│` (or blank)
+        // continues through it; anyone else starts a new column.
+        open.truncate(if lone { column + 1 } else { column });
         let mut prefix = String::new();
-        // The root's column holds no line: roots are drawn without connectors.
-        for &more_below in open.iter().take(depth).skip(1) {
+        for &more_below in open.iter().skip(1) {
             prefix.push_str(if more_below { "│   " } else { "    " });
         }
-        if options.max_depth.is_some_and(|max| depth > max) {
-            // The summary stands for this node and all its later siblings, so it
-            // is drawn as the last child.
-            // Summarise this node and everything after it at this depth or deeper.
-            let mut hidden = 0;
-            while i < nodes.len() && nodes[i].1 >= depth {
-                hidden += 1;
-                i += 1;
-            }
-            let _ = writeln!(out, "{prefix}└── … {hidden} more");
+        let connector = match (lone || column == 0, last) {
+            (true, _) => "",
+            (false, true) => "└── ",
+            (false, false) => "├── ",
+        };
+        if options.max_depth.is_some_and(|max| *depth > max) {
+            // The summary stands for this node, its later siblings and everything
+            // below them, so it is drawn as the last child.
+            let hidden = nodes[i..].iter().take_while(|(_, d)| d >= depth).count();
+            let connector = if connector.is_empty() {
+                ""
+            } else {
+                "└── "
+            };
+            let _ = writeln!(out, "{prefix}{connector}… {hidden} more");
+            i += hidden;
             continue;
         }
-        if depth > 0 {
-            prefix.push_str(if last[i] { "└── " } else { "├── " });
+        prefix.push_str(connector);
+        if !lone {
+            open.push(!last);
         }
-        open.push(!last[i]);
-        let node = tree.get(id)?;
-        let mut head = id.short().to_owned();
-        if let Some(names) = refs.get(id) {
-            let _ = write!(head, " [{}]", names.join(", "));
-        }
-        let tail = if options.show_tokens {
-            format!(
-                " ({}/{} tok)",
-                node.usage.input_tokens, node.usage.output_tokens
-            )
-        } else {
-            String::new()
-        };
-        let (user, output) = (user_line(&node), output_line(&node));
-        let fixed = prefix.chars().count()
-            + head.chars().count()
-            + " ".len()
-            + " → ".chars().count()
-            + tail.chars().count();
-        let (user, output) = match options.width {
-            None => (user, output),
-            Some(width) => fit(&user, &output, width.saturating_sub(fixed)),
-        };
-        let _ = writeln!(out, "{prefix}{head} {user} → {output}{tail}");
+        line(&mut out, tree, id, &prefix, refs.get(id), options)?;
         i += 1;
     }
     Ok(out)
+}
+
+/// Appends the line of node `id`, drawn after `prefix`.
+fn line(
+    out: &mut String,
+    tree: &ResponseTree,
+    id: &NodeId,
+    prefix: &str,
+    refs: Option<&Vec<String>>,
+    options: &AsciiOptions,
+) -> Result<()> {
+    let node = tree.get(id)?;
+    let mut head = id.short().to_owned();
+    if let Some(names) = refs {
+        let _ = write!(head, " [{}]", names.join(", "));
+    }
+    let tail = if options.show_tokens {
+        format!(
+            " ({}/{} tok)",
+            node.usage.input_tokens, node.usage.output_tokens
+        )
+    } else {
+        String::new()
+    };
+    let (user, output) = (user_line(&node), output_line(&node));
+    let fixed = prefix.chars().count()
+        + head.chars().count()
+        + " ".len()
+        + " → ".chars().count()
+        + tail.chars().count();
+    let (user, output) = match options.width {
+        None => (user, output),
+        Some(width) => fit(&user, &output, width.saturating_sub(fixed)),
+    };
+    let _ = writeln!(out, "{prefix}{head} {user} → {output}{tail}");
+    Ok(())
 }
 
 /// Cuts `user` and `output` to share `budget` characters: each gets half, and
@@ -151,6 +201,46 @@ fn fit(user: &str, output: &str, budget: usize) -> (String, String) {
         (half, budget - half)
     };
     (truncate(user, u_max), truncate(output, o_max))
+}
+
+/// Where a node of a pre-order walk is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    /// The node's drawing column: one per ancestor that was not a lone child.
+    column: usize,
+    /// The only child of a parent that is not a start of the walk: drawn in the
+    /// parent's column, without a connector.
+    lone: bool,
+    /// The last child of its parent (or a start).
+    last: bool,
+}
+
+/// The [`Place`] of each node of a pre-order walk, in two linear passes.
+fn places(nodes: &[(NodeId, usize)]) -> Vec<Place> {
+    let last = last_flags(nodes);
+    // `columns[d]`: the column of the node at depth d on the current path.
+    let mut columns: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(nodes.len());
+    for (i, (_, depth)) in nodes.iter().enumerate() {
+        let depth = *depth;
+        columns.truncate(depth);
+        // In a pre-order walk a first child comes right after its parent; a first
+        // child that is also the last is an only child.
+        let first = i > 0 && nodes[i - 1].1 + 1 == depth;
+        let lone = depth >= 2 && first && last[i];
+        let column = match columns.last() {
+            None => 0,
+            Some(&parent) if lone => parent,
+            Some(&parent) => parent + 1,
+        };
+        columns.push(column);
+        out.push(Place {
+            column,
+            lone,
+            last: last[i],
+        });
+    }
+    out
 }
 
 /// For each node of a pre-order walk, whether it is the last child of its parent

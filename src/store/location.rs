@@ -1,6 +1,7 @@
 //! [`open_location`]: a store from what a user typed (a path or a URL).
 
-use std::sync::Arc;
+use std::ffi::OsStr;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 
@@ -11,7 +12,7 @@ use super::Store;
 /// store (feature `sled`), created if missing.
 ///
 /// This is what the CLI's `--store`, `RESPTREE_STORE` and `migrate --from/--to`
-/// accept.
+/// accept. A location that is not UTF-8 can only be a path.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -25,15 +26,13 @@ use super::Store;
 /// [`Error::Config`] for an empty location; [`Error::Unsupported`] if the
 /// backend it names was not compiled in; otherwise the errors of
 /// `PostgresStore::connect` or `SledStore::open`.
-pub fn open_location(location: &str) -> Result<Arc<dyn Store>> {
-    let location = location.trim();
-    if location.is_empty() {
-        return Err(Error::Config("the store location is empty".to_owned()));
-    }
-    if is_postgres_url(location) {
-        open_postgres(location)
-    } else {
-        open_sled(location)
+pub fn open_location(location: impl AsRef<OsStr>) -> Result<Box<dyn Store>> {
+    let location = location.as_ref();
+    match location.to_str().map(str::trim) {
+        Some("") => Err(Error::config("the store location is empty")),
+        Some(url) if is_postgres_url(url) => open_postgres(url),
+        Some(path) => open_sled(Path::new(path)),
+        None => open_sled(Path::new(location)),
     }
 }
 
@@ -44,24 +43,24 @@ fn is_postgres_url(location: &str) -> bool {
 }
 
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(super::PostgresStore::connect(url)?))
+fn open_postgres(url: &str) -> Result<Box<dyn Store>> {
+    Ok(Box::new(super::PostgresStore::connect(url)?))
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Arc<dyn Store>> {
+fn open_postgres(_url: &str) -> Result<Box<dyn Store>> {
     Err(Error::Unsupported(
         "PostgreSQL store locations need resptree's `postgres` feature",
     ))
 }
 
 #[cfg(feature = "sled")]
-fn open_sled(path: &str) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(super::SledStore::open(path)?))
+fn open_sled(path: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(super::SledStore::open(path)?))
 }
 
 #[cfg(not(feature = "sled"))]
-fn open_sled(_path: &str) -> Result<Arc<dyn Store>> {
+fn open_sled(_path: &Path) -> Result<Box<dyn Store>> {
     Err(Error::Unsupported(
         "store paths need resptree's `sled` feature",
     ))
@@ -77,6 +76,6 @@ mod tests {
         assert!(is_postgres_url("PostgreSQL://u@127.0.0.1/db"));
         assert!(!is_postgres_url("./postgres"));
         assert!(!is_postgres_url("/var/lib/resptree"));
-        assert!(matches!(open_location("  "), Err(Error::Config(_))));
+        assert!(matches!(open_location("  "), Err(Error::Config { .. })));
     }
 }

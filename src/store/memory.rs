@@ -2,12 +2,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
-use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology};
+use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology, trace};
 
 /// A [`Store`] that keeps everything in memory; nothing survives the process.
 ///
@@ -64,6 +65,7 @@ impl Store for MemoryStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<()> {
+        let (started, ops) = (Instant::now(), batch.len());
         // One lock for the whole batch: no reader sees half of it.
         let mut inner = self.lock();
         // Compare-and-swap checks may depend on earlier ops of the same batch, so
@@ -91,6 +93,7 @@ impl Store for MemoryStore {
                 }
             }
         }
+        trace::committed("memory", ops, None, started);
         Ok(())
     }
 

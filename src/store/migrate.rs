@@ -54,9 +54,8 @@ pub fn migrate(from: &dyn Store, to: &dyn Store) -> Result<MigrateReport> {
         return Err(problem);
     }
     if !to.load()?.nodes.is_empty() {
-        return Err(Error::Config(
-            "the destination store already holds nodes; migrate copies into an empty store"
-                .to_owned(),
+        return Err(Error::config(
+            "the destination store already holds nodes; migrate copies into an empty store",
         ));
     }
     let order = parents_first(&source.nodes)?;

@@ -16,6 +16,7 @@
 //! [`open_location`] picks a backend from a path or URL, and [`migrate`] copies a
 //! tree from one store to another.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -35,9 +36,10 @@ mod postgres;
 mod sled;
 #[cfg(feature = "sled")]
 pub(crate) mod snapshot;
+mod trace;
 
 #[cfg(feature = "sled")]
-pub use self::sled::SledStore;
+pub use self::sled::{SledOptions, SledStore};
 pub use location::open_location;
 pub use memory::MemoryStore;
 pub use migrate::{MigrateReport, migrate};
@@ -85,6 +87,36 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`Error::Storage`] if the write (or the flush) fails; nothing of the batch
     /// is then visible.
     fn apply(&self, batch: Batch) -> Result<()>;
+
+    /// Applies `batch` atomically, as [`Store::apply`] does, but may return
+    /// before it is durable: the next [`Store::sync`] makes it as durable as
+    /// `apply` would have. Writes are visible to reads at once.
+    ///
+    /// This is what lets [`ResponseTree`](crate::ResponseTree) commit
+    /// concurrent writers as one group: one write, then one flush outside its
+    /// locks. The default calls `apply` (already durable).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::apply`]; nothing of the batch is then visible.
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        self.apply(batch)
+    }
+
+    /// Makes every [`Store::apply_deferred`] write so far as durable as
+    /// [`Store::apply`] makes its writes under the store's [`Durability`]: a
+    /// flush for [`Durability::Flush`], nothing for [`Durability::Buffered`].
+    /// Concurrent callers may share one flush.
+    ///
+    /// The default does nothing, right for stores whose `apply_deferred` is
+    /// already durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the flush fails.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Every stored in-flight attempt, oldest first.
     ///
@@ -136,6 +168,51 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// [`MemoryStore`]) should say `false`.
     fn is_blocking(&self) -> bool {
         true
+    }
+}
+
+/// A boxed store is a store, so one chosen at run time (as [`open_location`]
+/// returns it) can be handed to
+/// [`ResponseTree::with_store`](crate::ResponseTree::with_store).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn load(&self) -> Result<Loaded> {
+        (**self).load()
+    }
+
+    fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+        (**self).node(id)
+    }
+
+    fn apply(&self, batch: Batch) -> Result<()> {
+        (**self).apply(batch)
+    }
+
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        (**self).apply_deferred(batch)
+    }
+
+    fn sync(&self) -> Result<()> {
+        (**self).sync()
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        (**self).attempts()
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        (**self).refs()
+    }
+
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+
+    fn changes_since(&self, cursor: u64) -> Result<Changes> {
+        (**self).changes_since(cursor)
+    }
+
+    fn is_blocking(&self) -> bool {
+        (**self).is_blocking()
     }
 }
 
@@ -351,7 +428,7 @@ pub struct Attempt {
     /// The input items sent.
     pub input: Vec<Value>,
     /// The other request parameters, as sent.
-    pub params: Value,
+    pub params: AttemptParams,
     /// The server's response id, once known.
     pub response_id: Option<ResponseId>,
     /// When the attempt started.
@@ -360,7 +437,7 @@ pub struct Attempt {
 
 impl Attempt {
     /// A new attempt with a fresh id, started now, with no response id yet.
-    pub fn new(parent: Option<NodeId>, input: Vec<Value>, params: Value) -> Self {
+    pub fn new(parent: Option<NodeId>, input: Vec<Value>, params: AttemptParams) -> Self {
         Self {
             id: AttemptId::new(),
             parent,
@@ -370,6 +447,33 @@ impl Attempt {
             started_at: Timestamp::now(),
         }
     }
+}
+
+/// The parameters of an [`Attempt`]: what a recovered node must record that the
+/// server's copy of the response does not say.
+///
+/// Stored as JSON inside the attempt record; fields added later default when an
+/// older record lacks them, so journals written by older builds still load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct AttemptParams {
+    /// The model asked for.
+    pub model: String,
+    /// The instructions sent.
+    pub instructions: Option<String>,
+    /// Whether the server was asked to store the response.
+    pub store: bool,
+    /// Whether the path was replayed as explicit input (no server-side parent).
+    pub replay: bool,
+    /// Metadata sent with the request.
+    pub metadata: BTreeMap<String, String>,
+    /// Labels for the node.
+    pub labels: BTreeSet<String>,
+    /// Nodes given to the request as extra context.
+    pub extra_context: Vec<NodeId>,
+    /// How many alternatives one request asked for (native fan-out); `None` for one.
+    pub n: Option<usize>,
 }
 
 /// Turns a decode failure of the record at `key` into [`Error::CorruptRecord`].

@@ -26,6 +26,7 @@
 //! and [`Store::load`] reports it instead of staying silent.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use foldhash::HashMapExt as _;
 use sled::Transactional;
@@ -37,7 +38,7 @@ use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
-use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt};
+use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time.
@@ -54,10 +55,65 @@ const COMPACT_MIN: usize = 1024;
 /// The commit watermark file, inside the store's directory.
 const MARKER_FILE: &str = "resptree-commit";
 
-/// How often, and how long apart, [`SledStore::open`] retries a held lock:
-/// 20 × 25 ms, so a store that is really in use is reported within half a second.
-const LOCK_RETRIES: u32 = 20;
-const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+/// How long an open waits for a held lock by default (see [`SledOptions::lock_wait`]).
+///
+/// sled releases its file lock only when the last of its background threads lets
+/// go of the database, some time after the last handle is dropped. On an idle
+/// machine that takes milliseconds, but it depends on when those threads are
+/// scheduled, so on a loaded machine (two cores, several compilers) a margin of
+/// half a second, what this used to be, is a flaky one. Five seconds makes
+/// drop-then-reopen reliable there, and a store that is really in use by another
+/// process is still reported soon enough for a person at a terminal.
+const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The first and the longest pause between two attempts to take a held lock:
+/// short at first, since a lock released in the background usually goes within
+/// milliseconds, then doubling so a long wait does not spin.
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(5);
+const LOCK_POLL_MAX: Duration = Duration::from_millis(100);
+
+/// How [`SledStore::open_with`] opens a store.
+///
+/// ```
+/// use std::time::Duration;
+/// use resptree::store::{SledOptions, SledStore};
+/// let dir = tempfile::tempdir()?;
+/// // Fail at once instead of waiting for a store held by someone else.
+/// let options = SledOptions::default().with_lock_wait(Duration::ZERO);
+/// let store = SledStore::open_with(dir.path().join("tree"), options)?;
+/// # drop(store);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SledOptions {
+    /// How long an open waits for a store locked by another handle (in this or
+    /// another process) before it gives up with [`Error::StoreInUse`]. Default
+    /// 5 seconds.
+    ///
+    /// sled drops its file lock from background threads some time after the
+    /// last handle is closed, so even a reopen in the same process may find the
+    /// lock still held for a moment; waiting covers that. A shorter wait reports
+    /// a store really in use sooner; `Duration::ZERO` tries once.
+    pub lock_wait: Duration,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        Self {
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
+}
+
+impl SledOptions {
+    /// Sets [`SledOptions::lock_wait`].
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+}
 
 /// A [`Store`] in a sled database on disk (or in a temporary directory).
 ///
@@ -78,6 +134,7 @@ const LOCK_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(2
 /// assert!(store.load()?.nodes.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
@@ -94,15 +151,22 @@ pub struct SledStore {
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
     watermark: std::sync::Mutex<u64>,
+    /// The commit number the last flush covered; writers that need a flush
+    /// take turns on it (see `sync_to`).
+    flushed: std::sync::Mutex<u64>,
+    /// Flushes done through this handle.
+    flushes: std::sync::atomic::AtomicU64,
     /// Why the store looks truncated, found at open: `(key, reason)`.
     lost_writes: Option<(String, String)>,
 }
 
 impl SledStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, with the default [`SledOptions`].
     ///
-    /// If the store is locked, the open is retried for up to half a second
-    /// (sled drops its lock in the background after a handle is closed).
+    /// If the store is locked, the open waits for the lock for up to
+    /// [`SledOptions::lock_wait`] (5 seconds), blocking the calling thread: sled
+    /// drops its lock in the background after a handle is closed, so a reopen
+    /// right after a drop must wait for it.
     ///
     /// # Errors
     ///
@@ -111,26 +175,29 @@ impl SledStore {
     /// [`Error::CorruptRecord`] if it was written by a newer schema version,
     /// [`Error::Storage`] for any other failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SledOptions::default())
+    }
+
+    /// Opens (or creates) the store at `path` with the given options.
+    ///
+    /// Blocks the calling thread for up to [`SledOptions::lock_wait`] while
+    /// another handle holds the store.
+    ///
+    /// # Errors
+    ///
+    /// As [`SledStore::open`]; [`Error::StoreInUse`] comes after the lock was
+    /// still held when `options.lock_wait` ran out.
+    // By value, as `PostgresStore::connect_with` takes its options: an option
+    // that is not `Copy` can be added later without changing any caller.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_CAPACITY);
-        // sled releases its file lock from a background thread shortly after
-        // the last handle is dropped, so a reopen in the same process can race
-        // it. Retry briefly before concluding that someone else holds the store.
-        let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(e) => match open_error(path, e) {
-                    Error::StoreInUse { .. } if attempts < LOCK_RETRIES => {
-                        attempts += 1;
-                        std::thread::sleep(LOCK_RETRY_DELAY);
-                    }
-                    other => return Err(other),
-                },
-            }
-        };
+        let started = Instant::now();
+        let db = open_waiting(&config, path, options.lock_wait)?;
+        tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "opened");
         Self::from_db(db, Some(path.to_path_buf()))
     }
 
@@ -228,6 +295,8 @@ impl SledStore {
             topology_log: tree("topology_log")?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
+            flushed: std::sync::Mutex::new(0),
+            flushes: std::sync::atomic::AtomicU64::new(0),
             path,
             durability: Durability::Flush,
             lost_writes: None,
@@ -350,6 +419,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn load(&self) -> Result<Loaded> {
+        let started = Instant::now();
         let mut loaded = Loaded::default();
         if let Some((key, reason)) = &self.lost_writes {
             loaded
@@ -363,6 +433,7 @@ impl Store for SledStore {
         let seq = self.commit_seq();
         let found = match self.load_snapshot() {
             Some((mut found, replayed)) => {
+                tracing::debug!(target: "resptree::store", store = "sled", replayed, "topology from the snapshot and its log");
                 let every = self
                     .snapshot_every
                     .unwrap_or_else(|| COMPACT_MIN.max(found.nodes.len() / 8));
@@ -374,6 +445,7 @@ impl Store for SledStore {
                 found
             }
             None => {
+                tracing::debug!(target: "resptree::store", store = "sled", "no usable snapshot: scanning the records");
                 let before = loaded.problems.len();
                 let mut nodes = self.scan_topology(&mut loaded.problems)?;
                 let parents = snapshot::position_parents(&mut nodes);
@@ -400,6 +472,7 @@ impl Store for SledStore {
                 }
             }
         }
+        trace::loaded("sled", &loaded, started);
         Ok(loaded)
     }
 
@@ -418,6 +491,61 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<()> {
+        let seq = self.write_batch(batch)?;
+        match self.durability {
+            Durability::Flush => self.sync_to(seq),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn apply_deferred(&self, batch: Batch) -> Result<()> {
+        self.write_batch(batch).map(drop)
+    }
+
+    fn sync(&self) -> Result<()> {
+        match self.durability {
+            Durability::Flush => self.sync_to(self.commit_seq()),
+            Durability::Buffered => Ok(()),
+        }
+    }
+
+    fn attempts(&self) -> Result<Vec<Attempt>> {
+        let mut out = Vec::new();
+        for entry in self.attempts.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
+            let attempt = codec::decode_attempt(&value)
+                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
+            out.push(attempt);
+        }
+        Ok(out)
+    }
+
+    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
+        let mut out = Vec::new();
+        for entry in self.refs.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the refs", e))?;
+            let name = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|s| RefName::new(s).ok())
+                .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
+            let target =
+                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
+            out.push((name, target));
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.sync_to(self.commit_seq())
+    }
+}
+
+/// Writing batches and making them durable.
+impl SledStore {
+    /// Writes `batch` in one sled transaction, without flushing; returns the
+    /// commit number it got.
+    fn write_batch(&self, batch: Batch) -> Result<u64> {
+        let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
         let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
         let log_entry = self.log_entry(&ops);
@@ -520,52 +648,49 @@ impl Store for SledStore {
                 Ok::<(), ConflictableTransactionError<Error>>(())
             });
         match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(Error::storage("writing a batch", e)),
-            Err(TransactionError::Abort(e)) => return Err(e),
-        }
-        match self.durability {
-            Durability::Flush => {
-                self.flush_db()?;
-                self.write_watermark(committed.get());
-                Ok(())
+            Ok(()) => {
+                trace::committed("sled", ops.len(), Some(committed.get()), started);
+                Ok(committed.get())
             }
-            Durability::Buffered => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(Error::storage("writing a batch", e)),
+            Err(TransactionError::Abort(e)) => Err(e),
         }
     }
 
-    fn attempts(&self) -> Result<Vec<Attempt>> {
-        let mut out = Vec::new();
-        for entry in self.attempts.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
-            let attempt = codec::decode_attempt(&value)
-                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
-            out.push(attempt);
+    /// Makes every batch up to commit `seq` durable, sharing flushes: callers
+    /// take turns, and one whose batch a flush that started after it already
+    /// covered returns without flushing again. This is the group commit: N
+    /// writers waiting on one fsync cost one more fsync, not N.
+    fn sync_to(&self, seq: u64) -> Result<()> {
+        let mut flushed = self
+            .flushed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *flushed >= seq {
+            return Ok(());
         }
-        Ok(out)
-    }
-
-    fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
-        let mut out = Vec::new();
-        for entry in self.refs.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("reading the refs", e))?;
-            let name = std::str::from_utf8(&key)
-                .ok()
-                .and_then(|s| RefName::new(s).ok())
-                .ok_or_else(|| corrupt("refs", &key, "not a valid ref name"))?;
-            let target =
-                codec::decode_ref(&value).map_err(|reason| corrupt("refs", &key, reason))?;
-            out.push((name, target));
-        }
-        Ok(out)
-    }
-
-    fn flush(&self) -> Result<()> {
-        // Read before flushing: everything up to `seq` is durable after it.
-        let seq = self.commit_seq();
+        // Read before flushing: everything up to `covering` is durable after it.
+        let covering = self.commit_seq();
+        let started = Instant::now();
         self.flush_db()?;
-        self.write_watermark(seq);
+        trace::flushed("sled", Some(covering), started.elapsed());
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *flushed = covering;
+        drop(flushed);
+        self.write_watermark(covering);
         Ok(())
+    }
+
+    /// How many times this handle flushed sled to disk: with
+    /// [`SledStore::commits`], the commits-per-fsync a group commit achieved.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many batches the store has committed in its life (its commit counter).
+    pub fn commits(&self) -> u64 {
+        self.commit_seq()
     }
 }
 
@@ -629,8 +754,13 @@ impl SledStore {
         let generation = self
             .snapshot_pointer()
             .map_or(1, |p| p.generation.wrapping_add(1));
-        let Ok(mut pointer) = snapshot::write(dir, generation, &bytes) else {
-            return;
+        let mut pointer = match snapshot::write(dir, generation, &bytes) {
+            Ok(pointer) => pointer,
+            Err(error) => {
+                // Nobody else hears of it: the load succeeds, only slower next time.
+                tracing::warn!(target: "resptree::store", store = "sled", %error, "could not write the topology snapshot");
+                return;
+            }
         };
         pointer.seq = seq;
         // The pointer must be durable before what it replaces is deleted.
@@ -648,6 +778,7 @@ impl SledStore {
         }
         let _ = self.topology_log.apply_batch(covered);
         snapshot::remove_others(dir, generation);
+        tracing::debug!(target: "resptree::store", store = "sled", seq, generation, nodes = found.nodes.len(), bytes = bytes.len(), "topology snapshot written");
     }
 
     /// The log entry of a batch: its topology changes, or `None` if it has none
@@ -816,6 +947,28 @@ fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens the database, retrying while its lock is held until `wait` has passed.
+///
+/// sled releases its file lock from background threads after the last handle is
+/// dropped, so a held lock may be one that is about to go: only a lock still
+/// held after `wait` means that someone else has the store.
+fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sled::Db> {
+    let start = Instant::now();
+    let mut pause = LOCK_POLL_FIRST;
+    loop {
+        let error = match config.open() {
+            Ok(db) => return Ok(db),
+            Err(e) => open_error(path, e),
+        };
+        let left = wait.saturating_sub(start.elapsed());
+        if !matches!(error, Error::StoreInUse { .. }) || left.is_zero() {
+            return Err(error);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(LOCK_POLL_MAX);
+    }
 }
 
 /// Maps a failure to open the database; sled reports a held file lock as a plain

@@ -465,7 +465,17 @@ impl Graph {
     ///
     /// As [`Graph::insert`].
     pub fn check_insert(&self, node: &Topology) -> Result<()> {
-        if self.contains(&node.id) {
+        self.check_insert_with(node, |_| false)
+    }
+
+    /// Like [`Graph::check_insert`], counting the ids for which `pending` is
+    /// true as present too (nodes about to be inserted with this one).
+    pub(crate) fn check_insert_with(
+        &self,
+        node: &Topology,
+        pending: impl Fn(&NodeId) -> bool,
+    ) -> Result<()> {
+        if self.contains(&node.id) || pending(&node.id) {
             return Err(violation(TreeViolation::DuplicateNode(node.id.clone())));
         }
         for target in node.parent.iter().chain(&node.extra_context) {
@@ -475,7 +485,7 @@ impl Graph {
                     to: node.id.clone(),
                 }));
             }
-            if !self.contains(target) {
+            if !self.contains(target) && !pending(target) {
                 return Err(violation(TreeViolation::DanglingParent {
                     node: node.id.clone(),
                     missing: target.clone(),

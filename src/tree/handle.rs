@@ -2,19 +2,34 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::ids::{NodeId, RefName};
+use crate::ids::{IntoRefName, NodeId, RefName};
 use crate::node::Node;
-use crate::store::{Batch, MemoryStore, Op, Store, Topology};
+use crate::store::{Attempt, AttemptId, Batch, MemoryStore, Op, Store, Topology};
 
 use super::graph::{BranchDiff, Graph, MissingContext};
+use super::group_commit::{Committer, Queue, Write};
 
 /// A durable tree of responses: the in-memory topology plus the store that holds
 /// the node bodies, refs and in-flight attempts.
+///
+/// The tree is the only door to its store: it owns the store, hands out no
+/// handle to it and takes no raw store operations, so the graph and the store
+/// cannot disagree. Everything a writer needs is a typed method: [`insert`],
+/// [`insert_all`], [`remove_subtree`], the ref methods, and for request
+/// bookkeeping [`journal`], [`commit`], [`settle`] and [`attempts`].
+///
+/// [`insert`]: ResponseTree::insert
+/// [`insert_all`]: ResponseTree::insert_all
+/// [`remove_subtree`]: ResponseTree::remove_subtree
+/// [`journal`]: ResponseTree::journal
+/// [`commit`]: ResponseTree::commit
+/// [`settle`]: ResponseTree::settle
+/// [`attempts`]: ResponseTree::attempts
 ///
 /// Open one with [`ResponseTree::open`] (sled on disk), [`ResponseTree::temporary`],
 /// [`ResponseTree::in_memory`] or [`ResponseTree::with_store`]. Every method takes
@@ -35,7 +50,7 @@ use super::graph::{BranchDiff, Graph, MissingContext};
 /// tree.insert(child)?;
 /// assert_eq!(tree.path(&child_id)?, vec![root_id.clone(), child_id.clone()]);
 /// assert_eq!(tree.transcript(&child_id)?.len(), 3); // user, assistant, user
-/// tree.set_ref("trip".parse()?, &child_id)?;
+/// tree.set_ref("trip", &child_id)?;
 /// assert_eq!(tree.resolve("trip")?, child_id);
 /// # Ok::<(), resptree::Error>(())
 /// ```
@@ -45,7 +60,10 @@ pub struct ResponseTree {
     /// Serialises edits, so that validation, the store write and the graph update
     /// of one edit are never interleaved with another's.
     write: Mutex<()>,
-    store: Arc<dyn Store>,
+    /// Owned, never lent out: every write goes through the validated methods.
+    store: Box<dyn Store>,
+    /// Writers waiting to be committed together (see `group_commit`).
+    pub(super) writes: Queue,
     problems: Vec<Error>,
     /// Where the store's change feed stood when the graph last caught up with
     /// it; `None` for stores without a feed.
@@ -87,8 +105,9 @@ impl ResponseTree {
     /// [`Error::StoreInUse`] if another process has the store open, [`Error::Storage`]
     /// if it cannot be opened or read.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        Self::with_store(Arc::new(crate::store::SledStore::open(path)?))
+        Self::with_store(crate::store::SledStore::open(path)?)
     }
 
     /// A tree in a temporary sled database, deleted when the tree is dropped.
@@ -97,21 +116,28 @@ impl ResponseTree {
     ///
     /// [`Error::Storage`] if the database cannot be created.
     #[cfg(feature = "sled")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
     pub fn temporary() -> Result<Self> {
-        Self::with_store(Arc::new(crate::store::SledStore::temporary()?))
+        Self::with_store(crate::store::SledStore::temporary()?)
     }
 
     /// A tree kept only in memory.
     pub fn in_memory() -> Self {
-        Self::empty(Arc::new(MemoryStore::new()))
+        Self::empty(Box::new(MemoryStore::new()))
     }
 
     /// A tree over `store`, rebuilt from what the store holds.
     ///
+    /// The tree takes the store by value and never lends it out, so nothing can
+    /// write to it behind the graph's back. A boxed store chosen at run time
+    /// (`Box<dyn Store>`, as [`open_location`](crate::store::open_location)
+    /// returns) is a store too.
+    ///
     /// # Errors
     ///
     /// [`Error::Storage`] if the store cannot be read.
-    pub fn with_store(store: Arc<dyn Store>) -> Result<Self> {
+    pub fn with_store(store: impl Store + 'static) -> Result<Self> {
+        let store: Box<dyn Store> = Box::new(store);
         let loaded = store.load()?;
         let mut problems = loaded.problems;
         let (graph, graph_problems) =
@@ -133,17 +159,19 @@ impl ResponseTree {
             refs: RwLock::new(refs),
             write: Mutex::new(()),
             store,
+            writes: Queue::default(),
             problems,
             cursor: Mutex::new(loaded.cursor),
         })
     }
 
-    fn empty(store: Arc<dyn Store>) -> Self {
+    fn empty(store: Box<dyn Store>) -> Self {
         Self {
             graph: RwLock::new(Graph::new()),
             refs: RwLock::new(BTreeMap::new()),
             write: Mutex::new(()),
             store,
+            writes: Queue::default(),
             problems: Vec::new(),
             cursor: Mutex::new(None),
         }
@@ -155,9 +183,18 @@ impl ResponseTree {
         &self.problems
     }
 
-    /// The store behind the tree.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Whether calls into the store may block on IO; see [`Store::is_blocking`].
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.store.is_blocking()
+    }
+
+    /// Makes every write so far durable (a no-op for stores that flush each write).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the flush fails.
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()
     }
 
     /// A read guard on the graph, for iterator walks
@@ -176,25 +213,11 @@ impl ResponseTree {
     /// [`Error::InvalidTree`] if the id exists or the parent or a context node is
     /// missing; [`Error::Storage`] if the store write fails. On error nothing changes.
     pub fn insert(&self, node: Node) -> Result<()> {
-        self.insert_with(node, Vec::new())
-    }
-
-    /// Inserts `node` and applies `extra_ops` in the same atomic store batch — for
-    /// example removing the [`Attempt`](crate::store::Attempt) that produced it.
-    ///
-    /// `extra_ops` may not touch nodes or refs (that would bypass validation):
-    /// only attempt operations are accepted.
-    ///
-    /// # Errors
-    ///
-    /// As [`ResponseTree::insert`]; [`Error::Unsupported`] if `extra_ops` holds a
-    /// node or ref operation.
-    pub fn insert_with(&self, node: Node, extra_ops: Vec<Op>) -> Result<()> {
-        self.insert_group(vec![node], extra_ops)
+        self.commit(vec![node], &[])
     }
 
     /// Inserts `nodes` that each hang from nodes already in the tree (the siblings
-    /// of a fan-out, say) and applies `extra_ops`, in one atomic store batch.
+    /// of a fan-out, say), in one atomic store batch.
     ///
     /// Unlike [`ResponseTree::insert_all`], this validates each node against the
     /// live graph without copying it, so its cost does not grow with the tree; in
@@ -202,42 +225,80 @@ impl ResponseTree {
     ///
     /// # Errors
     ///
-    /// As [`ResponseTree::insert_with`]; a node whose parent or context is in the
-    /// group itself is [`Error::InvalidTree`] (dangling). On error nothing changes.
-    pub fn insert_group(&self, nodes: Vec<Node>, extra_ops: Vec<Op>) -> Result<()> {
-        if extra_ops
-            .iter()
-            .any(|op| !matches!(op, Op::PutAttempt(_) | Op::RemoveAttempt(_)))
-        {
-            return Err(Error::Unsupported(
-                "insert_with accepts only attempt operations as extra ops",
-            ));
+    /// As [`ResponseTree::insert`]; a node whose parent or context is in the group
+    /// itself is [`Error::InvalidTree`] (dangling). On error nothing changes.
+    pub fn insert_group(&self, nodes: Vec<Node>) -> Result<()> {
+        self.commit(nodes, &[])
+    }
+
+    /// Records in-flight request `attempts` in the journal, in one atomic write
+    /// (an attempt with the id of one already journaled replaces it, as when the
+    /// server's response id becomes known).
+    ///
+    /// The journal is how a crash loses a request but never a response: see
+    /// [`Engine::recover`](crate::Engine::recover).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the store write fails; then nothing is journaled.
+    pub fn journal(&self, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
         }
-        let _edit = self.lock_edits();
-        let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
-        {
-            let graph = self.read();
-            let mut seen = std::collections::HashSet::new();
-            for record in &records {
-                graph.check_insert(record)?;
-                if !seen.insert(&record.id) {
-                    return Err(Error::InvalidTree(
-                        crate::error::TreeViolation::DuplicateNode(record.id.clone()),
-                    ));
-                }
-            }
+        let write = Write {
+            journal: attempts.to_vec(),
+            ..Write::default()
+        };
+        self.writes.submit(self, write)
+    }
+
+    /// Inserts `nodes` (as [`ResponseTree::insert_group`]) and removes the
+    /// `settled` attempts from the journal, in one atomic store batch: a response
+    /// is never both recorded and still pending, nor lost between the two.
+    ///
+    /// Concurrent calls (and [`ResponseTree::journal`]s) are committed as a
+    /// group: one store write and one flush for all of them, the flush taken
+    /// outside the tree's locks. Each call returns once its write is durable
+    /// (as the store's [`Durability`](crate::store::Durability) defines it).
+    /// Readers of this tree may see the nodes a moment earlier, while the
+    /// flush runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`ResponseTree::insert_group`]. On a refused node or a failed write
+    /// nothing changes: the nodes are not inserted and the attempts stay
+    /// journaled. If only the flush fails, the nodes are in the tree but may not
+    /// be on disk; the error says so ([`Error::Storage`]).
+    pub fn commit(&self, nodes: Vec<Node>, settled: &[AttemptId]) -> Result<()> {
+        if nodes.is_empty() && settled.is_empty() {
+            return Ok(());
         }
-        let mut batch = Batch::from(extra_ops);
-        for node in nodes {
-            batch.push(Op::PutNode(Box::new(node)));
-        }
-        self.store.apply(batch)?;
-        let mut graph = self.write_graph();
-        for record in &records {
-            // Validated above under the edit lock, so this cannot fail.
-            graph.insert(record)?;
-        }
-        Ok(())
+        let write = Write {
+            nodes,
+            settled: settled.to_vec(),
+            ..Write::default()
+        };
+        self.writes.submit(self, write)
+    }
+
+    /// Removes `attempts` from the journal without recording a node: the request
+    /// failed (its caller has the error) or recovery gave up on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the store write fails; then every attempt stays.
+    pub fn settle(&self, attempts: &[AttemptId]) -> Result<()> {
+        self.commit(Vec::new(), attempts)
+    }
+
+    /// Every journaled attempt, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, [`Error::CorruptRecord`] for a record
+    /// that cannot be decoded.
+    pub fn attempts(&self) -> Result<Vec<Attempt>> {
+        self.store.attempts()
     }
 
     /// Inserts `nodes`, given in any order, and points `refs` at nodes (new or
@@ -556,9 +617,11 @@ impl ResponseTree {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidId`] if `name` is not a valid ref name;
     /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Storage`] if the
     /// store write fails.
-    pub fn set_ref(&self, name: RefName, id: &NodeId) -> Result<()> {
+    pub fn set_ref(&self, name: impl IntoRefName, id: &NodeId) -> Result<()> {
+        let name = name.into_ref_name()?;
         let _edit = self.lock_edits();
         if !self.read().contains(id) {
             return Err(Error::NodeNotFound(id.clone()));
@@ -578,9 +641,16 @@ impl ResponseTree {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidId`] if `name` is not a valid ref name;
     /// [`Error::NodeNotFound`] if `id` is not in the tree; [`Error::Conflict`] if
     /// the ref holds something else; [`Error::Storage`] if the write fails.
-    pub fn set_ref_if(&self, name: RefName, expected: Option<&NodeId>, id: &NodeId) -> Result<()> {
+    pub fn set_ref_if(
+        &self,
+        name: impl IntoRefName,
+        expected: Option<&NodeId>,
+        id: &NodeId,
+    ) -> Result<()> {
+        let name = name.into_ref_name()?;
         let _edit = self.lock_edits();
         if !self.read().contains(id) {
             return Err(Error::NodeNotFound(id.clone()));
@@ -623,12 +693,14 @@ impl ResponseTree {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidId`] if `name` is not a valid ref name;
     /// [`Error::RefNotFound`] if there is no such ref.
-    pub fn get_ref(&self, name: &RefName) -> Result<NodeId> {
+    pub fn get_ref(&self, name: impl IntoRefName) -> Result<NodeId> {
+        let name = name.into_ref_name()?;
         self.read_refs()
-            .get(name)
+            .get(&name)
             .cloned()
-            .ok_or_else(|| Error::RefNotFound(name.clone()))
+            .ok_or(Error::RefNotFound(name))
     }
 
     /// Every ref and its target, ordered by name.
@@ -643,14 +715,16 @@ impl ResponseTree {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidId`] if `name` is not a valid ref name;
     /// [`Error::RefNotFound`] if there is no such ref; [`Error::Storage`] if the
     /// store write fails.
-    pub fn delete_ref(&self, name: &RefName) -> Result<NodeId> {
+    pub fn delete_ref(&self, name: impl IntoRefName) -> Result<NodeId> {
+        let name = name.into_ref_name()?;
         let _edit = self.lock_edits();
-        let target = self.get_ref(name)?;
+        let target = self.get_ref(&name)?;
         self.store
             .apply(Batch::from(vec![Op::DeleteRef(name.clone())]))?;
-        self.write_refs().remove(name);
+        self.write_refs().remove(&name);
         Ok(target)
     }
 
@@ -713,5 +787,29 @@ impl ResponseTree {
 
     fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Committer for ResponseTree {
+    fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
+        ResponseTree::lock_edits(self)
+    }
+
+    fn with_graph<T>(&self, f: impl FnOnce(&Graph) -> T) -> T {
+        f(&self.read())
+    }
+
+    fn insert_records(&self, records: &[Topology]) {
+        let mut graph = self.write_graph();
+        for record in records {
+            // Validated under the edit lock, which the caller still holds.
+            if let Err(err) = graph.insert(record) {
+                tracing::error!(error = %err, "a validated node did not join the graph");
+            }
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 }

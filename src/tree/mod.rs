@@ -6,9 +6,10 @@
 //! only then updates the graph, so the two never disagree.
 
 mod graph;
+mod group_commit;
 mod handle;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
-pub use stats::{BranchStats, TokenCounts, TreeStats};
+pub use stats::{BranchStats, TreeStats, UsageTotals};

@@ -1,3 +1,4 @@
+//! Token accounting ([`UsageTotals`], [`ResponseTree::usage`]) and
 //! [`TreeStats`]: counts and token totals over a whole [`ResponseTree`].
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +25,7 @@ pub struct TreeStats {
     pub max_depth: usize,
     /// Tokens over every node, each node counted once (input shared by a group of
     /// siblings made by one request is counted once for the group).
-    pub tokens: TokenCounts,
+    pub tokens: UsageTotals,
     /// One entry per branch (root-to-leaf path), in leaf order (oldest leaf first).
     pub branches: Vec<BranchStats>,
 }
@@ -40,38 +41,105 @@ pub struct BranchStats {
     /// Tokens of every node on the path, root and leaf included. Nodes shared by
     /// several branches count in each of them: this is what producing the branch
     /// cost, not a share of the tree's total.
-    pub tokens: TokenCounts,
+    pub tokens: UsageTotals,
 }
 
-/// Input, output and total tokens.
+/// Token totals over a set of nodes: what [`ResponseTree::stats`] reports for the
+/// tree and each branch, and what [`ResponseTree::usage`] (and so
+/// [`Engine::usage`](crate::Engine::usage)) adds up.
+///
+/// Input (and cached input) tokens of a group of siblings made by one request
+/// (Chat Completions `n`, marked by [`Usage::shared_input_group`]) are counted
+/// once for the group, as they were billed. Sums saturate at `u64::MAX` instead
+/// of overflowing: the counts come from servers and stores, not from us.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct TokenCounts {
+pub struct UsageTotals {
+    /// How many nodes were added up.
+    pub nodes: u64,
     /// Input tokens billed (each request's whole context).
     pub input_tokens: u64,
+    /// Cached input tokens (part of input).
+    pub cached_tokens: u64,
     /// Output tokens, reasoning included.
     pub output_tokens: u64,
+    /// Reasoning tokens (part of output).
+    pub reasoning_tokens: u64,
     /// Input plus output tokens.
     pub total_tokens: u64,
 }
 
-impl TokenCounts {
-    fn add(self, input: u64, output: u64) -> Self {
+impl UsageTotals {
+    /// These totals plus one node's `usage`; its input counts only when
+    /// `with_input` (false for a later member of a shared-input group).
+    fn plus(self, usage: &Usage, with_input: bool) -> Self {
+        let (input, cached) = if with_input {
+            (usage.input_tokens, usage.cached_tokens)
+        } else {
+            (0, 0)
+        };
         Self {
+            nodes: self.nodes.saturating_add(1),
             input_tokens: self.input_tokens.saturating_add(input),
-            output_tokens: self.output_tokens.saturating_add(output),
+            cached_tokens: self.cached_tokens.saturating_add(cached),
+            output_tokens: self.output_tokens.saturating_add(usage.output_tokens),
+            reasoning_tokens: self.reasoning_tokens.saturating_add(usage.reasoning_tokens),
             total_tokens: self
                 .total_tokens
-                .saturating_add(input.saturating_add(output)),
+                .saturating_add(input.saturating_add(usage.output_tokens)),
         }
     }
+}
 
-    fn add_usage(self, usage: &Usage) -> Self {
-        self.add(usage.input_tokens, usage.output_tokens)
+/// Adds up usage over a set of nodes, counting each shared-input group's input
+/// once (the first member seen pays for it).
+#[derive(Default)]
+struct Tally {
+    totals: UsageTotals,
+    groups_seen: HashSet<NodeId>,
+}
+
+impl Tally {
+    fn add(&mut self, usage: &Usage) {
+        let first_of_group = usage
+            .shared_input_group
+            .as_ref()
+            .is_none_or(|group| self.groups_seen.insert(group.clone()));
+        self.totals = self.totals.plus(usage, first_of_group);
     }
 }
 
 impl ResponseTree {
+    /// Token totals over the nodes `ids` (see [`UsageTotals`]; an id listed twice
+    /// counts twice). Reads each body from the store.
+    ///
+    /// ```
+    /// use resptree::{Node, NodeId, ResponseTree, Usage};
+    /// let tree = ResponseTree::in_memory();
+    /// let mut root = Node::new(NodeId::new("a")?, None);
+    /// root.usage = Usage::new(10, 5);
+    /// let mut child = Node::new(NodeId::new("b")?, Some(root.id.clone()));
+    /// child.usage = Usage::new(20, 7);
+    /// tree.insert(root)?;
+    /// tree.insert(child)?;
+    /// let path = tree.path(&NodeId::new("b")?)?;
+    /// let totals = tree.usage(&path)?;
+    /// assert_eq!((totals.nodes, totals.input_tokens, totals.total_tokens), (2, 30, 42));
+    /// # Ok::<(), resptree::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`](crate::Error::NodeNotFound) for an id not in the
+    /// tree; store errors while reading bodies, as for [`ResponseTree::get`].
+    pub fn usage<'a>(&self, ids: impl IntoIterator<Item = &'a NodeId>) -> Result<UsageTotals> {
+        let mut tally = Tally::default();
+        for id in ids {
+            tally.add(&self.get(id)?.usage);
+        }
+        Ok(tally.totals)
+    }
+
     /// Counts nodes, roots and leaves, finds the deepest node, and adds up tokens
     /// for the whole tree and for every branch. Reads every body: O(n) store reads.
     ///
@@ -105,9 +173,9 @@ impl ResponseTree {
             }
             order
         };
-        let mut path_tokens: HashMap<NodeId, TokenCounts> = HashMap::with_capacity(order.len());
+        let mut path_tokens: HashMap<NodeId, UsageTotals> = HashMap::with_capacity(order.len());
         let mut depths: HashMap<NodeId, usize> = HashMap::with_capacity(order.len());
-        let mut groups_seen: HashSet<NodeId> = HashSet::new();
+        let mut whole = Tally::default();
         let mut stats = TreeStats {
             nodes: order.len(),
             ..TreeStats::default()
@@ -121,24 +189,17 @@ impl ResponseTree {
                 ),
                 None => {
                     stats.roots += 1;
-                    (TokenCounts::default(), 0)
+                    (UsageTotals::default(), 0)
                 }
             };
-            let shared_again = node
-                .usage
-                .shared_input_group
-                .as_ref()
-                .is_some_and(|group| !groups_seen.insert(group.clone()));
-            let input_once = if shared_again {
-                0
-            } else {
-                node.usage.input_tokens
-            };
-            stats.tokens = stats.tokens.add(input_once, node.usage.output_tokens);
+            whole.add(&node.usage);
             stats.max_depth = stats.max_depth.max(depth);
-            path_tokens.insert(id.clone(), above.add_usage(&node.usage));
+            // A path holds one member of a shared-input group at most, and that
+            // branch paid for the group's prompt: its input always counts here.
+            path_tokens.insert(id.clone(), above.plus(&node.usage, true));
             depths.insert(id.clone(), depth);
         }
+        stats.tokens = whole.totals;
         let leaves = self.leaves(None)?;
         stats.leaves = leaves.len();
         stats.branches = leaves
@@ -213,5 +274,40 @@ mod tests {
         assert_eq!(stats.tokens.output_tokens, 15);
         // Each branch paid for the prompt it was answered from.
         assert!(stats.branches.iter().all(|b| b.tokens.input_tokens == 50));
+    }
+
+    #[test]
+    fn usage_counts_shared_input_once_and_saturates() {
+        let tree = ResponseTree::in_memory();
+        let group = NodeId::new("g").unwrap();
+        let mut ids = Vec::new();
+        for (i, id) in ["x", "y"].into_iter().enumerate() {
+            let mut n = node(id, None, i as i64, 50, 5);
+            n.usage.cached_tokens = 40;
+            n.usage.reasoning_tokens = 2;
+            n.usage.shared_input_group = Some(group.clone());
+            ids.push(n.id.clone());
+            tree.insert(n).unwrap();
+        }
+        let huge = node("huge", None, 9, u64::MAX - 1, u64::MAX);
+        ids.push(huge.id.clone());
+        tree.insert(huge).unwrap();
+
+        let pair = tree.usage(&ids[..2]).unwrap();
+        assert_eq!(
+            (pair.nodes, pair.input_tokens, pair.cached_tokens),
+            (2, 50, 40)
+        );
+        assert_eq!(
+            (pair.output_tokens, pair.reasoning_tokens, pair.total_tokens),
+            (10, 4, 60)
+        );
+        let all = tree.usage(&ids).unwrap();
+        assert_eq!(all.nodes, 3);
+        assert_eq!(all.input_tokens, u64::MAX);
+        assert_eq!(all.output_tokens, u64::MAX);
+        assert_eq!(all.total_tokens, u64::MAX);
+        assert_eq!(tree.stats().unwrap().tokens.total_tokens, u64::MAX);
+        assert!(tree.usage([&NodeId::new("nope").unwrap()]).is_err());
     }
 }

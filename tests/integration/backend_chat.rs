@@ -92,6 +92,14 @@ async fn fan_out_is_one_request_and_n_sibling_nodes() {
         .await
         .unwrap();
     emu.clear_requests();
+    // Scripted choices (in index order), so the test does not lean on the
+    // emulator's own numbering of its takes.
+    let plans = [
+        "Jazz in the Marais.",
+        "A Seine cruise.",
+        "Montmartre at dusk.",
+    ];
+    emu.script_replies(plans);
 
     let nodes = ok_nodes(
         engine
@@ -124,12 +132,8 @@ async fn fan_out_is_one_request_and_n_sibling_nodes() {
         assert_eq!(node.status, NodeStatus::Completed);
         assert_eq!(node.usage.shared_input_group, group);
         assert_eq!(node.usage.input_tokens, nodes[0].usage.input_tokens);
-        // The emulator numbers sibling takes by choice index.
-        assert!(
-            node.output_text.contains(&format!("Take {}:", i + 1)),
-            "{}",
-            node.output_text
-        );
+        // Choice i became node i.
+        assert_eq!(node.output_text, plans[i]);
         assert_eq!(engine.tree().get(&node.id).unwrap(), *node);
     }
     // The prompt is counted once for the group.
@@ -453,7 +457,7 @@ async fn bad_n_is_a_config_error_and_sends_nothing() {
     let emu = Emulator::spawn().await.unwrap();
     let engine = chat_engine(&emu, ResponseTree::in_memory(), 0);
     let err = engine.fan_out(None, "Plan", 129).await.unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
     assert!(emu.requests().is_empty());
     assert!(engine.tree().is_empty());
 }
@@ -560,4 +564,103 @@ async fn streamed_fan_out_needs_native_fan_out() {
         "{updates:?}"
     );
     assert!(emu.requests().is_empty());
+}
+
+/// An emulator that answers at most one choice, like a local server that ignores `n`.
+async fn one_choice_emulator() -> Emulator {
+    Emulator::builder()
+        .max_chat_choices(1)
+        .spawn()
+        .await
+        .unwrap()
+}
+
+fn short_parts(err: &Error) -> (usize, usize, usize) {
+    match err {
+        Error::FanOutShort {
+            asked,
+            received,
+            replies,
+        } => (*asked, *received, replies.len()),
+        other => panic!("expected FanOutShort, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn fewer_choices_than_n_is_an_error_that_keeps_what_arrived() {
+    use resptree::backend::{Backend, BackendRequest};
+
+    let emu = one_choice_emulator().await;
+    let backend = ChatBackend::new(client(&emu, 0));
+    let request = BackendRequest::new(
+        MODEL,
+        vec![json!({"role": "user", "content": "Suggest a plan"})],
+    );
+
+    let mut err = backend.respond_n(request.clone(), 3).await.unwrap_err();
+    assert!(err.is_fan_out_short());
+    assert_eq!(short_parts(&err), (3, 1, 1));
+    assert_eq!(
+        err.to_string(),
+        "fan-out asked for 3 choices, the server returned 1"
+    );
+    let kept = err.take_partial_replies();
+    assert_eq!(kept.len(), 1);
+    assert!(!kept[0].output_text.is_empty());
+    assert_eq!(
+        short_parts(&err),
+        (3, 1, 0),
+        "the counts stay for the report"
+    );
+
+    // Streamed: the same error, after the arrived choice's deltas were sent.
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let err = backend
+        .respond_n_stream(request.clone(), 3, events)
+        .await
+        .unwrap_err();
+    assert_eq!(short_parts(&err), (3, 1, 1));
+    let mut indices = Vec::new();
+    while let Some((index, _)) = received.recv().await {
+        indices.push(index);
+    }
+    assert!(!indices.is_empty() && indices.iter().all(|&i| i == 0));
+
+    // One choice asked, one received: nothing is wrong.
+    assert!(backend.respond(request).await.is_ok());
+    assert_eq!(chat_posts(&emu).len(), 3, "one request each, no retries");
+}
+
+#[tokio::test]
+async fn engine_fan_out_never_silently_returns_fewer_siblings() {
+    let emu = one_choice_emulator().await;
+    let engine = chat_engine(&emu, ResponseTree::in_memory(), 0);
+
+    let err = engine.fan_out(None, "Plan", 4).await.unwrap_err();
+    let (asked, received, _) = short_parts(&err);
+    assert_eq!((asked, received), (4, 1));
+    // The one choice that came back is recorded, and its attempt settled.
+    assert_eq!(engine.tree().roots().len(), 1);
+    assert!(engine.tree().attempts().unwrap().is_empty());
+
+    let updates: Vec<_> = engine
+        .fan_out_stream(None, "Plan", 4, &RespondOptions::default())
+        .collect()
+        .await;
+    let last = updates.last().unwrap().as_ref().unwrap_err();
+    let (asked, received, _) = short_parts(last);
+    assert_eq!((asked, received), (4, 1));
+    assert!(
+        !updates
+            .iter()
+            .any(|u| matches!(u, Ok(FanOutUpdate::Committed(_)))),
+        "a short fan-out never reports success"
+    );
+    assert_eq!(
+        engine.tree().roots().len(),
+        2,
+        "the streamed choice is kept too"
+    );
+    assert!(engine.tree().attempts().unwrap().is_empty());
+    assert_eq!(chat_posts(&emu).len(), 2);
 }

@@ -4,6 +4,7 @@
 // Test helpers panic on purpose: a failed call is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use resptree::emulator::Emulator;
 use serde_json::{Value, json};
 
 use crate::cli_support::*;
@@ -155,6 +156,43 @@ fn the_chat_backend_fans_out_in_one_request_and_mixes_with_responses() {
     assert!(err.contains("nope"), "{err}");
 }
 
+/// `fanout` goes through `Engine::fan_out`: on the Chat backend one request asks
+/// for all N choices (native `n`); on the Responses backend N requests go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_on_the_chat_backend_is_one_request_at_the_server() {
+    let emu = Emulator::spawn().await.unwrap();
+    let cli = Cli::new()
+        .with_env("OPENAI_API_KEY", "sk-test")
+        .with_env("OPENAI_BASE_URL", &emu.base_url());
+    let args = ["ask", "Plan a weekend in Paris"];
+    let root = last_line(&check_ok(&args, &run(cli.command(&args)).await));
+
+    emu.clear_requests();
+    let args = [
+        "--backend",
+        "chat",
+        "fanout",
+        &root,
+        "Another idea?",
+        "-n",
+        "4",
+    ];
+    let out = check_ok(&args, &run(cli.command(&args)).await);
+    assert_eq!(out.lines().count(), 4, "{out:?}");
+    let requests = emu.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].path, "/v1/chat/completions");
+    assert_eq!(requests[0].body.as_ref().unwrap()["n"], json!(4));
+
+    emu.clear_requests();
+    let args = ["fanout", &root, "Another idea?", "-n", "3"];
+    let out = check_ok(&args, &run(cli.command(&args)).await);
+    assert_eq!(out.lines().count(), 3, "{out:?}");
+    let paths: Vec<String> = emu.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v1/responses"; 3]);
+    assert_eq!(cli.nodes().len(), 8);
+}
+
 #[test]
 fn show_prints_every_format_and_honours_depth() {
     let cli = Cli::new();
@@ -167,7 +205,12 @@ fn show_prints_every_format_and_honours_depth() {
     assert_eq!(lines.len(), 3, "{ascii}");
     assert!(lines[0].contains("Plan a weekend in Paris →"), "{ascii}");
     assert!(lines[1].starts_with("└── ") && lines[1].contains("Make it cheaper →"));
-    assert!(lines[2].starts_with("    └── ") && lines[2].contains("Even cheaper →"));
+    // A lone child is drawn in its parent's column, without a connector.
+    assert!(lines[2].starts_with("    ") && lines[2].contains("Even cheaper →"));
+    assert!(
+        !lines[2].contains('└') && !lines[2].contains('├'),
+        "{ascii}"
+    );
 
     // The short id a line starts with resolves to its node.
     let short = lines[2].trim_start_matches(|c: char| !c.is_ascii_alphanumeric());

@@ -160,15 +160,6 @@ fn store_location_comes_from_the_environment() {
     );
 }
 
-/// Runs a blocking command off the async workers, so the in-process emulator
-/// keeps serving while the CLI talks to it.
-async fn run(command: std::process::Command) -> std::process::Output {
-    let mut command = command;
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adopt_and_remote_prune_against_a_configured_server_never_print_the_key() {
     const KEY: &str = "sk-test-secret-do-not-print";

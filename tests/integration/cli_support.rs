@@ -96,10 +96,20 @@ pub(crate) fn bare_command() -> Command {
         "RESPTREE_MODEL",
         "RESPTREE_BACKEND",
         "XDG_DATA_HOME",
+        "RUST_LOG",
     ] {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// Runs a blocking command off the async workers, so an in-process emulator
+/// keeps serving while the CLI talks to it.
+pub(crate) async fn run(command: Command) -> Output {
+    let mut command = command;
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 pub(crate) fn check_ok(args: &[&str], out: &Output) -> String {

@@ -13,7 +13,8 @@ use resptree::client::{
 };
 use serde_json::{Value, json};
 
-use crate::support::raw_http::{RawServer, Script, Step, fixture, reply};
+use crate::support::fixture_text;
+use crate::support::raw_http::{RawServer, Script, Step, reply};
 
 const KEY: &str = "sk-test-SECRET-do-not-leak-0123456789";
 
@@ -52,7 +53,7 @@ fn assert_no_key(err: &Error) {
 
 #[tokio::test]
 async fn create_sends_the_request_and_decodes_the_response() {
-    let body = fixture("response-child.json");
+    let body = fixture_text("response-child.json");
     let server =
         RawServer::start(vec![reply(200, &[("x-request-id", "req_create1")], &body)]).await;
     let req = CreateResponse::new("gpt-4o-mini", Input::text("Which museums?"))
@@ -113,7 +114,8 @@ async fn create_sends_the_request_and_decodes_the_response() {
 
 #[tokio::test]
 async fn input_items_sent_as_an_array() {
-    let server = RawServer::start(vec![reply(200, &[], &fixture("response-basic.json"))]).await;
+    let server =
+        RawServer::start(vec![reply(200, &[], &fixture_text("response-basic.json"))]).await;
     let items = vec![json!({"role": "user", "content": [{"type": "input_text", "text": "hi"}]})];
     client(&server)
         .create(&CreateResponse::new("m", Input::items(items.clone())))
@@ -124,7 +126,7 @@ async fn input_items_sent_as_an_array() {
 
 #[tokio::test]
 async fn retrieve_delete_cancel_use_their_paths() {
-    let basic = fixture("response-basic.json");
+    let basic = fixture_text("response-basic.json");
     let id = serde_json::from_str::<Value>(&basic).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -135,7 +137,7 @@ async fn retrieve_delete_cancel_use_their_paths() {
         reply(
             200,
             &[("x-request-id", "req_del")],
-            &fixture("deleted.json"),
+            &fixture_text("deleted.json"),
         ),
         reply(200, &[], &cancelled),
     ])
@@ -194,7 +196,7 @@ async fn ids_that_would_change_the_url_are_rejected_before_sending() {
 async fn input_items_follow_the_cursor_across_pages() {
     let page1 = json!({"object": "list", "data": [{"id": "msg_3", "type": "message"}, {"id": "msg_2", "type": "message"}],
                        "first_id": "msg_3", "last_id": "msg_2", "has_more": true});
-    let page2 = fixture("input-items-page.json");
+    let page2 = fixture_text("input-items-page.json");
     let server = RawServer::start(vec![
         reply(200, &[], &page1.to_string()),
         reply(200, &[], &page2),
@@ -224,13 +226,13 @@ async fn api_errors_keep_status_code_param_and_request_id_and_are_not_retried() 
     let server = RawServer::start(vec![reply(
         400,
         &[("x-request-id", "req_bad")],
-        &fixture("error-previous-not-found.json"),
+        &fixture_text("error-previous-not-found.json"),
     )])
     .await;
     let err = client(&server).create(&request()).await.unwrap_err();
     assert!(err.is_previous_response_not_found(), "{err:?}");
     let api = err.api_error().unwrap();
-    assert_eq!(api.status, 400);
+    assert_eq!(api.status, Some(400));
     assert_eq!(api.param.as_deref(), Some("previous_response_id"));
     assert_eq!(api.kind.as_deref(), Some("invalid_request_error"));
     assert_eq!(err.request_id(), Some("req_bad"));
@@ -240,11 +242,11 @@ async fn api_errors_keep_status_code_param_and_request_id_and_are_not_retried() 
 
 #[tokio::test]
 async fn rate_limit_with_retry_after_is_retried() {
-    let limit = fixture("error-rate-limit.json");
+    let limit = fixture_text("error-rate-limit.json");
     let server = RawServer::start(vec![
         reply(429, &[("retry-after-ms", "20")], &limit),
         reply(429, &[("retry-after", "0.02")], &limit),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     let resp = client(&server).create(&request()).await.unwrap();
@@ -265,7 +267,7 @@ async fn rate_limit_error_carries_the_retry_hint() {
     let server = RawServer::start(vec![reply(
         429,
         &[("retry-after", "7"), ("x-request-id", "req_429")],
-        &fixture("error-rate-limit.json"),
+        &fixture_text("error-rate-limit.json"),
     )])
     .await;
     let client = Client::builder()
@@ -282,10 +284,39 @@ async fn rate_limit_error_carries_the_retry_hint() {
 }
 
 #[tokio::test]
+async fn insufficient_quota_is_not_a_rate_limit_and_is_not_retried() {
+    let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+    let server = RawServer::start(vec![
+        reply(429, &[("retry-after-ms", "1")], quota),
+        reply(200, &[], &fixture_text("response-basic.json")),
+    ])
+    .await;
+    let err = client(&server).create(&request()).await.unwrap_err();
+    assert!(err.is_insufficient_quota(), "{err:?}");
+    assert!(!err.is_rate_limited(), "{err:?}");
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "waiting does not refill an account"
+    );
+
+    // The server's explicit verdict still wins.
+    let server = RawServer::start(vec![
+        reply(429, &[("x-should-retry", "true")], quota),
+        reply(200, &[], &fixture_text("response-basic.json")),
+    ])
+    .await;
+    client(&server).create(&request()).await.unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
 async fn server_error_then_success() {
     let server = RawServer::start(vec![
         reply(503, &[], &error_body("overloaded", "server_error")),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     let resp = client(&server).create(&request()).await.unwrap();
@@ -311,12 +342,12 @@ async fn gives_up_after_max_retries_with_the_last_error() {
             &[("x-request-id", "req_3")],
             &error_body("third", "server_error"),
         ),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     let err = client(&server).create(&request()).await.unwrap_err();
     let api = err.api_error().unwrap();
-    assert_eq!((api.status, api.message.as_str()), (503, "third"));
+    assert_eq!((api.status, api.message.as_str()), (Some(503), "third"));
     assert_eq!(err.request_id(), Some("req_3"));
     assert_eq!(server.requests().len(), 3, "max_retries 2 means 3 attempts");
 }
@@ -329,7 +360,7 @@ async fn x_should_retry_overrides_the_status() {
             &[("x-should-retry", "false")],
             &error_body("no", "server_error"),
         ),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     let err = client(&server).create(&request()).await.unwrap_err();
@@ -338,7 +369,7 @@ async fn x_should_retry_overrides_the_status() {
 
     let server = RawServer::start(vec![
         reply(400, &[("x-should-retry", "true")], &error_body("yes", "x")),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     client(&server).create(&request()).await.unwrap();
@@ -351,7 +382,7 @@ async fn dropped_connections_are_retried_then_reported_as_connection_errors() {
     let drop_it: Script = Vec::new();
     let server = RawServer::start(vec![
         drop_it.clone(),
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
     client(&server).create(&request()).await.unwrap();
@@ -444,7 +475,10 @@ async fn non_json_error_bodies_keep_status_and_text() {
         .unwrap();
     let err = client.retrieve("resp_1").await.unwrap_err();
     let api = err.api_error().unwrap();
-    assert_eq!((api.status, api.message.as_str()), (502, "Bad Gateway"));
+    assert_eq!(
+        (api.status, api.message.as_str()),
+        (Some(502), "Bad Gateway")
+    );
     assert_eq!(
         err.to_string(),
         "server returned 502: Bad Gateway [request id req_gw]"
@@ -464,12 +498,13 @@ async fn the_key_never_appears_in_debug_or_errors() {
     assert!(!shown.contains("SECRET"), "{shown}");
     let err = client.create(&request()).await.unwrap_err();
     assert_eq!(err.status(), Some(401));
+    assert!(err.is_authentication(), "{err:?}");
     assert_no_key(&err);
 }
 
 #[tokio::test]
 async fn chat_completion_with_n_choices() {
-    let body = fixture("chat-n3.json");
+    let body = fixture_text("chat-n3.json");
     let server = RawServer::start(vec![reply(200, &[("x-request-id", "req_chat")], &body)]).await;
     let req = ChatRequest::new(
         "gpt-4o-mini",
@@ -507,7 +542,7 @@ async fn chat_completion_with_n_choices() {
 
 #[tokio::test]
 async fn responses_survive_unknown_fields_and_item_types() {
-    let mut raw: Value = serde_json::from_str(&fixture("response-basic.json")).unwrap();
+    let mut raw: Value = serde_json::from_str(&fixture_text("response-basic.json")).unwrap();
     raw["brand_new_field"] = json!({"nested": [1, 2]});
     raw["output"].as_array_mut().unwrap().insert(
         0,
@@ -526,7 +561,7 @@ async fn a_body_cut_short_is_a_connection_error_and_retried() {
     let cut = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n{\"id\":\"resp_1\"".to_vec();
     let server = RawServer::start(vec![
         vec![Step::Send(cut.clone())],
-        reply(200, &[], &fixture("response-basic.json")),
+        reply(200, &[], &fixture_text("response-basic.json")),
         vec![Step::Send(cut)],
     ])
     .await;

@@ -90,6 +90,7 @@ async fn every_call_round_trips() {
     assert_eq!(deleted.id, root.id);
     let err = client.retrieve(&root.id).await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err:?}");
+    assert!(err.is_not_found(), "an API 404 is not found: {err:?}");
     let err = client
         .create(&ask("again").previous_response_id(&root.id))
         .await
@@ -213,6 +214,15 @@ async fn a_stream_dropped_after_events_is_an_error_and_not_retried() {
     assert_eq!(events.len(), 3, "{events:?}");
     assert!(events.iter().all(Result::is_ok));
     assert!(matches!(last, Err(Error::Stream { .. })), "{last:?}");
+    // The transport's error is kept as the cause, not flattened into the message,
+    // and without the URL.
+    let err = last.as_ref().unwrap_err();
+    let cause = std::error::Error::source(err).unwrap_or_else(|| panic!("no cause: {err:?}"));
+    assert!(!err.to_string().contains(&cause.to_string()), "{err}");
+    assert!(
+        !format!("{cause} {cause:?}").contains("127.0.0.1"),
+        "{cause:?}"
+    );
     assert_eq!(emu.requests().len(), 1);
 }
 

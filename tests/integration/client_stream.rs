@@ -12,7 +12,8 @@ use resptree::Error;
 use resptree::client::{ChatChunk, ChatRequest, Client, CreateResponse, Input, StreamEvent};
 use serde_json::{Value, json};
 
-use crate::support::raw_http::{RawServer, Step, fixture, reply, sse, sse_head};
+use crate::support::fixture_text;
+use crate::support::raw_http::{RawServer, Step, reply, sse, sse_head};
 
 fn client(server: &RawServer) -> Client {
     Client::builder()
@@ -29,14 +30,14 @@ fn request() -> CreateResponse {
 
 /// The first `n` events (blank-line separated blocks) of a fixture.
 fn first_events(name: &str, n: usize) -> String {
-    let text = fixture(name);
+    let text = fixture_text(name);
     let blocks: Vec<&str> = text.split("\n\n").take(n).collect();
     format!("{}\n\n", blocks.join("\n\n"))
 }
 
 #[tokio::test]
 async fn typed_events_and_deltas_reassemble_to_the_final_text() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![sse(
         &[("x-request-id", "req_s1")],
         body.as_bytes(),
@@ -89,7 +90,7 @@ async fn typed_events_and_deltas_reassemble_to_the_final_text() {
 
 #[tokio::test]
 async fn final_response_matches_the_completed_event() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let resp = client(&server)
         .create_stream(&request())
@@ -106,7 +107,7 @@ async fn final_response_matches_the_completed_event() {
 
 #[tokio::test]
 async fn final_response_fills_a_sparse_terminal_output_from_item_events() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let last_block_start = body.trim_end().rfind("event: response.completed").unwrap();
     let (head, last) = body.split_at(last_block_start);
     let data: Value =
@@ -127,7 +128,7 @@ async fn final_response_fills_a_sparse_terminal_output_from_item_events() {
 
 #[tokio::test]
 async fn crlf_framing_comments_and_tiny_chunks_give_the_same_events() {
-    let body = fixture("stream-basic.sse");
+    let body = fixture_text("stream-basic.sse");
     let expected: Vec<StreamEvent> = {
         let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
         client(&server)
@@ -157,7 +158,7 @@ async fn crlf_framing_comments_and_tiny_chunks_give_the_same_events() {
 
 #[tokio::test]
 async fn failed_stream_yields_the_event_and_final_response_is_an_api_error() {
-    let body = fixture("stream-failed.sse");
+    let body = fixture_text("stream-failed.sse");
     let server = RawServer::start(vec![
         sse(&[("x-request-id", "req_f")], body.as_bytes(), 4096),
         sse(&[("x-request-id", "req_f2")], body.as_bytes(), 4096),
@@ -205,7 +206,7 @@ async fn failed_stream_yields_the_event_and_final_response_is_an_api_error() {
 async fn truncated_stream_is_a_stream_error_and_is_never_retried() {
     // Three events, then the server closes the connection without a terminal event.
     let partial = first_events("stream-basic.sse", 3);
-    let full = fixture("stream-basic.sse");
+    let full = fixture_text("stream-basic.sse");
     let server = RawServer::start(vec![
         sse(&[("x-request-id", "req_t")], partial.as_bytes(), 4096),
         sse(&[], full.as_bytes(), 4096),
@@ -338,6 +339,14 @@ async fn error_events_become_api_errors_flat_or_nested() {
             (api.code.as_deref(), api.message.as_str()),
             (Some(code), message)
         );
+        assert_eq!(
+            api.status, None,
+            "the stream's 200 is not the error's status"
+        );
+        assert_eq!(err.is_rate_limited(), code == "rate_limit_exceeded");
+        // Only the nested form carries the error's own type.
+        let kind = (code == "rate_limit_exceeded").then_some("tokens");
+        assert_eq!(api.kind.as_deref(), kind);
     }
     assert_eq!(server.requests().len(), 2);
 }
@@ -387,7 +396,7 @@ async fn done_before_a_terminal_event_is_a_stream_error() {
 #[tokio::test]
 async fn unknown_events_pass_through_as_other() {
     let extra = "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\",\"delta\":\"hm\",\"sequence_number\":2}\n\n";
-    let body = fixture("stream-basic.sse").replacen("\n\n", &format!("\n\n{extra}"), 1);
+    let body = fixture_text("stream-basic.sse").replacen("\n\n", &format!("\n\n{extra}"), 1);
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let events: Vec<StreamEvent> = client(&server)
         .create_stream(&request())
@@ -421,7 +430,7 @@ async fn errors_before_the_stream_starts_are_retried() {
             &[],
             r#"{"error":{"message":"overloaded","type":"server_error","param":null,"code":null}}"#,
         ),
-        sse(&[], fixture("stream-basic.sse").as_bytes(), 4096),
+        sse(&[], fixture_text("stream-basic.sse").as_bytes(), 4096),
     ])
     .await;
     let resp = client(&server)
@@ -437,7 +446,7 @@ async fn errors_before_the_stream_starts_are_retried() {
 
 #[tokio::test]
 async fn chat_stream_interleaves_choices_and_ends_at_done() {
-    let body = fixture("chat-n3-stream.sse");
+    let body = fixture_text("chat-n3-stream.sse");
     let server = RawServer::start(vec![sse(
         &[("x-request-id", "req_cs")],
         body.as_bytes(),
@@ -510,7 +519,7 @@ async fn chat_stream_interleaves_choices_and_ends_at_done() {
 
 #[tokio::test]
 async fn chat_stream_without_done_is_a_stream_error() {
-    let body = fixture("chat-n3-stream.sse").replace("data: [DONE]", "");
+    let body = fixture_text("chat-n3-stream.sse").replace("data: [DONE]", "");
     let server = RawServer::start(vec![sse(&[], body.as_bytes(), 4096)]).await;
     let req = ChatRequest::new(
         "gpt-4o-mini",
@@ -528,4 +537,167 @@ async fn chat_stream_without_done_is_a_stream_error() {
         "{:?}",
         results.last()
     );
+}
+
+// Errors inside a stream, against the emulator: the reply is `200 OK`, the error
+// comes later as an `error` event (or chunk), and must keep its code.
+
+mod in_stream {
+    use futures_util::StreamExt;
+    use resptree::Error;
+    use resptree::client::{ChatRequest, Client, CreateResponse, Input, StreamEvent};
+    use resptree::emulator::{Emulator, Fault};
+    use serde_json::json;
+
+    fn client(emu: &Emulator) -> Client {
+        Client::builder()
+            .base_url(emu.base_url())
+            .api_key("sk-stream-SECRET")
+            .build()
+            .unwrap()
+    }
+
+    fn error_event(after_events: usize, code: &str) -> Fault {
+        Fault::ErrorEvent {
+            after_events,
+            code: code.to_owned(),
+            count: 1,
+        }
+    }
+
+    /// Streams `request` to its end: the events before the error, and the error.
+    async fn events_then_error(
+        client: &Client,
+        request: &CreateResponse,
+    ) -> (Vec<StreamEvent>, Error) {
+        let mut stream = client.create_stream(request).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    assert!(
+                        stream.next().await.is_none(),
+                        "the stream ends at the error"
+                    );
+                    return (events, err);
+                }
+            }
+        }
+        panic!("the stream ended without an error after {events:?}");
+    }
+
+    #[tokio::test]
+    async fn previous_response_not_found_in_a_stream_is_recognised() {
+        let emu = Emulator::spawn().await.unwrap();
+        let client = client(&emu);
+        let parent = client
+            .create(&CreateResponse::new("gpt-4o-mini", Input::text("Paris")).store(true))
+            .await
+            .unwrap();
+        emu.inject(error_event(2, "previous_response_not_found"));
+        let child = CreateResponse::new("gpt-4o-mini", Input::text("And Lyon?"))
+            .previous_response_id(&parent.id);
+        let (events, err) = events_then_error(&client, &child).await;
+
+        assert_eq!(events.len(), 2, "created and in_progress came first");
+        assert!(matches!(err, Error::Api(_)), "{err:?}");
+        assert!(err.is_previous_response_not_found(), "{err:?}");
+        let api = err.api_error().unwrap();
+        assert_eq!(api.status, None, "a 200 stream gives the error no status");
+        assert_eq!(err.status(), None);
+        assert_eq!(api.param.as_deref(), Some("previous_response_id"));
+        assert_eq!(api.kind, None, "the flat event's type is the event's own");
+        assert!(api.message.contains(&parent.id), "{}", api.message);
+        assert!(err.request_id().is_some_and(|id| id.starts_with("req_")));
+        assert!(!err.is_not_found(), "no 404 was sent");
+        // The failed child was not stored, and nothing was retried.
+        assert_eq!(emu.response_count(), 1);
+        assert_eq!(emu.requests().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn other_codes_keep_their_meaning_in_a_stream() {
+        let emu = Emulator::spawn().await.unwrap();
+        let client = client(&emu);
+        let ask = CreateResponse::new("gpt-4o-mini", Input::text("A very long question"));
+
+        emu.inject(error_event(0, "context_length_exceeded"));
+        let (events, err) = events_then_error(&client, &ask).await;
+        assert!(events.is_empty());
+        assert!(err.is_context_length_exceeded(), "{err:?}");
+        assert_eq!(err.api_error().unwrap().param.as_deref(), Some("input"));
+
+        emu.inject(error_event(1, "rate_limit_exceeded"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_rate_limited(), "{err:?}");
+        assert_eq!(err.status(), None);
+
+        emu.inject(error_event(1, "insufficient_quota"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_insufficient_quota(), "{err:?}");
+        assert!(
+            !err.is_rate_limited(),
+            "waiting does not cure an empty account"
+        );
+
+        emu.inject(error_event(1, "invalid_api_key"));
+        let (_, err) = events_then_error(&client, &ask).await;
+        assert!(err.is_authentication(), "{err:?}");
+
+        emu.inject(error_event(3, "server_error"));
+        let (events, err) = events_then_error(&client, &ask).await;
+        assert_eq!(events.len(), 3);
+        let api = err.api_error().unwrap();
+        assert_eq!(
+            (api.status, api.code.as_deref()),
+            (None, Some("server_error"))
+        );
+        assert!(!err.is_previous_response_not_found() && !err.is_context_length_exceeded());
+        assert_eq!(emu.response_count(), 0, "no failed stream was stored");
+    }
+
+    #[tokio::test]
+    async fn a_failed_response_keeps_its_code_without_a_status() {
+        let emu = Emulator::spawn().await.unwrap();
+        emu.inject(Fault::FailMidStream {
+            after_deltas: 1,
+            count: 1,
+        });
+        let err = client(&emu)
+            .create_stream(&CreateResponse::new("gpt-4o-mini", Input::text("hi")))
+            .await
+            .unwrap()
+            .final_response()
+            .await
+            .unwrap_err();
+        let api = err.api_error().unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(api.status, None);
+        assert_eq!(api.code.as_deref(), Some("server_error"));
+        assert!(err.to_string().contains("in the stream"), "{err}");
+        assert!(err.request_id().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_error_chunk_in_a_chat_stream_keeps_its_code() {
+        let emu = Emulator::spawn().await.unwrap();
+        emu.inject(error_event(2, "context_length_exceeded"));
+        let request = ChatRequest::new(
+            "gpt-4o-mini",
+            vec![json!({"role": "user", "content": "A very long question"})],
+        );
+        let mut stream = client(&emu).chat_stream(&request).await.unwrap();
+        let mut chunks = 0;
+        let err = loop {
+            match stream.next().await {
+                Some(Ok(_)) => chunks += 1,
+                Some(Err(err)) => break err,
+                None => panic!("the chat stream ended without an error"),
+            }
+        };
+        assert_eq!(chunks, 2);
+        assert!(err.is_context_length_exceeded(), "{err:?}");
+        assert_eq!(err.status(), None);
+        assert!(stream.next().await.is_none());
+    }
 }

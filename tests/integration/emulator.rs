@@ -617,7 +617,7 @@ async fn spawn_fails_with_a_config_error_when_the_port_is_taken() {
         .spawn()
         .await
         .unwrap_err();
-    assert!(matches!(err, resptree::Error::Config(_)), "{err:?}");
+    assert!(matches!(err, resptree::Error::Config { .. }), "{err:?}");
     emu.shutdown().await;
 }
 

@@ -165,17 +165,14 @@ fn assert_locked(reply: &Reply) {
     assert_eq!(reply.json(), fixture("error-conversation-locked.json"));
 }
 
+/// A conversation's lock, held for certain: `Fault::Hold` keeps the first request
+/// at its thinking time (lock taken, nothing stored) until the test releases it.
 #[tokio::test]
 async fn a_second_request_while_one_streams_is_locked_out() {
     let emu = Emulator::spawn().await.unwrap();
     let base = emu.base_url();
     let id = new_conversation(&base, Vec::new()).await;
-    // Hold the first request open: its stream stalls after `response.created`.
-    emu.inject(Fault::StallMidStream {
-        after_events: 1,
-        stall: Duration::from_secs(3600),
-        count: 1,
-    });
+    emu.inject(Fault::Hold { count: 1 });
     let mut first = reqwest::Client::new()
         .post(format!("{base}/responses"))
         .json(&json!({"model": "m", "input": "first", "conversation": id, "stream": true}))
@@ -184,8 +181,9 @@ async fn a_second_request_while_one_streams_is_locked_out() {
         .unwrap();
     let chunk = first.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&chunk).contains("response.created"));
+    emu.wait_held(1).await;
 
-    // The first request is now certainly in flight.
+    // The first request holds the lock until released.
     let second = post(
         &base,
         "/responses",
@@ -194,41 +192,49 @@ async fn a_second_request_while_one_streams_is_locked_out() {
     .await;
     assert_locked(&second);
 
-    // Dropping the first stream cancels it and frees the conversation.
+    // Dropping the first stream cancels it and frees the conversation: once the
+    // emulator has nothing in flight, the cancelled stream let its lock go.
     drop(first);
-    let mut third = None;
-    for _ in 0..200 {
-        let reply = post(
-            &base,
-            "/responses",
-            &json!({"model": "m", "input": "third", "conversation": id}),
-        )
-        .await;
-        if reply.status == 200 {
-            third = Some(reply.json());
-            break;
-        }
-        assert_locked(&reply);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let third = third.expect("the lock was never released");
+    tokio::time::timeout(Duration::from_secs(10), emu.wait_idle())
+        .await
+        .expect("the emulator never noticed the cancelled stream");
+    let third = post(
+        &base,
+        "/responses",
+        &json!({"model": "m", "input": "third", "conversation": id}),
+    )
+    .await;
+    assert_eq!(third.status, 200, "{}", third.text);
     // The cancelled first request left nothing in the conversation.
-    assert!(output_text(&third).starts_with("[ctx 1 msgs] You said: \"third\"."));
+    assert!(output_text(&third.json()).starts_with("[ctx 1 msgs] You said: \"third\"."));
+    let items = get(&base, &format!("/conversations/{id}/items?limit=100"))
+        .await
+        .json();
+    assert_eq!(items["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
-async fn concurrent_requests_on_one_conversation_with_latency() {
-    let emu = Emulator::builder()
-        .latency(Duration::from_secs(1))
-        .spawn()
-        .await
-        .unwrap();
+async fn concurrent_requests_on_one_conversation_lock_all_but_the_first() {
+    let emu = Emulator::spawn().await.unwrap();
     let base = emu.base_url();
     let id = new_conversation(&base, Vec::new()).await;
-    let tasks: Vec<_> = (0..5)
+    // The first request takes the lock and is held there.
+    emu.inject(Fault::Hold { count: 1 });
+    let first = tokio::spawn({
+        let (base, id) = (base.clone(), id.clone());
+        async move {
+            post(
+                &base,
+                "/responses",
+                &json!({"model": "m", "input": "c0", "conversation": id}),
+            )
+            .await
+        }
+    });
+    emu.wait_held(1).await;
+    let others: Vec<_> = (1..5)
         .map(|i| {
-            let base = base.clone();
-            let id = id.clone();
+            let (base, id) = (base.clone(), id.clone());
             tokio::spawn(async move {
                 post(
                     &base,
@@ -239,35 +245,39 @@ async fn concurrent_requests_on_one_conversation_with_latency() {
             })
         })
         .collect();
-    let mut ok = 0;
-    let mut locked = 0;
-    for task in tasks {
-        let reply = task.await.unwrap();
-        if reply.status == 200 {
-            ok += 1;
-        } else {
-            assert_locked(&reply);
-            locked += 1;
-        }
+    for other in others {
+        assert_locked(&other.await.unwrap());
     }
-    assert!(ok >= 1 && locked >= 1, "ok {ok}, locked {locked}");
+    emu.release(1);
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.text);
+    // Only the first request's input and output joined the conversation.
     let items = get(&base, &format!("/conversations/{id}/items?limit=100"))
         .await
         .json();
-    assert_eq!(items["data"].as_array().unwrap().len(), 2 * ok);
+    assert_eq!(items["data"].as_array().unwrap().len(), 2);
 
-    // Chains never lock: the same parent serves concurrent children.
+    // Chains never lock: while one child of a parent is held, its siblings go through.
     let root = create(&base, json!({"model": "m", "input": "root"})).await;
-    let tasks: Vec<_> = (0..5)
-        .map(|i| {
-            let base = base.clone();
-            let parent = root["id"].clone();
-            tokio::spawn(async move {
-                post(&base, "/responses", &json!({"model": "m", "input": format!("b{i}"), "previous_response_id": parent})).await
-            })
+    let child = |i: usize| {
+        let base = base.clone();
+        let parent = root["id"].clone();
+        tokio::spawn(async move {
+            post(
+                &base,
+                "/responses",
+                &json!({"model": "m", "input": format!("b{i}"), "previous_response_id": parent}),
+            )
+            .await
         })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().status, 200);
+    };
+    emu.inject(Fault::Hold { count: 1 });
+    let held = child(0);
+    emu.wait_held(1).await;
+    for i in 1..5 {
+        let reply = child(i).await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text);
     }
+    emu.release(1);
+    assert_eq!(held.await.unwrap().status, 200);
 }

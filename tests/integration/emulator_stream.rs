@@ -434,3 +434,96 @@ async fn a_request_can_ask_for_its_own_fault_by_header() {
     );
     assert_eq!(log[2].status, 0);
 }
+
+#[tokio::test]
+async fn hold_keeps_requests_in_flight_until_released() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    // Reads are never held: the fault waits for requests that generate a reply.
+    emu.inject(Fault::Hold { count: 3 });
+    assert_eq!(get(&base, "/responses/resp_nope").await.status, 404);
+    let plain = |input: &'static str| {
+        let base = base.clone();
+        tokio::spawn(async move { create(&base, json!({"model": "m", "input": input})).await })
+    };
+    let (a, b) = (plain("a"), plain("b"));
+    let mut streamed = reqwest::Client::new()
+        .post(format!("{base}/responses"))
+        .json(&stream_body("c"))
+        .send()
+        .await
+        .unwrap();
+    emu.wait_held(3).await;
+    assert_eq!(emu.in_flight(), 3);
+    assert_eq!(emu.peak_in_flight(), 3);
+    // Held at the thinking time: nothing generated or stored yet; the stream
+    // has sent its opening events only.
+    assert_eq!(emu.response_count(), 0);
+    let mut opening = String::new();
+    while !opening.contains("response.in_progress") {
+        opening.push_str(&String::from_utf8_lossy(
+            &streamed.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(!opening.contains("output_item"), "{opening}");
+
+    emu.release(3);
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(output_text(&a).contains("\"a\""), "{a}");
+    assert!(output_text(&b).contains("\"b\""), "{b}");
+    let mut rest = String::new();
+    while let Some(chunk) = streamed.chunk().await.unwrap() {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = parse_stream(&format!("{opening}{rest}"));
+    assert_eq!(
+        types(&events).last().copied(),
+        Some("response.completed"),
+        "{events:?}"
+    );
+    emu.wait_idle().await;
+    assert_eq!(emu.in_flight(), 0);
+    assert_eq!(emu.response_count(), 3);
+    let held = emu
+        .requests()
+        .iter()
+        .filter(|r| r.fault == Some(Fault::Hold { count: 1 }))
+        .count();
+    assert_eq!(held, 3);
+    // The high-water mark restarts with the log.
+    emu.clear_requests();
+    assert_eq!(emu.peak_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_release_before_the_request_lets_it_through() {
+    let emu = Emulator::spawn().await.unwrap();
+    emu.inject(Fault::Hold { count: 1 });
+    emu.release(1);
+    let reply = create(&emu.base_url(), json!({"model": "m", "input": "x"})).await;
+    assert_eq!(reply["status"], "completed");
+}
+
+#[tokio::test]
+async fn chat_requests_are_held_too() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    emu.inject(Fault::Hold { count: 1 });
+    let chat = tokio::spawn({
+        let base = base.clone();
+        async move {
+            post(
+                &base,
+                "/chat/completions",
+                &json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .await
+        }
+    });
+    emu.wait_held(1).await;
+    assert_eq!(emu.in_flight(), 1);
+    emu.release(1);
+    let reply = chat.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["choices"].as_array().unwrap().len(), 2);
+}

@@ -4,31 +4,12 @@
 // Test helpers panic on purpose: a failed call is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-/// The shared protocol fixtures directory (`../shared/protocol/fixtures`).
-pub(crate) fn fixtures_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/protocol/fixtures");
-    assert!(
-        dir.is_dir(),
-        "protocol fixtures not found at {}: the emulator tests compare against them, so the \
-         `shared/` checkout must sit beside the repository",
-        dir.display()
-    );
-    dir
-}
+pub(crate) use crate::support::fixture_text;
 
-/// A fixture file's text.
-pub(crate) fn fixture_text(name: &str) -> String {
-    let path = fixtures_dir().join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
-}
-
-/// A JSON fixture.
+/// A JSON protocol fixture (from the in-repo copy, `tests/fixtures/protocol/`).
 pub(crate) fn fixture(name: &str) -> Value {
     serde_json::from_str(&fixture_text(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }

@@ -12,7 +12,7 @@ use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::{Emulator, Fault};
 use resptree::engine::{EngineBuilder, MissingParent, RespondOptions, StreamUpdate, UsageScope};
 use resptree::node::message_item;
-use resptree::store::{Attempt, Batch, Op};
+use resptree::store::{Attempt, AttemptParams};
 use resptree::{Engine, NodeId, ResponseId, ResponseTree};
 use serde_json::{Value, json};
 
@@ -170,7 +170,7 @@ async fn partial_failure_keeps_the_children_that_succeeded() {
     assert!(failed.iter().all(|e| e.status() == Some(500)));
     assert_eq!(engine.tree().children(&root.id).unwrap().len(), 5);
     // Failed attempts leave the journal: the caller has the error.
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -289,20 +289,56 @@ async fn local_nodes_are_continued_by_replay() {
     assert_eq!(response_posts(&emu).len(), 1);
 }
 
+/// Fan-out sends one request per sibling, each continuing the parent, and
+/// records one node per reply. (Not "the texts differ": the emulator numbers its
+/// takes, so that would hold even if the engine sent the wrong requests.)
 #[tokio::test]
 async fn fan_out_makes_distinct_siblings() {
-    let (_emu, engine) = setup().await;
+    let (emu, engine) = setup().await;
     let root = engine.respond(None, "question").await.unwrap();
-    let results = engine
+    emu.clear_requests();
+    let nodes: Vec<_> = engine
         .fan_out(Some(&root.id), "answer it", 5)
         .await
-        .unwrap();
-    let texts: HashSet<String> = results
+        .unwrap()
         .into_iter()
-        .map(|r| r.unwrap().output_text)
+        .map(Result::unwrap)
         .collect();
-    assert_eq!(texts.len(), 5, "siblings must differ: {texts:?}");
-    assert_eq!(engine.tree().children(&root.id).unwrap().len(), 5);
+    let posts = response_posts(&emu);
+    assert_eq!(posts.len(), 5, "one request per sibling");
+    for body in &posts {
+        assert_eq!(body["previous_response_id"], root.id.as_str(), "{body}");
+        assert_eq!(
+            body["input"],
+            json!([message_item("user", "answer it")]),
+            "{body}"
+        );
+    }
+    let ids: HashSet<NodeId> = nodes.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    let children: HashSet<NodeId> = engine
+        .tree()
+        .children(&root.id)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(children, ids);
+    // Each node is a different server response, and the server has each one as
+    // a child of the root.
+    let responses: HashSet<&ResponseId> = nodes
+        .iter()
+        .map(|n| n.origin.response_id.as_ref().unwrap())
+        .collect();
+    assert_eq!(responses.len(), 5);
+    let client = client(&emu, 0);
+    for node in &nodes {
+        let response = client.retrieve(node.id.as_str()).await.unwrap();
+        assert_eq!(response.output_text(), node.output_text);
+        assert_eq!(
+            response.previous_response_id.as_deref(),
+            Some(root.id.as_str())
+        );
+    }
     assert!(
         engine
             .fan_out(Some(&root.id), "x", 0)
@@ -332,7 +368,7 @@ async fn streaming_yields_deltas_then_the_committed_node() {
     assert_eq!(node.output_text, text);
     assert_eq!(started.map(NodeId::from), Some(node.id.clone()));
     assert_eq!(engine.tree().get(&node.id).unwrap(), node);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -352,35 +388,119 @@ async fn a_failed_stream_leaves_no_node() {
     }
     assert!(error.is_some());
     assert_eq!(engine.tree().len(), 1);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
+}
+
+/// The journal's attempts.
+fn journal(tree: &ResponseTree) -> Vec<Attempt> {
+    tree.attempts().unwrap()
 }
 
 #[tokio::test]
 async fn cancellation_leaves_nothing_half_written() {
-    let emu = Emulator::builder()
-        .latency(Duration::from_millis(400))
-        .spawn()
-        .await
-        .unwrap();
+    let emu = Emulator::spawn().await.unwrap();
     let engine = builder(&emu, ResponseTree::in_memory()).build().unwrap();
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(50), engine.respond(None, "slow")).await;
-    assert!(cancelled.is_err(), "the request should still be running");
+    // The server holds the request, so it is certainly in flight when dropped.
+    emu.inject(Fault::Hold { count: 1 });
+    tokio::select! {
+        result = engine.respond(None, "slow") => panic!("finished while held: {result:?}"),
+        () = emu.wait_held(1) => {}
+    }
     assert_eq!(engine.tree().len(), 0);
     // The journal remembers the attempt; recover() settles it (no response id is known).
-    let attempts = engine.tree().store().attempts().unwrap();
+    let attempts = journal(engine.tree());
     assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].response_id, None);
     let report = engine.recover().await.unwrap();
     assert!(report.recovered.is_empty());
     assert_eq!(report.unresolved.len(), 1);
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
-
-    // Dropping a stream cancels it too.
-    let stream = engine.respond_stream(None, "slow stream", &RespondOptions::default());
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    drop(stream);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(journal(engine.tree()).is_empty());
     assert_eq!(engine.tree().len(), 0);
+}
+
+/// Dropping a stream cancels it: the server sees the request go away without
+/// storing a response, and the journal keeps the attempt (with the response id
+/// the stream had announced) for `recover`, which settles it.
+#[tokio::test]
+async fn a_dropped_stream_leaves_its_attempt_for_recover_and_nothing_stored() {
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = builder(&emu, ResponseTree::in_memory()).build().unwrap();
+    // Held after `response.created`: the response id is known, nothing is stored.
+    emu.inject(Fault::Hold { count: 1 });
+    let mut stream = engine.respond_stream(None, "slow stream", &RespondOptions::default());
+    let started = match stream.next().await {
+        Some(Ok(StreamUpdate::Started(id))) => id,
+        other => panic!("expected the response id first, got {other:?}"),
+    };
+    emu.wait_held(1).await;
+    let attempts = journal(engine.tree());
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].response_id.as_ref(), Some(&started));
+
+    drop(stream);
+    // The server: the request went away (nothing in flight), nothing was stored.
+    tokio::time::timeout(Duration::from_secs(10), emu.wait_idle())
+        .await
+        .expect("the emulator never noticed the dropped stream");
+    assert_eq!(emu.response_count(), 0);
+    assert_eq!(response_posts(&emu).len(), 1);
+    // The tree: nothing; the journal: the attempt, until recover() settles it
+    // (the server never stored the response it had announced).
+    assert_eq!(engine.tree().len(), 0);
+    assert_eq!(journal(engine.tree()).len(), 1);
+    let report = engine.recover().await.unwrap();
+    assert!(report.recovered.is_empty());
+    assert_eq!(report.unresolved.len(), 1);
+    assert!(journal(engine.tree()).is_empty());
+    assert_eq!(engine.tree().len(), 0);
+}
+
+/// Keeps `total` held requests moving through the emulator one at a time:
+/// waits until as many as the engine may have in flight are held, then lets
+/// the oldest go. Returns once every request was released.
+async fn release_one_by_one(emu: &Emulator, total: usize, limit: usize) {
+    for released in 0..total {
+        emu.wait_held(limit.min(total - released)).await;
+        assert!(emu.in_flight() <= limit, "{} in flight", emu.in_flight());
+        emu.release(1);
+    }
+}
+
+/// `concurrency(k)` bounds what the server sees: with every request held at the
+/// emulator until the test lets it go, exactly `k` are ever in flight at once
+/// (the gate guarantees `k` are reached; without the engine's semaphore all of
+/// them pile up at the gate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_bounds_requests_in_flight() {
+    const LIMIT: usize = 2;
+    const N: usize = 8;
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = builder(&emu, ResponseTree::in_memory())
+        .concurrency(LIMIT)
+        .build()
+        .unwrap();
+    let root = engine.respond(None, "root").await.unwrap();
+    let texts: Vec<String> = (0..N).map(|i| format!("branch {i}")).collect();
+
+    emu.clear_requests();
+    emu.inject(Fault::Hold { count: N });
+    let (branched, ()) = tokio::join!(
+        engine.branch(&root.id, &texts),
+        release_one_by_one(&emu, N, LIMIT)
+    );
+    assert!(branched.unwrap().iter().all(Result::is_ok));
+    assert_eq!(emu.peak_in_flight(), LIMIT);
+
+    // Fan-out on the Responses backend is N requests under the same limit.
+    emu.clear_requests();
+    emu.inject(Fault::Hold { count: N });
+    let (fanned, ()) = tokio::join!(
+        engine.fan_out(Some(&root.id), "again", N),
+        release_one_by_one(&emu, N, LIMIT)
+    );
+    assert!(fanned.unwrap().iter().all(Result::is_ok));
+    assert_eq!(emu.peak_in_flight(), LIMIT);
+    assert_eq!(response_posts(&emu).len(), N);
 }
 
 #[tokio::test]
@@ -400,14 +520,10 @@ async fn recover_records_an_attempt_whose_response_id_was_journaled() {
     let mut attempt = Attempt::new(
         Some(root.id.clone()),
         vec![message_item("user", "lost child")],
-        json!({}),
+        AttemptParams::default(),
     );
     attempt.response_id = Some(ResponseId::new(&response.id).unwrap());
-    engine
-        .tree()
-        .store()
-        .apply(Batch::from(vec![Op::PutAttempt(Box::new(attempt))]))
-        .unwrap();
+    engine.tree().journal(&[attempt]).unwrap();
 
     let report = engine.recover().await.unwrap();
     assert_eq!(report.recovered, vec![NodeId::new(&response.id).unwrap()]);
@@ -415,7 +531,7 @@ async fn recover_records_an_attempt_whose_response_id_was_journaled() {
     let node = engine.tree().get(&report.recovered[0]).unwrap();
     assert_eq!(node.parent.as_ref(), Some(&root.id));
     assert_eq!(node.output_text, response.output_text());
-    assert!(engine.tree().store().attempts().unwrap().is_empty());
+    assert!(engine.tree().attempts().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -586,12 +702,12 @@ async fn builder_rejects_bad_settings() {
         .concurrency(0)
         .build()
         .unwrap_err();
-    assert!(matches!(err, resptree::Error::Config(_)));
+    assert!(matches!(err, resptree::Error::Config { .. }));
     let err = builder(&emu, ResponseTree::in_memory())
         .model(" ")
         .build()
         .unwrap_err();
-    assert!(matches!(err, resptree::Error::Config(_)));
+    assert!(matches!(err, resptree::Error::Config { .. }));
 }
 
 #[tokio::test]
@@ -604,4 +720,72 @@ async fn unknown_parent_is_a_typed_error() {
         "{err:?}"
     );
     assert!(emu.requests().is_empty());
+}
+
+/// Every `RespondOptions` field, set through its builder method, reaches the
+/// server or the node (and the defaults send none of them).
+#[tokio::test]
+async fn every_respond_option_reaches_the_request_and_the_node() {
+    let (emu, engine) = setup().await;
+    let root = engine
+        .respond_with(
+            None,
+            vec![message_item("user", "root")],
+            &RespondOptions::default().instructions("Be brief."),
+        )
+        .await
+        .unwrap();
+    let options = RespondOptions::default()
+        .model("gpt-4.1-mini")
+        .instructions("Answer in French.")
+        .metadata("experiment", "7")
+        .label("draft")
+        .max_output_tokens(123)
+        .temperature(0.25)
+        .store(false)
+        .extra_context(root.id.clone());
+    let child = engine
+        .respond_with(Some(&root.id), vec![message_item("user", "hi")], &options)
+        .await
+        .unwrap();
+
+    let sent = response_posts(&emu).pop().unwrap();
+    assert_eq!(sent["model"], "gpt-4.1-mini");
+    assert_eq!(sent["instructions"], "Answer in French.");
+    assert_eq!(sent["metadata"], json!({"experiment": "7"}));
+    assert_eq!(sent["max_output_tokens"], 123);
+    assert_eq!(sent["temperature"], 0.25);
+    assert_eq!(sent["store"], false);
+    assert_eq!(child.labels, ["draft".to_owned()].into_iter().collect());
+    assert_eq!(child.extra_context, vec![root.id.clone()]);
+    assert_eq!(child.instructions.as_deref(), Some("Answer in French."));
+    assert!(!child.origin.stored, "store(false) must be recorded");
+
+    // Inherit (the default) re-sends the parent's; without_instructions sends none.
+    engine.respond(Some(&root.id), "again").await.unwrap();
+    assert_eq!(
+        response_posts(&emu).pop().unwrap()["instructions"],
+        "Be brief."
+    );
+    let none = RespondOptions::default()
+        .instructions("x")
+        .without_instructions();
+    engine
+        .respond_with(Some(&root.id), vec![message_item("user", "bare")], &none)
+        .await
+        .unwrap();
+    let bare = response_posts(&emu).pop().unwrap();
+    assert!(
+        bare.get("instructions").is_none_or(Value::is_null),
+        "{bare}"
+    );
+    assert!(bare.get("temperature").is_none_or(Value::is_null), "{bare}");
+    assert!(
+        bare.get("max_output_tokens").is_none_or(Value::is_null),
+        "{bare}"
+    );
+    let back = RespondOptions::default()
+        .without_instructions()
+        .inherit_instructions();
+    assert_eq!(back, RespondOptions::default());
 }

@@ -14,6 +14,8 @@ mod cli;
 #[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
+mod cli_logging;
+#[cfg(feature = "cli")]
 mod cli_support;
 mod client;
 mod client_emulator;
@@ -27,6 +29,8 @@ mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;
+mod fixtures;
+mod observability;
 mod props;
 mod reliability_crash;
 mod reliability_faults;

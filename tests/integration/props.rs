@@ -14,6 +14,8 @@ use resptree::store::{Batch, Durability, Op, SledStore, Store, Topology};
 use resptree::tree::{EdgeKind, Graph, MissingContext};
 use resptree::{Node, NodeId, RefName, ResponseTree, Timestamp};
 
+use crate::support::stores::Shared;
+
 #[derive(Debug, Clone)]
 enum Action {
     /// Insert a node under an existing one (or as a root), with up to two
@@ -121,14 +123,17 @@ fn pick<'a>(ids: &'a [NodeId], i: &Index) -> Option<&'a NodeId> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::support::proptest_cases(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_edits_keep_invariants_and_survive_reopen(actions in proptest::collection::vec(action(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tree");
         let store = Arc::new(SledStore::open(&path).unwrap().with_durability(Durability::Buffered));
-        let tree = ResponseTree::with_store(store.clone()).unwrap();
+        let tree = ResponseTree::with_store(Shared(store.clone())).unwrap();
         let mut model: BTreeMap<NodeId, Option<NodeId>> = BTreeMap::new();
         let mut next = 0;
         for action in &actions {
@@ -229,7 +234,10 @@ fn expected_graph(model: &BTreeMap<NodeId, Topology>) -> Graph {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::support::proptest_cases(48),
+        ..ProptestConfig::default()
+    })]
 
     /// Whatever mix of puts, replacements, removals and reopens (with the
     /// snapshot rewritten often, rarely or never, and sometimes lost), a load
@@ -290,7 +298,7 @@ proptest! {
             }
         }
         drop(store);
-        let tree = ResponseTree::with_store(Arc::new(open())).unwrap();
+        let tree = ResponseTree::with_store(open()).unwrap();
         prop_assert_eq!(&*tree.graph(), &expected_graph(&model));
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -123,7 +122,7 @@ fn sigkill_at_random_moments_loses_no_reported_node() {
         let store = SledStore::open(&path).unwrap();
         let index = store.child_index().unwrap();
         let in_flight = store.attempts().unwrap();
-        let tree = ResponseTree::with_store(Arc::new(store)).unwrap();
+        let tree = ResponseTree::with_store(store).unwrap();
         assert!(
             tree.load_problems().is_empty(),
             "trial {trial}: {:?}",
@@ -199,7 +198,7 @@ fn sigkill_at_random_moments_loses_no_reported_node() {
         }
         figures.recovered += report.recovered.len();
         assert!(
-            engine.tree().store().attempts().unwrap().is_empty(),
+            engine.tree().attempts().unwrap().is_empty(),
             "trial {trial}: journal not empty"
         );
         check_invariants(engine.tree(), None);

@@ -23,11 +23,14 @@ type MakeFault = fn(usize) -> Fault;
 /// Branches per round; half go through `branch`, half are streamed.
 const ROUND: usize = 10;
 
+/// The client's retry limit: a request is sent at most `1 + MAX_RETRIES` times.
+const MAX_RETRIES: u32 = 3;
+
 fn client(emu: &Emulator) -> Client {
     Client::builder()
         .base_url(emu.base_url())
         .api_key("sk-test-faults")
-        .max_retries(3)
+        .max_retries(MAX_RETRIES)
         .retry_base_delay(Duration::from_millis(1))
         .retry_max_delay(Duration::from_millis(4))
         // Short enough that a stalled stream times out quickly.
@@ -51,6 +54,16 @@ struct Outcome {
     /// Typed errors by variant.
     errors: BTreeMap<&'static str, usize>,
     requests: usize,
+    /// Every branch's `POST /v1/responses` requests, oldest first: the fault each
+    /// one suffered, if any; and whether the branch was recorded.
+    branches: BTreeMap<String, (Vec<Option<Fault>>, bool)>,
+}
+
+/// The text of the new user message a `POST /v1/responses` body sends (its last
+/// input item: a replay puts the transcript before it).
+fn sent_text(body: &serde_json::Value) -> Option<String> {
+    let last = body["input"].as_array()?.last()?;
+    Some(resptree::node::item_text(last))
 }
 
 /// The variant of a typed error; panics on anything that is not an expected
@@ -125,7 +138,31 @@ async fn run(
             }
         }
     }
-    outcome.requests = emu.requests().len();
+    let requests = emu.requests();
+    outcome.requests = requests.len();
+    for request in requests {
+        if request.method != "POST" || request.path != "/v1/responses" {
+            continue;
+        }
+        let Some(text) = request.body.as_ref().and_then(sent_text) else {
+            continue;
+        };
+        if let Some(fate) = fates.get(&text) {
+            let entry = outcome
+                .branches
+                .entry(text)
+                .or_insert_with(|| (Vec::new(), fate.is_some()));
+            entry.0.push(request.fault);
+        }
+    }
+    assert_eq!(outcome.branches.len(), fates.len(), "a branch sent nothing");
+    for (text, (faults, _)) in &outcome.branches {
+        // The client's limit, plus at most one replay when the parent was lost.
+        assert!(
+            faults.len() <= 2 * (1 + MAX_RETRIES as usize),
+            "{text}: {faults:?}"
+        );
+    }
     // Nothing recorded twice, nothing recorded that failed, nothing lost.
     let tree = engine.tree();
     let mut seen: HashMap<String, NodeId> = HashMap::new();
@@ -141,7 +178,7 @@ async fn run(
     }
     assert_eq!(tree.len(), 1 + outcome.recorded);
     assert!(
-        tree.store().attempts().unwrap().is_empty(),
+        tree.attempts().unwrap().is_empty(),
         "failed attempts left in the journal"
     );
     check_invariants(tree, None);
@@ -186,6 +223,11 @@ async fn each_fault_alone() {
     ];
     let mut total = 0;
     for (name, fault) in scenarios {
+        // Request faults on a fresh request are retried (429, 5xx, a dropped
+        // connection); a body that does not decode, or a stream that failed
+        // after it began, is not.
+        let retried =
+            !(name.contains("stream") || name == "idle stall" || name == "malformed body");
         let emu = Emulator::spawn().await.unwrap();
         let engine = engine(
             &emu,
@@ -196,11 +238,15 @@ async fn each_fault_alone() {
             emu.inject(fault(1 + round % 4));
         })
         .await;
-        // Every fault was met: either retried away or reported.
-        assert!(
-            outcome.requests > (outcome.recorded + 1),
-            "{name}: {outcome:?}"
-        );
+        check_requests(name, retried, &outcome);
+        // Every fault was met: the round injected 1 + round % 4 of it.
+        let injected: usize = (0..100 / ROUND).map(|round| 1 + round % 4).sum();
+        let met: usize = outcome
+            .branches
+            .values()
+            .map(|(faults, _)| faults.iter().flatten().count())
+            .sum();
+        assert_eq!(met, injected, "{name}: {outcome:?}");
         if name.contains("stream") || name == "idle stall" {
             // Mid-stream failures are not retried (the reply had begun): they are typed errors.
             assert!(!outcome.errors.is_empty(), "{name}: {outcome:?}");
@@ -209,6 +255,34 @@ async fn each_fault_alone() {
         total += outcome.recorded + outcome.errors.values().sum::<usize>();
     }
     assert!(total >= 900);
+}
+
+/// Each branch's requests against the client's retry limit, when only one kind
+/// of fault is about: a request that went through ends the branch; a retried
+/// fault is followed by another request until the limit, where the branch gives
+/// up with an error; a fault that is not retried ends the branch at once.
+fn check_requests(name: &str, retried: bool, outcome: &Outcome) {
+    let limit = 1 + MAX_RETRIES as usize;
+    for (text, (faults, recorded)) in &outcome.branches {
+        let (last, before) = faults.split_last().unwrap();
+        assert!(
+            before.iter().all(Option::is_some),
+            "{name}: {text} was sent again after a request went through: {faults:?}"
+        );
+        assert_eq!(*recorded, last.is_none(), "{name}: {text}: {faults:?}");
+        if retried {
+            assert!(faults.len() <= limit, "{name}: {text}: {faults:?}");
+            if !recorded {
+                assert_eq!(
+                    faults.len(),
+                    limit,
+                    "{name}: {text} gave up early: {faults:?}"
+                );
+            }
+        } else {
+            assert_eq!(faults.len(), 1, "{name}: {text} was retried: {faults:?}");
+        }
+    }
 }
 
 /// 1,000 branches with 20% of all requests faulted at random, while parents'
@@ -276,7 +350,7 @@ async fn deleted_and_expired_parents() {
         assert_eq!(child.parent.as_ref(), Some(p));
     }
     assert_eq!(tree.len(), 20);
-    assert!(tree.store().attempts().unwrap().is_empty());
+    assert!(tree.attempts().unwrap().is_empty());
     check_invariants(&tree, None);
 }
 
@@ -285,11 +359,7 @@ async fn deleted_and_expired_parents() {
 /// twice), while resptree's own branches of one parent all go through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
-    let emu = Emulator::builder()
-        .latency(Duration::from_millis(500))
-        .spawn()
-        .await
-        .unwrap();
+    let emu = Emulator::spawn().await.unwrap();
     let http = reqwest::Client::new();
     let conv: serde_json::Value = http
         .post(format!("{}/conversations", emu.base_url()))
@@ -302,39 +372,47 @@ async fn the_conversation_lock_is_a_typed_error_and_branches_avoid_it() {
         .unwrap();
     let conv = conv["id"].as_str().unwrap().to_owned();
     let client = client(&emu);
-    let sends = (0..4).map(|i| {
+    let send = |i: usize| {
         let request = CreateResponse::new("gpt-4o-mini", Input::text(format!("c{i}")))
             .param("conversation", json!(conv));
         let client = client.clone();
         async move { client.create(&request).await }
-    });
-    let results = futures_util::future::join_all(sends).await;
-    let ok = results.iter().filter(|r| r.is_ok()).count();
-    let locked = results
-        .iter()
-        .filter(|r| {
-            r.as_ref()
-                .err()
-                .and_then(Error::api_error)
-                .is_some_and(|e| e.code.as_deref() == Some("conversation_locked"))
-        })
-        .count();
-    assert!(ok >= 1 && locked >= 1, "{results:?}");
-    assert_eq!(ok + locked, results.len(), "{results:?}");
+    };
+    // The first request holds the conversation's lock until released.
+    emu.inject(Fault::Hold { count: 1 });
+    let first = tokio::spawn(send(0));
+    emu.wait_held(1).await;
+    let locked = futures_util::future::join_all((1..4).map(send)).await;
+    for result in &locked {
+        let code = result
+            .as_ref()
+            .err()
+            .and_then(Error::api_error)
+            .and_then(|e| e.code.clone());
+        assert_eq!(code.as_deref(), Some("conversation_locked"), "{result:?}");
+    }
+    emu.release(1);
+    first.await.unwrap().unwrap();
     // Each locked request was sent once: 400 is not retried.
     let posts = emu
         .requests()
         .iter()
         .filter(|r| r.method == "POST" && r.path == "/v1/responses")
         .count();
-    assert_eq!(posts, results.len());
+    assert_eq!(posts, 4);
 
+    // Branches of one parent do not lock each other: all four are in flight at
+    // once (held together at the emulator) and all go through.
     let engine = engine(
         &emu,
         Arc::new(ResponseTree::in_memory()),
         MissingParent::Replay,
     );
     let root = engine.respond(None, "root").await.unwrap();
-    let children = engine.branch(&root.id, ["a", "b", "c", "d"]).await.unwrap();
-    assert!(children.iter().all(Result::is_ok), "{children:?}");
+    emu.inject(Fault::Hold { count: 4 });
+    let (children, ()) = tokio::join!(engine.branch(&root.id, ["a", "b", "c", "d"]), async {
+        emu.wait_held(4).await;
+        emu.release(4);
+    });
+    assert!(children.unwrap().iter().all(Result::is_ok));
 }

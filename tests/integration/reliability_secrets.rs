@@ -365,6 +365,8 @@ async fn cli_commands_never_print_the_key() {
             .env("OPENAI_API_KEY", FAKE_KEY)
             .env("OPENAI_BASE_URL", emu.base_url())
             .env("RUST_BACKTRACE", "1")
+            // Every log line of every crate, the requests' included.
+            .env("RUST_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

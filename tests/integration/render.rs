@@ -3,6 +3,7 @@
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use resptree::import;
 use resptree::render::{self, AsciiOptions, DiagramOptions};
 use resptree::{Error, Node, RefName, ResponseTree, Timestamp, TreeViolation};
 use serde_json::{Value, json};
@@ -32,7 +33,7 @@ root Plan a weekend in Paris → Louvre on Saturday, Montmartre on Sunday. (10/1
 │   ├── a1 Add a rainy-day option → Musée d'Orsay. (40/4 tok)
 │   └── a2 [kids, z] Kid friendly? → Jardin d'Acclimatation. (50/5 tok)
 └── b Make it fancier → Dinner at Le Meurice. (30/3 tok)
-    └── b1 [formal] Merge both plans → Orsay, then Le Meurice. (60/6 tok)
+    b1 [formal] Merge both plans → Orsay, then Le Meurice. (60/6 tok)
 other Unrelated question → Unrelated answer. (70/7 tok)
 "
     );
@@ -54,7 +55,7 @@ root Plan a weekend in P… → Louvre on Saturday, … (10/1 tok)
 │   ├── a1 Add a rainy-day opti… → Musée d'Orsay. (40/4 tok)
 │   └── a2 [kids, z] Kid friendl… → Jardin d'Acc… (50/5 tok)
 └── b Make it fancier → Dinner at Le Meurice. (30/3 tok)
-    └── b1 [formal] Merge both p… → Orsay, then … (60/6 tok)
+    b1 [formal] Merge both pla… → Orsay, then Le… (60/6 tok)
 other Unrelated question → Unrelated answer. (70/7 tok)
 "
     );
@@ -76,7 +77,7 @@ root Plan a weekend in Paris → Louvre on Saturday, Montmartre on Sunday.
 ├── a Make it cheaper → Walk the Marais, picnic by the Seine.
 │   └── … 2 more
 └── b Make it fancier → Dinner at Le Meurice.
-    └── … 1 more
+    … 1 more
 other Unrelated question → Unrelated answer.
 "
     );
@@ -218,7 +219,7 @@ fn json_round_trip_is_lossless() {
     let copy = ResponseTree::temporary().unwrap();
     #[cfg(not(feature = "sled"))]
     let copy = ResponseTree::in_memory();
-    let report = render::import_json(&copy, &exported).unwrap();
+    let report = import::import_json(&copy, &exported).unwrap();
     assert_eq!((report.nodes, report.refs), (7, 3));
     assert_eq!(render::export_json(&copy).unwrap(), exported);
     assert_eq!(*copy.graph(), *t.graph());
@@ -242,7 +243,7 @@ fn raw(name: &str, parent: Option<&str>) -> Value {
 fn import_rejects_bad_documents() {
     let t = sample();
     let before = render::export_json(&t).unwrap();
-    let decode = |text: &str| match render::import_json(&t, text) {
+    let decode = |text: &str| match import::import_json(&t, text) {
         Err(Error::Decode { .. }) => {}
         other => panic!("expected Decode for {text}, got {other:?}"),
     };
@@ -260,7 +261,7 @@ fn import_rejects_bad_documents() {
         json!([]),
     ));
 
-    let invalid = |text: &str| match render::import_json(&t, text) {
+    let invalid = |text: &str| match import::import_json(&t, text) {
         Err(Error::InvalidTree(v)) => v,
         other => panic!("expected InvalidTree for {text}, got {other:?}"),
     };
@@ -309,7 +310,7 @@ fn import_can_attach_to_existing_nodes() {
         json!([raw("imported", Some("resp_a1"))]),
         json!([{"from": "resp_a1", "to": "imported", "kind": "continues"}]),
     );
-    render::import_json(&t, &text).unwrap();
+    import::import_json(&t, &text).unwrap();
     assert_eq!(t.parent(&id("imported")).unwrap(), Some(id("resp_a1")));
 }
 
@@ -327,4 +328,75 @@ fn ascii_narrow_widths_cut_texts_but_never_panic() {
     }
     let narrow = render::ascii(&t, None, &AsciiOptions::default().with_width(Some(0))).unwrap();
     assert!(narrow.starts_with("root  →  (10/1 tok)\n"), "{narrow}");
+}
+
+/// A chain of `len` nodes under `resp_c0`, each one turn of a conversation.
+fn chain(len: usize) -> ResponseTree {
+    let t = ResponseTree::in_memory();
+    for i in 0..len {
+        let parent = (i > 0).then(|| format!("resp_c{}", i - 1));
+        t.insert(node(
+            &format!("resp_c{i}"),
+            parent.as_deref(),
+            i as i64,
+            "Go on",
+            "More.",
+        ))
+        .unwrap();
+    }
+    t
+}
+
+#[test]
+fn ascii_draws_lone_children_in_their_parents_column() {
+    let t = ResponseTree::in_memory();
+    fill(&t);
+    // resp_a2 gets a chain of two below it: a lone child, then its lone child
+    // with two children of its own.
+    t.insert(node("resp_c1", Some("resp_a2"), 10, "Go on", "More."))
+        .unwrap();
+    t.insert(node("resp_c2", Some("resp_c1"), 11, "And?", "Done."))
+        .unwrap();
+    t.insert(node("resp_x", Some("resp_c2"), 12, "x", "X."))
+        .unwrap();
+    t.insert(node("resp_y", Some("resp_c2"), 13, "y", "Y."))
+        .unwrap();
+    let options = AsciiOptions::default().with_tokens(false);
+    assert_eq!(
+        render::ascii(&t, None, &options).unwrap(),
+        "\
+root Plan a weekend in Paris → Louvre on Saturday, Montmartre on Sunday.
+├── a Make it cheaper → Walk the Marais, picnic by the Seine.
+│   ├── a1 Add a rainy-day option → Musée d'Orsay.
+│   └── a2 Kid friendly? → Jardin d'Acclimatation.
+│       c1 Go on → More.
+│       c2 And? → Done.
+│       ├── x x → X.
+│       └── y y → Y.
+└── b Make it fancier → Dinner at Le Meurice.
+    b1 Merge both plans → Orsay, then Le Meurice.
+other Unrelated question → Unrelated answer.
+"
+    );
+    // A depth limit summarises a hidden lone child in its parent's column too.
+    assert_eq!(
+        render::ascii(&t, Some(&id("resp_a2")), &options.with_max_depth(Some(1))).unwrap(),
+        "\
+a2 Kid friendly? → Jardin d'Acclimatation.
+└── c1 Go on → More.
+    … 3 more
+"
+    );
+}
+
+#[test]
+fn ascii_of_a_deep_chain_is_linear_in_size() {
+    let n = 5_000;
+    let text = render::ascii(&chain(n), None, &AsciiOptions::default()).unwrap();
+    assert_eq!(text.lines().count(), n);
+    // Every line of a chain has the same short shape whatever its depth (the
+    // indented drawing was 4 columns more per level: 10 KB for the last line).
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 50, "widest line has {widest} characters");
+    assert!(text.len() <= 50 * n, "{} bytes for {n} nodes", text.len());
 }

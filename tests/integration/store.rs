@@ -5,11 +5,11 @@
 // Test helpers outside #[test] fns unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use resptree::store::{Attempt, Batch, MemoryStore, Op, Store, migrate};
+use resptree::store::{Attempt, AttemptParams, Batch, MemoryStore, Op, Store, migrate};
 use resptree::{Error, NodeId, RefName, ResponseTree};
 use serde_json::json;
 
-use crate::support::stores::Backend;
+use crate::support::stores::{Backend, Shared};
 use crate::tree::{fill, id, sample_nodes};
 
 /// Everything observable about a tree, for before/after comparisons.
@@ -64,7 +64,7 @@ fn store_operations(b: &dyn Backend) {
     let attempt = Attempt::new(
         Some(id("resp_root")),
         vec![json!({"role": "user", "content": "x"})],
-        json!({"model": "m"}),
+        AttemptParams::default(),
     );
     let nodes = sample_nodes();
     let mut batch: Batch = nodes
@@ -122,9 +122,13 @@ fn attempts_survive_reopen(b: &dyn Backend) {
     let attempt = Attempt::new(
         None,
         vec![json!({"role": "user", "content": "hi"})],
-        json!({"stream": true}),
+        AttemptParams::default(),
     );
-    let later = Attempt::new(Some(id("resp_x")), Vec::new(), json!({}));
+    let later = Attempt::new(
+        Some(id("resp_x")),
+        Vec::new(),
+        resptree::store::AttemptParams::default(),
+    );
     {
         let store = b.open();
         store
@@ -231,13 +235,15 @@ fn ref_compare_and_swap(b: &dyn Backend) {
 /// `ResponseTree::set_ref_if` moves a ref only from the expected target, and
 /// learns the current target when it loses.
 fn tree_ref_compare_and_swap(b: &dyn Backend) {
-    let t = ResponseTree::with_store(b.open()).unwrap();
+    // A second handle on the tree's store plays the other writer.
+    let store = std::sync::Arc::new(b.open());
+    let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
     fill(&t);
     let main = RefName::new("main").unwrap();
     t.set_ref_if(main.clone(), None, &id("resp_a")).unwrap();
     assert_eq!(t.get_ref(&main).unwrap(), id("resp_a"));
     // Another writer moves it behind this tree's back.
-    t.store()
+    store
         .apply(vec![Op::SetRef(main.clone(), id("resp_b"))].into())
         .unwrap();
     let err = t
@@ -249,10 +255,7 @@ fn tree_ref_compare_and_swap(b: &dyn Backend) {
     t.set_ref_if(main.clone(), Some(&id("resp_b")), &id("resp_a1"))
         .unwrap();
     assert_eq!(t.get_ref(&main).unwrap(), id("resp_a1"));
-    assert_eq!(
-        t.store().refs().unwrap(),
-        vec![(main.clone(), id("resp_a1"))]
-    );
+    assert_eq!(store.refs().unwrap(), vec![(main.clone(), id("resp_a1"))]);
     // A target outside the tree is refused before the store is asked.
     assert!(matches!(
         t.set_ref_if(main, Some(&id("resp_a1")), &id("resp_nope")),
@@ -263,7 +266,7 @@ fn tree_ref_compare_and_swap(b: &dyn Backend) {
 /// `migrate` copies a tree into the store and back out, losslessly.
 fn migrate_in_and_out(b: &dyn Backend) {
     let source = MemoryStore::new();
-    let t = ResponseTree::with_store(std::sync::Arc::new(MemoryStore::new())).unwrap();
+    let t = ResponseTree::with_store(MemoryStore::new()).unwrap();
     fill(&t);
     t.set_ref(RefName::new("main").unwrap(), &id("resp_b1"))
         .unwrap();
@@ -273,7 +276,11 @@ fn migrate_in_and_out(b: &dyn Backend) {
         .map(|n| Op::PutNode(Box::new(n)))
         .collect();
     batch.push(Op::SetRef(RefName::new("main").unwrap(), id("resp_b1")));
-    let attempt = Attempt::new(Some(id("resp_a")), Vec::new(), json!({"model": "m"}));
+    let attempt = Attempt::new(
+        Some(id("resp_a")),
+        Vec::new(),
+        resptree::store::AttemptParams::default(),
+    );
     batch.push(Op::PutAttempt(Box::new(attempt.clone())));
     source.apply(batch).unwrap();
 
@@ -281,7 +288,10 @@ fn migrate_in_and_out(b: &dyn Backend) {
     let report = migrate(&source, &*store).unwrap();
     assert_eq!((report.nodes, report.refs, report.attempts), (7, 1, 1));
     // Into a store that is not empty: refused, nothing copied twice.
-    assert!(matches!(migrate(&source, &*store), Err(Error::Config(_))));
+    assert!(matches!(
+        migrate(&source, &*store),
+        Err(Error::Config { .. })
+    ));
 
     let back = MemoryStore::new();
     let report = migrate(&*store, &back).unwrap();
@@ -291,7 +301,7 @@ fn migrate_in_and_out(b: &dyn Backend) {
     }
     assert_eq!(back.refs().unwrap(), source.refs().unwrap());
     assert_eq!(back.attempts().unwrap(), vec![attempt]);
-    let reopened = ResponseTree::with_store(std::sync::Arc::new(back)).unwrap();
+    let reopened = ResponseTree::with_store(back).unwrap();
     assert_eq!(snapshot(&reopened), snapshot(&t));
 }
 

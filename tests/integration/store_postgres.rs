@@ -14,6 +14,7 @@ use resptree::store::{Batch, Op, Store, migrate, open_location};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
 
 use crate::store::snapshot;
+use crate::support::stores::Shared;
 use crate::support::stores::{Backend, Postgres, Sled, postgres_url};
 use crate::tree::{fill, id, node, sample_nodes};
 
@@ -352,7 +353,7 @@ fn migrate_between_sled_and_postgres() {
 fn open_location_connects_to_a_url() {
     // The default schema (`public`) is shared by every test that uses a bare
     // URL, so this test only reads and checks the schema version.
-    let store = open_location(&postgres_url()).unwrap();
+    let store = open_location(postgres_url()).unwrap();
     store.load().unwrap();
     let pg = resptree::store::PostgresStore::connect(&postgres_url()).unwrap();
     assert_eq!(pg.schema_version().unwrap(), 1);
@@ -471,7 +472,7 @@ fn several_processes_append_to_one_parent() {
     let sample = t.get(&id("resp_p3_249")).unwrap();
     assert_eq!(sample.output_text, "answer 249 from 3");
     // Every child's last CAS move of the `tip` ref landed exactly once.
-    let tip = t.get_ref(&RefName::new("tip").unwrap()).unwrap();
+    let tip = t.get_ref("tip").unwrap();
     assert!(expected.contains(&tip), "{tip}");
 }
 
@@ -488,7 +489,7 @@ fn child_appender() {
     )
     .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
-    let t = ResponseTree::with_store(Arc::clone(&store)).unwrap();
+    let t = ResponseTree::with_store(Shared(Arc::clone(&store))).unwrap();
     assert!(t.contains(&id("resp_parent")));
     let tip = RefName::new("tip").unwrap();
     for i in 0..CHILDREN_EACH {

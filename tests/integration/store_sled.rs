@@ -6,17 +6,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use resptree::store::{Batch, Op, SledStore, Store};
+use resptree::store::{Batch, Op, SledOptions, SledStore, Store};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
 
+use crate::support::stores::Shared;
 use crate::support::{forget_snapshot, open_raw};
 use crate::tree::{fill, id, node};
 
 #[test]
 fn child_index_matches_topology() {
     let store = Arc::new(SledStore::temporary().unwrap());
-    let t = ResponseTree::with_store(store.clone()).unwrap();
+    let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
     fill(&t);
     t.remove_subtree(&id("resp_a1")).unwrap();
     let mut expected: Vec<(NodeId, NodeId)> = t
@@ -94,10 +96,7 @@ fn corrupt_records_are_reported_and_skipped() {
     // Everything else loaded.
     assert_eq!(t.len(), 6);
     assert!(!t.contains(&id("resp_a1")));
-    assert_eq!(
-        t.get_ref(&RefName::new("good").unwrap()).unwrap(),
-        id("resp_root")
-    );
+    assert_eq!(t.get_ref("good").unwrap(), id("resp_root"));
     // A corrupt body is an error naming its key when it is read, not a panic.
     match t.get(&id("resp_b")) {
         Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
@@ -129,13 +128,66 @@ fn orphans_of_a_corrupt_parent_are_reported() {
 }
 
 #[test]
-fn second_open_is_store_in_use() {
+fn second_open_is_store_in_use_once_the_lock_wait_runs_out() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
     let _first = ResponseTree::open(&path).unwrap();
-    match ResponseTree::open(&path) {
+    let wait = Duration::from_millis(200);
+    let started = Instant::now();
+    match SledStore::open_with(&path, SledOptions::default().with_lock_wait(wait)) {
         Err(Error::StoreInUse { path: p }) => assert!(p.ends_with("tree"), "{p}"),
         other => panic!("expected StoreInUse, got {other:?}"),
+    }
+    // It did wait for the lock before giving up.
+    assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+}
+
+#[test]
+fn default_lock_wait_is_seconds_not_milliseconds() {
+    // Shorter than this and a reopen right after a drop can lose the race with
+    // sled's background threads on a loaded machine (see `SledOptions::lock_wait`).
+    assert!(SledOptions::default().lock_wait >= Duration::from_secs(2));
+}
+
+/// Drop-then-reopen, many times over, from this thread and from another one that
+/// saw the store held a moment before: every reopen waits out sled's lazily
+/// released lock instead of failing with `StoreInUse`.
+#[test]
+fn reopen_after_drop_waits_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let mut expected = 0;
+    for round in 0..10 {
+        let tree = ResponseTree::open(&path).unwrap();
+        assert_eq!(tree.len(), expected, "round {round}");
+        tree.insert(node(&format!("resp_{round}"), None, round, "u", "o"))
+            .unwrap();
+        expected += 1;
+        // Another thread finds the store held (this tree is open), then reopens
+        // it the moment the tree is dropped.
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+        let other = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let probe = SledStore::open_with(
+                    &path,
+                    SledOptions::default().with_lock_wait(Duration::ZERO),
+                );
+                held_tx
+                    .send(matches!(probe, Err(Error::StoreInUse { .. })))
+                    .unwrap();
+                dropped_rx.recv().unwrap();
+                ResponseTree::open(&path).map(|t| t.len())
+            }
+        });
+        assert!(
+            held_rx.recv().unwrap(),
+            "round {round}: the store was not held"
+        );
+        drop(tree);
+        dropped_tx.send(()).unwrap();
+        assert_eq!(other.join().unwrap().unwrap(), expected, "round {round}");
     }
 }
 
@@ -198,7 +250,7 @@ fn filled_and_snapshotted(path: &std::path::Path) -> resptree::tree::Graph {
     // threshold of one change folds it into a snapshot.
     assert_eq!(log_entries(path), 7);
     let store = SledStore::open(path).unwrap().with_snapshot_every(1);
-    drop(ResponseTree::with_store(Arc::new(store)).unwrap());
+    drop(ResponseTree::with_store(store).unwrap());
     assert_eq!(snapshot_files(path), ["topology-1.snapshot"]);
     assert_eq!(log_entries(path), 0, "the snapshot covers the whole log");
     live
@@ -253,7 +305,7 @@ fn writes_after_the_snapshot_are_replayed_from_the_log() {
     // With a threshold of one change, the load folds the log into a new
     // snapshot and empties it.
     let store = SledStore::open(&path).unwrap().with_snapshot_every(1);
-    let t = ResponseTree::with_store(Arc::new(store)).unwrap();
+    let t = ResponseTree::with_store(store).unwrap();
     assert_eq!(*t.graph(), live);
     drop(t);
     assert_eq!(snapshot_files(&path), ["topology-2.snapshot"]);

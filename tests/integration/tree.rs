@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use resptree::store::{Attempt, MemoryStore, Op, Store};
+use resptree::store::{Attempt, AttemptParams, MemoryStore, Op, Store};
+
+use crate::support::stores::Shared;
 use resptree::tree::{BranchDiff, EdgeKind};
 use resptree::{Error, Node, NodeId, RefName, ResponseTree, Timestamp, TreeViolation};
 use serde_json::json;
@@ -107,6 +109,15 @@ fn sample() -> ResponseTree {
     let tree = ResponseTree::in_memory();
     fill(&tree);
     tree
+}
+
+/// The sample tree over a memory store the test can also read directly (a tree
+/// never lends its store out).
+fn watched_sample() -> (ResponseTree, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let tree = ResponseTree::with_store(Shared(Arc::clone(&store))).unwrap();
+    fill(&tree);
+    (tree, store)
 }
 
 #[test]
@@ -357,7 +368,7 @@ fn unknown_ids_are_not_found() {
 
 #[test]
 fn insert_rejects_duplicates_dangling_and_self_loops() {
-    let t = sample();
+    let (t, store) = watched_sample();
     let dup = t.insert(node("resp_a", Some("resp_root"), 9, "q", "a"));
     assert!(matches!(
         dup,
@@ -382,8 +393,8 @@ fn insert_rejects_duplicates_dangling_and_self_loops() {
     ));
     // Nothing of the refused inserts reached the graph or the store.
     assert_eq!(t.len(), 7);
-    assert!(t.store().node(&id("new")).unwrap().is_none());
-    assert!(t.store().node(&id("loop")).unwrap().is_none());
+    assert!(store.node(&id("new")).unwrap().is_none());
+    assert!(store.node(&id("loop")).unwrap().is_none());
 }
 
 #[test]
@@ -393,12 +404,10 @@ fn insert_all_accepts_any_order_and_refuses_cycles_atomically() {
     t.insert_all(nodes, vec![(RefName::new("main").unwrap(), id("resp_b1"))])
         .unwrap();
     assert_eq!(t.len(), 7);
-    assert_eq!(
-        t.get_ref(&RefName::new("main").unwrap()).unwrap(),
-        id("resp_b1")
-    );
+    assert_eq!(t.get_ref("main").unwrap(), id("resp_b1"));
 
-    let t = ResponseTree::in_memory();
+    let store = Arc::new(MemoryStore::new());
+    let t = ResponseTree::with_store(Shared(Arc::clone(&store))).unwrap();
     let cyclic = vec![
         node("x", Some("y"), 1, "q", "a"),
         node("y", Some("x"), 2, "q", "a"),
@@ -409,7 +418,7 @@ fn insert_all_accepts_any_order_and_refuses_cycles_atomically() {
         Err(Error::InvalidTree(TreeViolation::Cycle { .. }))
     ));
     assert!(t.is_empty(), "a refused batch must add nothing");
-    assert!(t.store().node(&id("fine")).unwrap().is_none());
+    assert!(store.node(&id("fine")).unwrap().is_none());
 
     // A context cycle (x uses y as context, y continues x) is refused too.
     let mut x = node("x", None, 1, "q", "a");
@@ -423,7 +432,7 @@ fn insert_all_accepts_any_order_and_refuses_cycles_atomically() {
 
 #[test]
 fn refs_set_get_list_delete() {
-    let t = sample();
+    let (t, store) = watched_sample();
     let formal = RefName::new("formal").unwrap();
     let cheap = RefName::new("ideas/cheap").unwrap();
     t.set_ref(formal.clone(), &id("resp_b1")).unwrap();
@@ -438,7 +447,7 @@ fn refs_set_get_list_delete() {
             (cheap.clone(), id("resp_a2"))
         ]
     );
-    assert_eq!(t.store().refs().unwrap(), t.list_refs());
+    assert_eq!(store.refs().unwrap(), t.list_refs());
     assert_eq!(t.delete_ref(&formal).unwrap(), id("resp_b1"));
     assert!(matches!(t.get_ref(&formal), Err(Error::RefNotFound(ref n)) if *n == formal));
     assert!(matches!(t.delete_ref(&formal), Err(Error::RefNotFound(_))));
@@ -486,7 +495,7 @@ fn resolve_refs_ids_and_prefixes() {
 
 #[test]
 fn remove_subtree_removes_nodes_and_refs() {
-    let t = sample();
+    let (t, store) = watched_sample();
     t.set_ref(RefName::new("kids").unwrap(), &id("resp_a2"))
         .unwrap();
     t.set_ref(RefName::new("top").unwrap(), &id("resp_root"))
@@ -496,46 +505,48 @@ fn remove_subtree_removes_nodes_and_refs() {
     assert_eq!(t.len(), 4);
     for gone in &removed {
         assert!(!t.contains(gone));
-        assert!(t.store().node(gone).unwrap().is_none());
+        assert!(store.node(gone).unwrap().is_none());
     }
     assert_eq!(t.children(&id("resp_root")).unwrap(), ids(&["resp_b"]));
     assert_eq!(
         t.list_refs(),
         vec![(RefName::new("top").unwrap(), id("resp_root"))]
     );
-    assert_eq!(t.store().refs().unwrap(), t.list_refs());
+    assert_eq!(store.refs().unwrap(), t.list_refs());
     // The context edge from the removed resp_a2 went with it.
     assert!(t.graph().context_of(&id("resp_b1")).unwrap().is_empty());
 }
 
 #[test]
-fn insert_with_commits_attempt_ops_in_the_same_batch() {
-    let t = ResponseTree::in_memory();
+fn commit_records_nodes_and_settles_attempts_in_one_batch() {
+    let store = Arc::new(MemoryStore::new());
+    let t = ResponseTree::with_store(Shared(Arc::clone(&store))).unwrap();
     let attempt = Attempt::new(
         None,
         vec![json!({"role": "user", "content": "hi"})],
-        json!({}),
+        AttemptParams::default(),
     );
-    t.store()
-        .apply(vec![Op::PutAttempt(Box::new(attempt.clone()))].into())
+    let other = Attempt::new(None, Vec::new(), AttemptParams::default());
+    t.journal(&[attempt.clone(), other.clone()]).unwrap();
+    assert_eq!(t.attempts().unwrap(), vec![attempt.clone(), other.clone()]);
+    t.commit(vec![node("resp_1", None, 1, "hi", "hello")], &[attempt.id])
         .unwrap();
-    assert_eq!(t.store().attempts().unwrap(), vec![attempt.clone()]);
-    t.insert_with(
-        node("resp_1", None, 1, "hi", "hello"),
-        vec![Op::RemoveAttempt(attempt.id)],
-    )
-    .unwrap();
-    assert!(t.store().attempts().unwrap().is_empty());
+    assert_eq!(t.attempts().unwrap(), vec![other.clone()]);
     assert!(t.contains(&id("resp_1")));
-    // Node and ref ops cannot sneak past validation.
+    assert!(store.node(&id("resp_1")).unwrap().is_some());
+    // A refused node keeps its attempt journaled: nothing of the batch lands.
     let err = t
-        .insert_with(
-            node("resp_2", None, 2, "q", "a"),
-            vec![Op::RemoveNode(id("resp_1"))],
-        )
+        .commit(vec![node("resp_1", None, 2, "q", "a")], &[other.id])
         .unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)));
-    assert!(t.contains(&id("resp_1")) && !t.contains(&id("resp_2")));
+    assert!(matches!(
+        err,
+        Error::InvalidTree(TreeViolation::DuplicateNode(_))
+    ));
+    assert_eq!(store.attempts().unwrap(), vec![other.clone()]);
+    // Settling without a node removes the attempt only.
+    t.settle(&[other.id]).unwrap();
+    assert!(t.attempts().unwrap().is_empty());
+    assert_eq!(t.len(), 1);
 }
 
 /// A store whose writes always fail, to check that a failed write leaves the
@@ -569,7 +580,7 @@ fn failed_store_write_leaves_tree_unchanged() {
     let seed = MemoryStore::new();
     seed.apply(vec![Op::PutNode(Box::new(node("resp_r", None, 1, "q", "a")))].into())
         .unwrap();
-    let t = ResponseTree::with_store(Arc::new(FailingStore(seed))).unwrap();
+    let t = ResponseTree::with_store(FailingStore(seed)).unwrap();
     assert_eq!(t.len(), 1);
     assert!(
         t.insert(node("resp_c", Some("resp_r"), 2, "q", "a"))

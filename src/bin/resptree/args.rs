@@ -17,8 +17,8 @@ use resptree::{RefName, ResponseId};
 #[derive(Debug, Parser)]
 #[command(name = "resptree", version, about)]
 pub(crate) struct Args {
-    /// The store directory.
-    #[arg(long, global = true, env = "RESPTREE_STORE", value_name = "PATH")]
+    /// The store: a directory (created if missing) or a postgres:// URL.
+    #[arg(long, global = true, env = "RESPTREE_STORE", value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// Run against an embedded, in-process emulator instead of a real server.
     #[arg(long, global = true)]
@@ -36,6 +36,11 @@ pub(crate) struct Args {
         default_value_t = BackendKind::Responses
     )]
     backend: BackendKind,
+    /// Log what resptree does on stderr: -v requests and loads (info), -vv
+    /// commits and retries in detail (debug), -vvv everything, prompts and
+    /// replies included (trace). RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +52,7 @@ pub(crate) enum Command {
     Ask(AskArgs),
     /// One child of PARENT per TEXT, in parallel.
     Branch(BranchArgs),
-    /// N alternative answers to TEXT under PARENT, in parallel.
+    /// N alternative answers to TEXT under PARENT (one request with --backend chat).
     Fanout(FanoutArgs),
     /// Print the tree, or the subtree under a node.
     Show(ShowArgs),
@@ -281,6 +286,8 @@ pub(crate) struct Options {
     pub(crate) model: Option<String>,
     /// The API that creates new nodes.
     pub(crate) backend: BackendKind,
+    /// How many times `-v` was given.
+    pub(crate) verbose: u8,
     /// The command, its arguments checked.
     pub(crate) command: Command,
 }
@@ -329,6 +336,7 @@ impl Args {
             emulator: self.emulator,
             model: self.model,
             backend: self.backend,
+            verbose: self.verbose,
             command: self.command,
         })
     }

@@ -40,6 +40,7 @@ impl Context {
             model,
             backend,
             command,
+            verbose: _,
         } = options;
         let ctx = Self {
             store,
@@ -51,24 +52,11 @@ impl Context {
         (ctx, command)
     }
 
-    /// Opens the tree, creating the store's directory if needed. A
-    /// `postgres://` location opens the PostgreSQL store instead.
+    /// Opens the tree at `--store`: a sled store path (created if missing) or a
+    /// `postgres://` URL, as [`resptree::store::open_location`] reads it.
     pub(crate) fn open_tree(&self) -> anyhow::Result<Arc<ResponseTree>> {
-        let path = &self.store;
-        if let Some(location) = path.to_str().filter(|s| {
-            let lower = s.to_ascii_lowercase();
-            lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-        }) {
-            let store = resptree::store::open_location(location)?;
-            let tree = ResponseTree::with_store(store)?;
-            warn_about_problems(&tree);
-            return Ok(Arc::new(tree));
-        }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the store directory {}", parent.display()))?;
-        }
-        let tree = ResponseTree::open(path)?;
+        let store = resptree::store::open_location(&self.store)?;
+        let tree = ResponseTree::with_store(store)?;
         warn_about_problems(&tree);
         Ok(Arc::new(tree))
     }

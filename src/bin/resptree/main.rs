@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod context;
+mod logging;
 mod output;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    logging::init(options.verbose, std::env::var("RUST_LOG").ok().as_deref());
     match run(options) {
         Ok(code) => code,
         Err(err) => {

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Instant;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::{Node, Timestamp};
 
-use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology};
+use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology, trace};
 
 mod schema;
 mod worker;
@@ -39,14 +40,15 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// ```no_run
 /// use resptree::store::PostgresStore;
 /// use resptree::ResponseTree;
-/// use std::sync::Arc;
 /// let store = PostgresStore::connect("postgres://resptree@127.0.0.1/trees")?;
-/// let tree = ResponseTree::with_store(Arc::new(store))?;
+/// // The tree owns its store: no other handle can write behind its back.
+/// let tree = ResponseTree::with_store(store)?;
 /// // ... other processes append ...
 /// let news = tree.refresh()?;
 /// println!("{} new nodes", news.added.len());
 /// # Ok::<(), resptree::Error>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PostgresStore {
     worker: Worker,
     /// The schema the tables live in (`None`: the connection's default).
@@ -63,6 +65,7 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Options for [`PostgresStore::connect_with`].
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresOptions {
@@ -125,7 +128,7 @@ impl PostgresStore {
         // The parser's message is not echoed: it could quote part of the URL,
         // password included.
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-            Error::Config("the PostgreSQL URL cannot be parsed (see the libpq URI format)".into())
+            Error::config("the PostgreSQL URL cannot be parsed (see the libpq URI format)")
         })?;
         if config.get_connect_timeout().is_none() {
             // Without a limit, an unreachable host would hang the caller for the
@@ -133,9 +136,7 @@ impl PostgresStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if options.pool_size == 0 {
-            return Err(Error::Config(
-                "the PostgreSQL pool size must be at least 1".into(),
-            ));
+            return Err(Error::config("the PostgreSQL pool size must be at least 1"));
         }
         if let Some(schema) = &options.schema {
             check_schema_name(schema)?;
@@ -166,6 +167,14 @@ impl PostgresStore {
                     .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
                 schema::migrate(&mut client, schema.as_deref()).await
             })?;
+        // Never the URL: it may hold the password.
+        tracing::info!(
+            target: "resptree::store",
+            store = "postgres",
+            schema = store.schema.as_deref(),
+            pool_size = options.pool_size,
+            "connected"
+        );
         Ok(store)
     }
 
@@ -269,7 +278,8 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn load(&self) -> Result<Loaded> {
-        self.worker.call("loading the tree", |pool| async move {
+        let started = Instant::now();
+        let loaded = self.worker.call("loading the tree", |pool| async move {
             let op = "loading the tree";
             let db = |e| Error::storage(op, e);
             let mut client = pool.get().await.map_err(|e| Error::storage(op, e))?;
@@ -315,7 +325,9 @@ impl Store for PostgresStore {
             loaded.cursor = Some(cursor_of(row.try_get(0).map_err(db)?));
             tx.commit().await.map_err(db)?;
             Ok(loaded)
-        })
+        })?;
+        trace::loaded("postgres", &loaded, started);
+        Ok(loaded)
     }
 
     fn node(&self, id: &NodeId) -> Result<Option<Node>> {
@@ -342,20 +354,25 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let ops = batch.into_ops();
-        self.worker.call("writing a batch", move |pool| async move {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| Error::storage("writing a batch", e))?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| Error::storage("writing a batch", e))?;
-            apply_ops(&tx, ops).await?;
-            tx.commit()
-                .await
-                .map_err(|e| Error::storage("committing a batch", e))
-        })
+        let (started, count) = (Instant::now(), ops.len());
+        self.worker
+            .call("writing a batch", move |pool| async move {
+                let mut client = pool
+                    .get()
+                    .await
+                    .map_err(|e| Error::storage("writing a batch", e))?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(|e| Error::storage("writing a batch", e))?;
+                apply_ops(&tx, ops).await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| Error::storage("committing a batch", e))
+            })?;
+        // A committed transaction is durable: the commit is the flush.
+        trace::committed("postgres", count, None, started);
+        Ok(())
     }
 
     fn attempts(&self) -> Result<Vec<Attempt>> {
@@ -804,9 +821,9 @@ fn check_schema_name(schema: &str) -> Result<()> {
     if starts_well && rest_ok && schema.len() <= 63 {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "PostgreSQL schema name {:?} must be a lowercase identifier (a-z, 0-9, _; at most 63 bytes)",
-            schema.chars().take(80).collect::<String>()
+            crate::text::truncate(schema, 80)
         )))
     }
 }
@@ -828,7 +845,7 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(
-                matches!(check_schema_name(bad), Err(Error::Config(_))),
+                matches!(check_schema_name(bad), Err(Error::Config { .. })),
                 "{bad}"
             );
         }
@@ -845,7 +862,7 @@ mod tests {
     #[test]
     fn bad_urls_are_config_errors_that_do_not_echo_the_url() {
         let err = PostgresStore::connect("postgres://user:s3cret@host:notaport/db").unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
         assert!(!err.to_string().contains("s3cret"));
     }
 }

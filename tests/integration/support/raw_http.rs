@@ -212,12 +212,3 @@ pub(crate) fn sse(headers: &[(&str, &str)], body: &[u8], piece: usize) -> Script
     script.extend(body.chunks(piece.max(1)).map(|c| Step::Send(c.to_vec())));
     script
 }
-
-/// A fixture file's text.
-pub(crate) fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/integration/support/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}

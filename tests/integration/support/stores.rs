@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use resptree::store::{Durability, MemoryStore, SledStore, Store};
 
+pub(crate) use super::shared_store::Shared;
+
 /// A store under test. `open` may be called again (after every earlier handle
 /// was dropped) to reopen the same store, as a restarted process would.
 pub(crate) trait Backend {
     /// Opens the store.
-    fn open(&self) -> Arc<dyn Store>;
+    fn open(&self) -> Box<dyn Store>;
 }
 
 /// An in-memory store; reopening hands back the same store.
@@ -20,8 +22,8 @@ pub(crate) trait Backend {
 pub(crate) struct Memory(Arc<MemoryStore>);
 
 impl Backend for Memory {
-    fn open(&self) -> Arc<dyn Store> {
-        self.0.clone()
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(Shared(self.0.clone()))
     }
 }
 
@@ -46,8 +48,8 @@ impl Sled {
 }
 
 impl Backend for Sled {
-    fn open(&self) -> Arc<dyn Store> {
-        Arc::new(
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(
             SledStore::open(&self.path)
                 .unwrap()
                 .with_durability(self.durability),
@@ -60,8 +62,6 @@ pub(crate) use self::postgres::{Postgres, postgres_url};
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use std::sync::Arc;
-
     use resptree::store::{PostgresOptions, PostgresStore, Store};
 
     use super::Backend;
@@ -115,8 +115,8 @@ mod postgres {
     }
 
     impl Backend for Postgres {
-        fn open(&self) -> Arc<dyn Store> {
-            Arc::new(self.connect())
+        fn open(&self) -> Box<dyn Store> {
+            Box::new(self.connect())
         }
     }
 }

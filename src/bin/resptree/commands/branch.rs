@@ -1,15 +1,12 @@
-//! `resptree branch` and `resptree fanout`: several children of one node, in
-//! parallel, with a progress bar on a terminal.
+//! `resptree branch` and `resptree fanout`: several children of one node, made
+//! by [`Engine::branch`](resptree::Engine::branch) and
+//! [`Engine::fan_out`](resptree::Engine::fan_out), with a spinner on a terminal.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
-use resptree::engine::RespondOptions;
-use resptree::node::message_item;
-use resptree::{Engine, Node, NodeId};
+use resptree::Node;
 
 use crate::args::{BranchArgs, FanoutArgs};
 use crate::context::Context;
@@ -20,67 +17,38 @@ pub(crate) async fn run(ctx: &Context, args: BranchArgs) -> anyhow::Result<ExitC
     let tree = ctx.open_tree()?;
     let parent = Context::resolve(&tree, &args.parent)?;
     let session = ctx.session(tree).await?;
-    let results = children(&session.engine, &parent, &args.texts).await;
-    report(ctx, &results)
+    let bar = progress(args.texts.len());
+    let results = session.engine.branch(&parent, &args.texts).await;
+    bar.finish_and_clear();
+    report(ctx, &results?)
 }
 
-/// N alternative answers to TEXT under PARENT.
+/// N alternative answers to TEXT under PARENT: one request on a backend with
+/// native fan-out (Chat Completions `n`), else N in parallel.
 pub(crate) async fn run_fanout(ctx: &Context, args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let tree = ctx.open_tree()?;
     let parent = Context::resolve(&tree, &args.parent)?;
     let session = ctx.session(tree).await?;
-    // The CLI's backend (the Responses API) has no native fan-out: N requests go
-    // out in parallel, each advancing the progress bar, as `Engine::fan_out` would
-    // send them.
-    let texts = vec![args.text; usize::from(args.n)];
-    let results = children(&session.engine, &parent, &texts).await;
-    report(ctx, &results)
-}
-
-/// Sends one request per text under `parent`, concurrently (the engine bounds
-/// how many are in flight), advancing the progress bar as each completes.
-/// Results come back in input order.
-async fn children(
-    engine: &Engine,
-    parent: &NodeId,
-    texts: &[String],
-) -> Vec<resptree::Result<Node>> {
-    let bar = progress(texts.len(), "children");
-    let options = RespondOptions::default();
-    let mut pending: FuturesUnordered<_> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let input = vec![message_item("user", text)];
-            let options = &options;
-            async move { (i, engine.respond_with(Some(parent), input, options).await) }
-        })
-        .collect();
-    let mut results: Vec<Option<resptree::Result<Node>>> = texts.iter().map(|_| None).collect();
-    while let Some((i, result)) = pending.next().await {
-        bar.inc(1);
-        if let Some(slot) = results.get_mut(i) {
-            *slot = Some(result);
-        }
-    }
+    let n = usize::from(args.n);
+    let bar = progress(n);
+    let results = session.engine.fan_out(Some(&parent), &args.text, n).await;
     bar.finish_and_clear();
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or(Err(resptree::Error::Unsupported("a child that never ran"))))
-        .collect()
+    report(ctx, &results?)
 }
 
-/// A progress bar on a terminal; a hidden one otherwise, so piped output stays a
-/// plain summary.
-fn progress(len: usize, what: &str) -> ProgressBar {
+/// A spinner while `n` children are on their way, on a terminal; a hidden one
+/// otherwise, so piped output stays a plain summary. (The engine hands back the
+/// children together, and a native fan-out is one request: there is no count to
+/// advance.)
+fn progress(n: usize) -> ProgressBar {
     if !Style::is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}") {
-        bar.set_style(style.progress_chars("=> "));
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
     }
-    bar.set_message(what.to_owned());
+    bar.set_message(format!("{n} children"));
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }

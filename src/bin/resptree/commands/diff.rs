@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use resptree::{NodeId, ResponseTree};
+use resptree::{NodeId, ResponseTree, render};
 
 use crate::args::DiffArgs;
 use crate::context::Context;
-use crate::output::first_line;
 
 /// Prints the common ancestor, then the left path (`<`) and the right path (`>`)
 /// below it; `--json`: `{"common", "left", "right"}`.
@@ -41,10 +40,5 @@ pub(crate) fn run(ctx: &Context, args: &DiffArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn summary(tree: &ResponseTree, id: &NodeId) -> anyhow::Result<String> {
-    let node = tree.get(id)?;
-    Ok(format!(
-        "{} → {}",
-        first_line(&node.user_text().unwrap_or_default()),
-        first_line(&node.output_text)
-    ))
+    Ok(render::summary(&tree.get(id)?))
 }

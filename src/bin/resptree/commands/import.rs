@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use resptree::render;
+use resptree::import;
 
 use crate::args::FileArgs;
 use crate::context::Context;
@@ -14,7 +14,7 @@ use crate::context::Context;
 pub(crate) fn run(ctx: &Context, args: &FileArgs) -> anyhow::Result<ExitCode> {
     let text = read(&args.file)?;
     let tree = ctx.open_tree()?;
-    let report = render::import_json(&tree, &text)?;
+    let report = import::import_json(&tree, &text)?;
     super::print(&format!(
         "imported {} node(s) and {} ref(s)",
         report.nodes, report.refs
@@ -26,7 +26,7 @@ pub(crate) fn run(ctx: &Context, args: &FileArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn run_chatgpt(ctx: &Context, args: &FileArgs) -> anyhow::Result<ExitCode> {
     let text = read(&args.file)?;
     let tree = ctx.open_tree()?;
-    let report = render::import_chatgpt(&tree, &text)?;
+    let report = import::import_chatgpt(&tree, &text)?;
     super::print(&format!(
         "imported {} node(s) from {}",
         report.nodes,

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
+use resptree::render;
+
 use crate::args::IdArgs;
 use crate::context::Context;
-use crate::output::first_line;
 
 /// One line per node, root first: `id  user text → answer`; `--json`: the ids.
 pub(crate) fn run(ctx: &Context, args: &IdArgs) -> anyhow::Result<ExitCode> {
@@ -19,10 +20,9 @@ pub(crate) fn run(ctx: &Context, args: &IdArgs) -> anyhow::Result<ExitCode> {
     for step in &path {
         let node = tree.get(step)?;
         text.push_str(&format!(
-            "{}  {} → {}\n",
+            "{}  {}\n",
             ctx.style.id(step.as_str()),
-            first_line(&node.user_text().unwrap_or_default()),
-            first_line(&node.output_text)
+            render::summary(&node)
         ));
     }
     super::print(&text)?;

@@ -34,27 +34,7 @@ pub(crate) fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
                 &DiagramOptions::default(),
             )?)?;
         }
-        Format::Json => {
-            // The full records of the subtree (or forest), depth first, parents
-            // before children, cut at --depth.
-            let starts = match &root {
-                Some(id) => vec![id.clone()],
-                None => tree.roots(),
-            };
-            let mut nodes = Vec::new();
-            for start in starts {
-                let base = tree.depth(&start)?;
-                for id in tree.descendants(&start)? {
-                    if let Some(max) = args.depth {
-                        if tree.depth(&id)? - base > max {
-                            continue;
-                        }
-                    }
-                    nodes.push(tree.get(&id)?);
-                }
-            }
-            super::print_json(&nodes)?;
-        }
+        Format::Json => super::print(&render::nodes_json(&tree, root.as_ref(), args.depth)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,7 @@ const WHAT: &str = "ChatGPT export";
 /// the last message in the node); root nodes also get `chatgpt.title`.
 ///
 /// ```
-/// use resptree::{ResponseTree, render};
+/// use resptree::{ResponseTree, import};
 /// let export = r#"[{"title": "Paris", "mapping": {
 ///   "root": {"message": null, "parent": null, "children": ["u"]},
 ///   "u":  {"message": {"author": {"role": "user"}, "content": {"content_type": "text", "parts": ["Plan a weekend"]}},
@@ -53,7 +53,7 @@ const WHAT: &str = "ChatGPT export";
 ///          "parent": "u", "children": []}
 /// }}]"#;
 /// let tree = ResponseTree::in_memory();
-/// let report = render::import_chatgpt(&tree, export)?;
+/// let report = import::import_chatgpt(&tree, export)?;
 /// assert_eq!(report.nodes, 2); // one node per answer to the same question
 /// assert_eq!(tree.roots().len(), 2);
 /// # Ok::<(), resptree::Error>(())
@@ -96,7 +96,7 @@ pub fn import_chatgpt(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
 
 /// A [`Error::Decode`] for an export that parsed but says something wrong.
 fn bad(text: &str, reason: String) -> Error {
-    Error::decode(WHAT, text.as_bytes(), serde::de::Error::custom(reason))
+    Error::decode(WHAT, text.as_bytes(), reason)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,641 @@
+//! Group commit: concurrent writers share one store write and one flush.
+//!
+//! A fan-out of 256 children finishes 256 responses within a few milliseconds.
+//! Committed one by one, each would be its own store transaction and fsync,
+//! taken in turn under the tree's edit lock — a queue that turned a parallel
+//! fan-out back into a serial one. Instead, writers queue their [`Write`]s; the
+//! first to find no leader becomes it, takes every write queued at that moment,
+//! validates each against the graph, writes the accepted ones as **one** batch
+//! ([`Store::apply_deferred`](crate::store::Store::apply_deferred)) under the edit
+//! lock, applies them to the graph, releases the lock, and only then makes the
+//! batch durable with **one** [`Store::sync`](crate::store::Store::sync). Every
+//! writer of the group returns after that sync, so the durability promise is
+//! unchanged: a write acknowledged to its caller is on disk.
+//!
+//! Writers that arrive while a group is being flushed form the next group.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::error::{Error, Result, TreeViolation};
+use crate::ids::NodeId;
+use crate::node::Node;
+use crate::store::{Attempt, AttemptId, Batch, Op, Store, Topology};
+
+use super::graph::Graph;
+
+/// One writer's share of a group: attempts to journal, nodes to record and
+/// attempts to settle, all or nothing.
+#[derive(Debug, Default)]
+pub(super) struct Write {
+    pub(super) journal: Vec<Attempt>,
+    pub(super) nodes: Vec<Node>,
+    pub(super) settled: Vec<AttemptId>,
+}
+
+/// The queue of writers waiting for a group.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    state: Mutex<State>,
+    /// Signalled whenever a group finishes.
+    finished: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: Vec<Arc<Slot>>,
+    /// Whether a leader is committing a group right now.
+    leading: bool,
+}
+
+/// A queued write and, once its group is done, its outcome.
+#[derive(Debug)]
+struct Slot {
+    write: Mutex<Option<Write>>,
+    outcome: Mutex<Option<Result<()>>>,
+}
+
+/// What the queue needs from the tree to commit a group.
+pub(super) trait Committer {
+    /// Locks out other edits for the validation and the write.
+    fn lock_edits(&self) -> MutexGuard<'_, ()>;
+    /// Reads the graph (for validation).
+    fn with_graph<T>(&self, f: impl FnOnce(&Graph) -> T) -> T;
+    /// Inserts validated records into the graph.
+    fn insert_records(&self, records: &[Topology]);
+    /// The store.
+    fn store(&self) -> &dyn Store;
+}
+
+impl Queue {
+    /// Commits `write` as part of a group, returning once it is durable (or
+    /// refused). Blocks the calling thread.
+    pub(super) fn submit(&self, tree: &impl Committer, write: Write) -> Result<()> {
+        let slot = Arc::new(Slot {
+            write: Mutex::new(Some(write)),
+            outcome: Mutex::new(None),
+        });
+        let mut state = self.lock();
+        state.pending.push(Arc::clone(&slot));
+        loop {
+            if let Some(outcome) = lock(&slot.outcome).take() {
+                return outcome;
+            }
+            if state.leading {
+                state = self
+                    .finished
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            // Lead: our own slot is in the group we take.
+            state.leading = true;
+            let group = std::mem::take(&mut state.pending);
+            drop(state);
+            let leader = Leading {
+                queue: self,
+                group: &group,
+            };
+            commit_group(tree, &group);
+            drop(leader);
+            state = self.lock();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Hands leadership back and wakes the waiters, even if the leader unwinds.
+struct Leading<'a> {
+    queue: &'a Queue,
+    /// The group being committed. Its slots have left the queue, so if the
+    /// leader unwinds before giving them an outcome, nobody else ever will:
+    /// their writers would wait (spinning as leaders of empty groups) forever.
+    group: &'a [Arc<Slot>],
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        for slot in self.group {
+            let mut outcome = lock(&slot.outcome);
+            if outcome.is_none() {
+                // Only an unwinding leader leaves an outcome unset. Its write
+                // may or may not have reached the store.
+                *outcome = Some(Err(Error::Internal(
+                    "the writer committing this group panicked",
+                )));
+            }
+        }
+        self.queue.lock().leading = false;
+        self.queue.finished.notify_all();
+    }
+}
+
+/// Validates, writes, applies and syncs one group, then records each slot's
+/// outcome.
+fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
+    let writes: Vec<Write> = group
+        .iter()
+        .map(|slot| lock(&slot.write).take().unwrap_or_default())
+        .collect();
+    let mut outcomes: Vec<Option<Result<()>>> = (0..group.len()).map(|_| None).collect();
+    let written = {
+        let _edit = tree.lock_edits();
+        let accepted = tree.with_graph(|graph| validate_group(graph, writes, &mut outcomes));
+        let mut written = Vec::new();
+        let mut records = Vec::new();
+        for (i, result, topology) in write_group(tree, accepted) {
+            match result {
+                Ok(()) => {
+                    records.extend(topology);
+                    written.push(i);
+                }
+                Err(err) => outcomes[i] = Some(Err(err)),
+            }
+        }
+        if !records.is_empty() {
+            tree.insert_records(&records);
+        }
+        written
+    };
+    // The flush runs outside the edit lock, so other edits (refs, removals)
+    // and readers never wait on the disk. The next group does wait: this
+    // thread leads until the flush is done, and writers arriving meanwhile
+    // queue up to form that group.
+    let durable = if written.is_empty() {
+        Ok(())
+    } else {
+        tree.store().sync()
+    };
+    if let Err(err) = &durable {
+        tracing::warn!(error = %err, writers = written.len(), "group commit failed");
+    } else if !written.is_empty() {
+        tracing::debug!(writers = written.len(), "group committed");
+    }
+    share(durable, &written, &mut outcomes);
+    for (slot, outcome) in group.iter().zip(outcomes) {
+        *lock(&slot.outcome) = Some(outcome.unwrap_or(Err(Error::Internal(
+            "a group commit left a writer without an outcome",
+        ))));
+    }
+}
+
+/// A writer accepted into a group: its index, its batch and its nodes'
+/// topology.
+type Accepted = (usize, Batch, Vec<Topology>);
+
+/// Validates each write against the graph plus the nodes of the writers
+/// accepted before it; records the refused ones' errors in `outcomes`.
+fn validate_group(
+    graph: &Graph,
+    writes: Vec<Write>,
+    outcomes: &mut [Option<Result<()>>],
+) -> Vec<Accepted> {
+    let mut added: HashSet<NodeId> = HashSet::new();
+    let mut accepted = Vec::new();
+    for (i, write) in writes.into_iter().enumerate() {
+        let topology: Vec<Topology> = write.nodes.iter().map(Topology::of).collect();
+        match validate(graph, &added, &topology) {
+            Err(err) => outcomes[i] = Some(Err(err)),
+            Ok(()) => {
+                added.extend(topology.iter().map(|t| t.id.clone()));
+                let mut batch = Batch::new();
+                append(&mut batch, write);
+                accepted.push((i, batch, topology));
+            }
+        }
+    }
+    accepted
+}
+
+/// Writes the accepted writers' batches as one store write. If that write
+/// fails and the group has several writers, writes each alone, so that a
+/// write the store refuses (a parent another process removed from a shared
+/// PostgreSQL store, say) fails only its own writer, as it did before writes
+/// were grouped. Writers with empty batches succeed without a write.
+fn write_group(
+    tree: &impl Committer,
+    accepted: Vec<Accepted>,
+) -> Vec<(usize, Result<()>, Vec<Topology>)> {
+    let nonempty = accepted.iter().filter(|(_, b, _)| !b.is_empty()).count();
+    if nonempty > 1 {
+        // Copies, because the per-writer retry below needs the batches again.
+        let combined: Batch = accepted
+            .iter()
+            .flat_map(|(_, batch, _)| batch.ops().iter().cloned())
+            .collect();
+        match tree.store().apply_deferred(combined) {
+            Ok(()) => {
+                return accepted
+                    .into_iter()
+                    .map(|(i, _, topology)| (i, Ok(()), topology))
+                    .collect();
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "a group write failed; writing its writers one by one");
+            }
+        }
+    }
+    write_each(tree, accepted)
+}
+
+/// Writes each accepted writer's batch on its own. A writer was validated
+/// counting the nodes of the writers before it as present; it is checked
+/// again against those actually written, so that a node whose parent's write
+/// failed is refused rather than stored dangling.
+fn write_each(
+    tree: &impl Committer,
+    accepted: Vec<Accepted>,
+) -> Vec<(usize, Result<()>, Vec<Topology>)> {
+    let mut written: HashSet<NodeId> = HashSet::new();
+    accepted
+        .into_iter()
+        .map(|(i, batch, topology)| {
+            let result = tree
+                .with_graph(|graph| validate(graph, &written, &topology))
+                .and_then(|()| {
+                    if batch.is_empty() {
+                        Ok(())
+                    } else {
+                        tree.store().apply_deferred(batch)
+                    }
+                });
+            if result.is_ok() {
+                written.extend(topology.iter().map(|t| t.id.clone()));
+            }
+            (i, result, topology)
+        })
+        .collect()
+}
+
+/// Checks that one writer's nodes can join the graph plus the nodes `added`
+/// by earlier writers of the group. As for `ResponseTree::insert_group`, a
+/// node may not point to another node of the same writer.
+fn validate(graph: &Graph, added: &HashSet<NodeId>, nodes: &[Topology]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for record in nodes {
+        graph.check_insert_with(record, |id| added.contains(id))?;
+        if !seen.insert(&record.id) {
+            return Err(Error::InvalidTree(TreeViolation::DuplicateNode(
+                record.id.clone(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds a writer's operations to the group's batch, in its own order: journal,
+/// settle, then nodes.
+fn append(batch: &mut Batch, write: Write) {
+    for attempt in write.journal {
+        batch.push(Op::PutAttempt(Box::new(attempt)));
+    }
+    for id in write.settled {
+        batch.push(Op::RemoveAttempt(id));
+    }
+    for node in write.nodes {
+        batch.push(Op::PutNode(Box::new(node)));
+    }
+}
+
+/// Gives every accepted writer the group's outcome: the error itself to one,
+/// and to the others a storage error whose source is that same error.
+fn share(durable: Result<()>, accepted: &[usize], outcomes: &mut [Option<Result<()>>]) {
+    match durable {
+        Ok(()) => {
+            for &i in accepted {
+                outcomes[i] = Some(Ok(()));
+            }
+        }
+        Err(err) => {
+            let Some((&last, others)) = accepted.split_last() else {
+                return;
+            };
+            let shared = Arc::new(err);
+            for &i in others {
+                outcomes[i] = Some(Err(Error::storage(
+                    "committing a group of writes",
+                    Arc::clone(&shared),
+                )));
+            }
+            outcomes[last] = Some(Err(Arc::try_unwrap(shared).unwrap_or_else(|shared| {
+                Error::storage("committing a group of writes", shared)
+            })));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::ResponseTree;
+    use crate::store::{Loaded, MemoryStore};
+
+    /// A memory store that logs its deferred writes and holds its first sync
+    /// until the test opens the gate.
+    #[derive(Debug, Default)]
+    struct GatedStore {
+        inner: MemoryStore,
+        writes: Mutex<Vec<usize>>,
+        /// Panic in the second deferred write (as a buggy store might).
+        panic_in_second_write: bool,
+        syncs: AtomicUsize,
+        gate: (Mutex<bool>, Condvar),
+    }
+
+    impl Store for Arc<GatedStore> {
+        fn load(&self) -> Result<Loaded> {
+            self.inner.load()
+        }
+        fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+            self.inner.node(id)
+        }
+        fn apply(&self, batch: Batch) -> Result<()> {
+            self.inner.apply(batch)
+        }
+        fn apply_deferred(&self, batch: Batch) -> Result<()> {
+            let n = {
+                let mut writes = lock(&self.writes);
+                writes.push(batch.len());
+                writes.len()
+            };
+            assert!(
+                !(self.panic_in_second_write && n == 2),
+                "the store panicked"
+            );
+            self.inner.apply(batch)
+        }
+        fn sync(&self) -> Result<()> {
+            if self.syncs.fetch_add(1, Ordering::SeqCst) == 0 {
+                let (open, cvar) = &self.gate;
+                let mut open = lock(open);
+                while !*open {
+                    open = cvar.wait(open).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+            Ok(())
+        }
+        fn attempts(&self) -> Result<Vec<Attempt>> {
+            self.inner.attempts()
+        }
+        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
+            self.inner.refs()
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn writers_queued_behind_a_flush_share_the_next_write_and_flush() {
+        const LATE: usize = 63;
+        let store = Arc::new(GatedStore::default());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        // The first writer leads a group of one and blocks in its flush.
+        let first = {
+            let tree = Arc::clone(&tree);
+            std::thread::spawn(move || tree.commit(vec![root], &[]))
+        };
+        wait_until("the first flush started", || {
+            store.syncs.load(Ordering::SeqCst) == 1
+        });
+        let late: Vec<_> = (0..LATE)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                std::thread::spawn(move || tree.commit(vec![child], &[]))
+            })
+            .collect();
+        wait_until("every late writer is queued", || {
+            tree.writes.lock().pending.len() == LATE
+        });
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+        first.join().unwrap().unwrap();
+        for writer in late {
+            writer.join().unwrap().unwrap();
+        }
+        // One write and one flush for the first writer, one of each for the
+        // 63 children queued behind it (they may point at its node).
+        assert_eq!(*lock(&store.writes), vec![1, LATE]);
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+        assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_its_group_instead_of_stranding_it() {
+        let store = Arc::new(GatedStore {
+            panic_in_second_write: true,
+            ..GatedStore::default()
+        });
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let first = {
+            let tree = Arc::clone(&tree);
+            std::thread::spawn(move || tree.commit(vec![root], &[]))
+        };
+        wait_until("the first flush started", || {
+            store.syncs.load(Ordering::SeqCst) == 1
+        });
+        // Two writers queue behind the flush and form the next group, whose
+        // write panics in whichever of them leads it.
+        let (done, outcomes) = std::sync::mpsc::channel();
+        let late: Vec<_> = (0..2)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let done = done.clone();
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                std::thread::spawn(move || {
+                    let outcome = tree.commit(vec![child], &[]);
+                    done.send(outcome).unwrap();
+                })
+            })
+            .collect();
+        wait_until("both late writers are queued", || {
+            tree.writes.lock().pending.len() == 2
+        });
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+        first.join().unwrap().unwrap();
+        // The follower gets an error instead of waiting forever.
+        let outcome = outcomes
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the follower of a panicked leader got no outcome");
+        assert!(matches!(outcome, Err(Error::Internal(_))), "{outcome:?}");
+        let panicked = late
+            .into_iter()
+            .map(std::thread::JoinHandle::join)
+            .filter(std::result::Result::is_err)
+            .count();
+        assert_eq!(panicked, 1, "exactly the leader panics");
+        // The queue still works after that.
+        tree.commit(vec![Node::new(NodeId::local(), Some(root_id))], &[])
+            .unwrap();
+    }
+
+    /// A memory store that refuses every batch writing one given node, as a
+    /// shared store refuses a child whose parent another process removed.
+    #[derive(Debug)]
+    struct RefusingStore {
+        inner: MemoryStore,
+        refused: NodeId,
+        writes: AtomicUsize,
+    }
+
+    impl Store for Arc<RefusingStore> {
+        fn load(&self) -> Result<Loaded> {
+            self.inner.load()
+        }
+        fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+            self.inner.node(id)
+        }
+        fn apply(&self, batch: Batch) -> Result<()> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            let refused = batch
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::PutNode(node) if node.id == self.refused));
+            if refused {
+                return Err(Error::Internal("the store refuses this node"));
+            }
+            self.inner.apply(batch)
+        }
+        fn attempts(&self) -> Result<Vec<Attempt>> {
+            self.inner.attempts()
+        }
+        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
+            self.inner.refs()
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn slots(writes: Vec<Vec<Node>>) -> Vec<Arc<Slot>> {
+        writes
+            .into_iter()
+            .map(|nodes| {
+                Arc::new(Slot {
+                    write: Mutex::new(Some(Write {
+                        nodes,
+                        ..Write::default()
+                    })),
+                    outcome: Mutex::new(None),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_write_the_store_refuses_fails_only_its_writer() {
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let bad = Node::new(NodeId::local(), Some(root_id.clone()));
+        let store = Arc::new(RefusingStore {
+            inner: MemoryStore::new(),
+            refused: bad.id.clone(),
+            writes: AtomicUsize::new(0),
+        });
+        let tree = ResponseTree::with_store(Arc::clone(&store)).unwrap();
+        tree.commit(vec![root], &[]).unwrap();
+        let good = [
+            Node::new(NodeId::local(), Some(root_id.clone())),
+            Node::new(NodeId::local(), Some(root_id.clone())),
+        ];
+        // A writer whose parent is the refused node (allowed in a group: it
+        // was validated counting the earlier writers' nodes as present).
+        let orphan = Node::new(NodeId::local(), Some(bad.id.clone()));
+        let orphan_id = orphan.id.clone();
+        let group = slots(vec![
+            vec![good[0].clone()],
+            vec![bad],
+            vec![orphan],
+            vec![good[1].clone()],
+        ]);
+        commit_group(&tree, &group);
+        let outcomes: Vec<Result<()>> = group
+            .iter()
+            .map(|slot| lock(&slot.outcome).take().unwrap())
+            .collect();
+        assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+        assert!(
+            matches!(outcomes[1], Err(Error::Internal(_))),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(
+            matches!(
+                outcomes[2],
+                Err(Error::InvalidTree(TreeViolation::DanglingParent { .. }))
+            ),
+            "{:?}",
+            outcomes[2]
+        );
+        assert!(outcomes[3].is_ok(), "{:?}", outcomes[3]);
+        assert!(!tree.contains(&orphan_id));
+        assert!(store.inner.node(&orphan_id).unwrap().is_none());
+        let mut children = tree.children(&root_id).unwrap();
+        children.sort();
+        let mut expected: Vec<NodeId> = good.iter().map(|n| n.id.clone()).collect();
+        expected.sort();
+        assert_eq!(children, expected);
+        for node in &good {
+            assert!(store.inner.node(&node.id).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn a_refused_writer_does_not_sink_its_group() {
+        let tree = ResponseTree::in_memory();
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        tree.commit(vec![root.clone()], &[]).unwrap();
+        // Same group, driven by hand: a duplicate and a good child.
+        let group: Vec<Arc<Slot>> = [
+            vec![root],
+            vec![Node::new(NodeId::local(), Some(root_id.clone()))],
+        ]
+        .into_iter()
+        .map(|nodes| {
+            Arc::new(Slot {
+                write: Mutex::new(Some(Write {
+                    nodes,
+                    ..Write::default()
+                })),
+                outcome: Mutex::new(None),
+            })
+        })
+        .collect();
+        commit_group(&tree, &group);
+        let outcomes: Vec<Result<()>> = group
+            .iter()
+            .map(|slot| lock(&slot.outcome).take().unwrap())
+            .collect();
+        assert!(matches!(
+            outcomes[0],
+            Err(Error::InvalidTree(TreeViolation::DuplicateNode(_)))
+        ));
+        assert!(outcomes[1].is_ok());
+        assert_eq!(tree.children(&root_id).unwrap().len(), 1);
+    }
+}
