@@ -38,8 +38,9 @@ pub(crate) async fn create(
         .and_then(Value::as_bool)
         .unwrap_or(false);
 
-    let texts: Vec<String> = (0..n).map(|i| shared.reply(&context, i)).collect();
-    let prompt_tokens: u64 = context.iter().map(model::item_tokens).sum();
+    let summary = model::Summary::of(&context);
+    let texts: Vec<String> = (0..n).map(|i| shared.reply(&summary, i)).collect();
+    let prompt_tokens = summary.tokens;
     let completion_tokens: u64 = texts.iter().map(|t| model::text_tokens(t)).sum();
     let usage = json!({
         "prompt_tokens": prompt_tokens,
@@ -99,7 +100,7 @@ pub(crate) async fn create(
             Value::Null,
         );
     }
-    plan.push(Step::Think(shared.config.latency));
+    plan.push(Step::Think(shared.latency()));
     let deltas: Vec<Vec<String>> = texts.iter().map(|t| model::deltas(t)).collect();
     let rounds = deltas.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {

@@ -24,6 +24,11 @@ pub struct EmulatorConfig {
     pub max_body_bytes: usize,
     /// The address to bind. Default `127.0.0.1:0` (loopback, a free port).
     pub listen: SocketAddr,
+    /// How many requests [`Emulator::requests`](super::Emulator::requests) keeps: the
+    /// newest ones, the oldest dropped first; `0` keeps none. Default 10 000, more
+    /// than any test sends between two `clear_requests` calls, while a long-running
+    /// emulator stays bounded (an entry holds its request body).
+    pub request_log_capacity: usize,
     /// The most choices `POST /chat/completions` returns, whatever `n` asks: plays
     /// a compatible server that ignores `n` (`Some(1)`) or caps it. `None`
     /// (default) honours `n`, as the real API does.
@@ -39,6 +44,7 @@ impl Default for EmulatorConfig {
             response_ttl: Some(Duration::from_secs(30 * 24 * 3600)),
             max_body_bytes: 4 * 1024 * 1024,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            request_log_capacity: 10_000,
             max_chat_choices: None,
         }
     }

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use serde_json::{Map, Value, json};
 
+use super::context::Segment;
 use super::failure::Failure;
 use super::items;
 use super::page;
@@ -89,7 +90,7 @@ pub(crate) async fn add_items(
         None | Some(Value::Null) => return Err(Failure::missing("items")),
         Some(v) => parse_items(v)?,
     };
-    shared.with_conversation(&id, |c| c.items.extend(added.iter().cloned()))?;
+    shared.with_conversation(&id, |c| c.append(added.clone()))?;
     Ok(Json(page::list(
         added.iter().map(with_phase).collect(),
         false,
@@ -102,8 +103,10 @@ pub(crate) async fn list_items(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, Failure> {
-    let items = shared.with_conversation(&id, |c| c.items.clone())?;
-    page::page(&items, &query, with_phase).map(Json)
+    // Only the list's head is taken under the lock; it is walked after.
+    let items = shared.with_conversation(&id, |c| c.items())?;
+    let items = items.as_deref().map(Segment::items).unwrap_or_default();
+    page::page(items, &query, with_phase).map(Json)
 }
 
 fn parse_items(value: &Value) -> Result<Vec<Value>, Failure> {

@@ -73,7 +73,13 @@
 //!   caps it, as some compatible servers silently do.
 //! - A conversation allows one request at a time; a concurrent one gets HTTP 400
 //!   `conversation_locked`.
-//! - Latency ([`EmulatorConfig::latency`]) applies to generating endpoints only.
+//! - Latency ([`EmulatorConfig::latency`], [`Emulator::set_latency`]) applies to
+//!   generating endpoints only.
+//! - A request's cost does not grow with the history behind it: stored responses and
+//!   conversations share their items as immutable lists with a running summary of
+//!   what the fake model reads, so a context is extended, never copied, and replies
+//!   are generated outside every lock (`benches/emulator.rs`). Listing a
+//!   conversation's items walks them.
 //! - `max_output_tokens` cuts the reply to `4 × max` characters and marks the response
 //!   `incomplete` (`incomplete_details.reason = "max_output_tokens"`).
 //! - Chat stream chunks carry `usage` (null until the last chunk) only when
@@ -92,7 +98,8 @@
 //! with [`Emulator::wait_held`], [`Emulator::wait_idle`] and
 //! [`Emulator::peak_in_flight`], tests wait for what the server is doing instead of
 //! sleeping.
-//! Every request lands in [`Emulator::requests`] with its status, `x-request-id`, body
+//! Every request lands in [`Emulator::requests`] (the newest
+//! [`EmulatorConfig::request_log_capacity`] of them) with its status, `x-request-id`, body
 //! sizes and the fault it suffered. Every reply carries `x-request-id: req_…`,
 //! `openai-processing-ms`, `openai-version` and the `x-ratelimit-*` headers.
 //!
@@ -104,6 +111,7 @@
 mod activity;
 mod chat;
 mod config;
+mod context;
 mod conversations;
 mod failure;
 mod fault;
@@ -183,6 +191,12 @@ impl EmulatorBuilder {
     /// The largest accepted request body.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many requests the log keeps ([`EmulatorConfig::request_log_capacity`]).
+    pub fn request_log_capacity(mut self, capacity: usize) -> Self {
+        self.config.request_log_capacity = capacity;
         self
     }
 
@@ -299,7 +313,8 @@ impl Emulator {
         self.shared.script(replies.into_iter().map(Into::into));
     }
 
-    /// Every request received so far, oldest first.
+    /// The requests received so far, oldest first: at most
+    /// [`EmulatorConfig::request_log_capacity`] of them, the newest.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log)
             .iter()
@@ -356,6 +371,13 @@ impl Emulator {
     /// live response with that id.
     pub fn expire_response(&self, id: &str) -> bool {
         self.shared.expire_response(id)
+    }
+
+    /// Changes the "thinking time" ([`EmulatorConfig::latency`]) for requests that
+    /// start from now on; requests already waiting keep theirs. Lets a test or bench
+    /// build a long history quickly and then measure with latency.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
     }
 
     /// How many stored responses are live (retrievable and chainable).

@@ -1,6 +1,8 @@
 //! The fake model: deterministic replies that make their context visible, and the
 //! token estimate. See the module docs of [`emulator`](super) for the exact formats.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::fault::mix64;
@@ -42,34 +44,95 @@ const ENDINGS: [&str; 8] = [
     "at your own pace.",
 ];
 
+/// What the fake model needs to know of a context, kept up to date item by item so
+/// that a context can be extended without reading what came before: its length, its
+/// token count, the digest the reply hashes, and the latest user text.
+///
+/// `summary(a ++ b) == summary(a).extend(b)`, so a stored response keeps the summary
+/// of its whole context and a child extends it with its own items only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// How many items the context holds.
+    pub(crate) len: u64,
+    /// The sum of [`item_tokens`] over the items.
+    pub(crate) tokens: u64,
+    /// FNV-1a state over every item's role and text (see [`Summary::extend`]).
+    digest: u64,
+    /// The text of the newest `user` item, if there is one.
+    latest_user: Option<Arc<str>>,
+}
+
+impl Default for Summary {
+    /// The summary of an empty context.
+    fn default() -> Self {
+        Self {
+            len: 0,
+            tokens: 0,
+            digest: FNV_OFFSET,
+            latest_user: None,
+        }
+    }
+}
+
+impl Summary {
+    /// The summary of `items`.
+    pub(crate) fn of(items: &[Value]) -> Self {
+        let mut summary = Self::default();
+        summary.extend(items);
+        summary
+    }
+
+    /// Appends `items` to the summarised context.
+    pub(crate) fn extend(&mut self, items: &[Value]) {
+        for item in items {
+            let role = item.get("role").and_then(Value::as_str).unwrap_or("");
+            let text = items::text_of(item);
+            // A stable digest (FNV-1a over roles and texts): `std`'s hasher is not
+            // guaranteed stable across Rust releases, and replies must be. Ids are
+            // random per run, so they must not influence the reply.
+            for byte in role.bytes().chain([0]).chain(text.bytes()).chain([0xff]) {
+                self.digest ^= u64::from(byte);
+                self.digest = self.digest.wrapping_mul(FNV_PRIME);
+            }
+            self.tokens += item_tokens(item);
+            self.len += 1;
+            if role == "user" {
+                self.latest_user = Some(text.into());
+            }
+        }
+    }
+
+    /// The summary of this context followed by `items`.
+    pub(crate) fn extended(&self, items: &[Value]) -> Self {
+        let mut summary = self.clone();
+        summary.extend(items);
+        summary
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
 /// The default reply for a context:
 /// `[ctx N msgs] You said: "<latest user text>". Take K: <sentence>`.
 ///
 /// `ordinal` is the reply's position among its siblings (0-based), so siblings
 /// always differ ("Take 1", "Take 2", …) even with identical input.
-pub(crate) fn default_reply(seed: u64, context: &[Value], ordinal: u64) -> String {
-    let latest = latest_user_text(context);
-    let quote = crate::text::truncate(&latest, QUOTE_MAX_CHARS);
-    let h = mix64(seed ^ mix64(context_digest(context) ^ mix64(ordinal)));
+pub(crate) fn default_reply(seed: u64, context: &Summary, ordinal: u64) -> String {
+    let quote = crate::text::truncate(
+        context.latest_user.as_deref().unwrap_or(""),
+        QUOTE_MAX_CHARS,
+    );
+    let h = mix64(seed ^ mix64(context.digest ^ mix64(ordinal)));
     let pick = |shift: u32, len: usize| ((h >> shift) % len as u64) as usize;
     format!(
         "[ctx {n} msgs] You said: \"{quote}\". Take {take}: {} {} {}",
         OPENERS[pick(0, OPENERS.len())],
         ACTIONS[pick(16, ACTIONS.len())],
         ENDINGS[pick(32, ENDINGS.len())],
-        n = context.len(),
+        n = context.len,
         take = ordinal + 1,
     )
-}
-
-/// The text of the newest user message in the context ("" when there is none).
-pub(crate) fn latest_user_text(context: &[Value]) -> String {
-    context
-        .iter()
-        .rev()
-        .find(|item| item.get("role").and_then(Value::as_str) == Some("user"))
-        .map(items::text_of)
-        .unwrap_or_default()
 }
 
 /// Tokens of one context item: `4 + ceil(chars / 4)`, where `chars` counts the
@@ -113,26 +176,6 @@ pub(crate) fn deltas(text: &str) -> Vec<String> {
     out
 }
 
-/// A stable digest of the context (FNV-1a over the items' JSON): `std`'s hasher is
-/// not guaranteed stable across Rust releases, and replies must be.
-fn context_digest(context: &[Value]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for item in context {
-        // Ids are random per run, so they must not influence the reply.
-        let role = item.get("role").and_then(Value::as_str).unwrap_or("");
-        for byte in role
-            .bytes()
-            .chain([0])
-            .chain(items::text_of(item).bytes())
-            .chain([0xff])
-        {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +192,7 @@ mod tests {
             json!({"role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}),
             user("second"),
         ];
-        let reply = default_reply(7, &ctx, 0);
+        let reply = default_reply(7, &Summary::of(&ctx), 0);
         assert!(
             reply.starts_with("[ctx 3 msgs] You said: \"second\". Take 1: "),
             "{reply}"
@@ -158,7 +201,7 @@ mod tests {
 
     #[test]
     fn reply_is_deterministic_and_differs_across_siblings_and_seeds() {
-        let ctx = [user("hi")];
+        let ctx = Summary::of(&[user("hi")]);
         assert_eq!(default_reply(1, &ctx, 0), default_reply(1, &ctx, 0));
         assert_ne!(default_reply(1, &ctx, 0), default_reply(1, &ctx, 1));
         let seeds: std::collections::HashSet<_> =
@@ -169,9 +212,50 @@ mod tests {
     #[test]
     fn long_quotes_are_truncated() {
         let long = "x".repeat(500);
-        let reply = default_reply(0, &[user(&long)], 0);
+        let reply = default_reply(0, &Summary::of(&[user(&long)]), 0);
         // 200 characters in all, the last of them the ellipsis.
         assert!(reply.contains(&format!("\"{}…\"", "x".repeat(199))));
+    }
+
+    /// The digest as it was computed before contexts were summarised incrementally:
+    /// in one pass over the whole context. Replies must not change.
+    fn whole_context_digest(context: &[Value]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for item in context {
+            let role = item.get("role").and_then(Value::as_str).unwrap_or("");
+            for byte in role
+                .bytes()
+                .chain([0])
+                .chain(items::text_of(item).bytes())
+                .chain([0xff])
+            {
+                h ^= u64::from(byte);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn a_summary_extended_piecewise_equals_the_summary_of_the_whole() {
+        let ctx = [
+            user("first"),
+            json!({"role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}),
+            json!({"type": "function_call_output", "call_id": "c1", "output": "42"}),
+            user("second"),
+            json!({"role": "assistant", "content": "plain"}),
+        ];
+        let whole = Summary::of(&ctx);
+        assert_eq!(whole.len, 5);
+        assert_eq!(whole.tokens, ctx.iter().map(item_tokens).sum::<u64>());
+        assert_eq!(whole.digest, whole_context_digest(&ctx));
+        assert_eq!(whole.latest_user.as_deref(), Some("second"));
+        for cut in 0..=ctx.len() {
+            let (head, tail) = ctx.split_at(cut);
+            assert_eq!(Summary::of(head).extended(tail), whole, "cut at {cut}");
+        }
+        assert_eq!(Summary::of(&[]), Summary::default());
+        assert_eq!(Summary::of(&ctx[1..3]).latest_user, None);
     }
 
     #[test]

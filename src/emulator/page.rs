@@ -11,8 +11,8 @@ use super::failure::Failure;
 /// `limit` is 1..=100 (default 20), `order` is `asc` or `desc` (default `desc`, newest
 /// first), `after`/`before` are item ids in the chosen order. `decorate` adjusts each
 /// item on the way out.
-pub(crate) fn page(
-    items: &[Value],
+pub(crate) fn page<'a>(
+    items: impl IntoIterator<Item = &'a Value>,
     query: &HashMap<String, String>,
     decorate: impl Fn(&Value) -> Value,
 ) -> Result<Value, Failure> {
@@ -41,7 +41,7 @@ pub(crate) fn page(
             ));
         }
     };
-    let mut ordered: Vec<&Value> = items.iter().collect();
+    let mut ordered: Vec<&Value> = items.into_iter().collect();
     if !ascending {
         ordered.reverse();
     }

@@ -14,7 +14,7 @@ use super::fault::Fault;
 use super::request::CreateRequest;
 use super::state::{Commit, OwnedStart, Shared, Start, unix_now};
 use super::stream::{self, Step};
-use super::{ids, model, page};
+use super::{context, ids, model, page};
 
 /// A fault the front middleware picked for this request that the handler plays:
 /// a stream fault, or [`Fault::Hold`].
@@ -43,8 +43,10 @@ pub(crate) async fn create(
         OwnedStart::Conversation(id) => Start::Conversation(id),
     };
     let resolved = shared.resolve(&start)?;
-    let mut context = resolved.inherited.clone();
-    context.extend(req.input.iter().cloned());
+    // The inherited context is shared and summarised already: the reply reads its
+    // summary and this request's own input, never the history (and holds no lock).
+    let inherited = context::summary_of(resolved.inherited.as_ref());
+    let context = inherited.extended(&req.input);
     let mut text = shared.reply(&context, resolved.ordinal);
     let mut incomplete = false;
     if let Some(max) = req.max_output_tokens
@@ -55,10 +57,8 @@ pub(crate) async fn create(
         incomplete = true;
     }
 
-    let inherited_tokens: u64 = resolved.inherited.iter().map(model::item_tokens).sum();
-    let input_tokens = model::instruction_tokens(req.instructions.as_deref())
-        + inherited_tokens
-        + req.input.iter().map(model::item_tokens).sum::<u64>();
+    let inherited_tokens = inherited.tokens;
+    let input_tokens = model::instruction_tokens(req.instructions.as_deref()) + context.tokens;
     let output_tokens = model::text_tokens(&text);
     let usage = json!({
         "input_tokens": input_tokens,
@@ -165,8 +165,9 @@ pub(crate) async fn input_items(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, Failure> {
-    let items = shared.input_items(&id).ok_or_else(|| not_found(&id))?;
-    page::page(&items, &query, Value::clone).map(Json)
+    let (context, input_len) = shared.input_items(&id).ok_or_else(|| not_found(&id))?;
+    let input = context.own_items().get(..input_len).unwrap_or_default();
+    page::page(input, &query, Value::clone).map(Json)
 }
 
 fn not_found(id: &str) -> Failure {
@@ -302,7 +303,7 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
             &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
         ));
     }
-    steps.push(Step::Think(shared.config.latency));
+    steps.push(Step::Think(shared.latency()));
     let mut item = message_item(msg_id, "in_progress", "");
     item["content"] = json!([]);
     steps.push(stream::sse(

@@ -1,20 +1,23 @@
 //! The emulator's shared state: stored responses, conversations, scripted replies,
 //! faults and the request log. One `std::sync::Mutex` per concern, never held across
-//! an `.await`.
+//! an `.await`, and held for look-ups and inserts only: contexts are shared
+//! [`Segment`] lists, so no critical section copies or reads a history, and replies
+//! are generated outside every lock.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use super::activity::{Activity, Gate};
 use super::config::EmulatorConfig;
+use super::context::Segment;
 use super::failure::Failure;
 use super::fault::FaultPlan;
-use super::log::LogEntry;
-use super::model;
+use super::log::RequestLog;
+use super::model::{self, Summary};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -22,10 +25,13 @@ pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
     store: Mutex<Store>,
     pub(crate) faults: Mutex<FaultPlan>,
-    pub(crate) log: Mutex<Vec<LogEntry>>,
+    pub(crate) log: Mutex<RequestLog>,
     scripted: Mutex<VecDeque<String>>,
     /// Ordinal of the next root response (no parent, no conversation).
     roots: AtomicU64,
+    /// The current "thinking time" in nanoseconds: starts as `config.latency` and
+    /// can be changed while serving ([`Emulator::set_latency`](super::Emulator::set_latency)).
+    latency_nanos: AtomicU64,
     /// Requests in flight (an `Arc`: a streamed body keeps its count alive).
     pub(crate) activity: Arc<Activity>,
     /// Where [`Fault::Hold`](super::Fault::Hold) requests wait.
@@ -36,6 +42,9 @@ pub(crate) struct Shared {
 struct Store {
     responses: HashMap<String, Stored>,
     conversations: HashMap<String, Conversation>,
+    /// How many responses were deleted or expired by hand so far: a chain verified
+    /// live at this count is still live (see [`Stored::verified`]).
+    deaths: u64,
 }
 
 /// A stored response.
@@ -43,24 +52,26 @@ struct Store {
 struct Stored {
     /// The full Response object, as `GET` returns it.
     object: Value,
-    /// Where this response's context came from.
-    base: Base,
-    /// Its own input items (with ids).
-    input: Arc<[Value]>,
-    /// Its output items.
-    output: Arc<[Value]>,
+    /// Its context: its own input then output items, after everything it inherited.
+    context: Arc<Segment>,
+    /// How many of the context segment's own items are input (the rest is output).
+    input_len: usize,
+    /// The previous response, when it continued one: its chain is part of this one's.
+    /// (A response that joined a conversation starts a chain: the items it
+    /// inherited are a snapshot that cannot expire.)
+    previous: Option<String>,
     created: Instant,
+    /// When the first response of its chain was stored. Each response is stored
+    /// after the one it continues, so this is the oldest on the chain, and the chain
+    /// is within the TTL exactly when this is.
+    chain_start: Instant,
     expired: bool,
+    /// The value of [`Store::deaths`] when every response on its chain was last seen
+    /// live; `None` when never. While no response dies, checking a chain is O(1);
+    /// after a death, the first check walks it (up to a response verified since).
+    verified: Option<u64>,
     /// How many children were created from it (the sibling ordinal of the next one).
     children: u64,
-}
-
-#[derive(Debug, Clone)]
-enum Base {
-    Root,
-    Parent(String),
-    /// The conversation's items when the response was created.
-    Conversation(Arc<[Value]>),
 }
 
 /// A conversation.
@@ -69,12 +80,26 @@ pub(crate) struct Conversation {
     pub(crate) id: String,
     pub(crate) created_at: i64,
     pub(crate) metadata: Value,
-    pub(crate) items: Vec<Value>,
+    /// Its items, as a shared list: responses in it keep a snapshot by cloning the
+    /// `Arc`, so snapshots cost nothing however long the conversation grows.
+    items: Option<Arc<Segment>>,
     locked: bool,
     responses: u64,
 }
 
 impl Conversation {
+    /// Every item, oldest first (the `Arc` keeps them while the caller reads).
+    pub(crate) fn items(&self) -> Option<Arc<Segment>> {
+        self.items.clone()
+    }
+
+    /// Appends items.
+    pub(crate) fn append(&mut self, items: Vec<Value>) {
+        if !items.is_empty() {
+            self.items = Some(Segment::new(self.items.take(), items));
+        }
+    }
+
     /// The `conversation` object.
     pub(crate) fn object(&self) -> Value {
         serde_json::json!({
@@ -97,8 +122,8 @@ pub(crate) enum Start<'a> {
 /// The resolved context for a new response.
 #[derive(Debug)]
 pub(crate) struct Resolved {
-    /// Every inherited item, oldest first.
-    pub(crate) inherited: Vec<Value>,
+    /// Every inherited item (`None`: nothing is inherited).
+    pub(crate) inherited: Option<Arc<Segment>>,
     /// The sibling ordinal of the new response.
     pub(crate) ordinal: u64,
     /// The lock on the conversation, when there is one.
@@ -126,7 +151,7 @@ pub(crate) struct Commit {
     pub(crate) id: String,
     pub(crate) object: Value,
     pub(crate) start: OwnedStart,
-    pub(crate) inherited: Vec<Value>,
+    pub(crate) inherited: Option<Arc<Segment>>,
     pub(crate) input: Vec<Value>,
     pub(crate) output: Vec<Value>,
     pub(crate) store: bool,
@@ -143,11 +168,14 @@ pub(crate) enum OwnedStart {
 
 impl Shared {
     pub(crate) fn new(config: EmulatorConfig) -> Self {
+        let latency_nanos = AtomicU64::new(nanos(config.latency));
+        let log = Mutex::new(RequestLog::new(config.request_log_capacity));
         Self {
+            latency_nanos,
             config,
             store: Mutex::default(),
             faults: Mutex::default(),
-            log: Mutex::default(),
+            log,
             scripted: Mutex::default(),
             roots: AtomicU64::new(0),
             activity: Arc::default(),
@@ -157,15 +185,26 @@ impl Shared {
 
     /// The fake model's thinking time before a non-streamed reply: first held at
     /// the gate when the request drew a [`Fault::Hold`](super::Fault::Hold), then
-    /// the configured latency. (Streamed replies think in their
+    /// the current latency ([`Shared::latency`]). (Streamed replies think in their
     /// [`Step::Think`](super::stream::Step::Think).)
     pub(crate) async fn think(&self, hold: bool) {
         if hold {
             self.gate.pass().await;
         }
-        if !self.config.latency.is_zero() {
-            tokio::time::sleep(self.config.latency).await;
+        let latency = self.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
+    }
+
+    /// The "thinking time" before a generated reply, as configured or last set.
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Changes the "thinking time" for requests that start from now on.
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_nanos.store(nanos(latency), Ordering::Relaxed);
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -178,12 +217,14 @@ impl Shared {
         let mut store = self.store();
         match start {
             Start::Root => Ok(Resolved {
-                inherited: Vec::new(),
+                inherited: None,
                 ordinal: self.roots.fetch_add(1, Ordering::Relaxed),
                 lock: None,
             }),
             Start::Previous(id) => {
-                let inherited = self.chain(&store, id)?;
+                if !self.chain_is_live(&mut store, id) {
+                    return Err(Failure::previous_not_found(id));
+                }
                 let parent = store
                     .responses
                     .get_mut(*id)
@@ -191,7 +232,7 @@ impl Shared {
                 let ordinal = parent.children;
                 parent.children += 1;
                 Ok(Resolved {
-                    inherited,
+                    inherited: Some(Arc::clone(&parent.context)),
                     ordinal,
                     lock: None,
                 })
@@ -208,7 +249,7 @@ impl Shared {
                 let ordinal = conv.responses;
                 conv.responses += 1;
                 Ok(Resolved {
-                    inherited: conv.items.clone(),
+                    inherited: conv.items(),
                     ordinal,
                     lock: Some(ConversationLock {
                         shared: Arc::clone(self),
@@ -219,44 +260,52 @@ impl Shared {
         }
     }
 
-    /// Every item on the chain ending at `id` (inputs and outputs, oldest first).
-    /// A missing, expired or deleted link anywhere on the chain breaks it.
-    fn chain(&self, store: &Store, id: &str) -> Result<Vec<Value>, Failure> {
-        // (input, output) of each response on the chain, newest first.
-        type Segment = (Arc<[Value]>, Arc<[Value]>);
-        let mut segments: Vec<Segment> = Vec::new();
-        let mut prefix: Option<Arc<[Value]>> = None;
-        let mut cursor = id.to_owned();
+    /// Whether the response `id` and every response before it on its chain are
+    /// live. A missing, expired or deleted link anywhere on the chain breaks it.
+    fn chain_is_live(&self, store: &mut Store, id: &str) -> bool {
+        let deaths = store.deaths;
+        let Some(stored) = store.responses.get(id) else {
+            return false;
+        };
+        if !self.within_ttl(stored.chain_start) {
+            return false;
+        }
+        if stored.verified == Some(deaths) {
+            return true;
+        }
+        // Something died since this chain was last checked: walk it, up to the
+        // first response verified since then.
+        let mut cursor = stored;
         loop {
-            let stored = store
-                .responses
-                .get(&cursor)
-                .filter(|s| self.is_live(s))
-                .ok_or_else(|| Failure::previous_not_found(id))?;
-            segments.push((Arc::clone(&stored.input), Arc::clone(&stored.output)));
-            match &stored.base {
-                Base::Root => break,
-                Base::Parent(parent) => cursor = parent.clone(),
-                Base::Conversation(items) => {
-                    prefix = Some(Arc::clone(items));
-                    break;
-                }
+            if cursor.expired {
+                return false;
+            }
+            if cursor.verified == Some(deaths) {
+                break;
+            }
+            let Some(previous) = &cursor.previous else {
+                break;
+            };
+            match store.responses.get(previous) {
+                Some(next) => cursor = next,
+                None => return false,
             }
         }
-        let mut items: Vec<Value> = prefix.map(|p| p.to_vec()).unwrap_or_default();
-        for (input, output) in segments.iter().rev() {
-            items.extend(input.iter().cloned());
-            items.extend(output.iter().cloned());
+        if let Some(stored) = store.responses.get_mut(id) {
+            stored.verified = Some(deaths);
         }
-        Ok(items)
+        true
+    }
+
+    /// Whether something stored at `created` is still within the TTL.
+    fn within_ttl(&self, created: Instant) -> bool {
+        self.config
+            .response_ttl
+            .is_none_or(|ttl| created.elapsed() < ttl)
     }
 
     fn is_live(&self, stored: &Stored) -> bool {
-        !stored.expired
-            && self
-                .config
-                .response_ttl
-                .is_none_or(|ttl| stored.created.elapsed() < ttl)
+        !stored.expired && self.within_ttl(stored.created)
     }
 
     /// Stores a completed response (when `store` was set) and appends its input and
@@ -272,28 +321,59 @@ impl Shared {
             store: keep,
             lock,
         } = commit;
+        let in_conversation = matches!(start, OwnedStart::Conversation(_));
+        if !keep && !in_conversation {
+            drop(lock);
+            return;
+        }
+        let input_len = input.len();
+        let mut items = input;
+        items.extend(output);
+        // Built before taking the lock: O(own items), and the history is shared.
+        let context = Segment::new(inherited.clone(), items);
+        let created = Instant::now();
         let mut store = self.store();
         if let OwnedStart::Conversation(conv_id) = &start
             && let Some(conv) = store.conversations.get_mut(conv_id)
         {
-            conv.items.extend(input.iter().cloned());
-            conv.items.extend(output.iter().cloned());
+            let unchanged = match (&conv.items, &inherited) {
+                (Some(now), Some(then)) => Arc::ptr_eq(now, then),
+                (None, None) => true,
+                _ => false,
+            };
+            if unchanged {
+                // The usual case: the response's own segment is the conversation's
+                // next one, shared.
+                conv.items = Some(Arc::clone(&context));
+            } else {
+                // Items were added while the response was generated: they come first.
+                conv.append(context.own_items().to_vec());
+            }
         }
         if keep {
-            let base = match start {
-                OwnedStart::Root => Base::Root,
-                OwnedStart::Previous(parent) => Base::Parent(parent),
-                OwnedStart::Conversation(_) => Base::Conversation(inherited.into()),
+            let (previous, chain_start, verified) = match start {
+                OwnedStart::Previous(parent) => {
+                    let (chain_start, verified) = store
+                        .responses
+                        .get(&parent)
+                        .map_or((created, None), |p| (p.chain_start, p.verified));
+                    (Some(parent), chain_start, verified)
+                }
+                OwnedStart::Root | OwnedStart::Conversation(_) => {
+                    (None, created, Some(store.deaths))
+                }
             };
             store.responses.insert(
                 id,
                 Stored {
                     object,
-                    base,
-                    input: input.into(),
-                    output: output.into(),
-                    created: Instant::now(),
+                    context,
+                    input_len,
+                    previous,
+                    created,
+                    chain_start,
                     expired: false,
+                    verified,
                     children: 0,
                 },
             );
@@ -313,21 +393,24 @@ impl Shared {
             .map(|s| s.object.clone())
     }
 
-    /// A live response's own input items.
-    pub(crate) fn input_items(&self, id: &str) -> Option<Arc<[Value]>> {
+    /// A live response's context, whose own items start with its `input_len` input
+    /// items: `(context, input_len)`.
+    pub(crate) fn input_items(&self, id: &str) -> Option<(Arc<Segment>, usize)> {
         let store = self.store();
         store
             .responses
             .get(id)
             .filter(|s| self.is_live(s))
-            .map(|s| Arc::clone(&s.input))
+            .map(|s| (Arc::clone(&s.context), s.input_len))
     }
 
     /// Deletes a response; `false` when it was not (or no longer) there.
     pub(crate) fn delete_response(&self, id: &str) -> bool {
         let mut store = self.store();
         let live = store.responses.get(id).is_some_and(|s| self.is_live(s));
-        store.responses.remove(id);
+        if store.responses.remove(id).is_some() {
+            store.deaths += 1;
+        }
         live
     }
 
@@ -337,6 +420,7 @@ impl Shared {
         let live = store.responses.get(id).is_some_and(|s| self.is_live(s));
         if let Some(stored) = store.responses.get_mut(id) {
             stored.expired = true;
+            store.deaths += 1;
         }
         live
     }
@@ -357,20 +441,21 @@ impl Shared {
     }
 
     /// The reply for a context: the next scripted reply, else the default one.
-    pub(crate) fn reply(&self, context: &[Value], ordinal: u64) -> String {
+    pub(crate) fn reply(&self, context: &Summary, ordinal: u64) -> String {
         self.next_scripted()
             .unwrap_or_else(|| model::default_reply(self.config.seed, context, ordinal))
     }
 
     pub(crate) fn create_conversation(&self, metadata: Value, items: Vec<Value>) -> Value {
-        let conv = Conversation {
+        let mut conv = Conversation {
             id: super::ids::conversation(),
             created_at: unix_now(),
             metadata,
-            items,
+            items: None,
             locked: false,
             responses: 0,
         };
+        conv.append(items);
         let object = conv.object();
         self.store().conversations.insert(conv.id.clone(), conv);
         object
@@ -408,9 +493,73 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A duration in whole nanoseconds, saturating (u64 nanoseconds cover 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Unix seconds now.
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::items;
+
+    fn texts(segment: Option<&Arc<Segment>>) -> Vec<String> {
+        segment
+            .map(|s| s.items().into_iter().map(items::text_of).collect())
+            .unwrap_or_default()
+    }
+
+    fn commit_in(shared: &Arc<Shared>, conv: &str, resolved: Resolved, text: &str) -> String {
+        let id = format!("resp_{text}");
+        shared.commit(Commit {
+            id: id.clone(),
+            object: Value::Null,
+            start: OwnedStart::Conversation(conv.to_owned()),
+            inherited: resolved.inherited,
+            input: vec![items::message("user", text)],
+            output: vec![items::message("assistant", &format!("re {text}"))],
+            store: true,
+            lock: resolved.lock,
+        });
+        id
+    }
+
+    #[test]
+    fn a_conversation_shares_its_responses_segments_and_orders_items_added_meanwhile() {
+        let shared = Arc::new(Shared::new(EmulatorConfig::default()));
+        let conv = shared.create_conversation(Value::Null, vec![items::message("user", "a")]);
+        let conv = conv["id"].as_str().unwrap().to_owned();
+        let items_now = || shared.with_conversation(&conv, |c| c.items()).unwrap();
+
+        // No one adds items while `b` is generated: its segment becomes the
+        // conversation's, shared rather than copied.
+        let resolved = shared.resolve(&Start::Conversation(&conv)).unwrap();
+        let b = commit_in(&shared, &conv, resolved, "b");
+        let (b_context, _) = shared.input_items(&b).unwrap();
+        assert!(Arc::ptr_eq(&items_now().unwrap(), &b_context));
+
+        // Items added while `c` is generated come before its own items, and `c`'s
+        // context is the conversation as it was when `c` started.
+        let resolved = shared.resolve(&Start::Conversation(&conv)).unwrap();
+        shared
+            .with_conversation(&conv, |c| c.append(vec![items::message("user", "added")]))
+            .unwrap();
+        let c = commit_in(&shared, &conv, resolved, "c");
+        assert_eq!(
+            texts(items_now().as_ref()),
+            ["a", "b", "re b", "added", "c", "re c"]
+        );
+        let (c_context, input_len) = shared.input_items(&c).unwrap();
+        assert_eq!(input_len, 1);
+        assert_eq!(texts(Some(&c_context)), ["a", "b", "re b", "c", "re c"]);
+        // The conversation's lock was released by the commit.
+        assert!(shared.resolve(&Start::Conversation(&conv)).is_ok());
+    }
 }

@@ -620,3 +620,120 @@ async fn spawn_fails_with_a_config_error_when_the_port_is_taken() {
     assert!(matches!(err, resptree::Error::Config { .. }), "{err:?}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn set_latency_applies_to_requests_that_start_after_it() {
+    let emu = Emulator::builder()
+        .latency(std::time::Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap();
+    let base = emu.base_url();
+    emu.set_latency(std::time::Duration::ZERO);
+    // Had the configured minute still applied, this would time out.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        create(&base, json!({"model": "m", "input": "quick"})),
+    )
+    .await
+    .expect("the configured latency still applied");
+    assert_eq!(resp["status"], "completed");
+
+    let latency = std::time::Duration::from_millis(300);
+    emu.set_latency(latency);
+    let started = std::time::Instant::now();
+    create(&base, json!({"model": "m", "input": "slow"})).await;
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    emu.shutdown().await;
+}
+
+/// The text of a reply continuing `id`, or the HTTP status when it was refused.
+async fn continue_from(base: &str, id: &str) -> Result<String, u16> {
+    let reply = post(
+        base,
+        "/responses",
+        &json!({"model": "m", "input": "more", "previous_response_id": id}),
+    )
+    .await;
+    if reply.status == 200 {
+        Ok(output_text(&reply.json()))
+    } else {
+        Err(reply.status)
+    }
+}
+
+#[tokio::test]
+async fn chains_are_checked_again_after_any_response_dies() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let mut chain: Vec<String> = Vec::new();
+    for turn in 0..4 {
+        let mut body = json!({"model": "m", "input": format!("turn {turn}")});
+        if let Some(previous) = chain.last() {
+            body["previous_response_id"] = json!(previous);
+        }
+        chain.push(create(&base, body).await["id"].as_str().unwrap().to_owned());
+    }
+    let [a, b, c, d] = <[String; 4]>::try_from(chain).unwrap();
+    // Four turns of input and output, plus the new input.
+    assert!(
+        continue_from(&base, &d)
+            .await
+            .unwrap()
+            .starts_with("[ctx 9 msgs]")
+    );
+
+    // An unrelated death: every chain is walked again, and still live.
+    let x = create(&base, json!({"model": "m", "input": "x"})).await;
+    assert!(emu.delete_response(x["id"].as_str().unwrap()));
+    assert!(continue_from(&base, &d).await.is_ok());
+    // A child stored after the death, from a parent checked after it.
+    let e = create(
+        &base,
+        json!({"model": "m", "input": "e", "previous_response_id": d}),
+    )
+    .await;
+    let e = e["id"].as_str().unwrap();
+
+    // A gap in the middle breaks everything below it, however it was checked before.
+    assert!(emu.expire_response(&b));
+    for below in [&b, &c, &d, &e.to_owned()] {
+        assert_eq!(continue_from(&base, below).await, Err(400), "{below}");
+    }
+    assert!(
+        continue_from(&base, &a)
+            .await
+            .unwrap()
+            .starts_with("[ctx 3 msgs]")
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_the_newest_requests_up_to_its_capacity() {
+    let emu = Emulator::builder()
+        .request_log_capacity(3)
+        .spawn()
+        .await
+        .unwrap();
+    let base = emu.base_url();
+    for i in 0..5 {
+        create(&base, json!({"model": "m", "input": format!("r{i}")})).await;
+    }
+    let inputs: Vec<String> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            r.body.as_ref().unwrap()["input"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(inputs, ["r2", "r3", "r4"]);
+    assert_eq!(
+        resptree::EmulatorConfig::default().request_log_capacity,
+        10_000
+    );
+    emu.shutdown().await;
+}
