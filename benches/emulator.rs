@@ -33,7 +33,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion
 use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::Emulator;
 use resptree::node::message_item;
-use support::{MODEL, pick};
+use support::{MODEL, median, pick, timed};
 
 const TURNS: [usize; 3] = [10, 100, 1_000];
 const LATENCY: Duration = Duration::from_millis(200);
@@ -181,26 +181,6 @@ async fn branch(client: &Client, tip: &str) {
         .store(true);
     let reply = client.create(&request).await.unwrap();
     assert!(reply.is_completed());
-}
-
-/// Runs `one` `iters` times, recording each duration; returns the total.
-async fn timed<F, Fut>(iters: u64, times: &Mutex<Vec<Duration>>, mut one: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let started = Instant::now();
-    for _ in 0..iters {
-        let t = Instant::now();
-        one().await;
-        times.lock().unwrap().push(t.elapsed());
-    }
-    started.elapsed()
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 criterion_group!(benches, emulator);

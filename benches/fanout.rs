@@ -37,7 +37,7 @@ use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::Emulator;
 use resptree::node::message_item;
 use resptree::{Engine, ResponseTree};
-use support::{MODEL, pick};
+use support::{MODEL, median, pick, timed};
 
 const LATENCY: Duration = Duration::from_millis(200);
 const FAN: [usize; 4] = [1, 8, 64, 256];
@@ -167,21 +167,6 @@ fn overhead(c: &mut Criterion) {
     eprintln!("one spawn_blocking round trip (median): {hop:.1?}");
 }
 
-/// Runs `one` `iters` times, recording each duration; returns the total.
-async fn timed<F, Fut>(iters: u64, times: &Mutex<Vec<Duration>>, mut one: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let started = Instant::now();
-    for _ in 0..iters {
-        let t = Instant::now();
-        one().await;
-        times.lock().unwrap().push(t.elapsed());
-    }
-    started.elapsed()
-}
-
 async fn respond(engine: &Engine, parent: &resptree::NodeId) {
     engine.respond(Some(parent), "again").await.unwrap();
 }
@@ -201,11 +186,6 @@ async fn raw_one(client: &Client, root_id: &str) {
 async fn raw_fan_out(client: &Client, root_id: &str, n: usize) {
     let calls = (0..n).map(|_| raw_one(client, root_id));
     futures_util::future::join_all(calls).await;
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 const DURABLE_LATENCY: Duration = Duration::from_millis(50);

@@ -6,7 +6,8 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use resptree::backend::ResponsesBackend;
 use resptree::client::Client;
@@ -271,4 +272,25 @@ pub(crate) fn dir_size(path: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Runs `one` `iters` times, recording each duration; returns the total.
+pub(crate) async fn timed<F, Fut>(iters: u64, times: &Mutex<Vec<Duration>>, mut one: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let started = Instant::now();
+    for _ in 0..iters {
+        let t = Instant::now();
+        one().await;
+        times.lock().unwrap().push(t.elapsed());
+    }
+    started.elapsed()
+}
+
+/// The median of `times` (zero for none).
+pub(crate) fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times.get(times.len() / 2).copied().unwrap_or_default()
 }

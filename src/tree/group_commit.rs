@@ -403,14 +403,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writers_queued_behind_a_flush_share_the_next_write_and_flush() {
-        const LATE: usize = 63;
-        let store = Arc::new(GatedStore::default());
-        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+    /// A tree over `store` whose first writer (committing a root) leads a
+    /// group of one and is held in its flush; returns the tree, the root's id
+    /// and that writer's thread.
+    fn first_writer_held_in_its_flush(
+        store: &Arc<GatedStore>,
+    ) -> (
+        Arc<ResponseTree>,
+        NodeId,
+        std::thread::JoinHandle<Result<()>>,
+    ) {
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(store)).unwrap());
         let root = Node::new(NodeId::local(), None);
         let root_id = root.id.clone();
-        // The first writer leads a group of one and blocks in its flush.
         let first = {
             let tree = Arc::clone(&tree);
             std::thread::spawn(move || tree.commit(vec![root], &[]))
@@ -418,6 +423,14 @@ mod tests {
         wait_until("the first flush started", || {
             store.syncs.load(Ordering::SeqCst) == 1
         });
+        (tree, root_id, first)
+    }
+
+    #[test]
+    fn writers_queued_behind_a_flush_share_the_next_write_and_flush() {
+        const LATE: usize = 63;
+        let store = Arc::new(GatedStore::default());
+        let (tree, root_id, first) = first_writer_held_in_its_flush(&store);
         let late: Vec<_> = (0..LATE)
             .map(|_| {
                 let tree = Arc::clone(&tree);
@@ -447,16 +460,7 @@ mod tests {
             panic_in_second_write: true,
             ..GatedStore::default()
         });
-        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
-        let root = Node::new(NodeId::local(), None);
-        let root_id = root.id.clone();
-        let first = {
-            let tree = Arc::clone(&tree);
-            std::thread::spawn(move || tree.commit(vec![root], &[]))
-        };
-        wait_until("the first flush started", || {
-            store.syncs.load(Ordering::SeqCst) == 1
-        });
+        let (tree, root_id, first) = first_writer_held_in_its_flush(&store);
         // Two writers queue behind the flush and form the next group, whose
         // write panics in whichever of them leads it.
         let (done, outcomes) = std::sync::mpsc::channel();
