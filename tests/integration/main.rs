@@ -29,7 +29,6 @@ mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod examples;
-mod fixtures;
 mod observability;
 mod props;
 mod reliability_crash;

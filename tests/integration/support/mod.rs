@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 /// The protocol fixtures: hand-written examples of what the OpenAI API sends.
 ///
-/// This is the repository's own copy of `shared/protocol/fixtures` (the team's
-/// reference, which a clone does not have beside it); `fixtures::in_repo_copy_matches_shared`
-/// notices when the two drift apart. The emulator tests, the client tests and the
-/// fuzz seeds all read this one directory.
+/// This is the repository's own copy of the team's protocol reference; the tests
+/// read only this copy, never anything outside the repository. How to refresh it
+/// is in `tests/fixtures/protocol/README.md`. The emulator tests, the client tests
+/// and the fuzz seeds all read this one directory.
 pub(crate) fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protocol")
 }
