@@ -340,19 +340,36 @@ mod tests {
     use crate::ResponseTree;
     use crate::store::{Loaded, MemoryStore};
 
-    /// A memory store that logs its deferred writes and holds its first sync
-    /// until the test opens the gate.
+    /// A memory store that logs its deferred writes and, as a test asks, holds
+    /// its first sync until the gate opens, panics in its second deferred write,
+    /// or refuses every batch that writes one node.
     #[derive(Debug, Default)]
-    struct GatedStore {
+    struct TestStore {
         inner: MemoryStore,
+        /// The batch sizes of the deferred writes.
         writes: Mutex<Vec<usize>>,
+        /// Hold the first sync until the test opens `gate`.
+        hold_first_sync: bool,
         /// Panic in the second deferred write (as a buggy store might).
         panic_in_second_write: bool,
+        /// Refuse every batch writing this node, as a shared store refuses a
+        /// child whose parent another process removed.
+        refused: Option<NodeId>,
         syncs: AtomicUsize,
         gate: (Mutex<bool>, Condvar),
     }
 
-    impl Store for Arc<GatedStore> {
+    impl TestStore {
+        /// A store whose first sync waits for the gate.
+        fn gated() -> Self {
+            Self {
+                hold_first_sync: true,
+                ..Self::default()
+            }
+        }
+    }
+
+    impl Store for Arc<TestStore> {
         fn load(&self) -> Result<Loaded> {
             self.inner.load()
         }
@@ -360,6 +377,12 @@ mod tests {
             self.inner.node(id)
         }
         fn apply(&self, batch: Batch) -> Result<()> {
+            let refused = batch.ops().iter().any(
+                |op| matches!(op, Op::PutNode(node) if Some(&node.id) == self.refused.as_ref()),
+            );
+            if refused {
+                return Err(Error::Internal("the store refuses this node"));
+            }
             self.inner.apply(batch)
         }
         fn apply_deferred(&self, batch: Batch) -> Result<()> {
@@ -372,10 +395,10 @@ mod tests {
                 !(self.panic_in_second_write && n == 2),
                 "the store panicked"
             );
-            self.inner.apply(batch)
+            self.apply(batch)
         }
         fn sync(&self) -> Result<()> {
-            if self.syncs.fetch_add(1, Ordering::SeqCst) == 0 {
+            if self.syncs.fetch_add(1, Ordering::SeqCst) == 0 && self.hold_first_sync {
                 let (open, cvar) = &self.gate;
                 let mut open = lock(open);
                 while !*open {
@@ -407,7 +430,7 @@ mod tests {
     /// group of one and is held in its flush; returns the tree, the root's id
     /// and that writer's thread.
     fn first_writer_held_in_its_flush(
-        store: &Arc<GatedStore>,
+        store: &Arc<TestStore>,
     ) -> (
         Arc<ResponseTree>,
         NodeId,
@@ -429,7 +452,7 @@ mod tests {
     #[test]
     fn writers_queued_behind_a_flush_share_the_next_write_and_flush() {
         const LATE: usize = 63;
-        let store = Arc::new(GatedStore::default());
+        let store = Arc::new(TestStore::gated());
         let (tree, root_id, first) = first_writer_held_in_its_flush(&store);
         let late: Vec<_> = (0..LATE)
             .map(|_| {
@@ -456,9 +479,9 @@ mod tests {
 
     #[test]
     fn a_panicking_leader_fails_its_group_instead_of_stranding_it() {
-        let store = Arc::new(GatedStore {
+        let store = Arc::new(TestStore {
             panic_in_second_write: true,
-            ..GatedStore::default()
+            ..TestStore::gated()
         });
         let (tree, root_id, first) = first_writer_held_in_its_flush(&store);
         // Two writers queue behind the flush and form the next group, whose
@@ -497,44 +520,6 @@ mod tests {
             .unwrap();
     }
 
-    /// A memory store that refuses every batch writing one given node, as a
-    /// shared store refuses a child whose parent another process removed.
-    #[derive(Debug)]
-    struct RefusingStore {
-        inner: MemoryStore,
-        refused: NodeId,
-        writes: AtomicUsize,
-    }
-
-    impl Store for Arc<RefusingStore> {
-        fn load(&self) -> Result<Loaded> {
-            self.inner.load()
-        }
-        fn node(&self, id: &NodeId) -> Result<Option<Node>> {
-            self.inner.node(id)
-        }
-        fn apply(&self, batch: Batch) -> Result<()> {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-            let refused = batch
-                .ops()
-                .iter()
-                .any(|op| matches!(op, Op::PutNode(node) if node.id == self.refused));
-            if refused {
-                return Err(Error::Internal("the store refuses this node"));
-            }
-            self.inner.apply(batch)
-        }
-        fn attempts(&self) -> Result<Vec<Attempt>> {
-            self.inner.attempts()
-        }
-        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
-            self.inner.refs()
-        }
-        fn flush(&self) -> Result<()> {
-            Ok(())
-        }
-    }
-
     fn slots(writes: Vec<Vec<Node>>) -> Vec<Arc<Slot>> {
         writes
             .into_iter()
@@ -555,10 +540,9 @@ mod tests {
         let root = Node::new(NodeId::local(), None);
         let root_id = root.id.clone();
         let bad = Node::new(NodeId::local(), Some(root_id.clone()));
-        let store = Arc::new(RefusingStore {
-            inner: MemoryStore::new(),
-            refused: bad.id.clone(),
-            writes: AtomicUsize::new(0),
+        let store = Arc::new(TestStore {
+            refused: Some(bad.id.clone()),
+            ..TestStore::default()
         });
         let tree = ResponseTree::with_store(Arc::clone(&store)).unwrap();
         tree.commit(vec![root], &[]).unwrap();
@@ -615,21 +599,10 @@ mod tests {
         let root_id = root.id.clone();
         tree.commit(vec![root.clone()], &[]).unwrap();
         // Same group, driven by hand: a duplicate and a good child.
-        let group: Vec<Arc<Slot>> = [
+        let group = slots(vec![
             vec![root],
             vec![Node::new(NodeId::local(), Some(root_id.clone()))],
-        ]
-        .into_iter()
-        .map(|nodes| {
-            Arc::new(Slot {
-                write: Mutex::new(Some(Write {
-                    nodes,
-                    ..Write::default()
-                })),
-                outcome: Mutex::new(None),
-            })
-        })
-        .collect();
+        ]);
         commit_group(&tree, &group);
         let outcomes: Vec<Result<()>> = group
             .iter()
