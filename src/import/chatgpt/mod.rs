@@ -44,7 +44,7 @@ const HEAD: usize = 512;
 /// - Consecutive assistant messages with no branch between them (an answer split
 ///   around a tool call) are joined into the same node's output.
 /// - A user message with no answer becomes a node with no output and status
-///   [`NodeStatus::Incomplete`]; an assistant message with no user message before
+///   [`NodeStatus::Incomplete`](crate::NodeStatus::Incomplete); an assistant message with no user message before
 ///   it becomes a node with no input.
 /// - A node's parent is the node holding the message before its user message, so
 ///   edited questions become siblings too.
