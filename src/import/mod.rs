@@ -3,8 +3,10 @@
 //! ChatGPT data exports ([`import_chatgpt`]).
 //!
 //! Every import is one atomic insert: a document is parsed and checked whole,
-//! then either every node (and ref) is added or nothing is. Writing documents is
-//! [`render`](crate::render)'s job.
+//! then either every node (and ref) is added or nothing is. ChatGPT exports can
+//! also be streamed from a reader with a progress callback
+//! ([`import_chatgpt_reader`]); the library draws no progress itself. Writing
+//! documents is [`render`](crate::render)'s job.
 //!
 //! ```
 //! use resptree::{Node, NodeId, ResponseTree, import, render};
@@ -22,7 +24,7 @@
 mod chatgpt;
 mod json;
 
-pub use chatgpt::import_chatgpt;
+pub use chatgpt::{import_chatgpt, import_chatgpt_reader};
 pub use json::import_json;
 
 /// What an import added.
@@ -33,4 +35,30 @@ pub struct ImportReport {
     pub nodes: usize,
     /// The number of refs set.
     pub refs: usize,
+}
+
+/// How far a streamed import has come: what the progress callback of
+/// [`import_chatgpt_reader`] is handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportProgress {
+    /// What the import is doing.
+    pub phase: ImportPhase,
+    /// Bytes of the document read so far (the parser reads ahead a little, so
+    /// this can run a few kilobytes ahead of the conversations counted).
+    pub bytes: u64,
+    /// Conversations parsed and turned into nodes so far.
+    pub conversations: usize,
+    /// Nodes made so far (none is in the tree before the write).
+    pub nodes: usize,
+}
+
+/// The phases of an import, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportPhase {
+    /// Reading and checking the document, making nodes in memory.
+    Reading,
+    /// The whole document was read; its nodes are being written in one insert.
+    Writing,
 }

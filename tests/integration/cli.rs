@@ -507,6 +507,33 @@ fn import_chatgpt_keeps_the_branches_of_each_conversation() {
 }
 
 #[test]
+fn import_chatgpt_streams_standard_input_and_draws_no_progress_on_a_pipe() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let cli = Cli::new();
+    let mut child = cli
+        .command(&["import-chatgpt", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let export = chatgpt_export();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(export.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = check_ok(&["import-chatgpt", "-"], &out);
+    assert_eq!(stdout, "imported 5 node(s) from -\n");
+    // stderr is a pipe here: the progress bar stays hidden.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(cli.nodes().len(), 5);
+}
+
+#[test]
 fn migrate_copies_a_tree_between_stores_and_refuses_a_full_destination() {
     let cli = Cli::new();
     let root = cli.ask(None, "Plan a weekend in Paris");

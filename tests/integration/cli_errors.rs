@@ -44,7 +44,7 @@ fn malformed_import_files_name_the_problem() {
     write(&bad, r#"[{"title": "x"}]"#);
     assert_eq!(
         cli.fails(&["import-chatgpt", bad_arg], 1),
-        "resptree: error decoding ChatGPT export: \"[{\\\"title\\\": \\\"x\\\"}]\": conversation 0: missing field `mapping`\n"
+        "resptree: error decoding ChatGPT export: \"[{\\\"title\\\": \\\"x\\\"}]\": conversation 0: missing field `mapping` at line 1 column 15\n"
     );
     let dangling =
         json!([{"mapping": {"a": {"message": null, "parent": null, "children": ["b"]}}}]);
@@ -55,6 +55,23 @@ fn malformed_import_files_name_the_problem() {
             && err.ends_with(
                 ": conversation 0: message \"a\" lists child \"b\", which is not in the mapping\n"
             ),
+        "{err}"
+    );
+    // A bad conversation after good ones: named by position and id, and the
+    // good ones before it are not written either (one import, one insert).
+    let good = |i: usize| {
+        json!({"id": format!("c{i}"), "mapping": {
+            "u": {"message": {"author": {"role": "user"}, "content": {"parts": ["q"]}}, "children": ["a"]},
+            "a": {"message": {"author": {"role": "assistant"}, "content": {"parts": ["r"]}}, "parent": "u"}}})
+    };
+    let mut middle = good(1);
+    middle["mapping"]["a"]["parent"] = json!("elsewhere");
+    write(&bad, &json!([good(0), middle, good(2)]).to_string());
+    let err = cli.fails(&["import-chatgpt", bad_arg], 1);
+    assert!(
+        err.ends_with(
+            ": conversation 1 (\"c1\"): message \"a\" names parent \"elsewhere\", which is not in the mapping\n"
+        ),
         "{err}"
     );
     let missing = cli.path("missing.json");
