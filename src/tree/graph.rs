@@ -85,7 +85,7 @@ pub struct Graph {
 #[derive(Debug, Clone)]
 pub(super) struct Vertex {
     pub(super) id: NodeId,
-    created_at: Timestamp,
+    pub(super) created_at: Timestamp,
 }
 
 impl Graph {

@@ -109,3 +109,60 @@ fn vertex_id(vertices: &Vertices, v: u32) -> Option<&NodeId> {
         .node_weight(NodeIndex::new(v as usize))
         .map(|vertex| &vertex.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Timestamp;
+
+    fn add(vertices: &mut Vertices, index: &mut IdIndex, id: &str) -> NodeIndex {
+        let id = NodeId::new(id).unwrap();
+        let v = vertices.add_node(Vertex {
+            id: id.clone(),
+            created_at: Timestamp(0),
+        });
+        index.insert(vertices, &id, v).unwrap();
+        v
+    }
+
+    #[test]
+    fn finds_every_id_after_growing_and_refuses_duplicates() {
+        let mut vertices = Vertices::default();
+        // Capacity 0: every id added makes the table grow and rehash through
+        // the vertices.
+        let mut index = IdIndex::default();
+        let added: Vec<NodeIndex> = (0..1000)
+            .map(|i| add(&mut vertices, &mut index, &format!("resp_{i}")))
+            .collect();
+        assert_eq!(index.len(), 1000);
+        for (i, &v) in added.iter().enumerate() {
+            let id = NodeId::new(&format!("resp_{i}")).unwrap();
+            assert_eq!(index.get(&vertices, &id), Some(v));
+        }
+        let missing = NodeId::new("resp_x").unwrap();
+        assert_eq!(index.get(&vertices, &missing), None);
+        // A second vertex with a present id is refused, naming the first.
+        let dup = NodeId::new("resp_7").unwrap();
+        let other = vertices.add_node(Vertex {
+            id: dup.clone(),
+            created_at: Timestamp(1),
+        });
+        assert_eq!(index.insert(&vertices, &dup, other), Err(added[7]));
+        assert_eq!(index.len(), 1000);
+    }
+
+    #[test]
+    fn removes_an_id_and_only_that_one() {
+        let mut vertices = Vertices::default();
+        let mut index = IdIndex::with_capacity(4);
+        let a = add(&mut vertices, &mut index, "a");
+        let b = add(&mut vertices, &mut index, "b");
+        let id_a = NodeId::new("a").unwrap();
+        assert_eq!(index.remove(&vertices, &id_a), Some(a));
+        vertices.remove_node(a);
+        assert_eq!(index.remove(&vertices, &id_a), None);
+        assert_eq!(index.get(&vertices, &id_a), None);
+        assert_eq!(index.get(&vertices, &NodeId::new("b").unwrap()), Some(b));
+        assert_eq!(index.vertices().collect::<Vec<_>>(), vec![b]);
+    }
+}
