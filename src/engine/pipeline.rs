@@ -79,8 +79,7 @@ impl Engine {
             .iter()
             .map(|(plan, call)| plan.attempt(call.choices()))
             .collect();
-        let journaled = attempts.clone();
-        self.with_tree(move |tree| tree.journal(&journaled)).await?;
+        self.inner.tree.journal_async(&attempts).await?;
         tracing::debug!(attempts = attempts.len(), "journaled");
         let runs = jobs
             .into_iter()
@@ -315,7 +314,9 @@ impl Engine {
     async fn journal_response_id(&self, attempt: &Attempt, response_id: ResponseId) -> Result<()> {
         let mut record = attempt.clone();
         record.response_id = Some(response_id);
-        self.with_tree(move |tree| tree.journal(std::slice::from_ref(&record)))
+        self.inner
+            .tree
+            .journal_async(std::slice::from_ref(&record))
             .await
     }
 
@@ -333,13 +334,13 @@ impl Engine {
 
     /// Commits `nodes` and removes `attempt`, in one atomic write.
     pub(super) async fn commit(&self, nodes: Vec<Node>, attempt: &Attempt) -> Result<Vec<Node>> {
-        let id = attempt.id;
-        let committed = self
-            .with_tree(move |tree| {
-                tree.commit(nodes.clone(), &[id])?;
-                Ok(nodes)
-            })
+        // Not through `with_tree`: a fan-out's children wait for their group
+        // commit without each holding a blocking-pool thread.
+        self.inner
+            .tree
+            .commit_async(nodes.clone(), &[attempt.id])
             .await?;
+        let committed = nodes;
         for node in &committed {
             tracing::info!(
                 node = %node.id,

@@ -3,7 +3,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use foldhash::HashMapExt as _;
+use super::id_index::IdIndex;
 
 use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
@@ -76,16 +76,16 @@ pub struct BranchDiff {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     graph: StableGraph<Vertex, EdgeKind>,
-    /// foldhash, not SipHash: a million-node reopen inserts every id here.
-    index: foldhash::HashMap<NodeId, NodeIndex>,
+    /// id → vertex; holds vertex numbers only, the ids are in the vertices.
+    index: IdIndex,
 }
 
-/// A node's weight: only what ordering needs. The id shares its allocation with
-/// the index key.
+/// A node's weight: only what ordering needs (and the one copy of its id
+/// handle the graph keeps).
 #[derive(Debug, Clone)]
-struct Vertex {
-    id: NodeId,
-    created_at: Timestamp,
+pub(super) struct Vertex {
+    pub(super) id: NodeId,
+    pub(super) created_at: Timestamp,
 }
 
 impl Graph {
@@ -139,7 +139,7 @@ impl Graph {
         let mut problems = Vec::new();
         let mut g = Self {
             graph: StableGraph::with_capacity(n, n),
-            index: foldhash::HashMap::with_capacity(n),
+            index: IdIndex::with_capacity(n),
         };
         // Phase 1: vertices. In a fresh graph, vertex k is the k-th added.
         let mut record_of: Vec<usize> = Vec::with_capacity(n);
@@ -149,20 +149,18 @@ impl Graph {
             vertex_of.reserve_exact(n);
         }
         for (i, r) in records.iter().enumerate() {
-            let vertex = match g.index.entry(r.id.clone()) {
-                Entry::Occupied(_) => {
-                    problems.push(violation(TreeViolation::DuplicateNode(r.id.clone())));
-                    None
-                }
-                Entry::Vacant(slot) => {
-                    let vertex = g.graph.add_node(Vertex {
-                        id: r.id.clone(),
-                        created_at: r.created_at,
-                    });
-                    slot.insert(vertex);
-                    record_of.push(i);
-                    Some(vertex)
-                }
+            let vertex = if g.index.get(&g.graph, &r.id).is_some() {
+                problems.push(violation(TreeViolation::DuplicateNode(r.id.clone())));
+                None
+            } else {
+                let vertex = g.graph.add_node(Vertex {
+                    id: r.id.clone(),
+                    created_at: r.created_at,
+                });
+                // Just checked: the id is new.
+                let _ = g.index.insert(&g.graph, &r.id, vertex);
+                record_of.push(i);
+                Some(vertex)
             };
             if !positions.is_empty() {
                 vertex_of.push(vertex);
@@ -180,7 +178,7 @@ impl Graph {
             let ix = NodeIndex::new(k);
             match &records[i].parent {
                 None => roots.push(ix),
-                Some(p) => match by_position(i, p).or_else(|| g.index.get(p).copied()) {
+                Some(p) => match by_position(i, p).or_else(|| g.index.get(&g.graph, p)) {
                     Some(pix) if pix != ix => {
                         g.graph.add_edge(pix, ix, EdgeKind::Continues);
                     }
@@ -237,8 +235,9 @@ impl Graph {
                 _ => continue,
             };
             problems.push(violation(v));
+            // The index compares ids through the vertex: remove it first.
+            g.index.remove(&g.graph, &r.id);
             g.graph.remove_node(NodeIndex::new(k));
-            g.index.remove(&r.id);
         }
         // Phase 4: context edges, in id order: when context links form a cycle,
         // which one is dropped must not depend on the order the store returned
@@ -408,16 +407,17 @@ impl Graph {
             id: node.id.clone(),
             created_at: node.created_at,
         });
-        self.index.insert(node.id.clone(), index);
-        if let Some(parent) = &node.parent {
-            let p = self.index[parent];
+        // `check_insert` found the id new and every parent and source present.
+        let _ = self.index.insert(&self.graph, &node.id, index);
+        if let Some(p) = node.parent.as_ref().and_then(|p| self.find(p)) {
             self.graph.add_edge(p, index, EdgeKind::Continues);
         }
         let mut seen = HashSet::new();
         for source in &node.extra_context {
             if seen.insert(source) {
-                let s = self.index[source];
-                self.graph.add_edge(s, index, EdgeKind::Context);
+                if let Some(s) = self.find(source) {
+                    self.graph.add_edge(s, index, EdgeKind::Context);
+                }
             }
         }
         Ok(())
@@ -505,7 +505,7 @@ impl Graph {
     pub fn remove_subtree(&mut self, id: &NodeId) -> Result<Vec<NodeId>> {
         let removed: Vec<NodeId> = self.descendants_dfs(id)?.collect();
         for r in &removed {
-            if let Some(index) = self.index.remove(r) {
+            if let Some(index) = self.index.remove(&self.graph, r) {
                 self.graph.remove_node(index);
             }
         }
@@ -514,7 +514,7 @@ impl Graph {
 
     /// Whether `id` is in the graph.
     pub fn contains(&self, id: &NodeId) -> bool {
-        self.index.contains_key(id)
+        self.find(id).is_some()
     }
 
     /// The number of nodes.
@@ -524,12 +524,12 @@ impl Graph {
 
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index.len() == 0
     }
 
     /// Every node id, in no particular order.
     pub fn ids(&self) -> impl Iterator<Item = &NodeId> + '_ {
-        self.index.keys()
+        self.graph.node_weights().map(|v| &v.id)
     }
 
     /// When `id` was created.
@@ -640,11 +640,7 @@ impl Graph {
     pub fn leaves_under(&self, id: &NodeId) -> Result<Vec<NodeId>> {
         Ok(self
             .descendants_dfs(id)?
-            .filter(|d| {
-                self.index
-                    .get(d)
-                    .is_some_and(|&i| self.child_idx(i).is_empty())
-            })
+            .filter(|d| self.find(d).is_some_and(|i| self.child_idx(i).is_empty()))
             .collect())
     }
 
@@ -744,10 +740,11 @@ impl Graph {
     }
 
     fn idx(&self, id: &NodeId) -> Result<NodeIndex> {
-        self.index
-            .get(id)
-            .copied()
-            .ok_or_else(|| Error::NodeNotFound(id.clone()))
+        self.find(id).ok_or_else(|| Error::NodeNotFound(id.clone()))
+    }
+
+    fn find(&self, id: &NodeId) -> Option<NodeIndex> {
+        self.index.get(&self.graph, id)
     }
 
     fn key(&self, i: NodeIndex) -> (Timestamp, NodeId) {
@@ -791,8 +788,9 @@ impl Graph {
 impl PartialEq for Graph {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len()
-            && self.index.iter().all(|(id, &i)| {
-                other.index.get(id).is_some_and(|&j| {
+            && self.index.vertices().all(|i| {
+                let id = &self.graph[i].id;
+                other.find(id).is_some_and(|j| {
                     self.graph[i].created_at == other.graph[j].created_at
                         && self.parent(id).ok() == other.parent(id).ok()
                         && self.context_of(id).ok() == other.context_of(id).ok()

@@ -13,6 +13,13 @@
 //! unchanged: a write acknowledged to its caller is on disk.
 //!
 //! Writers that arrive while a group is being flushed form the next group.
+//!
+//! A writer that is an async task (the engine's) does not block a thread while
+//! it waits: it queues its write, and if nobody leads it starts a leader on
+//! the blocking pool, which commits groups until the queue is empty
+//! ([`Queue::lead`]); the task itself just awaits its slot. Without this a
+//! fan-out of 1 024 children parked up to 512 blocking-pool threads on one
+//! condition variable, and every finished group woke them all.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -50,9 +57,33 @@ struct State {
 
 /// A queued write and, once its group is done, its outcome.
 #[derive(Debug)]
-struct Slot {
+pub(super) struct Slot {
     write: Mutex<Option<Write>>,
     outcome: Mutex<Option<Result<()>>>,
+    /// Wakes the async writer waiting for this slot: when its outcome is set,
+    /// and when leadership is free while the slot is first in the queue.
+    wake: tokio::sync::Notify,
+}
+
+impl Slot {
+    fn new(write: Write) -> Arc<Self> {
+        Arc::new(Self {
+            write: Mutex::new(Some(write)),
+            outcome: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn take_outcome(&self) -> Option<Result<()>> {
+        lock(&self.outcome).take()
+    }
+
+    /// Records the outcome and wakes an async waiter. (Sync waiters are woken
+    /// through the queue's condition variable; see `Queue::finished_group`.)
+    fn finish(&self, outcome: Result<()>) {
+        *lock(&self.outcome) = Some(outcome);
+        self.wake.notify_one();
+    }
 }
 
 /// What the queue needs from the tree to commit a group.
@@ -71,14 +102,11 @@ impl Queue {
     /// Commits `write` as part of a group, returning once it is durable (or
     /// refused). Blocks the calling thread.
     pub(super) fn submit(&self, tree: &impl Committer, write: Write) -> Result<()> {
-        let slot = Arc::new(Slot {
-            write: Mutex::new(Some(write)),
-            outcome: Mutex::new(None),
-        });
+        let slot = Slot::new(write);
         let mut state = self.lock();
         state.pending.push(Arc::clone(&slot));
         loop {
-            if let Some(outcome) = lock(&slot.outcome).take() {
+            if let Some(outcome) = slot.take_outcome() {
                 return outcome;
             }
             if state.leading {
@@ -88,18 +116,82 @@ impl Queue {
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            // Lead: our own slot is in the group we take.
+            // Lead one group (our own slot is in it), then hand leadership on:
+            // a caller of a blocking method should not be kept committing
+            // other writers' groups.
             state.leading = true;
             let group = std::mem::take(&mut state.pending);
             drop(state);
-            let leader = Leading {
-                queue: self,
-                group: &group,
-            };
-            commit_group(tree, &group);
-            drop(leader);
+            {
+                let _leadership = Leadership { queue: self };
+                commit_group(tree, &group);
+                self.finished_group();
+            }
             state = self.lock();
         }
+    }
+
+    /// Queues `write` for an async writer, which then awaits [`Queue::wait`].
+    pub(super) fn enqueue(&self, write: Write) -> Arc<Slot> {
+        let slot = Slot::new(write);
+        self.lock().pending.push(Arc::clone(&slot));
+        slot
+    }
+
+    /// Waits for `slot`'s outcome without holding a thread. Whenever nobody
+    /// leads, takes leadership and calls `start_leader`, which must run
+    /// [`Queue::lead`] on a thread that may block.
+    ///
+    /// Cancel-safe: dropping the future before a leader took the write
+    /// withdraws it (nothing is written); after that, the write completes
+    /// without a caller to tell.
+    pub(super) async fn wait(&self, slot: &Arc<Slot>, start_leader: impl Fn()) -> Result<()> {
+        let mut waiting = Waiting {
+            queue: self,
+            slot,
+            done: false,
+        };
+        loop {
+            // Registered before the checks, so a wake-up between a check and
+            // the await is not lost.
+            let woken = slot.wake.notified();
+            let lead = {
+                let mut state = self.lock();
+                if let Some(outcome) = slot.take_outcome() {
+                    waiting.done = true;
+                    return outcome;
+                }
+                let lead = !state.leading;
+                state.leading = true;
+                lead
+            };
+            if lead {
+                start_leader();
+            }
+            woken.await;
+        }
+    }
+
+    /// Commits groups until the queue is empty, then hands leadership back.
+    /// The caller must have taken leadership (as [`Queue::wait`] does).
+    pub(super) fn lead(&self, tree: &impl Committer) {
+        let _leadership = Leadership { queue: self };
+        loop {
+            let group = std::mem::take(&mut self.lock().pending);
+            if group.is_empty() {
+                return;
+            }
+            commit_group(tree, &group);
+            self.finished_group();
+        }
+    }
+
+    /// Wakes the blocking writers after a group's outcomes were set. Taking
+    /// the lock first means a writer is either before its check of the
+    /// outcome (and will see it) or already waiting (and is woken).
+    fn finished_group(&self) {
+        drop(self.lock());
+        self.finished.notify_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -107,35 +199,82 @@ impl Queue {
     }
 }
 
-/// Hands leadership back and wakes the waiters, even if the leader unwinds.
-struct Leading<'a> {
+/// Hands leadership back, even if the leader unwinds, and wakes whoever may
+/// take it: the blocking writers, and the first queued async writer.
+struct Leadership<'a> {
     queue: &'a Queue,
-    /// The group being committed. Its slots have left the queue, so if the
-    /// leader unwinds before giving them an outcome, nobody else ever will:
-    /// their writers would wait (spinning as leaders of empty groups) forever.
+}
+
+impl Drop for Leadership<'_> {
+    fn drop(&mut self) {
+        let next = {
+            let mut state = self.queue.lock();
+            state.leading = false;
+            state.pending.first().cloned()
+        };
+        self.queue.finished.notify_all();
+        if let Some(next) = next {
+            next.wake.notify_one();
+        }
+    }
+}
+
+/// An async writer's wait; if the future is dropped, withdraws the write if
+/// no leader took it yet, and passes on a wake-up it may have been given.
+struct Waiting<'a> {
+    queue: &'a Queue,
+    slot: &'a Arc<Slot>,
+    done: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let next = {
+            let mut state = self.queue.lock();
+            state
+                .pending
+                .retain(|queued| !Arc::ptr_eq(queued, self.slot));
+            if state.leading {
+                None
+            } else {
+                state.pending.first().cloned()
+            }
+        };
+        if let Some(next) = next {
+            self.queue.finished.notify_all();
+            next.wake.notify_one();
+        }
+    }
+}
+
+/// Gives every slot of a group an outcome if its leader unwinds before it
+/// could: the slots have left the queue, so nobody else ever will, and their
+/// writers would wait forever.
+struct Unfinished<'a> {
     group: &'a [Arc<Slot>],
 }
 
-impl Drop for Leading<'_> {
+impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         for slot in self.group {
-            let mut outcome = lock(&slot.outcome);
-            if outcome.is_none() {
+            if lock(&slot.outcome).is_none() {
                 // Only an unwinding leader leaves an outcome unset. Its write
                 // may or may not have reached the store.
-                *outcome = Some(Err(Error::Internal(
+                slot.finish(Err(Error::Internal(
                     "the writer committing this group panicked",
                 )));
             }
         }
-        self.queue.lock().leading = false;
-        self.queue.finished.notify_all();
     }
 }
 
 /// Validates, writes, applies and syncs one group, then records each slot's
 /// outcome.
 fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
+    let _unfinished = Unfinished { group };
     let writes: Vec<Write> = group
         .iter()
         .map(|slot| lock(&slot.write).take().unwrap_or_default())
@@ -176,7 +315,7 @@ fn commit_group(tree: &impl Committer, group: &[Arc<Slot>]) {
     }
     share(durable, &written, &mut outcomes);
     for (slot, outcome) in group.iter().zip(outcomes) {
-        *lock(&slot.outcome) = Some(outcome.unwrap_or(Err(Error::Internal(
+        slot.finish(outcome.unwrap_or(Err(Error::Internal(
             "a group commit left a writer without an outcome",
         ))));
     }
@@ -477,6 +616,103 @@ mod tests {
         assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
     }
 
+    /// Opens the gate that holds the first sync.
+    fn open_gate(store: &TestStore) {
+        *lock(&store.gate.0) = true;
+        store.gate.1.notify_all();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_writers_queued_behind_a_flush_share_the_next_write_and_flush() {
+        const LATE: usize = 63;
+        let store = Arc::new(TestStore::gated());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let first = {
+            let tree = Arc::clone(&tree);
+            tokio::spawn(async move { tree.commit_async(vec![root], &[]).await })
+        };
+        let syncs = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            wait_until("the first flush started", || {
+                syncs.syncs.load(Ordering::SeqCst) == 1
+            });
+        })
+        .await
+        .unwrap();
+        let late: Vec<_> = (0..LATE)
+            .map(|_| {
+                let tree = Arc::clone(&tree);
+                let child = Node::new(NodeId::local(), Some(root_id.clone()));
+                tokio::spawn(async move { tree.commit_async(vec![child], &[]).await })
+            })
+            .collect();
+        let queued = Arc::clone(&tree);
+        tokio::task::spawn_blocking(move || {
+            wait_until("every late writer is queued", || {
+                queued.writes.lock().pending.len() == LATE
+            });
+        })
+        .await
+        .unwrap();
+        open_gate(&store);
+        first.await.unwrap().unwrap();
+        for writer in late {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(*lock(&store.writes), vec![1, LATE]);
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+        assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_async_writer_withdraws_a_write_no_group_took() {
+        let store = Arc::new(TestStore::gated());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        let first = {
+            let tree = Arc::clone(&tree);
+            tokio::spawn(async move { tree.commit_async(vec![root], &[]).await })
+        };
+        let syncs = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            wait_until("the first flush started", || {
+                syncs.syncs.load(Ordering::SeqCst) == 1
+            });
+        })
+        .await
+        .unwrap();
+        let dropped = Node::new(NodeId::local(), Some(root_id.clone()));
+        let dropped_id = dropped.id.clone();
+        {
+            let write = tree.commit_async(vec![dropped], &[]);
+            tokio::pin!(write);
+            // Poll it once (it queues its write), then drop it.
+            tokio::select! {
+                biased;
+                _ = &mut write => panic!("committed while the first flush was held"),
+                () = std::future::ready(()) => {}
+            }
+            assert_eq!(tree.writes.lock().pending.len(), 1);
+        }
+        assert!(tree.writes.lock().pending.is_empty());
+        // A writer queued after it is committed as usual.
+        let kept = Node::new(NodeId::local(), Some(root_id.clone()));
+        let kept_id = kept.id.clone();
+        let late = {
+            let tree = Arc::clone(&tree);
+            tokio::spawn(async move { tree.commit_async(vec![kept], &[]).await })
+        };
+        open_gate(&store);
+        first.await.unwrap().unwrap();
+        late.await.unwrap().unwrap();
+        assert!(!tree.contains(&dropped_id));
+        assert!(store.inner.node(&dropped_id).unwrap().is_none());
+        assert!(tree.contains(&kept_id));
+    }
+
     #[test]
     fn a_panicking_leader_fails_its_group_instead_of_stranding_it() {
         let store = Arc::new(TestStore {
@@ -524,12 +760,9 @@ mod tests {
         writes
             .into_iter()
             .map(|nodes| {
-                Arc::new(Slot {
-                    write: Mutex::new(Some(Write {
-                        nodes,
-                        ..Write::default()
-                    })),
-                    outcome: Mutex::new(None),
+                Slot::new(Write {
+                    nodes,
+                    ..Write::default()
                 })
             })
             .collect()

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
@@ -279,6 +279,57 @@ impl ResponseTree {
             ..Write::default()
         };
         self.writes.submit(self, write)
+    }
+
+    /// [`ResponseTree::commit`] for an async caller: the same group commit,
+    /// but the caller waits without holding a thread (see `group_commit`).
+    /// For a store that never blocks this is the blocking call, made in place.
+    ///
+    /// Cancel-safe: dropped before a group took the write, nothing is written;
+    /// dropped later, the write completes (all of it) without its caller.
+    pub(crate) async fn commit_async(
+        self: &Arc<Self>,
+        nodes: Vec<Node>,
+        settled: &[AttemptId],
+    ) -> Result<()> {
+        if nodes.is_empty() && settled.is_empty() {
+            return Ok(());
+        }
+        let write = Write {
+            nodes,
+            settled: settled.to_vec(),
+            ..Write::default()
+        };
+        self.submit_async(write).await
+    }
+
+    /// [`ResponseTree::journal`] for an async caller, as
+    /// [`ResponseTree::commit_async`].
+    pub(crate) async fn journal_async(self: &Arc<Self>, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let write = Write {
+            journal: attempts.to_vec(),
+            ..Write::default()
+        };
+        self.submit_async(write).await
+    }
+
+    async fn submit_async(self: &Arc<Self>, write: Write) -> Result<()> {
+        if !self.store.is_blocking() {
+            return self.writes.submit(&**self, write);
+        }
+        let slot = self.writes.enqueue(write);
+        let start_leader = || {
+            let tree = Arc::clone(self);
+            // Detached: the leader reports to every slot it commits, and if it
+            // panics, to every slot of its group (see `group_commit`).
+            drop(tokio::task::spawn_blocking(move || {
+                tree.writes.lead(&*tree);
+            }));
+        };
+        self.writes.wait(&slot, start_leader).await
     }
 
     /// Removes `attempts` from the journal without recording a node: the request

@@ -8,6 +8,7 @@
 mod graph;
 mod group_commit;
 mod handle;
+mod id_index;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
