@@ -127,7 +127,10 @@
 //!   `include: ["reasoning.encrypted_content"]` adds `encrypted_content`: `gAAAAA`
 //!   plus hex of the model and item id with a keyed check, tamper-evident but not
 //!   secret. A replayed reasoning item's `encrypted_content` must verify for the
-//!   request's model and the item's id, else 400 `invalid_encrypted_content`. Other
+//!   request's model and the item's id, else 400 `invalid_encrypted_content`; one
+//!   without `encrypted_content` refers to the server's copy, so it must belong to
+//!   a response stored here (`store: true`), else 404 "Item with id 'rs_…' not
+//!   found. Items are not persisted when `store` is set to false. …". Other
 //!   models refuse `reasoning.effort` (`unsupported_parameter`).
 //! - **Structured output.** `text.format` `json_schema` (needs `name` and `schema`)
 //!   makes the message text the schema's instance (see *Arguments*); `json_object`

@@ -415,6 +415,35 @@ async fn encrypted_reasoning_round_trips_statelessly_and_foreign_content_is_refu
 }
 
 #[tokio::test]
+async fn reasoning_items_by_id_need_a_stored_response() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let by_id = |resp: &Value| {
+        let item = &resp["output"][0];
+        json!({"model": "o3", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "id": item["id"], "summary": []},
+            resp["output"][1],
+            {"role": "user", "content": "and then?"}]})
+    };
+    let stored = create(&base, json!({"model": "o3", "input": "hi"})).await;
+    create(&base, by_id(&stored)).await;
+
+    let unstored = create(&base, json!({"model": "o3", "input": "hi", "store": false})).await;
+    let reply = post(&base, "/responses", &by_id(&unstored)).await;
+    assert_eq!(reply.status, 404);
+    let error = reply.error();
+    let id = unstored["output"][0]["id"].as_str().unwrap();
+    assert!(
+        error["message"].as_str().unwrap().starts_with(&format!(
+            "Item with id '{id}' not found. Items are not persisted when `store` is set to false."
+        )),
+        "{error}"
+    );
+    assert_eq!(error["param"], "input");
+}
+
+#[tokio::test]
 async fn streamed_reasoning_summary_events_precede_the_message() {
     let emu = Emulator::spawn().await.unwrap();
     let base = emu.base_url();
