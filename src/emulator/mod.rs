@@ -147,6 +147,13 @@
 //! - `POST /responses/input_tokens` takes a create's body (`input` optional) and
 //!   returns `{"object": "response.input_tokens", "input_tokens": N}`: what the
 //!   create's `usage.input_tokens` would be. It reserves nothing.
+//! - `POST /chat/completions` calls tools by the same rules (`tools` in the chat
+//!   shape, `{"type":"function","function":{"name":…}}` to force one): each choice
+//!   gets its own calls, as `message.tool_calls` with `finish_reason: "tool_calls"`,
+//!   streamed as `tool_calls` fragments (id and name first, then the arguments in
+//!   16-character pieces). A `tool` message must answer an earlier call and every
+//!   call must be answered, else 400 with the real wording (`param:
+//!   "messages.[i].role"`).
 //! - Two input items with the same `id` → 400 "Duplicate item found with id …"
 //!   (`param: input`); ids are compared within one request's `input`.
 //!
