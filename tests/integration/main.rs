@@ -18,10 +18,12 @@ mod cli_logging;
 #[cfg(feature = "cli")]
 mod cli_support;
 mod client;
+mod client_background;
 mod client_emulator;
 mod client_stream;
 mod emulator;
 mod emulator_agents;
+mod emulator_background;
 mod emulator_chat;
 #[cfg(feature = "cli")]
 mod emulator_cli;
