@@ -4,7 +4,7 @@
 //! [`Segment`] lists, so no critical section copies or reads a history, and replies
 //! are generated outside every lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -54,6 +54,10 @@ struct Store {
     /// How many responses were deleted or expired by hand so far: a chain verified
     /// live at this count is still live (see [`Stored::verified`]).
     deaths: u64,
+    /// The ids of the reasoning items of stored responses: a replayed reasoning
+    /// item without `encrypted_content` must be one of them. Kept while the
+    /// emulator runs, even after its response was deleted.
+    reasoning_items: HashSet<String>,
 }
 
 /// A stored response.
@@ -272,6 +276,30 @@ impl Shared {
         }
     }
 
+    /// The context a new response from `start` would inherit, without reserving an
+    /// ordinal or locking a conversation (for `POST /responses/input_tokens`).
+    pub(crate) fn peek(&self, start: &Start<'_>) -> Result<Option<Arc<Segment>>, Failure> {
+        let mut store = self.store();
+        match start {
+            Start::Root => Ok(None),
+            Start::Previous(id) => {
+                if !self.chain_is_live(&mut store, id) {
+                    return Err(Failure::previous_not_found(id));
+                }
+                store
+                    .responses
+                    .get(*id)
+                    .map(|parent| Some(Arc::clone(&parent.context)))
+                    .ok_or_else(|| Failure::previous_not_found(id))
+            }
+            Start::Conversation(id) => store
+                .conversations
+                .get(*id)
+                .map(Conversation::items)
+                .ok_or_else(|| conversation_not_found(id, Some("conversation"))),
+        }
+    }
+
     /// Whether the response `id` and every response before it on its chain are
     /// live. A missing, expired or deleted link anywhere on the chain breaks it.
     fn chain_is_live(&self, store: &mut Store, id: &str) -> bool {
@@ -367,6 +395,14 @@ impl Shared {
             }
         }
         if keep {
+            let output_items = context.own_items().get(input_len..).unwrap_or_default();
+            for item in output_items {
+                if item.get("type").and_then(Value::as_str) == Some("reasoning")
+                    && let Some(id) = item.get("id").and_then(Value::as_str)
+                {
+                    store.reasoning_items.insert(id.to_owned());
+                }
+            }
             let (previous, chain_start, verified) = match start {
                 OwnedStart::Previous(parent) => {
                     let (chain_start, verified) = store
@@ -477,6 +513,11 @@ impl Shared {
             store.deaths += 1;
         }
         live || was_job
+    }
+
+    /// Whether `id` is the reasoning item of a response stored here.
+    pub(crate) fn knows_reasoning_item(&self, id: &str) -> bool {
+        self.store().reasoning_items.contains(id)
     }
 
     /// How many responses are stored and live.

@@ -22,6 +22,7 @@ mod client_background;
 mod client_emulator;
 mod client_stream;
 mod emulator;
+mod emulator_agents;
 mod emulator_background;
 mod emulator_chat;
 #[cfg(feature = "cli")]
