@@ -28,6 +28,7 @@ mod emulator_conversations;
 mod emulator_stream;
 mod emulator_support;
 mod engine;
+mod engine_agents;
 mod examples;
 mod observability;
 mod props;
