@@ -194,7 +194,7 @@ impl Engine {
             None => Context::None,
             Some(p) => match self.server_parent(p) {
                 Some(id) => Context::Previous(id),
-                None => Context::Replay(self.transcript(&p.id).await?),
+                None => Context::Replay(self.transcript(&p.id, &request.model).await?),
             },
         };
         Ok(Plan {
@@ -218,16 +218,17 @@ impl Engine {
         (!forgotten).then(|| id.clone())
     }
 
-    /// The path to `id`, made safe to replay (see `replay.rs`).
-    async fn transcript(&self, id: &NodeId) -> Result<Vec<Value>> {
+    /// The path to `id`, made safe to replay to `model` (see `replay.rs`).
+    async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
         let id = id.clone();
+        let model = model.to_owned();
         self.with_tree(move |tree| {
             let nodes = tree
                 .path(&id)?
                 .iter()
                 .map(|step| tree.get(step))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(super::replay::replay_items(&nodes))
+            Ok(super::replay::replay_items(&nodes, &model))
         })
         .await
     }
@@ -262,7 +263,7 @@ impl Engine {
                 if let Ok(mut forgotten) = self.inner.forgotten.lock() {
                     forgotten.insert(id.clone());
                 }
-                let items = self.transcript(&parent).await?;
+                let items = self.transcript(&parent, &plan.request.model).await?;
                 tracing::info!(
                     forgotten = %id,
                     items = items.len(),

@@ -10,7 +10,8 @@
 //!   form requires. A reasoning item without encrypted content is dropped: the
 //!   server could only resolve it by id, and it did not store it (404). The
 //!   engine asks for the content whenever a node may need replay (see
-//!   `Engine::plan`).
+//!   `Engine::plan`). Encrypted reasoning only decrypts for the model that
+//!   made it, so it is dropped too when the request names another model.
 //! - **Ids of messages and function calls/outputs are removed**: the server
 //!   would look a `msg_…`/`fc_…` id up in its store, which holds nothing for
 //!   `store: false` responses. `call_id`s stay: they pair calls with outputs.
@@ -32,30 +33,32 @@ use crate::node::Node;
 /// Item types whose input form has an optional `id` that we remove.
 const ID_OPTIONAL: [&str; 3] = ["message", "function_call", "function_call_output"];
 
-/// The replay of `path` (root first), following the module's rules.
-pub(super) fn replay_items(path: &[Node]) -> Vec<Value> {
-    let items: Vec<(usize, &Value)> = path
+/// The replay of `path` (root first) for a request to `model`, following the
+/// module's rules.
+pub(super) fn replay_items(path: &[Node], model: &str) -> Vec<Value> {
+    let items: Vec<(usize, bool, &Value)> = path
         .iter()
         .enumerate()
         .flat_map(|(step, node)| {
+            let same_model = same_model(node.model.as_deref(), model);
             node.input
                 .iter()
                 .chain(&node.output)
-                .map(move |i| (step, i))
+                .map(move |i| (step, same_model, i))
         })
         .collect();
     let last = path.len().saturating_sub(1);
     let answered: HashSet<&str> = items
         .iter()
-        .filter(|(_, item)| kind(item) == Some("function_call_output"))
-        .filter_map(|(_, item)| call_id(item))
+        .filter(|(_, _, item)| kind(item) == Some("function_call_output"))
+        .filter_map(|(_, _, item)| call_id(item))
         .collect();
     let mut called: HashSet<&str> = HashSet::new();
     let mut ids_sent: HashSet<String> = HashSet::new();
     let mut out = Vec::with_capacity(items.len());
-    for (step, item) in items {
+    for (step, same_model, item) in items {
         match kind(item) {
-            Some("reasoning") if !has_encrypted_content(item) => continue,
+            Some("reasoning") if !same_model || !has_encrypted_content(item) => continue,
             Some("function_call") => {
                 let Some(id) = call_id(item) else { continue };
                 if step != last && !answered.contains(id) {
@@ -85,6 +88,25 @@ pub(super) fn replay_items(path: &[Node]) -> Vec<Value> {
         out.push(item);
     }
     out
+}
+
+/// Whether a node answered by `made_by` (as the server reported it, e.g.
+/// `o4-mini-2025-04-16`) was made by the model a request names (`o4-mini`,
+/// or the same dated name):
+/// encrypted reasoning only decrypts for the model that produced it. Unknown
+/// (`None`) counts as the same.
+fn same_model(made_by: Option<&str>, model: &str) -> bool {
+    made_by.is_none_or(|m| m == model || m.strip_prefix(model).is_some_and(is_date_suffix))
+}
+
+/// `-YYYY-MM-DD`: how a snapshot name extends its alias.
+fn is_date_suffix(rest: &str) -> bool {
+    let bytes = rest.as_bytes();
+    bytes.len() == 11
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            0 | 5 | 8 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
 }
 
 fn kind(item: &Value) -> Option<&str> {
@@ -149,7 +171,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            replay_items(&path),
+            replay_items(&path, "gpt-4o-mini"),
             vec![
                 user("Weather in Paris?"),
                 // Kept with its id: the encrypted content is what the server reads.
@@ -178,7 +200,7 @@ mod tests {
             node(vec![user("b")], vec![call("fc_1", "call_1")]),
         ];
         assert_eq!(
-            replay_items(&path),
+            replay_items(&path, "gpt-4o-mini"),
             vec![
                 user("a"),
                 user("b"),
@@ -186,6 +208,22 @@ mod tests {
                        "arguments": "{\"city\":\"Paris\"}", "status": "completed"}),
             ]
         );
+    }
+
+    #[test]
+    fn encrypted_reasoning_replays_only_to_the_model_that_made_it() {
+        let mut made = node(
+            vec![user("a")],
+            vec![
+                json!({"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "e"}),
+            ],
+        );
+        made.model = Some("o4-mini-2025-04-16".to_owned());
+        let path = [made];
+        assert_eq!(replay_items(&path, "o4-mini").len(), 2);
+        assert_eq!(replay_items(&path, "o4-mini-2025-04-16").len(), 2);
+        assert_eq!(replay_items(&path, "o3").len(), 1);
+        assert_eq!(replay_items(&path, "o4").len(), 1);
     }
 
     #[test]
@@ -198,7 +236,7 @@ mod tests {
             // The same items again (e.g. a hand-made history that repeats them).
             node(vec![reasoning.clone(), search.clone()], vec![]),
         ];
-        let items = replay_items(&path);
+        let items = replay_items(&path, "gpt-4o-mini");
         assert_eq!(items, vec![user("a"), reasoning, search]);
         let ids: Vec<&str> = items
             .iter()
