@@ -17,6 +17,21 @@ pub(crate) fn item() -> String {
     format!("item_{}", hex32())
 }
 
+/// A function call item id: `fc_` + 32 hex digits.
+pub(crate) fn function_call() -> String {
+    format!("fc_{}", hex32())
+}
+
+/// A function call's `call_id`: `call_` + 24 hex digits (the random end of a v7 UUID).
+pub(crate) fn call() -> String {
+    format!("call_{}", &hex32()[8..])
+}
+
+/// A reasoning item id: `rs_` + 32 hex digits.
+pub(crate) fn reasoning() -> String {
+    format!("rs_{}", hex32())
+}
+
 /// A conversation id: `conv_` + 32 hex digits.
 pub(crate) fn conversation() -> String {
     format!("conv_{}", hex32())

@@ -2,7 +2,8 @@
 //! examples (feature `emulator`).
 //!
 //! It speaks the wire format of `POST/GET/DELETE /v1/responses`,
-//! `GET /v1/responses/{id}/input_items`, the Conversations API and
+//! `GET /v1/responses/{id}/input_items`, `POST /v1/responses/input_tokens`, the
+//! Conversations API and
 //! `POST /v1/chat/completions` (with `n`), streamed or not, and can inject the
 //! failures real clients must survive ([`Fault`]). Its JSON is built independently of
 //! the crate's client types and checked against recorded real-API shapes.
@@ -85,7 +86,66 @@
 //! - Chat stream chunks carry `usage` (null until the last chunk) only when
 //!   `stream_options.include_usage` is set.
 //! - Not emulated: background mode (a `background: true` request is answered
-//!   synchronously), `GET /responses/{id}?stream=true` replay, tools.
+//!   synchronously), `GET /responses/{id}?stream=true` replay, built-in tools
+//!   (accepted, never called), strict-mode schema rules for function `parameters`.
+//!
+//! # Agents: tools, reasoning, structured output, the context window
+//!
+//! The output of a create is, in order: a `reasoning` item (reasoning models only),
+//! then either `function_call` items or one assistant message.
+//!
+//! - **Function calls.** `tools` are validated like the real API (missing `name` →
+//!   `tools[0].name`, a non-object `parameters` schema → `invalid_function_parameters`,
+//!   an unknown `type` → `tools[0].type`). `tool_choice: "none"` never calls;
+//!   `{"type":"function","name":N}` calls `N`; `"required"` calls the tools the latest
+//!   user message names, else the first function tool; `"auto"` (default) calls the
+//!   named tools, but never when the request's last input item is a
+//!   `function_call_output`. A message *names* a tool when the tool's name appears as
+//!   a whole word. Named tools are called in `tools` order; `parallel_tool_calls:
+//!   false` keeps the first. Streamed: `output_item.added` (empty `arguments`) →
+//!   `function_call_arguments.delta` (16 characters each) → `.done` →
+//!   `output_item.done`.
+//! - **Arguments** (and `json_schema` output) are a deterministic instance of the
+//!   schema: every `required` property, plus optional ones the user named; `const`,
+//!   then `enum` (the hint if a member, else the first member); a string is the
+//!   user's `key=value` (or `key="quoted value"`) for its property, else the first
+//!   `"quoted"` text of the message, else `example`; numbers take the hint, else
+//!   `minimum`, else 1; booleans the hint, else `true`; arrays `max(minItems, 1)`
+//!   items; `anyOf`/`oneOf` their first branch; local `$ref`s are followed.
+//! - **Answers.** A request must answer every call its context left open with a
+//!   `function_call_output` of the same `call_id` (in any order), or it gets 400
+//!   "No tool output found for function call call_…." (`param: input`); an output
+//!   for an unknown call gets "No tool call found for function call output with
+//!   call_id …". A call and its output replayed together in `input` are fine.
+//! - **Reasoning models** (`o1`, `o3`, `o4-mini`, … and `gpt-5*`) put a `reasoning`
+//!   item (`rs_…`) first. Its tokens follow `reasoning.effort`: `minimal` 8, `low` 32,
+//!   `medium` (default) 64, `high` 128, `xhigh` 256, `max` 512; `none` makes no item.
+//!   They count in `output_tokens` and `reasoning_tokens`, and come out of
+//!   `max_output_tokens` first (a budget they use up leaves no message and an
+//!   `incomplete` response). `reasoning.summary` adds one `summary_text` part
+//!   (streamed as `reasoning_summary_part`/`reasoning_summary_text` events).
+//!   `include: ["reasoning.encrypted_content"]` adds `encrypted_content`: `gAAAAA`
+//!   plus hex of the model and item id with a keyed check, tamper-evident but not
+//!   secret. A replayed reasoning item's `encrypted_content` must verify for the
+//!   request's model and the item's id, else 400 `invalid_encrypted_content`. Other
+//!   models refuse `reasoning.effort` (`unsupported_parameter`).
+//! - **Structured output.** `text.format` `json_schema` (needs `name` and `schema`)
+//!   makes the message text the schema's instance (see *Arguments*); `json_object`
+//!   makes `{"reply": "<the usual reply>"}` and, like the real API, needs the word
+//!   "json" in the instructions or the input. A scripted reply wins over both.
+//! - **Context window** per model (`model.rs`): gpt-4.1* 1 047 576 tokens, gpt-5*
+//!   400 000, o1/o3/o4-mini 200 000 (o1-mini 128 000), gpt-4o* and gpt-4-turbo
+//!   128 000, gpt-4 8 192, gpt-3.5-turbo 16 385, anything else 128 000; a model name
+//!   ending in `-ctx<N>` (e.g. `gpt-4o-mini-ctx200`) has a window of `N`. Over it,
+//!   400 `context_length_exceeded` (`param: input`); with `truncation: "auto"` the
+//!   oldest items are dropped until the rest fits, for this response only (the stored
+//!   chain keeps them), and `cached_tokens` is then 0.
+//! - `tools` add `ceil(chars / 4)` of their compact JSON to `input_tokens`.
+//! - `POST /responses/input_tokens` takes a create's body (`input` optional) and
+//!   returns `{"object": "response.input_tokens", "input_tokens": N}`: what the
+//!   create's `usage.input_tokens` would be. It reserves nothing.
+//! - Two input items with the same `id` → 400 "Duplicate item found with id …"
+//!   (`param: input`); ids are compared within one request's `input`.
 //!
 //! # Faults and the request log
 //!
@@ -109,6 +169,7 @@
 //! serves until Ctrl-C; [`Emulator::serve`] is the library call behind such servers.
 
 mod activity;
+mod agent;
 mod chat;
 mod config;
 mod context;
@@ -120,11 +181,14 @@ mod items;
 mod log;
 mod model;
 mod page;
+mod reasoning;
 mod request;
 mod responses;
+mod schema;
 mod server;
 mod state;
 mod stream;
+mod tools;
 
 pub use config::EmulatorConfig;
 pub use fault::Fault;

@@ -60,6 +60,9 @@ pub(crate) struct Summary {
     digest: u64,
     /// The text of the newest `user` item, if there is one.
     latest_user: Option<Arc<str>>,
+    /// The `call_id`s of `function_call` items no `function_call_output` answered
+    /// yet, oldest first: a continuation must answer them.
+    pending_calls: Vec<String>,
 }
 
 impl Default for Summary {
@@ -70,6 +73,7 @@ impl Default for Summary {
             tokens: 0,
             digest: FNV_OFFSET,
             latest_user: None,
+            pending_calls: Vec::new(),
         }
     }
 }
@@ -99,7 +103,31 @@ impl Summary {
             if role == "user" {
                 self.latest_user = Some(text.into());
             }
+            let call_id = || item.get("call_id").and_then(Value::as_str);
+            match item.get("type").and_then(Value::as_str) {
+                Some("function_call") => {
+                    if let Some(id) = call_id() {
+                        self.pending_calls.push(id.to_owned());
+                    }
+                }
+                Some("function_call_output") => {
+                    if let Some(id) = call_id() {
+                        self.pending_calls.retain(|c| c != id);
+                    }
+                }
+                _ => {}
+            }
         }
+    }
+
+    /// The text of the newest `user` item, if there is one.
+    pub(crate) fn latest_user(&self) -> Option<&str> {
+        self.latest_user.as_deref()
+    }
+
+    /// The calls of this context still waiting for their output, oldest first.
+    pub(crate) fn pending_calls(&self) -> &[String] {
+        &self.pending_calls
     }
 
     /// The summary of this context followed by `items`.
@@ -133,6 +161,41 @@ pub(crate) fn default_reply(seed: u64, context: &Summary, ordinal: u64) -> Strin
         n = context.len,
         take = ordinal + 1,
     )
+}
+
+/// Context windows in tokens by model-name prefix; the first match wins, so
+/// longer prefixes come first. Figures from the models' pages (2026-12).
+const CONTEXT_WINDOWS: [(&str, u64); 12] = [
+    ("gpt-4.1", 1_047_576),
+    ("gpt-4o", 128_000),
+    ("gpt-4-turbo", 128_000),
+    ("gpt-4", 8_192),
+    ("gpt-3.5-turbo", 16_385),
+    ("gpt-5", 400_000),
+    ("o1-mini", 128_000),
+    ("o1", 200_000),
+    ("o3-mini", 200_000),
+    ("o3", 200_000),
+    ("o4-mini", 200_000),
+    ("chatgpt-4o", 128_000),
+];
+
+/// The window of models the table does not know.
+const DEFAULT_CONTEXT_WINDOW: u64 = 128_000;
+
+/// The context window of `model`, in tokens: a name ending in `-ctx<N>` (e.g.
+/// `gpt-4o-mini-ctx200`, for tests) has a window of `N`; otherwise the table above,
+/// else 128 000.
+pub(crate) fn context_window(model: &str) -> u64 {
+    if let Some((_, n)) = model.rsplit_once("-ctx")
+        && let Ok(n) = n.parse::<u64>()
+    {
+        return n;
+    }
+    CONTEXT_WINDOWS
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map_or(DEFAULT_CONTEXT_WINDOW, |(_, window)| *window)
 }
 
 /// Tokens of one context item: `4 + ceil(chars / 4)`, where `chars` counts the
@@ -174,6 +237,16 @@ pub(crate) fn deltas(text: &str) -> Vec<String> {
         out.push(current);
     }
     out
+}
+
+/// Splits `text` into stream deltas of up to `n` characters (at least one, possibly
+/// empty, delta); the pieces concatenate back to exactly `text`.
+pub(crate) fn deltas_of_chars(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
 
 #[cfg(test)]
@@ -268,11 +341,41 @@ mod tests {
     }
 
     #[test]
+    fn context_windows_by_model() {
+        assert_eq!(context_window("gpt-4o-mini"), 128_000);
+        assert_eq!(context_window("gpt-4.1-nano"), 1_047_576);
+        assert_eq!(context_window("gpt-4-0613"), 8_192);
+        assert_eq!(context_window("gpt-5.1"), 400_000);
+        assert_eq!(context_window("o1-mini"), 128_000);
+        assert_eq!(context_window("o3"), 200_000);
+        assert_eq!(context_window("gpt-4o-mini-ctx200"), 200);
+        assert_eq!(context_window("my-local-model"), 128_000);
+    }
+
+    #[test]
+    fn pending_calls_follow_calls_and_outputs() {
+        let call = |id: &str| json!({"type": "function_call", "call_id": id, "name": "f", "arguments": "{}"});
+        let output =
+            |id: &str| json!({"type": "function_call_output", "call_id": id, "output": "x"});
+        let s = Summary::of(&[user("go"), call("a"), call("b"), output("a")]);
+        assert_eq!(s.pending_calls(), ["b"]);
+        assert_eq!(
+            s.extended(&[output("b")]).pending_calls(),
+            [] as [String; 0]
+        );
+        assert_eq!(s.latest_user(), Some("go"));
+    }
+
+    #[test]
     fn deltas_concatenate_to_the_text() {
         let text = "one two three four five six seven";
         let parts = deltas(text);
         assert_eq!(parts.concat(), text);
         assert_eq!(parts.len(), 3);
         assert_eq!(deltas(""), vec![String::new()]);
+        let args = r#"{"city":"Paris","unit":"celsius"}"#;
+        let parts = deltas_of_chars(args, 16);
+        assert_eq!(parts.concat(), args);
+        assert_eq!(parts.len(), 3);
     }
 }

@@ -32,7 +32,11 @@ pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Failure> {
 
 impl CreateRequest {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, Failure> {
-        let raw = json_object(body)?;
+        Self::from_map(json_object(body)?)
+    }
+
+    /// Validates a body already parsed as a JSON object.
+    pub(crate) fn from_map(raw: Map<String, Value>) -> Result<Self, Failure> {
         let model = required_string(&raw, "model")?;
         let input = match raw.get("input") {
             None | Some(Value::Null) => return Err(Failure::missing("input")),

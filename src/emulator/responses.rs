@@ -9,6 +9,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::agent::{self, Agent, Output};
 use super::failure::Failure;
 use super::fault::Fault;
 use super::request::CreateRequest;
@@ -37,55 +38,58 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let req = CreateRequest::parse(&body)?;
+    let agent = Agent::parse(&req)?;
     let start = match &req.start {
         OwnedStart::Root => Start::Root,
         OwnedStart::Previous(id) => Start::Previous(id),
         OwnedStart::Conversation(id) => Start::Conversation(id),
     };
+    // Checked before `resolve`, so that a refused request reserves no sibling
+    // ordinal and takes no conversation lock.
+    let peeked = shared.peek(&start)?;
+    let peeked_summary = context::summary_of(peeked.as_ref());
+    agent.check_input(&peeked_summary, &req)?;
+    let mut fitted = agent.fit(&req, peeked.as_ref(), &peeked_summary)?;
     let resolved = shared.resolve(&start)?;
     // The inherited context is shared and summarised already: the reply reads its
     // summary and this request's own input, never the history (and holds no lock).
-    let inherited = context::summary_of(resolved.inherited.as_ref());
-    let context = inherited.extended(&req.input);
-    let mut text = shared.reply(&context, resolved.ordinal);
-    let mut incomplete = false;
-    if let Some(max) = req.max_output_tokens
-        && model::text_tokens(&text) > max
-    {
-        // Same estimate as usage: four characters per token.
-        text = text.chars().take((max * 4) as usize).collect();
-        incomplete = true;
+    let same = match (&peeked, &resolved.inherited) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same {
+        // A conversation grew in between: check again against what is inherited.
+        let inherited = context::summary_of(resolved.inherited.as_ref());
+        agent.check_input(&inherited, &req)?;
+        fitted = agent.fit(&req, resolved.inherited.as_ref(), &inherited)?;
     }
+    let out = agent.output(&shared, &req, &fitted.context, resolved.ordinal);
 
-    let inherited_tokens = inherited.tokens;
-    let input_tokens = model::instruction_tokens(req.instructions.as_deref()) + context.tokens;
-    let output_tokens = model::text_tokens(&text);
     let usage = json!({
-        "input_tokens": input_tokens,
+        "input_tokens": fitted.input_tokens,
         "input_tokens_details": {
-            "cached_tokens": inherited_tokens,
+            "cached_tokens": fitted.cached_tokens,
             "cache_write_tokens": 0,
             "cache_write_tokens_details": null,
         },
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": input_tokens + output_tokens,
+        "output_tokens": out.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": out.reasoning_tokens},
+        "total_tokens": fitted.input_tokens + out.output_tokens,
     });
 
     let id = ids::response();
-    let msg_id = ids::message();
     let created_at = unix_now();
-    let status = if incomplete {
+    let status = if out.incomplete {
         "incomplete"
     } else {
         "completed"
     };
-    let item = message_item(&msg_id, status, &text);
     let mut object = response_object(&req, &id, created_at);
     object["status"] = json!(status);
-    object["output"] = json!([item]);
+    object["output"] = json!(out.items);
     object["usage"] = usage;
-    if incomplete {
+    if out.incomplete {
         object["incomplete_details"] = json!({"reason": "max_output_tokens"});
     }
 
@@ -95,7 +99,7 @@ pub(crate) async fn create(
         start: req.start.clone(),
         inherited: resolved.inherited,
         input: req.input.clone(),
-        output: vec![item],
+        output: out.items.clone(),
         store: req.store,
         lock: resolved.lock,
     };
@@ -115,12 +119,12 @@ pub(crate) async fn create(
     };
     let steps = match fault {
         Some(Fault::FailMidStream { after_deltas, .. }) => {
-            failed_steps(commit, &msg_id, &text, after_deltas, &shared)
+            failed_steps(commit, &out, after_deltas, &shared)
         }
         Some(Fault::ErrorEvent {
             after_events, code, ..
         }) => {
-            let plan = stream_steps(commit, &msg_id, &text, incomplete, &shared);
+            let plan = stream_steps(commit, &out, &shared);
             stream::error_after(plan, after_events, |sequence_number| {
                 // The spec's flat form: the error's fields beside `type`.
                 let mut event = Failure::stream_error(&code, previous.as_deref());
@@ -129,12 +133,27 @@ pub(crate) async fn create(
                 stream::sse("error", &event)
             })
         }
-        other => stream::apply_fault(
-            stream_steps(commit, &msg_id, &text, incomplete, &shared),
-            other.as_ref(),
-        ),
+        other => stream::apply_fault(stream_steps(commit, &out, &shared), other.as_ref()),
     };
     Ok(stream::response(shared, steps))
+}
+
+/// `POST /v1/responses/input_tokens`: what `usage.input_tokens` of a create with
+/// this body would be. `input` may be left out (the inherited context alone).
+pub(crate) async fn input_tokens(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Json<Value>, Failure> {
+    let mut raw = super::request::json_object(&body)?;
+    raw.entry("input").or_insert_with(|| json!([]));
+    let req = CreateRequest::from_map(raw)?;
+    let start = match &req.start {
+        OwnedStart::Root => Start::Root,
+        OwnedStart::Previous(id) => Start::Previous(id),
+        OwnedStart::Conversation(id) => Start::Conversation(id),
+    };
+    let inherited = shared.peek(&start)?;
+    agent::input_tokens(&req, inherited.as_ref()).map(Json)
 }
 
 /// `GET /v1/responses/{id}`.
@@ -285,17 +304,17 @@ fn in_progress(final_object: &Value) -> Value {
 }
 
 /// Sequence numbers for one stream.
-struct Seq(u64);
+pub(crate) struct Seq(u64);
 
 impl Seq {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 += 1;
         self.0 - 1
     }
 }
 
 /// The opening events, shared by completed and failed streams.
-fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, shared: &Shared) {
+fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, shared: &Shared) {
     let snapshot = in_progress(object);
     for event in ["response.created", "response.in_progress"] {
         steps.push(stream::sse(
@@ -304,15 +323,19 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
         ));
     }
     steps.push(Step::Think(shared.latency()));
+}
+
+/// The events opening the message at output `index`.
+fn message_opening(steps: &mut Vec<Step>, seq: &mut Seq, index: usize, msg_id: &str) {
     let mut item = message_item(msg_id, "in_progress", "");
     item["content"] = json!([]);
     steps.push(stream::sse(
         "response.output_item.added",
-        &json!({"type": "response.output_item.added", "output_index": 0, "item": item, "sequence_number": seq.next()}),
+        &json!({"type": "response.output_item.added", "output_index": index, "item": item, "sequence_number": seq.next()}),
     ));
     steps.push(stream::sse(
         "response.content_part.added",
-        &json!({"type": "response.content_part.added", "item_id": msg_id, "output_index": 0, "content_index": 0,
+        &json!({"type": "response.content_part.added", "item_id": msg_id, "output_index": index, "content_index": 0,
                 "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}, "sequence_number": seq.next()}),
     ));
 }
@@ -321,6 +344,7 @@ fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, msg_id: &str, s
 fn text_events(
     steps: &mut Vec<Step>,
     seq: &mut Seq,
+    index: usize,
     msg_id: &str,
     deltas: &[String],
     item_status: &str,
@@ -332,55 +356,51 @@ fn text_events(
         }
         steps.push(stream::sse(
             "response.output_text.delta",
-            &json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": 0, "content_index": 0,
+            &json!({"type": "response.output_text.delta", "item_id": msg_id, "output_index": index, "content_index": 0,
                     "delta": delta, "logprobs": [], "sequence_number": seq.next()}),
         ));
     }
     let text = deltas.concat();
     steps.push(stream::sse(
         "response.output_text.done",
-        &json!({"type": "response.output_text.done", "item_id": msg_id, "output_index": 0, "content_index": 0,
+        &json!({"type": "response.output_text.done", "item_id": msg_id, "output_index": index, "content_index": 0,
                 "text": text, "logprobs": [], "sequence_number": seq.next()}),
     ));
     steps.push(stream::sse(
         "response.content_part.done",
-        &json!({"type": "response.content_part.done", "item_id": msg_id, "output_index": 0, "content_index": 0,
+        &json!({"type": "response.content_part.done", "item_id": msg_id, "output_index": index, "content_index": 0,
                 "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": text}, "sequence_number": seq.next()}),
     ));
     steps.push(stream::sse(
         "response.output_item.done",
-        &json!({"type": "response.output_item.done", "output_index": 0, "item": message_item(msg_id, item_status, &text),
+        &json!({"type": "response.output_item.done", "output_index": index, "item": message_item(msg_id, item_status, &text),
                 "sequence_number": seq.next()}),
     ));
 }
 
 /// The full event plan of a successful stream.
-fn stream_steps(
-    commit: Commit,
-    msg_id: &str,
-    text: &str,
-    incomplete: bool,
-    shared: &Shared,
-) -> Vec<Step> {
+fn stream_steps(commit: Commit, out: &Output, shared: &Shared) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut seq = Seq(0);
-    opening(&mut steps, &mut seq, &commit.object, msg_id, shared);
-    let status = if incomplete {
+    opening(&mut steps, &mut seq, &commit.object, shared);
+    let status = if out.incomplete {
         "incomplete"
     } else {
         "completed"
     };
-    text_events(
-        &mut steps,
-        &mut seq,
-        msg_id,
-        &model::deltas(text),
-        status,
-        shared,
-    );
+    for (index, item) in out.items.iter().enumerate() {
+        match &out.message {
+            Some((msg_id, text)) if item["id"].as_str() == Some(msg_id) => {
+                message_opening(&mut steps, &mut seq, index, msg_id);
+                let deltas = model::deltas(text);
+                text_events(&mut steps, &mut seq, index, msg_id, &deltas, status, shared);
+            }
+            _ => agent::item_events(&mut steps, &mut seq, index, item),
+        }
+    }
     steps.push(Step::Finish {
         commit: Box::new(commit),
-        event: if incomplete {
+        event: if out.incomplete {
             "response.incomplete"
         } else {
             "response.completed"
@@ -390,22 +410,44 @@ fn stream_steps(
     steps
 }
 
-/// A stream that fails after `after_deltas` deltas, like `stream-failed.sse`.
-fn failed_steps(
-    commit: Commit,
-    msg_id: &str,
-    text: &str,
-    after_deltas: usize,
-    shared: &Shared,
-) -> Vec<Step> {
+/// A stream that fails after `after_deltas` text deltas, like `stream-failed.sse`:
+/// the items before the message are sent whole; an output without a message fails
+/// after its first item.
+fn failed_steps(commit: Commit, out: &Output, after_deltas: usize, shared: &Shared) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut seq = Seq(0);
-    opening(&mut steps, &mut seq, &commit.object, msg_id, shared);
-    let deltas: Vec<String> = model::deltas(text).into_iter().take(after_deltas).collect();
-    text_events(&mut steps, &mut seq, msg_id, &deltas, "incomplete", shared);
+    opening(&mut steps, &mut seq, &commit.object, shared);
+    let mut sent = Vec::new();
+    for (index, item) in out.items.iter().enumerate() {
+        match &out.message {
+            Some((msg_id, text)) if item["id"].as_str() == Some(msg_id) => {
+                message_opening(&mut steps, &mut seq, index, msg_id);
+                let deltas: Vec<String> =
+                    model::deltas(text).into_iter().take(after_deltas).collect();
+                text_events(
+                    &mut steps,
+                    &mut seq,
+                    index,
+                    msg_id,
+                    &deltas,
+                    "incomplete",
+                    shared,
+                );
+                sent.push(message_item(msg_id, "incomplete", &deltas.concat()));
+                break;
+            }
+            _ => {
+                agent::item_events(&mut steps, &mut seq, index, item);
+                sent.push(item.clone());
+                if out.message.is_none() {
+                    break;
+                }
+            }
+        }
+    }
     let mut failed = in_progress(&commit.object);
     failed["status"] = json!("failed");
-    failed["output"] = json!([message_item(msg_id, "incomplete", &deltas.concat())]);
+    failed["output"] = json!(sent);
     failed["error"] = json!({
         "code": "server_error",
         "message": "The server had an error while processing your request. Sorry about that!",

@@ -260,6 +260,30 @@ impl Shared {
         }
     }
 
+    /// The context a new response from `start` would inherit, without reserving an
+    /// ordinal or locking a conversation (for `POST /responses/input_tokens`).
+    pub(crate) fn peek(&self, start: &Start<'_>) -> Result<Option<Arc<Segment>>, Failure> {
+        let mut store = self.store();
+        match start {
+            Start::Root => Ok(None),
+            Start::Previous(id) => {
+                if !self.chain_is_live(&mut store, id) {
+                    return Err(Failure::previous_not_found(id));
+                }
+                store
+                    .responses
+                    .get(*id)
+                    .map(|parent| Some(Arc::clone(&parent.context)))
+                    .ok_or_else(|| Failure::previous_not_found(id))
+            }
+            Start::Conversation(id) => store
+                .conversations
+                .get(*id)
+                .map(Conversation::items)
+                .ok_or_else(|| conversation_not_found(id, Some("conversation"))),
+        }
+    }
+
     /// Whether the response `id` and every response before it on its chain are
     /// live. A missing, expired or deleted link anywhere on the chain breaks it.
     fn chain_is_live(&self, store: &mut Store, id: &str) -> bool {

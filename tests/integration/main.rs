@@ -23,6 +23,7 @@ mod client;
 mod client_emulator;
 mod client_stream;
 mod emulator;
+mod emulator_agents;
 mod emulator_chat;
 #[cfg(feature = "cli")]
 mod emulator_cli;

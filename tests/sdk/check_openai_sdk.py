@@ -7,14 +7,16 @@ Every reply is also validated strictly against the SDK's own pydantic types
 here. Exits non-zero on the first failure. Run it through `scripts/sdk-check`.
 """
 
+import json
 import sys
+from typing import List, Literal, Optional
 
 import openai
 from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.conversations import Conversation
-from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from openai.types.responses import InputTokenCountResponse, Response, ResponseStreamEvent
+from pydantic import BaseModel, TypeAdapter
 
 CHECKS = []
 
@@ -233,6 +235,176 @@ def chat_n(client):
         openai.BadRequestError,
         lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages, n=129),
         param="n",
+    )
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+@check
+def tool_call_and_output_continuation(client):
+    resp = create_validated(
+        client, model="gpt-4o-mini", input="Call get_weather city=Paris please", tools=[WEATHER_TOOL]
+    )
+    calls = [item for item in resp.output if item.type == "function_call"]
+    assert len(calls) == 1, resp.output
+    call = calls[0]
+    assert call.name == "get_weather" and call.call_id.startswith("call_") and call.status == "completed"
+    args = json.loads(call.arguments)
+    assert args == {"city": "Paris", "unit": "celsius"}, args
+    assert resp.output_text == ""
+
+    err = expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(
+            model="gpt-4o-mini", input="thanks", previous_response_id=resp.id, tools=[WEATHER_TOOL]
+        ),
+        param="input",
+    )
+    assert call.call_id in err.message, err.message
+
+    answered = create_validated(
+        client,
+        model="gpt-4o-mini",
+        previous_response_id=resp.id,
+        tools=[WEATHER_TOOL],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": json.dumps({"temp": 18})}],
+    )
+    assert answered.output[0].type == "message" and answered.output_text, answered.output
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(
+            model="gpt-4o-mini", input="x", tools=[{"type": "function", "name": "f", "parameters": {"type": "array"}}]
+        ),
+        code="invalid_function_parameters",
+        param="tools[0].parameters",
+    )
+
+
+@check
+def streamed_function_call_arguments(client):
+    adapter = TypeAdapter(ResponseStreamEvent)
+    types, deltas, done, final = [], [], None, None
+    stream = client.responses.create(
+        model="gpt-4o-mini", input="get_weather city=Lyon unit=fahrenheit", tools=[WEATHER_TOOL], stream=True
+    )
+    for event in stream:
+        adapter.validate_python(event.model_dump(mode="json"))
+        types.append(event.type)
+        if event.type == "response.function_call_arguments.delta":
+            deltas.append(event.delta)
+        if event.type == "response.function_call_arguments.done":
+            done = event.arguments
+        if event.type == "response.completed":
+            final = event.response
+    assert types[:3] == ["response.created", "response.in_progress", "response.output_item.added"], types
+    assert types[-3:] == [
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ], types
+    assert "".join(deltas) == done == final.output[0].arguments
+    assert json.loads(done) == {"city": "Lyon", "unit": "fahrenheit"}
+
+    # The helper stream assembles the same call.
+    with client.responses.stream(
+        model="gpt-4o-mini", input="get_weather city=Lyon", tools=[WEATHER_TOOL]
+    ) as s:
+        for _ in s:
+            pass
+        helper = s.get_final_response()
+    assert helper.output[0].type == "function_call", helper.output
+
+
+@check
+def reasoning_items_round_trip_encrypted(client):
+    kwargs = dict(
+        model="o4-mini",
+        reasoning={"effort": "low", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+        store=False,
+    )
+    first = create_validated(client, input="Plan a weekend in Paris", **kwargs)
+    reasoning, message = first.output[0], first.output[1]
+    assert reasoning.type == "reasoning" and reasoning.id.startswith("rs_"), first.output
+    assert reasoning.encrypted_content and reasoning.summary[0].type == "summary_text"
+    assert first.usage.output_tokens_details.reasoning_tokens == 32
+    assert first.reasoning.effort == "low"
+
+    # Stateless replay: the items go back as the SDK returned them.
+    history = [{"role": "user", "content": "Plan a weekend in Paris"}]
+    history += [item.model_dump(exclude_none=True) for item in first.output]
+    second = create_validated(client, input=history + [{"role": "user", "content": "Cheaper?"}], **kwargs)
+    assert second.output_text.startswith("[ctx 4 msgs]"), second.output_text
+
+    garbled = reasoning.model_dump(exclude_none=True)
+    garbled["encrypted_content"] = "gAAAAAB" + "0" * 40
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(input=[garbled, message.model_dump(exclude_none=True)], **kwargs),
+        code="invalid_encrypted_content",
+    )
+
+    events = list(client.responses.create(model="o3", input="hi", reasoning={"summary": "auto"}, stream=True))
+    adapter = TypeAdapter(ResponseStreamEvent)
+    for event in events:
+        adapter.validate_python(event.model_dump(mode="json"))
+    summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    assert summary == events[-1].response.output[0].summary[0].text
+
+
+class Stop(BaseModel):
+    place: str
+    hours: float
+
+
+class Plan(BaseModel):
+    title: str
+    pace: Literal["slow", "fast"]
+    days: int
+    stops: List[Stop]
+    note: Optional[str]
+
+
+@check
+def structured_output_parse(client):
+    parsed = client.responses.parse(
+        model="gpt-4o-mini", input='Plan "A Paris weekend" pace=fast', text_format=Plan
+    )
+    plan = parsed.output_parsed
+    assert isinstance(plan, Plan), plan
+    assert plan.title == "A Paris weekend" and plan.pace == "fast" and len(plan.stops) == 1, plan
+    Response.model_validate(
+        client.responses.with_raw_response.create(
+            model="gpt-4o-mini", input="json please", text={"format": {"type": "json_object"}}
+        ).http_response.json()
+    )
+
+
+@check
+def input_tokens_count(client):
+    body = dict(model="gpt-4o-mini", input="Plan a weekend in Paris", instructions="Be brief.", tools=[WEATHER_TOOL])
+    counted = client.responses.input_tokens.count(**body)
+    InputTokenCountResponse.model_validate(counted.model_dump(mode="json"))
+    assert counted.object == "response.input_tokens"
+    created = client.responses.create(**body)
+    assert counted.input_tokens == created.usage.input_tokens, (counted, created.usage)
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(model="gpt-4o-mini-ctx20", input="x" * 200),
+        code="context_length_exceeded",
+        param="input",
     )
 
 
