@@ -86,7 +86,11 @@ async fn settings_reach_the_wire_are_recorded_and_inherited() {
         .tool(Tool::raw(json!({"type": "web_search"})))
         .tool_choice(ToolChoice::Auto)
         .parallel_tool_calls(false)
-        .text_format(TextFormat::JsonObject)
+        .text_format(TextFormat::json_schema(
+            "answer",
+            json!({"type": "object", "properties": {"a": {"type": "string"}},
+                   "required": ["a"], "additionalProperties": false}),
+        ))
         .truncation(Truncation::Auto)
         .prompt_cache_key("trip-42")
         .top_p(0.5)
@@ -129,7 +133,8 @@ async fn settings_reach_the_wire_are_recorded_and_inherited() {
         assert_eq!(body["tools"][1], json!({"type": "web_search"}));
         assert_eq!(body["tool_choice"], "auto");
         assert_eq!(body["parallel_tool_calls"], false);
-        assert_eq!(body["text"], json!({"format": {"type": "json_object"}}));
+        assert_eq!(body["text"]["format"]["type"], "json_schema");
+        assert_eq!(body["text"]["format"]["name"], "answer");
         assert_eq!(body["truncation"], "auto");
         assert_eq!(body["prompt_cache_key"], "trip-42");
         assert_eq!(body["top_p"], 0.5);
@@ -183,7 +188,9 @@ async fn stateless_requests_ask_for_encrypted_reasoning() {
         .respond_with(
             None,
             vec![json!({"role": "user", "content": "think"})],
-            &RespondOptions::default().reasoning(Reasoning::effort("low")),
+            &RespondOptions::default()
+                .model("o4-mini")
+                .reasoning(Reasoning::effort("low")),
         )
         .await
         .unwrap();
@@ -338,4 +345,87 @@ async fn a_tool_using_branch_continues_on_a_chat_server() {
     let responses = responses(&emu, Arc::clone(&tree));
     let next = responses.respond(Some(&child.id), "thanks").await.unwrap();
     assert!(next.origin.replayed);
+}
+
+/// The whole loop against the emulator's fake reasoning model: it reasons, calls
+/// the tool, and the stateless engine replays the reasoning (encrypted) with the
+/// call and both alternative outputs, which the emulator verifies.
+#[tokio::test]
+async fn a_reasoning_agent_loop_branches_and_replays_statelessly() {
+    let emu = Emulator::spawn().await.unwrap();
+    for stateless in [true, false] {
+        emu.clear_requests();
+        let engine = Engine::builder(
+            ResponseTree::in_memory(),
+            ResponsesBackend::new(client(&emu)),
+        )
+        .model("o4-mini")
+        .stateless(stateless)
+        .build()
+        .unwrap();
+        let options = RespondOptions::default()
+            .tool(weather_tool())
+            .reasoning(Reasoning::effort("low").with_summary("auto"));
+        let question = engine
+            .respond_with(
+                None,
+                vec![json!({"role": "user", "content": "Call get_weather for Paris."})],
+                &options,
+            )
+            .await
+            .unwrap();
+        assert_eq!(question.output[0]["type"], "reasoning");
+        assert!(question.output[0]["encrypted_content"].is_string());
+        assert!(question.usage.reasoning_tokens > 0);
+        let calls = question.pending_tool_calls();
+        assert_eq!(calls.len(), 1, "{:?}", question.output);
+        assert_eq!(calls[0].name, "get_weather");
+
+        let err = engine
+            .respond(Some(&question.id), "never mind")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::UnansweredToolCalls { .. }), "{err:?}");
+
+        let branches = engine
+            .branch_tool_outputs(
+                &question.id,
+                ["sunny", "rain"].map(|sky| vec![ToolOutput::new(calls[0].call_id.clone(), sky)]),
+            )
+            .await
+            .unwrap();
+        for branch in branches {
+            let branch = branch.unwrap();
+            assert!(branch.pending_tool_calls().is_empty(), "{stateless}");
+            assert_eq!(branch.origin.replayed, stateless);
+            let next = engine.respond(Some(&branch.id), "thanks").await.unwrap();
+            let path = engine
+                .usage(&next.id, resptree::engine::UsageScope::Path)
+                .await
+                .unwrap();
+            assert_eq!(
+                path.reasoning_tokens,
+                question.usage.reasoning_tokens
+                    + branch.usage.reasoning_tokens
+                    + next.usage.reasoning_tokens
+            );
+        }
+        let bodies = posts(&emu, "/v1/responses");
+        assert_eq!(bodies.len(), 5, "the refused request was never sent");
+        if stateless {
+            // The replays carry the reasoning item with its encrypted content.
+            let replay = bodies[1]["input"].as_array().unwrap();
+            assert_eq!(replay[1]["type"], "reasoning");
+            assert!(replay[1]["encrypted_content"].is_string());
+            assert_eq!(bodies[1]["include"], json!(["reasoning.encrypted_content"]));
+        } else {
+            assert_eq!(bodies[1]["previous_response_id"], question.id.as_str());
+        }
+        for body in &bodies {
+            assert_eq!(
+                body["tools"][0]["name"], "get_weather",
+                "re-sent every time"
+            );
+        }
+    }
 }
