@@ -66,10 +66,10 @@ pub(super) fn replay_items(path: &[Node], model: &str) -> Vec<Value> {
                 }
                 called.insert(id);
             }
-            Some("function_call_output") => {
-                if !call_id(item).is_some_and(|id| called.contains(id)) {
-                    continue;
-                }
+            Some("function_call_output")
+                if !call_id(item).is_some_and(|id| called.contains(id)) =>
+            {
+                continue;
             }
             _ => {}
         }
