@@ -110,13 +110,15 @@ impl Agent {
 
     /// Checks the request's input against the context before it: every open call
     /// answered, every replayed reasoning item the emulator's own for this model.
+    /// A reasoning item replayed without `encrypted_content` must be stored in `shared`.
     pub(crate) fn check_input(
         &self,
+        shared: &Shared,
         inherited: &Summary,
         req: &CreateRequest,
     ) -> Result<(), Failure> {
         super::tools::check_answers(inherited.pending_calls(), &req.input)?;
-        reasoning::check_replayed(&req.input, &req.model)
+        reasoning::check_replayed(&req.input, &req.model, |id| shared.knows_reasoning_item(id))
     }
 
     /// Applies the model's context window to the context `inherited` (whose summary
@@ -337,12 +339,13 @@ fn push(steps: &mut Vec<Step>, event: &str, mut data: Value) {
 /// `POST /responses/input_tokens`: the count a create with this body would report as
 /// `usage.input_tokens`, context window and truncation applied.
 pub(crate) fn input_tokens(
+    shared: &Shared,
     req: &CreateRequest,
     inherited: Option<&Arc<Segment>>,
 ) -> Result<Value, Failure> {
     let agent = Agent::parse(req)?;
     let summary = super::context::summary_of(inherited);
-    agent.check_input(&summary, req)?;
+    agent.check_input(shared, &summary, req)?;
     let fitted = agent.fit(req, inherited, &summary)?;
     Ok(json!({"object": "response.input_tokens", "input_tokens": fitted.input_tokens}))
 }

@@ -14,7 +14,7 @@ use super::request::{json_object, optional_bool, required_string};
 use super::responses::PlayedFault;
 use super::state::{Shared, unix_now};
 use super::stream::{self, Step};
-use super::{ids, items, model};
+use super::{ids, items, model, tools};
 
 /// `POST /v1/chat/completions`.
 pub(crate) async fn create(
@@ -38,10 +38,23 @@ pub(crate) async fn create(
         .and_then(Value::as_bool)
         .unwrap_or(false);
 
+    let tools = tools::parse_chat(&raw)?;
+    let tool_items = tool_items(&raw)?;
+
     let summary = model::Summary::of(&context);
-    let texts: Vec<String> = (0..n).map(|i| shared.reply(&summary, i)).collect();
+    // Each choice calls tools (fresh call ids per choice) or writes a text.
+    let replies: Vec<Reply> = (0..n)
+        .map(|i| {
+            let calls = tools.calls(summary.latest_user(), &tool_items);
+            if calls.is_empty() {
+                Reply::Text(shared.reply(&summary, i))
+            } else {
+                Reply::Calls(calls)
+            }
+        })
+        .collect();
     let prompt_tokens = summary.tokens;
-    let completion_tokens: u64 = texts.iter().map(|t| model::text_tokens(t)).sum();
+    let completion_tokens: u64 = replies.iter().map(Reply::tokens).sum();
     let usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -58,15 +71,15 @@ pub(crate) async fn create(
     let (fault, hold) = PlayedFault::unpack(fault);
     if !stream {
         shared.think(hold).await;
-        let choices: Vec<Value> = texts
+        let choices: Vec<Value> = replies
             .iter()
             .enumerate()
-            .map(|(i, text)| {
+            .map(|(i, reply)| {
                 json!({
                     "index": i,
-                    "message": {"role": "assistant", "content": text, "refusal": null, "annotations": [], "audio": null},
+                    "message": reply.message(),
                     "logprobs": null,
-                    "finish_reason": "stop",
+                    "finish_reason": reply.finish_reason(),
                 })
             })
             .collect();
@@ -93,7 +106,7 @@ pub(crate) async fn create(
     };
     // Role chunks for every choice, then content chunks round-robin, then a finish
     // chunk per choice, then usage: the order of `chat-n3-stream.sse`.
-    for i in 0..texts.len() {
+    for i in 0..replies.len() {
         push(
             &mut plan,
             json!([{"index": i, "delta": {"role": "assistant", "content": "", "refusal": null, "audio": null}, "logprobs": null, "finish_reason": null}]),
@@ -101,7 +114,7 @@ pub(crate) async fn create(
         );
     }
     plan.push(Step::Think(shared.latency()));
-    let deltas: Vec<Vec<String>> = texts.iter().map(|t| model::deltas(t)).collect();
+    let deltas: Vec<Vec<Value>> = replies.iter().map(Reply::deltas).collect();
     let rounds = deltas.iter().map(Vec::len).max().unwrap_or(0);
     for round in 0..rounds {
         if round > 0 {
@@ -111,16 +124,16 @@ pub(crate) async fn create(
             if let Some(delta) = parts.get(round) {
                 push(
                     &mut plan,
-                    json!([{"index": i, "delta": {"content": delta, "refusal": null, "audio": null}, "logprobs": null, "finish_reason": null}]),
+                    json!([{"index": i, "delta": delta, "logprobs": null, "finish_reason": null}]),
                     Value::Null,
                 );
             }
         }
     }
-    for i in 0..texts.len() {
+    for (i, reply) in replies.iter().enumerate() {
         push(
             &mut plan,
-            json!([{"index": i, "delta": {"content": null, "refusal": null, "audio": null}, "logprobs": null, "finish_reason": "stop"}]),
+            json!([{"index": i, "delta": {"content": null, "refusal": null, "audio": null}, "logprobs": null, "finish_reason": reply.finish_reason()}]),
             Value::Null,
         );
     }
@@ -144,7 +157,7 @@ pub(crate) async fn create(
             after_deltas,
             count,
         } => Fault::DropMidStream {
-            after_events: texts.len() + after_deltas,
+            after_events: replies.len() + after_deltas,
             count,
         },
         other => other,
@@ -153,6 +166,142 @@ pub(crate) async fn create(
         shared,
         stream::apply_fault(plan, fault.as_ref()),
     ))
+}
+
+/// One choice's reply: a text, or tool calls (as Responses `function_call` items).
+enum Reply {
+    Text(String),
+    Calls(Vec<Value>),
+}
+
+impl Reply {
+    fn tokens(&self) -> u64 {
+        match self {
+            Self::Text(text) => model::text_tokens(text),
+            Self::Calls(calls) => calls
+                .iter()
+                .map(|c| {
+                    let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+                    model::text_tokens(&text("name")) + model::text_tokens(&text("arguments"))
+                })
+                .sum(),
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "stop",
+            Self::Calls(_) => "tool_calls",
+        }
+    }
+
+    /// The choice's `message`.
+    fn message(&self) -> Value {
+        match self {
+            Self::Text(text) => {
+                json!({"role": "assistant", "content": text, "refusal": null, "annotations": [], "audio": null})
+            }
+            Self::Calls(calls) => {
+                let tool_calls: Vec<Value> = calls
+                    .iter()
+                    .map(|c| {
+                        json!({"id": c["call_id"], "type": "function",
+                                    "function": {"name": c["name"], "arguments": c["arguments"]}})
+                    })
+                    .collect();
+                json!({"role": "assistant", "content": null, "refusal": null, "annotations": [],
+                       "audio": null, "tool_calls": tool_calls})
+            }
+        }
+    }
+
+    /// The stream deltas after the role chunk: text pieces, or for each call a chunk
+    /// with its id and name, then its arguments in pieces.
+    fn deltas(&self) -> Vec<Value> {
+        match self {
+            Self::Text(text) => model::deltas(text)
+                .into_iter()
+                .map(|d| json!({"content": d, "refusal": null, "audio": null}))
+                .collect(),
+            Self::Calls(calls) => {
+                let mut out = Vec::new();
+                for (k, c) in calls.iter().enumerate() {
+                    out.push(
+                        json!({"tool_calls": [{"index": k, "id": c["call_id"], "type": "function",
+                        "function": {"name": c["name"], "arguments": ""}}]}),
+                    );
+                    let arguments = c["arguments"].as_str().unwrap_or_default();
+                    for piece in model::deltas_of_chars(arguments, 16) {
+                        out.push(
+                            json!({"tool_calls": [{"index": k, "function": {"arguments": piece}}]}),
+                        );
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// The tool calls and tool results of `messages` as Responses items
+/// (`function_call`, `function_call_output`), checked like the real API: every
+/// `tool` message answers an earlier call, and every call is answered.
+fn tool_items(raw: &Map<String, Value>) -> Result<Vec<Value>, Failure> {
+    let Some(Value::Array(list)) = raw.get("messages") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    // Open calls: (call id, index of the assistant message that made it).
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        match m.get("role").and_then(Value::as_str) {
+            Some("assistant") => {
+                if let Some(Value::Array(calls)) = m.get("tool_calls") {
+                    for call in calls {
+                        let id = call["id"].as_str().unwrap_or_default().to_owned();
+                        out.push(json!({"type": "function_call", "call_id": id,
+                            "name": call["function"]["name"], "arguments": call["function"]["arguments"]}));
+                        open.push((id, i));
+                    }
+                }
+            }
+            Some("tool") => {
+                let id = m
+                    .get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match open.iter().position(|(c, _)| c == id) {
+                    Some(at) => {
+                        open.remove(at);
+                    }
+                    None => {
+                        return Err(Failure::bad_request(
+                            "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+                            Some(&format!("messages.[{i}].role")),
+                            None,
+                        ));
+                    }
+                }
+                let output = items::text_of(
+                    &json!({"content": m.get("content").cloned().unwrap_or(Value::Null)}),
+                );
+                out.push(json!({"type": "function_call_output", "call_id": id, "output": output}));
+            }
+            _ => {}
+        }
+    }
+    if let Some((_, at)) = open.first() {
+        let ids: Vec<&str> = open.iter().map(|(c, _)| c.as_str()).collect();
+        return Err(Failure::bad_request(
+            format!(
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+                ids.join(", ")
+            ),
+            Some(&format!("messages.[{at}].role")),
+            None,
+        ));
+    }
+    Ok(out)
 }
 
 const SYSTEM_FINGERPRINT: &str = "fp_emulator";

@@ -127,7 +127,10 @@
 //!   `include: ["reasoning.encrypted_content"]` adds `encrypted_content`: `gAAAAA`
 //!   plus hex of the model and item id with a keyed check, tamper-evident but not
 //!   secret. A replayed reasoning item's `encrypted_content` must verify for the
-//!   request's model and the item's id, else 400 `invalid_encrypted_content`. Other
+//!   request's model and the item's id, else 400 `invalid_encrypted_content`; one
+//!   without `encrypted_content` refers to the server's copy, so it must belong to
+//!   a response stored here (`store: true`), else 404 "Item with id 'rs_…' not
+//!   found. Items are not persisted when `store` is set to false. …". Other
 //!   models refuse `reasoning.effort` (`unsupported_parameter`).
 //! - **Structured output.** `text.format` `json_schema` (needs `name` and `schema`)
 //!   makes the message text the schema's instance (see *Arguments*); `json_object`
@@ -144,6 +147,13 @@
 //! - `POST /responses/input_tokens` takes a create's body (`input` optional) and
 //!   returns `{"object": "response.input_tokens", "input_tokens": N}`: what the
 //!   create's `usage.input_tokens` would be. It reserves nothing.
+//! - `POST /chat/completions` calls tools by the same rules (`tools` in the chat
+//!   shape, `{"type":"function","function":{"name":…}}` to force one): each choice
+//!   gets its own calls, as `message.tool_calls` with `finish_reason: "tool_calls"`,
+//!   streamed as `tool_calls` fragments (id and name first, then the arguments in
+//!   16-character pieces). A `tool` message must answer an earlier call and every
+//!   call must be answered, else 400 with the real wording (`param:
+//!   "messages.[i].role"`).
 //! - Two input items with the same `id` → 400 "Duplicate item found with id …"
 //!   (`param: input`); ids are compared within one request's `input`.
 //!

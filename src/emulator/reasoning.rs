@@ -154,17 +154,32 @@ impl Reasoning {
     }
 }
 
-/// Checks every `reasoning` item of `input` that carries `encrypted_content`: it
-/// must be the emulator's own, made for `model`.
-pub(crate) fn check_replayed(input: &[Value], model: &str) -> Result<(), Failure> {
+/// Checks every `reasoning` item of `input`: one that carries `encrypted_content`
+/// must be the emulator's own, made for `model`; one without it refers to a stored
+/// item, which `is_stored` must know (404 otherwise, as on the real API).
+pub(crate) fn check_replayed(
+    input: &[Value],
+    model: &str,
+    is_stored: impl Fn(&str) -> bool,
+) -> Result<(), Failure> {
     for item in input {
         if item.get("type").and_then(Value::as_str) != Some("reasoning") {
             continue;
         }
-        let Some(sealed) = item.get("encrypted_content").filter(|v| !v.is_null()) else {
-            continue;
-        };
         let id = item.get("id").and_then(Value::as_str);
+        let Some(sealed) = item.get("encrypted_content").filter(|v| !v.is_null()) else {
+            match id {
+                Some(id) if !is_stored(id) => {
+                    return Err(Failure::not_found(
+                        format!(
+                            "Item with id '{id}' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."
+                        ),
+                        Some("input"),
+                    ));
+                }
+                _ => continue,
+            }
+        };
         let valid = sealed
             .as_str()
             .and_then(unseal)
@@ -343,19 +358,26 @@ mod tests {
         assert_eq!(item["summary"], json!([]));
         let sealed = item["encrypted_content"].as_str().unwrap();
         assert!(sealed.starts_with("gAAAAA"));
-        assert!(check_replayed(std::slice::from_ref(&item), "o3").is_ok());
-        let err = check_replayed(std::slice::from_ref(&item), "o4-mini").unwrap_err();
+        let stored = |_: &str| false;
+        assert!(check_replayed(std::slice::from_ref(&item), "o3", stored).is_ok());
+        let err = check_replayed(std::slice::from_ref(&item), "o4-mini", stored).unwrap_err();
         assert_eq!(err.code, Some("invalid_encrypted_content"));
         assert!(err.message.contains(item["id"].as_str().unwrap()));
         let mut garbled = item.clone();
         let mut text = sealed.to_owned();
         text.replace_range(10..11, if &text[10..11] == "0" { "1" } else { "0" });
         garbled["encrypted_content"] = json!(text);
-        assert!(check_replayed(&[garbled], "o3").is_err());
+        assert!(check_replayed(&[garbled], "o3", stored).is_err());
         let foreign = json!({"type": "reasoning", "id": "rs_x", "summary": [], "encrypted_content": "gAAAAABoXyz=="});
-        assert!(check_replayed(&[foreign], "o3").is_err());
+        assert!(check_replayed(&[foreign], "o3", stored).is_err());
         let mut moved = item.clone();
         moved["id"] = json!("rs_other");
-        assert!(check_replayed(&[moved], "o3").is_err());
+        assert!(check_replayed(&[moved], "o3", stored).is_err());
+        // Without encrypted content, the item must be stored on the server.
+        let by_id = json!({"type": "reasoning", "id": "rs_1", "summary": []});
+        let err = check_replayed(std::slice::from_ref(&by_id), "o3", stored).unwrap_err();
+        assert_eq!(err.status.as_u16(), 404);
+        assert!(err.message.starts_with("Item with id 'rs_1' not found."));
+        assert!(check_replayed(&[by_id], "o3", |id| id == "rs_1").is_ok());
     }
 }

@@ -48,7 +48,7 @@ pub(crate) async fn create(
     // ordinal and takes no conversation lock.
     let peeked = shared.peek(&start)?;
     let peeked_summary = context::summary_of(peeked.as_ref());
-    agent.check_input(&peeked_summary, &req)?;
+    agent.check_input(&shared, &peeked_summary, &req)?;
     let mut fitted = agent.fit(&req, peeked.as_ref(), &peeked_summary)?;
     let resolved = shared.resolve(&start)?;
     // The inherited context is shared and summarised already: the reply reads its
@@ -61,7 +61,7 @@ pub(crate) async fn create(
     if !same {
         // A conversation grew in between: check again against what is inherited.
         let inherited = context::summary_of(resolved.inherited.as_ref());
-        agent.check_input(&inherited, &req)?;
+        agent.check_input(&shared, &inherited, &req)?;
         fitted = agent.fit(&req, resolved.inherited.as_ref(), &inherited)?;
     }
     let out = agent.output(&shared, &req, &fitted.context, resolved.ordinal);
@@ -153,7 +153,7 @@ pub(crate) async fn input_tokens(
         OwnedStart::Conversation(id) => Start::Conversation(id),
     };
     let inherited = shared.peek(&start)?;
-    agent::input_tokens(&req, inherited.as_ref()).map(Json)
+    agent::input_tokens(&shared, &req, inherited.as_ref()).map(Json)
 }
 
 /// `GET /v1/responses/{id}`.

@@ -4,7 +4,7 @@
 //! [`Segment`] lists, so no critical section copies or reads a history, and replies
 //! are generated outside every lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,6 +45,10 @@ struct Store {
     /// How many responses were deleted or expired by hand so far: a chain verified
     /// live at this count is still live (see [`Stored::verified`]).
     deaths: u64,
+    /// The ids of the reasoning items of stored responses: a replayed reasoning
+    /// item without `encrypted_content` must be one of them. Kept while the
+    /// emulator runs, even after its response was deleted.
+    reasoning_items: HashSet<String>,
 }
 
 /// A stored response.
@@ -375,6 +379,14 @@ impl Shared {
             }
         }
         if keep {
+            let output_items = context.own_items().get(input_len..).unwrap_or_default();
+            for item in output_items {
+                if item.get("type").and_then(Value::as_str) == Some("reasoning")
+                    && let Some(id) = item.get("id").and_then(Value::as_str)
+                {
+                    store.reasoning_items.insert(id.to_owned());
+                }
+            }
             let (previous, chain_start, verified) = match start {
                 OwnedStart::Previous(parent) => {
                     let (chain_start, verified) = store
@@ -447,6 +459,11 @@ impl Shared {
             store.deaths += 1;
         }
         live
+    }
+
+    /// Whether `id` is the reasoning item of a response stored here.
+    pub(crate) fn knows_reasoning_item(&self, id: &str) -> bool {
+        self.store().reasoning_items.contains(id)
     }
 
     /// How many responses are stored and live.

@@ -132,6 +132,50 @@ impl Tools {
     }
 }
 
+/// Chat Completions tools (`{"type":"function","function":{...}}`), `tool_choice`
+/// (`{"type":"function","function":{"name":…}}` when forced) and
+/// `parallel_tool_calls`, validated with the chat params (`tools[0].function.name`).
+pub(crate) fn parse_chat(raw: &Map<String, Value>) -> Result<Tools, Failure> {
+    let mut flat = Map::new();
+    if let Some(Value::Array(list)) = raw.get("tools") {
+        let tools: Vec<Value> = list
+            .iter()
+            .map(|tool| match tool.get("function") {
+                Some(Value::Object(function)) => {
+                    let mut merged = function.clone();
+                    merged.insert("type".to_owned(), tool["type"].clone());
+                    Value::Object(merged)
+                }
+                _ => tool.clone(),
+            })
+            .collect();
+        flat.insert("tools".to_owned(), Value::Array(tools));
+    } else if let Some(other) = raw.get("tools") {
+        flat.insert("tools".to_owned(), other.clone());
+    }
+    if let Some(choice) = raw.get("tool_choice") {
+        let choice = match choice.get("function").and_then(|f| f.get("name")) {
+            Some(name) => json!({"type": "function", "name": name}),
+            None => choice.clone(),
+        };
+        flat.insert("tool_choice".to_owned(), choice);
+    }
+    if let Some(parallel) = raw.get("parallel_tool_calls") {
+        flat.insert("parallel_tool_calls".to_owned(), parallel.clone());
+    }
+    Tools::parse(&flat).map_err(|mut failure| {
+        // `tools[0].name` is `tools[0].function.name` in a chat request.
+        if let Some(param) = &failure.param
+            && let Some((index, field)) = param.split_once("].")
+            && param.starts_with("tools[")
+            && field != "type"
+        {
+            failure.param = Some(format!("{index}].function.{field}"));
+        }
+        failure
+    })
+}
+
 /// A completed `function_call` output item.
 pub(crate) fn call_item(id: &str, call_id: &str, name: &str, arguments: &str) -> Value {
     json!({

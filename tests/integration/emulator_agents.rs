@@ -415,6 +415,35 @@ async fn encrypted_reasoning_round_trips_statelessly_and_foreign_content_is_refu
 }
 
 #[tokio::test]
+async fn reasoning_items_by_id_need_a_stored_response() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let by_id = |resp: &Value| {
+        let item = &resp["output"][0];
+        json!({"model": "o3", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "id": item["id"], "summary": []},
+            resp["output"][1],
+            {"role": "user", "content": "and then?"}]})
+    };
+    let stored = create(&base, json!({"model": "o3", "input": "hi"})).await;
+    create(&base, by_id(&stored)).await;
+
+    let unstored = create(&base, json!({"model": "o3", "input": "hi", "store": false})).await;
+    let reply = post(&base, "/responses", &by_id(&unstored)).await;
+    assert_eq!(reply.status, 404);
+    let error = reply.error();
+    let id = unstored["output"][0]["id"].as_str().unwrap();
+    assert!(
+        error["message"].as_str().unwrap().starts_with(&format!(
+            "Item with id '{id}' not found. Items are not persisted when `store` is set to false."
+        )),
+        "{error}"
+    );
+    assert_eq!(error["param"], "input");
+}
+
+#[tokio::test]
 async fn streamed_reasoning_summary_events_precede_the_message() {
     let emu = Emulator::spawn().await.unwrap();
     let base = emu.base_url();
@@ -619,4 +648,115 @@ async fn duplicate_item_ids_are_refused() {
     assert_eq!(error["param"], "input");
     let distinct = json!([item, {"id": "msg_other", "role": "user", "content": "again"}]);
     create(&base, json!({"model": "gpt-4o-mini", "input": distinct})).await;
+}
+
+/// The weather tool in the Chat Completions shape.
+fn chat_weather_tool() -> Value {
+    let mut function = weather_tool();
+    let object = function.as_object_mut().unwrap();
+    object.remove("type");
+    json!({"type": "function", "function": function})
+}
+
+#[tokio::test]
+async fn chat_completions_call_tools_and_take_their_results() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let user = json!({"role": "user", "content": "get_weather city=Paris"});
+    let body =
+        json!({"model": "gpt-4o-mini", "n": 2, "messages": [user], "tools": [chat_weather_tool()]});
+    let reply = post(&base, "/chat/completions", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let completion = reply.json();
+    let mut call_ids = Vec::new();
+    for choice in completion["choices"].as_array().unwrap() {
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        let message = &choice["message"];
+        assert!(message["content"].is_null());
+        let call = &message["tool_calls"][0];
+        assert_eq!(call["type"], "function");
+        assert_eq!(call["function"]["name"], "get_weather");
+        assert_eq!(
+            call["function"]["arguments"],
+            r#"{"city":"Paris","unit":"celsius"}"#
+        );
+        call_ids.push(call["id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(call_ids[0], call_ids[1], "each choice has its own call ids");
+
+    let assistant = completion["choices"][0]["message"].clone();
+    let tool = json!({"role": "tool", "tool_call_id": call_ids[0], "content": "{\"temp\":18}"});
+    let answered = json!({"model": "gpt-4o-mini", "messages": [user, assistant, tool],
+                          "tools": [chat_weather_tool()]});
+    let done = post(&base, "/chat/completions", &answered).await.json();
+    assert_eq!(done["choices"][0]["finish_reason"], "stop");
+    assert!(
+        done["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("[ctx 3 msgs]")
+    );
+
+    let unanswered = json!({"model": "gpt-4o-mini", "messages": [user, assistant, {"role": "user", "content": "?"}]});
+    let error = post(&base, "/chat/completions", &unanswered).await.error();
+    assert_eq!(error["param"], "messages.[1].role");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(call_ids[0].as_str()),
+        "{error}"
+    );
+    let stray = json!({"model": "gpt-4o-mini", "messages": [user, tool]});
+    let error = post(&base, "/chat/completions", &stray).await.error();
+    assert_eq!(error["param"], "messages.[1].role");
+    let bad = json!({"model": "gpt-4o-mini", "messages": [user],
+                     "tools": [{"type": "function", "function": {"parameters": {}}}]});
+    assert_eq!(
+        post(&base, "/chat/completions", &bad).await.error()["param"],
+        "tools[0].function.name"
+    );
+}
+
+#[tokio::test]
+async fn streamed_chat_tool_calls_reassemble() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    let body = json!({"model": "gpt-4o-mini", "stream": true, "tools": [chat_weather_tool()],
+        "messages": [{"role": "user", "content": "get_weather city=\"Le Puy-en-Velay\" unit=fahrenheit"}]});
+    let reply = post(&base, "/chat/completions", &body).await;
+    assert_eq!(reply.status, 200);
+    let mut id = None;
+    let mut arguments = String::new();
+    let mut finish = None;
+    for block in sse_blocks(&reply.text) {
+        if block.data == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(&block.data).unwrap();
+        for choice in chunk["choices"].as_array().unwrap() {
+            if let Some(calls) = choice["delta"]["tool_calls"].as_array() {
+                let call = &calls[0];
+                assert_eq!(call["index"], 0);
+                if let Some(call_id) = call["id"].as_str() {
+                    assert!(
+                        id.replace(call_id.to_owned()).is_none(),
+                        "the id comes once"
+                    );
+                    assert_eq!(call["function"]["name"], "get_weather");
+                }
+                arguments.push_str(call["function"]["arguments"].as_str().unwrap());
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                finish = Some(reason.to_owned());
+            }
+        }
+    }
+    assert!(id.unwrap().starts_with("call_"));
+    assert_eq!(finish.as_deref(), Some("tool_calls"));
+    let args: Value = serde_json::from_str(&arguments).unwrap();
+    assert_eq!(
+        args,
+        json!({"city": "Le Puy-en-Velay", "unit": "fahrenheit"})
+    );
 }

@@ -408,6 +408,35 @@ def input_tokens_count(client):
     )
 
 
+@check
+def chat_tool_calls(client):
+    function = {k: v for k, v in WEATHER_TOOL.items() if k != "type"}
+    tools = [{"type": "function", "function": function}]
+    messages = [{"role": "user", "content": "get_weather city=Paris"}]
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=messages, tools=tools)
+    ChatCompletion.model_validate(raw.http_response.json())
+    choice = raw.parse().choices[0]
+    assert choice.finish_reason == "tool_calls", choice
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"] == "Paris"
+
+    answered = messages + [
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    done = client.chat.completions.create(model="gpt-4o-mini", messages=answered, tools=tools)
+    assert done.choices[0].finish_reason == "stop" and done.choices[0].message.content
+
+    arguments, finish = "", None
+    for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=tools, stream=True):
+        ChatCompletionChunk.model_validate(chunk.model_dump(mode="json"))
+        for c in chunk.choices:
+            for fragment in c.delta.tool_calls or []:
+                arguments += fragment.function.arguments or ""
+            finish = c.finish_reason or finish
+    assert finish == "tool_calls" and arguments == call.function.arguments, (finish, arguments)
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
