@@ -19,9 +19,8 @@
 //!
 //! With `OPENAI_API_KEY` set it talks to the real API (`RESPTREE_MODEL` picks
 //! the model, default `gpt-4o-mini`); `RESPTREE_BACKEND=chat` uses Chat
-//! Completions, where the calls travel as `tool_calls` and `tool` messages
-//! (the embedded emulator's Chat endpoint never calls tools: there the example
-//! stops with "the model answered without calling get_weather").
+//! Completions, where the calls travel as `tool_calls` and `tool` messages.
+//! `RESPTREE_BACKEND=chat` works offline too.
 
 mod common;
 

@@ -206,16 +206,6 @@ fn example_args(name: &str, dir: &std::path::Path) -> Vec<String> {
     }
 }
 
-/// Examples that cannot succeed against the emulator with this backend, and
-/// the error they must report instead.
-fn expected_failure(name: &str, backend: &str) -> Option<&'static str> {
-    match (name, backend) {
-        // The emulator's Chat Completions endpoint never calls tools.
-        ("agent_branch", "chat") => Some("the model answered without calling get_weather"),
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn examples_never_print_the_key() {
     let emu = Emulator::spawn().await.unwrap();
@@ -241,14 +231,7 @@ async fn examples_never_print_the_key() {
                     .unwrap()
             });
             let text = output_of(&out);
-            match expected_failure(name, backend) {
-                // Its output must be clean all the same.
-                Some(reason) => assert!(
-                    !out.status.success() && text.contains(reason),
-                    "{name} ({backend}) should fail with {reason:?}:\n{text}"
-                ),
-                None => assert!(out.status.success(), "{name} ({backend}) failed:\n{text}"),
-            }
+            assert!(out.status.success(), "{name} ({backend}) failed:\n{text}");
             assert_clean(&format!("example {name} ({backend})"), &text);
             // Examples that take their backend from the environment must have used the key.
             let source = std::fs::read_to_string(format!(
