@@ -165,6 +165,28 @@ pub enum Error {
     #[error("internal error (a bug in resptree): {0}")]
     Internal(&'static str),
 
+    /// A request would continue `node`, whose output holds function calls, without
+    /// answering every one of them with a `function_call_output` item (the server
+    /// would refuse it). Raised before anything is sent; answer them with
+    /// [`Engine::submit_tool_outputs`](crate::Engine::submit_tool_outputs).
+    #[error("node {node} has unanswered function calls: {}", call_ids.join(", "))]
+    UnansweredToolCalls {
+        /// The node whose calls are pending.
+        node: NodeId,
+        /// The `call_id`s left unanswered, in output order.
+        call_ids: Vec<String>,
+    },
+
+    /// A `function_call_output` answers a call that the node being continued did
+    /// not make (or answers one call twice). Raised before anything is sent.
+    #[error("{call_id:?} is not a pending function call of {}", node.as_ref().map_or("a new root".to_owned(), ToString::to_string))]
+    UnknownToolCall {
+        /// The node being continued (`None`: a new root, which has no calls).
+        node: Option<NodeId>,
+        /// The `call_id` of the output.
+        call_id: String,
+    },
+
     /// A native fan-out (Chat Completions `n`) came back with fewer choices than
     /// were asked for: some compatible servers ignore `n`, or cap it.
     ///

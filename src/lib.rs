@@ -81,7 +81,10 @@ pub mod ids;
 pub use ids::{IntoRefName, NodeId, RefName, ResponseId};
 
 pub mod node;
-pub use node::{Node, NodeStatus, Origin, Timestamp, Usage};
+pub use node::{Node, NodeStatus, Origin, Timestamp, ToolCall, ToolOutput, Usage};
+
+pub mod settings;
+pub use settings::RequestSettings;
 
 pub mod tree;
 pub use tree::ResponseTree;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{NodeId, ResponseId};
+use crate::settings::RequestSettings;
 
 /// One response in a tree: what was sent, what came back, and how it was made.
 ///
@@ -60,6 +61,11 @@ pub struct Node {
     pub labels: BTreeSet<String>,
     /// Which backend made the node, and what the server holds of it.
     pub origin: Origin,
+    /// The request settings (tools, tool choice, reasoning, text format,
+    /// sampling, …) the request was sent with; what its children inherit.
+    /// Empty for nodes recorded before settings were (older stores load so).
+    #[serde(default, skip_serializing_if = "RequestSettings::is_empty")]
+    pub settings: RequestSettings,
 }
 
 impl Node {
@@ -91,6 +97,7 @@ impl Node {
             metadata: BTreeMap::new(),
             labels: BTreeSet::new(),
             origin: Origin::local(),
+            settings: RequestSettings::default(),
         }
     }
 
@@ -122,6 +129,31 @@ impl Node {
         self
     }
 
+    /// The `function_call` items of the output, in order: what the model asked
+    /// the caller to run.
+    pub fn tool_calls(&self) -> Vec<ToolCall> {
+        self.output.iter().filter_map(ToolCall::from_item).collect()
+    }
+
+    /// The function calls of this node that no `function_call_output` in its own
+    /// output answers: all of them, for function tools, since the caller answers
+    /// in a child's input ([`Engine::submit_tool_outputs`]). A child continuing
+    /// this node must answer every one.
+    ///
+    /// [`Engine::submit_tool_outputs`]: crate::Engine::submit_tool_outputs
+    pub fn pending_tool_calls(&self) -> Vec<ToolCall> {
+        let answered: BTreeSet<&str> = self
+            .output
+            .iter()
+            .filter(|item| item.get("type").and_then(Value::as_str) == Some("function_call_output"))
+            .filter_map(|item| item.get("call_id").and_then(Value::as_str))
+            .collect();
+        self.tool_calls()
+            .into_iter()
+            .filter(|call| !answered.contains(call.call_id.as_str()))
+            .collect()
+    }
+
     /// The text of the last user message in this node's input, if any.
     pub fn user_text(&self) -> Option<String> {
         self.input
@@ -130,6 +162,102 @@ impl Node {
             .find(|item| item.get("role").and_then(Value::as_str) == Some("user"))
             .map(item_text)
     }
+}
+
+/// A `function_call` output item: the model asks the caller to run `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ToolCall {
+    /// The id to answer with (`call_id`).
+    pub call_id: String,
+    /// The function's name.
+    pub name: String,
+    /// The arguments: a JSON document, as a string (the model may produce
+    /// invalid JSON; see [`ToolCall::arguments_json`]).
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The call in a `function_call` item; `None` for any other item or one
+    /// without a `call_id`.
+    pub fn from_item(item: &Value) -> Option<Self> {
+        if item.get("type").and_then(Value::as_str) != Some("function_call") {
+            return None;
+        }
+        let text = |key| item.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            call_id: text("call_id")?,
+            name: text("name").unwrap_or_default(),
+            arguments: text("arguments").unwrap_or_default(),
+        })
+    }
+
+    /// The arguments parsed as JSON; `None` if they are not valid JSON.
+    pub fn arguments_json(&self) -> Option<Value> {
+        serde_json::from_str(&self.arguments).ok()
+    }
+
+    /// A compact one-line form, `name(key="value", n=1)`: the arguments' keys and
+    /// values when they are a JSON object, else the raw arguments.
+    pub fn display_compact(&self) -> String {
+        let args = match self.arguments_json() {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => self.arguments.clone(),
+        };
+        format!("{}({args})", self.name)
+    }
+}
+
+/// The caller's answer to one [`ToolCall`]: a `function_call_output` input item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ToolOutput {
+    /// The `call_id` of the call it answers.
+    pub call_id: String,
+    /// The output, as text (often a JSON document).
+    pub output: String,
+}
+
+impl ToolOutput {
+    /// The answer `output` to the call `call_id`.
+    pub fn new(call_id: impl Into<String>, output: impl Into<String>) -> Self {
+        Self {
+            call_id: call_id.into(),
+            output: output.into(),
+        }
+    }
+
+    /// The answer to the call `call_id` as a JSON document.
+    pub fn json(call_id: impl Into<String>, output: &Value) -> Self {
+        Self::new(call_id, output.to_string())
+    }
+
+    /// The `function_call_output` input item.
+    pub fn to_item(&self) -> Value {
+        serde_json::json!({
+            "type": "function_call_output",
+            "call_id": self.call_id,
+            "output": self.output,
+        })
+    }
+}
+
+/// The `function_call_output` item of `item`: its `call_id` and output text.
+pub fn tool_output_of(item: &Value) -> Option<ToolOutput> {
+    if item.get("type").and_then(Value::as_str) != Some("function_call_output") {
+        return None;
+    }
+    let call_id = item.get("call_id").and_then(Value::as_str)?;
+    let output = match item.get("output") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => item_text(&serde_json::json!({"content": other})),
+        None => String::new(),
+    };
+    Some(ToolOutput::new(call_id, output))
 }
 
 /// Builds an input message item `{"role": role, "content": text}`.
@@ -194,6 +322,11 @@ pub struct Usage {
     pub output_tokens: u64,
     /// The part of `output_tokens` spent on reasoning.
     pub reasoning_tokens: u64,
+    /// The part of `input_tokens` written to the prompt cache
+    /// (`input_tokens_details.cache_write_tokens`; billed above the uncached rate
+    /// by newer models). 0 in records made before it was kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
     /// `input_tokens + output_tokens`.
     pub total_tokens: u64,
     /// When set, `input_tokens` was billed once for a group of sibling nodes made
@@ -201,6 +334,10 @@ pub struct Usage {
     /// prompt count and its siblings share it. Sum such groups once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_input_group: Option<NodeId>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {

@@ -11,6 +11,7 @@ use super::{Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, Cont
 use crate::client::{ChatChunk, ChatCompletion, ChatRequest, ChatUsage, Client};
 use crate::error::{Error, Result};
 use crate::node::{NodeStatus, Timestamp, Usage, item_text};
+use crate::settings::{RequestSettings, TextFormat, ToolChoice};
 
 /// The largest `n` the Chat Completions API accepts.
 pub const MAX_CHOICES: usize = 128;
@@ -32,9 +33,13 @@ pub const MAX_CHOICES: usize = 128;
 ///   joined `output_text` (or their refusal, if that is all they hold).
 /// - `reasoning` items are skipped: Chat Completions has no way to send them back,
 ///   and their content is a summary at best.
-/// - `function_call` and `function_call_output` items are rendered as text
-///   (`assistant` and `user` messages respectively), because a real `tool_calls`
-///   message is only valid together with matching `tools` in the request.
+/// - When the request carries function tools (inherited from the branch by
+///   default), `function_call` items become `tool_calls` of an `assistant`
+///   message (consecutive calls, and the assistant text just before them, share
+///   one message) and `function_call_output` items become `tool` messages with
+///   their `tool_call_id`. Without tools they are rendered as text (`assistant`
+///   and `user` messages respectively), because a real `tool_calls` message is
+///   only valid together with matching `tools` in the request.
 /// - Any other item with text keeps its role (default `user`); items without
 ///   text are skipped.
 ///
@@ -62,6 +67,17 @@ pub const MAX_CHOICES: usize = 128;
 ///
 /// Metadata is recorded on the node but not sent: the real API only accepts
 /// `metadata` on stored completions.
+///
+/// # Settings
+///
+/// Function tools become chat `tools` (`{"type": "function", "function": {…}}`),
+/// `tool_choice` and `parallel_tool_calls` keep their meaning (a forced function
+/// becomes `{"type": "function", "function": {"name": …}}`), `text.format`
+/// becomes `response_format`, `reasoning.effort` becomes `reasoning_effort`, and
+/// `top_p`, `service_tier`, `prompt_cache_key` and `safety_identifier` are sent
+/// as they are. Chat Completions has no equivalent for non-function tools,
+/// `max_tool_calls`, `include`, `truncation` or a reasoning summary: those are
+/// not sent. `extra` is sent as given.
 ///
 /// # Fewer choices than `n`
 ///
@@ -216,8 +232,130 @@ pub fn chat_messages(request: &BackendRequest) -> Vec<Value> {
     if let Some(text) = &request.instructions {
         messages.push(json!({"role": "system", "content": text}));
     }
-    messages.extend(request.full_input().iter().filter_map(to_message));
+    let with_tools = request.settings.function_tools().next().is_some();
+    for item in &request.full_input() {
+        if with_tools {
+            if let Some(call) = tool_call_of(item) {
+                push_tool_call(&mut messages, call);
+                continue;
+            }
+            if let Some(output) = crate::node::tool_output_of(item) {
+                messages.push(json!({
+                    "role": "tool",
+                    "tool_call_id": output.call_id,
+                    "content": output.output,
+                }));
+                continue;
+            }
+        }
+        messages.extend(to_message(item));
+    }
     messages
+}
+
+/// A `function_call` item as a chat `tool_calls` entry.
+fn tool_call_of(item: &Value) -> Option<Value> {
+    let call = crate::node::ToolCall::from_item(item)?;
+    Some(json!({
+        "id": call.call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }))
+}
+
+/// Adds a tool call to the assistant message just before it, or to a new one:
+/// one Responses output (text, then calls) is one chat assistant turn.
+fn push_tool_call(messages: &mut Vec<Value>, call: Value) {
+    if let Some(last) = messages.last_mut() {
+        if last["role"] == "assistant" {
+            if let Some(map) = last.as_object_mut() {
+                let calls = map
+                    .entry("tool_calls")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(calls) = calls {
+                    calls.push(call);
+                    return;
+                }
+            }
+        }
+    }
+    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+}
+
+/// The request fields the settings map to (see "Settings" on [`ChatBackend`]).
+fn settings_params(settings: &RequestSettings) -> Vec<(&'static str, Value)> {
+    let mut params = Vec::new();
+    let tools: Vec<Value> = settings
+        .function_tools()
+        .map(|tool| {
+            let mut function = Map::new();
+            function.insert("name".to_owned(), json!(tool.name));
+            if let Some(text) = &tool.description {
+                function.insert("description".to_owned(), json!(text));
+            }
+            if let Some(schema) = &tool.parameters {
+                function.insert("parameters".to_owned(), schema.clone());
+            }
+            if let Some(strict) = tool.strict {
+                function.insert("strict".to_owned(), json!(strict));
+            }
+            json!({"type": "function", "function": function})
+        })
+        .collect();
+    if !tools.is_empty() {
+        params.push(("tools", Value::Array(tools)));
+        if let Some(choice) = &settings.tool_choice {
+            let choice = match choice {
+                ToolChoice::Function(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+                other => other.to_json(),
+            };
+            params.push(("tool_choice", choice));
+        }
+        if let Some(on) = settings.parallel_tool_calls {
+            params.push(("parallel_tool_calls", json!(on)));
+        }
+    }
+    if let Some(format) = &settings.text_format {
+        let format = match format {
+            TextFormat::JsonSchema {
+                name,
+                schema,
+                description,
+                strict,
+            } => {
+                let mut inner = Map::new();
+                inner.insert("name".to_owned(), json!(name));
+                inner.insert("schema".to_owned(), schema.clone());
+                if let Some(text) = description {
+                    inner.insert("description".to_owned(), json!(text));
+                }
+                if let Some(strict) = strict {
+                    inner.insert("strict".to_owned(), json!(strict));
+                }
+                json!({"type": "json_schema", "json_schema": inner})
+            }
+            other => other.to_json(),
+        };
+        params.push(("response_format", format));
+    }
+    if let Some(effort) = settings.reasoning.as_ref().and_then(|r| r.effort.as_ref()) {
+        params.push(("reasoning_effort", json!(effort)));
+    }
+    if let Some(p) = settings.top_p {
+        params.push(("top_p", json!(p)));
+    }
+    for (key, value) in [
+        ("service_tier", &settings.service_tier),
+        ("prompt_cache_key", &settings.prompt_cache_key),
+        ("safety_identifier", &settings.safety_identifier),
+    ] {
+        if let Some(value) = value {
+            params.push((key, json!(value)));
+        }
+    }
+    params
 }
 
 /// The wire request for `request` with `n` choices.
@@ -240,11 +378,20 @@ fn to_wire(request: &BackendRequest, n: usize) -> Result<ChatRequest> {
         // `n` is at most 128 here, so the conversion cannot fail.
         wire = wire.n(u32::try_from(n).unwrap_or(1));
     }
-    if let Some(t) = request.temperature {
+    if let Some(t) = request.temperature.or(request.settings.temperature) {
         wire = wire.temperature(t);
     }
-    if let Some(max) = request.max_output_tokens {
+    if let Some(max) = request
+        .max_output_tokens
+        .or(request.settings.max_output_tokens)
+    {
         wire = wire.max_completion_tokens(u64::from(max));
+    }
+    for (key, value) in settings_params(&request.settings) {
+        wire = wire.param(key, value);
+    }
+    for (key, value) in &request.settings.extra {
+        wire = wire.param(key.clone(), value.clone());
     }
     Ok(wire)
 }
@@ -648,6 +795,67 @@ mod tests {
                 ("user", "next"),
             ]
         );
+    }
+
+    #[test]
+    fn with_function_tools_calls_and_outputs_are_chat_tool_messages() {
+        use crate::settings::FunctionTool;
+        let mut request = BackendRequest::new(
+            "m",
+            vec![
+                json!({"type": "function_call_output", "call_id": "c1", "output": "{\"temp\":18}"}),
+                json!({"type": "function_call_output", "call_id": "c2", "output": "rain"}),
+            ],
+        );
+        request.settings = RequestSettings::default()
+            .tool(FunctionTool::new("get_weather").parameters(json!({"type": "object"})))
+            .tool_choice(ToolChoice::Function("get_weather".to_owned()))
+            .parallel_tool_calls(true)
+            .text_format(TextFormat::json_schema("w", json!({"type": "object"})))
+            .reasoning(crate::settings::Reasoning::effort("low"))
+            .include("reasoning.encrypted_content");
+        request.context = Context::Replay(vec![
+            json!({"role": "user", "content": "Weather in Paris and Oslo?"}),
+            json!({"type": "reasoning", "summary": [], "encrypted_content": "e"}),
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]}),
+            json!({"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}),
+            json!({"type": "function_call", "call_id": "c2", "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}),
+        ]);
+        assert_eq!(
+            chat_messages(&request),
+            vec![
+                json!({"role": "user", "content": "Weather in Paris and Oslo?"}),
+                json!({"role": "assistant", "content": "Checking.", "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                    {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}},
+                ]}),
+                json!({"role": "tool", "tool_call_id": "c1", "content": "{\"temp\":18}"}),
+                json!({"role": "tool", "tool_call_id": "c2", "content": "rain"}),
+            ]
+        );
+        let body = serde_json::to_value(to_wire(&request, 1).unwrap()).unwrap();
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])
+        );
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "function", "function": {"name": "get_weather"}})
+        );
+        assert_eq!(body["parallel_tool_calls"], true);
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        assert_eq!(body["response_format"]["json_schema"]["name"], "w");
+        assert_eq!(body["reasoning_effort"], "low");
+        // Responses-only fields are not sent to a chat server.
+        assert!(body.get("include").is_none() && body.get("reasoning").is_none());
+        // A call without text before it gets its own assistant message.
+        request.context = Context::Replay(vec![
+            json!({"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"}),
+            json!({"type": "function_call", "call_id": "c2", "name": "get_weather", "arguments": "{}"}),
+        ]);
+        let messages = chat_messages(&request);
+        assert_eq!(messages[0]["content"], Value::Null);
+        assert_eq!(messages[0]["tool_calls"].as_array().unwrap().len(), 2);
     }
 
     #[test]

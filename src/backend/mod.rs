@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::ids::ResponseId;
 use crate::node::{NodeStatus, Timestamp, Usage};
+use crate::settings::RequestSettings;
 
 mod chat;
 pub use chat::{ChatBackend, MAX_CHOICES, chat_messages};
@@ -193,6 +194,10 @@ pub struct BackendRequest {
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f64>,
+    /// Everything else on the create surface: tools, tool choice, reasoning,
+    /// `include`, text format, `top_p`, … ([`RequestSettings`]). Where it also
+    /// sets `max_output_tokens` or `temperature`, the fields above win.
+    pub settings: RequestSettings,
 }
 
 impl BackendRequest {
@@ -207,6 +212,7 @@ impl BackendRequest {
             metadata: BTreeMap::new(),
             max_output_tokens: None,
             temperature: None,
+            settings: RequestSettings::default(),
         }
     }
 

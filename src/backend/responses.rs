@@ -145,10 +145,22 @@ fn to_wire(request: &BackendRequest) -> CreateResponse {
     if !request.metadata.is_empty() {
         wire = wire.metadata(request.metadata.clone());
     }
-    if let Some(max) = request.max_output_tokens {
+    // Settings first: the request's own `max_output_tokens`/`temperature`
+    // fields win over the same settings (they are typed fields of the wire
+    // request, so they must not also travel in its `extra`).
+    for (key, value) in request.settings.to_body() {
+        match key.as_str() {
+            "max_output_tokens" | "temperature" => {}
+            _ => wire = wire.param(key, value),
+        }
+    }
+    if let Some(max) = request
+        .max_output_tokens
+        .or(request.settings.max_output_tokens)
+    {
         wire = wire.max_output_tokens(u64::from(max));
     }
-    if let Some(t) = request.temperature {
+    if let Some(t) = request.temperature.or(request.settings.temperature) {
         wire = wire.temperature(t);
     }
     wire
@@ -162,7 +174,15 @@ fn reply_from(response: &Response) -> Result<BackendReply> {
         Some("cancelled") => NodeStatus::Cancelled,
         Some(_) => NodeStatus::Failed,
     };
-    let usage = response.usage.as_ref().map(Usage::from).unwrap_or_default();
+    let mut usage = response.usage.as_ref().map(Usage::from).unwrap_or_default();
+    // Cache writes arrive as an extra detail the wire type keeps untyped.
+    usage.cache_write_tokens = response
+        .usage
+        .as_ref()
+        .and_then(|u| u.input_tokens_details.as_ref())
+        .and_then(|d| d.extra.get("cache_write_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Ok(BackendReply {
         response_id: Some(ResponseId::new(&response.id)?),
         output: response.output_json(),

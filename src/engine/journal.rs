@@ -84,6 +84,7 @@ impl Engine {
         node.origin.replayed = attempt.params.replay;
         node.extra_context = attempt.params.extra_context.clone();
         node.labels = attempt.params.labels.clone();
+        node.settings = attempt.params.settings.clone();
         let node_id = node.id.clone();
         self.commit(vec![node], attempt).await?;
         Ok(Some(node_id))

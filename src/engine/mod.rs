@@ -22,6 +22,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
 use crate::node::{Node, Timestamp, message_item};
+use crate::settings::{Reasoning, RequestSettings, TextFormat, Tool, ToolChoice};
 use crate::tree::ResponseTree;
 
 mod accounting;
@@ -29,8 +30,10 @@ mod fan_out_stream;
 mod journal;
 mod maintenance;
 mod pipeline;
+mod replay;
 mod stream;
 mod task_stream;
+mod tools;
 
 use pipeline::Call;
 
@@ -228,14 +231,13 @@ impl Engine {
         };
         // One plan (one parent read, one transcript) serves every child.
         let base = self.plan(parent, base.clone(), options).await?;
-        let jobs = inputs
-            .into_iter()
-            .map(|input| {
-                let mut plan = base.clone();
-                plan.request.input = input;
-                (plan, Call::One)
-            })
-            .collect();
+        // Every input is checked before anything is sent.
+        let mut jobs = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let mut plan = base.clone();
+            plan.set_input(input)?;
+            jobs.push((plan, Call::One));
+        }
         let results = self.run(jobs).await?;
         Ok(results
             .into_iter()
@@ -495,6 +497,14 @@ pub struct RespondOptions {
     /// Nodes whose content this request includes as explicit input (recorded as
     /// extra-context edges).
     pub extra_context: Vec<NodeId>,
+    /// Request settings (tools, tool choice, reasoning, text format, …) for this
+    /// call, laid over the inherited ones field by field
+    /// ([`RequestSettings::overlay`]). `max_output_tokens` and `temperature`
+    /// above, when set, win over the same fields here.
+    pub settings: RequestSettings,
+    /// Start from no settings instead of the parent's. Default: inherit, since
+    /// the server never carries settings over `previous_response_id`.
+    pub fresh_settings: bool,
 }
 
 impl RespondOptions {
@@ -560,6 +570,50 @@ impl RespondOptions {
     #[must_use]
     pub fn store(mut self, store: bool) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Sets this call's request settings (replacing any set before), laid over
+    /// the inherited ones.
+    #[must_use]
+    pub fn settings(mut self, settings: RequestSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Adds a tool for this call (the parent's tools are inherited unless this
+    /// call sets a tool list: then this list replaces them).
+    #[must_use]
+    pub fn tool(mut self, tool: impl Into<Tool>) -> Self {
+        self.settings = self.settings.tool(tool);
+        self
+    }
+
+    /// Sets `tool_choice` for this call.
+    #[must_use]
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.settings = self.settings.tool_choice(choice);
+        self
+    }
+
+    /// Sets the reasoning settings for this call.
+    #[must_use]
+    pub fn reasoning(mut self, reasoning: Reasoning) -> Self {
+        self.settings = self.settings.reasoning(reasoning);
+        self
+    }
+
+    /// Sets the output format (`text.format`) for this call.
+    #[must_use]
+    pub fn text_format(mut self, format: TextFormat) -> Self {
+        self.settings = self.settings.text_format(format);
+        self
+    }
+
+    /// Starts from no settings instead of inheriting the parent's.
+    #[must_use]
+    pub fn fresh_settings(mut self) -> Self {
+        self.fresh_settings = true;
         self
     }
 

@@ -27,7 +27,8 @@ use super::{Engine, FanOutUpdate, Instructions, RespondOptions, StreamUpdate};
 use crate::backend::{BackendEvent, BackendReply, BackendRequest, Context};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
-use crate::node::{Node, Origin, Timestamp};
+use crate::node::{Node, Origin, Timestamp, ToolCall};
+use crate::settings::INCLUDE_REASONING_ENCRYPTED;
 use crate::store::{Attempt, AttemptParams};
 use crate::tree::ResponseTree;
 
@@ -37,6 +38,8 @@ pub(super) struct Plan {
     pub(super) parent: Option<NodeId>,
     pub(super) request: BackendRequest,
     pub(super) options: RespondOptions,
+    /// The parent's function calls, which every input must answer.
+    pub(super) pending_calls: Vec<ToolCall>,
 }
 
 /// How a planned request is sent: the one thing in which respond, fan-out and
@@ -167,6 +170,11 @@ impl Engine {
             Instructions::Set(text) => Some(text.clone()),
             Instructions::None => None,
         };
+        let pending_calls = parent_node
+            .as_ref()
+            .map(Node::pending_tool_calls)
+            .unwrap_or_default();
+        super::tools::check_answers(parent, &pending_calls, &input)?;
         let mut request = BackendRequest::new(
             options
                 .model
@@ -177,19 +185,22 @@ impl Engine {
         request.instructions = instructions;
         request.store = !config.stateless && options.store.unwrap_or(true);
         request.metadata = options.metadata.clone();
-        request.max_output_tokens = options.max_output_tokens;
-        request.temperature = options.temperature;
+        request.settings = settings_for(parent_node.as_ref(), options, request.store);
+        request.settings.validate()?;
+        request.max_output_tokens = request.settings.max_output_tokens;
+        request.temperature = request.settings.temperature;
         request.context = match &parent_node {
             None => Context::None,
             Some(p) => match self.server_parent(p) {
                 Some(id) => Context::Previous(id),
-                None => Context::Replay(self.transcript(&p.id).await?),
+                None => Context::Replay(self.transcript(&p.id, &request.model).await?),
             },
         };
         Ok(Plan {
             parent: parent_node.map(|p| p.id),
             request,
             options: options.clone(),
+            pending_calls,
         })
     }
 
@@ -206,9 +217,19 @@ impl Engine {
         (!forgotten).then(|| id.clone())
     }
 
-    async fn transcript(&self, id: &NodeId) -> Result<Vec<Value>> {
+    /// The path to `id`, made safe to replay to `model` (see `replay.rs`).
+    async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
         let id = id.clone();
-        self.with_tree(move |tree| tree.transcript(&id)).await
+        let model = model.to_owned();
+        self.with_tree(move |tree| {
+            let nodes = tree
+                .path(&id)?
+                .iter()
+                .map(|step| tree.get(step))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(super::replay::replay_items(&nodes, &model))
+        })
+        .await
     }
 
     pub(super) async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
@@ -241,7 +262,7 @@ impl Engine {
                 if let Ok(mut forgotten) = self.inner.forgotten.lock() {
                     forgotten.insert(id.clone());
                 }
-                let items = self.transcript(&parent).await?;
+                let items = self.transcript(&parent, &plan.request.model).await?;
                 tracing::info!(
                     forgotten = %id,
                     items = items.len(),
@@ -369,6 +390,7 @@ impl Engine {
         node.usage = reply.usage;
         node.usage.shared_input_group = group;
         node.metadata = plan.request.metadata.clone();
+        node.settings = plan.request.settings.clone();
         node.labels = plan.options.labels.clone();
         node.origin = Origin::backend(self.inner.backend.name());
         node.origin.response_id = reply.response_id;
@@ -407,7 +429,45 @@ impl Engine {
     }
 }
 
+/// The settings a new child of `parent` is sent with: the parent's (unless the
+/// call starts fresh), overlaid with the call's, with `include` completed.
+///
+/// The `include` rule: `reasoning.encrypted_content` is asked for whenever the
+/// node may have to be replayed with its reasoning: when the server will not
+/// store it (`store: false`, stateless mode), or when the request sets
+/// `reasoning` (a reasoning model, whose stored copy may still be forgotten or
+/// expire). Without it, a replay would have to drop the reasoning items.
+fn settings_for(
+    parent: Option<&Node>,
+    options: &RespondOptions,
+    store: bool,
+) -> crate::settings::RequestSettings {
+    let inherited = match parent {
+        Some(p) if !options.fresh_settings => p.settings.clone(),
+        _ => crate::settings::RequestSettings::default(),
+    };
+    let mut settings = inherited.overlay(&options.settings);
+    if options.max_output_tokens.is_some() {
+        settings.max_output_tokens = options.max_output_tokens;
+    }
+    if options.temperature.is_some() {
+        settings.temperature = options.temperature;
+    }
+    if !store || settings.reasoning.is_some() {
+        settings = settings.include(INCLUDE_REASONING_ENCRYPTED);
+    }
+    settings
+}
+
 impl Plan {
+    /// Replaces the plan's new input (a branch's other children), checking that
+    /// it answers the parent's function calls.
+    pub(super) fn set_input(&mut self, input: Vec<Value>) -> Result<()> {
+        super::tools::check_answers(self.parent.as_ref(), &self.pending_calls, &input)?;
+        self.request.input = input;
+        Ok(())
+    }
+
     /// The journal entry for this plan, before it is sent.
     fn attempt(&self, n: Option<usize>) -> Attempt {
         let params = AttemptParams {
@@ -419,6 +479,7 @@ impl Plan {
             labels: self.options.labels.clone(),
             extra_context: self.options.extra_context.clone(),
             n,
+            settings: self.request.settings.clone(),
         };
         Attempt::new(self.parent.clone(), self.request.input.clone(), params)
     }

@@ -102,13 +102,42 @@ fn user_line(node: &Node) -> String {
         .map_or_else(String::new, |kind| format!("({kind})"))
 }
 
-/// The first line of the node's output text, or its status when it has none.
+/// The first line of the node's output text, then its function calls
+/// (`⚙ get_weather(city="Paris")`); its status when it has neither.
 fn output_line(node: &Node) -> String {
-    if node.output_text.trim().is_empty() {
-        format!("({:?})", node.status).to_lowercase()
-    } else {
-        first_line(&node.output_text)
+    let calls: Vec<String> = node
+        .tool_calls()
+        .iter()
+        .map(|call| format!("⚙ {}", call.display_compact()))
+        .collect();
+    let text = first_line(&node.output_text);
+    match (text.is_empty(), calls.is_empty()) {
+        (true, true) => format!("({:?})", node.status).to_lowercase(),
+        (false, true) => text,
+        (true, false) => calls.join("; "),
+        (false, false) => format!("{text} {}", calls.join("; ")),
     }
+}
+
+/// For a node that answers function calls: each answered call with its output,
+/// `⚙ get_weather(city="Paris") → {"temp":18}`, the call looked up in `parent`
+/// (just `⚙ call_id → output` when the parent does not hold it). `None` when the
+/// node's input answers no call.
+fn tool_outputs_line(node: &Node, parent: Option<&Node>) -> Option<String> {
+    let calls = parent.map(Node::tool_calls).unwrap_or_default();
+    let parts: Vec<String> = node
+        .input
+        .iter()
+        .filter_map(crate::node::tool_output_of)
+        .map(|answer| {
+            let call = calls
+                .iter()
+                .find(|c| c.call_id == answer.call_id)
+                .map_or_else(|| answer.call_id.clone(), |c| c.display_compact());
+            format!("⚙ {call} → {}", first_line(&answer.output))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn first_line(text: &str) -> String {

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
-use super::{output_line, user_line, walk};
+use super::{output_line, tool_outputs_line, user_line, walk};
+use crate::node::tool_output_of;
 use crate::text::truncate;
 
 /// Options for [`ascii`].
@@ -171,7 +172,17 @@ fn line(
     } else {
         String::new()
     };
-    let (user, output) = (user_line(&node), output_line(&node));
+    // A node answering function calls shows the calls it answers and how.
+    let answers = if node.input.iter().any(|i| tool_output_of(i).is_some()) {
+        let parent = node.parent.as_ref().map(|p| tree.get(p)).transpose()?;
+        tool_outputs_line(&node, parent.as_ref())
+    } else {
+        None
+    };
+    let (user, output) = (
+        answers.unwrap_or_else(|| user_line(&node)),
+        output_line(&node),
+    );
     let fixed = prefix.chars().count()
         + head.chars().count()
         + " ".len()

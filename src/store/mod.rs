@@ -474,6 +474,9 @@ pub struct AttemptParams {
     pub extra_context: Vec<NodeId>,
     /// How many alternatives one request asked for (native fan-out); `None` for one.
     pub n: Option<usize>,
+    /// The request settings sent (tools, reasoning, text format, …).
+    #[serde(skip_serializing_if = "crate::settings::RequestSettings::is_empty")]
+    pub settings: crate::settings::RequestSettings,
 }
 
 /// Turns a decode failure of the record at `key` into [`Error::CorruptRecord`].

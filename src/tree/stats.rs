@@ -61,6 +61,8 @@ pub struct UsageTotals {
     pub input_tokens: u64,
     /// Cached input tokens (part of input).
     pub cached_tokens: u64,
+    /// Input tokens written to the prompt cache (part of input).
+    pub cache_write_tokens: u64,
     /// Output tokens, reasoning included.
     pub output_tokens: u64,
     /// Reasoning tokens (part of output).
@@ -73,15 +75,20 @@ impl UsageTotals {
     /// These totals plus one node's `usage`; its input counts only when
     /// `with_input` (false for a later member of a shared-input group).
     fn plus(self, usage: &Usage, with_input: bool) -> Self {
-        let (input, cached) = if with_input {
-            (usage.input_tokens, usage.cached_tokens)
+        let (input, cached, cache_write) = if with_input {
+            (
+                usage.input_tokens,
+                usage.cached_tokens,
+                usage.cache_write_tokens,
+            )
         } else {
-            (0, 0)
+            (0, 0, 0)
         };
         Self {
             nodes: self.nodes.saturating_add(1),
             input_tokens: self.input_tokens.saturating_add(input),
             cached_tokens: self.cached_tokens.saturating_add(cached),
+            cache_write_tokens: self.cache_write_tokens.saturating_add(cache_write),
             output_tokens: self.output_tokens.saturating_add(usage.output_tokens),
             reasoning_tokens: self.reasoning_tokens.saturating_add(usage.reasoning_tokens),
             total_tokens: self
@@ -284,6 +291,7 @@ mod tests {
         for (i, id) in ["x", "y"].into_iter().enumerate() {
             let mut n = node(id, None, i as i64, 50, 5);
             n.usage.cached_tokens = 40;
+            n.usage.cache_write_tokens = 8;
             n.usage.reasoning_tokens = 2;
             n.usage.shared_input_group = Some(group.clone());
             ids.push(n.id.clone());
@@ -295,8 +303,13 @@ mod tests {
 
         let pair = tree.usage(&ids[..2]).unwrap();
         assert_eq!(
-            (pair.nodes, pair.input_tokens, pair.cached_tokens),
-            (2, 50, 40)
+            (
+                pair.nodes,
+                pair.input_tokens,
+                pair.cached_tokens,
+                pair.cache_write_tokens
+            ),
+            (2, 50, 40, 8)
         );
         assert_eq!(
             (pair.output_tokens, pair.reasoning_tokens, pair.total_tokens),

@@ -55,6 +55,32 @@ fn paris_prints_two_parallel_branches_and_three_requests() {
 }
 
 #[test]
+fn agent_branch_answers_one_tool_call_two_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("agent.db");
+    let stdout = run_example("agent_branch", &[store.to_str().unwrap()]);
+    assert!(stdout.contains("The model called get_weather("), "{stdout}");
+    // The call's two answers are siblings, each drawn with the call and output.
+    let answers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| (l.contains("├── ") || l.contains("└── ")) && l.contains("⚙ get_weather("))
+        .collect();
+    assert_eq!(answers.len(), 2, "{stdout}");
+    assert!(stdout.contains("requests made: 5"), "{stdout}");
+    let tree = resptree::ResponseTree::open(&store).unwrap();
+    assert_eq!(tree.len(), 5);
+    let root = tree.roots()[0].clone();
+    let question = tree.get(&root).unwrap();
+    assert_eq!(question.pending_tool_calls().len(), 1);
+    for child in tree.children(&root).unwrap() {
+        let child = tree.get(&child).unwrap();
+        assert_eq!(child.input[0]["type"], "function_call_output");
+        // The tools were sent once, at the root, and inherited all the way down.
+        assert_eq!(child.settings.tools, question.settings.tools);
+    }
+}
+
+#[test]
 fn fan_out_keeps_the_best_and_names_it() {
     let stdout = run_example("fan_out", &[]);
     assert!(stdout.contains("picked "), "{stdout}");

@@ -12,6 +12,8 @@ mod backend_chat;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
+mod cli_agents;
+#[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
 mod cli_logging;
@@ -31,6 +33,7 @@ mod emulator_conversations;
 mod emulator_stream;
 mod emulator_support;
 mod engine;
+mod engine_agents;
 mod examples;
 mod observability;
 mod props;

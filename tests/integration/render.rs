@@ -104,7 +104,7 @@ fn ascii_shows_status_when_there_is_no_output() {
     t.insert(n).unwrap();
     assert_eq!(
         render::ascii(&t, None, &AsciiOptions::default()).unwrap(),
-        "x (function_call_output) → (completed) (0/0 tok)\n"
+        "x ⚙ c → 42 → (completed) (0/0 tok)\n"
     );
 }
 
@@ -399,4 +399,36 @@ fn ascii_of_a_deep_chain_is_linear_in_size() {
     let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
     assert!(widest <= 50, "widest line has {widest} characters");
     assert!(text.len() <= 50 * n, "{} bytes for {n} nodes", text.len());
+}
+
+#[test]
+fn ascii_shows_tool_calls_and_their_outputs_compactly() {
+    let t = ResponseTree::in_memory();
+    let mut ask = Node::new(id("resp_ask"), None)
+        .with_user_text("Weather in Paris?")
+        .with_created_at(Timestamp(1));
+    ask.output = vec![json!({"type": "function_call", "call_id": "call_1",
+        "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"})];
+    t.insert(ask).unwrap();
+    for (i, (name, out, answer)) in [
+        ("resp_sun", "{\"temp\":18}", "Sunny, 18°C."),
+        ("resp_rain", "rain", "Take an umbrella."),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut n = Node::new(id(name), Some(id("resp_ask")))
+            .with_output_text(answer)
+            .with_created_at(Timestamp(2 + i as i64));
+        n.input = vec![json!({"type": "function_call_output", "call_id": "call_1", "output": out})];
+        t.insert(n).unwrap();
+    }
+    assert_eq!(
+        render::ascii(&t, None, &AsciiOptions::default().with_tokens(false)).unwrap(),
+        "\
+ask Weather in Paris? → ⚙ get_weather(city=\"Paris\")
+├── sun ⚙ get_weather(city=\"Paris\") → {\"temp\":18} → Sunny, 18°C.
+└── rain ⚙ get_weather(city=\"Paris\") → rain → Take an umbrella.
+"
+    );
 }

@@ -103,6 +103,15 @@ pub(crate) struct AskArgs {
     /// Instructions (system prompt) for this request; default: the parent's.
     #[arg(long, value_name = "TEXT")]
     pub(crate) instructions: Option<String>,
+    /// Tools for this request: a JSON file holding an array of tool definitions
+    /// (`{"type": "function", "name": …, "parameters": …}` or any other tool);
+    /// default: the parent's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tools: Option<PathBuf>,
+    /// Structured output: a JSON file holding a JSON schema, sent as a strict
+    /// `text.format` named after the file; default: the parent's format.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json_schema: Option<PathBuf>,
     /// The message to send.
     pub(crate) text: String,
 }

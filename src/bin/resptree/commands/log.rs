@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use resptree::node::item_text;
+use resptree::node::{ToolCall, item_text, tool_output_of};
 use serde_json::Value;
 
 use crate::args::IdArgs;
@@ -28,9 +28,20 @@ pub(crate) fn run(ctx: &Context, args: &IdArgs) -> anyhow::Result<ExitCode> {
         if !text.is_empty() {
             text.push('\n');
         }
+        // Tool turns: the call compactly, the output with the call it answers.
+        let (who, body) = if let Some(call) = ToolCall::from_item(item) {
+            (
+                format!("tool call {}", call.call_id),
+                format!("⚙ {}", call.display_compact()),
+            )
+        } else if let Some(output) = tool_output_of(item) {
+            (format!("tool output {}", output.call_id), output.output)
+        } else {
+            (who.to_owned(), item_text(item))
+        };
         text.push_str(&ctx.style.dim(&format!("## {who}")));
         text.push('\n');
-        text.push_str(item_text(item).trim_end());
+        text.push_str(body.trim_end());
         text.push('\n');
     }
     super::print(&text)?;
