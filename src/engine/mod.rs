@@ -113,7 +113,23 @@ pub struct EngineConfig {
     pub stateless: bool,
     /// How long the server keeps stored responses.
     pub retention: Duration,
+    /// How long this process holds an attempt against other processes'
+    /// recovery on a shared store ([`AttemptOwner`](crate::store::AttemptOwner));
+    /// renewed when the response id is journaled. Keep it above the longest
+    /// request you expect.
+    pub attempt_lease: Duration,
+    /// How long to wait, polling, for a response the server is still working
+    /// on when its connection was lost (or when `recover` finds it), before
+    /// leaving it in the journal for a later `recover`.
+    pub settle_wait: Duration,
 }
+
+/// The default [`EngineConfig::attempt_lease`]: 30 minutes, above the client's
+/// default 10-minute request timeout.
+pub const DEFAULT_ATTEMPT_LEASE: Duration = Duration::from_secs(30 * 60);
+
+/// The default [`EngineConfig::settle_wait`]: 2 minutes.
+pub const DEFAULT_SETTLE_WAIT: Duration = Duration::from_secs(120);
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -143,6 +159,8 @@ impl Engine {
                 missing_parent: MissingParent::Replay,
                 stateless: false,
                 retention: DEFAULT_RETENTION,
+                attempt_lease: DEFAULT_ATTEMPT_LEASE,
+                settle_wait: DEFAULT_SETTLE_WAIT,
             },
         }
     }
@@ -432,6 +450,21 @@ impl EngineBuilder {
     /// How long the server keeps stored responses. Default: [`DEFAULT_RETENTION`].
     pub fn retention(mut self, retention: Duration) -> Self {
         self.config.retention = retention;
+        self
+    }
+
+    /// How long this process holds its attempts against other processes'
+    /// recovery on a shared store. Default: [`DEFAULT_ATTEMPT_LEASE`].
+    pub fn attempt_lease(mut self, lease: Duration) -> Self {
+        self.config.attempt_lease = lease;
+        self
+    }
+
+    /// How long to poll a response the server is still working on after its
+    /// connection was lost, or when `recover` finds it. Default:
+    /// [`DEFAULT_SETTLE_WAIT`].
+    pub fn settle_wait(mut self, wait: Duration) -> Self {
+        self.config.settle_wait = wait;
         self
     }
 

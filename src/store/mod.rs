@@ -169,6 +169,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn is_blocking(&self) -> bool {
         true
     }
+
+    /// Whether several processes may write this store at once (PostgreSQL).
+    /// The engine's recovery then leaves alone the attempts of another process
+    /// whose lease has not expired ([`AttemptOwner`]); on a single-process
+    /// store (sled, memory) every attempt no request of this process is
+    /// working on is stale. The default, `false`, suits embedded stores.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -213,6 +222,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn is_blocking(&self) -> bool {
         (**self).is_blocking()
+    }
+
+    fn is_shared(&self) -> bool {
+        (**self).is_shared()
     }
 }
 
@@ -433,6 +446,64 @@ pub struct Attempt {
     pub response_id: Option<ResponseId>,
     /// When the attempt started.
     pub started_at: Timestamp,
+    /// The process working on the attempt, and until when it holds it. `None`
+    /// in journals written before owners were recorded (such attempts are
+    /// stale to every process).
+    #[serde(default)]
+    pub owner: Option<AttemptOwner>,
+}
+
+/// Who is working on an [`Attempt`]: a process on a host, with a lease.
+///
+/// On a store shared between processes (PostgreSQL), recovery settles another
+/// process's attempt only once its lease has expired: until then that process
+/// may still be waiting for the response and commit it itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttemptOwner {
+    /// The host name (`HOSTNAME`, else the kernel's, else `"unknown"`).
+    pub host: String,
+    /// The operating-system process id.
+    pub pid: u32,
+    /// Until when the owner holds the attempt; it is renewed when the response
+    /// id is journaled.
+    pub lease_until: Timestamp,
+}
+
+impl AttemptOwner {
+    /// This process, holding an attempt until `lease_until`.
+    pub fn this_process(lease_until: Timestamp) -> Self {
+        Self {
+            host: this_host().to_owned(),
+            pid: std::process::id(),
+            lease_until,
+        }
+    }
+
+    /// Whether this owner is the calling process.
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id() && self.host == this_host()
+    }
+
+    /// Whether the lease still runs at `now`.
+    pub fn is_live_at(&self, now: Timestamp) -> bool {
+        self.lease_until > now
+    }
+}
+
+/// The host name, looked up once: `HOSTNAME`, else the kernel's
+/// (`/proc/sys/kernel/hostname`), else `"unknown"`. No dependency is needed
+/// for a name that only has to tell hosts apart.
+fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
 }
 
 impl Attempt {
@@ -445,6 +516,7 @@ impl Attempt {
             params,
             response_id: None,
             started_at: Timestamp::now(),
+            owner: None,
         }
     }
 }
