@@ -556,3 +556,41 @@ fn corrupt(tree: &str, key: &[u8], reason: impl fmt::Display) -> Error {
         reason.to_string(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal written before attempts had owners still loads: the owner is
+    /// `None`, which every process treats as stale.
+    #[test]
+    fn an_attempt_without_an_owner_still_decodes() {
+        let old = serde_json::json!({
+            "id": "01936b5e-0000-7000-8000-000000000001",
+            "parent": null,
+            "input": [],
+            "params": {"model": "m"},
+            "response_id": "resp_1",
+            "started_at": 5
+        });
+        let attempt: Attempt = serde_json::from_value(old).unwrap();
+        assert_eq!(attempt.owner, None);
+        assert_eq!(
+            attempt.response_id.as_ref().map(ResponseId::as_str),
+            Some("resp_1")
+        );
+    }
+
+    #[test]
+    fn an_owner_round_trips_and_its_lease_expires() {
+        let mut attempt = Attempt::new(None, Vec::new(), AttemptParams::default());
+        attempt.owner = Some(AttemptOwner::this_process(Timestamp(1_000)));
+        let back: Attempt =
+            serde_json::from_value(serde_json::to_value(&attempt).unwrap()).unwrap();
+        assert_eq!(back, attempt);
+        let owner = back.owner.unwrap();
+        assert!(owner.is_this_process());
+        assert!(owner.is_live_at(Timestamp(999)));
+        assert!(!owner.is_live_at(Timestamp(1_000)));
+    }
+}
