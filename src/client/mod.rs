@@ -2,6 +2,10 @@
 //!
 //! - [`Client`] / [`ClientBuilder`]: configuration, `create`, `create_stream`,
 //!   `retrieve`, `delete`, `cancel`, `input_items`, `chat`, `chat_stream`.
+//! - Background mode ([`CreateResponse::background`](CreateResponse#structfield.background)):
+//!   [`Client::wait_until_done`] polls with backoff ([`Polling`]),
+//!   [`Client::retrieve_stream`] streams the events again after a sequence number,
+//!   [`Client::cancel`] stops it.
 //! - Wire types: [`CreateResponse`], [`Response`], [`OutputItem`], … (lossless output items).
 //! - [`ResponseStream`] / [`StreamEvent`]: typed server-sent events.
 //! - Retries like the official SDKs: connection errors, timeouts, 408, 409, 429 and
@@ -29,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod background;
 mod chat;
 mod retry;
 pub(crate) mod sse;
@@ -37,6 +42,7 @@ mod trace;
 mod transport;
 pub(crate) mod wire;
 
+pub use background::Polling;
 pub use chat::{
     ChatChoice, ChatChunk, ChatChunkChoice, ChatCompletion, ChatDelta, ChatMessage, ChatRequest,
     ChatStream, ChatUsage,
@@ -741,6 +747,8 @@ mod tests {
         assert_send(&client.retrieve("resp_1"));
         assert_send(&client.delete("resp_1"));
         assert_send(&client.cancel("resp_1"));
+        assert_send(&client.wait_until_done("resp_1", Polling::default()));
+        assert_send(&client.retrieve_stream("resp_1", Some(3)));
         assert_send(&client.chat(&chat));
         assert_send(&client.chat_stream(&chat));
         assert_send_static(&client.input_items("resp_1", InputItemsQuery::default()));

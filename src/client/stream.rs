@@ -111,16 +111,21 @@ impl StreamEvent {
 /// the partial output; [`ResponseStream::final_response`] turns it into an error.
 /// Nothing is retried once the stream exists.
 pub struct ResponseStream {
-    inner: Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Result<Numbered>> + Send>>,
     request_id: Option<String>,
     response_id: Option<String>,
+    last_sequence_number: Option<u64>,
 }
+
+/// An event with its `sequence_number`, when it had one.
+type Numbered = (StreamEvent, Option<u64>);
 
 impl fmt::Debug for ResponseStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseStream")
             .field("request_id", &self.request_id)
             .field("response_id", &self.response_id)
+            .field("last_sequence_number", &self.last_sequence_number)
             .finish_non_exhaustive()
     }
 }
@@ -143,7 +148,15 @@ impl ResponseStream {
             inner: Box::pin(inner),
             request_id,
             response_id: None,
+            last_sequence_number: None,
         }
+    }
+
+    /// The `sequence_number` of the last event read, if events carry them. After
+    /// a dropped connection, a background response's stream resumes after it:
+    /// [`Client::retrieve_stream`](super::Client::retrieve_stream)`(id, Some(n))`.
+    pub fn last_sequence_number(&self) -> Option<u64> {
+        self.last_sequence_number
     }
 
     /// The `x-request-id` of the stream's reply.
@@ -215,7 +228,17 @@ impl Stream for ResponseStream {
     type Item = Result<StreamEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.inner.as_mut().poll_next(cx);
+        let polled = match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok((event, sequence_number)))) => {
+                if sequence_number.is_some() {
+                    self.last_sequence_number = sequence_number;
+                }
+                Poll::Ready(Some(Ok(event)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        };
         if let Poll::Ready(Some(Ok(event))) = &polled {
             let response = match event {
                 StreamEvent::Created(r)
@@ -312,20 +335,21 @@ struct EventState {
 }
 
 impl EventState {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent>> {
+    async fn next_event(&mut self) -> Option<Result<Numbered>> {
         if self.finished {
             return None;
         }
         let span = self.traced.read();
         let result = self.read_event().instrument(span).await;
-        if !matches!(&result, Ok(event) if !event.is_terminal()) {
+        if !matches!(&result, Ok((event, _)) if !event.is_terminal()) {
             self.finished = true;
-            self.traced.end(result.as_ref().map(terminal_name));
+            self.traced
+                .end(result.as_ref().map(|(event, _)| terminal_name(event)));
         }
         Some(result)
     }
 
-    async fn read_event(&mut self) -> Result<StreamEvent> {
+    async fn read_event(&mut self) -> Result<Numbered> {
         loop {
             let event = match self.source.next().await {
                 None => {
@@ -346,7 +370,11 @@ impl EventState {
             }
             let value: Value = serde_json::from_str(data)
                 .map_err(|e| Error::decode("stream event", data.as_bytes(), e))?;
-            return self.typed(value, event.event.as_deref(), data);
+            let sequence_number = value.get("sequence_number").and_then(Value::as_u64);
+            return Ok((
+                self.typed(value, event.event.as_deref(), data)?,
+                sequence_number,
+            ));
         }
     }
 

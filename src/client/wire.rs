@@ -56,6 +56,12 @@ pub struct CreateResponse {
     /// Sampling temperature, 0–2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Background mode: the server answers at once with a `queued` response and
+    /// runs it on its own; poll it ([`Client::wait_until_done`](super::Client::wait_until_done)),
+    /// cancel it, or stream it ([`Client::retrieve_stream`](super::Client::retrieve_stream)).
+    /// Needs `store` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<bool>,
     /// Any other parameter, sent as given (flattened into the body).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -73,6 +79,7 @@ impl CreateResponse {
             metadata: None,
             max_output_tokens: None,
             temperature: None,
+            background: None,
             extra: Map::new(),
         }
     }
@@ -116,6 +123,13 @@ impl CreateResponse {
     #[must_use]
     pub fn temperature(mut self, temperature: f64) -> Self {
         self.temperature = Some(temperature);
+        self
+    }
+
+    /// Sets background mode (see [`CreateResponse::background`](CreateResponse#structfield.background)).
+    #[must_use]
+    pub fn background(mut self, background: bool) -> Self {
+        self.background = Some(background);
         self
     }
 
@@ -235,6 +249,17 @@ impl Response {
     /// Whether `status` is `completed`.
     pub fn is_completed(&self) -> bool {
         self.status.as_deref() == Some("completed")
+    }
+
+    /// Whether the response is still running: `status` is `queued` or
+    /// `in_progress`. Every other status is final.
+    pub fn is_pending(&self) -> bool {
+        matches!(self.status.as_deref(), Some("queued" | "in_progress"))
+    }
+
+    /// Whether it was created in background mode (`background: true`).
+    pub fn is_background(&self) -> bool {
+        self.extra.get("background") == Some(&Value::Bool(true))
     }
 }
 

@@ -15,8 +15,12 @@ use std::time::Duration;
 /// [`StallMidStream`](Fault::StallMidStream), [`FailMidStream`](Fault::FailMidStream),
 /// [`ErrorEvent`](Fault::ErrorEvent)) wait for the next matching *streamed* request;
 /// non-streamed requests pass them by.
-/// [`Hold`](Fault::Hold) waits for the next matching request that generates a reply
-/// (`POST /v1/responses`, `POST /v1/chat/completions`).
+/// [`Hold`](Fault::Hold) and [`HoldQueued`](Fault::HoldQueued) wait for the next
+/// matching request that generates a reply (`POST /v1/responses`,
+/// `POST /v1/chat/completions`), [`DropAfterCreate`](Fault::DropAfterCreate) for the
+/// next `POST /v1/responses`. On a background stream (`GET
+/// /v1/responses/{id}?stream=true` included), [`DropMidStream`](Fault::DropMidStream)
+/// cuts only the connection: the response goes on, and the stream can be resumed.
 /// A fault with `count: 0` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -108,6 +112,30 @@ pub enum Fault {
         /// How many generating requests get it.
         count: usize,
     },
+    /// The response is created (and completes, and is stored) on the server, but
+    /// the connection dies before the client learns of it: what makes a blind
+    /// retry create a duplicate. Only `POST /v1/responses` draws it.
+    ///
+    /// - Not streamed: the request is processed in full, then the connection is
+    ///   closed before any byte of the reply (a validation error is answered as
+    ///   usual: nothing was created).
+    /// - Streamed: `response.created` is sent, then the connection is cut; the
+    ///   response goes on and completes on the server.
+    /// - Background: the response is queued and runs as usual; the connection is
+    ///   closed before the create reply (or, streamed, after `response.created`).
+    DropAfterCreate {
+        /// How many creates get it.
+        count: usize,
+    },
+    /// A background response stays `queued` until the test lets it go with
+    /// [`Emulator::release`](super::Emulator::release) (it waits at the same gate
+    /// as [`Hold`](Fault::Hold), after its `response.queued` event). For the
+    /// real API's reported failure of responses stuck in `queued`. A response
+    /// that is not a background one passes it by as if it were `Hold`.
+    HoldQueued {
+        /// How many generating requests get it.
+        count: usize,
+    },
 }
 
 impl Fault {
@@ -120,7 +148,11 @@ impl Fault {
     /// - `drop`: [`DropBeforeHeaders`](Fault::DropBeforeHeaders);
     /// - `malformed`: [`MalformedBody`](Fault::MalformedBody);
     /// - `drop-mid-stream:N`, `fail-mid-stream:N`: [`DropMidStream`](Fault::DropMidStream)
-    ///   after `N` events, [`FailMidStream`](Fault::FailMidStream) after `N` deltas.
+    ///   after `N` events, [`FailMidStream`](Fault::FailMidStream) after `N` deltas;
+    /// - `drop-after-create`: [`DropAfterCreate`](Fault::DropAfterCreate);
+    /// - `hold`, `hold-queued`: [`Hold`](Fault::Hold), [`HoldQueued`](Fault::HoldQueued)
+    ///   (released only by a cancel or the emulator's shutdown, for a client
+    ///   without the handle).
     ///
     /// `None` for anything else. Real servers ignore the header.
     pub(crate) fn from_header(value: &axum::http::HeaderValue) -> Option<Self> {
@@ -132,6 +164,9 @@ impl Fault {
         Some(match (name, arg) {
             ("drop", None) => Self::DropBeforeHeaders { count: 1 },
             ("malformed", None) => Self::MalformedBody { count: 1 },
+            ("drop-after-create", None) => Self::DropAfterCreate { count: 1 },
+            ("hold", None) => Self::Hold { count: 1 },
+            ("hold-queued", None) => Self::HoldQueued { count: 1 },
             ("drop-mid-stream", Some(after_events)) => Self::DropMidStream {
                 after_events,
                 count: 1,
@@ -164,8 +199,24 @@ impl Fault {
             | Self::FailMidStream { count, .. }
             | Self::ErrorEvent { count, .. }
             | Self::MalformedBody { count }
-            | Self::Hold { count } => count,
+            | Self::Hold { count }
+            | Self::DropAfterCreate { count }
+            | Self::HoldQueued { count } => count,
         }
+    }
+
+    /// Whether the handler plays the fault (rather than the front middleware
+    /// answering in the request's place).
+    pub(crate) fn is_played_by_handler(&self) -> bool {
+        self.is_stream_fault() || self.is_generating_fault()
+    }
+
+    /// Whether the fault waits for a request that generates a reply.
+    fn is_generating_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Hold { .. } | Self::HoldQueued { .. } | Self::DropAfterCreate { .. }
+        )
     }
 
     /// Whether the fault only applies to streamed replies.
@@ -229,7 +280,8 @@ impl FaultPlan {
         let pos = self.queue.iter().position(|q| {
             q.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
                 && (streamed || !q.fault.is_stream_fault())
-                && (generating || !matches!(q.fault, Fault::Hold { .. }))
+                && (generating || !q.fault.is_generating_fault())
+                && (path == "/v1/responses" || !matches!(q.fault, Fault::DropAfterCreate { .. }))
         });
         if let Some(pos) = pos {
             let q = &mut self.queue[pos];
@@ -370,6 +422,18 @@ mod tests {
     }
 
     #[test]
+    fn drop_after_create_waits_for_a_create() {
+        let mut plan = FaultPlan::default();
+        plan.push(None, Fault::DropAfterCreate { count: 1 });
+        assert_eq!(plan.take("/v1/responses/resp_1", false, false), None);
+        assert_eq!(plan.take("/v1/chat/completions", false, true), None);
+        assert_eq!(
+            plan.take("/v1/responses", true, true),
+            Some(Fault::DropAfterCreate { count: 1 })
+        );
+    }
+
+    #[test]
     fn header_values_parse() {
         let parse = |v: &'static str| Fault::from_header(&axum::http::HeaderValue::from_static(v));
         assert_eq!(
@@ -382,6 +446,11 @@ mod tests {
         assert!(matches!(parse("429"), Some(Fault::RateLimit { .. })));
         assert_eq!(parse("drop"), Some(Fault::DropBeforeHeaders { count: 1 }));
         assert_eq!(parse("malformed"), Some(Fault::MalformedBody { count: 1 }));
+        assert_eq!(
+            parse("drop-after-create"),
+            Some(Fault::DropAfterCreate { count: 1 })
+        );
+        assert_eq!(parse("hold-queued"), Some(Fault::HoldQueued { count: 1 }));
         assert_eq!(
             parse("fail-mid-stream:2"),
             Some(Fault::FailMidStream {

@@ -84,8 +84,20 @@
 //!   `incomplete` (`incomplete_details.reason = "max_output_tokens"`).
 //! - Chat stream chunks carry `usage` (null until the last chunk) only when
 //!   `stream_options.include_usage` is set.
-//! - Not emulated: background mode (a `background: true` request is answered
-//!   synchronously), `GET /responses/{id}?stream=true` replay, tools.
+//! - Background mode (`background: true`, which needs `store`): the create is
+//!   answered at once with status `queued`; the response then runs on its own
+//!   (`in_progress`, then the usual latency and events) whether or not a client
+//!   listens, and `GET /responses/{id}` shows where it is. Its events are kept
+//!   (for the newest 1 024 background responses), so
+//!   `GET /responses/{id}?stream=true&starting_after=N` replays those after `N`
+//!   and follows live ones to the end; a background stream opens with
+//!   `response.created` (status `queued`), `response.queued`,
+//!   `response.in_progress`. `POST /responses/{id}/cancel` cancels a running one
+//!   (status `cancelled`, `usage: null`, never stored; its streams end without a
+//!   terminal event), returns a finished one unchanged, and answers 400 for a
+//!   response not created in background. Streaming a response that was not
+//!   created in background again is a 404, as users report of the real API.
+//! - Not emulated: tools.
 //!
 //! # Faults and the request log
 //!
@@ -93,7 +105,11 @@
 //! path prefix); [`Emulator::set_random_faults`] mixes faults in at a seeded rate. A
 //! client without the handle (another process, another language's SDK) can fault one
 //! request with the `x-emulator-fault` header: `429`, `500`, `503` (any 4xx/5xx status),
-//! `drop`, `malformed`, `drop-mid-stream:N` or `fail-mid-stream:N`.
+//! `drop`, `malformed`, `drop-mid-stream:N`, `fail-mid-stream:N`,
+//! `drop-after-create`, `hold` or `hold-queued`.
+//! [`Fault::DropAfterCreate`] lets a response be created while its client never
+//! hears of it; [`Emulator::created_responses`] lists what the server created, so
+//! a test can show that no retry made a duplicate.
 //! [`Fault::Hold`] holds a request at its thinking time until [`Emulator::release`];
 //! with [`Emulator::wait_held`], [`Emulator::wait_idle`] and
 //! [`Emulator::peak_in_flight`], tests wait for what the server is doing instead of
@@ -109,6 +125,7 @@
 //! serves until Ctrl-C; [`Emulator::serve`] is the library call behind such servers.
 
 mod activity;
+mod background;
 mod chat;
 mod config;
 mod context;
@@ -385,9 +402,34 @@ impl Emulator {
         self.shared.response_count()
     }
 
+    /// The ids of the responses the emulator created, oldest first (the newest
+    /// [`EmulatorConfig::request_log_capacity`] of them). A response counts as
+    /// created when it completes or ends `incomplete` (stored or not, streamed or
+    /// not, whether or not its client was still there to hear of it:
+    /// [`Fault::DropAfterCreate`]), and a background response as soon as it is
+    /// queued. Responses that fail, and streams cancelled because their client
+    /// went away, do not count. Tests compare it with what a client recorded to
+    /// prove that no retry made a duplicate.
+    pub fn created_responses(&self) -> Vec<String> {
+        self.shared.created_ids()
+    }
+
+    /// How many responses the emulator created (as [`Emulator::created_responses`]
+    /// counts them), all of them.
+    pub fn created_count(&self) -> u64 {
+        self.shared.created_count()
+    }
+
+    /// Waits until the emulator has created at least `n` responses, e.g. one whose
+    /// connection died ([`Fault::DropAfterCreate`]) and that completes unheard.
+    pub async fn wait_created(&self, n: u64) {
+        self.shared.wait_created(n).await;
+    }
+
     /// Stops accepting connections, lets in-flight requests finish (at most 5 s), and
-    /// waits for the server task.
+    /// waits for the server task. Background responses still running are stopped.
     pub async fn shutdown(mut self) {
+        self.shared.jobs.abort_all();
         // Held requests would hold up the graceful shutdown: let them finish.
         self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
@@ -406,6 +448,7 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.shared.jobs.abort_all();
         self.shared.gate.open();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -17,6 +17,8 @@ pub(crate) struct CreateRequest {
     pub(crate) start: OwnedStart,
     pub(crate) store: bool,
     pub(crate) stream: bool,
+    /// `background: true`: answered at once with `queued`, run by the emulator.
+    pub(crate) background: bool,
     pub(crate) metadata: Map<String, Value>,
     pub(crate) max_output_tokens: Option<u64>,
 }
@@ -72,6 +74,16 @@ impl CreateRequest {
         };
         let store = optional_bool(&raw, "store")?.unwrap_or(true);
         let stream = optional_bool(&raw, "stream")?.unwrap_or(false);
+        let background = optional_bool(&raw, "background")?.unwrap_or(false);
+        if background && !store {
+            // Background responses are polled, so they must be kept. The wording
+            // is a compatible server's (vLLM); OpenAI's own is unverified.
+            return Err(Failure::bad_request(
+                "background can only be used when `store` is true",
+                Some("background"),
+                None,
+            ));
+        }
         let metadata = metadata(&raw)?;
         let max_output_tokens = match raw.get("max_output_tokens") {
             None | Some(Value::Null) => None,
@@ -91,6 +103,7 @@ impl CreateRequest {
             start,
             store,
             stream,
+            background,
             metadata,
             max_output_tokens,
         })
@@ -250,6 +263,15 @@ mod tests {
         assert_eq!(
             param_of(r#"{"model":"m","input":"hi","previous_response_id":"resp_1","conversation":"conv_1"}"#).as_deref(),
             Some("conversation")
+        );
+        assert_eq!(
+            param_of(r#"{"model":"m","input":"hi","background":true,"store":false}"#).as_deref(),
+            Some("background")
+        );
+        assert!(
+            parse(r#"{"model":"m","input":"hi","background":true}"#)
+                .unwrap()
+                .background
         );
         assert_eq!(parse("{nope").unwrap_err().param, None);
     }

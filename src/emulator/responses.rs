@@ -14,7 +14,7 @@ use super::fault::Fault;
 use super::request::CreateRequest;
 use super::state::{Commit, OwnedStart, Shared, Start, unix_now};
 use super::stream::{self, Step};
-use super::{context, ids, model, page};
+use super::{background, context, ids, model, page};
 
 /// A fault the front middleware picked for this request that the handler plays:
 /// a stream fault, or [`Fault::Hold`].
@@ -25,7 +25,8 @@ impl PlayedFault {
     /// The fault, if any, and whether it is a [`Fault::Hold`].
     pub(crate) fn unpack(fault: Option<Extension<Self>>) -> (Option<Fault>, bool) {
         let fault = fault.map(|Extension(Self(f))| f);
-        let hold = matches!(fault, Some(Fault::Hold { .. }));
+        // A response that is not a background one has no queue to wait in.
+        let hold = matches!(fault, Some(Fault::Hold { .. } | Fault::HoldQueued { .. }));
         (fault, hold)
     }
 }
@@ -101,6 +102,26 @@ pub(crate) async fn create(
     };
 
     let (fault, hold) = PlayedFault::unpack(fault);
+    if req.background {
+        let object = commit.object.clone();
+        let plan = match &fault {
+            Some(Fault::FailMidStream { after_deltas, .. }) => {
+                failed_steps(commit, &msg_id, &text, *after_deltas, &shared)
+            }
+            Some(Fault::Hold { .. }) => stream::apply_fault(
+                stream_steps(commit, &msg_id, &text, incomplete, &shared),
+                fault.as_ref(),
+            ),
+            _ => stream_steps(commit, &msg_id, &text, incomplete, &shared),
+        };
+        return Ok(background::create(
+            &shared,
+            &object,
+            plan,
+            req.stream,
+            fault.as_ref(),
+        ));
+    }
     if !req.stream {
         shared.think(hold).await;
         let mut commit = commit;
@@ -129,6 +150,11 @@ pub(crate) async fn create(
                 stream::sse("error", &event)
             })
         }
+        Some(Fault::DropAfterCreate { .. }) => stream::detach_after(
+            stream_steps(commit, &msg_id, &text, incomplete, &shared),
+            1,
+            &shared,
+        ),
         other => stream::apply_fault(
             stream_steps(commit, &msg_id, &text, incomplete, &shared),
             other.as_ref(),
@@ -137,12 +163,23 @@ pub(crate) async fn create(
     Ok(stream::response(shared, steps))
 }
 
-/// `GET /v1/responses/{id}`.
+/// `GET /v1/responses/{id}`; with `?stream=true` a background response's events
+/// (see [`background::stream`]).
 pub(crate) async fn retrieve(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Failure> {
-    shared.response(&id).map(Json).ok_or_else(|| not_found(&id))
+    Query(query): Query<HashMap<String, String>>,
+    fault: Option<Extension<PlayedFault>>,
+) -> Result<Response, Failure> {
+    if query.get("stream").map(String::as_str) == Some("true") {
+        let (fault, _) = PlayedFault::unpack(fault);
+        let after = query.get("starting_after").map(String::as_str);
+        return background::stream(&shared, &id, after, fault.as_ref());
+    }
+    shared
+        .response(&id)
+        .map(|object| Json(object).into_response())
+        .ok_or_else(|| not_found(&id))
 }
 
 /// `DELETE /v1/responses/{id}`.

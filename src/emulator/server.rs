@@ -28,7 +28,7 @@ use super::fault::Fault;
 use super::log::{LogEntry, RequestRecord};
 use super::responses::{self, PlayedFault};
 use super::state::{Shared, lock};
-use super::{chat, conversations, ids};
+use super::{background, chat, conversations, ids};
 
 /// The emulator's router over `shared`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -42,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/v1/responses/{id}/input_items",
             get(responses::input_items),
         )
+        .route("/v1/responses/{id}/cancel", post(background::cancel))
         .route("/v1/conversations", post(conversations::create))
         .route(
             "/v1/conversations/{id}",
@@ -117,7 +118,8 @@ async fn front(
                 .as_ref()
                 .and_then(|b| b.get("stream"))
                 .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
+                .unwrap_or(false)
+                || is_stream_query(parts.uri.query());
             // A fault named by the request itself goes first and leaves the queue alone.
             let fault = match parts.headers.get(FAULT_HEADER) {
                 // Like the real API, a body that is declared as something other
@@ -136,10 +138,19 @@ async fn front(
             };
             let response = match &fault {
                 Err(failure) => failure.clone().into_response(),
-                Ok(Some(f)) if f.is_stream_fault() || matches!(f, Fault::Hold { .. }) => {
+                Ok(Some(f)) if f.is_played_by_handler() => {
                     parts.extensions.insert(PlayedFault(f.clone()));
-                    next.run(Request::from_parts(parts, Body::from(bytes)))
-                        .await
+                    let response = next
+                        .run(Request::from_parts(parts, Body::from(bytes)))
+                        .await;
+                    if matches!(f, Fault::DropAfterCreate { .. })
+                        && !streamed
+                        && response.status().is_success()
+                    {
+                        // The response exists now; the client never hears of it.
+                        conn.cut();
+                    }
+                    response
                 }
                 Ok(Some(f)) => request_fault(f, &conn),
                 Ok(None) => {
@@ -151,6 +162,12 @@ async fn front(
         }
     };
     finish(&shared, record, response, fault, &conn, started, in_flight)
+}
+
+/// Whether a query string asks for a stream (`stream=true`, as on
+/// `GET /v1/responses/{id}?stream=true`).
+fn is_stream_query(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|pair| pair == "stream=true"))
 }
 
 /// The request's `Content-Type`, as text (empty when absent or not ASCII).

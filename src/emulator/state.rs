@@ -10,8 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use tokio::sync::watch;
 
 use super::activity::{Activity, Gate};
+use super::background::Jobs;
 use super::config::EmulatorConfig;
 use super::context::Segment;
 use super::failure::Failure;
@@ -36,6 +38,13 @@ pub(crate) struct Shared {
     pub(crate) activity: Arc<Activity>,
     /// Where [`Fault::Hold`](super::Fault::Hold) requests wait.
     pub(crate) gate: Gate,
+    /// Background responses: their state and events.
+    pub(crate) jobs: Jobs,
+    /// The newest ids of the responses created so far (bounded like the request
+    /// log, so a long-running emulator does not grow); see [`Shared::record_created`].
+    created_ids: Mutex<VecDeque<String>>,
+    /// How many responses were created: a `watch`, so tests can wait for a count.
+    created_total: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +189,9 @@ impl Shared {
             roots: AtomicU64::new(0),
             activity: Arc::default(),
             gate: Gate::default(),
+            jobs: Jobs::default(),
+            created_ids: Mutex::default(),
+            created_total: watch::Sender::new(0),
         }
     }
 
@@ -321,6 +333,10 @@ impl Shared {
             store: keep,
             lock,
         } = commit;
+        // A background response was counted when it was queued.
+        if object.get("background") != Some(&Value::Bool(true)) {
+            self.record_created(&id);
+        }
         let in_conversation = matches!(start, OwnedStart::Conversation(_));
         if !keep && !in_conversation {
             drop(lock);
@@ -383,8 +399,43 @@ impl Shared {
         drop(lock);
     }
 
-    /// The stored Response object, if it is live.
+    /// Counts a response as created: a completed (or incomplete) one when it is
+    /// committed, stored or not; a background one when it is queued.
+    pub(crate) fn record_created(&self, id: &str) {
+        let capacity = self.config.request_log_capacity;
+        let mut ids = lock(&self.created_ids);
+        if capacity > 0 {
+            if ids.len() == capacity {
+                ids.pop_front();
+            }
+            ids.push_back(id.to_owned());
+        }
+        drop(ids);
+        self.created_total.send_modify(|n| *n += 1);
+    }
+
+    /// The newest ids of the responses created, oldest first.
+    pub(crate) fn created_ids(&self) -> Vec<String> {
+        lock(&self.created_ids).iter().cloned().collect()
+    }
+
+    /// How many responses were created.
+    pub(crate) fn created_count(&self) -> u64 {
+        *self.created_total.borrow()
+    }
+
+    /// Resolves once at least `n` responses were created.
+    pub(crate) async fn wait_created(&self, n: u64) {
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = self.created_total.subscribe().wait_for(|&c| c >= n).await;
+    }
+
+    /// The Response object: a background response's as it is now, else the
+    /// stored one, if it is live.
     pub(crate) fn response(&self, id: &str) -> Option<Value> {
+        if let Some(job) = self.jobs.get(id) {
+            return Some(job.object());
+        }
         let store = self.store();
         store
             .responses
@@ -406,12 +457,14 @@ impl Shared {
 
     /// Deletes a response; `false` when it was not (or no longer) there.
     pub(crate) fn delete_response(&self, id: &str) -> bool {
+        // A background response still running is stopped and forgotten.
+        let was_job = self.jobs.remove(id);
         let mut store = self.store();
         let live = store.responses.get(id).is_some_and(|s| self.is_live(s));
         if store.responses.remove(id).is_some() {
             store.deaths += 1;
         }
-        live
+        live || was_job
     }
 
     /// Marks a response expired, as if its TTL had passed.

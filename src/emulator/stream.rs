@@ -89,6 +89,41 @@ pub(crate) fn apply_fault(mut steps: Vec<Step>, fault: Option<&Fault>) -> Vec<St
     }
 }
 
+/// Plays the first `after_events` events of `steps`, then cuts the connection,
+/// while the rest of the plan plays on unheard: the response completes (and is
+/// stored) on the server as if the client were still there
+/// ([`Fault::DropAfterCreate`]).
+pub(crate) fn detach_after(
+    mut steps: Vec<Step>,
+    after_events: usize,
+    shared: &Arc<Shared>,
+) -> Vec<Step> {
+    let cut = position_after_events(&steps, after_events);
+    let rest = steps.split_off(cut);
+    tokio::spawn(play_unheard(Arc::clone(shared), rest));
+    // The same pause before the cut as `DropMidStream`'s, for the same reason.
+    steps.push(Step::Sleep(Duration::from_millis(1)));
+    steps.push(Step::Abort);
+    steps
+}
+
+/// Plays a plan with no one listening: waits and stores, sends nothing.
+async fn play_unheard(shared: Arc<Shared>, steps: Vec<Step>) {
+    for step in steps {
+        match step {
+            Step::Send(_) | Step::Release(_) => {}
+            Step::Sleep(d) | Step::Think(d) if d.is_zero() => {}
+            Step::Sleep(d) | Step::Think(d) => tokio::time::sleep(d).await,
+            Step::Hold => shared.gate.pass().await,
+            Step::Finish { mut commit, .. } => {
+                commit.object["completed_at"] = json!(unix_now());
+                shared.commit(*commit);
+            }
+            Step::Abort => break,
+        }
+    }
+}
+
 /// Plays the first `after_events` events of `steps`, then `error` (an error event,
 /// built from the number of events sent before it), and ends the stream cleanly.
 /// The response is never stored; a conversation lock it holds is kept until the

@@ -18,9 +18,11 @@ mod cli_logging;
 #[cfg(feature = "cli")]
 mod cli_support;
 mod client;
+mod client_background;
 mod client_emulator;
 mod client_stream;
 mod emulator;
+mod emulator_background;
 mod emulator_chat;
 #[cfg(feature = "cli")]
 mod emulator_cli;
