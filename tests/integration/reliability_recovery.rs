@@ -339,3 +339,131 @@ async fn an_attempt_with_an_owner_survives_a_sled_reopen() {
     let node = engine.tree().get(&NodeId::from(&id)).unwrap();
     assert_eq!(node.parent, Some(root.id));
 }
+
+/// The ids of every node in the tree, sorted.
+fn node_ids(tree: &ResponseTree) -> Vec<String> {
+    let mut ids: Vec<String> = tree.all_ids().iter().map(|id| id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// N creates that the server made and stored, and whose connection then died
+/// ("created and stored, then the connection died", `Fault::DropAfterCreate`),
+/// across `branch`, `fan_out` and `respond_stream`: not one is sent twice, so the
+/// server holds no duplicate, and every branch is recorded exactly once, as a
+/// success (the engine had journaled the id from `response.created` and looked
+/// the response up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_then_cut_creates_are_recorded_once_and_never_duplicated() {
+    use futures_util::StreamExt;
+    use resptree::engine::{RespondOptions, StreamUpdate};
+
+    const N: usize = 12;
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = builder(&emu, ResponseTree::in_memory()).build().unwrap();
+    let root = engine.respond(None, "root").await.unwrap();
+    emu.inject(Fault::DropAfterCreate { count: N });
+
+    let texts: Vec<String> = (0..N / 3).map(|i| format!("branch {i}")).collect();
+    let branched = engine.branch(&root.id, &texts).await.unwrap();
+    let fanned = engine
+        .fan_out(Some(&root.id), "fan out", N / 3)
+        .await
+        .unwrap();
+    let mut streamed = Vec::new();
+    for i in 0..N / 3 {
+        let mut stream = engine.respond_stream(
+            Some(&root.id),
+            &format!("stream {i}"),
+            &RespondOptions::default(),
+        );
+        let mut node = None;
+        while let Some(update) = stream.next().await {
+            if let StreamUpdate::Committed(n) = update.unwrap() {
+                node = Some(*n);
+            }
+        }
+        streamed.push(node.expect("the stream ended without its node"));
+    }
+    let nodes: Vec<Node> = branched
+        .into_iter()
+        .chain(fanned)
+        .map(|r| r.expect("a cut-off branch the server finished is a success"))
+        .chain(streamed)
+        .collect();
+    assert_eq!(nodes.len(), N);
+    // Every fault was met.
+    let faulted = emu.requests().iter().filter(|r| r.fault.is_some()).count();
+    assert_eq!(faulted, N);
+    // The server made exactly one response per request the engine meant to
+    // make (plus the root): no duplicates.
+    assert_eq!(emu.created_count(), 1 + N as u64);
+    let posts = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/responses")
+        .count();
+    assert_eq!(posts, 1 + N, "a create was sent twice");
+    // The tree holds exactly what the server made, once each.
+    let mut created = emu.created_responses();
+    created.sort();
+    assert_eq!(node_ids(engine.tree()), created);
+    for node in &nodes {
+        assert_eq!(node.parent.as_ref(), Some(&root.id));
+        assert!(!node.output_text.is_empty());
+    }
+    assert!(engine.tree().attempts().unwrap().is_empty());
+}
+
+/// The client alone: a non-streamed create cut after the server made it is
+/// not retried (the server holds one response, not two).
+#[tokio::test]
+async fn the_client_never_retries_a_create_the_server_made() {
+    let emu = Emulator::spawn().await.unwrap();
+    emu.inject(Fault::DropAfterCreate { count: 1 });
+    let err = client(&emu)
+        .create(&CreateResponse::new("gpt-4o-mini", Input::text("once")))
+        .await
+        .unwrap_err();
+    assert!(err.may_have_reached_server(), "{err:?}");
+    emu.wait_created(1).await;
+    assert_eq!(emu.created_count(), 1);
+    assert_eq!(emu.requests().len(), 1);
+}
+
+/// A run killed after `response.created` (here: the call dropped once its id
+/// was journaled, while the server goes on): recover() records the response
+/// the server finished, exactly once.
+#[tokio::test]
+async fn recover_adopts_what_the_server_finished_after_the_call_was_dropped() {
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = builder(&emu, ResponseTree::in_memory()).build().unwrap();
+    let root = engine.respond(None, "root").await.unwrap();
+    emu.inject(Fault::DropAfterCreate { count: 1 });
+    // No hold needed: the fault cuts the connection after `response.created`,
+    // and the call then looks the response up. Drop the call as soon as the
+    // id is journaled, before it can.
+    let call = engine.clone();
+    let parent = root.id.clone();
+    let mut respond = Box::pin(async move { call.respond(Some(&parent), "dropped").await });
+    let tree = engine.tree();
+    poll_until(&mut respond, || {
+        tree.attempts()
+            .unwrap()
+            .first()
+            .is_some_and(|a| a.response_id.is_some())
+    })
+    .await;
+    drop(respond);
+    let attempt = tree.attempts().unwrap().remove(0);
+    emu.wait_created(2).await;
+    let report = engine.recover().await.unwrap();
+    let id = attempt.response_id.unwrap();
+    assert_eq!(report.recovered, vec![NodeId::from(&id)]);
+    assert!(report.is_clean());
+    assert_eq!(emu.created_count(), 2);
+    assert_eq!(node_ids(tree).len(), 2);
+    let node = tree.get(&NodeId::from(&id)).unwrap();
+    assert_eq!(node.parent, Some(root.id));
+    assert_eq!(resptree::node::item_text(&node.input[0]), "dropped");
+}
