@@ -399,17 +399,19 @@ impl Engine {
         response_id: ResponseId,
     ) {
         *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(response_id.clone());
+        let logged = response_id.clone();
         let mut record = attempt.clone();
         record.response_id = Some(response_id);
         record.owner = Some(self.owner());
         // Not fatal if it fails: the node is still committed on completion,
         // and a cut-off request still has the id in `seen`; only a crash
         // before then would miss it.
-        if let Err(err) = self
+        match self
             .with_tree(move |tree| tree.journal(std::slice::from_ref(&record)))
             .await
         {
-            tracing::warn!(error = %err, "could not journal a response id");
+            Ok(()) => tracing::debug!(response = %logged, "journaled the response id"),
+            Err(err) => tracing::warn!(error = %err, "could not journal a response id"),
         }
     }
 
