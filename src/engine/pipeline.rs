@@ -129,7 +129,20 @@ impl Engine {
         match self.send(&mut plan, &call, &attempt, &seen).await {
             Ok(replies) => {
                 let nodes = self.nodes_from(&plan, replies, group.as_ref());
-                self.commit(nodes, &attempt).await
+                let single = (nodes.len() == 1).then(|| nodes[0].id.clone());
+                match self.commit(nodes, &attempt).await {
+                    // Another process's `recover` adopted this response first
+                    // (our lease had run out on a shared store): it is
+                    // recorded once; settle and hand back that node.
+                    Err(Error::InvalidTree(crate::TreeViolation::DuplicateNode(dup)))
+                        if single.as_ref() == Some(&dup) =>
+                    {
+                        let id = attempt.id;
+                        self.with_tree(move |tree| tree.settle(&[id])).await?;
+                        Ok(vec![self.with_tree(move |tree| tree.get(&dup)).await?])
+                    }
+                    other => other,
+                }
             }
             Err(mut err) => {
                 // A short fan-out still records the choices that came back
