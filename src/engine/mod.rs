@@ -4,7 +4,9 @@
 //! Every method that creates nodes commits each node to the store in one atomic
 //! write *after* its response is complete, so dropping any future the engine
 //! returns is safe: a cancelled request leaves no half-written node, only (at
-//! worst) an entry in the attempt journal that [`Engine::recover`] reports.
+//! worst) an entry in the attempt journal — with the server's response id, once
+//! it was announced — that [`Engine::recover`] adopts (recording what the
+//! server finished, once) or reports.
 //!
 //! All of them run through one request pipeline (`pipeline.rs`: plan → journal
 //! → permit → send → settle → commit); the public methods only build the
@@ -191,7 +193,13 @@ impl Engine {
     /// message `text`. The node is committed to the store before this returns.
     ///
     /// Cancel safety: dropping the future abandons the request; no node is
-    /// recorded, and the attempt stays in the journal for [`Engine::recover`].
+    /// recorded, and the attempt stays in the journal (with the response id if
+    /// the server had announced it) for [`Engine::recover`] to adopt.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error; [`Error::OutcomeUnknown`] when the request may have
+    /// created a response that could not be confirmed (it is not re-sent).
     pub async fn respond(&self, parent: Option<&NodeId>, text: &str) -> Result<Node> {
         self.respond_with(
             parent,
