@@ -789,8 +789,17 @@ fn show(id: Option<&NodeId>) -> String {
 /// The start of `body` as text: at most 512 bytes, cut on a character boundary.
 pub(crate) fn snippet(body: &[u8]) -> String {
     const MAX: usize = 512;
-    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
-    let mut out = text.into_owned();
+    let mut head = &body[..body.len().min(MAX)];
+    // Cut before a character the limit split in two, so the snippet does not end
+    // in a replacement character that was never in the body.
+    if body.len() > MAX {
+        if let Err(e) = std::str::from_utf8(head) {
+            if e.error_len().is_none() {
+                head = &head[..e.valid_up_to()];
+            }
+        }
+    }
+    let mut out = String::from_utf8_lossy(head).into_owned();
     if body.len() > MAX {
         out.push('…');
     }
@@ -832,5 +841,17 @@ mod tests {
         assert!(s.len() <= 512 + '…'.len_utf8());
         assert!(s.ends_with('…'));
         assert_eq!(snippet(b"{}"), "{}");
+    }
+
+    #[test]
+    fn snippet_never_splits_a_character() {
+        // 511 ASCII bytes, then a 3-byte character across the 512-byte limit.
+        let mut body = vec![b'a'; 511];
+        body.extend_from_slice("€uro".as_bytes());
+        let s = snippet(&body);
+        assert!(!s.contains('\u{fffd}'), "{s:?}");
+        assert_eq!(s, format!("{}…", "a".repeat(511)));
+        // Invalid bytes inside the body are still shown as replacement characters.
+        assert_eq!(snippet(b"a\xffb"), "a\u{fffd}b");
     }
 }

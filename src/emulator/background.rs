@@ -73,8 +73,8 @@ impl Jobs {
         lock(&self.inner).jobs.get(id).cloned()
     }
 
-    /// Forgets a job (a deleted response), stopping it if it still runs.
-    /// `true` when there was one.
+    /// Forgets a job (a deleted or expired response), cancelling it if it still
+    /// runs, which also ends the streams following it. `true` when there was one.
     pub(crate) fn remove(&self, id: &str) -> bool {
         let mut map = lock(&self.inner);
         let Some(job) = map.jobs.remove(id) else {
@@ -82,7 +82,7 @@ impl Jobs {
         };
         map.order.retain(|kept| kept != id);
         drop(map);
-        job.abort();
+        job.cancel();
         true
     }
 

@@ -97,6 +97,9 @@
 //!   terminal event), returns a finished one unchanged, and answers 400 for a
 //!   response not created in background. Streaming a response that was not
 //!   created in background again is a 404, as users report of the real API.
+//!   A background response running with no client listening is not a request in
+//!   flight: [`Emulator::wait_idle`] does not wait for it (poll it, follow its
+//!   stream, or hold it with [`Fault::Hold`] / [`Fault::HoldQueued`]).
 //! - Not emulated: tools.
 //!
 //! # Faults and the request log

@@ -469,13 +469,14 @@ impl Shared {
 
     /// Marks a response expired, as if its TTL had passed.
     pub(crate) fn expire_response(&self, id: &str) -> bool {
+        let was_job = self.jobs.remove(id);
         let mut store = self.store();
         let live = store.responses.get(id).is_some_and(|s| self.is_live(s));
         if let Some(stored) = store.responses.get_mut(id) {
             stored.expired = true;
             store.deaths += 1;
         }
-        live
+        live || was_job
     }
 
     /// How many responses are stored and live.

@@ -403,7 +403,22 @@ async fn deleting_a_running_background_response_stops_it() {
         .unwrap()
         .to_owned();
     emu.wait_held(1).await;
+    // A client following its stream, caught up with the events so far.
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/responses/{id}?stream=true"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = reply.bytes_stream();
+    let mut buffer = String::new();
+    read_events(&mut body, &mut buffer, 3).await;
+
     assert_eq!(delete(&base, &format!("/responses/{id}")).await.status, 200);
     assert_eq!(get(&base, &format!("/responses/{id}")).await.status, 404);
     assert_eq!(emu.response_count(), 0);
+    // The follower's stream ends (cleanly, with nothing more) instead of waiting forever.
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert_eq!(buffer, "");
 }

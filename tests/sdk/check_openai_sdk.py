@@ -8,6 +8,7 @@ here. Exits non-zero on the first failure. Run it through `scripts/sdk-check`.
 """
 
 import sys
+import time
 
 import openai
 from openai import OpenAI
@@ -190,6 +191,97 @@ def server_failures(client):
     )
     assert events[-1].type == "response.failed", [e.type for e in events]
     assert events[-1].response.error.code == "server_error"
+
+
+def retrieve_validated(client, response_id):
+    raw = client.responses.with_raw_response.retrieve(response_id)
+    Response.model_validate(raw.http_response.json())
+    return raw.parse()
+
+
+@check
+def background_poll_and_cancel(client):
+    queued = create_validated(client, model="gpt-4o-mini", input="Think in background", background=True)
+    assert queued.background is True and queued.status == "queued", queued.status
+    assert queued.usage is None and queued.output == []
+    # Polling is what a background client does; the emulator answers in milliseconds.
+    done = queued
+    for _ in range(500):
+        done = retrieve_validated(client, queued.id)
+        if done.status not in ("queued", "in_progress"):
+            break
+        time.sleep(0.01)
+    assert done.status == "completed", done.status
+    assert done.output_text.startswith('[ctx 1 msgs] You said: "Think in background".'), done.output_text
+
+    # Held by the emulator until cancelled (the `hold` fault has no other release here).
+    held = client.responses.create(
+        model="gpt-4o-mini", input="Never ends", background=True, extra_headers={"x-emulator-fault": "hold"}
+    )
+    assert held.status in ("queued", "in_progress"), held.status
+    raw = client.responses.with_raw_response.cancel(held.id)
+    Response.model_validate(raw.http_response.json())
+    cancelled = raw.parse()
+    assert cancelled.status == "cancelled" and cancelled.usage is None, cancelled.status
+    assert client.responses.cancel(held.id).status == "cancelled"
+    assert retrieve_validated(client, held.id).status == "cancelled"
+
+    # Cancelling a finished one is a no-op; a response not made in background is refused.
+    assert client.responses.cancel(done.id).status == "completed"
+    plain = client.responses.create(model="gpt-4o-mini", input="plain")
+    expect_raises(openai.BadRequestError, lambda: client.responses.cancel(plain.id))
+    expect_raises(openai.NotFoundError, lambda: client.responses.cancel("resp_unknown"))
+    expect_raises(
+        openai.BadRequestError,
+        lambda: client.responses.create(model="gpt-4o-mini", input="x", background=True, store=False),
+        param="background",
+    )
+
+
+@check
+def background_stream_resume(client):
+    adapter = TypeAdapter(ResponseStreamEvent)
+
+    def validated(events):
+        out = []
+        for event in events:
+            adapter.validate_python(event.model_dump(mode="json"))
+            out.append(event)
+        return out
+
+    # The emulator cuts this stream's connection after 5 events; the response runs on.
+    first = []
+    try:
+        for event in client.responses.create(
+            model="gpt-4o-mini",
+            input="Resume me",
+            background=True,
+            stream=True,
+            extra_headers={"x-emulator-fault": "drop-mid-stream:5"},
+        ):
+            adapter.validate_python(event.model_dump(mode="json"))
+            first.append(event)
+        raise AssertionError("the stream should have been cut")
+    except AssertionError:
+        raise
+    except Exception:
+        pass
+    assert [e.type for e in first[:3]] == ["response.created", "response.queued", "response.in_progress"], [
+        e.type for e in first
+    ]
+    assert [e.sequence_number for e in first] == [0, 1, 2, 3, 4]
+    rid = first[0].response.id
+    assert first[0].response.status == "queued" and first[0].response.background is True
+
+    rest = validated(client.responses.retrieve(rid, stream=True, starting_after=first[-1].sequence_number))
+    assert rest[0].sequence_number == 5, rest[0].sequence_number
+    assert rest[-1].type == "response.completed", [e.type for e in rest]
+
+    full = validated(client.responses.retrieve(rid, stream=True))
+    assert [e.sequence_number for e in full] == list(range(len(full)))
+    assert [e.model_dump() for e in full[5:]] == [e.model_dump() for e in rest]
+    text = "".join(e.delta for e in full if e.type == "response.output_text.delta")
+    assert text == rest[-1].response.output_text == retrieve_validated(client, rid).output_text
 
 
 @check
