@@ -10,7 +10,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backend::BackendReply;
-use crate::ids::{NodeId, RefName};
+use crate::ids::{NodeId, RefName, ResponseId};
+use crate::store::AttemptId;
 
 /// A boxed cause, so that no third-party error type becomes part of our public API.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -204,6 +205,38 @@ pub enum Error {
         /// The replies that came back, in index order. Empty once taken with
         /// [`Error::take_partial_replies`].
         replies: Vec<BackendReply>,
+    },
+
+    /// A create may have reached the server, but the request failed before a
+    /// definite answer (a timeout after sending, a connection lost before or
+    /// during the reply), and the response could not be confirmed: its id never
+    /// arrived, or the server was still working on it (or unreachable) when the
+    /// engine stopped waiting. resptree cannot tell whether the server made —
+    /// and billed — a response, so it is deliberately not sent again: a second
+    /// request could make a duplicate. The attempt stays in the journal;
+    /// [`Engine::recover`](crate::Engine::recover) adopts the response if it
+    /// has its id, and reports it otherwise.
+    #[error(
+        "request {attempt} may have created a response that could not be confirmed; \
+         not sent again (left in the journal for recover)"
+    )]
+    OutcomeUnknown {
+        /// The journaled attempt that was left for recovery.
+        attempt: AttemptId,
+        /// How the request failed.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A response the engine looked up after its request was interrupted (or
+    /// while recovering) ended without an answer to record: failed or cancelled
+    /// on the server.
+    #[error("response {response_id} ended {status} on the server; nothing to record")]
+    ResponseEnded {
+        /// The server's id of the response.
+        response_id: ResponseId,
+        /// How it ended: `"failed"` or `"cancelled"`.
+        status: &'static str,
     },
 }
 
@@ -532,6 +565,39 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout { .. })
+    }
+
+    /// Whether a failed request may nonetheless have been processed by the
+    /// server: it was sent, and the failure came before a definite answer (a
+    /// timeout waiting for the reply, a connection lost after connecting, a
+    /// stream cut or garbled, a `2xx` body that did not decode). `false` when
+    /// the server answered with an error, or the request never left
+    /// (connecting failed or timed out, bad configuration).
+    ///
+    /// A create that failed this way must not be sent again blindly: the first
+    /// one may have made a response. The client does not retry
+    /// `POST /responses` after such a failure, and the engine looks the
+    /// response up by its journaled id instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resptree::{ApiError, Error};
+    ///
+    /// let waited = Error::Timeout { what: "waiting for the response", after: Duration::from_secs(600) };
+    /// assert!(waited.may_have_reached_server());
+    /// let connecting = Error::Timeout { what: "connecting", after: Duration::from_secs(10) };
+    /// assert!(!connecting.may_have_reached_server());
+    /// assert!(!Error::from(ApiError::new(500, "oops")).may_have_reached_server());
+    /// ```
+    pub fn may_have_reached_server(&self) -> bool {
+        match self {
+            Self::Timeout { what, .. } => *what != "connecting",
+            Self::Connection { source } => !source
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_connect),
+            Self::Stream { .. } | Self::Decode { .. } | Self::OutcomeUnknown { .. } => true,
+            _ => false,
+        }
     }
 
     /// Whether the server no longer knows the `previous_response_id` it was sent,

@@ -64,6 +64,20 @@ pub trait Backend: Send + Sync + fmt::Debug {
         })
     }
 
+    /// Whether [`respond_stream`](Backend::respond_stream) reports the server's
+    /// response id ([`BackendEvent::Started`]) as soon as the server assigns
+    /// it, before the response completes, and [`retrieve`](Backend::retrieve)
+    /// can find that response afterwards.
+    ///
+    /// The engine then sends even non-streamed requests as streams, so that it
+    /// can journal the id early: a crash or a lost connection leaves an id to
+    /// look the response up by, instead of a request that may or may not have
+    /// been made (and billed). The default, `false`, suits servers without
+    /// stored responses (Chat Completions).
+    fn reports_id_early(&self) -> bool {
+        false
+    }
+
     /// Whether [`respond_n`](Backend::respond_n) makes `n` alternatives in one request.
     fn has_native_fan_out(&self) -> bool {
         false
@@ -142,6 +156,10 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         events: mpsc::UnboundedSender<BackendEvent>,
     ) -> BoxFuture<'_, Result<BackendReply>> {
         (**self).respond_stream(request, events)
+    }
+
+    fn reports_id_early(&self) -> bool {
+        (**self).reports_id_early()
     }
 
     fn has_native_fan_out(&self) -> bool {
@@ -297,6 +315,9 @@ pub struct RetrievedResponse {
     pub input: Vec<Value>,
     /// Its metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Whether the server is still working on it (`queued` or `in_progress`):
+    /// `reply` is then not final (its status reads as failed).
+    pub pending: bool,
 }
 
 /// Progress of a streamed response.

@@ -48,6 +48,11 @@ impl Backend for ResponsesBackend {
         true
     }
 
+    /// `response.created` carries the id, and stored responses can be retrieved.
+    fn reports_id_early(&self) -> bool {
+        true
+    }
+
     fn respond(&self, request: BackendRequest) -> BoxFuture<'_, Result<BackendReply>> {
         Box::pin(async move {
             let response = self.client.create(&to_wire(&request)).await?;
@@ -113,6 +118,7 @@ impl Backend for ResponsesBackend {
                     .transpose()?,
                 instructions: instructions_text(response.instructions.as_ref()),
                 metadata: response.metadata.clone().unwrap_or_default(),
+                pending: matches!(response.status.as_deref(), Some("queued" | "in_progress")),
                 input: items.into_iter().map(strip_item_id).collect(),
                 reply: reply_from(&response)?,
             })

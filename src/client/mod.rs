@@ -10,7 +10,8 @@
 //! - [`ResponseStream`] / [`StreamEvent`]: typed server-sent events.
 //! - Retries like the official SDKs: connection errors, timeouts, 408, 409, 429 and
 //!   5xx, honouring `retry-after-ms`/`retry-after`; a stream is never retried once
-//!   its reply has arrived.
+//!   its reply has arrived, and a create (`POST /responses`) never once it may
+//!   have been processed ([`Error::may_have_reached_server`]).
 //!
 //! Every reply's `x-request-id` is exposed: [`Response::request_id`],
 //! [`ResponseStream::request_id`], [`Error::request_id`](crate::Error::request_id).
@@ -210,6 +211,14 @@ impl Client {
 
     /// Creates a response (`POST /responses`), retrying per the policy.
     ///
+    /// Exactly once: a create is retried only when the failure shows the server
+    /// did not process it (it answered 408/409/429/5xx, or the connection could
+    /// not be made). A timeout after sending, a connection lost after
+    /// connecting, or a reply body that broke off is returned as is
+    /// ([`Error::may_have_reached_server`]): the server may already have made,
+    /// and billed, the response, so the caller must look for it (by id, which a
+    /// stream reports first: see [`Client::create_stream`]) before sending again.
+    ///
     /// # Errors
     ///
     /// [`Error::Api`] / [`Error::RateLimited`] for an error reply (after retries),
@@ -218,15 +227,18 @@ impl Client {
     pub async fn create(&self, request: &CreateResponse) -> Result<Response> {
         let body = request_body(request, false)?;
         let reply = self
-            .execute(&Call::new(Method::POST, "responses").json(&body))
+            .execute(&Call::new(Method::POST, "responses").json(&body).creates())
             .await?;
         reply.decode_response()
     }
 
     /// Creates a response and streams its events (`POST /responses`, `stream: true`).
     ///
-    /// Failures before the reply's headers arrive are retried like [`Client::create`];
-    /// once a 2xx reply arrived nothing is retried, so events are never duplicated.
+    /// Failures before the reply's headers arrive are retried like [`Client::create`]
+    /// (only those that show the server did not process the request); once a
+    /// 2xx reply arrived nothing is retried, so events and responses are never
+    /// duplicated. The first event, `response.created`, carries the new
+    /// response's id: keep it to find the response if the stream breaks.
     /// The request timeout covers only the wait for the headers; after that each
     /// event must arrive within the stream idle timeout.
     ///
@@ -236,7 +248,10 @@ impl Client {
     /// come from the [`ResponseStream`].
     pub async fn create_stream(&self, request: &CreateResponse) -> Result<ResponseStream> {
         let body = request_body(request, true)?;
-        let call = Call::new(Method::POST, "responses").json(&body).streaming();
+        let call = Call::new(Method::POST, "responses")
+            .json(&body)
+            .streaming()
+            .creates();
         let reply = self.execute_stream(&call).await?;
         Ok(ResponseStream::new(reply, self.inner.stream_idle_timeout))
     }

@@ -23,6 +23,10 @@ pub(crate) struct Call {
     /// The serialised body, built once and resent as-is on each attempt.
     body: Option<Bytes>,
     streaming: bool,
+    /// Whether the call creates something the server bills for (`POST
+    /// /responses`): such a call is retried only when the failure shows the
+    /// server did not process it.
+    creates: bool,
 }
 
 impl Call {
@@ -33,6 +37,7 @@ impl Call {
             query: Vec::new(),
             body: None,
             streaming: false,
+            creates: false,
         }
     }
 
@@ -50,6 +55,21 @@ impl Call {
     pub(crate) fn streaming(mut self) -> Self {
         self.streaming = true;
         self
+    }
+
+    /// Marks the call as a create: not retried once it may have been processed.
+    pub(crate) fn creates(mut self) -> Self {
+        self.creates = true;
+        self
+    }
+
+    /// Whether `failure` may be retried for this call. A create that may have
+    /// reached the server (a timeout after sending, a connection lost after
+    /// connecting, a success reply whose body broke off) is never retried:
+    /// the server may already have made, and billed, the response, and a
+    /// second request would make a duplicate.
+    fn may_retry(&self, failure: &Failure) -> bool {
+        failure.retryable && !(self.creates && failure.error.may_have_reached_server())
     }
 }
 
@@ -140,7 +160,7 @@ impl Client {
         loop {
             match self.attempt(call, retry).await {
                 Ok(outcome) => return Ok(outcome),
-                Err(failure) if failure.retryable && retry < policy.max_retries => {
+                Err(failure) if call.may_retry(&failure) && retry < policy.max_retries => {
                     let wait = policy.delay(retry, failure.hint);
                     trace::retrying(retry + 1, &failure.error, wait);
                     tokio::time::sleep(wait).await;

@@ -1,16 +1,38 @@
-//! Recovery: settling the attempts a crash or a dropped future left in the
-//! journal.
+//! Recovery: settling the attempts a crash, a lost connection or a dropped
+//! future left in the journal, and adopting the responses the server made for
+//! them — each exactly once.
 //!
-//! Life of an attempt (see `pipeline.rs`): it is journaled before its request is
-//! sent; a stream's first event adds the server's response id; the node and the
-//! attempt's removal are committed in one atomic write. A request that fails
-//! with an error removes its attempt (the caller has the error). Only a crash or
-//! a dropped future leaves attempts behind; [`Engine::recover`] settles them.
+//! Life of an attempt (see `pipeline.rs`): it is journaled, with its owner
+//! (this process, and a lease), before its request is sent; on a backend that
+//! reports ids early the server's response id is journaled as soon as the
+//! stream's `response.created` arrives (one more durable write); the node and
+//! the attempt's removal are committed in one atomic write. What a crash leaves
+//! at each point:
+//!
+//! | crash …                               | journal holds            | `recover` |
+//! |---------------------------------------|--------------------------|-----------|
+//! | before the journal write              | nothing (nothing sent)   | — |
+//! | after it, before the id was journaled | the attempt, no id       | reported unresolved: the server may or may not have made a response, and has no way to find it |
+//! | after the id was journaled            | the attempt and its id   | retrieves it: completed (or incomplete) → the node, once; still working → polled, then left for later; failed, cancelled or unknown → reported |
+//! | after the commit                      | nothing (the node is in) | — |
+//!
+//! Attempts a request of this process is working on are never touched (an
+//! in-process registry, [`InFlight`]); on a shared store, neither are another
+//! live process's (its [`AttemptOwner`](crate::store::AttemptOwner) lease has
+//! not expired).
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Engine;
+use crate::backend::RetrievedResponse;
 use crate::error::{Error, Result};
-use crate::ids::NodeId;
-use crate::store::Attempt;
+use crate::ids::{NodeId, ResponseId};
+use crate::node::Timestamp;
+use crate::store::{Attempt, AttemptId, AttemptOwner};
 
 /// What [`Engine::recover`] found in the journal.
 #[derive(Debug, Default)]
@@ -19,20 +41,70 @@ pub struct RecoveryReport {
     /// Nodes fetched from the server and recorded.
     pub recovered: Vec<NodeId>,
     /// Attempts that could not be settled, with the reason; they have been
-    /// removed from the journal.
+    /// removed from the journal (nothing could ever settle them: no response
+    /// id was journaled, or the server says the response failed, was
+    /// cancelled or does not exist).
     pub unresolved: Vec<(Attempt, Error)>,
+    /// Attempts left in the journal for a later `recover`, with the reason:
+    /// the server was still working on the response when the wait
+    /// ([`EngineConfig::settle_wait`](super::EngineConfig::settle_wait)) ran
+    /// out, or could not be asked.
+    pub deferred: Vec<(Attempt, Error)>,
+    /// Attempts left alone because a live request owns them: one of this
+    /// process, or (on a shared store) another process's whose lease has not
+    /// expired.
+    pub live: Vec<AttemptId>,
+    /// Attempts whose node was already in the tree; they were only removed.
+    pub already_recorded: usize,
+}
+
+impl RecoveryReport {
+    /// Whether every attempt found was settled: nothing deferred or unresolved
+    /// (live attempts of others do not count).
+    pub fn is_clean(&self) -> bool {
+        self.unresolved.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// How one attempt was settled.
+enum Recovered {
+    Adopted(NodeId),
+    AlreadyRecorded,
+    Unresolved(Error),
+    Deferred(Error),
+}
+
+/// What the server says about a response the engine lost track of.
+pub(super) enum Lookup {
+    /// Completed (or incomplete): an answer to record.
+    Found(Box<RetrievedResponse>),
+    /// The server has no answer and never will: failed, cancelled, or unknown
+    /// (404).
+    Gone(Error),
+    /// Not known yet: still queued or in progress when the wait ran out, or the
+    /// server could not be asked.
+    Pending(Error),
 }
 
 impl Engine {
-    /// Settles the attempts left in the journal by a crash or a cancelled call.
+    /// Settles the attempts left in the journal by a crash, a lost connection
+    /// or a cancelled call, adopting what the server made.
     ///
-    /// An attempt whose response id was journaled is fetched from the server and
-    /// recorded as the node it would have been; one without an id (the crash came
-    /// before the server answered) cannot be matched to a response and is
-    /// reported as unresolved. Every attempt leaves the journal either way.
+    /// For each attempt that no live request owns: one whose response id was
+    /// journaled is retrieved — a completed (or incomplete) response is
+    /// recorded as the node it would have been, exactly once (if that node is
+    /// already in the tree, the attempt is only removed); one the server is
+    /// still working on is polled with backoff for up to
+    /// [`EngineConfig::settle_wait`](super::EngineConfig::settle_wait), then
+    /// left in the journal ([`RecoveryReport::deferred`]); a failed, cancelled
+    /// or unknown one is reported ([`RecoveryReport::unresolved`]). One without
+    /// an id (the crash came before the server's first event) cannot be matched
+    /// to a response and is reported unresolved.
     ///
-    /// Call it when no request of this engine is in flight (typically at start-up):
-    /// an in-flight request's attempt would otherwise be settled twice.
+    /// Safe to call at any time: attempts of requests this process is working
+    /// on are skipped, and on a store shared between processes (PostgreSQL) so
+    /// are another process's attempts until their lease expires
+    /// ([`RecoveryReport::live`]).
     ///
     /// # Errors
     ///
@@ -40,44 +112,58 @@ impl Engine {
     /// recovered before it stays recorded.
     pub async fn recover(&self) -> Result<RecoveryReport> {
         let attempts = self.with_tree(|tree| tree.attempts()).await?;
+        let shared = self.tree().is_shared();
+        let now = Timestamp::now();
         let mut report = RecoveryReport::default();
         for attempt in attempts {
-            match self.recover_one(&attempt).await {
-                Ok(Some(id)) => {
+            if is_live(&attempt, shared, now) {
+                report.live.push(attempt.id);
+                continue;
+            }
+            match self.recover_one(&attempt).await? {
+                Recovered::Adopted(id) => {
                     tracing::info!(attempt = %attempt.id, node = %id, "recovered");
                     report.recovered.push(id);
                 }
-                Ok(None) => {}
-                Err(err) => {
+                Recovered::AlreadyRecorded => report.already_recorded += 1,
+                Recovered::Unresolved(err) => {
                     tracing::warn!(attempt = %attempt.id, error = %err, "could not recover");
                     let id = attempt.id;
                     self.with_tree(move |tree| tree.settle(&[id])).await?;
                     report.unresolved.push((attempt, err));
+                }
+                Recovered::Deferred(err) => {
+                    tracing::info!(attempt = %attempt.id, error = %err, "left for a later recover");
+                    report.deferred.push((attempt, err));
                 }
             }
         }
         Ok(report)
     }
 
-    /// Recovers one attempt; `Ok(None)` when its node was already recorded.
-    async fn recover_one(&self, attempt: &Attempt) -> Result<Option<NodeId>> {
+    /// Settles one stale attempt. The outer error is a store error.
+    async fn recover_one(&self, attempt: &Attempt) -> Result<Recovered> {
         let Some(response_id) = attempt.response_id.clone() else {
-            return Err(Error::Unsupported(
+            return Ok(Recovered::Unresolved(Error::Unsupported(
                 "recovering an attempt whose response id was never received",
-            ));
+            )));
         };
         let id = NodeId::from(&response_id);
         if self.tree().contains(&id) {
             let attempt = attempt.id;
             self.with_tree(move |tree| tree.settle(&[attempt])).await?;
-            return Ok(None);
+            return Ok(Recovered::AlreadyRecorded);
         }
         if let Some(parent) = &attempt.parent {
             if !self.tree().contains(parent) {
-                return Err(Error::NodeNotFound(parent.clone()));
+                return Ok(Recovered::Unresolved(Error::NodeNotFound(parent.clone())));
             }
         }
-        let fetched = self.backend().retrieve(&response_id).await?;
+        let fetched = match self.look_up(&response_id).await {
+            Lookup::Found(fetched) => *fetched,
+            Lookup::Gone(err) => return Ok(Recovered::Unresolved(err)),
+            Lookup::Pending(err) => return Ok(Recovered::Deferred(err)),
+        };
         let mut node = self.node_from_server(response_id, attempt.parent.clone(), fetched);
         // What this engine sent, without any replayed transcript the server saw.
         node.input = attempt.input.clone();
@@ -86,7 +172,120 @@ impl Engine {
         node.labels = attempt.params.labels.clone();
         node.settings = attempt.params.settings.clone();
         let node_id = node.id.clone();
-        self.commit(vec![node], attempt).await?;
-        Ok(Some(node_id))
+        match self.commit_once(node, attempt).await? {
+            true => Ok(Recovered::Adopted(node_id)),
+            false => Ok(Recovered::AlreadyRecorded),
+        }
+    }
+
+    /// Asks the server about `id` until it has finished with it, polling with
+    /// backoff (50 ms doubling to 2 s) for up to `settle_wait`.
+    pub(super) async fn look_up(&self, id: &ResponseId) -> Lookup {
+        let deadline = Instant::now() + self.inner.config.settle_wait;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.backend().retrieve(id).await {
+                Ok(fetched) if !fetched.pending => {
+                    return match fetched.reply.status {
+                        crate::NodeStatus::Completed | crate::NodeStatus::Incomplete => {
+                            Lookup::Found(Box::new(fetched))
+                        }
+                        crate::NodeStatus::Cancelled => Lookup::Gone(Error::ResponseEnded {
+                            response_id: id.clone(),
+                            status: "cancelled",
+                        }),
+                        _ => Lookup::Gone(Error::ResponseEnded {
+                            response_id: id.clone(),
+                            status: "failed",
+                        }),
+                    };
+                }
+                Ok(_) if Instant::now() + delay > deadline => {
+                    return Lookup::Pending(Error::Timeout {
+                        what: "waiting for the server to finish an interrupted response",
+                        after: self.inner.config.settle_wait,
+                    });
+                }
+                Ok(_) => {}
+                Err(err) if err.is_not_found() => return Lookup::Gone(err),
+                // Anything else (unreachable, rate limited, refused) says
+                // nothing about the response: ask again later.
+                Err(err) => return Lookup::Pending(err),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Commits `node` for `attempt`, unless a node with its id is already in
+    /// the tree (another process's recovery on a shared store got there first):
+    /// then only settles the attempt. `Ok(false)` in that case.
+    pub(super) async fn commit_once(&self, node: crate::Node, attempt: &Attempt) -> Result<bool> {
+        let id = node.id.clone();
+        match self.commit(vec![node], attempt).await {
+            Ok(_) => Ok(true),
+            Err(Error::InvalidTree(crate::TreeViolation::DuplicateNode(dup))) if dup == id => {
+                let attempt = attempt.id;
+                self.with_tree(move |tree| tree.settle(&[attempt])).await?;
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The owner to journal with a new attempt: this process, with a fresh lease.
+    pub(super) fn owner(&self) -> AttemptOwner {
+        let lease = i64::try_from(self.inner.config.attempt_lease.as_millis()).unwrap_or(i64::MAX);
+        AttemptOwner::this_process(Timestamp(
+            Timestamp::now().as_millis().saturating_add(lease),
+        ))
+    }
+}
+
+/// Whether a live request owns `attempt`: one of this process, or on a shared
+/// store another process whose lease runs.
+fn is_live(attempt: &Attempt, shared: bool, now: Timestamp) -> bool {
+    if InFlight::contains(attempt.id) {
+        return true;
+    }
+    shared
+        && attempt
+            .owner
+            .as_ref()
+            .is_some_and(|owner| !owner.is_this_process() && owner.is_live_at(now))
+}
+
+/// The attempts requests of this process are working on. Process-wide rather
+/// than per engine, so that one engine's `recover` never settles an attempt
+/// another engine over the same tree is still sending (attempt ids are UUIDs,
+/// unique across engines).
+static IN_FLIGHT: Mutex<Option<HashSet<AttemptId>>> = Mutex::new(None);
+
+/// Marks an attempt as in flight for as long as it lives.
+#[derive(Debug)]
+pub(super) struct InFlight(AttemptId);
+
+impl InFlight {
+    /// Registers `id` until the guard is dropped.
+    pub(super) fn register(id: AttemptId) -> Self {
+        // A poisoned lock still guards a consistent set: every update is one
+        // insert or remove.
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        set.get_or_insert_with(HashSet::new).insert(id);
+        Self(id)
+    }
+
+    fn contains(id: AttemptId) -> bool {
+        let set = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        set.as_ref().is_some_and(|s| s.contains(&id))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut set = IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(set) = set.as_mut() {
+            set.remove(&self.0);
+        }
     }
 }

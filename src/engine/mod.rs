@@ -4,7 +4,9 @@
 //! Every method that creates nodes commits each node to the store in one atomic
 //! write *after* its response is complete, so dropping any future the engine
 //! returns is safe: a cancelled request leaves no half-written node, only (at
-//! worst) an entry in the attempt journal that [`Engine::recover`] reports.
+//! worst) an entry in the attempt journal — with the server's response id, once
+//! it was announced — that [`Engine::recover`] adopts (recording what the
+//! server finished, once) or reports.
 //!
 //! All of them run through one request pipeline (`pipeline.rs`: plan → journal
 //! → permit → send → settle → commit); the public methods only build the
@@ -116,7 +118,23 @@ pub struct EngineConfig {
     pub stateless: bool,
     /// How long the server keeps stored responses.
     pub retention: Duration,
+    /// How long this process holds an attempt against other processes'
+    /// recovery on a shared store ([`AttemptOwner`](crate::store::AttemptOwner));
+    /// renewed when the response id is journaled. Keep it above the longest
+    /// request you expect.
+    pub attempt_lease: Duration,
+    /// How long to wait, polling, for a response the server is still working
+    /// on when its connection was lost (or when `recover` finds it), before
+    /// leaving it in the journal for a later `recover`.
+    pub settle_wait: Duration,
 }
+
+/// The default [`EngineConfig::attempt_lease`]: 30 minutes, above the client's
+/// default 10-minute request timeout.
+pub const DEFAULT_ATTEMPT_LEASE: Duration = Duration::from_secs(30 * 60);
+
+/// The default [`EngineConfig::settle_wait`]: 2 minutes.
+pub const DEFAULT_SETTLE_WAIT: Duration = Duration::from_secs(120);
 
 /// Builds an [`Engine`].
 #[derive(Debug)]
@@ -146,6 +164,8 @@ impl Engine {
                 missing_parent: MissingParent::Replay,
                 stateless: false,
                 retention: DEFAULT_RETENTION,
+                attempt_lease: DEFAULT_ATTEMPT_LEASE,
+                settle_wait: DEFAULT_SETTLE_WAIT,
             },
         }
     }
@@ -176,7 +196,13 @@ impl Engine {
     /// message `text`. The node is committed to the store before this returns.
     ///
     /// Cancel safety: dropping the future abandons the request; no node is
-    /// recorded, and the attempt stays in the journal for [`Engine::recover`].
+    /// recorded, and the attempt stays in the journal (with the response id if
+    /// the server had announced it) for [`Engine::recover`] to adopt.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error; [`Error::OutcomeUnknown`] when the request may have
+    /// created a response that could not be confirmed (it is not re-sent).
     pub async fn respond(&self, parent: Option<&NodeId>, text: &str) -> Result<Node> {
         self.respond_with(
             parent,
@@ -434,6 +460,21 @@ impl EngineBuilder {
     /// How long the server keeps stored responses. Default: [`DEFAULT_RETENTION`].
     pub fn retention(mut self, retention: Duration) -> Self {
         self.config.retention = retention;
+        self
+    }
+
+    /// How long this process holds its attempts against other processes'
+    /// recovery on a shared store. Default: [`DEFAULT_ATTEMPT_LEASE`].
+    pub fn attempt_lease(mut self, lease: Duration) -> Self {
+        self.config.attempt_lease = lease;
+        self
+    }
+
+    /// How long to poll a response the server is still working on after its
+    /// connection was lost, or when `recover` finds it. Default:
+    /// [`DEFAULT_SETTLE_WAIT`].
+    pub fn settle_wait(mut self, wait: Duration) -> Self {
+        self.config.settle_wait = wait;
         self
     }
 

@@ -12,17 +12,20 @@
 //! 4. **send**: ask the backend; if the server forgot the parent, replay the path
 //!    and send again (or fail, per [`MissingParent`](super::MissingParent));
 //! 5. **settle**: on failure, take the attempt out of the journal (the caller
-//!    gets the error);
+//!    gets the error) — unless the request may have created a response: then
+//!    look it up by the journaled id and record it, or leave the attempt for
+//!    `recover` (never re-send: that could make a duplicate);
 //! 6. **commit**: on success, record the nodes and remove the attempt in one
 //!    atomic write.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::journal::{InFlight, Lookup};
 use super::{Engine, FanOutUpdate, Instructions, RespondOptions, StreamUpdate};
 use crate::backend::{BackendEvent, BackendReply, BackendRequest, Context};
 use crate::error::{Error, Result};
@@ -80,24 +83,28 @@ impl Engine {
     pub(super) async fn run(&self, jobs: Vec<(Plan, Call)>) -> Result<Vec<Result<Vec<Node>>>> {
         let attempts: Vec<Attempt> = jobs
             .iter()
-            .map(|(plan, call)| plan.attempt(call.choices()))
+            .map(|(plan, call)| plan.attempt(call.choices(), self.owner()))
             .collect();
+        // Registered before the journal write, so that no `recover` running
+        // meanwhile takes these attempts for stale ones.
+        let guards: Vec<InFlight> = attempts.iter().map(|a| InFlight::register(a.id)).collect();
         self.inner.tree.journal_async(&attempts).await?;
         tracing::debug!(attempts = attempts.len(), "journaled");
-        let runs = jobs
-            .into_iter()
-            .zip(attempts)
-            .map(|((plan, call), attempt)| {
-                let span = tracing::info_span!(
-                    "resptree.engine.request",
-                    attempt = %attempt.id,
-                    parent = plan.parent.as_ref().map(tracing::field::display),
-                    model = %plan.request.model,
-                    replay = matches!(plan.request.context, Context::Replay(_)),
-                    n = call.choices(),
-                );
-                self.run_one(plan, call, attempt).instrument(span)
-            });
+        let runs =
+            jobs.into_iter()
+                .zip(attempts)
+                .zip(guards)
+                .map(|(((plan, call), attempt), guard)| {
+                    let span = tracing::info_span!(
+                        "resptree.engine.request",
+                        attempt = %attempt.id,
+                        parent = plan.parent.as_ref().map(tracing::field::display),
+                        model = %plan.request.model,
+                        replay = matches!(plan.request.context, Context::Replay(_)),
+                        n = call.choices(),
+                    );
+                    self.run_one(plan, call, attempt, guard).instrument(span)
+                });
         Ok(futures_util::future::join_all(runs).await)
     }
 
@@ -111,27 +118,93 @@ impl Engine {
     }
 
     /// Permit → send → settle → commit, for one journaled attempt.
-    async fn run_one(&self, mut plan: Plan, call: Call, attempt: Attempt) -> Result<Vec<Node>> {
+    async fn run_one(
+        &self,
+        mut plan: Plan,
+        call: Call,
+        attempt: Attempt,
+        _in_flight: InFlight,
+    ) -> Result<Vec<Node>> {
         let _permit = self.permit().await?;
         let group = call.choices().map(|_| NodeId::local());
-        match self.send(&mut plan, &call, &attempt).await {
+        let seen = Mutex::new(None);
+        match self.send(&mut plan, &call, &attempt, &seen).await {
             Ok(replies) => {
                 let nodes = self.nodes_from(&plan, replies, group.as_ref());
-                self.commit(nodes, &attempt).await
+                let single = (nodes.len() == 1).then(|| nodes[0].id.clone());
+                match self.commit(nodes, &attempt).await {
+                    // Another process's `recover` adopted this response first
+                    // (our lease had run out on a shared store): it is
+                    // recorded once; settle and hand back that node.
+                    Err(Error::InvalidTree(crate::TreeViolation::DuplicateNode(dup)))
+                        if single.as_ref() == Some(&dup) =>
+                    {
+                        let id = attempt.id;
+                        self.with_tree(move |tree| tree.settle(&[id])).await?;
+                        Ok(vec![self.with_tree(move |tree| tree.get(&dup)).await?])
+                    }
+                    other => other,
+                }
             }
             Err(mut err) => {
                 // A short fan-out still records the choices that came back
                 // (and settles the attempt with them); the caller gets the
                 // error, which says how many were asked and received.
                 let partial = err.take_partial_replies();
-                if partial.is_empty() {
-                    self.settle(&attempt, &err).await;
-                } else {
+                if !partial.is_empty() {
                     let nodes = self.nodes_from(&plan, partial, group.as_ref());
                     self.commit(nodes, &attempt).await?;
+                    return Err(err);
                 }
+                let seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);
+                self.after_failure(&plan, &attempt, seen, err).await
+            }
+        }
+    }
+
+    /// Decides what a failed request leaves. A failure that shows no response
+    /// was made (an error status, a failed connection) settles the attempt. One
+    /// after which the server may have made a response is never re-sent: with
+    /// the response id in hand, the engine asks the server and records a
+    /// finished answer as the node (the caller gets it as a success); without
+    /// one, or while the server is still working or unreachable, the attempt
+    /// stays journaled for [`Engine::recover`] and the caller gets
+    /// [`Error::OutcomeUnknown`].
+    async fn after_failure(
+        &self,
+        plan: &Plan,
+        attempt: &Attempt,
+        seen: Option<ResponseId>,
+        err: Error,
+    ) -> Result<Vec<Node>> {
+        if !self.inner.backend.reports_id_early() || !err.may_have_reached_server() {
+            self.settle(attempt, &err).await;
+            return Err(err);
+        }
+        let unknown = |err: Error| Error::OutcomeUnknown {
+            attempt: attempt.id,
+            source: Box::new(err),
+        };
+        let Some(id) = seen else {
+            tracing::warn!(error = %err, "the request may have created a response whose id never arrived");
+            return Err(unknown(err));
+        };
+        tracing::info!(response = %id, error = %err, "request interrupted; looking the response up");
+        match self.look_up(&id).await {
+            Lookup::Found(fetched) => {
+                let node = self.node_from(plan, fetched.reply, None);
+                let node_id = node.id.clone();
+                if self.commit_once(node, attempt).await? {
+                    tracing::info!(node = %node_id, "recorded the interrupted response");
+                }
+                let id = node_id.clone();
+                Ok(vec![self.with_tree(move |tree| tree.get(&id)).await?])
+            }
+            Lookup::Gone(gone) => {
+                self.settle(attempt, &gone).await;
                 Err(err)
             }
+            Lookup::Pending(_) => Err(unknown(err)),
         }
     }
 
@@ -246,8 +319,12 @@ impl Engine {
         plan: &mut Plan,
         call: &Call,
         attempt: &Attempt,
+        seen: &Mutex<Option<ResponseId>>,
     ) -> Result<Vec<BackendReply>> {
-        match self.send_once(plan.request.clone(), call, attempt).await {
+        match self
+            .send_once(plan.request.clone(), call, attempt, seen)
+            .await
+        {
             Ok(replies) => Ok(replies),
             Err(err) if err.is_previous_response_not_found() => {
                 let Context::Previous(id) = &plan.request.context else {
@@ -269,22 +346,39 @@ impl Engine {
                     "the server forgot the parent; replaying the path"
                 );
                 plan.request.context = Context::Replay(items);
-                self.send_once(plan.request.clone(), call, attempt).await
+                self.send_once(plan.request.clone(), call, attempt, seen)
+                    .await
             }
             Err(err) => Err(err),
         }
     }
 
-    /// One request to the backend, the way `call` says.
+    /// One request to the backend, the way `call` says. The server's response
+    /// id, once reported, is journaled and kept in `seen`.
     async fn send_once(
         &self,
         request: BackendRequest,
         call: &Call,
         attempt: &Attempt,
+        seen: &Mutex<Option<ResponseId>>,
     ) -> Result<Vec<BackendReply>> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let backend = &*self.inner.backend;
         match call {
+            // Streamed under the hood, only to learn (and journal) the
+            // response id before the answer completes.
+            Call::One if backend.reports_id_early() => {
+                let (events, mut received) = mpsc::unbounded_channel();
+                let forward = async {
+                    while let Some(event) = received.recv().await {
+                        if let BackendEvent::Started { response_id } = event {
+                            self.note_response_id(attempt, seen, response_id).await;
+                        }
+                    }
+                };
+                let (reply, ()) = tokio::join!(backend.respond_stream(request, events), forward);
+                Ok(vec![reply?])
+            }
             Call::One => Ok(vec![backend.respond(request).await?]),
             Call::Native(n) => backend.respond_n(request, *n).await,
             Call::Stream(updates) => {
@@ -295,14 +389,8 @@ impl Engine {
                     while let Some(event) = received.recv().await {
                         match event {
                             BackendEvent::Started { response_id } => {
-                                // Not fatal if it fails: the node is still
-                                // committed on completion; only a crash before
-                                // then would miss the id.
-                                if let Err(err) =
-                                    self.journal_response_id(attempt, response_id.clone()).await
-                                {
-                                    tracing::warn!(error = %err, "could not journal a response id");
-                                }
+                                self.note_response_id(attempt, seen, response_id.clone())
+                                    .await;
                                 let _ = updates.send(Ok(StreamUpdate::Started(response_id)));
                             }
                             BackendEvent::Delta(text) => {
@@ -331,14 +419,35 @@ impl Engine {
         }
     }
 
-    /// Records the server's id for an attempt as soon as it is known.
-    async fn journal_response_id(&self, attempt: &Attempt, response_id: ResponseId) -> Result<()> {
+    /// Records the server's id for an attempt as soon as it is known: in
+    /// `seen`, for this request to look the response up if it is cut off, and
+    /// durably in the journal (renewing the lease), for `recover` after a
+    /// crash. The stream keeps flowing meanwhile (events queue in an unbounded
+    /// channel); the commit waits for this write, so it can never put back an
+    /// attempt the commit removed.
+    async fn note_response_id(
+        &self,
+        attempt: &Attempt,
+        seen: &Mutex<Option<ResponseId>>,
+        response_id: ResponseId,
+    ) {
+        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(response_id.clone());
+        let logged = response_id.clone();
         let mut record = attempt.clone();
         record.response_id = Some(response_id);
-        self.inner
+        record.owner = Some(self.owner());
+        // Not fatal if it fails: the node is still committed on completion,
+        // and a cut-off request still has the id in `seen`; only a crash
+        // before then would miss it.
+        match self
+            .inner
             .tree
             .journal_async(std::slice::from_ref(&record))
             .await
+        {
+            Ok(()) => tracing::debug!(response = %logged, "journaled the response id"),
+            Err(err) => tracing::warn!(error = %err, "could not journal a response id"),
+        }
     }
 
     /// Removes the attempt of a request that failed with `err` (the caller
@@ -469,7 +578,7 @@ impl Plan {
     }
 
     /// The journal entry for this plan, before it is sent.
-    fn attempt(&self, n: Option<usize>) -> Attempt {
+    fn attempt(&self, n: Option<usize>, owner: crate::store::AttemptOwner) -> Attempt {
         let params = AttemptParams {
             model: self.request.model.clone(),
             instructions: self.request.instructions.clone(),
@@ -481,7 +590,9 @@ impl Plan {
             n,
             settings: self.request.settings.clone(),
         };
-        Attempt::new(self.parent.clone(), self.request.input.clone(), params)
+        let mut attempt = Attempt::new(self.parent.clone(), self.request.input.clone(), params);
+        attempt.owner = Some(owner);
+        attempt
     }
 }
 

@@ -169,6 +169,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn is_blocking(&self) -> bool {
         true
     }
+
+    /// Whether several processes may write this store at once (PostgreSQL).
+    /// The engine's recovery then leaves alone the attempts of another process
+    /// whose lease has not expired ([`AttemptOwner`]); on a single-process
+    /// store (sled, memory) every attempt no request of this process is
+    /// working on is stale. The default, `false`, suits embedded stores.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -213,6 +222,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn is_blocking(&self) -> bool {
         (**self).is_blocking()
+    }
+
+    fn is_shared(&self) -> bool {
+        (**self).is_shared()
     }
 }
 
@@ -433,6 +446,64 @@ pub struct Attempt {
     pub response_id: Option<ResponseId>,
     /// When the attempt started.
     pub started_at: Timestamp,
+    /// The process working on the attempt, and until when it holds it. `None`
+    /// in journals written before owners were recorded (such attempts are
+    /// stale to every process).
+    #[serde(default)]
+    pub owner: Option<AttemptOwner>,
+}
+
+/// Who is working on an [`Attempt`]: a process on a host, with a lease.
+///
+/// On a store shared between processes (PostgreSQL), recovery settles another
+/// process's attempt only once its lease has expired: until then that process
+/// may still be waiting for the response and commit it itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttemptOwner {
+    /// The host name (`HOSTNAME`, else the kernel's, else `"unknown"`).
+    pub host: String,
+    /// The operating-system process id.
+    pub pid: u32,
+    /// Until when the owner holds the attempt; it is renewed when the response
+    /// id is journaled.
+    pub lease_until: Timestamp,
+}
+
+impl AttemptOwner {
+    /// This process, holding an attempt until `lease_until`.
+    pub fn this_process(lease_until: Timestamp) -> Self {
+        Self {
+            host: this_host().to_owned(),
+            pid: std::process::id(),
+            lease_until,
+        }
+    }
+
+    /// Whether this owner is the calling process.
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id() && self.host == this_host()
+    }
+
+    /// Whether the lease still runs at `now`.
+    pub fn is_live_at(&self, now: Timestamp) -> bool {
+        self.lease_until > now
+    }
+}
+
+/// The host name, looked up once: `HOSTNAME`, else the kernel's
+/// (`/proc/sys/kernel/hostname`), else `"unknown"`. No dependency is needed
+/// for a name that only has to tell hosts apart.
+fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
 }
 
 impl Attempt {
@@ -445,6 +516,7 @@ impl Attempt {
             params,
             response_id: None,
             started_at: Timestamp::now(),
+            owner: None,
         }
     }
 }
@@ -486,4 +558,42 @@ fn corrupt(tree: &str, key: &[u8], reason: impl fmt::Display) -> Error {
         format!("{tree}/{}", String::from_utf8_lossy(key)),
         reason.to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal written before attempts had owners still loads: the owner is
+    /// `None`, which every process treats as stale.
+    #[test]
+    fn an_attempt_without_an_owner_still_decodes() {
+        let old = serde_json::json!({
+            "id": "01936b5e-0000-7000-8000-000000000001",
+            "parent": null,
+            "input": [],
+            "params": {"model": "m"},
+            "response_id": "resp_1",
+            "started_at": 5
+        });
+        let attempt: Attempt = serde_json::from_value(old).unwrap();
+        assert_eq!(attempt.owner, None);
+        assert_eq!(
+            attempt.response_id.as_ref().map(ResponseId::as_str),
+            Some("resp_1")
+        );
+    }
+
+    #[test]
+    fn an_owner_round_trips_and_its_lease_expires() {
+        let mut attempt = Attempt::new(None, Vec::new(), AttemptParams::default());
+        attempt.owner = Some(AttemptOwner::this_process(Timestamp(1_000)));
+        let back: Attempt =
+            serde_json::from_value(serde_json::to_value(&attempt).unwrap()).unwrap();
+        assert_eq!(back, attempt);
+        let owner = back.owner.unwrap();
+        assert!(owner.is_this_process());
+        assert!(owner.is_live_at(Timestamp(999)));
+        assert!(!owner.is_live_at(Timestamp(1_000)));
+    }
 }

@@ -188,6 +188,11 @@ impl ResponseTree {
         self.store.is_blocking()
     }
 
+    /// Whether several processes may write the store; see [`Store::is_shared`].
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.is_shared()
+    }
+
     /// Makes every write so far durable (a no-op for stores that flush each write).
     ///
     /// # Errors

@@ -559,3 +559,73 @@ fn migrate_copies_a_tree_between_stores_and_refuses_a_full_destination() {
     let err = cli.fails(&["migrate", "--from", from, "--to", from], 2);
     assert!(err.contains("same store"), "{err}");
 }
+
+/// Journals, in the CLI's store, an attempt whose response the server made but
+/// no run recorded (as a run killed after `response.created` leaves it).
+async fn leave_an_attempt(cli: &Cli, emu: &Emulator, parent: &str, text: &str) -> String {
+    use resptree::client::{Client, CreateResponse, Input};
+    use resptree::store::{Attempt, AttemptParams};
+    let response = Client::builder()
+        .base_url(emu.base_url())
+        .api_key("sk-test")
+        .build()
+        .unwrap()
+        .create(&CreateResponse::new("gpt-4o-mini", Input::text(text)).previous_response_id(parent))
+        .await
+        .unwrap();
+    let tree = resptree::ResponseTree::open(&cli.store).unwrap();
+    let mut attempt = Attempt::new(
+        Some(resptree::NodeId::new(parent).unwrap()),
+        vec![resptree::node::message_item("user", text)],
+        AttemptParams::default(),
+    );
+    attempt.response_id = Some(resptree::ResponseId::new(&response.id).unwrap());
+    tree.journal(&[attempt]).unwrap();
+    response.id
+}
+
+/// `resptree recover` records what a killed run's server finished and says
+/// so; a command that writes settles such attempts before its own work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_and_writing_commands_settle_what_a_killed_run_left() {
+    let emu = Emulator::spawn().await.unwrap();
+    let cli = Cli::new()
+        .with_env("OPENAI_API_KEY", "sk-test")
+        .with_env("OPENAI_BASE_URL", &emu.base_url());
+    let args = ["ask", "Plan a weekend in Paris"];
+    let root = last_line(&check_ok(&args, &run(cli.command(&args)).await));
+
+    let lost = leave_an_attempt(&cli, &emu, &root, "lost child").await;
+    let args = ["recover"];
+    let out = check_ok(&args, &run(cli.command(&args)).await);
+    assert!(out.contains(&format!("{lost}  recovered")), "{out}");
+    assert!(
+        out.contains("recovered 1, already recorded 0, unresolved 0"),
+        "{out}"
+    );
+    let out = check_ok(&args, &run(cli.command(&args)).await);
+    assert!(out.contains("recovered 0,"), "{out}");
+    assert_eq!(cli.nodes().len(), 2);
+
+    // A writing command settles first (and says so on stderr).
+    let lost = leave_an_attempt(&cli, &emu, &root, "another lost child").await;
+    let args = ["branch", &root, "a"];
+    let out = run(cli.command(&args)).await;
+    check_ok(&args, &out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recorded 1 response(s)") && stderr.contains(&lost),
+        "{stderr}"
+    );
+    assert_eq!(cli.nodes().len(), 4);
+
+    // An attempt the server never made is reported, and `recover` fails.
+    let tree = resptree::ResponseTree::open(&cli.store).unwrap();
+    let attempt =
+        resptree::store::Attempt::new(None, Vec::new(), resptree::store::AttemptParams::default());
+    tree.journal(&[attempt]).unwrap();
+    drop(tree);
+    let args = ["recover"];
+    let stderr = check_fails(&args, &run(cli.command(&args)).await, 1);
+    assert!(stderr.contains("could not be recovered"), "{stderr}");
+}

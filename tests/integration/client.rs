@@ -378,20 +378,33 @@ async fn x_should_retry_overrides_the_status() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried_then_reported_as_connection_errors() {
-    // A connection closed before any reply byte: retried like the SDKs do.
+    // A connection closed before any reply byte: a read is retried like the
+    // SDKs do.
     let drop_it: Script = Vec::new();
     let server = RawServer::start(vec![
         drop_it.clone(),
         reply(200, &[], &fixture_text("response-basic.json")),
     ])
     .await;
-    client(&server).create(&request()).await.unwrap();
+    client(&server).retrieve("resp_1").await.unwrap();
     assert_eq!(server.requests().len(), 2);
 
-    let server = RawServer::start(vec![drop_it.clone(), drop_it.clone(), drop_it]).await;
-    let err = client(&server).create(&request()).await.unwrap_err();
+    let server = RawServer::start(vec![drop_it.clone(), drop_it.clone(), drop_it.clone()]).await;
+    let err = client(&server).retrieve("resp_1").await.unwrap_err();
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     assert_eq!(server.requests().len(), 3);
+
+    // A create is not: the server had the request and may have made the
+    // response before the connection died, so a second one could duplicate it.
+    let server = RawServer::start(vec![
+        drop_it,
+        reply(200, &[], &fixture_text("response-basic.json")),
+    ])
+    .await;
+    let err = client(&server).create(&request()).await.unwrap_err();
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+    assert!(err.may_have_reached_server());
+    assert_eq!(server.requests().len(), 1);
     assert!(
         !format!("{err:?}").contains(server.base_url()),
         "URL not stripped: {err:?}"
@@ -419,7 +432,7 @@ async fn connection_refused_is_a_connection_error() {
 
 #[tokio::test]
 async fn a_silent_server_times_out_and_each_attempt_is_retried() {
-    let server = RawServer::start(vec![vec![Step::Hang], vec![Step::Hang]]).await;
+    let server = RawServer::start(vec![vec![Step::Hang], vec![Step::Hang], vec![Step::Hang]]).await;
     let client = Client::builder()
         .base_url(server.base_url())
         .timeout(Duration::from_millis(200))
@@ -427,13 +440,18 @@ async fn a_silent_server_times_out_and_each_attempt_is_retried() {
         .retry_base_delay(Duration::from_millis(1))
         .build()
         .unwrap();
-    let err = client.create(&request()).await.unwrap_err();
+    let err = client.retrieve("resp_1").await.unwrap_err();
     assert!(
         matches!(err, Error::Timeout { what: "waiting for the response", after } if after == Duration::from_millis(200)),
         "{err:?}"
     );
     assert!(err.is_timeout());
     assert_eq!(server.requests().len(), 2);
+    // A create that timed out after sending is not retried: the server may
+    // still make the response.
+    let err = client.create(&request()).await.unwrap_err();
+    assert!(err.is_timeout() && err.may_have_reached_server(), "{err:?}");
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[tokio::test]
@@ -562,12 +580,21 @@ async fn a_body_cut_short_is_a_connection_error_and_retried() {
     let server = RawServer::start(vec![
         vec![Step::Send(cut.clone())],
         reply(200, &[], &fixture_text("response-basic.json")),
+        vec![Step::Send(cut.clone())],
         vec![Step::Send(cut)],
     ])
     .await;
     let client = client(&server);
-    client.create(&request()).await.unwrap();
+    client.retrieve("resp_1").await.unwrap();
     assert_eq!(server.requests().len(), 2);
+    // A create whose success reply broke off is not retried: the response
+    // exists on the server.
+    let err = client.create(&request()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Connection { .. }) && err.may_have_reached_server(),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
 
     let no_retry = Client::builder()
         .base_url(server.base_url())

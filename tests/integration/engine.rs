@@ -406,18 +406,33 @@ async fn cancellation_leaves_nothing_half_written() {
     let engine = builder(&emu, ResponseTree::in_memory()).build().unwrap();
     // The server holds the request, so it is certainly in flight when dropped.
     emu.inject(Fault::Hold { count: 1 });
+    let mut respond = Box::pin(engine.respond(None, "slow"));
     tokio::select! {
-        result = engine.respond(None, "slow") => panic!("finished while held: {result:?}"),
+        result = &mut respond => panic!("finished while held: {result:?}"),
         () = emu.wait_held(1) => {}
     }
+    // Held after `response.created`: keep polling the call until it has
+    // journaled the id (the engine streams under the hood to learn it).
+    while journal(engine.tree())
+        .first()
+        .is_none_or(|a| a.response_id.is_none())
+    {
+        tokio::select! {
+            biased;
+            result = &mut respond => panic!("finished while held: {result:?}"),
+            () = tokio::task::yield_now() => {}
+        }
+    }
+    drop(respond);
     assert_eq!(engine.tree().len(), 0);
-    // The journal remembers the attempt; recover() settles it (no response id is known).
+    // The journal remembers the attempt and its id; recover() settles it: the
+    // server never stored the response the dropped request had announced.
     let attempts = journal(engine.tree());
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].response_id, None);
     let report = engine.recover().await.unwrap();
     assert!(report.recovered.is_empty());
-    assert_eq!(report.unresolved.len(), 1);
+    assert_eq!(report.unresolved.len(), 1, "{report:?}");
+    assert!(report.unresolved[0].1.is_not_found(), "{report:?}");
     assert!(journal(engine.tree()).is_empty());
     assert_eq!(engine.tree().len(), 0);
 }

@@ -40,6 +40,7 @@ mod props;
 mod reliability_crash;
 mod reliability_faults;
 mod reliability_fuzz;
+mod reliability_recovery;
 mod reliability_secrets;
 mod reliability_server;
 mod reliability_store;

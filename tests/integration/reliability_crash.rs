@@ -206,3 +206,217 @@ fn sigkill_at_random_moments_loses_no_reported_node() {
     assert!(figures.printed >= TRIALS, "{figures:?}");
     eprintln!("reliability figures (crash): trials {TRIALS}, {figures:?}");
 }
+
+#[cfg(feature = "cli")]
+#[derive(Debug, Default)]
+struct CliFigures {
+    /// Responses the emulator created for the killed runs.
+    created: usize,
+    /// Of those, committed by the run itself before the kill.
+    committed_before_kill: usize,
+    /// Recorded by `resptree recover` (or by the next command's settling).
+    recovered: usize,
+    /// Attempts `recover` dropped: no id was journaled, or the server never
+    /// made their response.
+    unresolved: usize,
+    /// Kills at a random moment: responses the server made whose run was
+    /// killed inside the window between `response.created` arriving and its id
+    /// being durably journaled (one store flush), so nothing can find them.
+    lost_in_id_window: usize,
+}
+
+/// `resptree branch`, `fanout` and `ask` (streamed) killed with SIGKILL while
+/// their requests are in flight at the server, some already answered. Half the
+/// kills come after the run logged that it journaled its response ids, half at
+/// a random moment after the server announced them. After `resptree recover`:
+/// every response the server created is in the tree, once — for the random
+/// kills, except those whose run died inside the id-journal window, which are
+/// counted (each shows up as an attempt without an id); no request was ever
+/// sent twice; nothing is left for later while the server is reachable.
+#[cfg(feature = "cli")]
+#[test]
+fn sigkill_of_the_cli_loses_no_response_the_server_made() {
+    const CLI_TRIALS: usize = 12;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(
+            Emulator::builder()
+                .latency(Duration::from_millis(300))
+                .token_delay(Duration::from_millis(1))
+                .spawn(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tree");
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_resptree"));
+        cmd.env("RUST_LOG", "warn,resptree::engine=debug")
+            .env("OPENAI_API_KEY", "sk-test-crash")
+            .env("OPENAI_BASE_URL", emu.base_url())
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let out = cli(&["ask", "root"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let root = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+
+    let mut rng = Rng(SEED ^ 0xC11);
+    let mut figures = CliFigures::default();
+    for trial in 0..CLI_TRIALS {
+        let created_before: HashSet<String> = emu.created_responses().into_iter().collect();
+        let texts: Vec<String> = (0..3).map(|i| format!("trial {trial} text {i}")).collect();
+        let (args, requests): (Vec<String>, usize) = match trial % 3 {
+            0 => (
+                ["branch", &root]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(texts.iter().cloned())
+                    .collect(),
+                3,
+            ),
+            1 => (
+                ["fanout", &root, &texts[0], "-n", "3"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                3,
+            ),
+            _ => (
+                ["ask", "--parent", &root, &texts[0]]
+                    .map(str::to_owned)
+                    .to_vec(),
+                1,
+            ),
+        };
+        // The server thinks for 300 ms after `response.created`. The run is
+        // killed either once it logged every response id as journaled, 0–400
+        // ms later (before or after the answers, and the run's commits), or
+        // 0–30 ms after it journaled its attempts (around `response.created`).
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = cli(&args).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let after_journal = (trial / 3) % 2 == 0;
+        let (marker, wanted, extra) = if after_journal {
+            ("journaled the response id", requests, rng.range(0, 400))
+        } else {
+            ("journaled attempts=", 1, rng.range(0, 30))
+        };
+        let mut seen = 0;
+        while seen < wanted {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("trial {trial}: no {marker:?} line: {e}"));
+            seen += usize::from(line.contains(marker));
+        }
+        std::thread::sleep(Duration::from_millis(extra));
+        child.kill().unwrap(); // SIGKILL on Unix
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        // Let the server finish (or abandon) what the run left in flight.
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), emu.wait_idle())
+                .await
+                .expect("the emulator never went idle");
+        });
+        let created: Vec<String> = emu
+            .created_responses()
+            .into_iter()
+            .filter(|id| !created_before.contains(id))
+            .collect();
+        figures.created += created.len();
+        {
+            let tree = ResponseTree::open(&store).unwrap();
+            figures.committed_before_kill += created
+                .iter()
+                .filter(|id| tree.contains(&NodeId::new(id.as_str()).unwrap()))
+                .count();
+        }
+        let out = cli(&["recover"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let summary = stdout.lines().last().unwrap_or_default().to_owned();
+        let count = |label: &str| -> usize {
+            summary
+                .split(", ")
+                .find_map(|part| part.strip_prefix(label))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("trial {trial}: no {label:?} in {summary:?}"))
+        };
+        figures.recovered += count("recovered ");
+        figures.unresolved += count("unresolved ");
+        assert_eq!(count("left for later "), 0, "trial {trial}: {stderr}");
+        assert_eq!(count("owned by live processes "), 0, "trial {trial}");
+        // What could not be settled is only what the server never made.
+        for line in stderr
+            .lines()
+            .filter(|l| l.contains("could not be recovered"))
+        {
+            assert!(
+                line.contains("never received") || line.contains("404"),
+                "trial {trial} ({status:?}): {line}"
+            );
+        }
+
+        let tree = ResponseTree::open(&store).unwrap();
+        assert!(tree.attempts().unwrap().is_empty(), "trial {trial}");
+        let lost = created
+            .iter()
+            .filter(|id| !tree.contains(&NodeId::new(id.as_str()).unwrap()))
+            .count();
+        if after_journal {
+            assert_eq!(
+                lost, 0,
+                "trial {trial}: the server made {created:?}, the tree lost some ({stdout} {stderr})"
+            );
+        } else {
+            let no_id = stderr.matches("never received").count();
+            assert!(
+                lost <= no_id,
+                "trial {trial}: {lost} lost, {no_id} without an id: {stderr}"
+            );
+            figures.lost_in_id_window += lost;
+        }
+        check_invariants(&tree, None);
+    }
+    // No request was ever sent twice: at most one POST per branch text (a
+    // fan-out's three share one text).
+    let mut posts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for request in emu.requests() {
+        if request.method == "POST" && request.path == "/v1/responses" {
+            let body = request.body.unwrap();
+            let text = resptree::node::item_text(body["input"].as_array().unwrap().last().unwrap());
+            *posts.entry(text).or_default() += 1;
+        }
+    }
+    for (text, n) in &posts {
+        let trial: Option<usize> = text
+            .strip_prefix("trial ")
+            .and_then(|rest| rest.split(' ').next()?.parse().ok());
+        let expected = match trial {
+            Some(t) if t % 3 == 1 => 3, // a fan-out: three requests, one text
+            _ => 1,
+        };
+        // Fewer when the kill came first.
+        assert!(*n <= expected, "{text:?} sent {n} times");
+    }
+    assert!(figures.created > 0, "{figures:?}");
+    eprintln!("reliability figures (CLI SIGKILL): trials {CLI_TRIALS}, {figures:?}");
+}

@@ -315,6 +315,10 @@ const CLI_COMMANDS: &[Cli] = &[
         serves: false,
     },
     Cli {
+        args: &["--store", "{store}", "recover"],
+        serves: false,
+    },
+    Cli {
         args: &["--store", "{store}", "show"],
         serves: false,
     },

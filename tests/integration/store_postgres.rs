@@ -524,3 +524,63 @@ fn child_appender() {
     t.refresh().unwrap();
     assert!(t.children(&id("resp_parent")).unwrap().len() >= CHILDREN_EACH);
 }
+
+/// Recovery on a store many processes share: another process's attempt is left
+/// alone while its lease runs and adopted once it has expired; the journal on
+/// PostgreSQL keeps the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_leaves_a_live_process_alone_on_a_shared_store() {
+    use resptree::backend::ResponsesBackend;
+    use resptree::client::{Client, CreateResponse, Input};
+    use resptree::emulator::Emulator;
+    use resptree::store::{Attempt, AttemptOwner, AttemptParams};
+    use resptree::{Engine, Timestamp};
+
+    let emu = Emulator::spawn().await.unwrap();
+    let client = Client::builder()
+        .base_url(emu.base_url())
+        .api_key("sk-test-pg")
+        .build()
+        .unwrap();
+    let pg = Postgres::new();
+    let tree = ResponseTree::with_store(pg.connect()).unwrap();
+    let engine = Engine::builder(tree, ResponsesBackend::new(client.clone()))
+        .build()
+        .unwrap();
+    let root = engine.respond(None, "root").await.unwrap();
+    let mut journaled = Vec::new();
+    for (text, lease_ms) in [("live", 3_600_000), ("expired", -1)] {
+        let response = client
+            .create(
+                &CreateResponse::new("gpt-4o-mini", Input::text(text))
+                    .previous_response_id(root.id.as_str()),
+            )
+            .await
+            .unwrap();
+        let mut attempt = Attempt::new(Some(root.id.clone()), Vec::new(), AttemptParams::default());
+        attempt.response_id = Some(resptree::ResponseId::new(&response.id).unwrap());
+        let mut owner =
+            AttemptOwner::this_process(Timestamp(Timestamp::now().as_millis() + lease_ms));
+        owner.host = "another-host".to_owned();
+        attempt.owner = Some(owner);
+        journaled.push((attempt, response.id));
+    }
+    // Written by "the other process", through its own connection.
+    let other = ResponseTree::with_store(pg.connect()).unwrap();
+    other
+        .journal(&[journaled[0].0.clone(), journaled[1].0.clone()])
+        .unwrap();
+
+    let report = engine.recover().await.unwrap();
+    assert_eq!(report.live, vec![journaled[0].0.id]);
+    assert_eq!(
+        report.recovered,
+        vec![NodeId::new(journaled[1].1.as_str()).unwrap()]
+    );
+    let left = engine.tree().attempts().unwrap();
+    assert_eq!(
+        left,
+        vec![journaled[0].0.clone()],
+        "the owner survives the round trip"
+    );
+}

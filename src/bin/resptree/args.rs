@@ -81,6 +81,9 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Run the Responses-API emulator until interrupted (Ctrl-C).
     Emulate(EmulateArgs),
+    /// Settle what crashed or interrupted runs left in flight: record the
+    /// responses the server finished, report the rest.
+    Recover,
 }
 
 /// Options of `resptree migrate`.

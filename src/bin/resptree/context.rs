@@ -66,9 +66,27 @@ impl Context {
         Ok(tree.resolve(input)?)
     }
 
+    /// An engine over `tree`, as [`Context::connect`], after settling what
+    /// earlier runs left in the store's journal: every command that writes
+    /// through the server first records the responses a crashed run paid for
+    /// ([`Engine::recover`], which never touches another live process's
+    /// attempts). What it did, and what it could not settle, goes to stderr.
+    pub(crate) async fn session(&self, tree: Arc<ResponseTree>) -> anyhow::Result<Session> {
+        let session = self.connect(tree).await?;
+        let report = session
+            .engine
+            .recover()
+            .await
+            .context("settling attempts an earlier run left")?;
+        for line in crate::commands::recover::summary(&report) {
+            eprintln!("resptree: {line}");
+        }
+        Ok(session)
+    }
+
     /// An engine over `tree`: the embedded emulator with `--emulator`, else the
     /// server named by `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
-    pub(crate) async fn session(&self, tree: Arc<ResponseTree>) -> anyhow::Result<Session> {
+    pub(crate) async fn connect(&self, tree: Arc<ResponseTree>) -> anyhow::Result<Session> {
         let (client, emulator) = if self.emulator {
             let emulator = Emulator::spawn()
                 .await

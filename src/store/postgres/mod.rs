@@ -419,6 +419,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn changes_since(&self, cursor: u64) -> Result<Changes> {
         self.worker.call("reading changes", move |pool| async move {
             let op = "reading changes";

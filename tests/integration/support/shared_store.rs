@@ -45,4 +45,7 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn is_blocking(&self) -> bool {
         self.0.is_blocking()
     }
+    fn is_shared(&self) -> bool {
+        self.0.is_shared()
+    }
 }

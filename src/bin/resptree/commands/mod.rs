@@ -12,6 +12,7 @@ pub(crate) mod log;
 pub(crate) mod migrate;
 pub(crate) mod path;
 pub(crate) mod prune;
+pub(crate) mod recover;
 pub(crate) mod refs;
 pub(crate) mod show;
 pub(crate) mod stats;
