@@ -284,8 +284,12 @@ impl RequestSettings {
     /// [`Error::Config`] naming the field: a temperature outside 0–2, `top_p`
     /// outside 0–1, `max_output_tokens` below 16, a function or schema name that
     /// is empty, longer than 64 characters or not made of `a-z A-Z 0-9 _ -`, two
-    /// function tools with the same name, or a forced function choice naming no
-    /// function tool.
+    /// function tools with the same name, a forced function choice naming no
+    /// function tool, or an `extra` key the engine owns (`model`, `input`,
+    /// `instructions`, `previous_response_id`, `conversation`, `store`,
+    /// `stream`, `background`, `metadata`, `n`, `messages`, and the typed
+    /// `tools`, `tool_choice`, `text`, `reasoning`, `include`): set through
+    /// `extra`, they would silently override what the engine computed.
     pub fn validate(&self) -> Result<()> {
         if let Some(t) = self.temperature {
             if !(0.0..=2.0).contains(&t) {
@@ -323,6 +327,15 @@ impl RequestSettings {
         }
         if let Some(TextFormat::JsonSchema { name, .. }) = &self.text_format {
             check_name("text.format json_schema name", name)?;
+        }
+        if let Some(key) = self
+            .extra
+            .keys()
+            .find(|k| RESERVED_EXTRA.contains(&k.as_str()))
+        {
+            return Err(Error::config(format!(
+                "settings.extra may not set {key:?}: the engine sends it (use the typed setting or RespondOptions)"
+            )));
         }
         Ok(())
     }
@@ -560,6 +573,48 @@ impl FunctionTool {
     }
 }
 
+/// Keys of [`RequestSettings::extra`] that [`RequestSettings::validate`] refuses,
+/// because the engine or a typed setting sends them.
+const RESERVED_EXTRA: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "previous_response_id",
+    "conversation",
+    "store",
+    "stream",
+    "background",
+    "metadata",
+    "n",
+    "messages",
+    "tools",
+    "tool_choice",
+    "text",
+    "reasoning",
+    "include",
+];
+
+/// Whether `model` is a reasoning model by its name: the o-series (`o1`, `o3`,
+/// `o4-mini`, …) and the `gpt-5` family.
+///
+/// The engine asks for `reasoning.encrypted_content` only for these (other
+/// models refuse that include) and does not pass an inherited `reasoning`
+/// setting on to a child sent to another model that is not one. A model with
+/// another name is still treated as reasoning when the call sets `reasoning`.
+///
+/// ```
+/// use resptree::settings::is_reasoning_model;
+/// assert!(is_reasoning_model("o4-mini"));
+/// assert!(is_reasoning_model("gpt-5-mini"));
+/// assert!(!is_reasoning_model("gpt-4o-mini"));
+/// assert!(!is_reasoning_model("omni"));
+/// ```
+pub fn is_reasoning_model(model: &str) -> bool {
+    let mut chars = model.chars();
+    let o_series = chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit());
+    o_series || model.starts_with("gpt-5")
+}
+
 /// `tool_choice`: whether the model may, must or must not call tools.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -780,6 +835,31 @@ pub enum Truncation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_may_not_override_what_the_engine_sends() {
+        for key in ["store", "previous_response_id", "model", "tools"] {
+            let mut settings = RequestSettings::default();
+            settings.extra.insert(key.to_owned(), Value::Bool(false));
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("{key:?}")), "{key}: {err}");
+        }
+        let mut settings = RequestSettings::default();
+        settings
+            .extra
+            .insert("verbosity".to_owned(), Value::from("low"));
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn reasoning_models_are_known_by_name() {
+        for model in ["o1", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5-nano"] {
+            assert!(is_reasoning_model(model), "{model}");
+        }
+        for model in ["gpt-4o-mini", "gpt-4.1", "omni", "o", ""] {
+            assert!(!is_reasoning_model(model), "{model}");
+        }
+    }
 
     fn weather() -> FunctionTool {
         FunctionTool::new("get_weather")

@@ -92,7 +92,10 @@ impl Client {
     /// [`Polling::timeout`]; otherwise as [`Client::retrieve`] (a 404 when the
     /// server does not know the id).
     pub async fn wait_until_done(&self, id: &str, polling: Polling) -> Result<Response> {
-        let deadline = Instant::now() + polling.timeout;
+        // A huge wait ("forever") must not overflow the clock: wait a century.
+        let deadline = Instant::now()
+            .checked_add(polling.timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut pause = polling.interval;
         loop {
             let response = self.retrieve(id).await?;

@@ -66,9 +66,7 @@ const SEAL_KEY: u64 = 0x5eed_a11e_7e11_c0de;
 
 /// Whether `model` is a reasoning model (o-series or gpt-5 family).
 pub(crate) fn is_reasoning_model(model: &str) -> bool {
-    let mut chars = model.chars();
-    let o_series = chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit());
-    o_series || model.starts_with("gpt-5")
+    crate::settings::is_reasoning_model(model)
 }
 
 /// Validates `reasoning` and `include`; `None` when the model does not reason (or
@@ -116,6 +114,15 @@ pub(crate) fn parse(raw: &Map<String, Value>, model: &str) -> Result<Option<Reas
         Some(other) => return Err(Failure::wrong_type("reasoning.summary", "a string", other)),
     };
     if !is_reasoning_model(model) {
+        // The real API refuses the include for models that do not reason, so a
+        // client that asks for it unconditionally fails here as it would there.
+        if encrypted {
+            return Err(Failure::bad_request(
+                "Encrypted content is not supported with this model.",
+                Some("include"),
+                Some("unsupported_parameter"),
+            ));
+        }
         if effort.is_some() {
             return Err(Failure::bad_request(
                 "Unsupported parameter: 'reasoning.effort' is not supported with this model.",

@@ -181,7 +181,10 @@ impl Engine {
     /// Asks the server about `id` until it has finished with it, polling with
     /// backoff (50 ms doubling to 2 s) for up to `settle_wait`.
     pub(super) async fn look_up(&self, id: &ResponseId) -> Lookup {
-        let deadline = Instant::now() + self.inner.config.settle_wait;
+        // A huge wait ("forever") must not overflow the clock: wait a century.
+        let deadline = Instant::now()
+            .checked_add(self.inner.config.settle_wait)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut delay = Duration::from_millis(50);
         loop {
             match self.backend().retrieve(id).await {

@@ -31,7 +31,7 @@ use crate::backend::{BackendEvent, BackendReply, BackendRequest, Context};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, ResponseId};
 use crate::node::{Node, Origin, Timestamp, ToolCall};
-use crate::settings::INCLUDE_REASONING_ENCRYPTED;
+use crate::settings::{INCLUDE_REASONING_ENCRYPTED, is_reasoning_model};
 use crate::store::{Attempt, AttemptParams};
 use crate::tree::ResponseTree;
 
@@ -258,7 +258,13 @@ impl Engine {
         request.instructions = instructions;
         request.store = !config.stateless && options.store.unwrap_or(true);
         request.metadata = options.metadata.clone();
-        request.settings = settings_for(parent_node.as_ref(), options, request.store);
+        request.settings = settings_for(
+            parent_node.as_ref(),
+            options,
+            &request.model,
+            request.store,
+            !pending_calls.is_empty(),
+        );
         request.settings.validate()?;
         request.max_output_tokens = request.settings.max_output_tokens;
         request.temperature = request.settings.temperature;
@@ -541,20 +547,53 @@ impl Engine {
 /// The settings a new child of `parent` is sent with: the parent's (unless the
 /// call starts fresh), overlaid with the call's, with `include` completed.
 ///
-/// The `include` rule: `reasoning.encrypted_content` is asked for whenever the
-/// node may have to be replayed with its reasoning: when the server will not
-/// store it (`store: false`, stateless mode), or when the request sets
-/// `reasoning` (a reasoning model, whose stored copy may still be forgotten or
-/// expire). Without it, a replay would have to drop the reasoning items.
+/// Two inherited settings are not passed on as they are, because the API would
+/// make them wrong for the child:
+/// - a `tool_choice` that forced a call (`required`, or one function) is not
+///   inherited by the turn that answers those calls (`answers_calls`): it would
+///   force the call again on every turn, a tool loop without end. The server's
+///   default (`auto`) applies instead, unless the call sets a choice itself;
+/// - `reasoning`, and the `reasoning.encrypted_content` include, are not
+///   inherited by a child sent to another model that is not a reasoning model
+///   by name ([`is_reasoning_model`]): such models refuse both.
+///
+/// The `include` rule: `reasoning.encrypted_content` is asked for whenever a
+/// reasoning model's node may have to be replayed with its reasoning: when the
+/// server will not store it (`store: false`, stateless mode), or when the
+/// request sets `reasoning` (its stored copy may still be forgotten or
+/// expire). Models that do not reason refuse that include, so it is never
+/// added for them. Without it, a replay would have to drop the reasoning items.
 fn settings_for(
     parent: Option<&Node>,
     options: &RespondOptions,
+    model: &str,
     store: bool,
+    answers_calls: bool,
 ) -> crate::settings::RequestSettings {
-    let inherited = match parent {
+    use crate::settings::{RequestSettings, ToolChoice};
+    let mut inherited = match parent {
         Some(p) if !options.fresh_settings => p.settings.clone(),
-        _ => crate::settings::RequestSettings::default(),
+        _ => RequestSettings::default(),
     };
+    if answers_calls
+        && matches!(
+            inherited.tool_choice,
+            Some(ToolChoice::Required | ToolChoice::Function(_))
+        )
+    {
+        inherited.tool_choice = None;
+    }
+    let parent_model = parent.and_then(|p| p.model.as_deref());
+    if parent_model != Some(model) && !is_reasoning_model(model) {
+        inherited.reasoning = None;
+        // The include came with the reasoning model; this one would refuse it.
+        if let Some(include) = &mut inherited.include {
+            include.retain(|i| i != INCLUDE_REASONING_ENCRYPTED);
+            if include.is_empty() {
+                inherited.include = None;
+            }
+        }
+    }
     let mut settings = inherited.overlay(&options.settings);
     if options.max_output_tokens.is_some() {
         settings.max_output_tokens = options.max_output_tokens;
@@ -562,7 +601,7 @@ fn settings_for(
     if options.temperature.is_some() {
         settings.temperature = options.temperature;
     }
-    if !store || settings.reasoning.is_some() {
+    if settings.reasoning.is_some() || (!store && is_reasoning_model(model)) {
         settings = settings.include(INCLUDE_REASONING_ENCRYPTED);
     }
     settings

@@ -310,6 +310,23 @@ async fn malformed_tools_get_the_real_validation_errors() {
 }
 
 #[tokio::test]
+async fn encrypted_reasoning_is_refused_for_a_model_that_does_not_reason() {
+    let emu = Emulator::spawn().await.unwrap();
+    let body = json!({"model": "gpt-4o-mini", "input": "hi", "store": false,
+                      "include": ["reasoning.encrypted_content"]});
+    let resp = reqwest::Client::new()
+        .post(format!("{}/responses", emu.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["param"], "include", "{err}");
+    assert_eq!(err["error"]["code"], "unsupported_parameter", "{err}");
+}
+
+#[tokio::test]
 async fn reasoning_models_put_a_reasoning_item_first_and_count_its_tokens() {
     let emu = Emulator::spawn().await.unwrap();
     let base = emu.base_url();

@@ -194,15 +194,89 @@ async fn stateless_requests_ask_for_encrypted_reasoning() {
         )
         .await
         .unwrap();
+    // Stateless on a reasoning model: its reasoning must come back encrypted.
+    let stateless_thinking = stateless
+        .respond_with(
+            None,
+            vec![json!({"role": "user", "content": "think"})],
+            &RespondOptions::default().model("o4-mini"),
+        )
+        .await
+        .unwrap();
     let bodies = posts(&emu, "/v1/responses");
+    // Stateless on a model that does not reason: the include is never added
+    // (the real API refuses it for such models, and so does the emulator).
     assert_eq!(bodies[0]["store"], false);
-    assert_eq!(bodies[0]["include"], json!(["reasoning.encrypted_content"]));
+    assert!(bodies[0].get("include").is_none(), "{}", bodies[0]);
     assert!(bodies[1].get("include").is_none());
     assert_eq!(bodies[2]["include"], json!(["reasoning.encrypted_content"]));
     assert_eq!(bodies[2]["reasoning"], json!({"effort": "low"}));
-    assert!(root.settings.includes("reasoning.encrypted_content"));
+    assert_eq!(bodies[3]["store"], false);
+    assert_eq!(bodies[3]["include"], json!(["reasoning.encrypted_content"]));
+    assert!(!root.settings.includes("reasoning.encrypted_content"));
+    assert!(
+        stateless_thinking
+            .settings
+            .includes("reasoning.encrypted_content")
+    );
     assert!(plain.settings.is_empty());
     assert!(thinking.settings.reasoning.is_some());
+}
+
+#[tokio::test]
+async fn a_forced_tool_choice_and_reasoning_are_not_inherited_where_they_would_be_wrong() {
+    let emu = Emulator::spawn().await.unwrap();
+    let engine = responses(&emu, ResponseTree::in_memory());
+    // A reasoning model forced to call the tool.
+    let calling = engine
+        .respond_with(
+            None,
+            vec![json!({"role": "user", "content": "weather city=Paris"})],
+            &RespondOptions::default()
+                .model("o4-mini")
+                .tool(weather_tool())
+                .tool_choice(ToolChoice::Required)
+                .reasoning(Reasoning::effort("low")),
+        )
+        .await
+        .unwrap();
+    let call = calling.pending_tool_calls().remove(0);
+    // Answering the call: `required` would force another call on every turn,
+    // so the child falls back to the server's default and gets a message.
+    let answered = engine
+        .submit_tool_outputs_with(
+            &calling.id,
+            [ToolOutput::new(call.call_id, "sunny")],
+            &RespondOptions::default().model("o4-mini"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        answered.pending_tool_calls().is_empty(),
+        "{:?}",
+        answered.output
+    );
+    assert_eq!(answered.settings.tool_choice, None);
+    assert!(
+        answered.settings.reasoning.is_some(),
+        "same model: inherited"
+    );
+    // A child on a model that does not reason drops the inherited reasoning
+    // (and its include) instead of being refused by the server.
+    let plain = engine
+        .respond_with(
+            Some(&answered.id),
+            vec![json!({"role": "user", "content": "thanks"})],
+            &RespondOptions::default().model("gpt-4o-mini"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain.settings.reasoning, None);
+    let last = posts(&emu, "/v1/responses").pop().unwrap();
+    assert!(last.get("reasoning").is_none(), "{last}");
+    assert!(last.get("include").is_none(), "{last}");
+    // The tools themselves are still inherited.
+    assert_eq!(last["tools"][0]["name"], "get_weather");
 }
 
 #[tokio::test]
