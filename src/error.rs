@@ -570,9 +570,10 @@ impl Error {
     /// Whether a failed request may nonetheless have been processed by the
     /// server: it was sent, and the failure came before a definite answer (a
     /// timeout waiting for the reply, a connection lost after connecting, a
-    /// stream cut or garbled, a `2xx` body that did not decode). `false` when
-    /// the server answered with an error, or the request never left
-    /// (connecting failed or timed out, bad configuration).
+    /// stream cut or garbled, a `2xx` body that did not decode, a gateway's
+    /// `502`/`504` in front of the server). `false` when the server itself
+    /// answered with an error, or the request never left (connecting failed or
+    /// timed out, bad configuration).
     ///
     /// A create that failed this way must not be sent again blindly: the first
     /// one may have made a response. The client does not retry
@@ -588,6 +589,7 @@ impl Error {
     /// let connecting = Error::Timeout { what: "connecting", after: Duration::from_secs(10) };
     /// assert!(!connecting.may_have_reached_server());
     /// assert!(!Error::from(ApiError::new(500, "oops")).may_have_reached_server());
+    /// assert!(Error::from(ApiError::new(504, "Gateway Timeout")).may_have_reached_server());
     /// ```
     pub fn may_have_reached_server(&self) -> bool {
         match self {
@@ -596,6 +598,9 @@ impl Error {
                 .downcast_ref::<reqwest::Error>()
                 .is_some_and(reqwest::Error::is_connect),
             Self::Stream { .. } | Self::Decode { .. } | Self::OutcomeUnknown { .. } => true,
+            // A gateway that timed out on, or lost, the origin's reply: the
+            // origin very likely got the request.
+            Self::Api(api) => matches!(api.status, Some(502 | 504)),
             _ => false,
         }
     }

@@ -111,6 +111,20 @@ impl Engine {
     /// A store error reading the journal or settling an attempt; what was
     /// recovered before it stays recorded.
     pub async fn recover(&self) -> Result<RecoveryReport> {
+        self.recover_within(self.inner.config.settle_wait).await
+    }
+
+    /// [`Engine::recover`], waiting at most `wait` for each response the server
+    /// is still working on (instead of
+    /// [`EngineConfig::settle_wait`](super::EngineConfig::settle_wait)).
+    /// `Duration::ZERO` asks the server once per attempt and defers whatever is
+    /// not finished: what a command does before its own work, so that it never
+    /// blocks on an earlier run's slow responses.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::recover`].
+    pub async fn recover_within(&self, wait: Duration) -> Result<RecoveryReport> {
         let attempts = self.with_tree(|tree| tree.attempts()).await?;
         let shared = self.tree().is_shared();
         let now = Timestamp::now();
@@ -120,7 +134,7 @@ impl Engine {
                 report.live.push(attempt.id);
                 continue;
             }
-            match self.recover_one(&attempt).await? {
+            match self.recover_one(&attempt, wait).await? {
                 Recovered::Adopted(id) => {
                     tracing::info!(attempt = %attempt.id, node = %id, "recovered");
                     report.recovered.push(id);
@@ -142,7 +156,7 @@ impl Engine {
     }
 
     /// Settles one stale attempt. The outer error is a store error.
-    async fn recover_one(&self, attempt: &Attempt) -> Result<Recovered> {
+    async fn recover_one(&self, attempt: &Attempt, wait: Duration) -> Result<Recovered> {
         let Some(response_id) = attempt.response_id.clone() else {
             return Ok(Recovered::Unresolved(Error::Unsupported(
                 "recovering an attempt whose response id was never received",
@@ -159,7 +173,7 @@ impl Engine {
                 return Ok(Recovered::Unresolved(Error::NodeNotFound(parent.clone())));
             }
         }
-        let fetched = match self.look_up(&response_id).await {
+        let fetched = match self.look_up(&response_id, wait).await {
             Lookup::Found(fetched) => *fetched,
             Lookup::Gone(err) => return Ok(Recovered::Unresolved(err)),
             Lookup::Pending(err) => return Ok(Recovered::Deferred(err)),
@@ -179,11 +193,11 @@ impl Engine {
     }
 
     /// Asks the server about `id` until it has finished with it, polling with
-    /// backoff (50 ms doubling to 2 s) for up to `settle_wait`.
-    pub(super) async fn look_up(&self, id: &ResponseId) -> Lookup {
+    /// backoff (50 ms doubling to 2 s) for up to `wait`.
+    pub(super) async fn look_up(&self, id: &ResponseId, wait: Duration) -> Lookup {
         // A huge wait ("forever") must not overflow the clock: wait a century.
         let deadline = Instant::now()
-            .checked_add(self.inner.config.settle_wait)
+            .checked_add(wait)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         let mut delay = Duration::from_millis(50);
         loop {
@@ -206,7 +220,7 @@ impl Engine {
                 Ok(_) if Instant::now() + delay > deadline => {
                     return Lookup::Pending(Error::Timeout {
                         what: "waiting for the server to finish an interrupted response",
-                        after: self.inner.config.settle_wait,
+                        after: wait,
                     });
                 }
                 Ok(_) => {}
@@ -252,10 +266,9 @@ fn is_live(attempt: &Attempt, shared: bool, now: Timestamp) -> bool {
         return true;
     }
     shared
-        && attempt
-            .owner
-            .as_ref()
-            .is_some_and(|owner| !owner.is_this_process() && owner.is_live_at(now))
+        && attempt.owner.as_ref().is_some_and(|owner| {
+            !owner.is_this_process() && owner.is_live_at(now) && !owner.has_exited()
+        })
 }
 
 /// The attempts requests of this process are working on. Process-wide rather

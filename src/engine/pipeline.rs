@@ -190,7 +190,7 @@ impl Engine {
             return Err(unknown(err));
         };
         tracing::info!(response = %id, error = %err, "request interrupted; looking the response up");
-        match self.look_up(&id).await {
+        match self.look_up(&id, self.inner.config.settle_wait).await {
             Lookup::Found(fetched) => {
                 let node = self.node_from(plan, fetched.reply, None);
                 let node_id = node.id.clone();
@@ -352,6 +352,24 @@ impl Engine {
                     "the server forgot the parent; replaying the path"
                 );
                 plan.request.context = Context::Replay(items);
+                // The first request's id (if the refusal came after
+                // `response.created`) names a failed response: forget it, in
+                // memory and in the journal, so that a cut in the replayed
+                // request looks up the replayed response, not that one.
+                let first = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if first.is_some() {
+                    let mut record = attempt.clone();
+                    record.params.replay = true;
+                    record.owner = Some(self.owner());
+                    if let Err(err) = self
+                        .inner
+                        .tree
+                        .journal_async(std::slice::from_ref(&record))
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not clear a refused response id");
+                    }
+                }
                 self.send_once(plan.request.clone(), call, attempt, seen)
                     .await
             }

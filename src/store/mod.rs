@@ -489,6 +489,19 @@ impl AttemptOwner {
     pub fn is_live_at(&self, now: Timestamp) -> bool {
         self.lease_until > now
     }
+
+    /// Whether the owner is known to have exited: another process on this
+    /// host whose pid is no longer running (Linux, where `/proc` tells).
+    /// Its attempts need not wait for the lease: a crashed run's attempts are
+    /// recoverable at once by the next process on the same host. `false` when
+    /// it cannot tell (another host, no `/proc`), and for a reused pid.
+    pub fn has_exited(&self) -> bool {
+        let proc_fs = std::path::Path::new("/proc/self").exists();
+        proc_fs
+            && !self.is_this_process()
+            && self.host == this_host()
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
 }
 
 /// The host name, looked up once: `HOSTNAME`, else the kernel's
@@ -563,6 +576,25 @@ fn corrupt(tree: &str, key: &[u8], reason: impl fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_whose_process_exited_is_known_on_this_host() {
+        let lease = Timestamp(Timestamp::now().as_millis() + 3_600_000);
+        let me = AttemptOwner::this_process(lease);
+        assert!(!me.has_exited());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        let mut gone = me.clone();
+        gone.pid = child.id();
+        // Holds where /proc tells (Linux); elsewhere it cannot tell.
+        assert_eq!(
+            gone.has_exited(),
+            std::path::Path::new("/proc/self").exists()
+        );
+        let mut elsewhere = gone.clone();
+        elsewhere.host = "another-host".to_owned();
+        assert!(!elsewhere.has_exited());
+    }
 
     /// A journal written before attempts had owners still loads: the owner is
     /// `None`, which every process treats as stale.

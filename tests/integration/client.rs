@@ -333,7 +333,7 @@ async fn gives_up_after_max_retries_with_the_last_error() {
             &error_body("first", "server_error"),
         ),
         reply(
-            502,
+            503,
             &[("x-request-id", "req_2")],
             &error_body("second", "server_error"),
         ),
@@ -350,6 +350,30 @@ async fn gives_up_after_max_retries_with_the_last_error() {
     assert_eq!((api.status, api.message.as_str()), (Some(503), "third"));
     assert_eq!(err.request_id(), Some("req_3"));
     assert_eq!(server.requests().len(), 3, "max_retries 2 means 3 attempts");
+}
+
+#[tokio::test]
+async fn a_create_behind_a_gateway_error_is_not_sent_again() {
+    // A 502/504 from a gateway: the origin may have made the response, so a
+    // second create could make a duplicate. A GET is still retried.
+    for status in [502, 504] {
+        let server = RawServer::start(vec![
+            reply(status, &[], &error_body("gateway", "server_error")),
+            reply(200, &[], &fixture_text("response-basic.json")),
+        ])
+        .await;
+        let err = client(&server).create(&request()).await.unwrap_err();
+        assert_eq!(err.api_error().unwrap().status, Some(status));
+        assert!(err.may_have_reached_server());
+        assert_eq!(server.requests().len(), 1, "{status}");
+        let server = RawServer::start(vec![
+            reply(status, &[], &error_body("gateway", "server_error")),
+            reply(200, &[], &fixture_text("response-basic.json")),
+        ])
+        .await;
+        client(&server).retrieve("resp_1").await.unwrap();
+        assert_eq!(server.requests().len(), 2, "{status}");
+    }
 }
 
 #[tokio::test]

@@ -75,7 +75,9 @@ impl Context {
         let session = self.connect(tree).await?;
         let report = session
             .engine
-            .recover()
+            // One look per attempt: what the server is still working on is
+            // left for `resptree recover` rather than holding this command up.
+            .recover_within(std::time::Duration::ZERO)
             .await
             .context("settling attempts an earlier run left")?;
         for line in crate::commands::recover::summary(&report) {
