@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None,
             vec![message_item(
                 "user",
-                "What should I do in Paris this weekend? Use get_weather for Paris first.",
+                "What should I do in Paris this weekend? Use get_weather for \"Paris\" first.",
             )],
             &options,
         )

@@ -60,6 +60,8 @@ fn agent_branch_answers_one_tool_call_two_ways() {
     let store = dir.path().join("agent.db");
     let stdout = run_example("agent_branch", &[store.to_str().unwrap()]);
     assert!(stdout.contains("The model called get_weather("), "{stdout}");
+    // The emulator takes the quoted city from the question (its documented rule).
+    assert!(stdout.contains(r#"get_weather(city="Paris")"#), "{stdout}");
     // The call's two answers are siblings, each drawn with the call and output.
     let answers: Vec<&str> = stdout
         .lines()
