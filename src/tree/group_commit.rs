@@ -603,8 +603,7 @@ mod tests {
         wait_until("every late writer is queued", || {
             tree.writes.lock().pending.len() == LATE
         });
-        *lock(&store.gate.0) = true;
-        store.gate.1.notify_all();
+        open_gate(&store);
         first.join().unwrap().unwrap();
         for writer in late {
             writer.join().unwrap().unwrap();
@@ -622,18 +621,19 @@ mod tests {
         store.gate.1.notify_all();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn async_writers_queued_behind_a_flush_share_the_next_write_and_flush() {
-        const LATE: usize = 63;
-        let store = Arc::new(TestStore::gated());
-        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+    /// Commits a root through the async path and returns once its flush is
+    /// held at the gate: the writer's task, and the root's id.
+    async fn root_held_in_its_flush(
+        store: &Arc<TestStore>,
+        tree: &Arc<ResponseTree>,
+    ) -> (tokio::task::JoinHandle<Result<()>>, NodeId) {
         let root = Node::new(NodeId::local(), None);
         let root_id = root.id.clone();
         let first = {
-            let tree = Arc::clone(&tree);
+            let tree = Arc::clone(tree);
             tokio::spawn(async move { tree.commit_async(vec![root], &[]).await })
         };
-        let syncs = Arc::clone(&store);
+        let syncs = Arc::clone(store);
         tokio::task::spawn_blocking(move || {
             wait_until("the first flush started", || {
                 syncs.syncs.load(Ordering::SeqCst) == 1
@@ -641,6 +641,15 @@ mod tests {
         })
         .await
         .unwrap();
+        (first, root_id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_writers_queued_behind_a_flush_share_the_next_write_and_flush() {
+        const LATE: usize = 63;
+        let store = Arc::new(TestStore::gated());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        let (first, root_id) = root_held_in_its_flush(&store, &tree).await;
         let late: Vec<_> = (0..LATE)
             .map(|_| {
                 let tree = Arc::clone(&tree);
@@ -670,20 +679,7 @@ mod tests {
     async fn a_dropped_async_writer_withdraws_a_write_no_group_took() {
         let store = Arc::new(TestStore::gated());
         let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
-        let root = Node::new(NodeId::local(), None);
-        let root_id = root.id.clone();
-        let first = {
-            let tree = Arc::clone(&tree);
-            tokio::spawn(async move { tree.commit_async(vec![root], &[]).await })
-        };
-        let syncs = Arc::clone(&store);
-        tokio::task::spawn_blocking(move || {
-            wait_until("the first flush started", || {
-                syncs.syncs.load(Ordering::SeqCst) == 1
-            });
-        })
-        .await
-        .unwrap();
+        let (first, root_id) = root_held_in_its_flush(&store, &tree).await;
         let dropped = Node::new(NodeId::local(), Some(root_id.clone()));
         let dropped_id = dropped.id.clone();
         {
@@ -737,8 +733,7 @@ mod tests {
         wait_until("both late writers are queued", || {
             tree.writes.lock().pending.len() == 2
         });
-        *lock(&store.gate.0) = true;
-        store.gate.1.notify_all();
+        open_gate(&store);
         first.join().unwrap().unwrap();
         // The follower gets an error instead of waiting forever.
         let outcome = outcomes
