@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, criterion_group};
 use resptree::{ResponseTree, import};
 
+#[path = "support/probe.rs"]
+mod probe;
+use probe::{cpu_time, dir_size, peak_rss};
+
 #[path = "support/chatgpt.rs"]
 mod chatgpt;
 
@@ -180,47 +184,6 @@ fn run_child(export: &Path, store: &Path) {
         cpu.as_nanos(),
         peak_rss()
     );
-}
-
-/// CPU time this process used so far, all threads, user and system.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // utime and stime are the 14th and 15th fields, in clock ticks (100/s).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
-/// Peak resident set size of this process in bytes (`VmHWM`).
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// The bytes of every file under `path`.
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let meta = e.metadata().unwrap();
-            if meta.is_dir() {
-                dir_size(&e.path())
-            } else {
-                meta.len()
-            }
-        })
-        .sum()
 }
 
 criterion_group!(benches, imports);

@@ -31,6 +31,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[path = "support/probe.rs"]
+mod probe;
+use probe::{cpu_time, dir_size, rss};
+
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group};
 use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
 use resptree::{Node, NodeId, ResponseTree, Timestamp};
@@ -97,49 +101,6 @@ fn build(path: &Path, shape: Shape, n: usize) {
         n as f64 / cpu.as_secs_f64(),
         dir_size(path) / n as u64
     );
-}
-
-/// CPU time this process used so far, all threads, user and system: on a busy
-/// machine it shows the work a build does where wall time shows the queue.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
-/// The bytes of every file under `path`.
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let meta = e.metadata().unwrap();
-            if meta.is_dir() {
-                dir_size(&e.path())
-            } else {
-                meta.len()
-            }
-        })
-        .sum()
-}
-
-/// Resident set size of this process, in bytes (statm counts 4 KiB pages).
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn reopen(c: &mut Criterion) {

@@ -5,7 +5,6 @@
 // Each bench binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,10 @@ use resptree::client::Client;
 use resptree::emulator::Emulator;
 use resptree::{Engine, Node, NodeId, ResponseTree, Timestamp};
 use serde_json::{Value, json};
+
+mod probe;
+#[allow(unused_imports)] // each bench uses a different part
+pub(crate) use probe::{cpu_time, dir_size, peak_rss, rss};
 
 /// The model every bench asks the emulator for.
 pub(crate) const MODEL: &str = "gpt-4o-mini";
@@ -235,43 +238,6 @@ pub(crate) fn node(shape: Shape, i: usize) -> Node {
         .with_created_at(Timestamp(1_767_225_600_000 + i as i64))
         .with_user_text(format!("question {i}"))
         .with_output_text(format!("answer {i}"))
-}
-
-/// Resident set size of this process in bytes (statm counts 4 KiB pages).
-pub(crate) fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Peak resident set size of this process in bytes (`VmHWM`).
-pub(crate) fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
-/// Total size of the files under `path`.
-pub(crate) fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(std::result::Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Runs `one` `iters` times, recording each duration; returns the total.
