@@ -78,6 +78,43 @@ pub trait Backend: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether the server runs responses in background mode
+    /// ([`BackendRequest::background`]): it keeps working when the connection
+    /// drops, a dropped stream can be resumed
+    /// ([`resume_stream`](Backend::resume_stream)) and a response can be
+    /// cancelled ([`cancel`](Backend::cancel)). The default, `false`, makes the
+    /// engine refuse background calls with [`Error::Unsupported`].
+    fn supports_background(&self) -> bool {
+        false
+    }
+
+    /// Follows a background response's stream again, from the event after
+    /// sequence number `starting_after` (from the start with `None`), sending
+    /// [`BackendEvent`]s as [`respond_stream`](Backend::respond_stream) does
+    /// (with [`BackendEvent::Sequence`] after each numbered event), up to the
+    /// terminal event.
+    ///
+    /// The default returns [`Error::Unsupported`].
+    fn resume_stream(
+        &self,
+        id: &ResponseId,
+        starting_after: Option<u64>,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        let _ = (id, starting_after, events);
+        Box::pin(async { Err(Error::Unsupported("resuming streams on this backend")) })
+    }
+
+    /// Cancels a background response and returns it as the server now has
+    /// it: [`NodeStatus::Cancelled`], or its final status when it had already
+    /// finished (cancelling a finished response changes nothing).
+    ///
+    /// The default returns [`Error::Unsupported`].
+    fn cancel(&self, id: &ResponseId) -> BoxFuture<'_, Result<BackendReply>> {
+        let _ = id;
+        Box::pin(async { Err(Error::Unsupported("cancelling responses on this backend")) })
+    }
+
     /// Whether [`respond_n`](Backend::respond_n) makes `n` alternatives in one request.
     fn has_native_fan_out(&self) -> bool {
         false
@@ -166,6 +203,23 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         (**self).has_native_fan_out()
     }
 
+    fn supports_background(&self) -> bool {
+        (**self).supports_background()
+    }
+
+    fn resume_stream(
+        &self,
+        id: &ResponseId,
+        starting_after: Option<u64>,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        (**self).resume_stream(id, starting_after, events)
+    }
+
+    fn cancel(&self, id: &ResponseId) -> BoxFuture<'_, Result<BackendReply>> {
+        (**self).cancel(id)
+    }
+
     fn respond_n(
         &self,
         request: BackendRequest,
@@ -216,6 +270,11 @@ pub struct BackendRequest {
     /// `include`, text format, `top_p`, … ([`RequestSettings`]). Where it also
     /// sets `max_output_tokens` or `temperature`, the fields above win.
     pub settings: RequestSettings,
+    /// Background mode: the server answers at once and keeps working on the
+    /// response whatever happens to the connection; a backend that
+    /// [`supports_background`](Backend::supports_background) sends it with
+    /// `background: true` (and streams it, so the id arrives first).
+    pub background: bool,
 }
 
 impl BackendRequest {
@@ -231,6 +290,7 @@ impl BackendRequest {
             max_output_tokens: None,
             temperature: None,
             settings: RequestSettings::default(),
+            background: false,
         }
     }
 
@@ -331,6 +391,15 @@ pub enum BackendEvent {
     },
     /// More output text.
     Delta(String),
+    /// The server started working on the response (`response.in_progress`):
+    /// it is no longer queued. Sent for background requests.
+    Running,
+    /// The `sequence_number` of the event just handled, sent after that
+    /// event's other [`BackendEvent`]s: a dropped background stream resumes
+    /// after the last one received
+    /// ([`resume_stream`](Backend::resume_stream)), so nothing is reported
+    /// twice. Sent for background requests.
+    Sequence(u64),
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use tokio::sync::mpsc;
 use super::{
     Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, Context, RetrievedResponse,
 };
-use crate::client::{Client, CreateResponse, Input, InputItemsQuery, Order, Response, StreamEvent};
+use crate::client::{
+    Client, CreateResponse, Input, InputItemsQuery, Order, Response, ResponseStream, StreamEvent,
+};
 use crate::error::{Error, Result};
 use crate::ids::ResponseId;
 use crate::node::{NodeStatus, Timestamp, Usage};
@@ -66,38 +68,37 @@ impl Backend for ResponsesBackend {
         events: mpsc::UnboundedSender<BackendEvent>,
     ) -> BoxFuture<'_, Result<BackendReply>> {
         Box::pin(async move {
-            let mut stream = self.client.create_stream(&to_wire(&request)).await?;
-            let mut items = std::collections::BTreeMap::new();
-            while let Some(event) = stream.next().await {
-                match event? {
-                    StreamEvent::Created(response) => {
-                        let response_id = ResponseId::new(&response.id)?;
-                        let _ = events.send(BackendEvent::Started { response_id });
-                    }
-                    StreamEvent::OutputTextDelta { delta, .. } => {
-                        let _ = events.send(BackendEvent::Delta(delta));
-                    }
-                    StreamEvent::OutputItemDone { output_index, item } => {
-                        items.insert(output_index, item);
-                    }
-                    StreamEvent::Completed(mut response)
-                    | StreamEvent::Incomplete(mut response) => {
-                        // Some servers leave the final `output` empty; the items
-                        // arrived in `output_item.done` events.
-                        if response.output.is_empty() {
-                            response.output = items.into_values().collect();
-                        }
-                        return reply_from(&response);
-                    }
-                    StreamEvent::Failed(response) => return Err(stream.failed_error(&response)),
-                    _ => {}
-                }
-            }
-            Err(Error::stream(
-                "stream ended without a terminal event",
-                stream.request_id().map(str::to_owned),
-            ))
+            let stream = self.client.create_stream(&to_wire(&request)).await?;
+            self.follow(stream, &events, request.background, false)
+                .await
         })
+    }
+
+    /// Background mode, cancel and `GET /responses/{id}?stream=true` are all
+    /// in the Responses API.
+    fn supports_background(&self) -> bool {
+        true
+    }
+
+    fn resume_stream(
+        &self,
+        id: &ResponseId,
+        starting_after: Option<u64>,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> BoxFuture<'_, Result<BackendReply>> {
+        let id = id.clone();
+        Box::pin(async move {
+            let stream = self
+                .client
+                .retrieve_stream(id.as_str(), starting_after)
+                .await?;
+            self.follow(stream, &events, true, true).await
+        })
+    }
+
+    fn cancel(&self, id: &ResponseId) -> BoxFuture<'_, Result<BackendReply>> {
+        let id = id.clone();
+        Box::pin(async move { reply_from(&self.client.cancel(id.as_str()).await?) })
     }
 
     fn retrieve(&self, id: &ResponseId) -> BoxFuture<'_, Result<RetrievedResponse>> {
@@ -137,11 +138,74 @@ impl Backend for ResponsesBackend {
     }
 }
 
+impl ResponsesBackend {
+    /// Reads `stream` to its terminal event, reporting progress to `events`;
+    /// with `numbered` (background mode) also when the server starts working
+    /// ([`BackendEvent::Running`]) and each event's sequence number
+    /// ([`BackendEvent::Sequence`]), after the event's other reports.
+    ///
+    /// A `resumed` stream starts after the items it would collect were sent,
+    /// so if its final response comes with an empty `output` (a sparse final
+    /// object), the response is retrieved whole instead.
+    async fn follow(
+        &self,
+        mut stream: ResponseStream,
+        events: &mpsc::UnboundedSender<BackendEvent>,
+        numbered: bool,
+        resumed: bool,
+    ) -> Result<BackendReply> {
+        let mut items = std::collections::BTreeMap::new();
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            let numbered_now = numbered.then(|| stream.last_sequence_number()).flatten();
+            match event {
+                StreamEvent::Created(response) => {
+                    let response_id = ResponseId::new(&response.id)?;
+                    let _ = events.send(BackendEvent::Started { response_id });
+                }
+                StreamEvent::InProgress(_) if numbered => {
+                    let _ = events.send(BackendEvent::Running);
+                }
+                StreamEvent::OutputTextDelta { delta, .. } => {
+                    let _ = events.send(BackendEvent::Delta(delta));
+                }
+                StreamEvent::OutputItemDone { output_index, item } => {
+                    items.insert(output_index, item);
+                }
+                StreamEvent::Completed(mut response) | StreamEvent::Incomplete(mut response) => {
+                    // Some servers leave the final `output` empty; the items
+                    // arrived in `output_item.done` events.
+                    if response.output.is_empty() {
+                        if resumed {
+                            response = self.client.retrieve(&response.id).await?;
+                        } else {
+                            response.output = items.into_values().collect();
+                        }
+                    }
+                    return reply_from(&response);
+                }
+                StreamEvent::Failed(response) => return Err(stream.failed_error(&response)),
+                _ => {}
+            }
+            if let Some(n) = numbered_now {
+                let _ = events.send(BackendEvent::Sequence(n));
+            }
+        }
+        Err(Error::stream(
+            "stream ended without a terminal event",
+            stream.request_id().map(str::to_owned),
+        ))
+    }
+}
+
 /// The wire request for `request`.
 fn to_wire(request: &BackendRequest) -> CreateResponse {
     super::trace_request("responses", request, 1);
     let mut wire = CreateResponse::new(request.model.clone(), Input::items(request.full_input()))
         .store(request.store);
+    if request.background {
+        wire = wire.background(true);
+    }
     if let Context::Previous(id) = &request.context {
         wire = wire.previous_response_id(id.as_str());
     }

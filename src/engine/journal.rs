@@ -25,6 +25,8 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use tokio::time::Instant;
 
 use super::Engine;
@@ -256,6 +258,99 @@ impl Engine {
         AttemptOwner::this_process(Timestamp(
             Timestamp::now().as_millis().saturating_add(lease),
         ))
+    }
+}
+
+/// An attempt as this request last journaled it, and the gate that keeps its
+/// journal writes in order.
+///
+/// Three writers re-journal a running attempt: the response id arriving, the
+/// id being forgotten (a refused parent replayed, a stuck response re-issued)
+/// and the lease heartbeat. Each write carries the whole record, so two of them
+/// racing could put an older record back (a heartbeat written after the id
+/// but read before it would drop the id); the gate, held across each write,
+/// makes every write start from the one before.
+#[derive(Debug)]
+pub(super) struct Journaled {
+    /// The record as last written (or being written).
+    record: Mutex<Attempt>,
+    /// Held across each journal write of this attempt.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Journaled {
+    pub(super) fn new(attempt: &Attempt) -> Self {
+        Self {
+            record: Mutex::new(attempt.clone()),
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The response id the request learnt last, if any.
+    pub(super) fn response_id(&self) -> Option<ResponseId> {
+        // A poisoned lock still guards a whole record: updates replace it.
+        let record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+        record.response_id.clone()
+    }
+
+    /// Applies `change` to the record (in memory at once, so a cut-off
+    /// request sees it even if the write fails) and journals it with a fresh
+    /// lease for this process. The write goes through group commit; the
+    /// commit of the node waits for it (the request awaits it first), so it
+    /// can never put back an attempt the commit removed.
+    pub(super) async fn update(
+        &self,
+        engine: &Engine,
+        change: impl FnOnce(&mut Attempt),
+    ) -> Result<()> {
+        let _turn = self.writes.lock().await;
+        let record = {
+            let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+            change(&mut record);
+            record.owner = Some(engine.owner());
+            record.clone()
+        };
+        engine
+            .inner
+            .tree
+            .journal_async(std::slice::from_ref(&record))
+            .await
+    }
+}
+
+impl Engine {
+    /// Runs `work` (a request) while renewing its attempt's lease every third
+    /// of [`EngineConfig::attempt_lease`](super::EngineConfig::attempt_lease),
+    /// so that a request that outlives one lease (a long background response)
+    /// is never taken for stale by another process's `recover` on a shared
+    /// store. The heartbeat stops, finishing any write it started, before
+    /// this returns: a renewal can never land after the commit.
+    pub(super) async fn with_heartbeat<T>(
+        &self,
+        journaled: &Journaled,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let period = (self.inner.config.attempt_lease / 3).max(Duration::from_millis(10));
+        let (stop, mut stopped) = watch::channel(false);
+        let beat = async {
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    () = tokio::time::sleep(period) => {}
+                }
+                match journaled.update(self, |_| {}).await {
+                    Ok(()) => tracing::debug!("renewed the attempt's lease"),
+                    Err(err) => tracing::warn!(error = %err, "could not renew an attempt's lease"),
+                }
+            }
+        };
+        let work = async {
+            let out = work.await;
+            let _ = stop.send(true);
+            out
+        };
+        let (out, ()) = tokio::join!(work, beat);
+        out
     }
 }
 

@@ -28,6 +28,7 @@ use crate::settings::{Reasoning, RequestSettings, TextFormat, Tool, ToolChoice};
 use crate::tree::ResponseTree;
 
 mod accounting;
+mod background;
 mod fan_out_stream;
 mod journal;
 mod maintenance;
@@ -40,6 +41,7 @@ mod tools;
 use pipeline::Call;
 
 pub use accounting::UsageTotals;
+pub use background::MAX_REISSUES;
 pub use fan_out_stream::{FanOutStream, FanOutUpdate};
 pub use journal::RecoveryReport;
 pub use maintenance::{AdoptReport, PruneReport};
@@ -127,7 +129,23 @@ pub struct EngineConfig {
     /// on when its connection was lost (or when `recover` finds it), before
     /// leaving it in the journal for a later `recover`.
     pub settle_wait: Duration,
+    /// Run every call in background mode unless the call says otherwise
+    /// ([`RespondOptions::background`]). Default: off.
+    pub background: bool,
+    /// How long a background response may stay `queued` before it is
+    /// cancelled and sent again (see [`EngineBuilder::queued_timeout`]).
+    pub queued_timeout: Duration,
+    /// How many times in a row a dropped background stream is resumed without
+    /// bringing a new event, before the call gives up on following it (and
+    /// looks the response up, or leaves it for `recover`).
+    pub stream_resumes: u32,
 }
+
+/// The default [`EngineConfig::queued_timeout`]: 10 minutes.
+pub const DEFAULT_QUEUED_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The default [`EngineConfig::stream_resumes`]: 5.
+pub const DEFAULT_STREAM_RESUMES: u32 = 5;
 
 /// The default [`EngineConfig::attempt_lease`]: 30 minutes, above the client's
 /// default 10-minute request timeout.
@@ -166,6 +184,9 @@ impl Engine {
                 retention: DEFAULT_RETENTION,
                 attempt_lease: DEFAULT_ATTEMPT_LEASE,
                 settle_wait: DEFAULT_SETTLE_WAIT,
+                background: false,
+                queued_timeout: DEFAULT_QUEUED_TIMEOUT,
+                stream_resumes: DEFAULT_STREAM_RESUMES,
             },
         }
     }
@@ -478,6 +499,37 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs every call in background mode (`background: true`) unless the
+    /// call's [`RespondOptions::background`] says otherwise: the server keeps
+    /// working when the connection drops, the engine resumes dropped streams
+    /// and re-issues responses stuck in the queue, and a dropped call's
+    /// response is left for [`Engine::recover`]. For slow reasoning models.
+    /// Needs a backend that
+    /// [`supports_background`](crate::backend::Backend::supports_background)
+    /// (the Responses one) and stored responses. Default: off.
+    pub fn background(mut self, on: bool) -> Self {
+        self.config.background = on;
+        self
+    }
+
+    /// How long a background response may stay `queued` before the engine
+    /// cancels it and, once the server confirms the cancel, sends the request
+    /// again (at most [`MAX_REISSUES`] times). Default:
+    /// [`DEFAULT_QUEUED_TIMEOUT`].
+    pub fn queued_timeout(mut self, timeout: Duration) -> Self {
+        self.config.queued_timeout = timeout;
+        self
+    }
+
+    /// How many times in a row a dropped background stream is resumed without
+    /// bringing a new event. Pauses between resumes start at 100 ms and double
+    /// up to 5 s; a resume that brings events starts the count again. Default:
+    /// [`DEFAULT_STREAM_RESUMES`].
+    pub fn stream_resumes(mut self, resumes: u32) -> Self {
+        self.config.stream_resumes = resumes;
+        self
+    }
+
     /// Builds the engine.
     ///
     /// # Errors
@@ -546,6 +598,9 @@ pub struct RespondOptions {
     /// Start from no settings instead of the parent's. Default: inherit, since
     /// the server never carries settings over `previous_response_id`.
     pub fresh_settings: bool,
+    /// Background mode for this call ([`EngineBuilder::background`]); default:
+    /// the engine's setting.
+    pub background: Option<bool>,
 }
 
 impl RespondOptions {
@@ -648,6 +703,20 @@ impl RespondOptions {
     #[must_use]
     pub fn text_format(mut self, format: TextFormat) -> Self {
         self.settings = self.settings.text_format(format);
+        self
+    }
+
+    /// Runs this call in background mode, or not, whatever the engine's
+    /// setting ([`EngineBuilder::background`]).
+    ///
+    /// ```
+    /// use resptree::engine::RespondOptions;
+    /// let options = RespondOptions::default().background(true);
+    /// assert_eq!(options.background, Some(true));
+    /// ```
+    #[must_use]
+    pub fn background(mut self, on: bool) -> Self {
+        self.background = Some(on);
         self
     }
 

@@ -18,14 +18,14 @@
 //! 6. **commit**: on success, record the nodes and remove the attempt in one
 //!    atomic write.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::journal::{InFlight, Lookup};
+use super::journal::{InFlight, Journaled, Lookup};
 use super::{Engine, FanOutUpdate, Instructions, RespondOptions, StreamUpdate};
 use crate::backend::{BackendEvent, BackendReply, BackendRequest, Context};
 use crate::error::{Error, Result};
@@ -127,8 +127,9 @@ impl Engine {
     ) -> Result<Vec<Node>> {
         let _permit = self.permit().await?;
         let group = call.choices().map(|_| NodeId::local());
-        let seen = Mutex::new(None);
-        match self.send(&mut plan, &call, &attempt, &seen).await {
+        let seen = Journaled::new(&attempt);
+        let sent = self.send(&mut plan, &call, &seen);
+        match self.with_heartbeat(&seen, sent).await {
             Ok(replies) => {
                 let nodes = self.nodes_from(&plan, replies, group.as_ref());
                 let single = (nodes.len() == 1).then(|| nodes[0].id.clone());
@@ -156,8 +157,8 @@ impl Engine {
                     self.commit(nodes, &attempt).await?;
                     return Err(err);
                 }
-                let seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);
-                self.after_failure(&plan, &attempt, seen, err).await
+                self.after_failure(&plan, &attempt, seen.response_id(), err)
+                    .await
             }
         }
     }
@@ -266,6 +267,7 @@ impl Engine {
             !pending_calls.is_empty(),
         );
         request.settings.validate()?;
+        request.background = self.background_for(options, request.store)?;
         request.max_output_tokens = request.settings.max_output_tokens;
         request.temperature = request.settings.temperature;
         request.context = match &parent_node {
@@ -324,13 +326,9 @@ impl Engine {
         &self,
         plan: &mut Plan,
         call: &Call,
-        attempt: &Attempt,
-        seen: &Mutex<Option<ResponseId>>,
+        seen: &Journaled,
     ) -> Result<Vec<BackendReply>> {
-        match self
-            .send_once(plan.request.clone(), call, attempt, seen)
-            .await
-        {
+        match self.send_once(plan.request.clone(), call, seen).await {
             Ok(replies) => Ok(replies),
             Err(err) if err.is_previous_response_not_found() => {
                 let Context::Previous(id) = &plan.request.context else {
@@ -356,22 +354,16 @@ impl Engine {
                 // `response.created`) names a failed response: forget it, in
                 // memory and in the journal, so that a cut in the replayed
                 // request looks up the replayed response, not that one.
-                let first = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
-                if first.is_some() {
-                    let mut record = attempt.clone();
-                    record.params.replay = true;
-                    record.owner = Some(self.owner());
-                    if let Err(err) = self
-                        .inner
-                        .tree
-                        .journal_async(std::slice::from_ref(&record))
-                        .await
-                    {
+                if seen.response_id().is_some() {
+                    let forget = |record: &mut Attempt| {
+                        record.params.replay = true;
+                        record.response_id = None;
+                    };
+                    if let Err(err) = seen.update(self, forget).await {
                         tracing::warn!(error = %err, "could not clear a refused response id");
                     }
                 }
-                self.send_once(plan.request.clone(), call, attempt, seen)
-                    .await
+                self.send_once(plan.request.clone(), call, seen).await
             }
             Err(err) => Err(err),
         }
@@ -383,11 +375,13 @@ impl Engine {
         &self,
         request: BackendRequest,
         call: &Call,
-        attempt: &Attempt,
-        seen: &Mutex<Option<ResponseId>>,
+        seen: &Journaled,
     ) -> Result<Vec<BackendReply>> {
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let backend = &*self.inner.backend;
+        if request.background {
+            return self.send_background(request, call, seen).await;
+        }
         match call {
             // Streamed under the hood, only to learn (and journal) the
             // response id before the answer completes.
@@ -396,7 +390,7 @@ impl Engine {
                 let forward = async {
                     while let Some(event) = received.recv().await {
                         if let BackendEvent::Started { response_id } = event {
-                            self.note_response_id(attempt, seen, response_id).await;
+                            self.note_response_id(seen, response_id).await;
                         }
                     }
                 };
@@ -413,13 +407,13 @@ impl Engine {
                     while let Some(event) = received.recv().await {
                         match event {
                             BackendEvent::Started { response_id } => {
-                                self.note_response_id(attempt, seen, response_id.clone())
-                                    .await;
+                                self.note_response_id(seen, response_id.clone()).await;
                                 let _ = updates.send(Ok(StreamUpdate::Started(response_id)));
                             }
                             BackendEvent::Delta(text) => {
                                 let _ = updates.send(Ok(StreamUpdate::Delta(text)));
                             }
+                            _ => {}
                         }
                     }
                 };
@@ -449,24 +443,13 @@ impl Engine {
     /// crash. The stream keeps flowing meanwhile (events queue in an unbounded
     /// channel); the commit waits for this write, so it can never put back an
     /// attempt the commit removed.
-    async fn note_response_id(
-        &self,
-        attempt: &Attempt,
-        seen: &Mutex<Option<ResponseId>>,
-        response_id: ResponseId,
-    ) {
-        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(response_id.clone());
+    pub(super) async fn note_response_id(&self, seen: &Journaled, response_id: ResponseId) {
         let logged = response_id.clone();
-        let mut record = attempt.clone();
-        record.response_id = Some(response_id);
-        record.owner = Some(self.owner());
         // Not fatal if it fails: the node is still committed on completion,
         // and a cut-off request still has the id in `seen`; only a crash
         // before then would miss it.
-        match self
-            .inner
-            .tree
-            .journal_async(std::slice::from_ref(&record))
+        match seen
+            .update(self, |record| record.response_id = Some(response_id))
             .await
         {
             Ok(()) => tracing::debug!(response = %logged, "journaled the response id"),

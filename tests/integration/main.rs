@@ -34,6 +34,7 @@ mod emulator_stream;
 mod emulator_support;
 mod engine;
 mod engine_agents;
+mod engine_background;
 mod examples;
 mod observability;
 mod props;
