@@ -128,9 +128,9 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::retrieve`]: the server answers 404 for a response that was not
-    /// created in background mode. Errors during the stream come from the
-    /// [`ResponseStream`].
+    /// As [`Client::retrieve`]; the server refuses a response that was not
+    /// created in background mode with a 400 naming the `stream` parameter.
+    /// Errors during the stream come from the [`ResponseStream`].
     pub async fn retrieve_stream(
         &self,
         id: &str,

@@ -247,9 +247,19 @@ pub(crate) fn stream(
             }
         },
     };
-    // A response that was not created in background cannot be streamed again;
-    // the real API answers 404 (as reported by users), not the stored object.
-    let job = shared.jobs.get(id).ok_or_else(|| not_found(id))?;
+    // A response that was not created in background cannot be streamed again:
+    // the real API refuses it with a 400 naming `stream` (its message and code
+    // as quoted in openai/openai-ruby issue #214); an unknown id is a 404.
+    let Some(job) = shared.jobs.get(id) else {
+        return Err(match shared.response(id) {
+            Some(object) if object["background"] != json!(true) => Failure::bad_request(
+                "This response cannot be streamed because it was not created with background=true.",
+                Some("stream"),
+                Some("invalid_request_error"),
+            ),
+            _ => not_found(id),
+        });
+    };
     let cut_after = match fault {
         Some(Fault::DropMidStream { after_events, .. }) => Some(*after_events),
         _ => None,

@@ -71,8 +71,8 @@ enum Stop {
 }
 
 /// One leg: the create, or a resume of its stream.
-enum Leg {
-    Create(BackendRequest),
+enum Leg<'a> {
+    Create(&'a BackendRequest),
     Resume(ResponseId, Option<u64>),
 }
 
@@ -179,7 +179,7 @@ impl Engine {
         let queued_until = Instant::now()
             .checked_add(config.queued_timeout)
             .unwrap_or_else(far_future);
-        let mut leg = Leg::Create(request.clone());
+        let mut leg = Leg::Create(request);
         let mut idle = 0;
         let mut delay = FIRST_RESUME_DELAY;
         loop {
@@ -228,7 +228,7 @@ impl Engine {
     /// `queued_until`.
     async fn run_leg(
         &self,
-        leg: Leg,
+        leg: Leg<'_>,
         progress: &Mutex<Progress>,
         queued_until: Instant,
         updates: Option<&mpsc::UnboundedSender<Result<StreamUpdate>>>,
@@ -238,7 +238,7 @@ impl Engine {
         let (events, mut received) = mpsc::unbounded_channel();
         let sent = async {
             match leg {
-                Leg::Create(request) => backend.respond_stream(request, events).await,
+                Leg::Create(request) => backend.respond_stream(request.clone(), events).await,
                 Leg::Resume(id, after) => backend.resume_stream(&id, after, events).await,
             }
         };

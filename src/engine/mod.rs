@@ -122,8 +122,10 @@ pub struct EngineConfig {
     pub retention: Duration,
     /// How long this process holds an attempt against other processes'
     /// recovery on a shared store ([`AttemptOwner`](crate::store::AttemptOwner));
-    /// renewed when the response id is journaled. Keep it above the longest
-    /// request you expect.
+    /// renewed when the response id is journaled and then every third of the
+    /// lease while the request runs, so a request may outlive it; a process
+    /// stalled for longer than two thirds of it may lose its attempts to
+    /// another process's recovery (which still records each response once).
     pub attempt_lease: Duration,
     /// How long to wait, polling, for a response the server is still working
     /// on when its connection was lost (or when `recover` finds it), before

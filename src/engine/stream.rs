@@ -17,7 +17,10 @@ use crate::node::Node;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum StreamUpdate {
-    /// The server assigned the response its id (journaled before this is yielded).
+    /// The server assigned the response its id (journaled before this is
+    /// yielded). In background mode it comes again, with a new id, when a
+    /// response stuck in the queue was cancelled and sent again; the deltas
+    /// that follow are the new response's.
     Started(ResponseId),
     /// More output text.
     Delta(String),

@@ -134,7 +134,7 @@ async fn a_dropped_background_stream_resumes_after_the_last_sequence_number() {
 }
 
 #[tokio::test]
-async fn retrieve_stream_of_a_plain_response_is_not_found() {
+async fn retrieve_stream_of_a_plain_response_is_refused() {
     let emu = Emulator::spawn().await.unwrap();
     let client = client(&emu);
     let plain = client
@@ -143,7 +143,7 @@ async fn retrieve_stream_of_a_plain_response_is_not_found() {
         .unwrap();
     let err = client.retrieve_stream(&plain.id, None).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Api(api) if api.status == Some(404)),
+        matches!(&err, Error::Api(api) if api.status == Some(400) && api.param.as_deref() == Some("stream")),
         "{err:?}"
     );
     assert!(matches!(

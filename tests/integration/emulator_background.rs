@@ -260,10 +260,21 @@ async fn bad_background_requests_are_refused() {
     assert_eq!(reply.error()["param"], "background");
     assert_eq!(emu.created_count(), 0);
 
-    // Only background responses can be streamed again.
+    // Only background responses can be streamed again: the real API's 400
+    // (message, param and code as it sends them); an unknown id is a 404.
     let plain = create(&base, json!({"model": "m", "input": "hi"})).await;
     let plain_id = plain["id"].as_str().unwrap();
-    assert_eq!(stream_of(&base, plain_id, "").await.status, 404);
+    let refused = stream_of(&base, plain_id, "").await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.error(),
+        json!({
+            "message": "This response cannot be streamed because it was not created with background=true.",
+            "type": "invalid_request_error",
+            "param": "stream",
+            "code": "invalid_request_error",
+        })
+    );
     assert_eq!(stream_of(&base, "resp_nope", "").await.status, 404);
 
     let id = create(&base, background_body("hi")).await["id"]

@@ -236,6 +236,21 @@ struct CliFigures {
 #[cfg(feature = "cli")]
 #[test]
 fn sigkill_of_the_cli_loses_no_response_the_server_made() {
+    cli_sigkill_trials(false);
+}
+
+/// The same trials with `--background`: the server keeps working on every
+/// response whose run was killed, so `resptree recover` adopts all of them
+/// (waiting for those still running); the only attempts it cannot settle are
+/// those killed before their id was journaled, never one the server dropped.
+#[cfg(feature = "cli")]
+#[test]
+fn sigkill_of_background_cli_runs_loses_no_response_the_server_made() {
+    cli_sigkill_trials(true);
+}
+
+#[cfg(feature = "cli")]
+fn cli_sigkill_trials(background: bool) {
     const CLI_TRIALS: usize = 12;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let emu = rt
@@ -301,7 +316,10 @@ fn sigkill_of_the_cli_loses_no_response_the_server_made() {
         // killed either once it logged every response id as journaled, 0–400
         // ms later (before or after the answers, and the run's commits), or
         // 0–30 ms after it journaled its attempts (around `response.created`).
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if background {
+            args.insert(1, "--background");
+        }
         let mut child = cli(&args).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -369,8 +387,9 @@ fn sigkill_of_the_cli_loses_no_response_the_server_made() {
             .lines()
             .filter(|l| l.contains("could not be recovered"))
         {
+            // A background response outlives its client: never a 404.
             assert!(
-                line.contains("never received") || line.contains("404"),
+                line.contains("never received") || (!background && line.contains("404")),
                 "trial {trial} ({status:?}): {line}"
             );
         }
@@ -418,5 +437,7 @@ fn sigkill_of_the_cli_loses_no_response_the_server_made() {
         assert!(*n <= expected, "{text:?} sent {n} times");
     }
     assert!(figures.created > 0, "{figures:?}");
-    eprintln!("reliability figures (CLI SIGKILL): trials {CLI_TRIALS}, {figures:?}");
+    eprintln!(
+        "reliability figures (CLI SIGKILL, background {background}): trials {CLI_TRIALS}, {figures:?}"
+    );
 }

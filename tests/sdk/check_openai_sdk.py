@@ -279,6 +279,16 @@ def background_stream_resume(client):
     assert rest[0].sequence_number == 5, rest[0].sequence_number
     assert rest[-1].type == "response.completed", [e.type for e in rest]
 
+    # A response not created in background cannot be streamed again: the real
+    # API's 400, naming `stream`.
+    plain = client.responses.create(model="gpt-4o-mini", input="plain")
+    expect_raises(
+        openai.BadRequestError,
+        lambda: list(client.responses.retrieve(plain.id, stream=True)),
+        code="invalid_request_error",
+        param="stream",
+    )
+
     full = validated(client.responses.retrieve(rid, stream=True))
     assert [e.sequence_number for e in full] == list(range(len(full)))
     assert [e.model_dump() for e in full[5:]] == [e.model_dump() for e in rest]

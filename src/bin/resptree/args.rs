@@ -115,6 +115,12 @@ pub(crate) struct AskArgs {
     /// `text.format` named after the file; default: the parent's format.
     #[arg(long, value_name = "FILE")]
     pub(crate) json_schema: Option<PathBuf>,
+    /// Background mode: the server keeps working if this run dies or the
+    /// connection drops; a dropped stream is resumed, a response stuck in the
+    /// queue is cancelled and sent again, and what a killed run left is
+    /// recorded by `resptree recover` (Responses API only).
+    #[arg(long)]
+    pub(crate) background: bool,
     /// The message to send.
     pub(crate) text: String,
 }
@@ -128,6 +134,12 @@ pub(crate) struct BranchArgs {
     /// One message per child.
     #[arg(value_name = "TEXT", required = true)]
     pub(crate) texts: Vec<String>,
+    /// Background mode: the server keeps working if this run dies or the
+    /// connection drops; a dropped stream is resumed, a response stuck in the
+    /// queue is cancelled and sent again, and what a killed run left is
+    /// recorded by `resptree recover` (Responses API only).
+    #[arg(long)]
+    pub(crate) background: bool,
 }
 
 /// Options of `resptree fanout`.
@@ -141,6 +153,12 @@ pub(crate) struct FanoutArgs {
     /// How many alternatives.
     #[arg(short = 'n', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) n: u16,
+    /// Background mode: the server keeps working if this run dies or the
+    /// connection drops; a dropped stream is resumed, a response stuck in the
+    /// queue is cancelled and sent again, and what a killed run left is
+    /// recorded by `resptree recover` (Responses API only).
+    #[arg(long)]
+    pub(crate) background: bool,
 }
 
 /// Output formats of `resptree show`.

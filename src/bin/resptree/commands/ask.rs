@@ -33,6 +33,9 @@ pub(crate) async fn run(ctx: &Context, args: AskArgs) -> anyhow::Result<ExitCode
     if let Some(path) = &args.json_schema {
         options = options.text_format(read_schema(path)?);
     }
+    if args.background {
+        options = options.background(true);
+    }
     let mut stream = session
         .engine
         .respond_stream(parent.as_ref(), &args.text, &options);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use resptree::Node;
+use resptree::engine::RespondOptions;
+use resptree::node::message_item;
 
 use crate::args::{BranchArgs, FanoutArgs};
 use crate::context::Context;
@@ -18,7 +20,15 @@ pub(crate) async fn run(ctx: &Context, args: BranchArgs) -> anyhow::Result<ExitC
     let parent = Context::resolve(&tree, &args.parent)?;
     let session = ctx.session(tree).await?;
     let bar = progress(args.texts.len());
-    let results = session.engine.branch(&parent, &args.texts).await;
+    let inputs = args
+        .texts
+        .iter()
+        .map(|text| vec![message_item("user", text)])
+        .collect();
+    let results = session
+        .engine
+        .branch_with(Some(&parent), inputs, &options(args.background))
+        .await;
     bar.finish_and_clear();
     report(ctx, &results?)
 }
@@ -31,9 +41,18 @@ pub(crate) async fn run_fanout(ctx: &Context, args: FanoutArgs) -> anyhow::Resul
     let session = ctx.session(tree).await?;
     let n = usize::from(args.n);
     let bar = progress(n);
-    let results = session.engine.fan_out(Some(&parent), &args.text, n).await;
+    let input = vec![message_item("user", &args.text)];
+    let results = session
+        .engine
+        .fan_out_with(Some(&parent), input, n, &options(args.background))
+        .await;
     bar.finish_and_clear();
     report(ctx, &results?)
+}
+
+/// The options of `--background` (or none).
+fn options(background: bool) -> RespondOptions {
+    RespondOptions::default().background(background)
 }
 
 /// A spinner while `n` children are on their way, on a terminal; a hidden one
