@@ -197,8 +197,11 @@ impl Engine {
                 (p.id.clone(), p.last)
             };
             // Without an id there is nothing to resume; an error the server
-            // sent (a failed response, a refusal) is the answer.
-            let Some(id) = id.filter(|_| is_cut(&err)) else {
+            // sent (a failed response, a refusal) is the answer; and a server
+            // that numbers no events cannot say where to resume without
+            // repeating them (the request ends as an interrupted one and is
+            // looked up by id).
+            let (Some(id), Some(_)) = (id.filter(|_| is_cut(&err)), last) else {
                 return Err(Stop::Failed(err));
             };
             if last == before {
