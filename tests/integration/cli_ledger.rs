@@ -1,5 +1,5 @@
-//! The CLI's view of annotations and costs: `show` lists a subtree's
-//! annotations under the tree.
+//! The CLI's view of annotations and costs: `annotate`, `show` listing a
+//! subtree's annotations, `stats --cost` and `show --cost`.
 
 // Tests unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -231,4 +231,52 @@ fn show_cost_prices_the_node_its_path_and_its_subtree() {
     // The child's path is the whole tree too; its subtree is itself.
     let out = cli.ok(&["show", &child, "--cost"]);
     assert!(out.contains(&format!("path {total}\n")), "{out} vs {stats}");
+}
+
+#[test]
+fn annotate_writes_removes_and_lists() {
+    let cli = cli();
+    let id = cli.ask(None, "Plan a weekend in Paris");
+    let out = cli.ok(&[
+        "annotate",
+        &id,
+        "--bookmark",
+        "--label",
+        "paris",
+        "--label",
+        "draft",
+        "--note",
+        "check prices",
+        "--score",
+        "taste=7.5",
+    ]);
+    assert_eq!(
+        out,
+        "bookmark\nlabel draft\nlabel paris\nnote: check prices\nscore taste = 7.5 (manual)\n"
+    );
+    let out = cli.ok(&[
+        "annotate",
+        &id,
+        "--remove",
+        "label/draft",
+        "--remove",
+        "note",
+    ]);
+    assert_eq!(out, "bookmark\nlabel paris\nscore taste = 7.5 (manual)\n");
+    let listed = cli.json(&["annotate", &id, "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert_eq!(listed[2]["kind"], "score");
+    assert_eq!(listed[2]["method"]["type"], "manual");
+    // A bad argument changes nothing.
+    let err = cli.fails(&["annotate", &id, "--label", "new", "--score", "taste"], 1);
+    assert!(err.contains("CRITERION=VALUE"), "{err}");
+    let err = cli.fails(&["annotate", &id, "--remove", "stars/5"], 1);
+    assert!(err.contains("not an annotation key"), "{err}");
+    let err = cli.fails(&["annotate", &id, "--score", "taste=NaN"], 1);
+    assert!(err.contains("not a finite number"), "{err}");
+    assert_eq!(cli.json(&["annotate", &id, "--json"]), listed);
+    let err = cli.fails(&["annotate", "resp_nowhere", "--bookmark"], 1);
+    assert!(err.contains("resp_nowhere"), "{err}");
+    // `show` lists what the command wrote.
+    assert!(cli.ok(&["show"]).contains("label paris"));
 }

@@ -65,6 +65,9 @@ pub(crate) enum Command {
     /// Manage named refs.
     #[command(subcommand)]
     Ref(RefCommand),
+    /// Bookmark, label, note or score a node, or remove those; with no
+    /// change, list its annotations.
+    Annotate(AnnotateArgs),
     /// Remove a node and everything below it.
     Prune(PruneArgs),
     /// Record an existing server response (and its ancestors) in the tree.
@@ -176,6 +179,33 @@ pub(crate) struct ShowArgs {
     /// prices: see `stats --cost`).
     #[arg(long)]
     pub(crate) cost: bool,
+}
+
+/// Options of `resptree annotate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnnotateArgs {
+    /// The node (id, unique prefix or ref).
+    #[arg(value_name = "ID|REF")]
+    pub(crate) id: String,
+    /// Bookmark the node.
+    #[arg(long)]
+    pub(crate) bookmark: bool,
+    /// Add a label (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) label: Vec<String>,
+    /// Set the node's note (replacing any).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: Option<String>,
+    /// Set a score by hand, as CRITERION=VALUE (repeatable).
+    #[arg(long, value_name = "CRITERION=VALUE")]
+    pub(crate) score: Vec<String>,
+    /// Remove an annotation by its key: bookmark, note, label/TEXT,
+    /// score/CRITERION (repeatable; done before the additions).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) remove: Vec<String>,
+    /// Print the node's annotations as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Options of `resptree stats`.
