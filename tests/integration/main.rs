@@ -8,6 +8,7 @@
 
 mod support;
 
+mod annotations;
 mod backend_chat;
 #[cfg(feature = "cli")]
 mod cli;
@@ -17,6 +18,8 @@ mod cli_agents;
 mod cli_background;
 #[cfg(feature = "cli")]
 mod cli_errors;
+#[cfg(feature = "cli")]
+mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
 #[cfg(feature = "cli")]

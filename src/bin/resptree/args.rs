@@ -65,12 +65,16 @@ pub(crate) enum Command {
     /// Manage named refs.
     #[command(subcommand)]
     Ref(RefCommand),
+    /// Bookmark, label, note or score a node, or remove those; with no
+    /// change, list its annotations.
+    Annotate(AnnotateArgs),
     /// Remove a node and everything below it.
     Prune(PruneArgs),
     /// Record an existing server response (and its ancestors) in the tree.
     Adopt(AdoptArgs),
-    /// Count nodes, roots, leaves and depth, and add up tokens by branch.
-    Stats(JsonArgs),
+    /// Count nodes, roots, leaves and depth, and add up tokens (and with
+    /// --cost, money) by branch.
+    Stats(StatsArgs),
     /// Write the whole tree as lossless JSON.
     Export(FileArgs),
     /// Add the nodes and refs of a file written by `export`.
@@ -189,6 +193,50 @@ pub(crate) struct ShowArgs {
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub(crate) json: bool,
+    /// Also print what the node, its path and its subtree cost (ascii only;
+    /// prices: see `stats --cost`).
+    #[arg(long)]
+    pub(crate) cost: bool,
+}
+
+/// Options of `resptree annotate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnnotateArgs {
+    /// The node (id, unique prefix or ref).
+    #[arg(value_name = "ID|REF")]
+    pub(crate) id: String,
+    /// Bookmark the node.
+    #[arg(long)]
+    pub(crate) bookmark: bool,
+    /// Add a label (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) label: Vec<String>,
+    /// Set the node's note (replacing any).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: Option<String>,
+    /// Set a score by hand, as CRITERION=VALUE (repeatable).
+    #[arg(long, value_name = "CRITERION=VALUE")]
+    pub(crate) score: Vec<String>,
+    /// Remove an annotation by its key: bookmark, note, label/TEXT,
+    /// score/CRITERION (repeatable; done before the additions).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) remove: Vec<String>,
+    /// Print the node's annotations as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Options of `resptree stats`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatsArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also price the tree and each branch, at the built-in list prices merged
+    /// with the user's price file ($RESPTREE_PRICES, else
+    /// $XDG_CONFIG_HOME/resptree/prices.json or ~/.config/resptree/prices.json).
+    #[arg(long)]
+    pub(crate) cost: bool,
 }
 
 /// A command that takes one node.

@@ -55,6 +55,7 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::Diff(a) => commands::diff::run(&ctx, &a),
             Command::Log(a) => commands::log::run(&ctx, &a),
             Command::Ref(a) => commands::refs::run(&ctx, a),
+            Command::Annotate(a) => commands::annotate::run(&ctx, &a),
             Command::Prune(a) => commands::prune::run(&ctx, &a).await,
             Command::Adopt(a) => commands::adopt::run(&ctx, &a).await,
             Command::Stats(a) => commands::stats::run(&ctx, &a),

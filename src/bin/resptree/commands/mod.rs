@@ -2,6 +2,7 @@
 //! `import-chatgpt`: each pair shares its code).
 
 pub(crate) mod adopt;
+pub(crate) mod annotate;
 pub(crate) mod ask;
 pub(crate) mod branch;
 pub(crate) mod diff;
