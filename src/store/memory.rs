@@ -1,4 +1,5 @@
-//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees.
+//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees,
+//! with an in-memory search index ([`crate::search`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -7,6 +8,9 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
+
+use crate::search::index::MemoryIndex;
+use crate::search::{Candidate, IndexQuery};
 
 use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology, trace};
 
@@ -24,6 +28,9 @@ struct Inner {
     nodes: HashMap<NodeId, Node>,
     refs: BTreeMap<RefName, NodeId>,
     attempts: BTreeMap<AttemptId, Attempt>,
+    /// Kept in step with `nodes` under the same lock, so a search never sees
+    /// half a batch.
+    index: MemoryIndex,
 }
 
 impl MemoryStore {
@@ -74,9 +81,11 @@ impl Store for MemoryStore {
         for op in batch.into_ops() {
             match op {
                 Op::PutNode(node) => {
+                    inner.index.put(&node);
                     inner.nodes.insert(node.id.clone(), *node);
                 }
                 Op::RemoveNode(id) => {
+                    inner.index.remove(&id);
                     inner.nodes.remove(&id);
                 }
                 Op::SetRef(name, id) | Op::SetRefIf { name, new: id, .. } => {
@@ -112,6 +121,11 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// From an in-memory inverted index, updated with every batch.
+    fn search(&self, query: &IndexQuery) -> Result<Option<Vec<Candidate>>> {
+        Ok(Some(self.lock().index.query(query)))
     }
 }
 

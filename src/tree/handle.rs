@@ -61,7 +61,7 @@ pub struct ResponseTree {
     /// of one edit are never interleaved with another's.
     write: Mutex<()>,
     /// Owned, never lent out: every write goes through the validated methods.
-    store: Box<dyn Store>,
+    pub(super) store: Box<dyn Store>,
     /// Writers waiting to be committed together (see `group_commit`).
     pub(super) writes: Queue,
     problems: Vec<Error>,

@@ -46,6 +46,7 @@ mod reliability_server;
 mod reliability_store;
 mod reliability_support;
 mod render;
+mod search;
 mod store;
 #[cfg(feature = "postgres")]
 mod store_postgres;
