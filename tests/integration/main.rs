@@ -18,6 +18,8 @@ mod cli_errors;
 #[cfg(feature = "cli")]
 mod cli_logging;
 #[cfg(feature = "cli")]
+mod cli_search;
+#[cfg(feature = "cli")]
 mod cli_support;
 mod client;
 mod client_background;
