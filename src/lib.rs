@@ -15,6 +15,8 @@
 //! - [`annotation`]: typed, mutable notes on nodes — scores, labels, bookmarks, notes.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
+//! - [`search`]: full-text search ([`ResponseTree::search`]): query syntax,
+//!   options, hits with highlighted snippets.
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
 //! - [`import`]: nodes from documents — resptree's JSON export, ChatGPT data exports.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
@@ -97,6 +99,9 @@ pub use tree::ResponseTree;
 
 pub mod store;
 pub use store::Store;
+
+pub mod search;
+pub use search::{SearchHit, SearchOptions};
 
 pub mod render;
 

@@ -21,6 +21,8 @@ mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
 #[cfg(feature = "cli")]
+mod cli_search;
+#[cfg(feature = "cli")]
 mod cli_support;
 mod client;
 mod client_background;
@@ -49,6 +51,7 @@ mod reliability_server;
 mod reliability_store;
 mod reliability_support;
 mod render;
+mod search;
 mod store;
 #[cfg(feature = "postgres")]
 mod store_postgres;
