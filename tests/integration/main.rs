@@ -57,3 +57,7 @@ mod store;
 mod store_postgres;
 mod store_sled;
 mod tree;
+#[cfg(feature = "web")]
+mod web;
+#[cfg(all(feature = "web", feature = "cli"))]
+mod web_cli;
