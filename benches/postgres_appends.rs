@@ -172,4 +172,10 @@ impl Store for Counted {
     fn is_blocking(&self) -> bool {
         self.inner.is_blocking()
     }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.inner.search(query)
+    }
 }

@@ -234,6 +234,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A search query could not be parsed: an unclosed `"` phrase, or a query
+    /// longer than [`search::MAX_QUERY_BYTES`](crate::search::MAX_QUERY_BYTES)
+    /// or with more than [`search::MAX_QUERY_TERMS`](crate::search::MAX_QUERY_TERMS)
+    /// words. See [`ResponseTree::search`](crate::ResponseTree::search).
+    #[error("invalid search query {query:?}: {reason}")]
+    InvalidQuery {
+        /// The query (cut to 128 characters, ending in `…` when cut).
+        query: String,
+        /// What is wrong with it, e.g. `"unclosed quote at byte 4"`.
+        reason: String,
+    },
+
     /// A response the engine looked up after its request was interrupted (or
     /// while recovering) ended without an answer to record: failed or cancelled
     /// on the server.

@@ -16,6 +16,8 @@
 //! - [`cost`]: the cost ledger — per-model prices and what nodes, paths and subtrees cost.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
+//! - [`search`]: full-text search ([`ResponseTree::search`]): query syntax,
+//!   options, hits with highlighted snippets.
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
 //! - [`import`]: nodes from documents — resptree's JSON export, ChatGPT data exports.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
@@ -24,6 +26,8 @@
 //! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
 //!   prune, recover, token accounting.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
+//! - `web` (feature `web`): the local web explorer (`resptree serve`) and the
+//!   single-file HTML export.
 //! - `error`: the one [`Error`] type and [`Result`] alias.
 //!
 //! # Example
@@ -99,6 +103,9 @@ pub use tree::ResponseTree;
 pub mod store;
 pub use store::Store;
 
+pub mod search;
+pub use search::{SearchHit, SearchOptions};
+
 pub mod render;
 
 pub mod import;
@@ -112,6 +119,10 @@ pub mod emulator;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub use emulator::{Emulator, EmulatorConfig};
+
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 pub mod backend;
 

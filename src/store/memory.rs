@@ -1,4 +1,5 @@
-//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees.
+//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees,
+//! with an in-memory search index ([`crate::search`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -8,6 +9,9 @@ use crate::annotation::{AnnotationKey, AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
+
+use crate::search::index::MemoryIndex;
+use crate::search::{Candidate, IndexQuery};
 
 use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology, trace};
 
@@ -27,6 +31,9 @@ struct Inner {
     attempts: BTreeMap<AttemptId, Attempt>,
     /// Ordered by node then key, as [`Store::annotated`] lists them.
     annotations: BTreeMap<(NodeId, AnnotationKey), Stamped>,
+    /// Kept in step with `nodes` under the same lock, so a search never sees
+    /// half a batch.
+    index: MemoryIndex,
 }
 
 impl MemoryStore {
@@ -77,9 +84,11 @@ impl Store for MemoryStore {
         for op in batch.into_ops() {
             match op {
                 Op::PutNode(node) => {
+                    inner.index.put(&node);
                     inner.nodes.insert(node.id.clone(), *node);
                 }
                 Op::RemoveNode(id) => {
+                    inner.index.remove(&id);
                     inner.nodes.remove(&id);
                     inner.annotations.retain(|(node, _), _| *node != id);
                 }
@@ -144,6 +153,11 @@ impl Store for MemoryStore {
             .filter(|((_, key), _)| kind.is_none_or(|k| key.kind() == k))
             .map(|((n, _), a)| (n.clone(), a.clone()))
             .collect())
+    }
+
+    /// From an in-memory inverted index, updated with every batch.
+    fn search(&self, query: &IndexQuery) -> Result<Option<Vec<Candidate>>> {
+        Ok(Some(self.lock().index.query(query)))
     }
 }
 

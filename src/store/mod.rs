@@ -37,6 +37,8 @@ mod postgres;
 #[cfg(feature = "sled")]
 mod sled;
 #[cfg(feature = "sled")]
+mod sled_search;
+#[cfg(feature = "sled")]
 pub(crate) mod snapshot;
 mod trace;
 
@@ -206,6 +208,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn is_shared(&self) -> bool {
         false
     }
+
+    /// The nodes whose indexed text holds every term of `query` (and, if it
+    /// names one, answered by its model), each with an index score: what
+    /// [`ResponseTree::search`](crate::ResponseTree::search) starts from. The
+    /// tree filters, ranks and checks the candidates itself (phrases, the
+    /// exact model), so a store may return more than match, never fewer, and
+    /// in any order. See [`crate::search`].
+    ///
+    /// `Ok(None)` means the store keeps no search index; the tree then reads
+    /// every node, which is correct but O(n). That is the default, so a store
+    /// written outside this crate keeps working; a wrapper around another
+    /// store should delegate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure.
+    fn search(
+        &self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<Vec<crate::search::Candidate>>> {
+        let _ = query;
+        Ok(None)
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -262,6 +287,13 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn is_shared(&self) -> bool {
         (**self).is_shared()
+    }
+
+    fn search(
+        &self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<Vec<crate::search::Candidate>>> {
+        (**self).search(query)
     }
 }
 

@@ -14,6 +14,7 @@
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
 //! | `annotations` | node id `0x00` annotation key | version + JSON [`Stamped`](crate::Stamped) |
+//! | `search_postings`, `search_terms` | see [`super::sled_search`] | the search index |
 //!
 //! The `annotations` tree is absent in stores written before annotations
 //! existed; sled creates it empty on open, so no schema change was needed.
@@ -46,6 +47,7 @@ use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
+use super::sled_search;
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
 use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
@@ -169,6 +171,9 @@ pub struct SledStore {
     topology_log: sled::Tree,
     /// Annotations, keyed `node id 0x00 annotation key` (see `annotation_key`).
     annotations: sled::Tree,
+    /// The search index ([`sled_search`]).
+    search_postings: sled::Tree,
+    search_terms: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
@@ -322,6 +327,8 @@ impl SledStore {
             meta: tree("meta")?,
             topology_log: tree("topology_log")?,
             annotations: tree("annotations")?,
+            search_postings: tree(sled_search::POSTINGS_TREE)?,
+            search_terms: tree(sled_search::TERMS_TREE)?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -333,6 +340,7 @@ impl SledStore {
         };
         store.check_schema()?;
         store.lost_writes = store.check_watermark();
+        store.check_search_index()?;
         Ok(store)
     }
 
@@ -438,6 +446,35 @@ impl SledStore {
                 }
             }
         }
+    }
+}
+
+/// Keeping the search index ([`sled_search`]) current across builds.
+impl SledStore {
+    /// Re-indexes the store if its index is missing or behind its nodes: a
+    /// store made before the index existed, or written since by a build that
+    /// did not keep it. No schema bump: the index trees are derived data, and
+    /// an older build that opens the store only leaves the index behind, which
+    /// this notices by `search_seq` lagging `commit_seq`.
+    fn check_search_index(&self) -> Result<()> {
+        let commit = self.commit_seq();
+        let current = self
+            .meta
+            .get(sled_search::SEARCH_SEQ_KEY)
+            .map_err(|e| Error::storage("reading the search index state", e))?
+            .map(|bytes| decode_seq(&bytes));
+        if current == Some(commit) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let indexed =
+            sled_search::reindex(&self.bodies, &self.search_postings, &self.search_terms)?;
+        self.meta
+            .insert(sled_search::SEARCH_SEQ_KEY, &commit.to_le_bytes())
+            .map_err(|e| Error::storage("recording the search index state", e))?;
+        self.flush_db()?;
+        tracing::info!(target: "resptree::store", store = "sled", nodes = indexed, duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "search index rebuilt");
+        Ok(())
     }
 }
 
@@ -607,6 +644,14 @@ impl Store for SledStore {
         }
         Ok(out)
     }
+
+    /// From the inverted index in `search_postings`, written with every batch.
+    fn search(
+        &self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<Vec<crate::search::Candidate>>> {
+        sled_search::query(&self.search_postings, query).map(Some)
+    }
 }
 
 /// Writing batches and making them durable.
@@ -658,24 +703,29 @@ impl SledStore {
             &self.meta,
             &self.topology_log,
             &self.annotations,
+            &self.search_postings,
+            &self.search_terms,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
-            |(topology, bodies, refs, attempts, meta, log, annotations)| {
+            |(topology, bodies, refs, attempts, meta, log, annotations, postings, terms)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
                             id,
                             topology: t,
                             body,
+                            index,
                         } => {
                             topology.insert(id.as_bytes(), t.as_slice())?;
                             bodies.insert(id.as_bytes(), body.as_slice())?;
+                            sled_search::put(postings, terms, id, index)?;
                         }
                         Prepared::RemoveNode(id) => {
                             topology.remove(id.as_bytes())?;
                             bodies.remove(id.as_bytes())?;
+                            sled_search::remove(postings, terms, id)?;
                         }
                         Prepared::SetRef(name, target) => {
                             refs.insert(name.as_bytes(), target.as_slice())?;
@@ -732,6 +782,8 @@ impl SledStore {
                 }
                 let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
                 meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
+                // The index is current with this batch, in the same transaction.
+                meta.insert(sled_search::SEARCH_SEQ_KEY, &seq.to_le_bytes())?;
                 if let Some(entry) = &log_entry {
                     log.insert(&seq.to_be_bytes(), entry.as_slice())?;
                 }
@@ -959,6 +1011,7 @@ enum Prepared {
         id: String,
         topology: Vec<u8>,
         body: Vec<u8>,
+        index: sled_search::Entry,
     },
     RemoveNode(String),
     SetRef(String, Vec<u8>),
@@ -982,6 +1035,7 @@ impl From<Op> for Prepared {
                 id: node.id.as_str().to_owned(),
                 topology: codec::encode_topology(&super::Topology::of(&node)),
                 body: codec::encode_body(&node),
+                index: sled_search::entry(&node),
             },
             Op::RemoveNode(id) => Self::RemoveNode(id.as_str().to_owned()),
             Op::SetRef(name, target) => {

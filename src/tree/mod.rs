@@ -10,6 +10,7 @@ mod graph;
 mod group_commit;
 mod handle;
 mod id_index;
+mod search;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};

@@ -23,6 +23,8 @@ mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
 #[cfg(feature = "cli")]
+mod cli_search;
+#[cfg(feature = "cli")]
 mod cli_support;
 mod client;
 mod client_background;
@@ -52,8 +54,13 @@ mod reliability_server;
 mod reliability_store;
 mod reliability_support;
 mod render;
+mod search;
 mod store;
 #[cfg(feature = "postgres")]
 mod store_postgres;
 mod store_sled;
 mod tree;
+#[cfg(feature = "web")]
+mod web;
+#[cfg(all(feature = "web", feature = "cli"))]
+mod web_cli;

@@ -266,6 +266,12 @@ impl Store for SharedMemory {
     fn is_shared(&self) -> bool {
         true
     }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.0.search(query)
+    }
 }
 
 /// On a shared store, another process's attempt is left alone while its lease

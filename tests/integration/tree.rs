@@ -582,6 +582,12 @@ impl Store for FailingStore {
     fn flush(&self) -> resptree::Result<()> {
         Ok(())
     }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.0.search(query)
+    }
 }
 
 #[test]

@@ -72,11 +72,14 @@ pub(crate) enum Command {
     Prune(PruneArgs),
     /// Record an existing server response (and its ancestors) in the tree.
     Adopt(AdoptArgs),
+    /// Find nodes whose input or output holds every word (and "quoted phrase").
+    Search(SearchArgs),
     /// Count nodes, roots, leaves and depth, and add up tokens (and with
     /// --cost, money) by branch.
     Stats(StatsArgs),
-    /// Write the whole tree as lossless JSON.
-    Export(FileArgs),
+    /// Write the whole tree: lossless JSON (default), or one self-contained
+    /// HTML file to browse offline (--format html).
+    Export(ExportArgs),
     /// Add the nodes and refs of a file written by `export`.
     Import(FileArgs),
     /// Import a ChatGPT data export (conversations.json) as a tree of local nodes.
@@ -85,6 +88,9 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Run the Responses-API emulator until interrupted (Ctrl-C).
     Emulate(EmulateArgs),
+    /// Browse, compare and grow the tree in a web browser (a local server;
+    /// prints its URL first). Writes need a server (OPENAI_API_KEY or --emulator).
+    Serve(ServeArgs),
     /// Settle what crashed or interrupted runs left in flight: record the
     /// responses the server finished, report the rest.
     Recover,
@@ -239,6 +245,31 @@ pub(crate) struct StatsArgs {
     pub(crate) cost: bool,
 }
 
+/// Options of `resptree search`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SearchArgs {
+    /// Words (a node must hold all of them) and "quoted phrases";
+    /// case-insensitive, punctuation ignored.
+    pub(crate) query: String,
+    /// Only this node and the nodes below it (id, unique prefix or ref).
+    #[arg(long, value_name = "ID|REF")]
+    pub(crate) under: Option<String>,
+    /// Only the node a ref points at and the nodes below it.
+    #[arg(long = "ref", value_name = "NAME")]
+    pub(crate) under_ref: Option<String>,
+    /// Only nodes answered by this model. (Not `--model`: that global flag
+    /// picks the model new nodes are asked of, and takes RESPTREE_MODEL as its
+    /// default, which would filter every search silently.)
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) answered_by: Option<String>,
+    /// The most hits to print, best first.
+    #[arg(long, value_name = "N", default_value_t = resptree::search::DEFAULT_LIMIT)]
+    pub(crate) limit: usize,
+    /// Print the hits as JSON (ids, scores, snippets with match byte ranges).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// A command that takes one node.
 #[derive(Debug, clap::Args)]
 pub(crate) struct IdArgs {
@@ -325,6 +356,40 @@ pub(crate) struct FileArgs {
     /// The file; `-` for standard input/output.
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
+}
+
+/// Formats of `resptree export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// The lossless JSON document `import` reads back.
+    Json,
+    /// One self-contained, read-only HTML file (outline, node view, search,
+    /// compare) that opens offline.
+    Html,
+}
+
+/// Options of `resptree export`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The file; `-` for standard output.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub(crate) format: ExportFormat,
+}
+
+/// Options of `resptree serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. A non-loopback address
+    /// needs --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) listen: SocketAddr,
+    /// Allow a non-loopback --listen address; every request must then carry
+    /// the access token in the printed URL.
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
 }
 
 /// Options of `resptree emulate`.
@@ -443,6 +508,12 @@ fn check_command(command: &Command) -> Result<(), UsageError> {
             Err(usage("every TEXT must be non-empty"))
         }
         Command::Fanout(f) if blank(&f.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Serve(s) if !s.listen.ip().is_loopback() && !s.allow_remote => {
+            Err(usage(format!(
+                "--listen {} is not a loopback address; pass --allow-remote to serve it (a token is then required)",
+                s.listen
+            )))
+        }
         Command::Show(s)
             if s.depth.is_some() && matches!(s.format, Format::Dot | Format::Mermaid) =>
         {

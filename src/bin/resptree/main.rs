@@ -58,12 +58,14 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::Annotate(a) => commands::annotate::run(&ctx, &a),
             Command::Prune(a) => commands::prune::run(&ctx, &a).await,
             Command::Adopt(a) => commands::adopt::run(&ctx, &a).await,
+            Command::Search(a) => commands::search::run(&ctx, &a),
             Command::Stats(a) => commands::stats::run(&ctx, &a),
             Command::Export(a) => commands::export::run(&ctx, &a),
             Command::Import(a) => commands::import::run(&ctx, &a),
             Command::ImportChatgpt(a) => commands::import::run_chatgpt(&ctx, &a),
             Command::Migrate(a) => commands::migrate::run(&a),
             Command::Emulate(a) => commands::emulate::run(a).await,
+            Command::Serve(a) => commands::serve::run(&ctx, &a).await,
             Command::Recover => commands::recover::run(&ctx).await,
         }
     })

@@ -57,4 +57,10 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn is_shared(&self) -> bool {
         self.0.is_shared()
     }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.0.search(query)
+    }
 }
