@@ -28,6 +28,7 @@ use crate::settings::{Reasoning, RequestSettings, TextFormat, Tool, ToolChoice};
 use crate::tree::ResponseTree;
 
 mod accounting;
+mod count;
 mod fan_out_stream;
 mod journal;
 mod maintenance;

@@ -297,7 +297,7 @@ impl Engine {
     }
 
     /// The path to `id`, made safe to replay to `model` (see `replay.rs`).
-    async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
+    pub(super) async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
         let id = id.clone();
         let model = model.to_owned();
         self.with_tree(move |tree| {
