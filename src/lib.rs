@@ -21,6 +21,8 @@
 //!   Responses API and Chat Completions backends.
 //! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
 //!   prune, recover, token accounting.
+//! - [`explore`]: best-of-N and beam search ([`Engine::explore`]) scored by a function
+//!   or an LLM judge, within a token budget, resumable.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
 //! - `error`: the one [`Error`] type and [`Result`] alias.
 //!
@@ -110,6 +112,8 @@ pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+pub mod explore;
 
 /// Small text helpers (truncation) shared across modules.
 mod text;

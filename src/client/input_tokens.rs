@@ -67,7 +67,9 @@ impl Client {
         let reply = self
             .execute(&Call::new(Method::POST, "responses/input_tokens").json(&body))
             .await?;
-        Ok(reply.decode::<InputTokens>("input tokens count")?.input_tokens)
+        Ok(reply
+            .decode::<InputTokens>("input tokens count")?
+            .input_tokens)
     }
 }
 

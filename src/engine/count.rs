@@ -46,8 +46,7 @@ impl Engine {
                     set.insert(forgotten.clone());
                 }
                 let mut request = plan.request;
-                request.context =
-                    Context::Replay(self.transcript(parent, &request.model).await?);
+                request.context = Context::Replay(self.transcript(parent, &request.model).await?);
                 backend.count_input_tokens(request).await
             }
             other => other,

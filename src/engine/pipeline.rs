@@ -547,7 +547,7 @@ impl Engine {
 
     /// Runs `f` against the tree on the blocking pool, so store IO never runs on
     /// async workers; in place if the store never blocks (the in-memory one).
-    pub(super) async fn with_tree<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn with_tree<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&ResponseTree) -> Result<T> + Send + 'static,
