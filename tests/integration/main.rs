@@ -35,6 +35,7 @@ mod emulator_support;
 mod engine;
 mod engine_agents;
 mod examples;
+mod explore;
 mod observability;
 mod props;
 mod reliability_crash;
