@@ -41,6 +41,11 @@
 //!
 //! # Where things are recorded
 //!
+//! - **Scores** are annotations on the candidates
+//!   ([`Annotation::Score`](crate::annotation::Annotation::Score), slot
+//!   `score/<criterion>`: [`Strategy::criterion`] for a function, [`Judge::name`]
+//!   for a judge, with the judge's model), written once per level; `resptree show`
+//!   and the JSON export show them.
 //! - **Candidates** are ordinary nodes under the parent, labelled
 //!   `explore:<id>` ([`ExploreOutcome::id`]); they go through the engine's
 //!   request pipeline (journal, retries, exactly-once, recovery).
@@ -49,7 +54,8 @@
 //!   `explore/<id>/judges`, label `explore-judges`), each labelled
 //!   `explore-judge` and naming the candidates it compared in its metadata.
 //!   Their usage is theirs ([`LevelReport::judge_usage`]); it is not copied
-//!   into the candidates' records, so nothing is counted twice.
+//!   into the candidates' score annotations (`judge_usage` stays `None`), so
+//!   no total counts it twice.
 //!
 //! # Resuming
 //!
@@ -102,6 +108,8 @@ pub const JUDGES_ANCHOR_LABEL: &str = "explore-judges";
 pub const DEFAULT_FOLLOW_UP: &str = "Continue: improve your previous answer.";
 /// From this width on, a level is warmed (see the module docs).
 pub const DEFAULT_WARM_FROM: usize = 4;
+/// The criterion a function scorer's scores are recorded under by default.
+pub const DEFAULT_CRITERION: &str = "score";
 /// The longest exploration id.
 pub const MAX_ID_LEN: usize = 40;
 
@@ -133,6 +141,7 @@ pub struct Strategy {
     id: Option<String>,
     warm_from: Option<usize>,
     progress: Option<ProgressFn>,
+    criterion: String,
 }
 
 impl fmt::Debug for Strategy {
@@ -171,6 +180,7 @@ impl Strategy {
             id: None,
             warm_from: Some(DEFAULT_WARM_FROM),
             progress: None,
+            criterion: DEFAULT_CRITERION.to_owned(),
         }
     }
 
@@ -185,6 +195,13 @@ impl Strategy {
     /// Scores candidates with a function.
     pub fn scorer(mut self, scorer: impl Scorer + 'static) -> Self {
         self.scoring = Some(Scoring::Function(Arc::new(scorer)));
+        self
+    }
+
+    /// The criterion a function scorer's scores are recorded under (default
+    /// [`DEFAULT_CRITERION`]; a judge's scores use [`Judge::name`]).
+    pub fn criterion(mut self, name: impl Into<String>) -> Self {
+        self.criterion = name.into();
         self
     }
 

@@ -11,6 +11,7 @@ use super::{
     CANDIDATE_LABEL_PREFIX, Candidate, DEFAULT_FOLLOW_UP, ExploreOutcome, ExplorePhase,
     ExploreProgress, LevelReport, MAX_ID_LEN, Scoring, StopReason, Strategy, state,
 };
+use crate::annotation::{Annotation, Score, ScoreMethod};
 use crate::engine::{Engine, RespondOptions, UsageTotals};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
@@ -610,6 +611,7 @@ impl<'a> Explorer<'a> {
             .collect();
         // A stable sort: equal scores keep the candidates' order (oldest first).
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        self.record_scores(&ranked).await?;
         let kept = ranked
             .iter()
             .take(self.strategy.keep)
@@ -625,6 +627,45 @@ impl<'a> Explorer<'a> {
             priced_tokens,
             unparsable: scores.unparsable,
         })
+    }
+
+    /// Stores each candidate's score as an annotation (`score/<criterion>`),
+    /// in one write. A judge's scores name its model; the judge's usage stays
+    /// on the judge nodes (it is not copied here, so no total counts it
+    /// twice).
+    async fn record_scores(&self, ranked: &[Candidate]) -> Result<()> {
+        let (criterion, judge_model) = match &self.strategy.scoring {
+            Some(Scoring::Judge(judge)) => (
+                judge.criterion().to_owned(),
+                Some(
+                    judge
+                        .judge_model()
+                        .unwrap_or(&self.engine.config().model)
+                        .to_owned(),
+                ),
+            ),
+            _ => (self.strategy.criterion.clone(), None),
+        };
+        let annotations: Vec<(NodeId, Annotation)> = ranked
+            .iter()
+            .map(|c| {
+                let method = match (&self.strategy.scoring, c.tally) {
+                    (Some(Scoring::Judge(_)), Some(t)) => ScoreMethod::Pairwise {
+                        wins: t.wins,
+                        losses: t.losses,
+                        ties: t.ties,
+                    },
+                    (Some(Scoring::Judge(_)), None) => ScoreMethod::Rubric,
+                    _ => ScoreMethod::Function,
+                };
+                let mut score = Score::new(criterion.clone(), c.score, method);
+                score.judge_model.clone_from(&judge_model);
+                (c.node.clone(), Annotation::Score(score))
+            })
+            .collect();
+        self.engine
+            .with_tree(move |tree| tree.annotate_all(annotations))
+            .await
     }
 
     fn progress(&self, level: usize, phase: ExplorePhase, done: usize, total: usize) {
@@ -653,6 +694,13 @@ fn check(strategy: &Strategy) -> Result<()> {
             "an exploration needs a scorer or a judge (Strategy::scorer, Strategy::judge)",
         ));
     }
+    let criterion = match &strategy.scoring {
+        Some(Scoring::Judge(judge)) => judge.criterion(),
+        _ => strategy.criterion.as_str(),
+    };
+    Annotation::Score(Score::new(criterion, 0.0, ScoreMethod::Function))
+        .validate()
+        .map_err(|e| Error::config(format!("the score criterion cannot be recorded: {e}")))?;
     let bound = strategy
         .options
         .max_output_tokens

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use resptree::annotation::{Annotation, Score, ScoreMethod};
 use resptree::backend::{
     Backend, BackendEvent, BackendReply, BackendRequest, BoxFuture, ResponsesBackend,
     RetrievedResponse,
@@ -133,6 +134,15 @@ async fn best_of_n_keeps_the_answer_the_scorer_likes_best() {
         BTreeSet::from([format!("\"resptree-explore-{}\"", outcome.id)])
     );
     assert_eq!(level.usage.nodes, 4);
+    // Each score is stored on its node.
+    for c in &level.candidates {
+        let notes = engine.tree().annotations(&c.node).unwrap();
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            notes[0].annotation,
+            Annotation::Score(Score::new("score", c.score, ScoreMethod::Function))
+        );
+    }
     assert!(outcome.stopped.is_none());
     assert!(outcome.judges.is_none());
 }
@@ -232,6 +242,24 @@ async fn a_pairwise_judge_asks_both_orders_and_calls_a_disagreement_a_tie() {
         text(&engine, &level.candidates[2].node).chars().next(),
         Some('Y')
     );
+    let stored = engine
+        .tree()
+        .annotations(&level.candidates[2].node)
+        .unwrap();
+    let Annotation::Score(score) = &stored[0].annotation else {
+        panic!("{stored:?}")
+    };
+    assert_eq!((score.criterion.as_str(), score.value), ("judge", 0.0));
+    assert_eq!(
+        score.method,
+        ScoreMethod::Pairwise {
+            wins: 0,
+            losses: 2,
+            ties: 0
+        }
+    );
+    assert_eq!(score.judge_model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(score.judge_usage, None);
     assert_eq!(level.unparsable, 0);
 
     // 3 × 2 ordered comparisons, each one judge node under the anchor, with
