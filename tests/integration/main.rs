@@ -17,6 +17,8 @@ mod cli_agents;
 #[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
+mod cli_explore;
+#[cfg(feature = "cli")]
 mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
