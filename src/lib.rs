@@ -13,6 +13,7 @@
 //! - [`ids`]: typed ids ([`NodeId`], [`ResponseId`], [`RefName`]); validation, no IO.
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
 //! - [`annotation`]: typed, mutable notes on nodes — scores, labels, bookmarks, notes.
+//! - [`cost`]: the cost ledger — per-model prices and what nodes, paths and subtrees cost.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
@@ -88,6 +89,8 @@ pub use node::{Node, NodeStatus, Origin, Timestamp, ToolCall, ToolOutput, Usage}
 
 pub mod annotation;
 pub use annotation::{Annotation, AnnotationKey, AnnotationKind, Score, ScoreMethod, Stamped};
+
+pub mod cost;
 
 pub mod settings;
 pub use settings::RequestSettings;

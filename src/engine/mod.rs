@@ -408,6 +408,25 @@ impl Engine {
             .await
     }
 
+    /// What one node, the path from its root to it, or the subtree under it
+    /// cost at `prices` (judges' usage recorded in score annotations
+    /// included). See [`ResponseTree::cost`]; no request is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] if `id` is not in the tree; store errors while
+    /// reading bodies or annotations.
+    pub async fn cost(
+        &self,
+        id: &NodeId,
+        scope: UsageScope,
+        prices: &crate::cost::PriceTable,
+    ) -> Result<crate::cost::Cost> {
+        let (id, prices) = (id.clone(), prices.clone());
+        self.with_tree(move |tree| accounting::cost(tree, &id, scope, &prices))
+            .await
+    }
+
     /// Nodes whose server copy expires within `within` from now (stored responses
     /// are kept for [`EngineConfig::retention`]), soonest first.
     pub async fn expiring(&self, within: Duration) -> Result<Vec<(NodeId, Timestamp)>> {
@@ -684,7 +703,7 @@ pub enum Instructions {
     None,
 }
 
-/// Which nodes [`Engine::usage`] adds up.
+/// Which nodes [`Engine::usage`] adds up (and [`Engine::cost`] prices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UsageScope {

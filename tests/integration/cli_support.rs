@@ -96,6 +96,8 @@ pub(crate) fn bare_command() -> Command {
         "RESPTREE_MODEL",
         "RESPTREE_BACKEND",
         "XDG_DATA_HOME",
+        "XDG_CONFIG_HOME",
+        "RESPTREE_PRICES",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);

@@ -72,8 +72,9 @@ pub(crate) enum Command {
     Prune(PruneArgs),
     /// Record an existing server response (and its ancestors) in the tree.
     Adopt(AdoptArgs),
-    /// Count nodes, roots, leaves and depth, and add up tokens by branch.
-    Stats(JsonArgs),
+    /// Count nodes, roots, leaves and depth, and add up tokens (and with
+    /// --cost, money) by branch.
+    Stats(StatsArgs),
     /// Write the whole tree as lossless JSON.
     Export(FileArgs),
     /// Add the nodes and refs of a file written by `export`.
@@ -226,6 +227,23 @@ pub(crate) struct ShowArgs {
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub(crate) json: bool,
+    /// Also print what the node, its path and its subtree cost (ascii only;
+    /// prices: see `stats --cost`).
+    #[arg(long)]
+    pub(crate) cost: bool,
+}
+
+/// Options of `resptree stats`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatsArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also price the tree and each branch, at the built-in list prices merged
+    /// with the user's price file ($RESPTREE_PRICES, else
+    /// $XDG_CONFIG_HOME/resptree/prices.json or ~/.config/resptree/prices.json).
+    #[arg(long)]
+    pub(crate) cost: bool,
 }
 
 /// A command that takes one node.

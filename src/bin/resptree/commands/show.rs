@@ -1,9 +1,11 @@
 //! `resptree show`: the tree or a subtree as text (with its annotations
-//! listed below it), JSON, DOT or Mermaid.
+//! listed below it and, with `--cost`, what it cost), JSON, DOT or Mermaid.
 
 use std::process::ExitCode;
 
+use resptree::cost::PriceTable;
 use resptree::render::{self, AsciiOptions, DiagramOptions};
+use resptree::{NodeId, ResponseTree};
 
 use crate::args::{Format, ShowArgs};
 use crate::context::Context;
@@ -26,6 +28,9 @@ pub(crate) fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             if !notes.is_empty() {
                 super::print(&format!("\nannotations:\n{notes}"))?;
             }
+            if args.cost {
+                super::print(&cost_lines(&tree, root.as_ref())?)?;
+            }
         }
         Format::Dot => super::print(&render::dot(
             &tree,
@@ -42,4 +47,22 @@ pub(crate) fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         Format::Json => super::print(&render::nodes_json(&tree, root.as_ref(), args.depth)?)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the shown node, its path and its subtree cost (or, with no node, the
+/// whole tree), at the user's prices.
+fn cost_lines(tree: &ResponseTree, root: Option<&NodeId>) -> anyhow::Result<String> {
+    let prices = PriceTable::load()?;
+    Ok(match root {
+        Some(id) => format!(
+            "\ncost: node {}\n      path {}\n      subtree {}\n",
+            super::stats::breakdown(&tree.cost([id], &prices)?),
+            tree.cost(&tree.path(id)?, &prices)?,
+            tree.cost(&tree.descendants(id)?, &prices)?
+        ),
+        None => format!(
+            "\ncost: {}\n",
+            super::stats::breakdown(&tree.tree_cost(&prices)?.total)
+        ),
+    })
 }
