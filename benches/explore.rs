@@ -34,9 +34,12 @@ use support::pick;
 /// (width, keep, depth) of the beams compared.
 const SHAPES: [(usize, usize, usize); 4] = [(3, 1, 3), (3, 2, 3), (4, 2, 3), (4, 2, 4)];
 
-/// A deterministic, free score.
+/// A deterministic, free score. (A `Scorer` takes the node by value.)
+#[allow(clippy::needless_pass_by_value)]
 fn score(node: Node) -> std::future::Ready<resptree::Result<f64>> {
-    std::future::ready(Ok(node.output_text.bytes().map(f64::from).sum::<f64>() % 89.0))
+    std::future::ready(Ok(
+        node.output_text.bytes().map(f64::from).sum::<f64>() % 89.0
+    ))
 }
 
 fn strategy(width: usize, keep: usize, depth: usize) -> Strategy {
@@ -51,7 +54,10 @@ fn strategy(width: usize, keep: usize, depth: usize) -> Strategy {
 async fn run(strategy: &Strategy) -> (ExploreOutcome, u64) {
     let emulator = Emulator::spawn().await.unwrap();
     let engine: Engine = support::engine(&emulator, ResponseTree::in_memory(), 64);
-    let root = engine.respond(None, "Plan a weekend in Paris").await.unwrap();
+    let root = engine
+        .respond(None, "Plan a weekend in Paris")
+        .await
+        .unwrap();
     let before = emulator.created_count();
     let outcome = engine
         .explore(&root.id, "Suggest a first stop.", strategy)

@@ -84,6 +84,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::cost::Usd;
 use crate::engine::{RespondOptions, UsageTotals};
 use crate::ids::NodeId;
 use crate::node::Usage;
@@ -304,6 +305,8 @@ pub struct ExploreOutcome {
     /// Everything the exploration spent, over all its runs: candidates and
     /// judges.
     pub spent: UsageTotals,
+    /// The same in money, with a money budget (at its prices).
+    pub spent_usd: Option<Usd>,
     /// The local node the judge requests hang under, if there were any.
     pub judges: Option<NodeId>,
 }
@@ -364,6 +367,17 @@ pub enum StopReason {
         /// The level's price bound.
         needed: u64,
     },
+    /// The next level could have passed the money budget.
+    MoneyBudget {
+        /// The level that was not started.
+        level: usize,
+        /// The budget.
+        limit: Usd,
+        /// What the exploration had spent.
+        spent: Usd,
+        /// The level's worst-case price.
+        needed: Usd,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -377,6 +391,15 @@ impl fmt::Display for StopReason {
             } => write!(
                 f,
                 "stopped before level {level}: it could cost up to {needed} tokens, and {spent} of the budget's {limit} are spent"
+            ),
+            Self::MoneyBudget {
+                level,
+                limit,
+                spent,
+                needed,
+            } => write!(
+                f,
+                "stopped before level {level}: it could cost up to {needed}, and {spent} of the budget's {limit} is spent"
             ),
         }
     }

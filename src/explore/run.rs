@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use super::budget::{DEFAULT_MAX_OUTPUT_TOKENS, LevelPrice, judge_bound};
+use super::budget::{DEFAULT_MAX_OUTPUT_TOKENS, LevelPrice, judge_bound, worst_case};
 use super::judge::{self, Judge, JudgeMode, JudgeTag, Tally, Verdict};
 use super::{
     CANDIDATE_LABEL_PREFIX, Candidate, DEFAULT_FOLLOW_UP, ExploreOutcome, ExplorePhase,
     ExploreProgress, LevelReport, MAX_ID_LEN, Scoring, StopReason, Strategy, state,
 };
 use crate::annotation::{Annotation, Score, ScoreMethod};
+use crate::cost::{PriceTable, Usd};
 use crate::engine::{Engine, RespondOptions, UsageTotals};
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
@@ -127,6 +128,7 @@ impl<'a> Explorer<'a> {
             best: None,
             stopped: None,
             spent: UsageTotals::default(),
+            spent_usd: None,
             judges: None,
         };
         let mut frontier = vec![self.parent.clone()];
@@ -134,18 +136,33 @@ impl<'a> Explorer<'a> {
             let existing = self.existing(&frontier).await?;
             let items = vec![message_item("user", &self.level_text(level))];
             let mut priced = 0;
-            if let Some(limit) = self.strategy.budget.max_tokens() {
+            let budget = &self.strategy.budget;
+            if !budget.is_unlimited() {
                 let price = self.price(level, &frontier, &existing, &items).await?;
-                let spent = self.spent().await?.total_tokens;
                 priced = price.total();
-                if spent.saturating_add(priced) > limit {
-                    outcome.stopped = Some(StopReason::Budget {
-                        level,
-                        limit,
-                        spent,
-                        needed: priced,
-                    });
-                    break;
+                if let Some(limit) = budget.max_tokens() {
+                    let spent = self.spent().await?.total_tokens;
+                    if spent.saturating_add(priced) > limit {
+                        outcome.stopped = Some(StopReason::Budget {
+                            level,
+                            limit,
+                            spent,
+                            needed: priced,
+                        });
+                        break;
+                    }
+                }
+                if let (Some(limit), Some(prices)) = (budget.max_usd(), budget.prices()) {
+                    let spent = self.spent_usd(prices).await?;
+                    if spent + price.usd > limit {
+                        outcome.stopped = Some(StopReason::MoneyBudget {
+                            level,
+                            limit,
+                            spent,
+                            needed: price.usd,
+                        });
+                        break;
+                    }
                 }
             }
             let resumed = existing.iter().map(Vec::len).sum();
@@ -170,6 +187,9 @@ impl<'a> Explorer<'a> {
             .and_then(|l| l.candidates.first())
             .map(|c| c.node.clone());
         outcome.spent = self.spent().await?;
+        if let Some(prices) = self.strategy.budget.prices() {
+            outcome.spent_usd = Some(self.spent_usd(prices).await?);
+        }
         let id = self.id.clone();
         outcome.judges = self
             .engine
@@ -253,6 +273,30 @@ impl<'a> Explorer<'a> {
             .await
     }
 
+    /// Everything the exploration recorded so far, in money at `prices`.
+    async fn spent_usd(&self, prices: &PriceTable) -> Result<Usd> {
+        let (parent, label, id) = (self.parent.clone(), self.label.clone(), self.id.clone());
+        let prices = prices.clone();
+        let cost = self
+            .engine
+            .with_tree(move |tree| {
+                let ids = state::recorded(tree, &parent, &label, &id)?;
+                tree.cost(&ids, &prices)
+            })
+            .await?;
+        if !cost.is_known() {
+            return Err(Error::config(format!(
+                "a money budget needs prices for every model the exploration used; none for: {}",
+                cost.unknown_models
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(cost.total)
+    }
+
     /// The upper bound of what `level` can still cost.
     async fn price(
         &self,
@@ -275,6 +319,14 @@ impl<'a> Explorer<'a> {
             price.children = price
                 .children
                 .saturating_add(missing.saturating_mul(input.saturating_add(answer_bound)));
+            if let Some(prices) = self.strategy.budget.prices() {
+                let model = self
+                    .options
+                    .model
+                    .as_deref()
+                    .unwrap_or(&self.engine.config().model);
+                price.usd += worst_case(prices, model, missing, input, answer_bound)?;
+            }
         }
         if let Some(Scoring::Judge(judge)) = &self.strategy.scoring {
             let requests = self.judge_requests_missing(judge, existing).await? as u64;
@@ -293,13 +345,13 @@ impl<'a> Explorer<'a> {
                         &judge.options(&tag),
                     )
                     .await?;
-                price.judges = judge_bound(
-                    requests,
-                    template,
-                    answers,
-                    answer_bound,
-                    u64::from(judge.output_bound()),
-                );
+                let reply = u64::from(judge.output_bound());
+                price.judges = judge_bound(requests, template, answers, answer_bound, reply);
+                if let Some(prices) = self.strategy.budget.prices() {
+                    let model = judge.judge_model().unwrap_or(&self.engine.config().model);
+                    let input = judge_bound(1, template, answers, answer_bound, 0);
+                    price.usd += worst_case(prices, model, requests, input, reply)?;
+                }
             }
         }
         Ok(price)

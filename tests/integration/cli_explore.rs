@@ -102,8 +102,43 @@ fn explore_stops_cleanly_when_the_budget_cannot_pay_for_a_level() {
     cli.fails(&["ref", "get", "best"], 1);
 
     let err = cli.fails(
-        &["--emulator", "explore", &root, "x", "--budget-usd", "1"],
+        &["--emulator", "explore", &root, "x", "--budget-usd", "-1"],
         2,
     );
-    assert!(err.contains("--budget-usd is not available yet"), "{err}");
+    assert!(err.contains("--budget-usd must be"), "{err}");
+}
+
+#[test]
+fn explore_keeps_a_money_budget_at_the_price_tables_prices() {
+    let cli = Cli::new().with_env("RESPTREE_MODEL", "gpt-4o-mini");
+    let root = cli.ask(None, "Plan a weekend in Paris");
+    let explore = |budget: &str| {
+        cli.json(&[
+            "--emulator",
+            "explore",
+            &root,
+            "Suggest a first stop.",
+            "--depth",
+            "2",
+            "--max-output-tokens",
+            "64",
+            "--budget-usd",
+            budget,
+            "--id",
+            budget,
+            "--json",
+        ])
+    };
+    let roomy = explore("0.01");
+    assert_eq!(roomy["levels"].as_array().unwrap().len(), 2);
+    let spent: f64 = roomy["spent_usd"].as_str().unwrap().parse().unwrap();
+    assert!(spent > 0.0 && spent <= 0.01, "{spent}");
+    let tight = explore("0.00001");
+    assert_eq!(tight["levels"], json!([]));
+    assert!(
+        tight["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("stopped before level 1")
+    );
 }

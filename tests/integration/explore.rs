@@ -782,3 +782,60 @@ async fn a_failed_request_stops_the_level_and_a_rerun_fills_it_in() {
     assert_eq!(engine.tree().children(&root).unwrap().len(), 3);
     assert_eq!(emu.created_count(), 1 + 3);
 }
+
+#[tokio::test]
+async fn a_money_budget_is_never_exceeded() {
+    use resptree::cost::{PriceTable, Usd};
+    let prices = PriceTable::builtin();
+    let strategy = |budget: Usd| {
+        Strategy::beam(2, 1, 3)
+            .judge(Judge::rubric("How good is it?", 1, 10).max_output_tokens(32))
+            .max_output_tokens(32)
+            .budget(Budget::usd(budget, prices.clone()))
+    };
+    let (_emu, engine, root) = setup().await;
+    let full = engine
+        .explore(&root, "One idea?", &strategy(Usd::from_micros(1_000_000)))
+        .await
+        .unwrap();
+    assert!(full.stopped.is_none());
+    let whole = full.spent_usd.unwrap();
+    assert!(!whole.is_zero());
+    for micros in [
+        0,
+        whole.micros() / 3,
+        whole.micros() / 2,
+        whole.micros() * 2,
+    ] {
+        let (_emu, engine, root) = setup().await;
+        let budget = Usd::from_micros(micros);
+        let outcome = engine
+            .explore(&root, "One idea?", &strategy(budget))
+            .await
+            .unwrap();
+        let spent = outcome.spent_usd.unwrap();
+        assert!(spent <= budget, "{spent} > {budget}");
+        match &outcome.stopped {
+            Some(StopReason::MoneyBudget {
+                level,
+                spent: before,
+                needed,
+                ..
+            }) => {
+                assert_eq!(*level, outcome.levels.len() + 1);
+                assert!(*before + *needed > budget);
+            }
+            None => assert_eq!(outcome.levels.len(), 3),
+            Some(other) => panic!("unexpected stop: {other}"),
+        }
+    }
+    // A model the table does not price cannot be budgeted in money.
+    let (_emu, engine, root) = setup().await;
+    let unpriced = strategy(Usd::from_micros(1_000))
+        .options(resptree::engine::RespondOptions::default().model("emu-unpriced"));
+    let err = engine
+        .explore(&root, "One idea?", &unpriced)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("emu-unpriced"), "{err}");
+}

@@ -171,7 +171,9 @@ pub(crate) struct ExploreArgs {
     /// judges, input plus output tokens) past N.
     #[arg(long, value_name = "N")]
     pub(crate) budget_tokens: Option<u64>,
-    /// A budget in US dollars (not available yet: needs the price table).
+    /// Stop before a level that could take the spending past USD dollars, at
+    /// the price table's prices (worst case per request; see `stats --cost`
+    /// for the table and how to override it).
     #[arg(long, value_name = "USD")]
     pub(crate) budget_usd: Option<f64>,
     /// Judge the candidates by these criteria (default: "Which answer is more
@@ -451,9 +453,14 @@ fn check_command(command: &Command) -> Result<(), UsageError> {
         }
         Command::Fanout(f) if blank(&f.text) => Err(usage("the message TEXT must not be empty")),
         Command::Explore(e) if blank(&e.text) => Err(usage("the message TEXT must not be empty")),
-        Command::Explore(e) if e.budget_usd.is_some() => Err(usage(
-            "--budget-usd is not available yet (money budgets need the cost ledger's price table); use --budget-tokens",
-        )),
+        Command::Explore(e)
+            if e.budget_usd
+                .is_some_and(|x| !x.is_finite() || !(0.0..=1e9).contains(&x)) =>
+        {
+            Err(usage(
+                "--budget-usd must be a number of dollars from 0 to 1e9",
+            ))
+        }
         Command::Show(s)
             if s.depth.is_some() && matches!(s.format, Format::Dot | Format::Mermaid) =>
         {

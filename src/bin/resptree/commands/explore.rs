@@ -28,7 +28,15 @@ pub(crate) async fn run(ctx: &Context, args: ExploreArgs) -> anyhow::Result<Exit
     let parent = Context::resolve(&tree, &args.parent)?;
     let session = ctx.session(tree).await?;
     let bar = progress_bar();
-    let strategy = strategy(&args, bar.clone());
+    let mut strategy = strategy(&args, bar.clone());
+    if let Some(dollars) = args.budget_usd {
+        let prices = resptree::cost::PriceTable::load()?;
+        let mut budget = Budget::usd(usd(dollars), prices);
+        if let Some(limit) = args.budget_tokens {
+            budget = budget.and_tokens(limit);
+        }
+        strategy = strategy.budget(budget);
+    }
     let result = session.engine.explore(&parent, &args.text, &strategy).await;
     bar.finish_and_clear();
     let outcome = result?;
@@ -78,6 +86,15 @@ fn strategy(args: &ExploreArgs, bar: ProgressBar) -> Strategy {
         strategy = strategy.id(id.clone());
     }
     strategy
+}
+
+/// Dollars (checked finite, 0 to 1e9, by the argument parser) as exact
+/// microdollars.
+fn usd(dollars: f64) -> resptree::cost::Usd {
+    // In range by the check in `args`: at most 10^15 microdollars, not negative.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let micros = (dollars * 1e6).round() as u64;
+    resptree::cost::Usd::from_micros(micros)
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise, so pipes, logs and
@@ -153,6 +170,14 @@ fn report(
             .map(|b| format!(" of a budget of {b}"))
             .unwrap_or_default()
     ));
+    if let Some(usd) = outcome.spent_usd {
+        out.push_str(&format!(
+            "spent in money: {usd}{}\n",
+            args.budget_usd
+                .map(|b| format!(" of a budget of ${b}"))
+                .unwrap_or_default()
+        ));
+    }
     out.push_str(&format!("exploration: {}\n", outcome.id));
     Ok(out)
 }
@@ -223,6 +248,8 @@ fn to_json(
         "ref": outcome.best.as_ref().map(|_| args.ref_name.as_str()),
         "stopped": outcome.stopped.as_ref().map(ToString::to_string),
         "spent": outcome.spent,
+        "spent_usd": outcome.spent_usd.map(|u| u.to_decimal()),
+        "budget_usd": args.budget_usd,
         "budget_tokens": args.budget_tokens,
         "judges": outcome.judges.as_ref().map(|j| j.as_str()),
         "levels": levels,
