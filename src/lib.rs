@@ -24,7 +24,7 @@
 //! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
 //!   prune, recover, token accounting.
 //! - [`explore`]: best-of-N and beam search ([`Engine::explore`]) scored by a function
-//!   or an LLM judge, within a token budget, resumable.
+//!   or an LLM judge, within a token or money budget, resumable.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
 //! - `error`: the one [`Error`] type and [`Result`] alias.
 //!

@@ -1,5 +1,5 @@
 //! Exploration: best-of-N and beam search over the tree, scored by a function
-//! or an LLM judge, within a token budget, resumable.
+//! or an LLM judge, within a token or money budget, resumable.
 //!
 //! [`Engine::explore`](crate::Engine::explore) grows a subtree under a parent
 //! level by level. Level 1 is `width` children of the parent answering the
