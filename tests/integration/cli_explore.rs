@@ -102,7 +102,7 @@ fn explore_stops_cleanly_when_the_budget_cannot_pay_for_a_level() {
     cli.fails(&["ref", "get", "best"], 1);
 
     let err = cli.fails(
-        &["--emulator", "explore", &root, "x", "--budget-usd", "-1"],
+        &["--emulator", "explore", &root, "x", "--budget-usd", "1e12"],
         2,
     );
     assert!(err.contains("--budget-usd must be"), "{err}");
