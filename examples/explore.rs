@@ -24,6 +24,9 @@ use resptree::explore::{Budget, Judge, Strategy};
 use resptree::render::{self, AsciiOptions};
 use resptree::{Engine, ResponseTree};
 
+/// What the exploration may spend, in tokens (candidates and judges).
+const BUDGET: u64 = 60_000;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (backend, _emulator) = common::backend().await?;
@@ -52,7 +55,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .judge(Judge::pairwise(
             "Which plan is more concrete and better suited to people who like art and food?",
         ))
-        .budget(Budget::tokens(60_000))
         .max_output_tokens(120)
         .on_progress(|p| {
             if p.done == p.total {
@@ -62,6 +64,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         });
+    // A budget is priced with the server's input-token count, which Chat
+    // Completions (`RESPTREE_BACKEND=chat`) does not offer: no budget there.
+    let budgeted = engine.backend().name() != "chat";
+    let strategy = if budgeted {
+        strategy.budget(Budget::tokens(BUDGET))
+    } else {
+        strategy
+    };
     let outcome = engine
         .explore(
             &question,
@@ -101,9 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("best: {best}");
         println!("{}", engine.tree().get(best)?.output_text);
     }
-    println!(
-        "spent: {} tokens of a budget of 60000",
-        outcome.spent.total_tokens
-    );
+    let budget = if budgeted {
+        format!(" of a budget of {BUDGET}")
+    } else {
+        String::new()
+    };
+    println!("spent: {} tokens{budget}", outcome.spent.total_tokens);
     Ok(())
 }
