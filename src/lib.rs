@@ -25,6 +25,8 @@
 //!   Responses API and Chat Completions backends.
 //! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
 //!   prune, recover, token accounting.
+//! - [`explore`]: best-of-N and beam search ([`Engine::explore`]) scored by a function
+//!   or an LLM judge, within a token or money budget, resumable.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
 //! - `web` (feature `web`): the local web explorer (`resptree serve`) and the
 //!   single-file HTML export.
@@ -128,6 +130,8 @@ pub mod backend;
 
 pub mod engine;
 pub use engine::Engine;
+
+pub mod explore;
 
 /// Small text helpers (truncation) shared across modules.
 mod text;

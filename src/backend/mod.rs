@@ -170,6 +170,17 @@ pub trait Backend: Send + Sync + fmt::Debug {
         let _ = id;
         Box::pin(async { Err(Error::Unsupported("deleting responses on this backend")) })
     }
+
+    /// How many input tokens `request` would be billed if it were sent (the
+    /// server's count, `POST /responses/input_tokens`), without creating
+    /// anything. The explorer prices a level with it before sending it.
+    ///
+    /// The default returns [`Error::Unsupported`]: Chat Completions has no
+    /// such endpoint.
+    fn count_input_tokens(&self, request: BackendRequest) -> BoxFuture<'_, Result<u64>> {
+        let _ = request;
+        Box::pin(async { Err(Error::Unsupported("counting input tokens on this backend")) })
+    }
 }
 
 /// A shared backend is a backend, so one can be chosen at run time
@@ -243,6 +254,10 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
 
     fn delete(&self, id: &ResponseId) -> BoxFuture<'_, Result<()>> {
         (**self).delete(id)
+    }
+
+    fn count_input_tokens(&self, request: BackendRequest) -> BoxFuture<'_, Result<u64>> {
+        (**self).count_input_tokens(request)
     }
 }
 

@@ -136,6 +136,11 @@ impl Backend for ResponsesBackend {
             }
         })
     }
+
+    /// `POST /responses/input_tokens` with the body a create would send.
+    fn count_input_tokens(&self, request: BackendRequest) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move { self.client.count_input_tokens(&to_wire(&request)).await })
+    }
 }
 
 impl ResponsesBackend {

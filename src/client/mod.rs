@@ -35,6 +35,7 @@
 
 mod background;
 mod chat;
+mod input_tokens;
 mod retry;
 pub(crate) mod sse;
 mod stream;

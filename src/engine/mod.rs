@@ -29,6 +29,7 @@ use crate::tree::ResponseTree;
 
 mod accounting;
 mod background;
+mod count;
 mod fan_out_stream;
 mod journal;
 mod maintenance;

@@ -299,7 +299,7 @@ impl Engine {
     }
 
     /// The path to `id`, made safe to replay to `model` (see `replay.rs`).
-    async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
+    pub(super) async fn transcript(&self, id: &NodeId, model: &str) -> Result<Vec<Value>> {
         let id = id.clone();
         let model = model.to_owned();
         self.with_tree(move |tree| {
@@ -530,7 +530,7 @@ impl Engine {
 
     /// Runs `f` against the tree on the blocking pool, so store IO never runs on
     /// async workers; in place if the store never blocks (the in-memory one).
-    pub(super) async fn with_tree<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn with_tree<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&ResponseTree) -> Result<T> + Send + 'static,

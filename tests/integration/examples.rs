@@ -125,3 +125,27 @@ fn tree_walk_runs_offline() {
     assert!(tree_lines(&stdout) > 0, "{stdout}");
     assert!(stdout.contains("flowchart"), "{stdout}");
 }
+
+#[test]
+fn explore_runs_a_judged_beam_search_and_resumes_for_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("explore.db");
+    let stdout = run_example("explore", &[store.to_str().unwrap()]);
+    assert!(
+        stdout.contains("level 1: 3 candidates (0 resumed)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("level 2: 6 candidates (0 resumed)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("best: resp_"), "{stdout}");
+    let nodes = resptree::ResponseTree::open(&store).unwrap().len();
+    // Run again on the same store: the same exploration, all of it found.
+    let again = run_example("explore", &[store.to_str().unwrap()]);
+    assert!(
+        again.contains("level 2: 6 candidates (6 resumed)"),
+        "{again}"
+    );
+    assert_eq!(resptree::ResponseTree::open(&store).unwrap().len(), nodes);
+}

@@ -19,6 +19,8 @@ mod cli_background;
 #[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
+mod cli_explore;
+#[cfg(feature = "cli")]
 mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
@@ -43,6 +45,7 @@ mod engine;
 mod engine_agents;
 mod engine_background;
 mod examples;
+mod explore;
 mod observability;
 mod props;
 mod reliability_crash;

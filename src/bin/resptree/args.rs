@@ -54,6 +54,9 @@ pub(crate) enum Command {
     Branch(BranchArgs),
     /// N alternative answers to TEXT under PARENT (one request with --backend chat).
     Fanout(FanoutArgs),
+    /// Best-of-N or beam search under PARENT, scored by a judge, within a budget;
+    /// names the best leaf with a ref. Run it again to resume.
+    Explore(ExploreArgs),
     /// Print the tree, or the subtree under a node.
     Show(ShowArgs),
     /// Print the path from the root down to a node.
@@ -169,6 +172,60 @@ pub(crate) struct FanoutArgs {
     /// recorded by `resptree recover` (Responses API only).
     #[arg(long)]
     pub(crate) background: bool,
+}
+
+/// Options of `resptree explore`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExploreArgs {
+    /// The node to explore under (id, unique prefix or ref).
+    #[arg(value_name = "PARENT")]
+    pub(crate) parent: String,
+    /// The message the first level answers.
+    pub(crate) text: String,
+    /// Children per kept node and level.
+    #[arg(long, short = 'w', default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) width: u16,
+    /// Nodes kept per level (1: best-of-N when --depth is 1).
+    #[arg(long, short = 'k', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) keep: u16,
+    /// Levels.
+    #[arg(long, short = 'd', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) depth: u16,
+    /// The prompt of the next level after the first (repeat for levels 3, 4, …).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) follow_up: Vec<String>,
+    /// Stop before a level that could take the spending (candidates and
+    /// judges, input plus output tokens) past N.
+    #[arg(long, value_name = "N")]
+    pub(crate) budget_tokens: Option<u64>,
+    /// Stop before a level that could take the spending past USD dollars, at
+    /// the price table's prices (worst case per request; see `stats --cost`
+    /// for the table and how to override it).
+    #[arg(long, value_name = "USD")]
+    pub(crate) budget_usd: Option<f64>,
+    /// Judge the candidates by these criteria (default: "Which answer is more
+    /// helpful, correct and concrete?").
+    #[arg(long, value_name = "CRITERIA")]
+    pub(crate) judge: Option<String>,
+    /// Score each candidate on a 1-10 rubric instead of comparing pairs.
+    #[arg(long)]
+    pub(crate) rubric: bool,
+    /// The judge's model (default: --model).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) judge_model: Option<String>,
+    /// Bound on each candidate's output tokens (default with a budget: 1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
+    pub(crate) max_output_tokens: Option<u32>,
+    /// The ref that names the winning leaf.
+    #[arg(long = "ref", value_name = "NAME", default_value = "best")]
+    pub(crate) ref_name: RefName,
+    /// Name the exploration (default: derived from its parameters, so the
+    /// same command resumes it).
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: Option<String>,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Output formats of `resptree show`.
@@ -513,6 +570,15 @@ fn check_command(command: &Command) -> Result<(), UsageError> {
                 "--listen {} is not a loopback address; pass --allow-remote to serve it (a token is then required)",
                 s.listen
             )))
+        }
+        Command::Explore(e) if blank(&e.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Explore(e)
+            if e.budget_usd
+                .is_some_and(|x| !x.is_finite() || !(0.0..=1e9).contains(&x)) =>
+        {
+            Err(usage(
+                "--budget-usd must be a number of dollars from 0 to 1e9",
+            ))
         }
         Command::Show(s)
             if s.depth.is_some() && matches!(s.format, Format::Dot | Format::Mermaid) =>

@@ -50,6 +50,7 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::Ask(a) => commands::ask::run(&ctx, a).await,
             Command::Branch(a) => commands::branch::run(&ctx, a).await,
             Command::Fanout(a) => commands::branch::run_fanout(&ctx, a).await,
+            Command::Explore(a) => commands::explore::run(&ctx, a).await,
             Command::Show(a) => commands::show::run(&ctx, &a),
             Command::Path(a) => commands::path::run(&ctx, &a),
             Command::Diff(a) => commands::diff::run(&ctx, &a),

@@ -7,6 +7,7 @@ pub(crate) mod ask;
 pub(crate) mod branch;
 pub(crate) mod diff;
 pub(crate) mod emulate;
+pub(crate) mod explore;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod log;
