@@ -9,6 +9,7 @@
 mod support;
 
 mod backend_chat;
+mod browser;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
