@@ -9,6 +9,7 @@
 mod support;
 
 mod backend_chat;
+#[cfg(feature = "web")]
 mod browser;
 #[cfg(feature = "cli")]
 mod cli;

@@ -93,9 +93,14 @@ pub(crate) struct Refusal {
 }
 
 impl Browser {
-    /// Starts a headless Chromium session (1280×900) with the waits above.
+    /// Starts a headless Chromium session (1280×900) with the waits above, on
+    /// the driver named by `RESPTREE_TEST_WEBDRIVER_URL`.
     pub(crate) async fn start() -> Self {
-        let driver = webdriver_url();
+        Self::start_at(&webdriver_url()).await
+    }
+
+    /// As [`Browser::start`], on the driver at `driver` (`http://host:port`).
+    pub(crate) async fn start_at(driver: &str) -> Self {
         let http = reqwest::Client::builder()
             // A command never takes longer than its own wait plus page load.
             .timeout(Duration::from_secs(120))
@@ -122,6 +127,8 @@ impl Browser {
                     // Alerts stay open so a test can see one (the default
                     // dismisses them and reports an error on the next command).
                     "unhandledPromptBehavior": "ignore",
+                    // Lets a test read the page's console errors.
+                    "goog:loggingPrefs": { "browser": "SEVERE" },
                 }
             }
         });
@@ -216,29 +223,37 @@ impl Browser {
     /// The check runs in the browser: a test waits on the condition itself,
     /// never on a fixed sleep.
     pub(crate) async fn wait_until(&self, what: &str, condition: &str) {
+        self.wait_for(what, condition, "true").await;
+    }
+
+    /// As [`Browser::wait_until`], and then returns the value of the JavaScript
+    /// expression `result`, evaluated at the moment `condition` was first seen
+    /// to hold (benches read `performance.now()` there).
+    pub(crate) async fn wait_for(&self, what: &str, condition: &str, result: &str) -> Value {
         let ms = WAIT.as_millis().saturating_sub(1_000);
         // A MutationObserver sees DOM changes at once; the slow interval covers
         // conditions the DOM does not show (focus, scroll, globals).
         let script = format!(
             "const done = arguments[arguments.length - 1];
              const check = () => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }};
-             if (check()) {{ done(true); return; }}
+             const value = () => ({{ ok: true, value: ({result}) }});
+             if (check()) {{ done(value()); return; }}
              let finished = false;
-             const finish = (ok) => {{
+             const finish = (reply) => {{
                if (finished) return;
                finished = true;
                observer.disconnect(); clearInterval(poll); clearTimeout(limit);
-               done(ok);
+               done(reply);
              }};
-             const observer = new MutationObserver(() => {{ if (check()) finish(true); }});
+             const observer = new MutationObserver(() => {{ if (check()) finish(value()); }});
              observer.observe(document, {{ subtree: true, childList: true, attributes: true, characterData: true }});
-             const poll = setInterval(() => {{ if (check()) finish(true); }}, 50);
-             const limit = setTimeout(() => finish(false), {ms});"
+             const poll = setInterval(() => {{ if (check()) finish(value()); }}, 50);
+             const limit = setTimeout(() => finish({{ ok: false }}), {ms});"
         );
-        let ok = self
+        let reply = self
             .post("execute/async", json!({ "script": script, "args": [] }))
             .await;
-        if ok != json!(true) {
+        if reply["ok"] != json!(true) {
             let body = self
                 .exec(
                     "return document.body ? document.body.innerText.slice(0, 2000) : '';",
@@ -250,6 +265,7 @@ impl Browser {
                 body.as_str().unwrap_or_default()
             );
         }
+        reply["value"].clone()
     }
 
     /// Presses and releases `key` (see [`keys`], or one character) on whatever
