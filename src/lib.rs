@@ -22,6 +22,8 @@
 //! - [`engine`]: [`Engine`] — respond, branch, fan out, stream, replay, merge, adopt,
 //!   prune, recover, token accounting.
 //! - `emulator` (feature `emulator`): an in-process Responses-API-compatible server.
+//! - `web` (feature `web`): the local web explorer (`resptree serve`) and the
+//!   single-file HTML export.
 //! - `error`: the one [`Error`] type and [`Result`] alias.
 //!
 //! # Example
@@ -105,6 +107,10 @@ pub mod emulator;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub use emulator::{Emulator, EmulatorConfig};
+
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 pub mod backend;
 

@@ -71,8 +71,9 @@ pub(crate) enum Command {
     Adopt(AdoptArgs),
     /// Count nodes, roots, leaves and depth, and add up tokens by branch.
     Stats(JsonArgs),
-    /// Write the whole tree as lossless JSON.
-    Export(FileArgs),
+    /// Write the whole tree: lossless JSON (default), or one self-contained
+    /// HTML file to browse offline (--format html).
+    Export(ExportArgs),
     /// Add the nodes and refs of a file written by `export`.
     Import(FileArgs),
     /// Import a ChatGPT data export (conversations.json) as a tree of local nodes.
@@ -81,6 +82,9 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Run the Responses-API emulator until interrupted (Ctrl-C).
     Emulate(EmulateArgs),
+    /// Browse, compare and grow the tree in a web browser (a local server;
+    /// prints its URL first). Writes need a server (OPENAI_API_KEY or --emulator).
+    Serve(ServeArgs),
     /// Settle what crashed or interrupted runs left in flight: record the
     /// responses the server finished, report the rest.
     Recover,
@@ -261,6 +265,40 @@ pub(crate) struct FileArgs {
     pub(crate) file: PathBuf,
 }
 
+/// Formats of `resptree export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// The lossless JSON document `import` reads back.
+    Json,
+    /// One self-contained, read-only HTML file (outline, node view, search,
+    /// compare) that opens offline.
+    Html,
+}
+
+/// Options of `resptree export`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The file; `-` for standard output.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub(crate) format: ExportFormat,
+}
+
+/// Options of `resptree serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. A non-loopback address
+    /// needs --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) listen: SocketAddr,
+    /// Allow a non-loopback --listen address; every request must then carry
+    /// the access token in the printed URL.
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+}
+
 /// Options of `resptree emulate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct EmulateArgs {
@@ -377,6 +415,12 @@ fn check_command(command: &Command) -> Result<(), UsageError> {
             Err(usage("every TEXT must be non-empty"))
         }
         Command::Fanout(f) if blank(&f.text) => Err(usage("the message TEXT must not be empty")),
+        Command::Serve(s) if !s.listen.ip().is_loopback() && !s.allow_remote => {
+            Err(usage(format!(
+                "--listen {} is not a loopback address; pass --allow-remote to serve it (a token is then required)",
+                s.listen
+            )))
+        }
         Command::Show(s)
             if s.depth.is_some() && matches!(s.format, Format::Dot | Format::Mermaid) =>
         {

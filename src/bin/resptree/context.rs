@@ -86,6 +86,11 @@ impl Context {
         Ok(session)
     }
 
+    /// Whether a command can reach a model: `--emulator`, or an API key set.
+    pub(crate) fn has_server(&self) -> bool {
+        self.emulator || std::env::var("OPENAI_API_KEY").is_ok_and(|k| !k.trim().is_empty())
+    }
+
     /// An engine over `tree`: the embedded emulator with `--emulator`, else the
     /// server named by `OPENAI_API_KEY` / `OPENAI_BASE_URL`.
     pub(crate) async fn connect(&self, tree: Arc<ResponseTree>) -> anyhow::Result<Session> {

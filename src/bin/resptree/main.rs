@@ -63,6 +63,7 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::ImportChatgpt(a) => commands::import::run_chatgpt(&ctx, &a),
             Command::Migrate(a) => commands::migrate::run(&a),
             Command::Emulate(a) => commands::emulate::run(a).await,
+            Command::Serve(a) => commands::serve::run(&ctx, &a).await,
             Command::Recover => commands::recover::run(&ctx).await,
         }
     })

@@ -1,4 +1,5 @@
-//! `resptree export`: the whole tree as lossless JSON.
+//! `resptree export`: the whole tree as lossless JSON, or as one
+//! self-contained HTML file to browse offline.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,13 +7,16 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use resptree::render;
 
-use crate::args::FileArgs;
+use crate::args::{ExportArgs, ExportFormat};
 use crate::context::Context;
 
 /// Writes the export document to FILE (`-`: stdout).
-pub(crate) fn run(ctx: &Context, args: &FileArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let tree = ctx.open_tree()?;
-    let doc = render::export_json(&tree)?;
+    let doc = match args.format {
+        ExportFormat::Json => render::export_json(&tree)?,
+        ExportFormat::Html => resptree::web::export_html(&tree)?,
+    };
     if args.file == Path::new("-") {
         super::print(&doc)?;
     } else {

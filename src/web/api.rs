@@ -1,0 +1,374 @@
+//! The router and the read-only JSON routes. Writes are in `actions.rs`.
+//!
+//! Every list is paged (`offset`, `limit`), so a node with 10^5 children costs
+//! one page of store reads, not 10^5.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::actions;
+use super::assets;
+use super::failure::Failure;
+use super::security;
+use super::state::{Source, WebState};
+use super::view::{self, Page, RefIndex, Summary};
+use crate::ids::NodeId;
+use crate::node::Node;
+use crate::tree::{ResponseTree, UsageTotals};
+
+/// The largest page a list returns.
+const MAX_PAGE: usize = 1000;
+/// The page size when none is asked.
+const DEFAULT_PAGE: usize = 100;
+/// How many path steps a transcript returns when no limit is asked.
+const DEFAULT_STEPS: usize = 200;
+/// Subtrees larger than this get no token total (it reads every body).
+const MAX_SUBTREE_TALLY: usize = 20_000;
+/// The most nodes the graph view lays out.
+const MAX_GRAPH: usize = 2000;
+
+type ApiResult<T> = Result<T, Failure>;
+
+/// The whole app: pages, assets, API; every route behind the security guard.
+pub(crate) fn router(state: WebState) -> Router {
+    let security = Arc::clone(&state.security);
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/app.js", get(assets::app_js))
+        .route("/markdown.js", get(assets::markdown_js))
+        .route("/app.css", get(assets::app_css))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/info", get(info))
+        .route("/api/changes", get(changes))
+        .route("/api/roots", get(roots))
+        .route("/api/refs", get(refs))
+        .route("/api/resolve", get(resolve))
+        .route("/api/compare", get(compare))
+        .route("/api/graph", get(graph))
+        .route("/api/nodes/{id}", get(node))
+        .route("/api/nodes/{id}/children", get(children))
+        .route("/api/nodes/{id}/path", get(path))
+        .route("/api/nodes/{id}/usage", get(usage))
+        .route("/api/respond", post(actions::respond))
+        .route("/api/branch", post(actions::branch))
+        .route("/api/fanout", post(actions::fan_out))
+        .route("/api/prune", post(actions::prune))
+        .route(
+            "/api/refs/{*name}",
+            put(actions::set_ref).delete(actions::delete_ref),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(security, security::guard))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such page or endpoint",
+    )
+    .into_response()
+}
+
+/// `offset` and `limit` of a list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Paging {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+impl Paging {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+    }
+}
+
+/// Resolves what the page sent (id, short id, ref) to a node.
+pub(crate) fn resolve_id(tree: &ResponseTree, input: &str) -> ApiResult<NodeId> {
+    Ok(tree.resolve(input)?)
+}
+
+/// `GET /api/info`: what the page needs to set itself up.
+async fn info(State(state): State<WebState>) -> ApiResult<Json<Value>> {
+    let writable = matches!(state.source, Source::Engine(_));
+    let changes = Arc::clone(&state.changes);
+    state
+        .blocking(move |tree| {
+            Ok(Json(json!({
+                "nodes": tree.len(),
+                "roots": tree.graph().roots().len(),
+                "refs": tree.list_refs().len(),
+                "writable": writable,
+                "search": false,
+                "annotations": false,
+                "version": changes.current(tree),
+                "resptree": env!("CARGO_PKG_VERSION"),
+            })))
+        })
+        .await
+}
+
+/// `GET /api/changes`: the change counter the page polls.
+async fn changes(State(state): State<WebState>) -> ApiResult<Json<Value>> {
+    let changes = Arc::clone(&state.changes);
+    state
+        .blocking(move |tree| Ok(Json(json!({"version": changes.current(tree)}))))
+        .await
+}
+
+/// `GET /api/roots`: a page of the forest's roots, oldest first.
+async fn roots(
+    State(state): State<WebState>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<Summary>>> {
+    state
+        .blocking(move |tree| {
+            let ids = tree.roots();
+            Ok(Json(view::page(tree, &ids, paging.offset, paging.limit())?))
+        })
+        .await
+}
+
+/// `GET /api/nodes/{id}/children`: a page of a node's children, oldest first.
+async fn children(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Page<Summary>>> {
+    state
+        .blocking(move |tree| {
+            let id = resolve_id(tree, &id)?;
+            let ids = tree.children(&id)?;
+            Ok(Json(view::page(tree, &ids, paging.offset, paging.limit())?))
+        })
+        .await
+}
+
+/// Where a node sits among its siblings (itself included), for the pager.
+#[derive(Debug, Serialize)]
+struct Siblings {
+    /// 0-based position.
+    index: usize,
+    total: usize,
+    prev: Option<NodeId>,
+    next: Option<NodeId>,
+}
+
+/// `GET /api/nodes/{id}`: the full node, its summary, its sibling position
+/// and its ancestors' ids (root first).
+async fn node(State(state): State<WebState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let id = resolve_id(tree, &id)?;
+            let node = tree.get(&id)?;
+            let refs = RefIndex::of(tree);
+            let (children, siblings, path) = {
+                let graph = tree.graph();
+                let children = graph.children(&id)?;
+                let all = match graph.parent(&id)? {
+                    Some(parent) => graph.children(&parent)?,
+                    None => graph.roots(),
+                };
+                let index = all.iter().position(|s| *s == id).unwrap_or(0);
+                let siblings = Siblings {
+                    index,
+                    total: all.len(),
+                    prev: index.checked_sub(1).and_then(|i| all.get(i)).cloned(),
+                    next: all.get(index + 1).cloned(),
+                };
+                (children, siblings, graph.path(&id)?)
+            };
+            let summary = view::summary_of(&node, children.len(), &refs);
+            Ok(Json(json!({
+                "summary": summary,
+                "node": node,
+                "siblings": siblings,
+                "path": path,
+                "first_child": children.first(),
+            })))
+        })
+        .await
+}
+
+/// `limit` of a transcript.
+#[derive(Debug, Deserialize)]
+struct Steps {
+    limit: Option<usize>,
+}
+
+/// `GET /api/nodes/{id}/path`: the transcript, as the nodes of the path
+/// (root first), the last `limit` of them.
+async fn path(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Query(steps): Query<Steps>,
+) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let id = resolve_id(tree, &id)?;
+            let path = tree.path(&id)?;
+            let limit = steps.limit.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_PAGE);
+            let skip = path.len().saturating_sub(limit);
+            let nodes = read_nodes(tree, &path[skip..])?;
+            Ok(Json(
+                json!({"total": path.len(), "offset": skip, "steps": nodes}),
+            ))
+        })
+        .await
+}
+
+fn read_nodes(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Vec<Node>> {
+    Ok(ids
+        .iter()
+        .map(|id| tree.get(id))
+        .collect::<crate::Result<Vec<_>>>()?)
+}
+
+/// `GET /api/nodes/{id}/usage`: tokens of the node, its path and its subtree
+/// (`subtree` is null above 20 000 nodes: it reads every body).
+async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let id = resolve_id(tree, &id)?;
+            let node = tree.get(&id)?.usage;
+            let path: UsageTotals = tree.usage(&tree.path(&id)?)?;
+            let descendants = tree.descendants(&id)?;
+            let subtree = if descendants.len() <= MAX_SUBTREE_TALLY {
+                Some(tree.usage(&descendants)?)
+            } else {
+                None
+            };
+            Ok(Json(json!({
+                "node": node,
+                "path": path,
+                "subtree": subtree,
+                "subtree_nodes": descendants.len(),
+            })))
+        })
+        .await
+}
+
+/// `GET /api/refs`: every ref and its target.
+async fn refs(State(state): State<WebState>) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let refs: Vec<Value> = tree
+                .list_refs()
+                .into_iter()
+                .map(|(name, target)| json!({"name": name, "target": target}))
+                .collect();
+            Ok(Json(Value::Array(refs)))
+        })
+        .await
+}
+
+/// `q` of `/api/resolve`.
+#[derive(Debug, Deserialize)]
+struct Lookup {
+    q: String,
+}
+
+/// `GET /api/resolve?q=`: a ref, id, prefix or short id to a node id.
+async fn resolve(
+    State(state): State<WebState>,
+    Query(lookup): Query<Lookup>,
+) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| Ok(Json(json!({"id": resolve_id(tree, lookup.q.trim())?}))))
+        .await
+}
+
+/// The two nodes of `/api/compare`.
+#[derive(Debug, Deserialize)]
+struct Pair {
+    left: String,
+    right: String,
+}
+
+/// `GET /api/compare?left=&right=`: both branches from their common ancestor
+/// (its summary, then each side's nodes below it).
+async fn compare(
+    State(state): State<WebState>,
+    Query(pair): Query<Pair>,
+) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let left = resolve_id(tree, &pair.left)?;
+            let right = resolve_id(tree, &pair.right)?;
+            let diff = tree.diff(&left, &right)?;
+            let refs = RefIndex::of(tree);
+            let common = match &diff.common {
+                Some(id) => Some(view::summary(tree, id, &refs)?),
+                None => None,
+            };
+            Ok(Json(json!({
+                "left_id": left,
+                "right_id": right,
+                "common": common,
+                "left": read_nodes(tree, &diff.left)?,
+                "right": read_nodes(tree, &diff.right)?,
+            })))
+        })
+        .await
+}
+
+/// `root` and `limit` of the graph view.
+#[derive(Debug, Deserialize)]
+struct GraphQuery {
+    root: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/graph?root=&limit=`: up to `limit` nodes, breadth first from
+/// `root` (or from every root), with parents; the page lays them out.
+async fn graph(
+    State(state): State<WebState>,
+    Query(query): Query<GraphQuery>,
+) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let limit = query.limit.unwrap_or(500).clamp(1, MAX_GRAPH);
+            let start = match &query.root {
+                Some(root) => vec![resolve_id(tree, root)?],
+                None => tree.roots(),
+            };
+            let (ids, truncated) = breadth_first(tree, start, limit)?;
+            let refs = RefIndex::of(tree);
+            let nodes = ids
+                .iter()
+                .map(|id| view::summary(tree, id, &refs))
+                .collect::<crate::Result<Vec<_>>>()?;
+            Ok(Json(json!({"nodes": nodes, "truncated": truncated})))
+        })
+        .await
+}
+
+/// At most `limit` ids, breadth first from `start`; whether more were left.
+fn breadth_first(
+    tree: &ResponseTree,
+    start: Vec<NodeId>,
+    limit: usize,
+) -> crate::Result<(Vec<NodeId>, bool)> {
+    let graph = tree.graph();
+    let mut out = Vec::new();
+    let mut queue: std::collections::VecDeque<NodeId> = start.into();
+    while let Some(id) = queue.pop_front() {
+        if out.len() == limit {
+            return Ok((out, true));
+        }
+        queue.extend(graph.children(&id)?);
+        out.push(id);
+    }
+    Ok((out, false))
+}
