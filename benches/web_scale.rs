@@ -244,6 +244,21 @@ async fn key(browser: &Browser, key: &str, expect: &NodeId) -> f64 {
     ms.as_f64().unwrap()
 }
 
+/// The median time of 5 GETs of `url` (each must succeed).
+async fn api_time(url: &str) -> Duration {
+    let http = reqwest::Client::new();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let reply = http.get(url).send().await.unwrap();
+        assert!(reply.status().is_success(), "{url}: {}", reply.status());
+        reply.bytes().await.unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[2]
+}
+
 fn ms(total: f64) -> Duration {
     Duration::from_secs_f64(total / 1_000.0)
 }
@@ -268,6 +283,30 @@ fn web_scale(c: &mut Criterion) {
             .unwrap();
         let browser = rt.block_on(Browser::start_at(&driver.url));
         let url = server.url();
+
+        // What each API call behind a navigation costs on the server (the
+        // median of 5, measured around the HTTP request on loopback).
+        for (what, node) in [
+            ("wide child", shape.n / 20),
+            ("deep middle", shape.deep_root() + n / 20),
+            ("bushy leaf", n - 1),
+            ("bushy root", shape.bushy_root()),
+        ] {
+            let node = id(node);
+            let calls = ["", "/path", "/usage", "/children?offset=0&limit=100"];
+            let times: Vec<String> = calls
+                .iter()
+                .map(|call| {
+                    let url = format!("{url}api/nodes/{node}{call}");
+                    let t = rt.block_on(api_time(&url));
+                    format!(
+                        "{} {t:.1?}",
+                        if call.is_empty() { "node" } else { &call[1..] }
+                    )
+                })
+                .collect();
+            eprintln!("web_scale: API at the {what}: {}", times.join(", "));
+        }
 
         let mut group = c.benchmark_group(format!("web_scale/{n}"));
         group
@@ -305,7 +344,10 @@ fn web_scale(c: &mut Criterion) {
             });
         });
         let rows = rt.block_on(browser.count("#outline li.row, #node-view li.step"));
-        eprintln!("web_scale: at depth {} the page holds {rows} rows and steps", n / 20);
+        eprintln!(
+            "web_scale: at depth {} the page holds {rows} rows and steps",
+            n / 20
+        );
 
         // ↓/↑ between two of the wide node's children (the pager's middle); ←/→
         // in the middle of the chain (→ goes back to the child just left); `r`
@@ -315,18 +357,32 @@ fn web_scale(c: &mut Criterion) {
         let leaf = n - 1;
         let below = shape.bushy_root() + 1;
         let walks = [
-            ("sibling_wide", wide, (keys::DOWN, wide + 1), (keys::UP, wide)),
+            (
+                "sibling_wide",
+                wide,
+                (keys::DOWN, wide + 1),
+                (keys::UP, wide),
+            ),
             (
                 "parent_child_deep",
                 shape.deep_root() + n / 20 + 1,
                 (keys::LEFT, shape.deep_root() + n / 20),
                 (keys::RIGHT, shape.deep_root() + n / 20 + 1),
             ),
-            ("root_and_back", leaf, ("r", shape.bushy_root()), (keys::RIGHT, below)),
+            (
+                "root_and_back",
+                leaf,
+                ("r", shape.bushy_root()),
+                (keys::RIGHT, below),
+            ),
         ];
         for (name, start, (there, to), (back, home)) in walks {
             let start = id(start);
-            rt.block_on(load(&browser, &format!("{url}#node={start}"), &shows(&start)));
+            rt.block_on(load(
+                &browser,
+                &format!("{url}#node={start}"),
+                &shows(&start),
+            ));
             let (to, home) = (id(to), id(home));
             group.bench_function(format!("key/{name}"), |b| {
                 b.iter_custom(|iters| {

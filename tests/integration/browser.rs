@@ -46,7 +46,9 @@ async fn webdriver_client_drives_a_page() {
     assert!(browser.find_all("#missing").await.is_empty());
 
     // A key pressed on the page reaches the document's listeners.
-    browser.exec("document.activeElement.blur();", json!([])).await;
+    browser
+        .exec("document.activeElement.blur();", json!([]))
+        .await;
     browser.press(keys::DOWN).await;
     browser
         .wait_until("the key handler", "document.body.dataset.down === '1'")
@@ -77,10 +79,7 @@ async fn the_outline_renders_the_tree_and_a_click_shows_the_path() {
     assert_eq!(browser.count("#roots li.row li.row").await, 0);
     let root_row = browser.find("#roots > li.row").await;
     assert!(
-        root_row
-            .text()
-            .await
-            .contains("Plan a weekend in Paris"),
+        root_row.text().await.contains("Plan a weekend in Paris"),
         "{}",
         root_row.text().await
     );
@@ -119,7 +118,11 @@ async fn the_outline_renders_the_tree_and_a_click_shows_the_path() {
     let transcript = browser.find("#transcript").await.text().await;
     let node = app.tree().get(target).unwrap();
     let prompt = node.user_text().unwrap();
-    for text in ["Plan a weekend in Paris", &prompt, node.output_text.as_str()] {
+    for text in [
+        "Plan a weekend in Paris",
+        &prompt,
+        node.output_text.as_str(),
+    ] {
         assert!(transcript.contains(text), "{text:?} not in {transcript:?}");
     }
     assert_eq!(
@@ -145,7 +148,10 @@ async fn arrow_keys_walk_parent_child_and_siblings_and_r_goes_to_the_root() {
     wait_for_node(&browser, first).await;
 
     // The pager shows where the node is among its siblings.
-    assert_eq!(browser.find("#sibling-pager .pos").await.text().await, "1/3");
+    assert_eq!(
+        browser.find("#sibling-pager .pos").await.text().await,
+        "1/3"
+    );
     for (key, expect) in [
         (keys::DOWN, second),
         (keys::DOWN, third),
@@ -164,12 +170,18 @@ async fn arrow_keys_walk_parent_child_and_siblings_and_r_goes_to_the_root() {
         browser.press(key).await;
         wait_for_node(&browser, expect).await;
     }
-    assert_eq!(browser.find("#sibling-pager .pos").await.text().await, "1/1");
+    assert_eq!(
+        browser.find("#sibling-pager .pos").await.text().await,
+        "1/1"
+    );
 
     // `?` opens the key help, Escape closes it.
     browser.press("?").await;
     browser
-        .wait_until("the help overlay", "!document.getElementById('help').hidden")
+        .wait_until(
+            "the help overlay",
+            "!document.getElementById('help').hidden",
+        )
         .await;
     browser.press(keys::ESCAPE).await;
     browser
@@ -354,7 +366,10 @@ async fn the_html_export_renders_offline_from_a_file_url() {
     app.emu.script_replies([HOSTILE]);
     let hostile = app
         .engine
-        .respond(Some(&tree.kids[2]), "</script><script>window.resptreePwned = 'export'</script>")
+        .respond(
+            Some(&tree.kids[2]),
+            "</script><script>window.resptreePwned = 'export'</script>",
+        )
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -384,7 +399,10 @@ async fn the_html_export_renders_offline_from_a_file_url() {
     wait_for_node(&browser, target).await;
     let prompt = app.engine.tree().get(target).unwrap().user_text().unwrap();
     let transcript = browser.find("#transcript").await.text().await;
-    assert!(transcript.contains(&prompt), "{prompt:?} not in {transcript:?}");
+    assert!(
+        transcript.contains(&prompt),
+        "{prompt:?} not in {transcript:?}"
+    );
 
     // The search box searches the embedded data and jumps to the first hit.
     let search = browser.find("#search").await;
@@ -393,7 +411,9 @@ async fn the_html_export_renders_offline_from_a_file_url() {
     wait_for_node(&browser, &tree.grandchild).await;
 
     // A node whose text closes the data block stays data.
-    browser.goto(&format!("{}#node={}", file_url(&file), hostile.id)).await;
+    browser
+        .goto(&format!("{}#node={}", file_url(&file), hostile.id))
+        .await;
     wait_ready(&browser).await;
     wait_for_node(&browser, &hostile.id).await;
     assert_inert(&browser).await;
@@ -429,7 +449,9 @@ async fn assert_inert(browser: &Browser) {
             .await,
         json!(true),
         "injected script ran: {}",
-        browser.exec("return String(window.resptreePwned);", json!([])).await
+        browser
+            .exec("return String(window.resptreePwned);", json!([]))
+            .await
     );
     let injected = "#outline script, #outline img, #outline svg, #outline iframe, \
         #main script, #main img, #main iframe, #node-view svg, \
