@@ -307,6 +307,53 @@ async fn branching_from_a_node_streams_the_answers_and_the_new_nodes_appear() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_highlights_hits_and_jumps_to_the_node() {
+    let app = App::start().await;
+    let tree = app.sample().await;
+    let browser = Browser::start().await;
+    app.open(&browser, Some(&tree.root)).await;
+    wait_for_node(&browser, &tree.root).await;
+
+    // `/` focuses the box; typing lists the hits with the match marked.
+    browser.press("/").await;
+    browser
+        .wait_until(
+            "the search box to have the focus",
+            "document.activeElement === document.getElementById('search')",
+        )
+        .await;
+    browser.press("S").await;
+    let search = browser.find("#search").await;
+    search.send_keys("unday").await;
+    browser
+        .wait_until(
+            "the hits",
+            &format!(
+                "document.querySelector(\"#search-results li.hit[data-node-id='{}'] mark\") !== null",
+                tree.grandchild
+            ),
+        )
+        .await;
+    let hits = row_ids(&browser, "#search-results li.hit").await;
+    assert_eq!(
+        hits,
+        [tree.grandchild.to_string()],
+        "only one node says Sunday"
+    );
+    let marked = browser
+        .find("#search-results li.hit mark")
+        .await
+        .text()
+        .await;
+    assert_eq!(marked.to_lowercase(), "sunday");
+
+    // Enter jumps to the first hit.
+    search.send_keys(keys::ENTER).await;
+    wait_for_node(&browser, &tree.grandchild).await;
+    assert_no_page_errors(&browser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_model_and_user_text_stays_inert_text() {
     let app = App::start().await;
     app.emu.script_replies([HOSTILE]);
