@@ -105,6 +105,12 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An annotation (or an annotation key or kind) that cannot be stored or
+    /// parsed: an empty or overlong criterion or label, control characters, a
+    /// score that is not a finite number. The message names the problem.
+    #[error("invalid annotation: {0}")]
+    InvalidAnnotation(String),
+
     /// A node that was asked for is not in the tree.
     #[error("node {0} not found")]
     NodeNotFound(NodeId),
@@ -226,6 +232,18 @@ pub enum Error {
         /// How the request failed.
         #[source]
         source: Box<Error>,
+    },
+
+    /// A search query could not be parsed: an unclosed `"` phrase, or a query
+    /// longer than [`search::MAX_QUERY_BYTES`](crate::search::MAX_QUERY_BYTES)
+    /// or with more than [`search::MAX_QUERY_TERMS`](crate::search::MAX_QUERY_TERMS)
+    /// words. See [`ResponseTree::search`](crate::ResponseTree::search).
+    #[error("invalid search query {query:?}: {reason}")]
+    InvalidQuery {
+        /// The query (cut to 128 characters, ending in `…` when cut).
+        query: String,
+        /// What is wrong with it, e.g. `"unclosed quote at byte 4"`.
+        reason: String,
     },
 
     /// A response the engine looked up after its request was interrupted (or

@@ -12,8 +12,11 @@
 //!
 //! - [`ids`]: typed ids ([`NodeId`], [`ResponseId`], [`RefName`]); validation, no IO.
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
+//! - [`annotation`]: typed, mutable notes on nodes — scores, labels, bookmarks, notes.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
+//! - [`search`]: full-text search ([`ResponseTree::search`]): query syntax,
+//!   options, hits with highlighted snippets.
 //! - [`render`]: ASCII, Graphviz DOT, Mermaid and JSON output of a tree (read-only).
 //! - [`import`]: nodes from documents — resptree's JSON export, ChatGPT data exports.
 //! - [`client`]: a typed Responses API client (reqwest): create, stream, retrieve, retry.
@@ -85,6 +88,9 @@ pub use ids::{IntoRefName, NodeId, RefName, ResponseId};
 pub mod node;
 pub use node::{Node, NodeStatus, Origin, Timestamp, ToolCall, ToolOutput, Usage};
 
+pub mod annotation;
+pub use annotation::{Annotation, AnnotationKey, AnnotationKind, Score, ScoreMethod, Stamped};
+
 pub mod settings;
 pub use settings::RequestSettings;
 
@@ -93,6 +99,9 @@ pub use tree::ResponseTree;
 
 pub mod store;
 pub use store::Store;
+
+pub mod search;
+pub use search::{SearchHit, SearchOptions};
 
 pub mod render;
 

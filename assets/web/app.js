@@ -186,8 +186,10 @@
       search: (q) => get('/api/search?q=' + enc(q) + '&limit=50'),
       annotations: (id) => get('/api/nodes/' + enc(id) + '/annotations'),
       bookmarks: () => get('/api/bookmarks'),
-      setBookmark: (id, on) => send(on ? 'PUT' : 'DELETE', '/api/nodes/' + enc(id) + '/bookmark'),
-      addLabel: (id, text) => send('POST', '/api/nodes/' + enc(id) + '/labels', { text }),
+      setBookmark: (id, on) => (on
+        ? send('PUT', '/api/nodes/' + enc(id) + '/annotations', { kind: 'bookmark' })
+        : send('DELETE', '/api/nodes/' + enc(id) + '/annotations/bookmark')),
+      addLabel: (id, text) => send('PUT', '/api/nodes/' + enc(id) + '/annotations', { kind: 'label', text }),
       respond: (parent, text, onEvent) => stream('/api/respond', { parent, text }, onEvent),
       branch: (parent, texts, onEvent) => stream('/api/branch', { parent, texts }, onEvent),
       fanout: (parent, text, n, onEvent) => stream('/api/fanout', { parent, text, n }, onEvent),
@@ -222,6 +224,12 @@
       refsOf.get(r.target).push(r.name);
     }
     const childrenOf = (id) => childIds.get(id) || [];
+    const notes = new Map(); // node id → its annotations
+    for (const a of data.annotations || []) {
+      if (!notes.has(a.node)) notes.set(a.node, []);
+      notes.get(a.node).push(a);
+    }
+    const notesOf = (id) => notes.get(id) || [];
 
     function need(id) {
       const node = byId.get(id);
@@ -241,7 +249,8 @@
         reply: cut(replyOf(node), 160),
         tokens: node.usage ? node.usage.total_tokens || 0 : 0,
         refs: refsOf.get(node.id) || [],
-        labels: node.labels || [],
+        labels: (node.labels || []).concat(notesOf(node.id).filter((a) => a.kind === 'label').map((a) => a.text)),
+        bookmarked: notesOf(node.id).some((a) => a.kind === 'bookmark'),
       };
     }
     function page(ids, offset, limit) {
@@ -280,7 +289,13 @@
     };
     return {
       local: true,
-      info: wrap(() => ({ nodes: byId.size, roots: rootIds.length, refs: refs.size, writable: false, search: true, annotations: false, version: 0 })),
+      info: wrap(() => ({ nodes: byId.size, roots: rootIds.length, refs: refs.size, writable: false, search: true, annotations: true, version: 0 })),
+      annotations: wrap((id) => notesOf(resolve(id))),
+      bookmarks: wrap(() => {
+        const marked = (data.annotations || []).filter((a) => a.kind === 'bookmark' && byId.has(a.node));
+        marked.sort((a, b) => b.at - a.at);
+        return { total: marked.length, items: marked.map((a) => summary(byId.get(a.node))) };
+      }),
       changes: wrap(() => ({ version: 0 })),
       roots: wrap((offset, limit) => page(rootIds, offset, limit)),
       children: wrap((id, offset, limit) => page(childrenOf(resolve(id)), offset, limit)),
@@ -344,15 +359,21 @@
           for (const text of texts) {
             const at = text.toLowerCase().indexOf(needle);
             if (at < 0) continue;
+            const from = Math.max(0, at - 40);
+            const to = Math.min(text.length, at + needle.length + 60);
             hits.push({
               id: node.id,
               short: shortId(node.id),
               created_at: node.created_at,
-              snippet: {
-                before: (at > 40 ? '…' : '') + text.slice(Math.max(0, at - 40), at),
-                hit: text.slice(at, at + needle.length),
-                after: text.slice(at + needle.length, at + needle.length + 60),
-              },
+              snippets: [{
+                cut_before: from > 0,
+                cut_after: to < text.length,
+                parts: [
+                  { text: text.slice(from, at), hit: false },
+                  { text: text.slice(at, at + needle.length), hit: true },
+                  { text: text.slice(at + needle.length, to), hit: false },
+                ],
+              }],
             });
             break;
           }
@@ -401,6 +422,7 @@
     });
     const badges = el('span', { class: 'badges' },
       s.children ? el('span', { class: 'count', title: 'children', text: String(s.children) }) : null,
+      s.bookmarked ? el('span', { class: 'star', title: 'bookmarked', text: '★' }) : null,
       s.refs.map((r) => el('span', { class: 'ref', text: r })),
       s.labels.map((l) => el('span', { class: 'labelchip', text: l })));
     const li = el('li', { class: 'row', role: 'treeitem', dataset: { nodeId: s.id } },
@@ -603,6 +625,7 @@
     const message = el('textarea', { id: 'message', rows: 3, placeholder: 'Message… (Ctrl+Enter continues; for Branch, one message per line)' });
     const n = el('input', { id: 'fanout-n', type: 'number', min: 1, max: 16, value: 3, 'aria-label': 'How many answers' });
     const refName = el('input', { id: 'ref-name', type: 'text', placeholder: 'ref name', 'aria-label': 'Ref name' });
+    const labelText = el('input', { id: 'label-text', type: 'text', placeholder: 'label', 'aria-label': 'Label' });
     const button = (action, text, title) => el('button', { type: 'button', dataset: { action }, text, title });
     const panel = el('div', { id: 'actions' },
       message,
@@ -611,6 +634,7 @@
         button('branch', 'Branch', 'One child per line of the message, in parallel'),
         el('span', { class: 'group' }, button('fanout', 'Fan out', 'N answers to the same message'), '×', n),
         el('span', { class: 'group' }, refName, button('ref', 'Name ref', 'Point a ref at this node')),
+        el('span', { class: 'group' }, labelText, button('label', 'Label', 'Add a label to this node')),
         button('prune', 'Prune…', 'Remove this node and everything below it')),
       el('div', { id: 'stream' }));
     message.addEventListener('keydown', (e) => {
@@ -643,7 +667,7 @@
         s.refs.map((r) => el('span', { class: 'ref', text: r })),
         s.labels.map((l) => el('span', { class: 'labelchip', text: l }))),
       el('span', { class: 'tools' },
-        state.info.annotations ? el('button', { type: 'button', id: 'bookmark-toggle', title: 'Bookmark (b)', text: '☆', onclick: () => toggleBookmark().catch(fail) }) : null,
+        state.info.annotations ? el('button', { type: 'button', id: 'bookmark-toggle', title: 'Bookmark (b)', text: '☆', disabled: !state.info.writable, onclick: () => toggleBookmark().catch(fail) }) : null,
         api.local ? null : el('button', { type: 'button', id: 'favourite-set', title: 'Make this the favourite path (f)', text: '♥', onclick: () => setFavourite().catch(fail) }),
         el('button', { type: 'button', id: 'mark-compare', title: 'Mark for compare (m)', text: 'Mark', onclick: markCompare }),
         el('button', { type: 'button', id: 'compare-marked', title: 'Compare with the marked node (c)', text: 'Compare', onclick: () => compareMarked().catch(fail) })));
@@ -681,7 +705,7 @@
   async function loadAnnotations(id) {
     const list = await api.annotations(id);
     if (!state.current || state.current.node.id !== id) return;
-    const bookmarked = list.some((a) => a.annotation && a.annotation.kind === 'bookmark');
+    const bookmarked = list.some((a) => a && a.kind === 'bookmark');
     const star = $('#bookmark-toggle');
     if (star) {
       star.textContent = bookmarked ? '★' : '☆';
@@ -714,6 +738,13 @@
       if (!name) return toast('Type a ref name first');
       await api.setRef(name, id);
       toast('ref ' + name + ' → ' + shortId(id));
+      return refresh();
+    }
+    if (action === 'label') {
+      const label = $('#label-text').value.trim();
+      if (!label) return toast('Type a label first');
+      await api.addLabel(id, label);
+      toast('labelled ' + shortId(id) + ' “' + label + '”');
       return refresh();
     }
     if (action === 'prune') {
@@ -770,6 +801,7 @@
 
   async function toggleBookmark() {
     if (!state.current || !state.info.annotations) return;
+    if (!state.info.writable) return toast('read-only');
     const star = $('#bookmark-toggle');
     const on = !(star && star.classList.contains('on'));
     await api.setBookmark(state.current.node.id, on);
@@ -928,10 +960,13 @@
       const hits = found.hits || [];
       const list = el('ul', {});
       for (const hit of hits) {
-        const snippet = hit.snippet || {};
+        const snippet = (hit.snippets || [])[0] || { parts: [] };
+        const text = el('span', { class: 'snippet' },
+          snippet.cut_before ? '…' : '',
+          snippet.parts.map((p) => (p.hit ? el('mark', { text: p.text }) : p.text)),
+          snippet.cut_after ? '…' : '');
         const a = el('a', { href: '#node=' + encodeURIComponent(hit.id) },
-          el('span', { class: 'short', text: hit.short || shortId(hit.id) }), ' ',
-          el('span', { class: 'snippet' }, snippet.before || '', el('mark', { text: snippet.hit || '' }), snippet.after || ''));
+          el('span', { class: 'short', text: hit.short || shortId(hit.id) }), ' ', text);
         list.appendChild(el('li', { class: 'hit', dataset: { nodeId: hit.id } }, a));
       }
       results.appendChild(el('p', { class: 'muted', text: (found.total !== undefined ? found.total : hits.length) + ' match(es)' }));

@@ -1,12 +1,17 @@
-//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees.
+//! [`MemoryStore`]: a [`Store`] in `HashMap`s, for tests and throwaway trees,
+//! with an in-memory search index ([`crate::search`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::annotation::{AnnotationKey, AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
+
+use crate::search::index::MemoryIndex;
+use crate::search::{Candidate, IndexQuery};
 
 use super::{Attempt, AttemptId, Batch, Loaded, Op, Store, Topology, trace};
 
@@ -24,6 +29,11 @@ struct Inner {
     nodes: HashMap<NodeId, Node>,
     refs: BTreeMap<RefName, NodeId>,
     attempts: BTreeMap<AttemptId, Attempt>,
+    /// Ordered by node then key, as [`Store::annotated`] lists them.
+    annotations: BTreeMap<(NodeId, AnnotationKey), Stamped>,
+    /// Kept in step with `nodes` under the same lock, so a search never sees
+    /// half a batch.
+    index: MemoryIndex,
 }
 
 impl MemoryStore {
@@ -74,10 +84,13 @@ impl Store for MemoryStore {
         for op in batch.into_ops() {
             match op {
                 Op::PutNode(node) => {
+                    inner.index.put(&node);
                     inner.nodes.insert(node.id.clone(), *node);
                 }
                 Op::RemoveNode(id) => {
+                    inner.index.remove(&id);
                     inner.nodes.remove(&id);
+                    inner.annotations.retain(|(node, _), _| *node != id);
                 }
                 Op::SetRef(name, id) | Op::SetRefIf { name, new: id, .. } => {
                     inner.refs.insert(name, id);
@@ -90,6 +103,14 @@ impl Store for MemoryStore {
                 }
                 Op::RemoveAttempt(id) => {
                     inner.attempts.remove(&id);
+                }
+                Op::PutAnnotation { node, annotation } => {
+                    inner
+                        .annotations
+                        .insert((node, annotation.key()), *annotation);
+                }
+                Op::RemoveAnnotation { node, key } => {
+                    inner.annotations.remove(&(node, key));
                 }
             }
         }
@@ -112,6 +133,31 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        Ok(self
+            .lock()
+            .annotations
+            .range((node.clone(), AnnotationKey::min())..)
+            .take_while(|((n, _), _)| n == node)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        Ok(self
+            .lock()
+            .annotations
+            .iter()
+            .filter(|((_, key), _)| kind.is_none_or(|k| key.kind() == k))
+            .map(|((n, _), a)| (n.clone(), a.clone()))
+            .collect())
+    }
+
+    /// From an in-memory inverted index, updated with every batch.
+    fn search(&self, query: &IndexQuery) -> Result<Option<Vec<Candidate>>> {
+        Ok(Some(self.lock().index.query(query)))
     }
 }
 

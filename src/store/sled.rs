@@ -13,6 +13,11 @@
 //! | `meta`     | `commit_seq`                 | `u64` little-endian, +1 per batch  |
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
+//! | `annotations` | node id `0x00` annotation key | version + JSON [`Stamped`](crate::Stamped) |
+//! | `search_postings`, `search_terms` | see [`super::sled_search`] | the search index |
+//!
+//! The `annotations` tree is absent in stores written before annotations
+//! existed; sled creates it empty on open, so no schema change was needed.
 //!
 //! There is no child index on disk (schema 3 dropped it: the graph knows each
 //! node's children), and stores created since schema 3 let sled compress its
@@ -36,11 +41,13 @@ use foldhash::HashMapExt as _;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::annotation::{AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
+use super::sled_search;
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
 use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
@@ -162,6 +169,11 @@ pub struct SledStore {
     attempts: sled::Tree,
     meta: sled::Tree,
     topology_log: sled::Tree,
+    /// Annotations, keyed `node id 0x00 annotation key` (see `annotation_key`).
+    annotations: sled::Tree,
+    /// The search index ([`sled_search`]).
+    search_postings: sled::Tree,
+    search_terms: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
@@ -314,6 +326,9 @@ impl SledStore {
             attempts: tree("attempts")?,
             meta: tree("meta")?,
             topology_log: tree("topology_log")?,
+            annotations: tree("annotations")?,
+            search_postings: tree(sled_search::POSTINGS_TREE)?,
+            search_terms: tree(sled_search::TERMS_TREE)?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -325,6 +340,7 @@ impl SledStore {
         };
         store.check_schema()?;
         store.lost_writes = store.check_watermark();
+        store.check_search_index()?;
         Ok(store)
     }
 
@@ -430,6 +446,35 @@ impl SledStore {
                 }
             }
         }
+    }
+}
+
+/// Keeping the search index ([`sled_search`]) current across builds.
+impl SledStore {
+    /// Re-indexes the store if its index is missing or behind its nodes: a
+    /// store made before the index existed, or written since by a build that
+    /// did not keep it. No schema bump: the index trees are derived data, and
+    /// an older build that opens the store only leaves the index behind, which
+    /// this notices by `search_seq` lagging `commit_seq`.
+    fn check_search_index(&self) -> Result<()> {
+        let commit = self.commit_seq();
+        let current = self
+            .meta
+            .get(sled_search::SEARCH_SEQ_KEY)
+            .map_err(|e| Error::storage("reading the search index state", e))?
+            .map(|bytes| decode_seq(&bytes));
+        if current == Some(commit) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let indexed =
+            sled_search::reindex(&self.bodies, &self.search_postings, &self.search_terms)?;
+        self.meta
+            .insert(sled_search::SEARCH_SEQ_KEY, &commit.to_le_bytes())
+            .map_err(|e| Error::storage("recording the search index state", e))?;
+        self.flush_db()?;
+        tracing::info!(target: "resptree::store", store = "sled", nodes = indexed, duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "search index rebuilt");
+        Ok(())
     }
 }
 
@@ -578,16 +623,77 @@ impl Store for SledStore {
     fn flush(&self) -> Result<()> {
         self.sync_to(self.commit_seq())
     }
+
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        let mut out = Vec::new();
+        for entry in self.annotations.scan_prefix(annotation_prefix(node)) {
+            let (key, value) = entry.map_err(|e| Error::storage("reading annotations", e))?;
+            out.push(decode_annotation(&key, &value)?.1);
+        }
+        Ok(out)
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        let mut out = Vec::new();
+        for entry in self.annotations.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading annotations", e))?;
+            let (node, stamped) = decode_annotation(&key, &value)?;
+            if kind.is_none_or(|k| stamped.annotation.kind() == k) {
+                out.push((node, stamped));
+            }
+        }
+        Ok(out)
+    }
+
+    /// From the inverted index in `search_postings`, written with every batch.
+    fn search(
+        &self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<Vec<crate::search::Candidate>>> {
+        sled_search::query(&self.search_postings, query).map(Some)
+    }
 }
 
 /// Writing batches and making them durable.
 impl SledStore {
+    /// Encodes `batch`'s operations. A removed node's annotations are removed
+    /// with it: sled's transactions cannot scan, so their keys are looked up
+    /// here, before the transaction. Every write of a tree holds its edit lock,
+    /// so no annotation of the node can appear between this scan and the
+    /// transaction; annotations put earlier in the same batch are found in
+    /// the batch itself.
+    fn prepare(&self, batch: Batch) -> Result<Vec<Prepared>> {
+        let ops = batch.into_ops();
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            if let Op::RemoveNode(id) = &op {
+                let prefix = annotation_prefix(id);
+                let mut keys: Vec<Vec<u8>> = out
+                    .iter()
+                    .filter_map(|p| match p {
+                        Prepared::PutAnnotation(key, _) if key.starts_with(&prefix) => {
+                            Some(key.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for key in self.annotations.scan_prefix(&prefix).keys() {
+                    let key = key.map_err(|e| Error::storage("reading annotations", e))?;
+                    keys.push(key.to_vec());
+                }
+                out.extend(keys.into_iter().map(Prepared::RemoveAnnotation));
+            }
+            out.push(Prepared::from(op));
+        }
+        Ok(out)
+    }
+
     /// Writes `batch` in one sled transaction, without flushing; returns the
     /// commit number it got.
     fn write_batch(&self, batch: Batch) -> Result<u64> {
         let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
-        let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
+        let ops = self.prepare(batch)?;
         let log_entry = self.log_entry(&ops);
         let trees = (
             &self.topology,
@@ -596,24 +702,30 @@ impl SledStore {
             &self.attempts,
             &self.meta,
             &self.topology_log,
+            &self.annotations,
+            &self.search_postings,
+            &self.search_terms,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
-        let result: std::result::Result<(), TransactionError<Error>> =
-            trees.transaction(|(topology, bodies, refs, attempts, meta, log)| {
+        let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
+            |(topology, bodies, refs, attempts, meta, log, annotations, postings, terms)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
                             id,
                             topology: t,
                             body,
+                            index,
                         } => {
                             topology.insert(id.as_bytes(), t.as_slice())?;
                             bodies.insert(id.as_bytes(), body.as_slice())?;
+                            sled_search::put(postings, terms, id, index)?;
                         }
                         Prepared::RemoveNode(id) => {
                             topology.remove(id.as_bytes())?;
                             bodies.remove(id.as_bytes())?;
+                            sled_search::remove(postings, terms, id)?;
                         }
                         Prepared::SetRef(name, target) => {
                             refs.insert(name.as_bytes(), target.as_slice())?;
@@ -660,16 +772,25 @@ impl SledStore {
                         Prepared::RemoveAttempt(key) => {
                             attempts.remove(&key[..])?;
                         }
+                        Prepared::PutAnnotation(key, value) => {
+                            annotations.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Prepared::RemoveAnnotation(key) => {
+                            annotations.remove(key.as_slice())?;
+                        }
                     }
                 }
                 let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
                 meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
+                // The index is current with this batch, in the same transaction.
+                meta.insert(sled_search::SEARCH_SEQ_KEY, &seq.to_le_bytes())?;
                 if let Some(entry) = &log_entry {
                     log.insert(&seq.to_be_bytes(), entry.as_slice())?;
                 }
                 committed.set(seq);
                 Ok::<(), ConflictableTransactionError<Error>>(())
-            });
+            },
+        );
         match result {
             Ok(()) => {
                 trace::committed("sled", ops.len(), Some(committed.get()), started);
@@ -890,6 +1011,7 @@ enum Prepared {
         id: String,
         topology: Vec<u8>,
         body: Vec<u8>,
+        index: sled_search::Entry,
     },
     RemoveNode(String),
     SetRef(String, Vec<u8>),
@@ -901,6 +1023,9 @@ enum Prepared {
     DeleteRef(String),
     PutAttempt([u8; 16], Vec<u8>),
     RemoveAttempt([u8; 16]),
+    /// An annotation's key (`annotation_key`) and encoded record.
+    PutAnnotation(Vec<u8>, Vec<u8>),
+    RemoveAnnotation(Vec<u8>),
 }
 
 impl From<Op> for Prepared {
@@ -910,6 +1035,7 @@ impl From<Op> for Prepared {
                 id: node.id.as_str().to_owned(),
                 topology: codec::encode_topology(&super::Topology::of(&node)),
                 body: codec::encode_body(&node),
+                index: sled_search::entry(&node),
             },
             Op::RemoveNode(id) => Self::RemoveNode(id.as_str().to_owned()),
             Op::SetRef(name, target) => {
@@ -930,8 +1056,62 @@ impl From<Op> for Prepared {
                 codec::encode_attempt(&attempt),
             ),
             Op::RemoveAttempt(id) => Self::RemoveAttempt(id.as_uuid().into_bytes()),
+            Op::PutAnnotation { node, annotation } => Self::PutAnnotation(
+                annotation_key(&node, annotation.key().as_str()),
+                encode_annotation(&annotation),
+            ),
+            Op::RemoveAnnotation { node, key } => {
+                Self::RemoveAnnotation(annotation_key(&node, key.as_str()))
+            }
         }
     }
+}
+
+/// The version byte of an annotation record.
+const ANNOTATION_VERSION: u8 = 1;
+
+/// The prefix of every annotation key of `node`: its id and a 0x00, which no
+/// id contains (ids have no control characters), so one node's annotations
+/// are one contiguous range and never mix with another's whose id extends it.
+fn annotation_prefix(node: &NodeId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(node.as_str().len() + 1);
+    key.extend_from_slice(node.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn annotation_key(node: &NodeId, key: &str) -> Vec<u8> {
+    let mut out = annotation_prefix(node);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+fn encode_annotation(stamped: &Stamped) -> Vec<u8> {
+    let mut out = vec![ANNOTATION_VERSION];
+    // Serializing a plain data type to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, stamped);
+    out
+}
+
+/// The node and annotation of a stored record; a record that does not decode
+/// is reported by its key.
+fn decode_annotation(key: &[u8], value: &[u8]) -> Result<(NodeId, Stamped)> {
+    let bad = |reason: String| corrupt("annotations", key, reason);
+    let id_len = key
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| bad("no 0x00 after the node id".to_owned()))?;
+    let node = key_to_id(&key[..id_len]).map_err(&bad)?;
+    let body = match value.split_first() {
+        Some((&ANNOTATION_VERSION, body)) => body,
+        Some((version, _)) => return Err(bad(format!("unknown record version {version}"))),
+        None => return Err(bad("empty record".to_owned())),
+    };
+    let stamped: Stamped = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if stamped.key().as_str().as_bytes() != &key[id_len + 1..] {
+        return Err(bad("the record does not belong in this slot".to_owned()));
+    }
+    Ok((node, stamped))
 }
 
 fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {

@@ -5,10 +5,12 @@
 //! validates every edit against the graph, writes it to the store atomically, and
 //! only then updates the graph, so the two never disagree.
 
+mod annotate;
 mod graph;
 mod group_commit;
 mod handle;
 mod id_index;
+mod search;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use super::actions;
 use super::assets;
 use super::failure::Failure;
+use super::notes;
+use super::search;
 use super::security;
 use super::state::{Source, WebState};
 use super::view::{self, Page, RefIndex, Summary};
@@ -58,6 +60,16 @@ pub(crate) fn router(state: WebState) -> Router {
         .route("/api/nodes/{id}/children", get(children))
         .route("/api/nodes/{id}/path", get(path))
         .route("/api/nodes/{id}/usage", get(usage))
+        .route("/api/search", get(search::search))
+        .route("/api/bookmarks", get(notes::bookmarks))
+        .route(
+            "/api/nodes/{id}/annotations",
+            get(notes::list).put(notes::put),
+        )
+        .route(
+            "/api/nodes/{id}/annotations/{*key}",
+            axum::routing::delete(notes::remove),
+        )
         .route("/api/respond", post(actions::respond))
         .route("/api/branch", post(actions::branch))
         .route("/api/fanout", post(actions::fan_out))
@@ -110,8 +122,8 @@ async fn info(State(state): State<WebState>) -> ApiResult<Json<Value>> {
                 "roots": tree.graph().roots().len(),
                 "refs": tree.list_refs().len(),
                 "writable": writable,
-                "search": false,
-                "annotations": false,
+                "search": true,
+                "annotations": true,
                 "version": changes.current(tree),
                 "resptree": env!("CARGO_PKG_VERSION"),
             })))
@@ -172,7 +184,7 @@ async fn node(State(state): State<WebState>, Path(id): Path<String>) -> ApiResul
         .blocking(move |tree| {
             let id = resolve_id(tree, &id)?;
             let node = tree.get(&id)?;
-            let refs = RefIndex::of(tree);
+            let refs = RefIndex::of(tree)?;
             let (children, siblings, path) = {
                 let graph = tree.graph();
                 let children = graph.children(&id)?;
@@ -307,7 +319,7 @@ async fn compare(
             let left = resolve_id(tree, &pair.left)?;
             let right = resolve_id(tree, &pair.right)?;
             let diff = tree.diff(&left, &right)?;
-            let refs = RefIndex::of(tree);
+            let refs = RefIndex::of(tree)?;
             let common = match &diff.common {
                 Some(id) => Some(view::summary(tree, id, &refs)?),
                 None => None,
@@ -344,7 +356,7 @@ async fn graph(
                 None => tree.roots(),
             };
             let (ids, truncated) = breadth_first(tree, start, limit)?;
-            let refs = RefIndex::of(tree);
+            let refs = RefIndex::of(tree)?;
             let nodes = ids
                 .iter()
                 .map(|id| view::summary(tree, id, &refs))

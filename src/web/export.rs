@@ -20,8 +20,8 @@ use crate::tree::ResponseTree;
 const EXPORT_CSP: &str =
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
 
-/// The whole tree as one HTML document (every node with its full record, and
-/// the refs).
+/// The whole tree as one HTML document (every node with its full record, the
+/// refs and the annotations).
 ///
 /// # Errors
 ///
@@ -38,11 +38,24 @@ pub fn export_html(tree: &ResponseTree) -> Result<String> {
         .into_iter()
         .map(|(name, target)| json!({"name": name, "target": target}))
         .collect();
+    // Flattened: `{"node", "kind", …, "at"}`, as `Stamped` writes itself.
+    let annotations: Vec<_> = tree
+        .annotated(None)?
+        .into_iter()
+        .map(|(node, stamped)| {
+            let mut value = json!(stamped);
+            if let Some(map) = value.as_object_mut() {
+                map.insert("node".to_owned(), json!(node));
+            }
+            value
+        })
+        .collect();
     let data = json!({
         "format": "resptree-html-export",
         "version": 1,
         "nodes": nodes,
         "refs": refs,
+        "annotations": annotations,
     });
     // Nodes and refs are JSON values with string keys: writing them cannot
     // fail, so a failure is a bug.

@@ -50,6 +50,8 @@ impl From<Error> for Failure {
         let (status, code) = match &err {
             Error::NodeNotFound(_) | Error::RefNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::InvalidId { .. } => (StatusCode::BAD_REQUEST, "invalid_id"),
+            Error::InvalidQuery { .. } => (StatusCode::BAD_REQUEST, "invalid_query"),
+            Error::InvalidAnnotation(_) => (StatusCode::BAD_REQUEST, "invalid_annotation"),
             Error::Conflict { .. } | Error::InvalidTree(_) => (StatusCode::CONFLICT, "conflict"),
             Error::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

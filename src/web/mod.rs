@@ -36,6 +36,8 @@ mod assets;
 mod export;
 mod failure;
 mod live;
+mod notes;
+mod search;
 mod security;
 mod state;
 mod view;

@@ -2,11 +2,12 @@
 //! outline, full nodes for the transcript. Text stays text (JSON strings);
 //! nothing here is HTML.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::annotation::{Annotation, AnnotationKind};
 use crate::error::Result;
 use crate::ids::NodeId;
 use crate::node::{Node, NodeStatus};
@@ -34,7 +35,9 @@ pub(crate) struct Summary {
     /// This node's total tokens.
     pub(crate) tokens: u64,
     pub(crate) refs: Vec<String>,
+    /// The node's own labels, then the labels annotated since.
     pub(crate) labels: Vec<String>,
+    pub(crate) bookmarked: bool,
 }
 
 /// One page of a list.
@@ -45,21 +48,35 @@ pub(crate) struct Page<T> {
     pub(crate) items: Vec<T>,
 }
 
-/// Which refs point at which node (refs are few; built per request).
+/// What the outline marks on a row beside the node itself: the refs that
+/// point at it, and its bookmark and labels (annotations). Read once per
+/// request: refs are few, and the store lists annotations by kind.
 #[derive(Debug, Default)]
-pub(crate) struct RefIndex(HashMap<NodeId, Vec<String>>);
+pub(crate) struct RefIndex {
+    refs: HashMap<NodeId, Vec<String>>,
+    bookmarks: HashSet<NodeId>,
+    labels: HashMap<NodeId, Vec<String>>,
+}
 
 impl RefIndex {
-    pub(crate) fn of(tree: &ResponseTree) -> Self {
-        let mut map: HashMap<NodeId, Vec<String>> = HashMap::new();
+    pub(crate) fn of(tree: &ResponseTree) -> Result<Self> {
+        let mut index = Self::default();
         for (name, target) in tree.list_refs() {
-            map.entry(target).or_default().push(name.to_string());
+            index.refs.entry(target).or_default().push(name.to_string());
         }
-        Self(map)
+        for (id, _) in tree.annotated(Some(AnnotationKind::Bookmark))? {
+            index.bookmarks.insert(id);
+        }
+        for (id, stamped) in tree.annotated(Some(AnnotationKind::Label))? {
+            if let Annotation::Label { text } = stamped.annotation {
+                index.labels.entry(id).or_default().push(text);
+            }
+        }
+        Ok(index)
     }
 
     fn names(&self, id: &NodeId) -> Vec<String> {
-        self.0.get(id).cloned().unwrap_or_default()
+        self.refs.get(id).cloned().unwrap_or_default()
     }
 }
 
@@ -77,7 +94,13 @@ pub(crate) fn summary_of(node: &Node, children: usize, refs: &RefIndex) -> Summa
         reply: crate::text::truncate(&reply_of(node), PREVIEW_CHARS),
         tokens: node.usage.total_tokens,
         refs: refs.names(&node.id),
-        labels: node.labels.iter().cloned().collect(),
+        labels: node
+            .labels
+            .iter()
+            .chain(refs.labels.get(&node.id).into_iter().flatten())
+            .cloned()
+            .collect(),
+        bookmarked: refs.bookmarks.contains(&node.id),
     }
 }
 
@@ -95,7 +118,7 @@ pub(crate) fn page(
     offset: usize,
     limit: usize,
 ) -> Result<Page<Summary>> {
-    let refs = RefIndex::of(tree);
+    let refs = RefIndex::of(tree)?;
     let items = ids
         .iter()
         .skip(offset)

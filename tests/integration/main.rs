@@ -8,6 +8,7 @@
 
 mod support;
 
+mod annotations;
 mod backend_chat;
 #[cfg(feature = "web")]
 mod browser;
@@ -18,7 +19,11 @@ mod cli_agents;
 #[cfg(feature = "cli")]
 mod cli_errors;
 #[cfg(feature = "cli")]
+mod cli_ledger;
+#[cfg(feature = "cli")]
 mod cli_logging;
+#[cfg(feature = "cli")]
+mod cli_search;
 #[cfg(feature = "cli")]
 mod cli_support;
 mod client;
@@ -48,8 +53,13 @@ mod reliability_server;
 mod reliability_store;
 mod reliability_support;
 mod render;
+mod search;
 mod store;
 #[cfg(feature = "postgres")]
 mod store_postgres;
 mod store_sled;
 mod tree;
+#[cfg(feature = "web")]
+mod web;
+#[cfg(all(feature = "web", feature = "cli"))]
+mod web_cli;

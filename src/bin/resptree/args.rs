@@ -69,6 +69,8 @@ pub(crate) enum Command {
     Prune(PruneArgs),
     /// Record an existing server response (and its ancestors) in the tree.
     Adopt(AdoptArgs),
+    /// Find nodes whose input or output holds every word (and "quoted phrase").
+    Search(SearchArgs),
     /// Count nodes, roots, leaves and depth, and add up tokens by branch.
     Stats(JsonArgs),
     /// Write the whole tree: lossless JSON (default), or one self-contained
@@ -174,6 +176,31 @@ pub(crate) struct ShowArgs {
     pub(crate) depth: Option<usize>,
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
+}
+
+/// Options of `resptree search`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SearchArgs {
+    /// Words (a node must hold all of them) and "quoted phrases";
+    /// case-insensitive, punctuation ignored.
+    pub(crate) query: String,
+    /// Only this node and the nodes below it (id, unique prefix or ref).
+    #[arg(long, value_name = "ID|REF")]
+    pub(crate) under: Option<String>,
+    /// Only the node a ref points at and the nodes below it.
+    #[arg(long = "ref", value_name = "NAME")]
+    pub(crate) under_ref: Option<String>,
+    /// Only nodes answered by this model. (Not `--model`: that global flag
+    /// picks the model new nodes are asked of, and takes RESPTREE_MODEL as its
+    /// default, which would filter every search silently.)
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) answered_by: Option<String>,
+    /// The most hits to print, best first.
+    #[arg(long, value_name = "N", default_value_t = resptree::search::DEFAULT_LIMIT)]
+    pub(crate) limit: usize,
+    /// Print the hits as JSON (ids, scores, snippets with match byte ranges).
+    #[arg(long)]
     pub(crate) json: bool,
 }
 

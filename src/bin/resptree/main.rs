@@ -57,6 +57,7 @@ fn run(options: Options) -> anyhow::Result<ExitCode> {
             Command::Ref(a) => commands::refs::run(&ctx, a),
             Command::Prune(a) => commands::prune::run(&ctx, &a).await,
             Command::Adopt(a) => commands::adopt::run(&ctx, &a).await,
+            Command::Search(a) => commands::search::run(&ctx, &a),
             Command::Stats(a) => commands::stats::run(&ctx, &a),
             Command::Export(a) => commands::export::run(&ctx, &a),
             Command::Import(a) => commands::import::run(&ctx, &a),

@@ -28,6 +28,11 @@ impl Style {
         self.paint("33", id)
     }
 
+    /// A search match, in bold.
+    pub(crate) fn matched(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
     /// Secondary text, dimmed.
     pub(crate) fn dim(self, text: &str) -> String {
         self.paint("2", text)

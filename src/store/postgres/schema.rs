@@ -6,11 +6,17 @@ use crate::error::{Error, Result};
 
 /// Every migration, in order: `(version, name, SQL)`. A database records the
 /// versions it has in `schema_migrations`; a newer build applies the rest.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "annotations",
+        include_str!("migrations/0002_annotations.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 1;
+pub(super) const LATEST: i32 = 2;
 
 /// An arbitrary, fixed advisory-lock key ("rsptree" in ASCII), so that processes
 /// connecting at the same time do not race to create the same tables.

@@ -42,10 +42,25 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn changes_since(&self, cursor: u64) -> resptree::Result<Changes> {
         self.0.changes_since(cursor)
     }
+    fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
+        self.0.annotations(node)
+    }
+    fn annotated(
+        &self,
+        kind: Option<resptree::AnnotationKind>,
+    ) -> resptree::Result<Vec<(NodeId, resptree::Stamped)>> {
+        self.0.annotated(kind)
+    }
     fn is_blocking(&self) -> bool {
         self.0.is_blocking()
     }
     fn is_shared(&self) -> bool {
         self.0.is_shared()
+    }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.0.search(query)
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod path;
 pub(crate) mod prune;
 pub(crate) mod recover;
 pub(crate) mod refs;
+pub(crate) mod search;
 pub(crate) mod serve;
 pub(crate) mod show;
 pub(crate) mod stats;

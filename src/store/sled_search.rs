@@ -1,0 +1,223 @@
+//! The sled store's search index: two sled trees written in the same
+//! transaction as the nodes they index (see `docs/store-format.md`).
+//!
+//! | tree              | key                   | value                                |
+//! |-------------------|-----------------------|--------------------------------------|
+//! | `search_postings` | term `0x00` node id   | occurrences in the node (`u32` LE)   |
+//! | `search_terms`    | node id               | version, then its terms, NUL-separated |
+//! | `meta`            | `search_seq`          | the commit the index is current with (`u64` LE) |
+//!
+//! Terms are the tokeniser's lowercase words ([`crate::search`]), which never
+//! hold a NUL byte, plus one term per node for its model (`0x01` + model name).
+//! A search scans one postings prefix per term. `search_terms` is what a
+//! replacement or a removal reads to delete exactly the node's old postings.
+//!
+//! `search_seq` is written with every batch. A store where it is missing (made
+//! before the index existed) or differs from `commit_seq` (written by a build
+//! that did not keep the index) is re-indexed when it is opened.
+
+use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+
+/// What sled's transactional operations return (sled keeps its alias private).
+type TxResult<T> = std::result::Result<T, UnabortableTransactionError>;
+
+use crate::error::{Error, Result};
+use crate::ids::NodeId;
+use crate::node::Node;
+use crate::search::document::index_terms;
+use crate::search::index::score;
+use crate::search::{Candidate, IndexQuery};
+
+use super::codec;
+
+/// The sled tree of postings.
+pub(super) const POSTINGS_TREE: &str = "search_postings";
+/// The sled tree of each node's terms.
+pub(super) const TERMS_TREE: &str = "search_terms";
+/// The `meta` key naming the commit the index is current with.
+pub(super) const SEARCH_SEQ_KEY: &[u8] = b"search_seq";
+
+/// The version byte of a `search_terms` value.
+const TERMS_VERSION: u8 = 1;
+/// How many nodes a re-index writes per sled batch: big enough to amortise a
+/// batch, small enough to keep its memory modest.
+const REINDEX_CHUNK: usize = 10_000;
+
+/// A node's index records, encoded outside the transaction (which sled may
+/// run more than once).
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// `(posting key, occurrences)` per term.
+    postings: Vec<(Vec<u8>, [u8; 4])>,
+    /// The `search_terms` value.
+    terms: Vec<u8>,
+}
+
+/// The index records of `node`.
+pub(super) fn entry(node: &Node) -> Entry {
+    let id = node.id.as_str().as_bytes();
+    let found = index_terms(node);
+    let mut terms = vec![TERMS_VERSION];
+    let mut postings = Vec::with_capacity(found.len());
+    for (i, (term, tf)) in found.iter().enumerate() {
+        if i > 0 {
+            terms.push(0);
+        }
+        terms.extend_from_slice(term.as_bytes());
+        postings.push((posting_key(term.as_bytes(), id), tf.to_le_bytes()));
+    }
+    Entry { postings, terms }
+}
+
+/// Indexes node `id` inside a transaction, first deleting the postings of an
+/// earlier node with its id.
+pub(super) fn put(
+    postings: &TransactionalTree,
+    terms: &TransactionalTree,
+    id: &str,
+    entry: &Entry,
+) -> TxResult<()> {
+    remove(postings, terms, id)?;
+    for (key, tf) in &entry.postings {
+        postings.insert(key.as_slice(), &tf[..])?;
+    }
+    terms.insert(id.as_bytes(), entry.terms.as_slice())?;
+    Ok(())
+}
+
+/// Deletes node `id`'s postings inside a transaction (nothing if it has none).
+pub(super) fn remove(
+    postings: &TransactionalTree,
+    terms: &TransactionalTree,
+    id: &str,
+) -> TxResult<()> {
+    let Some(old) = terms.remove(id.as_bytes())? else {
+        return Ok(());
+    };
+    // An unreadable record only leaves postings behind; a search checks every
+    // candidate's body, so a stale posting can never become a hit.
+    for term in decode_terms(&old) {
+        postings.remove(posting_key(term, id.as_bytes()))?;
+    }
+    Ok(())
+}
+
+/// The candidates for `query`: the nodes holding every term.
+///
+/// The postings lists are read in lockstep until the shortest one ends; its
+/// nodes are then looked up in the other lists one key at a time. A search
+/// thus costs about the length of the rarest list, times the number of terms,
+/// however common the other terms are.
+pub(super) fn query(postings: &sled::Tree, query: &IndexQuery) -> Result<Vec<Candidate>> {
+    let read = |e| Error::storage("reading the search index", e);
+    let terms = query.index_terms();
+    let prefixes: Vec<Vec<u8>> = terms
+        .iter()
+        .map(|t| posting_key(t.as_bytes(), b""))
+        .collect();
+    let mut lists: Vec<sled::Iter> = prefixes.iter().map(|p| postings.scan_prefix(p)).collect();
+    let mut seen: Vec<Vec<(sled::IVec, sled::IVec)>> = vec![Vec::new(); lists.len()];
+    let shortest = 'probe: loop {
+        for (i, list) in lists.iter_mut().enumerate() {
+            match list.next() {
+                None => break 'probe i,
+                Some(entry) => seen[i].push(entry.map_err(read)?),
+            }
+        }
+        if lists.is_empty() {
+            return Ok(Vec::new());
+        }
+    };
+    drop(lists);
+    let base = std::mem::take(&mut seen[shortest]);
+    drop(seen);
+    let scored = query.terms.len();
+    let mut out = Vec::with_capacity(base.len());
+    'nodes: for (key, value) in base {
+        let id_bytes = &key[prefixes[shortest].len()..];
+        let mut tfs = Vec::with_capacity(prefixes.len());
+        for (j, prefix) in prefixes.iter().enumerate() {
+            if j == shortest {
+                tfs.push(decode_tf(&value));
+                continue;
+            }
+            let mut other = prefix.clone();
+            other.extend_from_slice(id_bytes);
+            match postings.get(&other).map_err(read)? {
+                Some(tf) => tfs.push(decode_tf(&tf)),
+                None => continue 'nodes,
+            }
+        }
+        let Some(id) = std::str::from_utf8(id_bytes)
+            .ok()
+            .and_then(|s| NodeId::new(s).ok())
+        else {
+            continue;
+        };
+        out.push(Candidate::new(id, score(tfs.into_iter().take(scored))));
+    }
+    Ok(out)
+}
+
+/// Rebuilds the index from the node bodies, outside any transaction: called at
+/// open, before the store is handed to anyone, and redone from scratch if the
+/// process dies half way (`search_seq` is written only after it). Returns the
+/// number of nodes indexed; bodies that do not decode are skipped (a search
+/// never finds them; `ResponseTree::get` reports them).
+pub(super) fn reindex(
+    bodies: &sled::Tree,
+    postings: &sled::Tree,
+    terms: &sled::Tree,
+) -> Result<usize> {
+    let write = |e| Error::storage("re-indexing the store for search", e);
+    postings.clear().map_err(write)?;
+    terms.clear().map_err(write)?;
+    let (mut post_batch, mut term_batch) = (sled::Batch::default(), sled::Batch::default());
+    let (mut indexed, mut pending) = (0, 0);
+    for record in bodies.iter() {
+        let (key, value) = record.map_err(write)?;
+        let Ok(node) = codec::decode_body(&value) else {
+            continue;
+        };
+        let entry = entry(&node);
+        for (key, tf) in entry.postings {
+            post_batch.insert(key, &tf[..]);
+        }
+        term_batch.insert(key, entry.terms);
+        indexed += 1;
+        pending += 1;
+        if pending == REINDEX_CHUNK {
+            postings
+                .apply_batch(std::mem::take(&mut post_batch))
+                .map_err(write)?;
+            terms
+                .apply_batch(std::mem::take(&mut term_batch))
+                .map_err(write)?;
+            pending = 0;
+        }
+    }
+    postings.apply_batch(post_batch).map_err(write)?;
+    terms.apply_batch(term_batch).map_err(write)?;
+    Ok(indexed)
+}
+
+fn posting_key(term: &[u8], id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 1 + id.len());
+    key.extend_from_slice(term);
+    key.push(0);
+    key.extend_from_slice(id);
+    key
+}
+
+fn decode_terms(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = match value.split_first() {
+        Some((&TERMS_VERSION, rest)) if !rest.is_empty() => rest,
+        _ => &[],
+    };
+    body.split(|b| *b == 0).filter(|t| !t.is_empty())
+}
+
+/// An occurrence count; anything but 4 bytes reads as 1 (it is only a score).
+fn decode_tf(bytes: &[u8]) -> u32 {
+    <[u8; 4]>::try_from(bytes).map_or(1, u32::from_le_bytes)
+}

@@ -1,0 +1,445 @@
+//! `ResponseTree::search` over every store: words, phrases, snippets, filters,
+//! the index kept current by every write (and nothing left by a failed one),
+//! reopen, the sled index rebuilt for older stores, and hostile queries.
+
+use std::sync::Arc;
+
+use resptree::search::{Field, IndexQuery, SearchHit, SearchOptions};
+use resptree::store::{MemoryStore, Op, SledStore, Store};
+use resptree::{Error, Node, NodeId, ResponseTree, Timestamp};
+use serde_json::json;
+
+use crate::support::stores::{Backend, Shared};
+use crate::tree::{id, node};
+
+/// A small tree about travel:
+///
+/// ```text
+/// resp_paris   (t=1, gpt-4o)   "Plan a weekend in Paris" / "See the Eiffel Tower ..."
+/// ├── resp_food (t=2, gpt-4o)  "Where to eat in Paris?" / "Try a bistro near the tower"
+/// └── resp_art  (t=3, o3)      "Museums?" / "The Louvre, then the Orsay. The Louvre is huge."
+/// resp_rome    (t=4, gpt-4o)   "Plan a weekend in Rome" / "See the Colosseum; towers of Bologna are far"
+/// ```
+fn travel() -> Vec<Node> {
+    let mut paris = node(
+        "resp_paris",
+        None,
+        1,
+        "Plan a weekend in Paris",
+        "See the Eiffel Tower at night, then walk along the Seine.",
+    );
+    paris.model = Some("gpt-4o".to_owned());
+    let mut food = node(
+        "resp_food",
+        Some("resp_paris"),
+        2,
+        "Where to eat in Paris?",
+        "Try a bistro near the tower.",
+    );
+    food.model = Some("gpt-4o".to_owned());
+    let mut art = node(
+        "resp_art",
+        Some("resp_paris"),
+        3,
+        "Museums?",
+        "The Louvre, then the Orsay. The Louvre is huge.",
+    );
+    art.model = Some("o3".to_owned());
+    let mut rome = node(
+        "resp_rome",
+        None,
+        4,
+        "Plan a weekend in Rome",
+        "See the Colosseum; the towers of Bologna are far.",
+    );
+    rome.model = Some("gpt-4o".to_owned());
+    vec![paris, food, art, rome]
+}
+
+fn ids(hits: &[SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.id.as_str()).collect()
+}
+
+fn search(t: &ResponseTree, query: &str) -> Vec<String> {
+    search_with(t, query, &SearchOptions::new())
+}
+
+fn search_with(t: &ResponseTree, query: &str, options: &SearchOptions) -> Vec<String> {
+    ids(&t.search(query, options).unwrap())
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn filled(b: &dyn Backend) -> ResponseTree {
+    let t = ResponseTree::with_store(b.open()).unwrap();
+    t.insert_all(travel(), Vec::new()).unwrap();
+    t.set_ref("art", &id("resp_art")).unwrap();
+    t
+}
+
+fn words_phrases_and_snippets(b: &dyn Backend) {
+    let t = filled(b);
+    assert_eq!(search(&t, "paris"), ["resp_food", "resp_paris"]);
+    assert_eq!(search(&t, "PARIS tower"), ["resp_food", "resp_paris"]);
+    assert_eq!(search(&t, "weekend"), ["resp_rome", "resp_paris"]);
+    assert!(search(&t, "berlin").is_empty());
+    assert!(search(&t, "tow").is_empty(), "words match whole");
+    // A phrase needs its words next to each other, in order.
+    assert_eq!(search(&t, r#""eiffel tower""#), ["resp_paris"]);
+    assert!(search(&t, r#""tower eiffel""#).is_empty());
+    // More occurrences rank first.
+    assert_eq!(
+        search(&t, "the"),
+        ["resp_art", "resp_rome", "resp_paris", "resp_food"]
+    );
+
+    let hits = t
+        .search(r#"louvre "the orsay""#, &SearchOptions::new())
+        .unwrap();
+    assert_eq!(ids(&hits), ["resp_art"]);
+    let hit = &hits[0];
+    assert_eq!(hit.model.as_deref(), Some("o3"));
+    assert_eq!(hit.created_at, Timestamp(3));
+    let snippet = &hit.snippets[0];
+    assert_eq!(snippet.field, Field::Output);
+    assert_eq!(snippet.item, 0);
+    let marked: Vec<&str> = snippet
+        .matches
+        .iter()
+        .map(|r| &snippet.text[r.clone()])
+        .collect();
+    assert_eq!(marked, ["Louvre", "the Orsay", "Louvre"]);
+    // The input is searched too, and snippets say where they come from.
+    let hits = t.search("museums", &SearchOptions::new()).unwrap();
+    assert_eq!(hits[0].snippets[0].field, Field::Input);
+    assert_eq!(hits[0].snippets[0].text, "Museums?");
+}
+
+fn filters(b: &dyn Backend) {
+    let t = filled(b);
+    let under = |root: &str| SearchOptions::new().with_under(id(root));
+    assert_eq!(
+        search_with(&t, "the", &under("resp_paris")),
+        ["resp_art", "resp_paris", "resp_food"]
+    );
+    assert_eq!(search_with(&t, "the", &under("resp_food")), ["resp_food"]);
+    assert_eq!(
+        search_with(&t, "the", &SearchOptions::new().with_ref("art")),
+        ["resp_art"]
+    );
+    assert_eq!(
+        search_with(&t, "the", &SearchOptions::new().with_model("gpt-4o")),
+        ["resp_rome", "resp_paris", "resp_food"]
+    );
+    assert!(search_with(&t, "the", &SearchOptions::new().with_model("gpt-4")).is_empty());
+    let window = SearchOptions::new()
+        .with_created_after(Timestamp(1))
+        .with_created_before(Timestamp(4));
+    assert_eq!(search_with(&t, "the", &window), ["resp_art", "resp_food"]);
+    assert_eq!(
+        search_with(&t, "the", &SearchOptions::new().with_limit(2)),
+        ["resp_art", "resp_rome"]
+    );
+    assert!(search_with(&t, "the", &SearchOptions::new().with_limit(0)).is_empty());
+    // Filters combine.
+    let both = under("resp_paris")
+        .with_model("gpt-4o")
+        .with_created_after(Timestamp(1));
+    assert_eq!(search_with(&t, "paris", &both), ["resp_food"]);
+    // Bad scopes are errors, not empty results.
+    assert!(matches!(
+        t.search("the", &under("resp_nowhere")),
+        Err(Error::NodeNotFound(_))
+    ));
+    assert!(matches!(
+        t.search("the", &SearchOptions::new().with_ref("nope")),
+        Err(Error::RefNotFound(_))
+    ));
+    assert!(matches!(
+        t.search("the", &SearchOptions::new().with_ref("bad name!")),
+        Err(Error::InvalidId { .. })
+    ));
+}
+
+/// The candidates the store's own index returns for `terms`.
+fn indexed(store: &dyn Store, terms: &[&str]) -> Option<Vec<String>> {
+    let query = IndexQuery::new(terms.iter().map(|t| (*t).to_owned()).collect(), None);
+    store.search(&query).unwrap().map(|found| {
+        let mut ids: Vec<String> = found.into_iter().map(|c| c.id.to_string()).collect();
+        ids.sort();
+        ids
+    })
+}
+
+fn writes_keep_the_index_current(b: &dyn Backend) {
+    let store: Arc<dyn Store> = Arc::from(b.open());
+    let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
+    t.insert_all(travel(), Vec::new()).unwrap();
+    assert_eq!(search(&t, "bistro"), ["resp_food"]);
+    // A node put again with new text is found by the new text only.
+    let mut food = t.get(&id("resp_food")).unwrap();
+    food.input = vec![json!({"role": "user", "content": "Any crêpes?"})];
+    food.output.clear();
+    food.output_text = "Crêpes at the market.".to_owned();
+    store
+        .apply(vec![Op::PutNode(Box::new(food))].into())
+        .unwrap();
+    assert!(search(&t, "bistro").is_empty());
+    assert_eq!(search(&t, "CRÊPES market"), ["resp_food"]);
+    // Removing a subtree removes its postings.
+    t.remove_subtree(&id("resp_paris")).unwrap();
+    assert!(search(&t, "paris").is_empty());
+    assert_eq!(search(&t, "weekend"), ["resp_rome"]);
+    if let Some(left) = indexed(store.as_ref(), &["paris"]) {
+        assert!(left.is_empty(), "postings left behind: {left:?}");
+        assert!(indexed(store.as_ref(), &["louvre"]).unwrap().is_empty());
+        assert!(indexed(store.as_ref(), &["crêpes"]).unwrap().is_empty());
+    }
+}
+
+fn a_failed_batch_leaves_no_postings(b: &dyn Backend) {
+    let store: Arc<dyn Store> = Arc::from(b.open());
+    let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
+    t.insert(node("resp_base", None, 1, "base", "base"))
+        .unwrap();
+    t.set_ref("main", &id("resp_base")).unwrap();
+    // The ref swap fails, so the whole batch, node and postings, must not be there.
+    let batch = vec![
+        Op::PutNode(Box::new(node(
+            "resp_ghost",
+            None,
+            2,
+            "zanzibar",
+            "zanzibar",
+        ))),
+        Op::SetRefIf {
+            name: resptree::RefName::new("main").unwrap(),
+            expected: Some(id("resp_elsewhere")),
+            new: id("resp_ghost"),
+        },
+    ];
+    assert!(matches!(
+        store.apply(batch.into()),
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(store.node(&id("resp_ghost")).unwrap(), None);
+    if let Some(found) = indexed(store.as_ref(), &["zanzibar"]) {
+        assert!(found.is_empty(), "a failed batch left postings: {found:?}");
+    }
+    assert!(search(&t, "zanzibar").is_empty());
+}
+
+fn search_survives_reopen(b: &dyn Backend) {
+    {
+        let t = filled(b);
+        assert_eq!(search(&t, "louvre"), ["resp_art"]);
+    }
+    let t = ResponseTree::with_store(b.open()).unwrap();
+    assert_eq!(search(&t, "louvre"), ["resp_art"]);
+    assert_eq!(
+        search_with(&t, "the", &SearchOptions::new().with_ref("art")),
+        ["resp_art"]
+    );
+    t.insert(node(
+        "resp_more",
+        Some("resp_art"),
+        9,
+        "and the Louvre again?",
+        "yes",
+    ))
+    .unwrap();
+    assert_eq!(search(&t, "louvre again"), ["resp_more"]);
+}
+
+fn hostile_queries(b: &dyn Backend) {
+    let t = filled(b);
+    for nothing in ["", "   ", "?!.,;-", "\"\"", "\"!!\"", "\0\u{1}"] {
+        assert!(search(&t, nothing).is_empty(), "{nothing:?}");
+    }
+    for bad in ["\"eiffel tower", "paris \"", "\"a\" \"b"] {
+        assert!(
+            matches!(
+                t.search(bad, &SearchOptions::new()),
+                Err(Error::InvalidQuery { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    let huge = "paris ".repeat(10_000);
+    assert!(matches!(
+        t.search(&huge, &SearchOptions::new()),
+        Err(Error::InvalidQuery { .. })
+    ));
+    let many: String = (0..100).map(|i| format!("w{i} ")).collect();
+    assert!(matches!(
+        t.search(&many, &SearchOptions::new()),
+        Err(Error::InvalidQuery { .. })
+    ));
+    // Text that looks like markup or index internals is just text.
+    t.insert(node(
+        "resp_odd",
+        None,
+        8,
+        "<script>alert(1)</script> a\0b \u{1}gpt",
+        "x",
+    ))
+    .unwrap();
+    assert_eq!(search(&t, "<script>"), ["resp_odd"]);
+    assert!(search_with(&t, "gpt", &SearchOptions::new().with_model("\u{1}gpt")).is_empty());
+    let long_word = "x".repeat(500);
+    t.insert(node("resp_long", None, 9, &long_word, "y"))
+        .unwrap();
+    assert_eq!(search(&t, &long_word), ["resp_long"]);
+    assert!(
+        search(&t, &"x".repeat(499)).is_empty(),
+        "a prefix of a long word is not the word"
+    );
+}
+
+/// Instantiates every search test for one backend.
+macro_rules! search_suite {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use crate::support::stores::*;
+
+            #[test]
+            fn words_phrases_and_snippets() {
+                super::words_phrases_and_snippets(&$backend);
+            }
+
+            #[test]
+            fn filters() {
+                super::filters(&$backend);
+            }
+
+            #[test]
+            fn writes_keep_the_index_current() {
+                super::writes_keep_the_index_current(&$backend);
+            }
+
+            #[test]
+            fn a_failed_batch_leaves_no_postings() {
+                super::a_failed_batch_leaves_no_postings(&$backend);
+            }
+
+            #[test]
+            fn search_survives_reopen() {
+                super::search_survives_reopen(&$backend);
+            }
+
+            #[test]
+            fn hostile_queries() {
+                super::hostile_queries(&$backend);
+            }
+        }
+    };
+}
+
+search_suite!(memory, Memory::default());
+search_suite!(sled, Sled::new(resptree::store::Durability::Flush));
+search_suite!(
+    sled_buffered,
+    Sled::new(resptree::store::Durability::Buffered)
+);
+#[cfg(feature = "postgres")]
+search_suite!(postgres, Postgres::new());
+
+/// A store without `Store::search` (the trait's default) is searched by
+/// reading every node, with the same results.
+#[test]
+fn a_store_without_an_index_is_scanned() {
+    #[derive(Debug, Default)]
+    struct NoIndex(MemoryStore);
+    impl Store for NoIndex {
+        fn load(&self) -> resptree::Result<resptree::store::Loaded> {
+            self.0.load()
+        }
+        fn node(&self, id: &NodeId) -> resptree::Result<Option<Node>> {
+            self.0.node(id)
+        }
+        fn apply(&self, batch: resptree::store::Batch) -> resptree::Result<()> {
+            self.0.apply(batch)
+        }
+        fn attempts(&self) -> resptree::Result<Vec<resptree::store::Attempt>> {
+            self.0.attempts()
+        }
+        fn refs(&self) -> resptree::Result<Vec<(resptree::RefName, NodeId)>> {
+            self.0.refs()
+        }
+        fn flush(&self) -> resptree::Result<()> {
+            Ok(())
+        }
+    }
+    let t = ResponseTree::with_store(NoIndex::default()).unwrap();
+    t.insert_all(travel(), Vec::new()).unwrap();
+    assert_eq!(
+        search(&t, "the"),
+        ["resp_art", "resp_rome", "resp_paris", "resp_food"]
+    );
+    assert_eq!(
+        search_with(&t, "the", &SearchOptions::new().with_limit(1)),
+        ["resp_art"]
+    );
+    assert_eq!(search(&t, r#""eiffel tower""#), ["resp_paris"]);
+}
+
+/// A sled store written before the index existed (no index trees, no
+/// `search_seq`) is indexed when it is opened; so is one that a build without
+/// the index wrote to after it was indexed (`search_seq` behind `commit_seq`).
+#[test]
+fn sled_indexes_an_older_store_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        t.insert_all(travel(), Vec::new()).unwrap();
+    }
+    // Make it look like a store from before the index.
+    {
+        let db = ::sled::Config::new().path(&path).open().unwrap();
+        db.drop_tree("search_postings").unwrap();
+        db.drop_tree("search_terms").unwrap();
+        db.open_tree("meta").unwrap().remove("search_seq").unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = SledStore::open(&path).unwrap();
+        assert_eq!(indexed(&store, &["louvre"]).unwrap(), ["resp_art"]);
+        let t = ResponseTree::with_store(store).unwrap();
+        assert_eq!(search(&t, "paris tower"), ["resp_food", "resp_paris"]);
+    }
+    // A build that did not keep the index replaced a body and counted a commit.
+    {
+        let db = ::sled::Config::new().path(&path).open().unwrap();
+        let (bodies, meta) = (
+            db.open_tree("bodies").unwrap(),
+            db.open_tree("meta").unwrap(),
+        );
+        let mut art = node(
+            "resp_art",
+            Some("resp_paris"),
+            3,
+            "Sculpture?",
+            "Rodin's museum.",
+        );
+        art.model = Some("o3".to_owned());
+        let mut body = vec![1_u8];
+        serde_json::to_writer(&mut body, &art).unwrap();
+        bodies.insert("resp_art", body).unwrap();
+        let seq = u64::from_le_bytes(
+            meta.get("commit_seq")
+                .unwrap()
+                .unwrap()
+                .as_ref()
+                .try_into()
+                .unwrap(),
+        );
+        meta.insert("commit_seq", &(seq + 1).to_le_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(&path).unwrap();
+    assert!(indexed(&store, &["louvre"]).unwrap().is_empty());
+    assert_eq!(indexed(&store, &["rodin"]).unwrap(), ["resp_art"]);
+}
