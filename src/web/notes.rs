@@ -70,7 +70,7 @@ pub(crate) async fn bookmarks(State(state): State<WebState>) -> ApiResult<Json<V
     state
         .blocking(move |tree| {
             let mut marked = tree.annotated(Some(AnnotationKind::Bookmark))?;
-            marked.sort_by(|a, b| b.1.at.cmp(&a.1.at));
+            marked.sort_by_key(|m| std::cmp::Reverse(m.1.at));
             let refs = RefIndex::of(tree)?;
             let items = marked
                 .iter()
