@@ -10,6 +10,8 @@ mod support;
 
 mod annotations;
 mod backend_chat;
+#[cfg(feature = "web")]
+mod browser;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]

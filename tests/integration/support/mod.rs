@@ -3,6 +3,7 @@
 pub(crate) mod raw_http;
 pub(crate) mod shared_store;
 pub(crate) mod stores;
+pub(crate) mod webdriver;
 
 use std::path::PathBuf;
 
