@@ -33,6 +33,10 @@ mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sled")]
+pub(crate) mod segment;
+#[cfg(feature = "sled")]
+mod segment_index;
+#[cfg(feature = "sled")]
 mod sled;
 #[cfg(feature = "sled")]
 pub(crate) mod snapshot;
