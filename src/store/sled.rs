@@ -666,7 +666,8 @@ impl SledStore {
     fn write_batch(&self, batch: Batch) -> Result<u64> {
         let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
-        let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
+        let ops =
+            skip_overwritten_attempts(batch.into_ops().into_iter().map(Prepared::from).collect());
         let _turn = self
             .writing
             .lock()
@@ -1207,6 +1208,30 @@ impl NodePlan {
     fn moves_stored(&self) -> bool {
         !self.rewrite.is_empty() || !self.own_records.is_empty()
     }
+}
+
+/// Drops every attempt write that a later op of the same batch undoes: a
+/// group commit may carry a child's journal update (its response id) and the
+/// commit that removes its attempt together, and sled's cost is per record.
+fn skip_overwritten_attempts(ops: Vec<Prepared>) -> Vec<Prepared> {
+    // Each attempt's last removal in the batch.
+    let mut removed: foldhash::HashMap<[u8; 16], usize> = foldhash::HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Prepared::RemoveAttempt(key) = op {
+            removed.insert(*key, i);
+        }
+    }
+    if removed.is_empty() {
+        return ops;
+    }
+    ops.into_iter()
+        .enumerate()
+        .filter(|(i, op)| match op {
+            Prepared::PutAttempt(key, _) => removed.get(key).is_none_or(|&at| at < *i),
+            _ => true,
+        })
+        .map(|(_, op)| op)
+        .collect()
 }
 
 /// Removes the nodes `gone` from segment `number`, inside a transaction:

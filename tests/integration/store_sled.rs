@@ -682,3 +682,24 @@ fn a_batch_packs_its_nodes_into_segments_and_rewrites_them_on_replace_and_remove
     ids.sort();
     assert_eq!(ids, names(&["b", "d", "e"]));
 }
+
+#[test]
+fn an_attempt_written_and_removed_in_one_batch_is_never_stored() {
+    use resptree::store::{Attempt, AttemptParams};
+    let store = SledStore::temporary().unwrap();
+    let attempt =
+        |parent: &str| Attempt::new(Some(id(parent)), Vec::new(), AttemptParams::default());
+    let (a, b) = (attempt("p"), attempt("q"));
+    store
+        .apply(Batch::from(vec![
+            // Written, then removed: what a group commit of a journal update
+            // and the commit it ends looks like.
+            Op::PutAttempt(Box::new(a.clone())),
+            Op::RemoveAttempt(a.id),
+            // Removed, then written: the write stands.
+            Op::RemoveAttempt(b.id),
+            Op::PutAttempt(Box::new(b.clone())),
+        ]))
+        .unwrap();
+    assert_eq!(store.attempts().unwrap(), vec![b]);
+}
