@@ -32,8 +32,9 @@ pub(crate) const RECORD_VERSION: u8 = 1;
 ///
 /// 2: adds the topology log (and the snapshot beside the database).
 /// 3: drops the child index; new stores compress sled's pages.
+/// 4: new nodes are written packed into segment records (`store::segment`).
 /// Older stores are upgraded when they are opened.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {

@@ -35,6 +35,10 @@ mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sled")]
+pub(crate) mod segment;
+#[cfg(feature = "sled")]
+mod segment_index;
+#[cfg(feature = "sled")]
 mod sled;
 #[cfg(feature = "sled")]
 mod sled_search;

@@ -5,8 +5,9 @@
 //!
 //! | tree       | key                          | value                              |
 //! |------------|------------------------------|------------------------------------|
-//! | `topology` | node id                      | version + binary topology          |
-//! | `bodies`   | node id                      | version + JSON [`Node`]            |
+//! | `segments` | segment number (u32 BE)      | many nodes: id, topology, body     |
+//! | `topology` | node id                      | version + binary topology (≤ 3)    |
+//! | `bodies`   | node id                      | version + JSON [`Node`] (≤ 3)      |
 //! | `refs`     | ref name                     | version + target id                |
 //! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
 //! | `meta`     | `schema_version`             | `u32` little-endian                |
@@ -23,6 +24,15 @@
 //! node's children), and stores created since schema 3 let sled compress its
 //! pages with zstd: together a quarter of the space per small node that schema
 //! 2 took (`docs/store-format.md`, *Space*).
+//!
+//! Since schema 4 a batch writes its nodes packed into a few **segment**
+//! records ([`super::segment`]) instead of two records per node: sled's cost is
+//! per record, so this is what makes bulk inserts and group commits cheap. The
+//! snapshot and log carry each node's segment, from which a load builds the
+//! in-memory id → segment map ([`super::segment_index`]) that body reads use.
+//! Nodes written by schema 3 and older stay in their own `topology` and
+//! `bodies` records, which are still read (and removed when such a node is
+//! replaced or removed).
 //!
 //! The topology snapshot (a file beside the database) and the topology log are
 //! derived data that make a reopen read one file instead of every record; see
@@ -47,8 +57,10 @@ use crate::ids::{NodeId, RefName};
 use crate::node::Node;
 
 use super::codec::{self, SCHEMA_VERSION};
+use super::segment;
+use super::segment_index::SegmentIndex;
 use super::sled_search;
-use super::snapshot::{self, LogChange, LogOp, NO_PARENT, Pointer, Positioned};
+use super::snapshot::{self, LogChange, LogOp, NO_PARENT, OWN_RECORDS, Pointer, Positioned};
 use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
@@ -163,8 +175,12 @@ pub struct SledStore {
     db: sled::Db,
     path: Option<PathBuf>,
     durability: Durability,
+    /// Nodes written by schema 3 and older: one topology record each.
     topology: sled::Tree,
+    /// Nodes written by schema 3 and older: one body record each.
     bodies: sled::Tree,
+    /// Nodes written since schema 4, many per record.
+    segments: sled::Tree,
     refs: sled::Tree,
     attempts: sled::Tree,
     meta: sled::Tree,
@@ -185,6 +201,19 @@ pub struct SledStore {
     flushes: std::sync::atomic::AtomicU64,
     /// Why the store looks truncated, found at open: `(key, reason)`.
     lost_writes: Option<(String, String)>,
+    /// Which segment holds each node; built by a load (or, for a store used
+    /// without one, by a scan of the segments at the first read or write).
+    /// A writer that moves or removes existing nodes holds it exclusively
+    /// during its transaction, so a read never misses a node in between.
+    index: std::sync::RwLock<Option<SegmentIndex>>,
+    /// The next segment number to give out.
+    next_segment: std::sync::atomic::AtomicU32,
+    /// Whether `topology`/`bodies` may hold nodes (a store upgraded from
+    /// schema 3 or older): only then do reads and removals look there.
+    own_records: std::sync::atomic::AtomicBool,
+    /// Writers take turns: segment numbers and the index change with each
+    /// batch, and the group commit sends one writer at a time anyway.
+    writing: std::sync::Mutex<()>,
 }
 
 impl SledStore {
@@ -302,7 +331,7 @@ impl SledStore {
     /// that does not decode.
     pub fn child_index(&self) -> Result<Vec<(NodeId, NodeId)>> {
         let mut problems = Vec::new();
-        let nodes = self.scan_topology(&mut problems)?;
+        let (nodes, _) = self.scan_topology(&mut problems)?;
         if let Some(first) = problems.into_iter().next() {
             return Err(first);
         }
@@ -319,9 +348,23 @@ impl SledStore {
             db.open_tree(name)
                 .map_err(|e| Error::storage("opening the store", e))
         };
+        let segments = tree("segments")?;
+        let next_segment = match segments.last() {
+            Ok(Some((key, _))) => segment_number(&key).map_or(u32::MAX, |n| n.saturating_add(1)),
+            Ok(None) => OWN_RECORDS + 1,
+            Err(e) => return Err(Error::storage("opening the store", e)),
+        };
+        let topology = tree("topology")?;
+        let bodies = tree("bodies")?;
+        let own_records = !topology.is_empty() || !bodies.is_empty();
         let mut store = Self {
-            topology: tree("topology")?,
-            bodies: tree("bodies")?,
+            topology,
+            bodies,
+            segments,
+            index: std::sync::RwLock::new(None),
+            next_segment: std::sync::atomic::AtomicU32::new(next_segment),
+            own_records: std::sync::atomic::AtomicBool::new(own_records),
+            writing: std::sync::Mutex::new(()),
             refs: tree("refs")?,
             attempts: tree("attempts")?,
             meta: tree("meta")?,
@@ -467,8 +510,12 @@ impl SledStore {
             return Ok(());
         }
         let started = Instant::now();
-        let indexed =
-            sled_search::reindex(&self.bodies, &self.search_postings, &self.search_terms)?;
+        let indexed = sled_search::reindex(
+            &self.bodies,
+            &self.segments,
+            &self.search_postings,
+            &self.search_terms,
+        )?;
         self.meta
             .insert(sled_search::SEARCH_SEQ_KEY, &commit.to_le_bytes())
             .map_err(|e| Error::storage("recording the search index state", e))?;
@@ -496,6 +543,12 @@ impl SledStore {
                 .drop_tree(CHILD_INDEX_TREE)
                 .map_err(|e| Error::storage("upgrading the store: dropping the child index", e))?;
         }
+        // 3 → 4 writes new nodes into segments: the nodes already stored keep
+        // their own records, which this build still reads (and removes when
+        // such a node is replaced or removed), so nothing is rewritten. Their
+        // snapshot and log entries (version 1) read as "own records". Schema 3
+        // builds, which would not see nodes in segments, refuse the store from
+        // then on.
         meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
             .map_err(|e| Error::storage("upgrading the schema version", e))?;
         self.flush_db()
@@ -532,9 +585,13 @@ impl Store for SledStore {
             None => {
                 tracing::debug!(target: "resptree::store", store = "sled", "no usable snapshot: scanning the records");
                 let before = loaded.problems.len();
-                let mut nodes = self.scan_topology(&mut loaded.problems)?;
+                let (mut nodes, segments) = self.scan_topology(&mut loaded.problems)?;
                 let parents = snapshot::position_parents(&mut nodes);
-                let found = Positioned { nodes, parents };
+                let found = Positioned {
+                    nodes,
+                    parents,
+                    segments,
+                };
                 // A snapshot would hide the records the scan had to skip; they
                 // stay reported until they are fixed.
                 if loaded.problems.len() == before && !found.nodes.is_empty() {
@@ -543,6 +600,7 @@ impl Store for SledStore {
                 found
             }
         };
+        self.index_segments(&found);
         loaded.nodes = found.nodes;
         loaded.parent_positions = found.parents;
         for entry in self.refs.iter() {
@@ -563,6 +621,30 @@ impl Store for SledStore {
 
     fn node(&self, id: &NodeId) -> Result<Option<Node>> {
         let key = id.as_str().as_bytes();
+        // Held while reading, so a writer moving this node waits for us.
+        let index = self.index()?;
+        let candidates = index.as_ref().map(|i| i.candidates(id.as_str()));
+        for number in candidates.into_iter().flatten() {
+            let Some(bytes) = self
+                .segments
+                .get(number.to_be_bytes())
+                .map_err(|e| Error::storage("reading a node", e))?
+            else {
+                continue;
+            };
+            match segment::find(&bytes, id.as_str()) {
+                Ok(Some(body)) => {
+                    return codec::decode_body(body).map(Some).map_err(|reason| {
+                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
+                    });
+                }
+                Ok(None) => {}
+                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+            }
+        }
+        if !self.own_records.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(None);
+        }
         let Some(bytes) = self
             .bodies
             .get(key)
@@ -570,6 +652,7 @@ impl Store for SledStore {
         else {
             return Ok(None);
         };
+        drop(index);
         codec::decode_body(&bytes)
             .map(Some)
             .map_err(|reason| corrupt("bodies", key, reason))
@@ -693,8 +776,16 @@ impl SledStore {
     fn write_batch(&self, batch: Batch) -> Result<u64> {
         let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
-        let ops = self.prepare(batch)?;
-        let log_entry = self.log_entry(&ops);
+        let ops = skip_overwritten_attempts(self.prepare(batch)?);
+        let _turn = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let plan = self.plan_nodes(&ops)?;
+        let log_entry = self.log_entry(&ops, &plan);
+        // A batch that moves or removes stored nodes keeps readers out until
+        // the index knows where they went (see `node`).
+        let mut exclusive = plan.moves_stored().then(|| self.index_mut());
         let trees = (
             &self.topology,
             &self.bodies,
@@ -705,26 +796,31 @@ impl SledStore {
             &self.annotations,
             &self.search_postings,
             &self.search_terms,
+            &self.segments,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
-            |(topology, bodies, refs, attempts, meta, log, annotations, postings, terms)| {
+            |(
+                topology,
+                bodies,
+                refs,
+                attempts,
+                meta,
+                log,
+                annotations,
+                postings,
+                terms,
+                segments,
+            )| {
                 for op in &ops {
                     match op {
-                        Prepared::PutNode {
-                            id,
-                            topology: t,
-                            body,
-                            index,
-                        } => {
-                            topology.insert(id.as_bytes(), t.as_slice())?;
-                            bodies.insert(id.as_bytes(), body.as_slice())?;
+                        // Nodes are written below, as the plan packed them; their
+                        // postings here, in the same transaction.
+                        Prepared::PutNode { id, index, .. } => {
                             sled_search::put(postings, terms, id, index)?;
                         }
                         Prepared::RemoveNode(id) => {
-                            topology.remove(id.as_bytes())?;
-                            bodies.remove(id.as_bytes())?;
                             sled_search::remove(postings, terms, id)?;
                         }
                         Prepared::SetRef(name, target) => {
@@ -780,6 +876,16 @@ impl SledStore {
                         }
                     }
                 }
+                for id in &plan.own_records {
+                    topology.remove(id.as_bytes())?;
+                    bodies.remove(id.as_bytes())?;
+                }
+                for (&number, gone) in &plan.rewrite {
+                    drop_from_segment(segments, number, gone)?;
+                }
+                for (number, bytes) in &plan.segments {
+                    segments.insert(&number.to_be_bytes(), bytes.as_slice())?;
+                }
                 let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
                 meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
                 // The index is current with this batch, in the same transaction.
@@ -793,12 +899,97 @@ impl SledStore {
         );
         match result {
             Ok(()) => {
+                let placed = plan
+                    .placed
+                    .iter()
+                    .map(|&(i, number)| (ops[i].node_id(), number));
+                match exclusive.as_mut() {
+                    Some(index) => index
+                        .get_or_insert_with(SegmentIndex::default)
+                        .extend(placed),
+                    None => self
+                        .index_mut()
+                        .get_or_insert_with(SegmentIndex::default)
+                        .extend(placed),
+                }
                 trace::committed("sled", ops.len(), Some(committed.get()), started);
                 Ok(committed.get())
             }
             Err(TransactionError::Storage(e)) => Err(Error::storage("writing a batch", e)),
             Err(TransactionError::Abort(e)) => Err(e),
         }
+    }
+
+    /// Decides where a batch's nodes go: the nodes it stores (the last write
+    /// of each id wins) packed into new segments, and the older copies of the
+    /// nodes it replaces or removes, to be dropped in the same transaction.
+    fn plan_nodes(&self, ops: &[Prepared]) -> Result<NodePlan> {
+        let mut plan = NodePlan::default();
+        let mut last: foldhash::HashMap<&str, usize> = foldhash::HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            if matches!(op, Prepared::PutNode { .. } | Prepared::RemoveNode(_)) {
+                last.insert(op.node_id(), i);
+            }
+        }
+        if last.is_empty() {
+            return Ok(plan);
+        }
+        // Older copies: in segments (the index may name segments that do not
+        // hold the id after all; the rewrite then leaves them alone) and, in an
+        // upgraded store, in the node's own records.
+        {
+            let index = self.index()?;
+            let own_records = self.own_records.load(std::sync::atomic::Ordering::Acquire);
+            for &id in last.keys() {
+                for number in index
+                    .as_ref()
+                    .map(|i| i.candidates(id))
+                    .into_iter()
+                    .flatten()
+                {
+                    plan.rewrite.entry(number).or_default().push(id.to_owned());
+                }
+                let stored = own_records
+                    && self
+                        .bodies
+                        .contains_key(id.as_bytes())
+                        .map_err(|e| Error::storage("reading a node", e))?;
+                if stored {
+                    plan.own_records.push(id.to_owned());
+                }
+            }
+        }
+        // The puts that stand at the end of the batch, in order.
+        let live: Vec<(usize, segment::Entry<'_>)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Prepared::PutNode {
+                    id, topology, body, ..
+                } if last.get(id.as_str()) == Some(&i) => {
+                    Some((i, segment::Entry { id, topology, body }))
+                }
+                _ => None,
+            })
+            .collect();
+        let packed = segment::pack(live.iter().map(|&(_, entry)| entry));
+        let count = u32::try_from(packed.len()).unwrap_or(u32::MAX);
+        let first = self
+            .next_segment
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        if first.checked_add(count).is_none() {
+            return Err(Error::Unsupported(
+                "this store has used up its 4 billion segment numbers; copy it into a new store with store::migrate",
+            ));
+        }
+        // `pack` keeps the order, so the live puts fill the segments in turn.
+        let mut live = live.into_iter().map(|(i, _)| i);
+        for (number, (bytes, nodes)) in (first..).zip(packed) {
+            plan.placed
+                .extend(live.by_ref().take(nodes).map(|i| (i, number)));
+            plan.segments.push((number, bytes));
+        }
+        Ok(plan)
     }
 
     /// Makes every batch up to commit `seq` durable, sharing flushes: callers
@@ -840,8 +1031,10 @@ impl SledStore {
 
 /// Loading through the snapshot and the log, and keeping them short.
 impl SledStore {
-    /// Every readable topology record; unreadable ones are added to `problems`.
-    fn scan_topology(&self, problems: &mut Vec<Error>) -> Result<Vec<Topology>> {
+    /// Every readable topology record, in the nodes' own records and in
+    /// segments, with the segment of each ([`OWN_RECORDS`] for the former);
+    /// unreadable ones are added to `problems`.
+    fn scan_topology(&self, problems: &mut Vec<Error>) -> Result<(Vec<Topology>, Vec<u32>)> {
         let mut nodes = Vec::new();
         for entry in self.topology.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
@@ -857,7 +1050,97 @@ impl SledStore {
                 Err(reason) => problems.push(corrupt("topology", &key, reason)),
             }
         }
-        Ok(nodes)
+        let mut segments = vec![OWN_RECORDS; nodes.len()];
+        for entry in self.segments.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
+            let Some(number) = segment_number(&key) else {
+                problems.push(corrupt("segments", &key, "not a segment number"));
+                continue;
+            };
+            let entries = match segment::decode(&value) {
+                Ok(entries) => entries,
+                Err(reason) => {
+                    problems.push(Error::corrupt(format!("segments/{number}"), reason));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let decoded = NodeId::new(entry.id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|id| codec::decode_topology(id, entry.topology));
+                match decoded {
+                    Ok(t) => {
+                        nodes.push(t);
+                        segments.push(number);
+                    }
+                    Err(reason) => problems.push(Error::corrupt(
+                        format!("segments/{number}"),
+                        format!("node {}: {reason}", entry.id),
+                    )),
+                }
+            }
+        }
+        Ok((nodes, segments))
+    }
+
+    /// The index of every readable segment, for a store used without a load
+    /// (a load builds it from what it read).
+    fn scan_index(&self) -> Result<SegmentIndex> {
+        let mut index = SegmentIndex::default();
+        for entry in self.segments.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the segments", e))?;
+            // Unreadable segments are reported by the next load.
+            let (Some(number), Ok(entries)) = (segment_number(&key), segment::decode(&value))
+            else {
+                continue;
+            };
+            index.extend(entries.iter().map(|e| (e.id, number)));
+        }
+        Ok(index)
+    }
+
+    /// Replaces the index with one of what a load found.
+    fn index_segments(&self, found: &Positioned) {
+        let index = SegmentIndex::new(
+            found
+                .nodes
+                .iter()
+                .zip(&found.segments)
+                .filter(|&(_, &number)| number != OWN_RECORDS)
+                .map(|(t, &number)| (t.id.as_str(), number)),
+        );
+        *self.index_mut() = Some(index);
+    }
+
+    /// The index for reading, built first if no load has built it.
+    fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<SegmentIndex>>> {
+        {
+            let index = self
+                .index
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if index.is_some() {
+                return Ok(index);
+            }
+        }
+        {
+            let mut index = self.index_mut();
+            if index.is_none() {
+                *index = Some(self.scan_index()?);
+            }
+        }
+        Ok(self
+            .index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<SegmentIndex>> {
+        // A poisoned lock still guards a consistent index: entries are only
+        // ever added whole, and a stale entry costs a read, never a wrong answer.
+        self.index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The topology from the snapshot and the log after it, and how many
@@ -925,14 +1208,20 @@ impl SledStore {
         tracing::debug!(target: "resptree::store", store = "sled", seq, generation, nodes = found.nodes.len(), bytes = bytes.len(), "topology snapshot written");
     }
 
-    /// The log entry of a batch: its topology changes, or `None` if it has none
-    /// or the store is temporary (never reopened, so never reads its log).
-    fn log_entry(&self, ops: &[Prepared]) -> Option<Vec<u8>> {
+    /// The log entry of a batch: its topology changes (each stored node with
+    /// the segment `plan` put it in), or `None` if it has none or the store is
+    /// temporary (never reopened, so never reads its log).
+    fn log_entry(&self, ops: &[Prepared], plan: &NodePlan) -> Option<Vec<u8>> {
         self.path.as_ref()?;
+        let mut placed = plan.placed.iter().peekable();
         let changes: Vec<LogChange<'_>> = ops
             .iter()
-            .filter_map(|op| match op {
-                Prepared::PutNode { id, topology, .. } => Some(LogChange::Put(id, topology)),
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                // A put that a later op of the batch overrides is not stored.
+                Prepared::PutNode { id, topology, .. } => placed
+                    .next_if(|&&(at, _)| at == i)
+                    .map(|&(_, number)| LogChange::Put(id, topology, number)),
                 Prepared::RemoveNode(id) => Some(LogChange::Remove(id)),
                 _ => None,
             })
@@ -963,7 +1252,7 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
     let mut superseded = vec![false; changes.len()];
     for (i, change) in changes.iter().enumerate() {
         let id = match change {
-            LogOp::Put(t) => &t.id,
+            LogOp::Put(t, _) => &t.id,
             LogOp::Remove(id) => id,
         };
         if let Some(earlier) = latest.insert(id.clone(), i) {
@@ -973,6 +1262,7 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
     if !found.nodes.is_empty() {
         let nodes = std::mem::take(&mut found.nodes);
         let parents = std::mem::take(&mut found.parents);
+        let segments = std::mem::take(&mut found.segments);
         let mut renumbered = vec![NO_PARENT; nodes.len()];
         for (i, t) in nodes.into_iter().enumerate() {
             if !latest.contains_key(&t.id) {
@@ -982,6 +1272,9 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
                 found
                     .parents
                     .push(parents.get(i).copied().unwrap_or(NO_PARENT));
+                found
+                    .segments
+                    .push(segments.get(i).copied().unwrap_or(OWN_RECORDS));
             }
         }
         for parent in &mut found.parents {
@@ -993,9 +1286,10 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
     }
     drop(latest);
     for (change, superseded) in changes.into_iter().zip(superseded) {
-        if let (LogOp::Put(t), false) = (change, superseded) {
+        if let (LogOp::Put(t, segment), false) = (change, superseded) {
             found.nodes.push(t);
             found.parents.push(NO_PARENT);
+            found.segments.push(segment);
         }
     }
 }
@@ -1026,6 +1320,99 @@ enum Prepared {
     /// An annotation's key (`annotation_key`) and encoded record.
     PutAnnotation(Vec<u8>, Vec<u8>),
     RemoveAnnotation(Vec<u8>),
+}
+
+impl Prepared {
+    /// The node a `PutNode` or `RemoveNode` is about (empty for other ops).
+    fn node_id(&self) -> &str {
+        match self {
+            Self::PutNode { id, .. } | Self::RemoveNode(id) => id,
+            _ => "",
+        }
+    }
+}
+
+/// Where one batch's nodes go (see `SledStore::plan_nodes`).
+#[derive(Default)]
+struct NodePlan {
+    /// The new segments: number and record.
+    segments: Vec<(u32, Vec<u8>)>,
+    /// For each put that is stored, in batch order: its position among the
+    /// batch's ops and its segment.
+    placed: Vec<(usize, u32)>,
+    /// Segments that may hold an older copy of a node the batch replaces or
+    /// removes, with those nodes' ids.
+    rewrite: std::collections::BTreeMap<u32, Vec<String>>,
+    /// Nodes of the batch that have their own records (schema 3 and older).
+    own_records: Vec<String>,
+}
+
+impl NodePlan {
+    /// Whether the batch moves or removes nodes already stored.
+    fn moves_stored(&self) -> bool {
+        !self.rewrite.is_empty() || !self.own_records.is_empty()
+    }
+}
+
+/// Drops every attempt write that a later op of the same batch undoes: a
+/// group commit may carry a child's journal update (its response id) and the
+/// commit that removes its attempt together, and sled's cost is per record.
+fn skip_overwritten_attempts(ops: Vec<Prepared>) -> Vec<Prepared> {
+    // Each attempt's last removal in the batch.
+    let mut removed: foldhash::HashMap<[u8; 16], usize> = foldhash::HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Prepared::RemoveAttempt(key) = op {
+            removed.insert(*key, i);
+        }
+    }
+    if removed.is_empty() {
+        return ops;
+    }
+    ops.into_iter()
+        .enumerate()
+        .filter(|(i, op)| match op {
+            Prepared::PutAttempt(key, _) => removed.get(key).is_none_or(|&at| at < *i),
+            _ => true,
+        })
+        .map(|(_, op)| op)
+        .collect()
+}
+
+/// Removes the nodes `gone` from segment `number`, inside a transaction:
+/// rewrites the segment without them, or deletes it if nothing is left.
+fn drop_from_segment(
+    segments: &sled::transaction::TransactionalTree,
+    number: u32,
+    gone: &[String],
+) -> std::result::Result<(), ConflictableTransactionError<Error>> {
+    let key = number.to_be_bytes();
+    let Some(bytes) = segments.get(key)? else {
+        return Ok(());
+    };
+    // A segment that does not decode cannot be rewritten without losing the
+    // other nodes in it: refuse the batch and say which record it is.
+    let entries = segment::decode(&bytes).map_err(|reason| {
+        ConflictableTransactionError::Abort(Error::corrupt(format!("segments/{number}"), reason))
+    })?;
+    let kept: Vec<segment::Entry<'_>> = entries
+        .iter()
+        .filter(|e| !gone.iter().any(|id| id == e.id))
+        .copied()
+        .collect();
+    if kept.len() == entries.len() {
+        return Ok(());
+    }
+    if kept.is_empty() {
+        segments.remove(&key)?;
+    } else {
+        segments.insert(&key, segment::encode(&kept))?;
+    }
+    Ok(())
+}
+
+/// A segment's number from its key (4 bytes, big-endian, so they sort).
+fn segment_number(key: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(key).ok().map(u32::from_be_bytes)
 }
 
 impl From<Op> for Prepared {

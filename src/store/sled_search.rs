@@ -28,7 +28,7 @@ use crate::search::document::index_terms;
 use crate::search::index::score;
 use crate::search::{Candidate, IndexQuery};
 
-use super::codec;
+use super::{codec, segment};
 
 /// The sled tree of postings.
 pub(super) const POSTINGS_TREE: &str = "search_postings";
@@ -159,46 +159,84 @@ pub(super) fn query(postings: &sled::Tree, query: &IndexQuery) -> Result<Vec<Can
     Ok(out)
 }
 
-/// Rebuilds the index from the node bodies, outside any transaction: called at
+/// Rebuilds the index from the node bodies (schema 4's segments and the own
+/// records older nodes may still have), outside any transaction: called at
 /// open, before the store is handed to anyone, and redone from scratch if the
 /// process dies half way (`search_seq` is written only after it). Returns the
 /// number of nodes indexed; bodies that do not decode are skipped (a search
 /// never finds them; `ResponseTree::get` reports them).
 pub(super) fn reindex(
     bodies: &sled::Tree,
+    segments: &sled::Tree,
     postings: &sled::Tree,
     terms: &sled::Tree,
 ) -> Result<usize> {
     let write = |e| Error::storage("re-indexing the store for search", e);
     postings.clear().map_err(write)?;
     terms.clear().map_err(write)?;
-    let (mut post_batch, mut term_batch) = (sled::Batch::default(), sled::Batch::default());
-    let (mut indexed, mut pending) = (0, 0);
+    let mut batches = Reindex::default();
     for record in bodies.iter() {
         let (key, value) = record.map_err(write)?;
-        let Ok(node) = codec::decode_body(&value) else {
+        batches.add(&key, &value, postings, terms)?;
+    }
+    for record in segments.iter() {
+        let (_, value) = record.map_err(write)?;
+        // An unreadable segment is reported by the next load.
+        let Ok(entries) = segment::decode(&value) else {
             continue;
+        };
+        for entry in entries {
+            batches.add(entry.id.as_bytes(), entry.body, postings, terms)?;
+        }
+    }
+    batches.flush(postings, terms)?;
+    Ok(batches.indexed)
+}
+
+/// The postings and terms of a re-index, written in chunks of [`REINDEX_CHUNK`] nodes.
+#[derive(Default)]
+struct Reindex {
+    postings: sled::Batch,
+    terms: sled::Batch,
+    indexed: usize,
+    pending: usize,
+}
+
+impl Reindex {
+    fn add(
+        &mut self,
+        id: &[u8],
+        body: &[u8],
+        postings: &sled::Tree,
+        terms: &sled::Tree,
+    ) -> Result<()> {
+        let Ok(node) = codec::decode_body(body) else {
+            return Ok(());
         };
         let entry = entry(&node);
         for (key, tf) in entry.postings {
-            post_batch.insert(key, &tf[..]);
+            self.postings.insert(key, &tf[..]);
         }
-        term_batch.insert(key, entry.terms);
-        indexed += 1;
-        pending += 1;
-        if pending == REINDEX_CHUNK {
-            postings
-                .apply_batch(std::mem::take(&mut post_batch))
-                .map_err(write)?;
-            terms
-                .apply_batch(std::mem::take(&mut term_batch))
-                .map_err(write)?;
-            pending = 0;
+        self.terms.insert(id, entry.terms);
+        self.indexed += 1;
+        self.pending += 1;
+        if self.pending == REINDEX_CHUNK {
+            self.flush(postings, terms)?;
         }
+        Ok(())
     }
-    postings.apply_batch(post_batch).map_err(write)?;
-    terms.apply_batch(term_batch).map_err(write)?;
-    Ok(indexed)
+
+    fn flush(&mut self, postings: &sled::Tree, terms: &sled::Tree) -> Result<()> {
+        let write = |e| Error::storage("re-indexing the store for search", e);
+        postings
+            .apply_batch(std::mem::take(&mut self.postings))
+            .map_err(write)?;
+        terms
+            .apply_batch(std::mem::take(&mut self.terms))
+            .map_err(write)?;
+        self.pending = 0;
+        Ok(())
+    }
 }
 
 fn posting_key(term: &[u8], id: &[u8]) -> Vec<u8> {

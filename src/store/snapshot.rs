@@ -31,16 +31,28 @@ const NAMED_PARENT: u32 = u32::MAX - 1;
 
 /// The first bytes of a snapshot file.
 const MAGIC: &[u8; 8] = b"RTTOPO\r\n";
-/// The format version of a snapshot file and of a snapshot pointer.
-const SNAPSHOT_VERSION: u8 = 1;
+/// The format version of a snapshot file. Version 2 (schema 4) adds each
+/// node's segment; version 1 files (every node in its own records) still read.
+const SNAPSHOT_VERSION: u8 = 2;
+/// The format version of a snapshot pointer.
+const POINTER_VERSION: u8 = 1;
+/// The format version of a topology log entry. Version 2 (schema 4) adds each
+/// stored node's segment; version 1 entries still read.
+const LOG_VERSION: u8 = 2;
+
+/// The segment number of a node kept in its own records (`topology` and
+/// `bodies`, as schema 3 and older wrote every node), not in a segment.
+pub(crate) const OWN_RECORDS: u32 = 0;
 
 /// Topology records with each parent's position among them, as a snapshot
 /// decodes. `parents[i]` is the index in `nodes` of `nodes[i]`'s parent, or
-/// [`NO_PARENT`].
+/// [`NO_PARENT`]; `segments[i]` is the segment holding `nodes[i]`
+/// ([`OWN_RECORDS`] if none).
 #[derive(Debug, Default)]
 pub(crate) struct Positioned {
     pub(crate) nodes: Vec<Topology>,
     pub(crate) parents: Vec<u32>,
+    pub(crate) segments: Vec<u32>,
 }
 
 /// Finds each record's parent among `nodes`: returns every parent's position
@@ -114,6 +126,8 @@ pub(crate) fn encode(found: &Positioned) -> Option<Vec<u8>> {
         for c in t.extra_context.iter().take(usize::from(contexts)) {
             push_str(&mut out, c.as_str());
         }
+        let segment = found.segments.get(i).copied().unwrap_or(OWN_RECORDS);
+        out.extend_from_slice(&segment.to_le_bytes());
     }
     Some(out)
 }
@@ -126,9 +140,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
         return Err("not a topology snapshot".into());
     }
     let version = r.u8()?;
-    if version != SNAPSHOT_VERSION {
+    if version != 1 && version != SNAPSHOT_VERSION {
         return Err(format!(
-            "snapshot version {version}, this build reads {SNAPSHOT_VERSION}"
+            "snapshot version {version}, this build reads up to {SNAPSHOT_VERSION}"
         ));
     }
     let count = u64::from_le_bytes(r.array()?);
@@ -141,6 +155,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
     let mut out = Positioned {
         nodes: Vec::with_capacity(count),
         parents: Vec::with_capacity(count),
+        segments: Vec::with_capacity(count),
     };
     for _ in 0..count {
         let id = node_id(r.str()?)?;
@@ -160,6 +175,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
         for _ in 0..contexts {
             extra_context.push(node_id(r.str()?)?);
         }
+        let segment = if version == 1 {
+            OWN_RECORDS
+        } else {
+            u32::from_le_bytes(r.array()?)
+        };
+        out.segments.push(segment);
         out.nodes.push(Topology {
             id,
             parent,
@@ -211,7 +232,7 @@ impl Pointer {
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(33);
-        out.push(SNAPSHOT_VERSION);
+        out.push(POINTER_VERSION);
         for n in [self.generation, self.seq, self.len, self.checksum] {
             out.extend_from_slice(&n.to_le_bytes());
         }
@@ -221,7 +242,7 @@ impl Pointer {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION {
+        if version != POINTER_VERSION {
             return Err(format!("snapshot pointer version {version}"));
         }
         let mut field = || r.array().map(u64::from_le_bytes);
@@ -319,8 +340,9 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
 /// One change in the topology log.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum LogOp {
-    /// The node was stored (added or replaced) with this topology.
-    Put(Topology),
+    /// The node was stored (added or replaced) with this topology, in this
+    /// segment ([`OWN_RECORDS`] for a version 1 entry).
+    Put(Topology, u32),
     /// The node was removed.
     Remove(NodeId),
 }
@@ -329,18 +351,19 @@ const LOG_PUT: u8 = 0;
 const LOG_REMOVE: u8 = 1;
 
 /// Encodes one batch's topology changes as a log entry: a version byte, then per
-/// change a tag, the id and (for a put) the topology record.
+/// change a tag, the id and (for a put) the topology record and the segment.
 pub(crate) fn encode_log<'a>(ops: impl IntoIterator<Item = LogChange<'a>>) -> Vec<u8> {
-    let mut out = vec![codec::RECORD_VERSION];
+    let mut out = vec![LOG_VERSION];
     for op in ops {
         match op {
-            LogChange::Put(id, record) => {
+            LogChange::Put(id, record, segment) => {
                 out.push(LOG_PUT);
                 push_str(&mut out, id);
                 // Topology records are a few hundred bytes at most.
                 let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
                 out.extend_from_slice(&len.to_le_bytes());
                 out.extend_from_slice(record);
+                out.extend_from_slice(&segment.to_le_bytes());
             }
             LogChange::Remove(id) => {
                 out.push(LOG_REMOVE);
@@ -354,14 +377,19 @@ pub(crate) fn encode_log<'a>(ops: impl IntoIterator<Item = LogChange<'a>>) -> Ve
 /// A change as the writer has it: ids as strings, topology already encoded.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LogChange<'a> {
-    Put(&'a str, &'a [u8]),
+    Put(&'a str, &'a [u8], u32),
     Remove(&'a str),
 }
 
 /// Decodes a log entry.
 pub(crate) fn decode_log(bytes: &[u8]) -> Result<Vec<LogOp>, String> {
     let mut r = Reader::new(bytes);
-    codec::check_version(r.u8()?)?;
+    let version = r.u8()?;
+    if version != 1 && version != LOG_VERSION {
+        return Err(format!(
+            "log entry version {version}, this build reads up to {LOG_VERSION}"
+        ));
+    }
     let mut ops = Vec::new();
     while r.remaining() > 0 {
         let tag = r.u8()?;
@@ -370,7 +398,12 @@ pub(crate) fn decode_log(bytes: &[u8]) -> Result<Vec<LogOp>, String> {
             LOG_PUT => {
                 let len = u32::from_le_bytes(r.array()?);
                 let record = r.take(len as usize)?;
-                ops.push(LogOp::Put(codec::decode_topology(id, record)?));
+                let segment = if version == 1 {
+                    OWN_RECORDS
+                } else {
+                    u32::from_le_bytes(r.array()?)
+                };
+                ops.push(LogOp::Put(codec::decode_topology(id, record)?, segment));
             }
             LOG_REMOVE => ops.push(LogOp::Remove(id)),
             other => return Err(format!("unknown log tag {other}")),
@@ -409,7 +442,12 @@ mod tests {
     /// `nodes` with their parents positioned, ready to encode.
     fn positioned(mut nodes: Vec<Topology>) -> Positioned {
         let parents = position_parents(&mut nodes);
-        Positioned { nodes, parents }
+        let segments = (0..nodes.len() as u32).collect();
+        Positioned {
+            nodes,
+            parents,
+            segments,
+        }
     }
 
     #[test]
@@ -427,12 +465,14 @@ mod tests {
         let decoded = decode(&encode(&found).unwrap()).unwrap();
         assert_eq!(decoded.nodes, sample());
         assert_eq!(decoded.parents, found.parents);
+        assert_eq!(decoded.segments, found.segments);
         let (c, a) = (&decoded.nodes[0], &decoded.nodes[1]);
         assert!(c.parent.as_ref().unwrap().ptr_eq(&a.id));
         // A wrong position is not written: the parent goes by id instead.
         let wrong = Positioned {
             nodes: sample(),
             parents: vec![2, NO_PARENT, 0, 1],
+            segments: Vec::new(),
         };
         let decoded = decode(&encode(&wrong).unwrap()).unwrap();
         assert_eq!(decoded.nodes, sample());
@@ -440,10 +480,12 @@ mod tests {
         let unpositioned = Positioned {
             nodes: sample(),
             parents: Vec::new(),
+            segments: Vec::new(),
         };
         let decoded = decode(&encode(&unpositioned).unwrap()).unwrap();
         assert_eq!(decoded.nodes, sample());
         assert_eq!(decoded.parents, vec![NO_PARENT; 4]);
+        assert_eq!(decoded.segments, vec![OWN_RECORDS; 4]);
         assert_eq!(
             decode(&encode(&Positioned::default()).unwrap())
                 .unwrap()
@@ -470,7 +512,8 @@ mod tests {
         assert!(decode(&huge).unwrap_err().contains("cannot fit"));
         // A parent position past the end.
         let mut bad = encode(&positioned(vec![rec("a", None, &[], 1)])).unwrap();
-        let at = bad.len() - 6;
+        // The parent position, then the context count (2 bytes), then the segment (4).
+        let at = bad.len() - 10;
         bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
         assert!(decode(&bad).unwrap_err().contains("out of range"));
         assert_ne!(checksum(&good), checksum(&good[..good.len() - 1]));
@@ -502,20 +545,54 @@ mod tests {
     }
 
     #[test]
+    fn version_1_snapshots_read_as_nodes_in_their_own_records() {
+        // Version 1 (schema 3): the same layout without the segment number.
+        let found = positioned(sample());
+        let v2 = encode(&found).unwrap();
+        let mut v1 = v2[..MAGIC.len() + 9].to_vec();
+        v1[MAGIC.len()] = 1;
+        let mut r = Reader::new(&v2[v1.len()..]);
+        for _ in 0..found.nodes.len() {
+            let start = r.pos;
+            r.str().unwrap();
+            r.take(8).unwrap();
+            if u32::from_le_bytes(r.array().unwrap()) == NAMED_PARENT {
+                r.str().unwrap();
+            }
+            for _ in 0..u16::from_le_bytes(r.array().unwrap()) {
+                r.str().unwrap();
+            }
+            v1.extend_from_slice(&r.bytes[start..r.pos]);
+            r.take(4).unwrap();
+        }
+        let decoded = decode(&v1).unwrap();
+        assert_eq!(decoded.nodes, sample());
+        assert_eq!(decoded.parents, found.parents);
+        assert_eq!(decoded.segments, vec![OWN_RECORDS; 4]);
+    }
+
+    #[test]
     fn log_entries_round_trip() {
         let t = rec("b", Some("a"), &["x"], 7);
         let record = codec::encode_topology(&t);
-        let bytes = encode_log([LogChange::Put("b", &record), LogChange::Remove("z")]);
+        let bytes = encode_log([LogChange::Put("b", &record, 9), LogChange::Remove("z")]);
         assert_eq!(
             decode_log(&bytes).unwrap(),
-            vec![LogOp::Put(t), LogOp::Remove(id("z"))]
+            vec![LogOp::Put(t.clone(), 9), LogOp::Remove(id("z"))]
         );
         for cut in 2..bytes.len() {
             // Cutting between the two changes leaves a valid shorter entry.
-            if cut != 1 + 1 + 2 + 1 + 4 + record.len() {
+            if cut != 1 + 1 + 2 + 1 + 4 + record.len() + 4 {
                 assert!(decode_log(&bytes[..cut]).is_err(), "cut at {cut}");
             }
         }
+        // A version 1 entry (schema 3) has no segment: its nodes are in their
+        // own records.
+        let mut v1 = vec![1, LOG_PUT];
+        push_str(&mut v1, "b");
+        v1.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        v1.extend_from_slice(&record);
+        assert_eq!(decode_log(&v1).unwrap(), vec![LogOp::Put(t, OWN_RECORDS)]);
         assert!(
             decode_log(b"\x01\x07\x01\x00a")
                 .unwrap_err()

@@ -237,17 +237,32 @@ fn write_seeds() {
             seed(format!("topology_log-{i}"), &entry.unwrap().1);
         }
     }
-    drop(resptree::ResponseTree::open(&path).unwrap());
+    // A reopen folds the log into a snapshot (here at once, not after 1 024 changes).
+    let store = resptree::store::SledStore::open(&path)
+        .unwrap()
+        .with_snapshot_every(1);
+    drop(resptree::ResponseTree::with_store(store).unwrap());
     seed(
         "snapshot-0".to_owned(),
         &std::fs::read(path.join("topology-1.snapshot")).unwrap(),
     );
     let db = crate::support::open_raw(&path);
-    for tree_name in ["topology", "bodies", "refs", "attempts"] {
+    for tree_name in ["segments", "refs", "attempts"] {
         for (i, entry) in db.open_tree(tree_name).unwrap().iter().enumerate() {
             let (_, value) = entry.unwrap();
             seed(format!("{tree_name}-{i}"), &value);
         }
+    }
+    // Schema 4 keeps topology and body records inside segments; seed each on
+    // its own too, as the decoders see them.
+    let nodes = db
+        .open_tree("segments")
+        .unwrap()
+        .iter()
+        .flat_map(|entry| crate::support::decode_segment(&entry.unwrap().1));
+    for (i, e) in nodes.enumerate() {
+        seed(format!("topology-{i}"), &e.topology);
+        seed(format!("bodies-{i}"), &e.body);
     }
 }
 

@@ -57,19 +57,20 @@ fn corrupt_records_are_reported_and_skipped() {
     }
     {
         // Damage the store behind resptree's back, with sled itself.
+        // Nodes live in segment records (schema 4); a node's own records
+        // (schema 3 and older) are still read, so damage there counts too.
         let db = open_raw(&path);
+        crate::support::edit_segment_entry(&db, "resp_a1", |e| {
+            e.topology = b"\x01garbage".to_vec()
+        });
+        crate::support::edit_segment_entry(&db, "resp_b", |e| e.body = b"\x01{not json".to_vec());
         let topology = db.open_tree("topology").unwrap();
-        topology.insert("resp_a1", &b"\x01garbage"[..]).unwrap();
         topology
             .insert("resp_future", &b"\x07whatever"[..])
             .unwrap();
         topology.insert(&b"\xff\xfe"[..], &b"\x01"[..]).unwrap();
         let refs = db.open_tree("refs").unwrap();
         refs.insert("broken", &b""[..]).unwrap();
-        db.open_tree("bodies")
-            .unwrap()
-            .insert("resp_b", &b"\x01{not json"[..])
-            .unwrap();
         db.flush().unwrap();
     }
     forget_snapshot(&path);
@@ -83,7 +84,16 @@ fn corrupt_records_are_reported_and_skipped() {
         })
         .collect();
     assert_eq!(keys.len(), 4, "{keys:?}");
-    assert!(keys.contains(&"topology/resp_a1".to_owned()));
+    // A bad topology inside a segment names the segment and the node.
+    let a1 = t
+        .load_problems()
+        .iter()
+        .find(|e| e.to_string().contains("resp_a1"))
+        .unwrap();
+    assert!(
+        matches!(a1, Error::CorruptRecord { key, .. } if key.starts_with("segments/")),
+        "{a1}"
+    );
     assert!(keys.contains(&"topology/resp_future".to_owned()));
     assert!(keys.contains(&"refs/broken".to_owned()));
     assert!(keys.iter().any(|k| k.starts_with("topology/\u{fffd}")));
@@ -213,12 +223,10 @@ fn newer_schema_is_refused() {
 }
 
 /// Writes a `topology` record with sled itself, behind the store's back.
-fn put_raw_topology(path: &std::path::Path, key: &str, value: &[u8]) {
+/// Overwrites node `id`'s topology record inside its segment, with sled itself.
+fn put_raw_topology(path: &std::path::Path, id: &str, value: &[u8]) {
     let db = open_raw(path);
-    db.open_tree("topology")
-        .unwrap()
-        .insert(key, value)
-        .unwrap();
+    crate::support::edit_segment_entry(&db, id, |e| e.topology = value.to_vec());
     db.flush().unwrap();
 }
 
@@ -343,7 +351,7 @@ fn a_version_1_store_is_upgraded() {
         .get("schema_version")
         .unwrap()
         .unwrap();
-    assert_eq!(version.as_ref(), 3_u32.to_le_bytes());
+    assert_eq!(version.as_ref(), 4_u32.to_le_bytes());
     assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
 }
 
@@ -364,7 +372,7 @@ fn records_changed_behind_the_stores_back_show_once_the_snapshot_is_forgotten() 
     assert!(
         t.load_problems()
             .iter()
-            .any(|e| e.to_string().contains("topology/resp_a1")),
+            .any(|e| matches!(e, Error::CorruptRecord { key, reason } if key.starts_with("segments/") && reason.contains("resp_a1"))),
         "{:?}",
         t.load_problems()
     );
@@ -469,7 +477,7 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.unwrap().as_ref(), 3_u32.to_le_bytes());
+    assert_eq!(version.unwrap().as_ref(), 4_u32.to_le_bytes());
     assert!(
         !db.tree_names().iter().any(|n| n.as_ref() == b"children"),
         "the child index is dropped"
@@ -479,4 +487,219 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
     assert_eq!(*t.graph(), live);
     let b1 = nodes.iter().find(|n| n.id.as_str() == "resp_b1").unwrap();
     assert_eq!(&t.get(&b1.id).unwrap(), b1);
+}
+
+/// Writes, with sled itself, a store as schema version 3 left it: compressed
+/// sled pages, one topology and one body record per node, a version 1
+/// topology-log entry per node under its commit number, the empty snapshot
+/// pointer (so a load replays that log), and a ref.
+fn write_schema_3_store(path: &std::path::Path, nodes: &[resptree::Node]) {
+    let db = sled::Config::new()
+        .path(path)
+        .use_compression(true)
+        .open()
+        .unwrap();
+    let tree = |name: &str| db.open_tree(name).unwrap();
+    let (topology, bodies, log) = (tree("topology"), tree("bodies"), tree("topology_log"));
+    let with_len = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    for (seq, n) in (1_u64..).zip(nodes) {
+        let mut record = vec![1_u8];
+        record.extend_from_slice(&n.created_at.as_millis().to_le_bytes());
+        with_len(&mut record, n.parent.as_ref().map_or("", NodeId::as_str));
+        record.extend_from_slice(&(n.extra_context.len() as u16).to_le_bytes());
+        for c in &n.extra_context {
+            with_len(&mut record, c.as_str());
+        }
+        let mut entry = vec![1_u8, 0];
+        with_len(&mut entry, n.id.as_str());
+        entry.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        entry.extend_from_slice(&record);
+        log.insert(seq.to_be_bytes(), entry).unwrap();
+        topology.insert(n.id.as_str(), record).unwrap();
+        let mut body = vec![1_u8];
+        serde_json::to_writer(&mut body, n).unwrap();
+        bodies.insert(n.id.as_str(), body).unwrap();
+    }
+    tree("refs").insert("best", &b"\x01resp_b1"[..]).unwrap();
+    let meta = tree("meta");
+    meta.insert("schema_version", &3_u32.to_le_bytes()).unwrap();
+    meta.insert("commit_seq", &(nodes.len() as u64).to_le_bytes())
+        .unwrap();
+    let mut empty_pointer = vec![1_u8];
+    empty_pointer.extend_from_slice(&[0; 32]);
+    meta.insert("snapshot", empty_pointer).unwrap();
+    db.flush().unwrap();
+}
+
+fn raw_tree_len(path: &std::path::Path, name: &str) -> usize {
+    open_raw(path).open_tree(name).unwrap().len()
+}
+
+#[test]
+fn a_version_3_store_is_upgraded_and_its_nodes_move_to_segments_as_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let nodes = crate::tree::sample_nodes();
+    write_schema_3_store(&path, &nodes);
+
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    assert_eq!(t.len(), nodes.len());
+    for n in &nodes {
+        assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
+    assert_eq!(t.get_ref("best").unwrap(), id("resp_b1"));
+    // New nodes go into a segment; removing old ones removes their records.
+    let b1 = nodes.iter().find(|n| n.id.as_str() == "resp_b1").unwrap();
+    t.insert(node("resp_new", Some(b1.id.as_str()), 99, "q", "a"))
+        .unwrap();
+    let removed = t.remove_subtree(&id("resp_a1")).unwrap();
+    assert!(!removed.is_empty());
+    let live = t.graph().clone();
+    drop(t);
+
+    let db = open_raw(&path);
+    let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+    assert_eq!(version.unwrap().as_ref(), 4_u32.to_le_bytes());
+    drop(db);
+    let own = nodes.len() - removed.len();
+    assert_eq!(raw_tree_len(&path, "topology"), own);
+    assert_eq!(raw_tree_len(&path, "bodies"), own);
+    assert_eq!(raw_tree_len(&path, "segments"), 1);
+
+    // Through the log (version 1 entries, then version 2), and by a scan.
+    for scan in [false, true] {
+        if scan {
+            forget_snapshot(&path);
+        }
+        let t = ResponseTree::open(&path).unwrap();
+        assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+        assert_eq!(*t.graph(), live, "scan: {scan}");
+        assert_eq!(&t.get(&b1.id).unwrap(), b1);
+        assert_eq!(t.get(&id("resp_new")).unwrap().parent, Some(b1.id.clone()));
+        assert!(matches!(t.get(&id("resp_a1")), Err(Error::NodeNotFound(_))));
+    }
+
+    // A node replaced through the store leaves its own records for a segment.
+    let store = SledStore::open(&path).unwrap();
+    store.load().unwrap();
+    let mut changed = b1.clone();
+    changed.model = Some("replaced".into());
+    store
+        .apply(Batch::from(vec![Op::PutNode(Box::new(changed.clone()))]))
+        .unwrap();
+    assert_eq!(store.node(&b1.id).unwrap(), Some(changed));
+    drop(store);
+    assert_eq!(raw_tree_len(&path, "bodies"), own - 1);
+    assert_eq!(raw_tree_len(&path, "segments"), 2);
+}
+
+/// The segments' contents, with sled itself: `(segment number, ids)`.
+fn segment_ids(path: &std::path::Path) -> Vec<(u32, Vec<String>)> {
+    open_raw(path)
+        .open_tree("segments")
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let (key, value) = item.unwrap();
+            let number = u32::from_be_bytes(key.as_ref().try_into().unwrap());
+            let ids = crate::support::decode_segment(&value)
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            (number, ids)
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_packs_its_nodes_into_segments_and_rewrites_them_on_replace_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let put = |n: resptree::Node| Op::PutNode(Box::new(n));
+    let names = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.load().unwrap();
+        store
+            .apply(Batch::from(vec![
+                put(node("a", None, 1, "q", "a")),
+                put(node("b", Some("a"), 2, "q", "b")),
+                put(node("c", Some("a"), 3, "q", "c")),
+                // Stored, then removed again in the same batch: never written.
+                put(node("gone", Some("a"), 4, "q", "g")),
+                Op::RemoveNode(id("gone")),
+            ]))
+            .unwrap();
+        // Replacing b moves it to a new segment; removing c shrinks the first.
+        store
+            .apply(Batch::from(vec![
+                put(node("b", Some("a"), 2, "q", "b2")),
+                Op::RemoveNode(id("c")),
+                // Removed, then stored again: the put stands.
+                Op::RemoveNode(id("d")),
+                put(node("d", Some("b"), 5, "q", "d")),
+            ]))
+            .unwrap();
+        assert_eq!(
+            store.node(&id("b")).unwrap(),
+            Some(node("b", Some("a"), 2, "q", "b2"))
+        );
+        assert!(store.node(&id("c")).unwrap().is_none());
+        assert!(store.node(&id("gone")).unwrap().is_none());
+        assert!(store.node(&id("d")).unwrap().is_some());
+    }
+    assert_eq!(
+        segment_ids(&path),
+        vec![(1, names(&["a"])), (2, names(&["b", "d"]))]
+    );
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.load().unwrap();
+        store
+            .apply(Batch::from(vec![Op::RemoveNode(id("a"))]))
+            .unwrap();
+        // A store used without a load finds its segments all the same.
+        let fresh = || SledStore::open(&path).unwrap();
+        drop(store);
+        let store = fresh();
+        assert!(store.node(&id("a")).unwrap().is_none());
+        assert_eq!(store.node(&id("d")).unwrap().unwrap().id, id("d"));
+    }
+    assert_eq!(segment_ids(&path), vec![(2, names(&["b", "d"]))]);
+    // New segments are numbered after the last one, across reopens.
+    let store = SledStore::open(&path).unwrap();
+    store
+        .apply(Batch::from(vec![put(node("e", None, 6, "q", "e"))]))
+        .unwrap();
+    drop(store);
+    assert_eq!(segment_ids(&path).last().unwrap().0, 3);
+    let loaded = SledStore::open(&path).unwrap().load().unwrap();
+    let mut ids: Vec<String> = loaded.nodes.iter().map(|t| t.id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, names(&["b", "d", "e"]));
+}
+
+#[test]
+fn an_attempt_written_and_removed_in_one_batch_is_never_stored() {
+    use resptree::store::{Attempt, AttemptParams};
+    let store = SledStore::temporary().unwrap();
+    let attempt =
+        |parent: &str| Attempt::new(Some(id(parent)), Vec::new(), AttemptParams::default());
+    let (a, b) = (attempt("p"), attempt("q"));
+    store
+        .apply(Batch::from(vec![
+            // Written, then removed: what a group commit of a journal update
+            // and the commit it ends looks like.
+            Op::PutAttempt(Box::new(a.clone())),
+            Op::RemoveAttempt(a.id),
+            // Removed, then written: the write stands.
+            Op::RemoveAttempt(b.id),
+            Op::PutAttempt(Box::new(b.clone())),
+        ]))
+        .unwrap();
+    assert_eq!(store.attempts().unwrap(), vec![b]);
 }

@@ -84,3 +84,68 @@ pub(crate) fn forget_snapshot(path: &std::path::Path) {
         .forget_snapshot()
         .unwrap();
 }
+
+/// One node of a segment record, as `docs/store-format.md` lays it out.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentEntry {
+    pub(crate) id: String,
+    pub(crate) topology: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Decodes a segment record (schema 4): version 1, `u32` count, then per node
+/// `u16` id length + id, `u32` length + topology record, `u32` length + body.
+pub(crate) fn decode_segment(bytes: &[u8]) -> Vec<SegmentEntry> {
+    assert_eq!(bytes[0], 1, "segment version");
+    let count = u32::from_le_bytes(bytes[1..5].try_into().unwrap());
+    let mut at = 5;
+    let mut take = |n: usize| {
+        let out = bytes[at..at + n].to_vec();
+        at += n;
+        out
+    };
+    let entries = (0..count)
+        .map(|_| {
+            let id_len = u16::from_le_bytes(take(2).try_into().unwrap());
+            let id = String::from_utf8(take(usize::from(id_len))).unwrap();
+            let len = u32::from_le_bytes(take(4).try_into().unwrap());
+            let topology = take(len as usize);
+            let len = u32::from_le_bytes(take(4).try_into().unwrap());
+            let body = take(len as usize);
+            SegmentEntry { id, topology, body }
+        })
+        .collect();
+    assert_eq!(at, bytes.len(), "a segment is consumed exactly");
+    entries
+}
+
+/// Encodes a segment record (the inverse of [`decode_segment`]).
+pub(crate) fn encode_segment(entries: &[SegmentEntry]) -> Vec<u8> {
+    let mut out = vec![1_u8];
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for e in entries {
+        out.extend_from_slice(&(e.id.len() as u16).to_le_bytes());
+        out.extend_from_slice(e.id.as_bytes());
+        out.extend_from_slice(&(e.topology.len() as u32).to_le_bytes());
+        out.extend_from_slice(&e.topology);
+        out.extend_from_slice(&(e.body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&e.body);
+    }
+    out
+}
+
+/// Edits, with sled itself, the segment entry of node `id` in the database
+/// `db` (behind the store's back, as damage would): `edit` gets the entry.
+pub(crate) fn edit_segment_entry(db: &sled::Db, id: &str, edit: impl FnOnce(&mut SegmentEntry)) {
+    let segments = db.open_tree("segments").unwrap();
+    for item in segments.iter() {
+        let (key, value) = item.unwrap();
+        let mut entries = decode_segment(&value);
+        if let Some(entry) = entries.iter_mut().find(|e| e.id == id) {
+            edit(entry);
+            segments.insert(key, encode_segment(&entries)).unwrap();
+            return;
+        }
+    }
+    panic!("no segment holds {id}");
+}
