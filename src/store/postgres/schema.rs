@@ -6,11 +6,13 @@ use crate::error::{Error, Result};
 
 /// Every migration, in order: `(version, name, SQL)`. A database records the
 /// versions it has in `schema_migrations`; a newer build applies the rest.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (3, "search", include_str!("migrations/0003_search.sql")),
+];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 1;
+pub(super) const LATEST: i32 = 3;
 
 /// An arbitrary, fixed advisory-lock key ("rsptree" in ASCII), so that processes
 /// connecting at the same time do not race to create the same tables.
