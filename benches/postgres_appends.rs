@@ -160,6 +160,15 @@ impl Store for Counted {
     fn changes_since(&self, cursor: u64) -> resptree::Result<Changes> {
         self.inner.changes_since(cursor)
     }
+    fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
+        self.inner.annotations(node)
+    }
+    fn annotated(
+        &self,
+        kind: Option<resptree::AnnotationKind>,
+    ) -> resptree::Result<Vec<(NodeId, resptree::Stamped)>> {
+        self.inner.annotated(kind)
+    }
     fn is_blocking(&self) -> bool {
         self.inner.is_blocking()
     }

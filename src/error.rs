@@ -105,6 +105,12 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An annotation (or an annotation key or kind) that cannot be stored or
+    /// parsed: an empty or overlong criterion or label, control characters, a
+    /// score that is not a finite number. The message names the problem.
+    #[error("invalid annotation: {0}")]
+    InvalidAnnotation(String),
+
     /// A node that was asked for is not in the tree.
     #[error("node {0} not found")]
     NodeNotFound(NodeId),

@@ -12,6 +12,7 @@
 //!
 //! - [`ids`]: typed ids ([`NodeId`], [`ResponseId`], [`RefName`]); validation, no IO.
 //! - [`node`]: the [`Node`] record — what was sent, what came back, usage, origin.
+//! - [`annotation`]: typed, mutable notes on nodes — scores, labels, bookmarks, notes.
 //! - [`tree`]: [`ResponseTree`], the in-memory graph (petgraph) and the walking API.
 //! - [`store`]: the [`Store`] trait and its backends (sled, memory, PostgreSQL).
 //! - [`search`]: full-text search ([`ResponseTree::search`]): query syntax,
@@ -84,6 +85,9 @@ pub use ids::{IntoRefName, NodeId, RefName, ResponseId};
 
 pub mod node;
 pub use node::{Node, NodeStatus, Origin, Timestamp, ToolCall, ToolOutput, Usage};
+
+pub mod annotation;
+pub use annotation::{Annotation, AnnotationKey, AnnotationKind, Score, ScoreMethod, Stamped};
 
 pub mod settings;
 pub use settings::RequestSettings;

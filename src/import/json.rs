@@ -11,7 +11,8 @@ use crate::render::{EXPORT_FORMAT, EXPORT_VERSION};
 use crate::tree::ResponseTree;
 
 /// Imports a document written by [`export_json`](crate::render::export_json)
-/// into `tree`, atomically: either every node and ref is added or nothing is.
+/// into `tree`, atomically: either every node, ref and annotation is added or
+/// nothing is.
 ///
 /// The edges must agree exactly with the nodes' `parent` and `extra_context`
 /// fields. Imported nodes may point at nodes already in the tree.
@@ -22,7 +23,9 @@ use crate::tree::ResponseTree;
 /// format or version, edges that disagree with the nodes);
 /// [`Error::InvalidTree`] for a duplicate id, a second parent, a dangling parent or
 /// context node, or a cycle; [`Error::NodeNotFound`] for a ref to an unknown
-/// node; [`Error::Storage`] if the store write fails.
+/// node or an annotation of an unknown node; [`Error::InvalidAnnotation`] for
+/// an annotation that cannot be stored; [`Error::Storage`] if the store write
+/// fails.
 pub fn import_json(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
     let doc: Document =
         serde_json::from_str(text).map_err(|e| Error::decode("tree export", text.as_bytes(), e))?;
@@ -40,7 +43,12 @@ pub fn import_json(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
         nodes: doc.nodes.len(),
         refs: doc.refs.len(),
     };
-    tree.insert_all(doc.nodes, doc.refs.into_iter().collect())?;
+    let annotations = doc
+        .annotations
+        .into_iter()
+        .map(|a| (a.node, a.annotation))
+        .collect();
+    tree.insert_all_annotated(doc.nodes, doc.refs.into_iter().collect(), annotations)?;
     Ok(report)
 }
 

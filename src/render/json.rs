@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::annotation::Stamped;
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
@@ -24,12 +25,16 @@ pub const EXPORT_VERSION: u32 = 1;
 /// { "format": "resptree", "version": 1,
 ///   "nodes": [ {full node}, ... ],
 ///   "edges": [ {"from": "resp_a", "to": "resp_b", "kind": "continues"}, ... ],
-///   "refs": { "formal": "resp_b" } }
+///   "refs": { "formal": "resp_b" },
+///   "annotations": [ {"node": "resp_b", "kind": "bookmark", "at": 1764547200000}, ... ] }
 /// ```
 ///
 /// Nodes are ordered by creation time, then id; edges by target, then kind, then
 /// source. The edges repeat what the nodes' `parent` and `extra_context` say, so
 /// other tools can read the shape without knowing the node format.
+/// Annotations ([`Stamped`](crate::Stamped), with the node they are on) are
+/// ordered by node id, then key; the field is left out when there are none, and
+/// a document without it (as older builds wrote) imports with none.
 ///
 /// # Errors
 ///
@@ -49,12 +54,18 @@ pub fn export_json(tree: &ResponseTree) -> Result<String> {
             kind: kind.into(),
         })
         .collect();
+    let annotations = tree
+        .annotated(None)?
+        .into_iter()
+        .map(|(node, annotation)| NodeAnnotation { node, annotation })
+        .collect();
     let doc = Document {
         format: EXPORT_FORMAT.to_owned(),
         version: EXPORT_VERSION,
         nodes,
         edges,
         refs: tree.list_refs().into_iter().collect(),
+        annotations,
     };
     serde_json::to_string_pretty(&doc).map_err(|e| Error::storage("exporting the tree", e))
 }
@@ -110,6 +121,19 @@ pub(crate) struct Document {
     pub(crate) edges: Vec<Edge>,
     #[serde(default)]
     pub(crate) refs: BTreeMap<RefName, NodeId>,
+    /// Added after version 1 was first written, so optional: older documents
+    /// have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) annotations: Vec<NodeAnnotation>,
+}
+
+/// One annotation of a [`Document`]: the node it is on, and the annotation's
+/// fields flattened beside it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct NodeAnnotation {
+    pub(crate) node: NodeId,
+    #[serde(flatten)]
+    pub(crate) annotation: Stamped,
 }
 
 /// One edge of a [`Document`].

@@ -26,11 +26,13 @@
 //! # Ok::<(), resptree::Error>(())
 //! ```
 
+mod annotations;
 mod diagram;
 // Crate-visible for the importer, which reads the document this module writes.
 pub(crate) mod json;
 mod text;
 
+pub use annotations::annotations_text;
 pub use diagram::{DiagramOptions, dot, mermaid};
 pub use json::{EXPORT_FORMAT, EXPORT_VERSION, export_json, nodes_json};
 pub use text::{AsciiOptions, ascii};

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::annotation::{AnnotationKey, AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
@@ -31,6 +32,8 @@ struct Inner {
     /// Kept in step with `nodes` under the same lock, so a search never sees
     /// half a batch.
     index: MemoryIndex,
+    /// Ordered by node then key, as [`Store::annotated`] lists them.
+    annotations: BTreeMap<(NodeId, AnnotationKey), Stamped>,
 }
 
 impl MemoryStore {
@@ -87,6 +90,7 @@ impl Store for MemoryStore {
                 Op::RemoveNode(id) => {
                     inner.index.remove(&id);
                     inner.nodes.remove(&id);
+                    inner.annotations.retain(|(node, _), _| *node != id);
                 }
                 Op::SetRef(name, id) | Op::SetRefIf { name, new: id, .. } => {
                     inner.refs.insert(name, id);
@@ -99,6 +103,14 @@ impl Store for MemoryStore {
                 }
                 Op::RemoveAttempt(id) => {
                     inner.attempts.remove(&id);
+                }
+                Op::PutAnnotation { node, annotation } => {
+                    inner
+                        .annotations
+                        .insert((node, annotation.key()), *annotation);
+                }
+                Op::RemoveAnnotation { node, key } => {
+                    inner.annotations.remove(&(node, key));
                 }
             }
         }
@@ -126,6 +138,26 @@ impl Store for MemoryStore {
     /// From an in-memory inverted index, updated with every batch.
     fn search(&self, query: &IndexQuery) -> Result<Option<Vec<Candidate>>> {
         Ok(Some(self.lock().index.query(query)))
+    }
+
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        Ok(self
+            .lock()
+            .annotations
+            .range((node.clone(), AnnotationKey::min())..)
+            .take_while(|((n, _), _)| n == node)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        Ok(self
+            .lock()
+            .annotations
+            .iter()
+            .filter(|((_, key), _)| kind.is_none_or(|k| key.kind() == k))
+            .map(|((n, _), a)| (n.clone(), a.clone()))
+            .collect())
     }
 }
 

@@ -21,11 +21,14 @@ pub struct MigrateReport {
     pub refs: usize,
     /// In-flight attempts copied.
     pub attempts: usize,
+    /// Annotations copied.
+    pub annotations: usize,
 }
 
-/// Copies every node (parents before children), ref and attempt of `from` into
-/// `to`, which must hold no node yet, then checks that `to` holds exactly as many
-/// of each, the same refs and the same attempts.
+/// Copies every node (parents before children), ref, attempt and annotation of
+/// `from` into `to`, which must hold no node yet, then checks that `to` holds
+/// exactly as many nodes, the same refs, attempts and annotations. A source
+/// store that keeps no annotations ([`Error::Unsupported`]) has none to copy.
 ///
 /// The copy is lossless: node bodies are copied record for record. It is made
 /// in batches, so if it fails half-way `to` holds a partial copy (whole nodes
@@ -78,6 +81,16 @@ pub fn migrate(from: &dyn Store, to: &dyn Store) -> Result<MigrateReport> {
     for attempt in &attempts {
         batch.push(Op::PutAttempt(Box::new(attempt.clone())));
     }
+    let annotations = match from.annotated(None) {
+        Err(Error::Unsupported(_)) => Vec::new(),
+        other => other?,
+    };
+    for (node, annotation) in &annotations {
+        batch.push(Op::PutAnnotation {
+            node: node.clone(),
+            annotation: Box::new(annotation.clone()),
+        });
+    }
     if !batch.is_empty() {
         to.apply(batch)?;
     }
@@ -101,10 +114,14 @@ pub fn migrate(from: &dyn Store, to: &dyn Store) -> Result<MigrateReport> {
     if to.attempts()? != attempts {
         return Err(mismatch("the destination's attempts differ".to_owned()));
     }
+    if !annotations.is_empty() && to.annotated(None)? != annotations {
+        return Err(mismatch("the destination's annotations differ".to_owned()));
+    }
     Ok(MigrateReport {
         nodes: want.len(),
         refs: refs.len(),
         attempts: attempts.len(),
+        annotations: annotations.len(),
     })
 }
 

@@ -3,7 +3,8 @@
 //! A store keeps three things: every node's *topology* (id, parent, extra-context
 //! ids, creation time — what the in-memory graph is rebuilt from), every node's
 //! *body* (the full [`Node`], read on demand), and the named refs. It also keeps the
-//! engine's journal of in-flight requests ([`Attempt`]s). Writes go through
+//! engine's journal of in-flight requests ([`Attempt`]s) and the nodes'
+//! [annotations](crate::annotation) (removed with their node). Writes go through
 //! [`Store::apply`] as one atomic [`Batch`].
 //!
 //! Backends:
@@ -22,6 +23,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::annotation::{AnnotationKey, AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName, ResponseId};
 use crate::node::{Node, Timestamp};
@@ -163,6 +165,32 @@ pub trait Store: Send + Sync + fmt::Debug {
         ))
     }
 
+    /// The annotations of node `node`, ordered by key; empty if it has none
+    /// (or is not stored).
+    ///
+    /// Stores written before annotations existed need not implement it: the
+    /// default says they are unsupported.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] (the default); [`Error::Storage`] on IO
+    /// failure, [`Error::CorruptRecord`] for a record that cannot be decoded.
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        let _ = node;
+        Err(Error::Unsupported("this store keeps no annotations"))
+    }
+
+    /// Every stored annotation (of `kind`, or of every kind), ordered by node
+    /// id, then key.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::annotations`].
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        let _ = kind;
+        Err(Error::Unsupported("this store keeps no annotations"))
+    }
+
     /// Whether calls may block on IO (disk, network). The engine runs a
     /// blocking store's calls on tokio's blocking pool and a non-blocking one's
     /// in place, which saves a thread hop per call. The default, `true`, is
@@ -243,6 +271,14 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn changes_since(&self, cursor: u64) -> Result<Changes> {
         (**self).changes_since(cursor)
+    }
+
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        (**self).annotations(node)
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        (**self).annotated(kind)
     }
 
     fn is_blocking(&self) -> bool {
@@ -364,6 +400,21 @@ pub enum Op {
     PutAttempt(Box<Attempt>),
     /// Forgets an attempt.
     RemoveAttempt(AttemptId),
+    /// Writes an annotation of `node` into its slot ([`Stamped::key`]),
+    /// replacing what the slot held. Removing the node removes it.
+    PutAnnotation {
+        /// The annotated node.
+        node: NodeId,
+        /// The annotation and when it was written.
+        annotation: Box<Stamped>,
+    },
+    /// Removes the annotation in slot `key` of `node` (not an error if empty).
+    RemoveAnnotation {
+        /// The annotated node.
+        node: NodeId,
+        /// The slot.
+        key: AnnotationKey,
+    },
 }
 
 /// A list of [`Op`]s that a store applies atomically.

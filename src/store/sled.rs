@@ -14,6 +14,10 @@
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
 //! | `search_postings`, `search_terms` | see [`super::sled_search`] | the search index |
+//! | `annotations` | node id `0x00` annotation key | version + JSON [`Stamped`](crate::Stamped) |
+//!
+//! The `annotations` tree is absent in stores written before annotations
+//! existed; sled creates it empty on open, so no schema change was needed.
 //!
 //! There is no child index on disk (schema 3 dropped it: the graph knows each
 //! node's children), and stores created since schema 3 let sled compress its
@@ -37,6 +41,7 @@ use foldhash::HashMapExt as _;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::annotation::{AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::Node;
@@ -167,6 +172,8 @@ pub struct SledStore {
     /// The search index ([`sled_search`]).
     search_postings: sled::Tree,
     search_terms: sled::Tree,
+    /// Annotations, keyed `node id 0x00 annotation key` (see `annotation_key`).
+    annotations: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
@@ -321,6 +328,7 @@ impl SledStore {
             topology_log: tree("topology_log")?,
             search_postings: tree(sled_search::POSTINGS_TREE)?,
             search_terms: tree(sled_search::TERMS_TREE)?,
+            annotations: tree("annotations")?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -623,16 +631,69 @@ impl Store for SledStore {
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
         sled_search::query(&self.search_postings, query).map(Some)
     }
+
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        let mut out = Vec::new();
+        for entry in self.annotations.scan_prefix(annotation_prefix(node)) {
+            let (key, value) = entry.map_err(|e| Error::storage("reading annotations", e))?;
+            out.push(decode_annotation(&key, &value)?.1);
+        }
+        Ok(out)
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        let mut out = Vec::new();
+        for entry in self.annotations.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading annotations", e))?;
+            let (node, stamped) = decode_annotation(&key, &value)?;
+            if kind.is_none_or(|k| stamped.annotation.kind() == k) {
+                out.push((node, stamped));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Writing batches and making them durable.
 impl SledStore {
+    /// Encodes `batch`'s operations. A removed node's annotations are removed
+    /// with it: sled's transactions cannot scan, so their keys are looked up
+    /// here, before the transaction. Every write of a tree holds its edit lock,
+    /// so no annotation of the node can appear between this scan and the
+    /// transaction; annotations put earlier in the same batch are found in
+    /// the batch itself.
+    fn prepare(&self, batch: Batch) -> Result<Vec<Prepared>> {
+        let ops = batch.into_ops();
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            if let Op::RemoveNode(id) = &op {
+                let prefix = annotation_prefix(id);
+                let mut keys: Vec<Vec<u8>> = out
+                    .iter()
+                    .filter_map(|p| match p {
+                        Prepared::PutAnnotation(key, _) if key.starts_with(&prefix) => {
+                            Some(key.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for key in self.annotations.scan_prefix(&prefix).keys() {
+                    let key = key.map_err(|e| Error::storage("reading annotations", e))?;
+                    keys.push(key.to_vec());
+                }
+                out.extend(keys.into_iter().map(Prepared::RemoveAnnotation));
+            }
+            out.push(Prepared::from(op));
+        }
+        Ok(out)
+    }
+
     /// Writes `batch` in one sled transaction, without flushing; returns the
     /// commit number it got.
     fn write_batch(&self, batch: Batch) -> Result<u64> {
         let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
-        let ops: Vec<Prepared> = batch.into_ops().into_iter().map(Prepared::from).collect();
+        let ops = self.prepare(batch)?;
         let log_entry = self.log_entry(&ops);
         let trees = (
             &self.topology,
@@ -643,11 +704,12 @@ impl SledStore {
             &self.topology_log,
             &self.search_postings,
             &self.search_terms,
+            &self.annotations,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
-            |(topology, bodies, refs, attempts, meta, log, postings, terms)| {
+            |(topology, bodies, refs, attempts, meta, log, postings, terms, annotations)| {
                 for op in &ops {
                     match op {
                         Prepared::PutNode {
@@ -709,6 +771,12 @@ impl SledStore {
                         }
                         Prepared::RemoveAttempt(key) => {
                             attempts.remove(&key[..])?;
+                        }
+                        Prepared::PutAnnotation(key, value) => {
+                            annotations.insert(key.as_slice(), value.as_slice())?;
+                        }
+                        Prepared::RemoveAnnotation(key) => {
+                            annotations.remove(key.as_slice())?;
                         }
                     }
                 }
@@ -955,6 +1023,9 @@ enum Prepared {
     DeleteRef(String),
     PutAttempt([u8; 16], Vec<u8>),
     RemoveAttempt([u8; 16]),
+    /// An annotation's key (`annotation_key`) and encoded record.
+    PutAnnotation(Vec<u8>, Vec<u8>),
+    RemoveAnnotation(Vec<u8>),
 }
 
 impl From<Op> for Prepared {
@@ -985,8 +1056,62 @@ impl From<Op> for Prepared {
                 codec::encode_attempt(&attempt),
             ),
             Op::RemoveAttempt(id) => Self::RemoveAttempt(id.as_uuid().into_bytes()),
+            Op::PutAnnotation { node, annotation } => Self::PutAnnotation(
+                annotation_key(&node, annotation.key().as_str()),
+                encode_annotation(&annotation),
+            ),
+            Op::RemoveAnnotation { node, key } => {
+                Self::RemoveAnnotation(annotation_key(&node, key.as_str()))
+            }
         }
     }
+}
+
+/// The version byte of an annotation record.
+const ANNOTATION_VERSION: u8 = 1;
+
+/// The prefix of every annotation key of `node`: its id and a 0x00, which no
+/// id contains (ids have no control characters), so one node's annotations
+/// are one contiguous range and never mix with another's whose id extends it.
+fn annotation_prefix(node: &NodeId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(node.as_str().len() + 1);
+    key.extend_from_slice(node.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn annotation_key(node: &NodeId, key: &str) -> Vec<u8> {
+    let mut out = annotation_prefix(node);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+fn encode_annotation(stamped: &Stamped) -> Vec<u8> {
+    let mut out = vec![ANNOTATION_VERSION];
+    // Serializing a plain data type to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, stamped);
+    out
+}
+
+/// The node and annotation of a stored record; a record that does not decode
+/// is reported by its key.
+fn decode_annotation(key: &[u8], value: &[u8]) -> Result<(NodeId, Stamped)> {
+    let bad = |reason: String| corrupt("annotations", key, reason);
+    let id_len = key
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| bad("no 0x00 after the node id".to_owned()))?;
+    let node = key_to_id(&key[..id_len]).map_err(&bad)?;
+    let body = match value.split_first() {
+        Some((&ANNOTATION_VERSION, body)) => body,
+        Some((version, _)) => return Err(bad(format!("unknown record version {version}"))),
+        None => return Err(bad("empty record".to_owned())),
+    };
+    let stamped: Stamped = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if stamped.key().as_str().as_bytes() != &key[id_len + 1..] {
+        return Err(bad("the record does not belong in this slot".to_owned()));
+    }
+    Ok((node, stamped))
 }
 
 fn key_to_id(key: &[u8]) -> std::result::Result<NodeId, String> {

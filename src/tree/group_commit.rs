@@ -552,6 +552,15 @@ mod tests {
         fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
             self.inner.refs()
         }
+        fn annotations(&self, node: &NodeId) -> Result<Vec<crate::Stamped>> {
+            self.inner.annotations(node)
+        }
+        fn annotated(
+            &self,
+            kind: Option<crate::AnnotationKind>,
+        ) -> Result<Vec<(NodeId, crate::Stamped)>> {
+            self.inner.annotated(kind)
+        }
         fn flush(&self) -> Result<()> {
             Ok(())
         }

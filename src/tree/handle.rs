@@ -372,6 +372,17 @@ impl ResponseTree {
     /// target is neither in the tree nor in `nodes`; [`Error::Storage`] if the
     /// store write fails. On error nothing changes.
     pub fn insert_all(&self, nodes: Vec<Node>, refs: Vec<(RefName, NodeId)>) -> Result<()> {
+        self.insert_all_annotated(nodes, refs, Vec::new())
+    }
+
+    /// [`ResponseTree::insert_all`], with annotations of new or existing nodes
+    /// in the same batch (what an import of an export needs).
+    pub(crate) fn insert_all_annotated(
+        &self,
+        nodes: Vec<Node>,
+        refs: Vec<(RefName, NodeId)>,
+        annotations: Vec<(NodeId, crate::annotation::Stamped)>,
+    ) -> Result<()> {
         let _edit = self.lock_edits();
         let records: Vec<Topology> = nodes.iter().map(Topology::of).collect();
         // Validate on a copy so a refused batch leaves the live graph untouched.
@@ -386,12 +397,26 @@ impl ResponseTree {
         if let Some((_, missing)) = refs.iter().find(|(_, target)| !next.contains(target)) {
             return Err(Error::NodeNotFound(missing.clone()));
         }
+        if let Some((missing, _)) = annotations.iter().find(|(node, _)| !next.contains(node)) {
+            return Err(Error::NodeNotFound(missing.clone()));
+        }
+        for (_, stamped) in &annotations {
+            stamped.annotation.validate()?;
+        }
         let batch: Batch = nodes
             .into_iter()
             .map(|n| Op::PutNode(Box::new(n)))
             .chain(
                 refs.iter()
                     .map(|(name, id)| Op::SetRef(name.clone(), id.clone())),
+            )
+            .chain(
+                annotations
+                    .into_iter()
+                    .map(|(node, annotation)| Op::PutAnnotation {
+                        node,
+                        annotation: Box::new(annotation),
+                    }),
             )
             .collect();
         self.store.apply(batch)?;
@@ -636,8 +661,8 @@ impl ResponseTree {
         ids.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// Removes `id` and every node below it, and deletes the refs that pointed into
-    /// the removed subtree, in one atomic store batch. Returns the removed ids,
+    /// Removes `id` and every node below it, their annotations, and the refs
+    /// that pointed into the removed subtree, in one atomic store batch. Returns the removed ids,
     /// depth first.
     ///
     /// # Errors
@@ -825,7 +850,7 @@ impl ResponseTree {
     // Every mutation of the graph and refs completes without panicking once it
     // starts, so a poisoned lock still guards consistent data: recover it.
 
-    fn read(&self) -> RwLockReadGuard<'_, Graph> {
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, Graph> {
         self.graph.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -841,7 +866,7 @@ impl ResponseTree {
         self.refs.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(super) fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

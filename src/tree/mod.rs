@@ -5,6 +5,7 @@
 //! validates every edit against the graph, writes it to the store atomically, and
 //! only then updates the graph, so the two never disagree.
 
+mod annotate;
 mod graph;
 mod group_commit;
 mod handle;

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod annotations;
 mod backend_chat;
 #[cfg(feature = "cli")]
 mod cli;
@@ -15,6 +16,8 @@ mod cli;
 mod cli_agents;
 #[cfg(feature = "cli")]
 mod cli_errors;
+#[cfg(feature = "cli")]
+mod cli_ledger;
 #[cfg(feature = "cli")]
 mod cli_logging;
 #[cfg(feature = "cli")]

@@ -570,6 +570,15 @@ impl Store for FailingStore {
     fn refs(&self) -> resptree::Result<Vec<(RefName, NodeId)>> {
         self.0.refs()
     }
+    fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
+        self.0.annotations(node)
+    }
+    fn annotated(
+        &self,
+        kind: Option<resptree::AnnotationKind>,
+    ) -> resptree::Result<Vec<(NodeId, resptree::Stamped)>> {
+        self.0.annotated(kind)
+    }
     fn flush(&self) -> resptree::Result<()> {
         Ok(())
     }

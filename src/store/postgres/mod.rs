@@ -15,6 +15,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use serde_json::Value;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
+use crate::annotation::{AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::{Node, Timestamp};
@@ -448,6 +449,55 @@ impl Store for PostgresStore {
         })
     }
 
+    fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
+        let node = node.clone();
+        self.worker.call("reading annotations", move |pool| async move {
+            let op = "reading annotations";
+            let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
+            let rows = client
+                .query(
+                    "SELECT node, key, body FROM annotations WHERE node = $1 ORDER BY key COLLATE \"C\"",
+                    &[&node.as_str()],
+                )
+                .await
+                .map_err(|e| Error::storage(op, e))?;
+            rows.iter()
+                .map(|row| annotation_row(row, op).map(|(_, a)| a))
+                .collect()
+        })
+    }
+
+    fn annotated(&self, kind: Option<AnnotationKind>) -> Result<Vec<(NodeId, Stamped)>> {
+        self.worker
+            .call("reading annotations", move |pool| async move {
+                let op = "reading annotations";
+                let client = pool.get().await.map_err(|e| Error::storage(op, e))?;
+                // `COLLATE "C"` orders as the other stores do (by bytes).
+                let rows = match kind {
+                    Some(kind) => {
+                        client
+                            .query(
+                                "SELECT node, key, body FROM annotations WHERE kind = $1
+                             ORDER BY node COLLATE \"C\", key COLLATE \"C\"",
+                                &[&kind.as_str()],
+                            )
+                            .await
+                    }
+                    None => {
+                        client
+                            .query(
+                                "SELECT node, key, body FROM annotations
+                             ORDER BY node COLLATE \"C\", key COLLATE \"C\"",
+                                &[],
+                            )
+                            .await
+                    }
+                }
+                .map_err(|e| Error::storage(op, e))?;
+                rows.iter().map(|row| annotation_row(row, op)).collect()
+            })
+    }
+
     fn changes_since(&self, cursor: u64) -> Result<Changes> {
         self.worker.call("reading changes", move |pool| async move {
             let op = "reading changes";
@@ -622,9 +672,51 @@ async fn apply_ops(tx: &deadpool_postgres::Transaction<'_>, ops: Vec<Op>) -> Res
                     .await
                     .map_err(db)?;
             }
+            Op::PutAnnotation { node, annotation } => {
+                let body = serde_json::to_value(&*annotation)
+                    .map_err(|e| Error::storage("encoding an annotation", e))?;
+                let key = annotation.key();
+                tx.execute(
+                    "INSERT INTO annotations (node, key, kind, at, body) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (node, key) DO UPDATE
+                         SET kind = EXCLUDED.kind, at = EXCLUDED.at, body = EXCLUDED.body",
+                    &[
+                        &node.as_str(),
+                        &key.as_str(),
+                        &key.kind().as_str(),
+                        &annotation.at.0,
+                        &body,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            }
+            Op::RemoveAnnotation { node, key } => {
+                tx.execute(
+                    "DELETE FROM annotations WHERE node = $1 AND key = $2",
+                    &[&node.as_str(), &key.as_str()],
+                )
+                .await
+                .map_err(db)?;
+            }
         }
     }
     Ok(())
+}
+
+/// The node and annotation of a `node, key, body` row; a row that does not
+/// decode is reported by its node and key.
+fn annotation_row(row: &Row, op: &'static str) -> Result<(NodeId, Stamped)> {
+    let node: String = row.try_get(0).map_err(|e| Error::storage(op, e))?;
+    let key: String = row.try_get(1).map_err(|e| Error::storage(op, e))?;
+    let body: Value = row.try_get(2).map_err(|e| Error::storage(op, e))?;
+    let bad = |reason: String| Error::corrupt(format!("annotations/{node}/{key}"), reason);
+    let id = NodeId::new(&node).map_err(|e| bad(e.to_string()))?;
+    let stamped: Stamped = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
+    if stamped.key().as_str() != key {
+        return Err(bad("the record does not belong in this slot".to_owned()));
+    }
+    Ok((id, stamped))
 }
 
 /// Stores one node: an upsert of its row (with a fresh `seq`), then its context

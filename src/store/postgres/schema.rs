@@ -8,6 +8,11 @@ use crate::error::{Error, Result};
 /// versions it has in `schema_migrations`; a newer build applies the rest.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "annotations",
+        include_str!("migrations/0002_annotations.sql"),
+    ),
     (3, "search", include_str!("migrations/0003_search.sql")),
 ];
 

@@ -42,6 +42,15 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn changes_since(&self, cursor: u64) -> resptree::Result<Changes> {
         self.0.changes_since(cursor)
     }
+    fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
+        self.0.annotations(node)
+    }
+    fn annotated(
+        &self,
+        kind: Option<resptree::AnnotationKind>,
+    ) -> resptree::Result<Vec<(NodeId, resptree::Stamped)>> {
+        self.0.annotated(kind)
+    }
     fn is_blocking(&self) -> bool {
         self.0.is_blocking()
     }

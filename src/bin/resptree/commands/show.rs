@@ -1,4 +1,5 @@
-//! `resptree show`: the tree or a subtree as text, JSON, DOT or Mermaid.
+//! `resptree show`: the tree or a subtree as text (with its annotations
+//! listed below it), JSON, DOT or Mermaid.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,10 @@ pub(crate) fn run(ctx: &Context, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             let options = AsciiOptions::default().with_max_depth(args.depth);
             let text = render::ascii(&tree, root.as_ref(), &options)?;
             super::print(&ctx.style.tree(&text))?;
+            let notes = render::annotations_text(&tree, root.as_ref())?;
+            if !notes.is_empty() {
+                super::print(&format!("\nannotations:\n{notes}"))?;
+            }
         }
         Format::Dot => super::print(&render::dot(
             &tree,
