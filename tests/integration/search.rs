@@ -386,6 +386,24 @@ fn a_store_without_an_index_is_scanned() {
     assert_eq!(search(&t, r#""eiffel tower""#), ["resp_paris"]);
 }
 
+/// The store at `path` opened with sled itself. sled lets go of its file lock
+/// from background threads a moment after the last handle is dropped, so the
+/// open is retried while the lock is still held (as `SledStore::open` does),
+/// for at most ten seconds.
+fn open_raw(path: &std::path::Path) -> ::sled::Db {
+    let config = ::sled::Config::new().path(path).use_compression(true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match config.open() {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
+        }
+    }
+}
+
 /// A sled store written before the index existed (no index trees, no
 /// `search_seq`) is indexed when it is opened; so is one that a build without
 /// the index wrote to after it was indexed (`search_seq` behind `commit_seq`).
@@ -399,7 +417,7 @@ fn sled_indexes_an_older_store_on_open() {
     }
     // Make it look like a store from before the index.
     {
-        let db = ::sled::Config::new().path(&path).open().unwrap();
+        let db = open_raw(&path);
         db.drop_tree("search_postings").unwrap();
         db.drop_tree("search_terms").unwrap();
         db.open_tree("meta").unwrap().remove("search_seq").unwrap();
@@ -413,7 +431,7 @@ fn sled_indexes_an_older_store_on_open() {
     }
     // A build that did not keep the index replaced a body and counted a commit.
     {
-        let db = ::sled::Config::new().path(&path).open().unwrap();
+        let db = open_raw(&path);
         let (bodies, meta) = (
             db.open_tree("bodies").unwrap(),
             db.open_tree("meta").unwrap(),
