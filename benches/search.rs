@@ -11,7 +11,8 @@
 //! question and an answer of about a dozen words drawn from a 5 000-word
 //! vocabulary with a skewed (Zipf-like) frequency, plus marker words in a known
 //! share of the nodes: `zebra` in 1 of 10 000, `crossing` right after it, `sparrow`
-//! in 1 %, `falcon` in 10 %. Nodes alternate between two models.
+//! in 1 %, `falcon` in 10 % (nested: every `zebra` node also has the other two,
+//! so every query below has hits). Nodes alternate between two models.
 //!
 //! A store is built once per size with `Store::apply` in batches of 5 000
 //! (`Durability::Buffered`, one flush at the end: the bulk insert path), the
@@ -46,7 +47,7 @@ use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
 use resptree::{Node, NodeId, ResponseTree, Timestamp};
 
 /// Bump when the corpus changes, so a stale cached store is rebuilt.
-const CORPUS_VERSION: &str = "1";
+const CORPUS_VERSION: &str = "2";
 const VOCABULARY: usize = 5_000;
 const MODELS: [&str; 2] = ["gpt-4o", "o3"];
 
@@ -101,10 +102,10 @@ fn node(i: usize, rng: &mut Rng) -> Node {
     if i % 10_000 == 7 {
         answer.push_str(" A zebra crossing.");
     }
-    if i % 100 == 3 {
+    if i % 100 == 7 {
         question.push_str(" sparrow");
     }
-    if i % 10 == 3 {
+    if i % 10 == 7 {
         answer.push_str(" falcon");
     }
     let mut node = Node::new(id(i), (i > 0).then(|| id((i - 1) / 8)))
