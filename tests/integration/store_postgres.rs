@@ -356,7 +356,7 @@ fn open_location_connects_to_a_url() {
     let store = open_location(postgres_url()).unwrap();
     store.load().unwrap();
     let pg = resptree::store::PostgresStore::connect(&postgres_url()).unwrap();
-    assert_eq!(pg.schema_version().unwrap(), 2);
+    assert_eq!(pg.schema_version().unwrap(), 3);
 }
 
 #[test]

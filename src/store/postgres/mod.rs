@@ -23,6 +23,7 @@ use crate::node::{Node, Timestamp};
 use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology, trace};
 
 mod schema;
+mod search;
 mod worker;
 
 use worker::Worker;
@@ -166,7 +167,15 @@ impl PostgresStore {
                     .get()
                     .await
                     .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
-                schema::migrate(&mut client, schema.as_deref()).await
+                schema::migrate(&mut client, schema.as_deref()).await?;
+                drop(client);
+                // Rows written before the search column existed (none after
+                // the first connect: every write fills it in).
+                let filled = search::backfill(&pool).await?;
+                if filled > 0 {
+                    tracing::info!(target: "resptree::store", store = "postgres", nodes = filled, "search index filled in");
+                }
+                Ok(())
             })?;
         // Never the URL: it may hold the password.
         tracing::info!(
@@ -424,6 +433,22 @@ impl Store for PostgresStore {
         true
     }
 
+    /// From the `search` tsvector column and its GIN index, written with
+    /// each node in the same transaction.
+    fn search(
+        &self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<Vec<crate::search::Candidate>>> {
+        let query = query.clone();
+        self.worker.call("searching", move |pool| async move {
+            let client = pool
+                .get()
+                .await
+                .map_err(|e| Error::storage("searching", e))?;
+            search::query(&client, &query).await.map(Some)
+        })
+    }
+
     fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
         let node = node.clone();
         self.worker.call("reading annotations", move |pool| async move {
@@ -552,7 +577,10 @@ async fn apply_ops(tx: &deadpool_postgres::Transaction<'_>, ops: Vec<Op>) -> Res
     }
     for o in ops {
         match o {
-            Op::PutNode(node) => put_node(tx, &node).await?,
+            Op::PutNode(node) => {
+                put_node(tx, &node).await?;
+                search::put(tx, &node).await?;
+            }
             Op::RemoveNode(id) => {
                 let removed = tx
                     .execute("DELETE FROM nodes WHERE id = $1", &[&id.as_str()])

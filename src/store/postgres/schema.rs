@@ -13,10 +13,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "annotations",
         include_str!("migrations/0002_annotations.sql"),
     ),
+    (3, "search", include_str!("migrations/0003_search.sql")),
 ];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 2;
+pub(super) const LATEST: i32 = 3;
 
 /// An arbitrary, fixed advisory-lock key ("rsptree" in ASCII), so that processes
 /// connecting at the same time do not race to create the same tables.
