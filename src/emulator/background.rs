@@ -49,6 +49,9 @@ struct JobMap {
 /// One background response: its current object and every event so far.
 #[derive(Debug)]
 pub(crate) struct Job {
+    /// The response's own input items: known from its creation on, as the real
+    /// API's `input_items` knows them while the response still runs.
+    input: Vec<Value>,
     state: Mutex<JobState>,
     /// Bumped after every change, so followers wait for news instead of polling.
     changed: watch::Sender<u64>,
@@ -116,8 +119,9 @@ impl Jobs {
 }
 
 impl Job {
-    fn new(object: Value) -> Self {
+    fn new(object: Value, input: Vec<Value>) -> Self {
         Self {
+            input,
             state: Mutex::new(JobState {
                 object,
                 events: Vec::new(),
@@ -126,6 +130,11 @@ impl Job {
             changed: watch::Sender::new(0),
             task: Mutex::new(None),
         }
+    }
+
+    /// The response's own input items.
+    pub(crate) fn input(&self) -> &[Value] {
+        &self.input
     }
 
     /// The Response object now.
@@ -190,13 +199,14 @@ impl Job {
 pub(crate) fn create(
     shared: &Arc<Shared>,
     object: &Value,
+    input: Vec<Value>,
     plan: Vec<Step>,
     stream: bool,
     fault: Option<&Fault>,
 ) -> Response {
     let id = object["id"].as_str().unwrap_or_default().to_owned();
     let queued = snapshot(object, "queued");
-    let job = Arc::new(Job::new(queued.clone()));
+    let job = Arc::new(Job::new(queued.clone(), input));
     for name in ["response.created", "response.queued"] {
         job.push(name, json!({"type": name, "response": queued}));
     }
@@ -445,7 +455,7 @@ mod tests {
     fn sse_blocks_parse_and_sequence_numbers_are_positions() {
         let (name, data) = parse_sse(b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"a\",\"sequence_number\":7}\n\n").unwrap();
         assert_eq!(name, "response.output_text.delta");
-        let job = Job::new(json!({"status": "queued"}));
+        let job = Job::new(json!({"status": "queued"}), Vec::new());
         assert!(job.push(&name, data));
         assert!(job.push(
             "response.completed",
@@ -460,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_cancel_wins_over_later_events_and_a_finished_job_stays_as_it_is() {
-        let job = Job::new(json!({"status": "in_progress", "usage": null}));
+        let job = Job::new(json!({"status": "in_progress", "usage": null}), Vec::new());
         assert_eq!(job.cancel()["status"], "cancelled");
         assert!(!job.push(
             "response.completed",
@@ -468,7 +478,7 @@ mod tests {
         ));
         assert_eq!(job.object()["status"], "cancelled");
 
-        let done = Job::new(json!({"status": "queued"}));
+        let done = Job::new(json!({"status": "queued"}), Vec::new());
         done.push(
             "response.completed",
             json!({"type": "response.completed", "response": {"status": "completed"}}),
@@ -479,10 +489,10 @@ mod tests {
     #[test]
     fn only_finished_jobs_are_forgotten() {
         let jobs = Jobs::default();
-        let running = Arc::new(Job::new(json!({})));
+        let running = Arc::new(Job::new(json!({}), Vec::new()));
         jobs.insert("running".to_owned(), running);
         for i in 0..KEPT {
-            let job = Arc::new(Job::new(json!({})));
+            let job = Arc::new(Job::new(json!({}), Vec::new()));
             job.push("response.completed", json!({"response": {}}));
             jobs.insert(format!("done{i}"), job);
         }

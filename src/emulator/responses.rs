@@ -108,6 +108,7 @@ pub(crate) async fn create(
     let (fault, hold) = PlayedFault::unpack(fault);
     if req.background {
         let object = commit.object.clone();
+        let input = commit.input.clone();
         let plan = match &fault {
             Some(Fault::FailMidStream { after_deltas, .. }) => {
                 failed_steps(commit, &out, *after_deltas, &shared)
@@ -120,6 +121,7 @@ pub(crate) async fn create(
         return Ok(background::create(
             &shared,
             &object,
+            input,
             plan,
             req.stream,
             fault.as_ref(),
@@ -218,9 +220,14 @@ pub(crate) async fn input_items(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, Failure> {
-    let (context, input_len) = shared.input_items(&id).ok_or_else(|| not_found(&id))?;
-    let input = context.own_items().get(..input_len).unwrap_or_default();
-    page::page(input, &query, Value::clone).map(Json)
+    if let Some((context, input_len)) = shared.input_items(&id) {
+        let input = context.own_items().get(..input_len).unwrap_or_default();
+        return page::page(input, &query, Value::clone).map(Json);
+    }
+    // A background response still queued or running is not stored yet, but its
+    // input is known from its creation on.
+    let job = shared.jobs.get(&id).ok_or_else(|| not_found(&id))?;
+    page::page(job.input(), &query, Value::clone).map(Json)
 }
 
 fn not_found(id: &str) -> Failure {

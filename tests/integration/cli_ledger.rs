@@ -280,3 +280,33 @@ fn annotate_writes_removes_and_lists() {
     // `show` lists what the command wrote.
     assert!(cli.ok(&["show"]).contains("label paris"));
 }
+
+#[test]
+fn stats_shows_the_scores_on_each_branch_leaf() {
+    let cli = cli();
+    let root = cli.ask(None, "Plan a weekend in Paris");
+    let cheap = cli.ask(Some(&root), "Make it cheaper");
+    let long = cli.ask(Some(&root), "Make it longer");
+    // Nothing scored: no scores line, an empty JSON map.
+    assert!(!cli.ok(&["stats"]).contains("scored nodes"));
+    assert_eq!(
+        cli.json(&["stats", "--json"])["scores"],
+        serde_json::json!({})
+    );
+    cli.ok(&["annotate", &cheap, "--score", "thrift=0.75"]);
+    let out = cli.ok(&["stats"]);
+    assert!(out.contains("scored nodes 1\n"), "{out}");
+    let line = |id: &str| {
+        let short = NodeId::new(id).unwrap().short().to_owned();
+        out.lines()
+            .find(|l| l.contains(&short))
+            .unwrap_or_else(|| panic!("no branch line for {id} in {out}"))
+            .to_owned()
+    };
+    assert!(line(&cheap).ends_with("thrift 0.75"), "{out}");
+    assert!(!line(&long).contains("thrift"), "{out}");
+    let json = cli.json(&["stats", "--json"]);
+    assert_eq!(json["scores"][cheap.as_str()][0]["criterion"], "thrift");
+    assert_eq!(json["scores"][cheap.as_str()][0]["value"], 0.75);
+    assert!(json["scores"].get(long.as_str()).is_none());
+}

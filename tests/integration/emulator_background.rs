@@ -305,6 +305,40 @@ async fn hold_queued_keeps_a_background_response_queued() {
     assert_eq!(types(&all).last(), Some(&"response.completed"));
 }
 
+/// The input of a background response is known from its creation on: recovery
+/// reads `input_items` of a response that is still queued or running (the
+/// real API answers it then too), and a 404 there would drop what the server
+/// is still making.
+#[tokio::test]
+async fn input_items_of_a_queued_background_response_are_its_input() {
+    let emu = Emulator::spawn().await.unwrap();
+    let base = emu.base_url();
+    emu.inject(Fault::HoldQueued { count: 1 });
+    let id = create(&base, background_body("still queued")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    emu.wait_held(1).await;
+    let items = get(&base, &format!("/responses/{id}/input_items")).await;
+    assert_eq!(items.status, 200);
+    let data = items.json()["data"].clone();
+    assert_eq!(data.as_array().unwrap().len(), 1, "{data}");
+    assert!(data.to_string().contains("still queued"), "{data}");
+    // The same items once it is stored.
+    emu.release(1);
+    let all = events(&stream_of(&base, &id, "").await.text);
+    assert_eq!(types(&all).last(), Some(&"response.completed"));
+    let stored = get(&base, &format!("/responses/{id}/input_items")).await;
+    assert_eq!(stored.json()["data"], data);
+    // An unknown id is still a 404.
+    assert_eq!(
+        get(&base, "/responses/resp_nowhere/input_items")
+            .await
+            .status,
+        404
+    );
+}
+
 #[tokio::test]
 async fn drop_after_create_leaves_a_completed_response_the_client_never_saw() {
     let emu = Emulator::spawn().await.unwrap();

@@ -1,4 +1,5 @@
-//! `resptree stats`: nodes, roots, leaves, depth, tokens by branch; with
+//! `resptree stats`: nodes, roots, leaves, depth, tokens by branch, the
+//! scores on each branch's leaf (from `explore` or `annotate --score`); with
 //! `--cost`, money by branch.
 
 use std::collections::HashMap;
@@ -6,15 +7,23 @@ use std::process::ExitCode;
 
 use resptree::cost::{Cost, PriceTable, TreeCost};
 use resptree::tree::UsageTotals;
+use resptree::{Annotation, AnnotationKind, NodeId};
 
 use crate::args::StatsArgs;
 use crate::context::Context;
 
-/// Prints the tree's statistics; `--json`: the `TreeStats` record (with
-/// `--cost`, plus `cost`, a `TreeCost`, and `prices`: their date and sources).
+/// Prints the tree's statistics; `--json`: the `TreeStats` record, plus
+/// `scores` (every scored node's scores, by node id) and with `--cost`, `cost`,
+/// a `TreeCost`, and `prices`: their date and sources.
 pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     let tree = ctx.open_tree()?;
     let stats = tree.stats()?;
+    let mut scores: HashMap<NodeId, Vec<resptree::Score>> = HashMap::new();
+    for (id, stamped) in tree.annotated(Some(AnnotationKind::Score))? {
+        if let Annotation::Score(score) = stamped.annotation {
+            scores.entry(id).or_default().push(score);
+        }
+    }
     let priced = if args.cost {
         let prices = PriceTable::load()?;
         let cost = tree.tree_cost(&prices)?;
@@ -24,6 +33,9 @@ pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<ExitCode> {
     };
     if args.json {
         let mut value = serde_json::to_value(&stats)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("scores".to_owned(), serde_json::to_value(&scores)?);
+        }
         if let (Some((prices, cost)), Some(object)) = (&priced, value.as_object_mut()) {
             object.insert("cost".to_owned(), serde_json::to_value(cost)?);
             object.insert(
@@ -42,6 +54,9 @@ pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<ExitCode> {
         stats.max_depth,
         tokens(&stats.tokens)
     );
+    if !scores.is_empty() {
+        text.push_str(&format!("scored nodes {}\n", scores.len()));
+    }
     if let Some((prices, cost)) = &priced {
         text.push_str(&format!("cost {}\n", breakdown(&cost.total)));
         text.push_str(&format!(
@@ -75,6 +90,9 @@ pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<ExitCode> {
         ));
         if let Some(cost) = branch_costs.get(&branch.leaf) {
             text.push_str(&format!("  {cost}"));
+        }
+        for score in scores.get(&branch.leaf).into_iter().flatten() {
+            text.push_str(&format!("  {} {}", score.criterion, score.value));
         }
         text.push('\n');
     }
