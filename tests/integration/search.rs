@@ -466,30 +466,14 @@ fn sled_indexes_an_older_store_on_open() {
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_indexes_older_rows_on_connect() {
-    use crate::support::stores::{Postgres, postgres_url};
+    use crate::support::stores::Postgres;
     let pg = Postgres::new();
     {
         let t = ResponseTree::with_store(pg.open()).unwrap();
         t.insert_all(travel(), Vec::new()).unwrap();
     }
     // Make the rows look as a build before migration 3 left them.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "UPDATE \"{}\".nodes SET search = NULL",
-                pg.schema()
-            ))
-            .await
-            .unwrap();
-    });
+    pg.execute(r#"UPDATE "{schema}".nodes SET search = NULL"#);
     let store = pg.connect();
     assert_eq!(indexed(&store, &["louvre"]).unwrap(), ["resp_art"]);
     let t = ResponseTree::with_store(store).unwrap();

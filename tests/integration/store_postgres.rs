@@ -381,23 +381,7 @@ fn a_newer_schema_is_refused() {
 /// Records a (future) schema version 99 behind the store's back, with psql-free
 /// plain SQL over tokio-postgres.
 fn bump_schema_version(pg: &Postgres) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "INSERT INTO \"{}\".schema_migrations (version, name) VALUES (99, 'future')",
-                pg.schema()
-            ))
-            .await
-            .unwrap();
-    });
+    pg.execute(r#"INSERT INTO "{schema}".schema_migrations (version, name) VALUES (99, 'future')"#);
 }
 
 /// The environment of a child process of `several_processes_append_to_one_parent`.

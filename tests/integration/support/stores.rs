@@ -104,6 +104,24 @@ mod postgres {
             &self.schema
         }
 
+        /// Runs `sql` behind the store's back (`{schema}` stands for the
+        /// store's schema), as an older build or another tool would.
+        pub(crate) fn execute(&self, sql: &str) {
+            let sql = sql.replace("{schema}", &self.schema);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (client, connection) =
+                    tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await.unwrap();
+            });
+        }
+
         /// A new connection to the same store, with its concrete type.
         pub(crate) fn connect(&self) -> PostgresStore {
             PostgresStore::connect_with(
