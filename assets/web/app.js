@@ -131,7 +131,9 @@
       }
       return body;
     }
-    const get = (path) => fetch(path, { credentials: 'same-origin' }).then(reply);
+    // `signal` (an AbortSignal, optional) lets the caller drop a request it no
+    // longer needs; the rejection is then an AbortError.
+    const get = (path, signal) => fetch(path, { credentials: 'same-origin', signal }).then(reply);
     const send = (method, path, body) => fetch(path, {
       method,
       credentials: 'same-origin',
@@ -179,7 +181,7 @@
       children: (id, offset, limit) => get('/api/nodes/' + enc(id) + '/children?offset=' + offset + '&limit=' + limit),
       node: (id) => get('/api/nodes/' + enc(id)),
       path: (id) => get('/api/nodes/' + enc(id) + '/path'),
-      usage: (id) => get('/api/nodes/' + enc(id) + '/usage'),
+      usage: (id, signal) => get('/api/nodes/' + enc(id) + '/usage', signal),
       compare: (a, b) => get('/api/compare?left=' + enc(a) + '&right=' + enc(b)),
       graph: (root, limit) => get('/api/graph?limit=' + limit + (root ? '&root=' + enc(root) : '')),
       resolve: (q) => get('/api/resolve?q=' + enc(q)).then((r) => r.id),
@@ -318,9 +320,11 @@
       usage: wrap((id) => {
         const node = need(resolve(id));
         const under = descendants(node.id);
+        const path = pathOf(node.id);
         return {
           node: node.usage || {},
-          path: tally(pathOf(node.id).map((p) => byId.get(p))),
+          path: tally(path.map((p) => byId.get(p))),
+          path_steps: path.length,
           subtree: tally(under.map((p) => byId.get(p))),
           subtree_nodes: under.length,
         };
@@ -398,6 +402,9 @@
     lastChild: new Map(), // parent id → the child last visited (→ goes back there)
     version: null,
     busy: false, // an action is streaming
+    shown: 0, // bumped by each show(); an older show() stops when it sees a newer one
+    usageTimer: null, // the pending debounced usage request (see scheduleUsage)
+    usageAbort: null, // aborts the usage request in flight
   };
 
   // ----------------------------------------------------------------- outline
@@ -651,7 +658,11 @@
   }
 
   async function show(id, opts) {
+    // Held keys start a show() per keydown; answers can come back out of
+    // order, and a stale one must not overwrite the node the user is on.
+    const shown = ++state.shown;
     const view = await api.node(id);
+    if (shown !== state.shown) return;
     state.current = view;
     const node = view.node;
     const s = view.summary;
@@ -672,11 +683,13 @@
         el('button', { type: 'button', id: 'mark-compare', title: 'Mark for compare (m)', text: 'Mark', onclick: markCompare }),
         el('button', { type: 'button', id: 'compare-marked', title: 'Compare with the marked node (c)', text: 'Compare', onclick: () => compareMarked().catch(fail) })));
     box.appendChild(header);
-    box.appendChild(el('div', { id: 'tokens', class: 'muted', text: 'node ' + tokens(s.tokens) }));
+    box.appendChild(el('div', { id: 'tokens', class: 'muted', text: 'node ' + tokens(s.tokens) + ' · path, subtree …' }));
     if (state.info.writable) box.appendChild(actionsPanel(view));
     const transcript = el('div', { id: 'transcript' });
     box.appendChild(transcript);
+    scheduleUsage(node.id);
     const path = await api.path(node.id);
+    if (shown !== state.shown) return;
     if (path.offset > 0) transcript.appendChild(el('p', { class: 'muted', text: path.offset + ' earlier step(s) not shown' }));
     transcript.appendChild(renderSteps(path.steps, node.id));
     $('#compare').hidden = true;
@@ -689,17 +702,43 @@
       if (current) current.scrollIntoView({ block: 'start' });
     }
     if (!opts || !opts.keepScroll) reveal(view.path).then(markOutline).catch(fail);
-    loadUsage(node.id).catch(() => {});
     if (state.info.annotations) loadAnnotations(node.id).catch(() => {});
     if (!$('#graph').hidden) renderGraph().catch(fail);
   }
 
-  async function loadUsage(id) {
-    const u = await api.usage(id);
+  // The path and subtree token totals read up to 2 000 bodies each on the
+  // server (seconds on a deep chain). Asked on every navigation, holding ←/→
+  // queued one such request per key on the server's blocking pool, and every
+  // key's node view waited behind them (5 s per key at depth 5 000,
+  // docs/benchmarks.md section 9). So the page asks only once the user has
+  // rested USAGE_DELAY ms on a node, and aborts the request of a node left
+  // (that frees the connection; the server may still finish its bounded tally).
+  const USAGE_DELAY = 250;
+
+  function scheduleUsage(id) {
+    clearTimeout(state.usageTimer);
+    if (state.usageAbort) state.usageAbort.abort();
+    state.usageAbort = null;
+    state.usageTimer = setTimeout(() => {
+      state.usageTimer = null;
+      const abort = typeof AbortController === 'function' ? new AbortController() : null;
+      state.usageAbort = abort;
+      loadUsage(id, abort ? abort.signal : undefined)
+        .catch(() => {}) // the placeholder stays: totals are extras, not worth a toast
+        .finally(() => { if (state.usageAbort === abort) state.usageAbort = null; });
+    }, USAGE_DELAY);
+  }
+
+  async function loadUsage(id, signal) {
+    const u = await api.usage(id, signal);
     if (!state.current || state.current.node.id !== id) return;
-    const parts = ['node ' + tokens(u.node.total_tokens), 'path ' + tokens(u.path.total_tokens)];
+    const box = $('#tokens');
+    if (!box) return;
+    const parts = ['node ' + tokens(u.node.total_tokens)];
+    // `path` is null above the server's cap (older servers never send null).
+    parts.push(u.path ? 'path ' + tokens(u.path.total_tokens) : 'path: ' + (u.path_steps || '?') + ' steps (too many to add up here)');
     parts.push(u.subtree ? 'subtree ' + tokens(u.subtree.total_tokens) + ' over ' + u.subtree_nodes + ' node(s)' : 'subtree: ' + u.subtree_nodes + ' nodes (too many to add up here)');
-    $('#tokens').textContent = parts.join(' · ');
+    box.textContent = parts.join(' · ');
   }
 
   async function loadAnnotations(id) {

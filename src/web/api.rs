@@ -33,8 +33,12 @@ const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
 /// How many path steps a transcript returns when no limit is asked.
 const DEFAULT_STEPS: usize = 200;
-/// Subtrees larger than this get no token total (it reads every body).
-const MAX_SUBTREE_TALLY: usize = 20_000;
+/// The most bodies one token total reads: a path longer than this or a
+/// subtree larger than this gets `null`. Each body is a store read (≈ 1 ms on
+/// a 10^5-node sled store in the dev profile, `docs/benchmarks.md` section 9),
+/// and the tallies must not turn one request on a deep chain into seconds of
+/// work; the counts above the cap are still returned (from the graph, cheap).
+const MAX_TALLY: usize = 2_000;
 /// The most nodes the graph view lays out.
 const MAX_GRAPH: usize = 2000;
 
@@ -247,28 +251,36 @@ fn read_nodes(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Vec<Node>> {
         .collect::<crate::Result<Vec<_>>>()?)
 }
 
-/// `GET /api/nodes/{id}/usage`: tokens of the node, its path and its subtree
-/// (`subtree` is null above 20 000 nodes: it reads every body).
+/// `GET /api/nodes/{id}/usage`: tokens of the node, its path and its subtree.
+/// `path` is null above [`MAX_TALLY`] steps and `subtree` above [`MAX_TALLY`]
+/// nodes (each total reads every body it adds up); `path_steps` and
+/// `subtree_nodes` count them either way.
 async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     state
         .blocking(move |tree| {
             let id = resolve_id(tree, &id)?;
             let node = tree.get(&id)?.usage;
-            let path: UsageTotals = tree.usage(&tree.path(&id)?)?;
+            let path = tree.path(&id)?;
+            let path_total: Option<UsageTotals> = bounded_tally(tree, &path)?;
             let descendants = tree.descendants(&id)?;
-            let subtree = if descendants.len() <= MAX_SUBTREE_TALLY {
-                Some(tree.usage(&descendants)?)
-            } else {
-                None
-            };
+            let subtree = bounded_tally(tree, &descendants)?;
             Ok(Json(json!({
                 "node": node,
-                "path": path,
+                "path": path_total,
+                "path_steps": path.len(),
                 "subtree": subtree,
                 "subtree_nodes": descendants.len(),
             })))
         })
         .await
+}
+
+/// The token total of `ids`, or `None` when there are more than [`MAX_TALLY`].
+fn bounded_tally(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Option<UsageTotals>> {
+    if ids.len() > MAX_TALLY {
+        return Ok(None);
+    }
+    Ok(Some(tree.usage(ids)?))
 }
 
 /// `GET /api/refs`: every ref and its target.

@@ -215,6 +215,50 @@ async fn outline_pages_children_and_node_view_shows_siblings_and_path() {
     );
 }
 
+/// The token totals read one body per node, so the server stops adding up a
+/// path or a subtree above 2 000 nodes (null, with the count) rather than
+/// spend seconds on a deep chain; below the cap they are exact.
+#[tokio::test]
+async fn usage_totals_stop_above_the_cap_and_still_count() {
+    const CAP: usize = 2_000;
+    let live = Live::start().await;
+    let tree = live.tree();
+    let chain: Vec<Node> = (0..=CAP)
+        .map(|i| {
+            let id = format!("resp_c{i:05}");
+            let parent = i.checked_sub(1).map(|p| format!("resp_c{p:05}"));
+            let mut n = node(&id, parent.as_deref(), "q", "a");
+            n.usage = resptree::Usage::new(2, 1);
+            n
+        })
+        .collect();
+    tree.insert_all(chain, vec![]).unwrap();
+
+    // The leaf: a path of CAP + 1 steps is over the cap, its subtree is itself.
+    let leaf = live.json(&format!("/api/nodes/resp_c{CAP:05}/usage")).await;
+    assert_eq!(leaf["node"]["total_tokens"], 3);
+    assert_eq!(leaf["path"], Value::Null);
+    assert_eq!(leaf["path_steps"], CAP + 1);
+    assert_eq!(leaf["subtree"]["total_tokens"], 3);
+    assert_eq!(leaf["subtree_nodes"], 1);
+
+    // The root: the mirror image.
+    let root = live.json("/api/nodes/resp_c00000/usage").await;
+    assert_eq!(root["path"]["total_tokens"], 3);
+    assert_eq!(root["path_steps"], 1);
+    assert_eq!(root["subtree"], Value::Null);
+    assert_eq!(root["subtree_nodes"], CAP + 1);
+
+    // Exactly at the cap both are still added up.
+    let at = live
+        .json(&format!("/api/nodes/resp_c{:05}/usage", CAP - 1))
+        .await;
+    assert_eq!(at["path_steps"], CAP);
+    assert_eq!(at["path"]["total_tokens"], 3 * CAP);
+    assert_eq!(at["subtree_nodes"], 2);
+    assert_eq!(at["subtree"]["total_tokens"], 6);
+}
+
 #[tokio::test]
 async fn compare_starts_at_the_common_ancestor_and_usage_adds_up() {
     let live = Live::start().await;
@@ -238,6 +282,7 @@ async fn compare_starts_at_the_common_ancestor_and_usage_adds_up() {
     assert_eq!(usage["subtree_nodes"], 3);
     let usage = live.json("/api/nodes/resp_l/usage").await;
     assert_eq!(usage["path"]["total_tokens"], 15 + 27);
+    assert_eq!(usage["path_steps"], 2);
 
     let graph = live.json("/api/graph?root=resp_r").await;
     assert_eq!(graph["nodes"].as_array().unwrap().len(), 3);
