@@ -744,6 +744,16 @@
   async function loadAnnotations(id) {
     const list = await api.annotations(id);
     if (!state.current || state.current.node.id !== id) return;
+    // Scores (from `explore` or `annotate --score`) and the note, as text.
+    const shown = list.filter((a) => a && (a.kind === 'score' || a.kind === 'note'));
+    const old = $('#scores');
+    if (old) old.remove();
+    if (shown.length) {
+      const line = el('div', { id: 'scores', class: 'muted' },
+        shown.map((a) => el('span', { class: 'score', text: a.kind === 'score' ? a.criterion + ' ' + a.value : 'note: ' + a.text })));
+      const tokensLine = $('#tokens');
+      if (tokensLine) tokensLine.after(line);
+    }
     const bookmarked = list.some((a) => a && a.kind === 'bookmark');
     const star = $('#bookmark-toggle');
     if (star) {

@@ -196,8 +196,25 @@ async fn the_bookmark_key_bookmarks_the_open_node_for_good() {
     let tree = app.sample().await;
     let browser = Browser::start().await;
     let target = &tree.kids[2];
+    // A score (as `explore` or `annotate --score` leaves one) shows in the node view.
+    app.tree()
+        .annotate(
+            target,
+            resptree::Annotation::Score(resptree::Score::new(
+                "thrift",
+                0.75,
+                resptree::ScoreMethod::Rubric,
+            )),
+        )
+        .unwrap();
     app.open(&browser, Some(target)).await;
     wait_for_node(&browser, target).await;
+    browser
+        .wait_until(
+            "the node's score",
+            "(document.querySelector('#scores') || {}).textContent === 'thrift 0.75'",
+        )
+        .await;
     let bookmarked = format!("#bookmarks li[data-node-id='{target}']");
     assert_eq!(browser.count(&bookmarked).await, 0);
 
