@@ -739,6 +739,20 @@
     parts.push(u.path ? 'path ' + tokens(u.path.total_tokens) : 'path: ' + (u.path_steps || '?') + ' steps (too many to add up here)');
     parts.push(u.subtree ? 'subtree ' + tokens(u.subtree.total_tokens) + ' over ' + u.subtree_nodes + ' node(s)' : 'subtree: ' + u.subtree_nodes + ' nodes (too many to add up here)');
     box.textContent = parts.join(' · ');
+    const old = $('#cost');
+    if (old) old.remove();
+    const cost = u.cost || {}; // the static export has no price table
+    const spent = [['node', cost.node], ['path', cost.path], ['subtree', cost.subtree]]
+      .filter((pair) => pair[1])
+      .map((pair) => pair[0] + ' ' + money(pair[1]));
+    if (spent.length) box.after(el('div', { id: 'cost', class: 'muted', text: spent.join(' · ') }));
+  }
+
+  // A Cost from the server: `total` is a decimal string of dollars. Requests of
+  // a model the price table does not know are never shown as free.
+  function money(cost) {
+    const known = '$' + cost.total;
+    return cost.unpriced ? known + ' + unknown (' + cost.unpriced + ' unpriced)' : known;
   }
 
   async function loadAnnotations(id) {

@@ -227,6 +227,20 @@ impl Ledger<'_> {
         Ok(cost)
     }
 
+    /// The cost of `ids`, each shared-input group's prompt priced once.
+    fn sum<'a>(
+        &mut self,
+        tree: &ResponseTree,
+        ids: impl IntoIterator<Item = &'a NodeId>,
+    ) -> Result<Cost> {
+        let mut total = Cost::default();
+        for id in ids {
+            let with_input = self.first_of_group(tree, id)?;
+            total += self.node_cost(tree, id, with_input)?;
+        }
+        Ok(total)
+    }
+
     fn first_of_group(&mut self, tree: &ResponseTree, id: &NodeId) -> Result<bool> {
         Ok(match tree.get(id)?.usage.shared_input_group {
             Some(group) => self.groups_seen.insert(group),
@@ -269,12 +283,25 @@ impl ResponseTree {
             judges: judge_costs(self, prices)?,
             groups_seen: HashSet::new(),
         };
-        let mut total = Cost::default();
-        for id in ids {
-            let with_input = ledger.first_of_group(self, id)?;
-            total += ledger.node_cost(self, id, with_input)?;
-        }
-        Ok(total)
+        ledger.sum(self, ids)
+    }
+
+    /// [`ResponseTree::cost`] of each list of `lists`, reading the judges'
+    /// scores once: the web explorer prices a node, its path and its subtree
+    /// on every navigation.
+    pub(crate) fn costs(&self, lists: &[&[NodeId]], prices: &PriceTable) -> Result<Vec<Cost>> {
+        let mut ledger = Ledger {
+            prices,
+            judges: judge_costs(self, prices)?,
+            groups_seen: HashSet::new(),
+        };
+        lists
+            .iter()
+            .map(|ids| {
+                ledger.groups_seen.clear();
+                ledger.sum(self, ids.iter())
+            })
+            .collect()
     }
 
     /// What the whole tree cost at `prices`, and each branch. Reads every

@@ -251,11 +251,15 @@ fn read_nodes(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Vec<Node>> {
         .collect::<crate::Result<Vec<_>>>()?)
 }
 
-/// `GET /api/nodes/{id}/usage`: tokens of the node, its path and its subtree.
-/// `path` is null above [`MAX_TALLY`] steps and `subtree` above [`MAX_TALLY`]
-/// nodes (each total reads every body it adds up); `path_steps` and
-/// `subtree_nodes` count them either way.
+/// `GET /api/nodes/{id}/usage`: tokens and money of the node, its path and
+/// its subtree. `path` is null above [`MAX_TALLY`] steps and `subtree` above
+/// [`MAX_TALLY`] nodes (each total reads every body it adds up), and so are
+/// their costs; `path_steps` and `subtree_nodes` count them either way.
+/// `cost` holds [`Cost`](crate::cost::Cost)s at the server's prices: amounts
+/// are decimal strings of dollars, and `unpriced` counts requests of models
+/// the price table does not know (never priced as free).
 async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let prices = Arc::clone(&state.prices);
     state
         .blocking(move |tree| {
             let id = resolve_id(tree, &id)?;
@@ -264,12 +268,30 @@ async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResu
             let path_total: Option<UsageTotals> = bounded_tally(tree, &path)?;
             let descendants = tree.descendants(&id)?;
             let subtree = bounded_tally(tree, &descendants)?;
+            let own = std::slice::from_ref(&id);
+            let bounded = |ids: &[NodeId]| (ids.len() <= MAX_TALLY).then_some(ids.len());
+            let mut lists: Vec<&[NodeId]> = vec![own];
+            if bounded(&path).is_some() {
+                lists.push(&path);
+            }
+            if bounded(&descendants).is_some() {
+                lists.push(&descendants);
+            }
+            let mut costs = tree.costs(&lists, &prices)?.into_iter();
+            let node_cost = costs.next();
+            let path_cost = bounded(&path).and_then(|_| costs.next());
+            let subtree_cost = bounded(&descendants).and_then(|_| costs.next());
             Ok(Json(json!({
                 "node": node,
                 "path": path_total,
                 "path_steps": path.len(),
                 "subtree": subtree,
                 "subtree_nodes": descendants.len(),
+                "cost": {
+                    "node": node_cost,
+                    "path": path_cost,
+                    "subtree": subtree_cost,
+                },
             })))
         })
         .await

@@ -51,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::cost::PriceTable;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::tree::ResponseTree;
@@ -69,6 +70,7 @@ pub struct WebServerBuilder {
     listen: SocketAddr,
     allow_remote: bool,
     poll_interval: Duration,
+    prices: PriceTable,
 }
 
 /// A running web explorer. Dropping it stops the server.
@@ -163,6 +165,7 @@ impl WebServerBuilder {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             allow_remote: false,
             poll_interval: live::DEFAULT_POLL,
+            prices: PriceTable::builtin(),
         }
     }
 
@@ -191,6 +194,14 @@ impl WebServerBuilder {
         self
     }
 
+    /// The prices the page's money figures use; default
+    /// [`PriceTable::builtin`]. `resptree serve` passes [`PriceTable::load`]
+    /// (the user's price file over the built-in one).
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
     /// Binds the address and starts serving in a background task (and, over a
     /// shared store, the change-feed poller).
     ///
@@ -216,7 +227,12 @@ impl WebServerBuilder {
             .map_err(|e| Error::config_with("cannot read the web server's address", e))?;
         let security = Arc::new(Security::new(addr, self.allow_remote));
         let live = Arc::new(live::Changes::default());
-        let state = WebState::new(self.source, Arc::clone(&security), Arc::clone(&live));
+        let state = WebState::new(
+            self.source,
+            Arc::clone(&security),
+            Arc::clone(&live),
+            Arc::new(self.prices),
+        );
         let poller = live::Poller::start(state.clone(), self.poll_interval);
         let router = api::router(state);
         let (stop, stopped) = oneshot::channel::<()>();

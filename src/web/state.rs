@@ -1,11 +1,12 @@
 //! What every handler shares: the tree (and engine, when writes are allowed),
-//! the security settings and the change counter.
+//! the security settings, the change counter and the price table.
 
 use std::sync::Arc;
 
 use super::failure::Failure;
 use super::live::Changes;
 use super::security::Security;
+use crate::cost::PriceTable;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::tree::ResponseTree;
@@ -34,14 +35,22 @@ pub(crate) struct WebState {
     pub(crate) source: Source,
     pub(crate) security: Arc<Security>,
     pub(crate) changes: Arc<Changes>,
+    /// What the page's money figures are priced at.
+    pub(crate) prices: Arc<PriceTable>,
 }
 
 impl WebState {
-    pub(crate) fn new(source: Source, security: Arc<Security>, changes: Arc<Changes>) -> Self {
+    pub(crate) fn new(
+        source: Source,
+        security: Arc<Security>,
+        changes: Arc<Changes>,
+        prices: Arc<PriceTable>,
+    ) -> Self {
         Self {
             source,
             security,
             changes,
+            prices,
         }
     }
 

@@ -215,6 +215,13 @@ async fn the_bookmark_key_bookmarks_the_open_node_for_good() {
             "(document.querySelector('#scores') || {}).textContent === 'thrift 0.75'",
         )
         .await;
+    // Money shows with the totals once the user rests on the node.
+    browser
+        .wait_until(
+            "the node's cost",
+            "/^node \\$[0-9.]+.* · path \\$.* · subtree \\$/.test((document.querySelector('#cost') || {}).textContent || '')",
+        )
+        .await;
     let bookmarked = format!("#bookmarks li[data-node-id='{target}']");
     assert_eq!(browser.count(&bookmarked).await, 0);
 

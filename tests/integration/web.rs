@@ -238,6 +238,8 @@ async fn usage_totals_stop_above_the_cap_and_still_count() {
     let leaf = live.json(&format!("/api/nodes/resp_c{CAP:05}/usage")).await;
     assert_eq!(leaf["node"]["total_tokens"], 3);
     assert_eq!(leaf["path"], Value::Null);
+    assert_eq!(leaf["cost"]["path"], Value::Null);
+    assert_eq!(leaf["cost"]["node"]["unpriced"], 1);
     assert_eq!(leaf["path_steps"], CAP + 1);
     assert_eq!(leaf["subtree"]["total_tokens"], 3);
     assert_eq!(leaf["subtree_nodes"], 1);
@@ -248,6 +250,8 @@ async fn usage_totals_stop_above_the_cap_and_still_count() {
     assert_eq!(root["path_steps"], 1);
     assert_eq!(root["subtree"], Value::Null);
     assert_eq!(root["subtree_nodes"], CAP + 1);
+    assert_eq!(root["cost"]["subtree"], Value::Null);
+    assert_eq!(root["cost"]["path"]["unpriced"], 1);
 
     // Exactly at the cap both are still added up.
     let at = live
@@ -257,6 +261,53 @@ async fn usage_totals_stop_above_the_cap_and_still_count() {
     assert_eq!(at["path"]["total_tokens"], 3 * CAP);
     assert_eq!(at["subtree_nodes"], 2);
     assert_eq!(at["subtree"]["total_tokens"], 6);
+}
+
+/// Money in the node view: node, path and subtree at the server's price
+/// table; a model the table does not know is counted as unpriced, never as
+/// free.
+#[tokio::test]
+async fn usage_prices_the_node_path_and_subtree_at_the_servers_prices() {
+    use resptree::cost::{ModelPrice, PriceTable};
+    let tree = Arc::new(ResponseTree::in_memory());
+    let mut root = node("resp_r", None, "q", "a");
+    root.model = Some("priced-model".into());
+    root.usage = resptree::Usage::new(1_000_000, 0);
+    let mut child = node("resp_c", Some("resp_r"), "q2", "a2");
+    child.model = Some("priced-model".into());
+    child.usage = resptree::Usage::new(0, 1_000_000);
+    let mut stray = node("resp_s", Some("resp_r"), "q3", "a3");
+    stray.model = Some("mystery-model".into());
+    stray.usage = resptree::Usage::new(10, 5);
+    tree.insert_all(vec![root, child, stray], vec![]).unwrap();
+    let mut prices = PriceTable::empty();
+    // $1 per million input tokens, $2 per million output tokens.
+    prices.insert("priced-model", ModelPrice::new(1_000_000, 2_000_000));
+    let server = WebServer::read_only(Arc::clone(&tree))
+        .prices(prices)
+        .spawn()
+        .await
+        .unwrap();
+    let get = |id: &str| {
+        let url = format!("http://{}/api/nodes/{id}/usage", server.addr());
+        async move {
+            let resp = reqwest::get(url).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+
+    let leaf = get("resp_c").await;
+    assert_eq!(leaf["cost"]["node"]["total"], "2.00");
+    assert_eq!(leaf["cost"]["path"]["total"], "3.00");
+    assert_eq!(leaf["cost"]["path"]["unpriced"], 0);
+
+    let root = get("resp_r").await;
+    assert_eq!(root["cost"]["node"]["total"], "1.00");
+    let subtree = &root["cost"]["subtree"];
+    assert_eq!(subtree["total"], "3.00");
+    assert_eq!(subtree["unpriced"], 1);
+    assert_eq!(subtree["unknown_models"], json!(["mystery-model"]));
 }
 
 #[tokio::test]

@@ -27,7 +27,9 @@ pub(crate) async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitC
         );
         WebServer::read_only(tree)
     };
+    let prices = resptree::cost::PriceTable::load()?;
     let server = builder
+        .prices(prices)
         .listen(args.listen)
         .allow_remote(args.allow_remote)
         .spawn()
