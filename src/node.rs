@@ -432,10 +432,165 @@ impl Timestamp {
     }
 }
 
+/// Reads a time as people and scripts write it, always in UTC: a date
+/// (`2026-12-01`, its midnight), a date and time (`2026-12-01T09:30:00Z`, the
+/// seconds and the `Z` optional, a space allowed for the `T`, fractions of a
+/// second kept to the millisecond), or Unix seconds (`1796117400`).
+///
+/// ```
+/// use resptree::Timestamp;
+/// let day: Timestamp = "2026-12-01".parse()?;
+/// assert_eq!(day.as_unix_seconds(), 1_796_083_200);
+/// let t: Timestamp = "2026-12-01T09:30:00.250Z".parse()?;
+/// assert_eq!(t.as_millis() - day.as_millis(), (9 * 3600 + 30 * 60) * 1000 + 250);
+/// assert!("2026-02-30".parse::<Timestamp>().is_err());
+/// # Ok::<(), resptree::node::ParseTimestampError>(())
+/// ```
+impl std::str::FromStr for Timestamp {
+    type Err = ParseTimestampError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseTimestampError(text.to_owned());
+        let s = text.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            let secs: i64 = s.parse().map_err(|_| bad())?;
+            return Ok(Self::from_unix_seconds(secs));
+        }
+        let (date, time) = match s.split_once(['T', 't', ' ']) {
+            Some((date, time)) => (date, Some(time)),
+            None => (s, None),
+        };
+        let mut ymd = date.splitn(3, '-');
+        let mut field = |len: usize| -> Option<i64> {
+            let part = ymd.next()?;
+            (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse().ok())?
+        };
+        let (year, month, day) = (field(4), field(2), field(2));
+        let (Some(year), Some(month), Some(day)) = (year, month, day) else {
+            return Err(bad());
+        };
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return Err(bad());
+        }
+        let millis_of_day = match time {
+            None => 0,
+            Some(time) => parse_time_of_day(time).ok_or_else(bad)?,
+        };
+        Ok(Self(
+            days_from_civil(year, month, day) * 86_400_000 + millis_of_day,
+        ))
+    }
+}
+
+/// A text that [`Timestamp`]'s `FromStr` could not read; names the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a time: expected a UTC date (2026-12-01), date and time (2026-12-01T09:30:00Z) or Unix seconds"
+)]
+pub struct ParseTimestampError(String);
+
+/// `HH:MM[:SS[.fff…]][Z]` in milliseconds (UTC only: another offset is refused
+/// rather than misread).
+fn parse_time_of_day(time: &str) -> Option<i64> {
+    let time = time
+        .strip_suffix(['Z', 'z'])
+        .or_else(|| time.strip_suffix("+00:00"))
+        .unwrap_or(time);
+    let (hms, fraction) = match time.split_once('.') {
+        Some((hms, fraction)) => (hms, Some(fraction)),
+        None => (time, None),
+    };
+    let parts: Vec<&str> = hms.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return None;
+    }
+    let mut numbers = parts.iter().map(|p| {
+        (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<i64>().ok())
+            .flatten()
+    });
+    let (h, m) = (numbers.next()??, numbers.next()??);
+    let sec = match numbers.next() {
+        Some(sec) => sec?,
+        None => 0,
+    };
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let millis = match fraction {
+        None => 0,
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            // Milliseconds: the first three digits, padded.
+            let digits: String = f.chars().chain("000".chars()).take(3).collect();
+            digits.parse::<i64>().ok()?
+        }
+        Some(_) => return None,
+    };
+    Some(((h * 60 + m) * 60 + sec) * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn timestamps_parse_dates_times_and_unix_seconds_in_utc() {
+        let at = |s: &str| s.parse::<Timestamp>().map(Timestamp::as_millis);
+        assert_eq!(at("1970-01-01"), Ok(0));
+        assert_eq!(at("1970-01-02"), Ok(86_400_000));
+        assert_eq!(at("2000-03-01"), Ok(951_868_800_000));
+        assert_eq!(at("2024-02-29T23:59:59Z"), Ok(1_709_251_199_000));
+        assert_eq!(at("2024-02-29 23:59"), Ok(1_709_251_140_000));
+        assert_eq!(at("1970-01-01T00:00:01.5Z"), Ok(1_500));
+        assert_eq!(at("1970-01-01T00:00:00.123456+00:00"), Ok(123));
+        assert_eq!(at("1796083200"), Ok(1_796_083_200_000));
+        assert_eq!(at(" 1969-12-31 "), Ok(-86_400_000));
+        for bad in [
+            "",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-01T24:00",
+            "2026-01-01T10:60",
+            "2026-01-01T10:00:00+02:00",
+            "2026-01-01T10",
+            "2026-01-01T10:00:00.",
+            "yesterday",
+            "-5",
+            "99999999999999999999",
+        ] {
+            let err = at(bad).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{bad}`")),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn output_text_joins_message_parts_only() {

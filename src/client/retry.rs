@@ -100,19 +100,8 @@ fn parse_http_date(s: &str) -> Option<u64> {
     if h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    let days = u64::try_from(days_from_civil(year, month, day as i64)).ok()?;
+    let days = u64::try_from(crate::node::days_from_civil(year, month, day as i64)).ok()?;
     Some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A number in [0, 1) from a shared xorshift generator. Jitter only has to spread

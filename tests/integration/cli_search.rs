@@ -102,3 +102,37 @@ fn a_malformed_query_or_scope_is_an_error_not_a_panic() {
     // Only punctuation: no words, so no hits and no error.
     assert!(cli.ok(&["search", "?!"]).is_empty());
 }
+
+#[test]
+fn after_and_before_filter_by_creation_time_in_utc() {
+    let cli = Cli::new();
+    let node = cli.ask(None, "Plan a weekend in Lisbon");
+    let hits = cli.json(&["search", "--json", "lisbon"]);
+    assert_eq!(hit_ids(&hits), [node.as_str()]);
+    let created_secs = hits[0]["created_at"].as_i64().unwrap() / 1000;
+
+    let found = |flags: &[&str]| {
+        let mut args = vec!["search", "--json"];
+        args.extend_from_slice(flags);
+        args.push("lisbon");
+        hit_ids(&cli.json(&args))
+    };
+    let second_before = (created_secs - 1).to_string();
+    let second_after = (created_secs + 1).to_string();
+    assert_eq!(found(&["--after", &second_before]), [node.as_str()]);
+    assert!(found(&["--after", &second_after]).is_empty());
+    assert_eq!(found(&["--before", &second_after]), [node.as_str()]);
+    assert!(found(&["--before", &second_before]).is_empty());
+    assert_eq!(
+        found(&["--after", "2000-01-01", "--before", "2999-12-31T23:59:59Z"]),
+        [node.as_str()]
+    );
+    assert!(found(&["--before", "1999-12-31"]).is_empty());
+
+    // A time the flag cannot read is a usage error that names it.
+    let err = cli.fails(&["search", "--after", "2026-02-30", "lisbon"], 2);
+    assert!(
+        err.contains("2026-02-30") && err.contains("--after"),
+        "{err}"
+    );
+}

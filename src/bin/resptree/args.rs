@@ -319,6 +319,13 @@ pub(crate) struct SearchArgs {
     /// default, which would filter every search silently.)
     #[arg(long, value_name = "MODEL")]
     pub(crate) answered_by: Option<String>,
+    /// Only nodes created after this time (UTC): a date (2026-12-01), a date
+    /// and time (2026-12-01T09:30:00Z) or Unix seconds.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) after: Option<resptree::Timestamp>,
+    /// Only nodes created before this time (UTC; same forms as --after).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) before: Option<resptree::Timestamp>,
     /// The most hits to print, best first.
     #[arg(long, value_name = "N", default_value_t = resptree::search::DEFAULT_LIMIT)]
     pub(crate) limit: usize,

@@ -23,6 +23,12 @@ pub(crate) fn run(ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitCode> 
     if let Some(model) = &args.answered_by {
         options = options.with_model(model.clone());
     }
+    if let Some(at) = args.after {
+        options = options.with_created_after(at);
+    }
+    if let Some(at) = args.before {
+        options = options.with_created_before(at);
+    }
     let hits = tree.search(&args.query, &options)?;
     if args.json {
         super::print_json(&hits)?;
