@@ -336,7 +336,15 @@ fn web_scale(c: &mut Criterion) {
             ("bushy root", shape.bushy_root()),
         ] {
             let node = id(node);
-            let calls = ["", "/path", "/usage", "/children?offset=0&limit=100"];
+            // `?ancestors=100000`: the node view as it was before it carried
+            // only the path's last 100 ids (the whole path), for comparison.
+            let calls = [
+                "",
+                "?ancestors=100000",
+                "/path",
+                "/usage",
+                "/children?offset=0&limit=100",
+            ];
             let times: Vec<String> = calls
                 .iter()
                 .map(|call| {
@@ -344,7 +352,11 @@ fn web_scale(c: &mut Criterion) {
                     let (t, bytes) = rt.block_on(api_time(&url));
                     format!(
                         "{} {t:.1?} ({bytes} B)",
-                        if call.is_empty() { "node" } else { &call[1..] }
+                        match call.chars().next() {
+                            None => "node",
+                            Some('?') => "node(whole path)",
+                            Some(_) => &call[1..],
+                        }
                     )
                 })
                 .collect();
