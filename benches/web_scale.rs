@@ -3,9 +3,9 @@
 //! the node view shows the new node.
 //!
 //! ```text
-//! cargo bench --bench web_scale                         # 10^5 nodes
-//! RESPTREE_BENCH_QUICK=1 cargo bench --bench web_scale  # 10^4 nodes
-//! RESPTREE_BENCH_SIZES=1000000 cargo bench --bench web_scale
+//! cargo bench --features web --bench web_scale                         # 10^5 nodes
+//! RESPTREE_BENCH_QUICK=1 cargo bench --features web --bench web_scale  # 10^4 nodes
+//! RESPTREE_BENCH_SIZES=1000000 cargo bench --features web --bench web_scale
 //! ```
 //!
 //! It needs Chromium and chromedriver (`apt-get install chromium
@@ -245,18 +245,61 @@ async fn key(browser: &Browser, key: &str, expect: &NodeId) -> f64 {
 }
 
 /// The median time of 5 GETs of `url` (each must succeed).
-async fn api_time(url: &str) -> Duration {
+async fn api_time(url: &str) -> (Duration, usize) {
     let http = reqwest::Client::new();
     let mut times = Vec::new();
+    let mut size = 0;
     for _ in 0..5 {
         let started = Instant::now();
         let reply = http.get(url).send().await.unwrap();
         assert!(reply.status().is_success(), "{url}: {}", reply.status());
-        reply.bytes().await.unwrap();
+        size = reply.bytes().await.unwrap().len();
         times.push(started.elapsed());
     }
     times.sort();
-    times[2]
+    (times[2], size)
+}
+
+/// This process's CPU time (user + system) so far: the explorer's server side,
+/// since the server runs in this process (Chromium's own CPU is not in it).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 (11 and 12 after the name), in
+    // clock ticks of 1/100 s on Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The 1-minute load average, for the record next to each figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Runs `bench` and prints the server process's CPU time it took next to the
+/// wall time and the load average.
+fn with_cpu(name: &str, bench: impl FnOnce()) {
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    bench();
+    eprintln!(
+        "web_scale: {name}: {:.1?} wall, {:.1?} server CPU, load {}",
+        wall.elapsed(),
+        cpu_time().saturating_sub(cpu),
+        load_average()
+    );
 }
 
 fn ms(total: f64) -> Duration {
@@ -293,15 +336,27 @@ fn web_scale(c: &mut Criterion) {
             ("bushy root", shape.bushy_root()),
         ] {
             let node = id(node);
-            let calls = ["", "/path", "/usage", "/children?offset=0&limit=100"];
+            // `?ancestors=100000`: the node view as it was before it carried
+            // only the path's last 100 ids (the whole path), for comparison.
+            let calls = [
+                "",
+                "?ancestors=100000",
+                "/path",
+                "/usage",
+                "/children?offset=0&limit=100",
+            ];
             let times: Vec<String> = calls
                 .iter()
                 .map(|call| {
                     let url = format!("{url}api/nodes/{node}{call}");
-                    let t = rt.block_on(api_time(&url));
+                    let (t, bytes) = rt.block_on(api_time(&url));
                     format!(
-                        "{} {t:.1?}",
-                        if call.is_empty() { "node" } else { &call[1..] }
+                        "{} {t:.1?} ({bytes} B)",
+                        match call.chars().next() {
+                            None => "node",
+                            Some('?') => "node(whole path)",
+                            Some(_) => &call[1..],
+                        }
                     )
                 })
                 .collect();
@@ -316,15 +371,17 @@ fn web_scale(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(5));
 
         let roots = "document.querySelectorAll('#roots > li.row').length === 3";
-        group.bench_function("first_render", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = 0.0;
-                    for _ in 0..iters {
-                        total += load(&browser, &url, roots).await;
-                    }
-                    ms(total)
-                })
+        with_cpu("first_render", || {
+            group.bench_function("first_render", |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = 0.0;
+                        for _ in 0..iters {
+                            total += load(&browser, &url, roots).await;
+                        }
+                        ms(total)
+                    })
+                });
             });
         });
         let rows = rt.block_on(browser.count("#outline li.row"));
@@ -332,15 +389,17 @@ fn web_scale(c: &mut Criterion) {
 
         let middle = id(shape.deep_root() + n / 20);
         let at_middle = format!("{url}#node={middle}");
-        group.bench_function("open_at_depth", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = 0.0;
-                    for _ in 0..iters {
-                        total += load(&browser, &at_middle, &shows(&middle)).await;
-                    }
-                    ms(total)
-                })
+        with_cpu("open_at_depth", || {
+            group.bench_function("open_at_depth", |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = 0.0;
+                        for _ in 0..iters {
+                            total += load(&browser, &at_middle, &shows(&middle)).await;
+                        }
+                        ms(total)
+                    })
+                });
             });
         });
         let rows = rt.block_on(browser.count("#outline li.row, #node-view li.step"));
@@ -384,17 +443,19 @@ fn web_scale(c: &mut Criterion) {
                 &shows(&start),
             ));
             let (to, home) = (id(to), id(home));
-            group.bench_function(format!("key/{name}"), |b| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let mut total = 0.0;
-                        for _ in 0..iters {
-                            total += key(&browser, there, &to).await;
-                            total += key(&browser, back, &home).await;
-                        }
-                        // Two keys per iteration.
-                        ms(total / 2.0)
-                    })
+            with_cpu(&format!("key/{name}"), || {
+                group.bench_function(format!("key/{name}"), |b| {
+                    b.iter_custom(|iters| {
+                        rt.block_on(async {
+                            let mut total = 0.0;
+                            for _ in 0..iters {
+                                total += key(&browser, there, &to).await;
+                                total += key(&browser, back, &home).await;
+                            }
+                            // Two keys per iteration.
+                            ms(total / 2.0)
+                        })
+                    });
                 });
             });
         }

@@ -10,7 +10,8 @@
 (function () {
   const PAGE = 100; // outline rows per request
   const REVEAL_DEPTH = 80; // ancestors the outline opens to show a node
-  const POLL_MS = 2000; // how often the page asks whether the tree changed
+  const RETRY_MS = 2000; // how long the page waits to ask again after a failed change poll
+  const FAVOURITE_DEPTH = 1000; // favourite-path ancestors the page marks
   const md = window.ResptreeMarkdown;
 
   // ---------------------------------------------------------------- helpers
@@ -176,7 +177,10 @@
     return {
       local: false,
       info: () => get('/api/info'),
-      changes: () => get('/api/changes'),
+      // A long poll: the server answers once the version differs from
+      // `since` (or after 25 s with the same one).
+      changes: (since) => get('/api/changes' + (since === null || since === undefined ? '' : '?since=' + since)),
+      favourite: (ancestors) => get('/api/favourite?ancestors=' + ancestors).then((r) => r.favourite),
       roots: (offset, limit) => get('/api/roots?offset=' + offset + '&limit=' + limit),
       children: (id, offset, limit) => get('/api/nodes/' + enc(id) + '/children?offset=' + offset + '&limit=' + limit),
       node: (id) => get('/api/nodes/' + enc(id)),
@@ -258,6 +262,13 @@
     function page(ids, offset, limit) {
       return { total: ids.length, offset, items: ids.slice(offset, offset + limit).map((id) => summary(need(id))) };
     }
+    /** The server's path fields of a node view: the last `limit` ids. */
+    function pathTail(id, limit) {
+      const path = pathOf(id);
+      const offset = Math.max(0, path.length - limit);
+      return { path: path.slice(offset), path_offset: offset, depth: path.length - 1, root: path[0] };
+    }
+
     function pathOf(id) {
       const path = [];
       for (let node = need(id); node; node = node.parent ? byId.get(node.parent) : null) path.push(node.id);
@@ -309,9 +320,13 @@
           summary: summary(node),
           node,
           siblings: { index, total: all.length, prev: all[index - 1] || null, next: all[index + 1] || null },
-          path: pathOf(node.id),
           first_child: childrenOf(node.id)[0] || null,
+          ...pathTail(node.id, 100),
         };
+      }),
+      favourite: wrap((ancestors) => {
+        if (!refs.has('favourite') || !byId.has(refs.get('favourite'))) return null;
+        return { id: refs.get('favourite'), ...pathTail(refs.get('favourite'), ancestors) };
       }),
       path: wrap((id) => {
         const path = pathOf(resolve(id));
@@ -530,10 +545,12 @@
   }
 
   /** Opens the outline down to the current node (as far as its pages go). */
-  async function reveal(path) {
+  /** Unfolds the outline down to `view`'s node (a node view's path fields). */
+  async function reveal(view) {
     let list = $('#roots');
-    const steps = path.slice(Math.max(0, path.length - REVEAL_DEPTH));
-    if (steps.length < path.length) return; // too deep to unfold row by row
+    const steps = view.path;
+    // Too deep to unfold row by row (the view carries only the last ids).
+    if (view.path_offset > 0 || steps.length > REVEAL_DEPTH) return;
     for (let i = 0; i < steps.length; i += 1) {
       const li = list && Array.from(list.children).find((c) => c.dataset && c.dataset.nodeId === steps[i]);
       if (!li) return;
@@ -673,7 +690,7 @@
     const header = el('div', { class: 'node-head' },
       pager(view),
       el('span', { class: 'node-id', title: node.id, text: s.short }),
-      el('span', { class: 'muted', text: [node.model, node.status, new Date(node.created_at).toLocaleString(), 'depth ' + (view.path.length - 1)].filter(Boolean).join(' · ') }),
+      el('span', { class: 'muted', text: [node.model, node.status, new Date(node.created_at).toLocaleString(), 'depth ' + view.depth].filter(Boolean).join(' · ') }),
       el('span', { class: 'badges' },
         s.refs.map((r) => el('span', { class: 'ref', text: r })),
         s.labels.map((l) => el('span', { class: 'labelchip', text: l }))),
@@ -694,14 +711,14 @@
     transcript.appendChild(renderSteps(path.steps, node.id));
     $('#compare').hidden = true;
     box.hidden = false;
-    if (view.path.length > 1) state.lastChild.set(view.path[view.path.length - 2], node.id);
+    if (node.parent) state.lastChild.set(node.parent, node.id);
     markOutline();
     if (opts && opts.keepScroll) $('#main').scrollTop = scroll;
     else {
       const current = $('li.step.current', box);
       if (current) current.scrollIntoView({ block: 'start' });
     }
-    if (!opts || !opts.keepScroll) reveal(view.path).then(markOutline).catch(fail);
+    if (!opts || !opts.keepScroll) reveal(view).then(markOutline).catch(fail);
     if (state.info.annotations) loadAnnotations(node.id).catch(() => {});
     if (!$('#graph').hidden) renderGraph().catch(fail);
   }
@@ -873,14 +890,22 @@
     await renderBookmarks();
   }
 
+  // The favourite path's last FAVOURITE_DEPTH ids are marked in the outline
+  // and graph; the API says "none yet" as null, not as an error.
   async function loadFavourite() {
-    state.favourite = new Set();
     try {
-      const view = await api.node('favourite');
-      view.path.forEach((p) => state.favourite.add(p));
+      const fav = await api.favourite(FAVOURITE_DEPTH);
+      state.favourite = new Set(fav ? fav.path : []);
     } catch (_) {
-      // No favourite yet.
+      // Unmarked until the next refresh: the rest of the page still works.
+      state.favourite = new Set();
     }
+  }
+
+  async function goFavourite() {
+    const fav = await api.favourite(1);
+    if (!fav) return toast('no favourite path yet: press f on a node to make it one');
+    return go(fav.id);
   }
 
   async function setFavourite() {
@@ -928,7 +953,7 @@
   async function renderGraph() {
     const box = $('#graph');
     const cur = state.current;
-    const root = cur ? cur.path[0] : null;
+    const root = cur ? cur.root : null;
     const data = await api.graph(root, 500);
     const ns = 'http://www.w3.org/2000/svg';
     const svgEl = (tag, attrs) => {
@@ -1069,7 +1094,7 @@
       if (target) go(target);
     } else if (direction === 'prev' && view.siblings.prev) go(view.siblings.prev);
     else if (direction === 'next' && view.siblings.next) go(view.siblings.next);
-    else if (direction === 'root') go(view.path[0]);
+    else if (direction === 'root') go(view.root);
   }
 
   function onKey(e) {
@@ -1088,7 +1113,7 @@
       Home: () => step('root'),
       b: () => toggleBookmark(),
       f: () => setFavourite(),
-      F: () => go('favourite'),
+      F: () => goFavourite(),
       m: () => markCompare(),
       c: () => compareMarked(),
       g: () => toggleGraph(),
@@ -1140,20 +1165,27 @@
     markOutline();
   }
 
-  async function poll() {
-    try {
-      const c = await api.changes();
-      $('#live').textContent = '●';
-      $('#live').className = 'ok';
-      if (state.version !== null && c.version !== state.version && !state.busy) {
-        state.version = c.version;
-        await refresh();
-        return;
+  const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+  // Follows the server's change counter with long polls: each request
+  // returns as soon as the tree changes (another process's commit reaches the
+  // server through PostgreSQL's NOTIFY at once), or after 25 s unchanged.
+  async function follow() {
+    for (;;) {
+      try {
+        const c = await api.changes(state.version);
+        $('#live').textContent = '●';
+        $('#live').className = 'ok';
+        if (c.version !== state.version) {
+          state.version = c.version;
+          // A streaming action refreshes when it ends.
+          if (!state.busy) await refresh();
+        }
+      } catch (_) {
+        $('#live').textContent = '○';
+        $('#live').className = 'down';
+        await pause(RETRY_MS);
       }
-      state.version = c.version;
-    } catch (_) {
-      $('#live').textContent = '○';
-      $('#live').className = 'down';
     }
   }
 
@@ -1179,7 +1211,7 @@
     document.addEventListener('keydown', onKey);
     window.addEventListener('hashchange', () => route().catch(fail));
     await route();
-    if (!api.local) setInterval(poll, POLL_MS);
+    if (!api.local) follow();
     document.body.dataset.ready = 'true';
   }
 

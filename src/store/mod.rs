@@ -38,6 +38,7 @@ mod postgres;
 pub(crate) mod segment;
 #[cfg(feature = "sled")]
 mod segment_index;
+mod signal;
 #[cfg(feature = "sled")]
 mod sled;
 #[cfg(feature = "sled")]
@@ -53,6 +54,7 @@ pub use memory::MemoryStore;
 pub use migrate::{MigrateReport, migrate};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use signal::{ChangeNotifier, ChangeSignal, Wake};
 
 /// Where a tree's nodes, refs and in-flight attempts are kept.
 ///
@@ -169,6 +171,21 @@ pub trait Store: Send + Sync + fmt::Debug {
         ))
     }
 
+    /// A wake-up for every commit to the store, by any process: when it fires,
+    /// [`Store::changes_since`] has something new (or may have, see
+    /// [`ChangeSignal`]). `Ok(None)` (the default) means the store sends none:
+    /// a reader of a shared store then polls.
+    ///
+    /// The PostgreSQL store opens one listening connection on the first call
+    /// and shares it between every signal it hands out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the store cannot start listening.
+    fn change_signal(&self) -> Result<Option<ChangeSignal>> {
+        Ok(None)
+    }
+
     /// The annotations of node `node`, ordered by key; empty if it has none
     /// (or is not stored).
     ///
@@ -275,6 +292,10 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn changes_since(&self, cursor: u64) -> Result<Changes> {
         (**self).changes_since(cursor)
+    }
+
+    fn change_signal(&self) -> Result<Option<ChangeSignal>> {
+        (**self).change_signal()
     }
 
     fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {

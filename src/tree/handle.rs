@@ -869,6 +869,14 @@ impl ResponseTree {
     pub(super) fn lock_edits(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Whether the store keeps a change feed ([`ResponseTree::refresh`] works).
+    pub(super) fn has_change_feed(&self) -> bool {
+        self.cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
 }
 
 impl Committer for ResponseTree {

@@ -12,7 +12,9 @@ mod handle;
 mod id_index;
 mod search;
 mod stats;
+mod watch;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
 pub use stats::{BranchStats, TreeStats, UsageTotals};
+pub use watch::{Watch, WatchWake};

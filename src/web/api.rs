@@ -33,6 +33,12 @@ const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
 /// How many path steps a transcript returns when no limit is asked.
 const DEFAULT_STEPS: usize = 200;
+/// How many ancestor ids a node view carries when no number is asked: more
+/// than the page unfolds in the outline (80), far fewer than a deep chain
+/// holds (the whole path was 265 KB of ids at depth 5 000).
+const DEFAULT_ANCESTORS: usize = 100;
+/// The most ancestor ids one answer carries.
+const MAX_ANCESTORS: usize = 100_000;
 /// The most bodies one token total reads: a path longer than this or a
 /// subtree larger than this gets `null`. Each body is a store read (≈ 1 ms on
 /// a 10^5-node sled store in the dev profile, `docs/benchmarks.md` section 9),
@@ -60,6 +66,7 @@ pub(crate) fn router(state: WebState) -> Router {
         .route("/api/resolve", get(resolve))
         .route("/api/compare", get(compare))
         .route("/api/graph", get(graph))
+        .route("/api/favourite", get(favourite))
         .route("/api/nodes/{id}", get(node))
         .route("/api/nodes/{id}/children", get(children))
         .route("/api/nodes/{id}/path", get(path))
@@ -135,12 +142,27 @@ async fn info(State(state): State<WebState>) -> ApiResult<Json<Value>> {
         .await
 }
 
-/// `GET /api/changes`: the change counter the page polls.
-async fn changes(State(state): State<WebState>) -> ApiResult<Json<Value>> {
-    let changes = Arc::clone(&state.changes);
-    state
-        .blocking(move |tree| Ok(Json(json!({"version": changes.current(tree)}))))
-        .await
+/// `since` of `/api/changes`.
+#[derive(Debug, Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+/// `GET /api/changes?since=`: the change counter. With `since` (the version
+/// the page has) it is a long poll: it answers as soon as the version differs,
+/// or after 25 s with the same one.
+async fn changes(
+    State(state): State<WebState>,
+    Query(since): Query<Since>,
+) -> ApiResult<Json<Value>> {
+    let tree = state.source.tree();
+    // `current` reads the in-memory graph and refs only: no store IO, so it
+    // runs on the runtime's thread.
+    let version = match since.since {
+        Some(since) => state.changes.after(tree, since).await,
+        None => state.changes.current(tree),
+    };
+    Ok(Json(json!({"version": version})))
 }
 
 /// `GET /api/roots`: a page of the forest's roots, oldest first.
@@ -181,15 +203,48 @@ struct Siblings {
     next: Option<NodeId>,
 }
 
-/// `GET /api/nodes/{id}`: the full node, its summary, its sibling position
-/// and its ancestors' ids (root first).
-async fn node(State(state): State<WebState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// `ancestors` of a node view.
+#[derive(Debug, Deserialize)]
+struct Ancestors {
+    ancestors: Option<usize>,
+}
+
+impl Ancestors {
+    fn limit(&self) -> usize {
+        self.ancestors
+            .unwrap_or(DEFAULT_ANCESTORS)
+            .clamp(1, MAX_ANCESTORS)
+    }
+}
+
+/// The last `limit` ids of `id`'s path (root first, ending with `id`) as
+/// `path`, where that tail starts in the whole path (`path_offset`), the
+/// node's `depth` and its `root`.
+fn path_tail(tree: &ResponseTree, id: &NodeId, limit: usize) -> crate::Result<Value> {
+    let path = tree.graph().path(id)?;
+    let skip = path.len().saturating_sub(limit);
+    Ok(json!({
+        "path": &path[skip..],
+        "path_offset": skip,
+        "depth": path.len().saturating_sub(1),
+        "root": path.first(),
+    }))
+}
+
+/// `GET /api/nodes/{id}?ancestors=`: the full node, its summary, its sibling
+/// position, its first child, and the last `ancestors` ids of its path
+/// (default [`DEFAULT_ANCESTORS`]; see [`path_tail`]).
+async fn node(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Query(ancestors): Query<Ancestors>,
+) -> ApiResult<Json<Value>> {
     state
         .blocking(move |tree| {
             let id = resolve_id(tree, &id)?;
             let node = tree.get(&id)?;
             let refs = RefIndex::of(tree)?;
-            let (children, siblings, path) = {
+            let (children, siblings) = {
                 let graph = tree.graph();
                 let children = graph.children(&id)?;
                 let all = match graph.parent(&id)? {
@@ -203,19 +258,45 @@ async fn node(State(state): State<WebState>, Path(id): Path<String>) -> ApiResul
                     prev: index.checked_sub(1).and_then(|i| all.get(i)).cloned(),
                     next: all.get(index + 1).cloned(),
                 };
-                (children, siblings, graph.path(&id)?)
+                (children, siblings)
             };
             let summary = view::summary_of(&node, children.len(), &refs);
-            Ok(Json(json!({
-                "summary": summary,
-                "node": node,
-                "siblings": siblings,
-                "path": path,
-                "first_child": children.first(),
-            })))
+            let mut out = path_tail(tree, &id, ancestors.limit())?;
+            out["summary"] = json!(summary);
+            out["node"] = json!(node);
+            out["siblings"] = json!(siblings);
+            out["first_child"] = json!(children.first());
+            Ok(Json(out))
         })
         .await
 }
+
+/// `GET /api/favourite?ancestors=`: `{"favourite": null}` when no ref
+/// `favourite` is set, else `{"favourite": {id, path, path_offset, depth,
+/// root}}` as a node view's path fields (default [`DEFAULT_ANCESTORS`] ids).
+/// Unlike `/api/nodes/favourite`, "none yet" is an answer here, not a 404.
+async fn favourite(
+    State(state): State<WebState>,
+    Query(ancestors): Query<Ancestors>,
+) -> ApiResult<Json<Value>> {
+    state
+        .blocking(move |tree| {
+            let id = match tree.get_ref(FAVOURITE) {
+                Ok(id) => id,
+                Err(crate::Error::RefNotFound(_)) => {
+                    return Ok(Json(json!({"favourite": null})));
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let mut out = path_tail(tree, &id, ancestors.limit())?;
+            out["id"] = json!(id);
+            Ok(Json(json!({"favourite": out})))
+        })
+        .await
+}
+
+/// The ref the page's favourite path ends at.
+const FAVOURITE: &str = "favourite";
 
 /// `limit` of a transcript.
 #[derive(Debug, Deserialize)]

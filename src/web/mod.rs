@@ -187,8 +187,12 @@ impl WebServerBuilder {
         self
     }
 
-    /// How often a shared store (PostgreSQL) is asked what other processes
-    /// wrote; default 2 s. Stores without a change feed are not polled.
+    /// How long the explorer of a shared store (PostgreSQL) waits for the
+    /// store's change notification before it asks anyway what other
+    /// processes wrote; default 30 s. Notifications arrive with each commit, so
+    /// this only bounds how late a lost one is made up for; while the store's
+    /// listener is disconnected the explorer asks every 2 s (or this, if
+    /// shorter). Stores without a change feed are not asked.
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every;
         self

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use resptree::store::{Batch, Op, Store, migrate, open_location};
 use resptree::{Error, NodeId, RefName, ResponseTree, TreeViolation};
@@ -220,6 +221,98 @@ fn refresh_sees_what_other_processes_wrote() {
     theirs.refresh().unwrap();
     assert_eq!(snapshot(&ours), snapshot(&theirs));
     assert_eq!(ours.len(), 6);
+}
+
+/// Waits for `watch`'s listener to connect (the first wake-up says so).
+async fn until_listening(watch: &mut resptree::tree::Watch<'_>) {
+    while !watch.is_notified() {
+        watch.changed().await;
+    }
+}
+
+/// Long enough never to fire in a test: only a notification can wake a watch
+/// whose listener is connected.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// A guard against a hang, not a speed target: a notification takes
+/// milliseconds, and without one the test fails instead of waiting an hour.
+const GIVE_UP: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_what_another_tree_commits_without_a_refresh_call() {
+    let pg = Postgres::new();
+    let ours = ResponseTree::with_store(pg.open()).unwrap();
+    let theirs = ResponseTree::with_store(pg.open()).unwrap();
+    let mut watch = ours.watch().unwrap().with_fallback(NEVER);
+    tokio::time::timeout(GIVE_UP, until_listening(&mut watch))
+        .await
+        .expect("the listener connects");
+
+    theirs.insert(node("resp_n1", None, 1, "q", "a")).unwrap();
+    let news = tokio::time::timeout(GIVE_UP, watch.next())
+        .await
+        .expect("woken by the commit's notification")
+        .unwrap();
+    assert_eq!(news.added, vec![id("resp_n1")]);
+    assert!(ours.contains(&id("resp_n1")));
+
+    // A ref moved by the other tree wakes it too, and arrives with the refresh.
+    theirs.set_ref("main", &id("resp_n1")).unwrap();
+    let news = tokio::time::timeout(GIVE_UP, watch.next())
+        .await
+        .expect("woken by the ref's notification")
+        .unwrap();
+    assert!(news.added.is_empty());
+    assert_eq!(ours.get_ref("main").unwrap(), id("resp_n1"));
+}
+
+#[test]
+fn watching_needs_a_change_feed() {
+    let t = ResponseTree::in_memory();
+    assert!(matches!(t.watch(), Err(Error::Unsupported(_))));
+}
+
+/// The explorer over PostgreSQL: a commit by another tree reaches the page's
+/// change long poll, and the node is then served.
+#[cfg(feature = "web")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_sees_another_trees_commit_through_its_change_poll() {
+    let pg = Postgres::new();
+    let ours = Arc::new(ResponseTree::with_store(pg.open()).unwrap());
+    let theirs = ResponseTree::with_store(pg.open()).unwrap();
+    let server = resptree::web::WebServer::read_only(Arc::clone(&ours))
+        .poll_interval(NEVER)
+        .spawn()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{}", server.url().trim_end_matches('/'), path);
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        }
+    };
+    let (_, body) = get("/api/changes".to_owned()).await;
+    let before = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+        .as_u64()
+        .unwrap();
+
+    theirs.insert(node("resp_w1", None, 1, "q", "a")).unwrap();
+    // The long poll answers once the explorer's tree has the node.
+    let (status, body) = tokio::time::timeout(GIVE_UP, get(format!("/api/changes?since={before}")))
+        .await
+        .expect("the change poll answers");
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let after = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    assert!(after > before, "{after} > {before}");
+    let (status, body) = get("/api/nodes/resp_w1".to_owned()).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert!(ours.contains(&id("resp_w1")));
+    server.shutdown().await;
 }
 
 #[test]

@@ -200,12 +200,21 @@ async fn outline_pages_children_and_node_view_shows_siblings_and_path() {
     assert_eq!(path["total"], 2);
     assert_eq!(path["steps"][0]["id"], "resp_root");
 
+    // No favourite yet: an answer, not an error.
+    assert_eq!(
+        live.json("/api/favourite").await,
+        json!({"favourite": null})
+    );
     // Short ids and refs resolve in paths too.
     tree.set_ref("favourite", &NodeId::new("resp_kid007").unwrap())
         .unwrap();
     let view = live.json("/api/nodes/favourite").await;
     assert_eq!(view["summary"]["id"], "resp_kid007");
     assert_eq!(view["summary"]["refs"], json!(["favourite"]));
+    assert_eq!(
+        live.json("/api/favourite").await["favourite"],
+        json!({"id": "resp_kid007", "path": ["resp_root", "resp_kid007"], "path_offset": 0, "depth": 1, "root": "resp_root"})
+    );
 
     let (status, body) = live.get("/api/nodes/resp_nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -213,6 +222,38 @@ async fn outline_pages_children_and_node_view_shows_siblings_and_path() {
         serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
         "not_found"
     );
+}
+
+/// A node view carries the last ids of its path, not the whole path: a deep
+/// chain's view stays small, and more ancestors come on request.
+#[tokio::test]
+async fn a_node_view_carries_the_tail_of_its_path_and_its_depth() {
+    let live = Live::start().await;
+    let tree = live.tree();
+    let chain: Vec<Node> = (0..250)
+        .map(|i| {
+            let parent = (i > 0).then(|| format!("resp_d{:03}", i - 1));
+            node(&format!("resp_d{i:03}"), parent.as_deref(), "q", "a")
+        })
+        .collect();
+    tree.insert_all(chain, vec![]).unwrap();
+
+    let view = live.json("/api/nodes/resp_d249").await;
+    let path = view["path"].as_array().unwrap();
+    assert_eq!(path.len(), 100);
+    assert_eq!(
+        (path[0].as_str(), path[99].as_str()),
+        (Some("resp_d150"), Some("resp_d249"))
+    );
+    assert_eq!(view["path_offset"], 150);
+    assert_eq!(view["depth"], 249);
+    assert_eq!(view["root"], "resp_d000");
+
+    let view = live.json("/api/nodes/resp_d249?ancestors=3").await;
+    assert_eq!(view["path"], json!(["resp_d247", "resp_d248", "resp_d249"]));
+    let view = live.json("/api/nodes/resp_d249?ancestors=1000").await;
+    assert_eq!(view["path"].as_array().unwrap().len(), 250);
+    assert_eq!(view["path_offset"], 0);
 }
 
 /// The token totals read one body per node, so the server stops adding up a

@@ -4,7 +4,9 @@
 //! is a foreign key to its parent, so the database itself enforces one parent per
 //! node and that the parent exists. A [`Batch`] is one transaction. Refs move
 //! with compare-and-swap ([`Op::SetRefIf`]), and a `seq` column numbers every
-//! node write so that [`Store::changes_since`] is one indexed query.
+//! node write so that [`Store::changes_since`] is one indexed query. Every
+//! writing transaction also sends a `NOTIFY`, which a `LISTEN` connection turns
+//! into [`Store::change_signal`] wake-ups (`notify.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,8 +22,9 @@ use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
 use crate::node::{Node, Timestamp};
 
-use super::{Attempt, Batch, Changes, Loaded, Op, Store, Topology, trace};
+use super::{Attempt, Batch, ChangeSignal, Changes, Loaded, Op, Store, Topology, trace};
 
+mod notify;
 mod schema;
 mod search;
 mod worker;
@@ -55,6 +58,11 @@ pub struct PostgresStore {
     worker: Worker,
     /// The schema the tables live in (`None`: the connection's default).
     schema: Option<String>,
+    /// How to connect, for the listening connection (which cannot come from
+    /// the pool: it must stay open and is never recycled).
+    config: tokio_postgres::Config,
+    /// The `LISTEN` connection behind [`Store::change_signal`], once asked for.
+    listener: notify::Listener,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -145,7 +153,7 @@ impl PostgresStore {
             config.options(format!("-c search_path={schema}"));
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -158,6 +166,8 @@ impl PostgresStore {
         let store = Self {
             worker: Worker::start(pool)?,
             schema: options.schema,
+            config,
+            listener: notify::Listener::default(),
         };
         let schema = store.schema.clone();
         store
@@ -365,6 +375,11 @@ impl Store for PostgresStore {
         }
         let ops = batch.into_ops();
         let (started, count) = (Instant::now(), ops.len());
+        // The attempts journal is this process's business; everything else
+        // is news to other readers of the tree.
+        let notify = ops
+            .iter()
+            .any(|o| !matches!(o, Op::PutAttempt(_) | Op::RemoveAttempt(_)));
         self.worker
             .call("writing a batch", move |pool| async move {
                 let mut client = pool
@@ -376,6 +391,12 @@ impl Store for PostgresStore {
                     .await
                     .map_err(|e| Error::storage("writing a batch", e))?;
                 apply_ops(&tx, ops).await?;
+                if notify {
+                    // Delivered at commit, and only if the commit succeeds.
+                    tx.batch_execute(notify::NOTIFY)
+                        .await
+                        .map_err(|e| Error::storage("writing a batch", e))?;
+                }
                 tx.commit()
                     .await
                     .map_err(|e| Error::storage("committing a batch", e))
@@ -496,6 +517,12 @@ impl Store for PostgresStore {
                 .map_err(|e| Error::storage(op, e))?;
                 rows.iter().map(|row| annotation_row(row, op)).collect()
             })
+    }
+
+    /// From `LISTEN/NOTIFY`: one listening connection for the store, opened
+    /// on the first call and reconnected (with backoff) when lost.
+    fn change_signal(&self) -> Result<Option<ChangeSignal>> {
+        self.listener.signal(&self.worker, &self.config).map(Some)
     }
 
     fn changes_since(&self, cursor: u64) -> Result<Changes> {

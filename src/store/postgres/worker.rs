@@ -83,6 +83,23 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Starts `task` on the background runtime and returns at once. The task
+    /// runs until it ends or the worker is dropped (which drops the runtime,
+    /// and with it every task still running).
+    pub(super) fn spawn<F>(&self, op: &'static str, task: F) -> Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let job: Job = Box::new(move |_pool| Box::pin(task));
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| Error::storage(op, "the PostgreSQL worker thread has stopped"))?
+            .send(job)
+            .map_err(|_| Error::storage(op, "the PostgreSQL worker thread has stopped"))
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         drop(self.jobs.take());
