@@ -37,7 +37,7 @@ use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::Emulator;
 use resptree::node::message_item;
 use resptree::{Engine, ResponseTree};
-use support::{MODEL, median, pick, timed};
+use support::{MODEL, cpu_time, median, pick, timed};
 
 const LATENCY: Duration = Duration::from_millis(200);
 const FAN: [usize; 4] = [1, 8, 64, 256];
@@ -210,17 +210,25 @@ fn durable(c: &mut Criterion) {
     group.warm_up_time(pick(Duration::from_millis(500), Duration::from_millis(200)));
     group.measurement_time(pick(Duration::from_secs(3), Duration::from_secs(1)));
     let mut rows = Vec::new();
+    let load_before = load_average();
     for n in DURABLE_FAN {
         let memory_times = Mutex::new(Vec::new());
         let sled_times = Mutex::new(Vec::new());
+        // Process CPU time (every thread: engine, client and emulator) spent
+        // in each variant's fan-outs, with how many fan-outs it covers.
+        let mut cpu = [(Duration::ZERO, 0usize); 2];
         let (nodes_before, flushes_before) = (durable.tree().len(), sled.flushes());
         // Alternate the two so background load on this shared machine hits
         // both sides alike.
         for round in 0..pick(3, 1) {
-            for (name, engine, root, times) in [
+            for (k, (name, engine, root, times)) in [
                 ("memory", &memory, &memory_root, &memory_times),
                 ("sled", &durable, &durable_root, &sled_times),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let (cpu_before, runs_before) = (cpu_time(), times.lock().unwrap().len());
                 group.bench_function(BenchmarkId::new(name, format!("{n}/{round}")), |b| {
                     b.to_async(&rt).iter_custom(|iters| {
                         timed(iters, times, || async {
@@ -229,40 +237,68 @@ fn durable(c: &mut Criterion) {
                         })
                     });
                 });
+                cpu[k].0 += cpu_time().saturating_sub(cpu_before);
+                cpu[k].1 += times.lock().unwrap().len() - runs_before;
             }
             emulator.clear_requests();
         }
         // Nodes, not sled batches: one group commit is one batch.
         let nodes = durable.tree().len() - nodes_before;
         let flushes = (sled.flushes() - flushes_before).max(1);
+        let per_run =
+            |(total, runs): (Duration, usize)| total / u32::try_from(runs.max(1)).unwrap();
         rows.push((
             n,
             median(memory_times.into_inner().unwrap()),
             median(sled_times.into_inner().unwrap()),
             nodes as f64 / flushes as f64,
+            per_run(cpu[0]),
+            per_run(cpu[1]),
         ));
     }
     group.finish();
 
     eprintln!(
         "
-durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds)"
+durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds; load average {load_before} before, {} after)",
+        load_average()
     );
     eprintln!(
-        "{:>5} | {:>10} {:>7} | {:>10} {:>7} | {:>13} | {:>17}",
-        "N", "memory ms", "/ L", "sled ms", "/ L", "sled / memory", "nodes per fsync"
+        "{:>5} | {:>10} {:>7} | {:>10} {:>7} | {:>13} | {:>17} | {:>13} {:>13} {:>9}",
+        "N",
+        "memory ms",
+        "/ L",
+        "sled ms",
+        "/ L",
+        "sled / memory",
+        "nodes per fsync",
+        "memory CPU ms",
+        "sled CPU ms",
+        "CPU ratio"
     );
     let l = DURABLE_LATENCY.as_secs_f64();
-    for (n, memory, sled, per_fsync) in rows {
+    for (n, memory, sled, per_fsync, memory_cpu, sled_cpu) in rows {
         eprintln!(
-            "{n:>5} | {:>10.1} {:>7.2} | {:>10.1} {:>7.2} | {:>13.2} | {per_fsync:>17.1}",
+            "{n:>5} | {:>10.1} {:>7.2} | {:>10.1} {:>7.2} | {:>13.2} | {per_fsync:>17.1} | {:>13.1} {:>13.1} {:>9.2}",
             memory.as_secs_f64() * 1e3,
             memory.as_secs_f64() / l,
             sled.as_secs_f64() * 1e3,
             sled.as_secs_f64() / l,
             sled.as_secs_f64() / memory.as_secs_f64(),
+            memory_cpu.as_secs_f64() * 1e3,
+            sled_cpu.as_secs_f64() * 1e3,
+            sled_cpu.as_secs_f64() / memory_cpu.as_secs_f64().max(1e-9),
         );
     }
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 criterion_group!(benches, fanout, overhead, durable);

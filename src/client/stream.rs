@@ -378,7 +378,7 @@ impl EventState {
         }
     }
 
-    fn typed(&self, value: Value, sse_name: Option<&str>, raw: &str) -> Result<StreamEvent> {
+    fn typed(&self, mut value: Value, sse_name: Option<&str>, raw: &str) -> Result<StreamEvent> {
         let kind = value
             .get("type")
             .and_then(Value::as_str)
@@ -404,20 +404,21 @@ impl EventState {
             return Err(Error::from(api));
         }
         let decode = |e| Error::decode("stream event", raw.as_bytes(), e);
-        let response = |value: &Value| -> Result<Response> {
-            let mut response: Response =
-                serde_json::from_value(value.get("response").cloned().unwrap_or(Value::Null))
-                    .map_err(decode)?;
+        // The response is taken out of the event, not copied: it is the
+        // biggest part of the stream (every output item, twice per response).
+        let response = |value: &mut Value| -> Result<Response> {
+            let taken = value.get_mut("response").map_or(Value::Null, Value::take);
+            let mut response: Response = serde_json::from_value(taken).map_err(decode)?;
             response.request_id = self.source.request_id.clone();
             Ok(response)
         };
         Ok(match kind.as_str() {
-            "response.created" => StreamEvent::Created(response(&value)?),
-            "response.queued" => StreamEvent::Queued(response(&value)?),
-            "response.in_progress" => StreamEvent::InProgress(response(&value)?),
-            "response.completed" => StreamEvent::Completed(response(&value)?),
-            "response.incomplete" => StreamEvent::Incomplete(response(&value)?),
-            "response.failed" => StreamEvent::Failed(response(&value)?),
+            "response.created" => StreamEvent::Created(response(&mut value)?),
+            "response.queued" => StreamEvent::Queued(response(&mut value)?),
+            "response.in_progress" => StreamEvent::InProgress(response(&mut value)?),
+            "response.completed" => StreamEvent::Completed(response(&mut value)?),
+            "response.incomplete" => StreamEvent::Incomplete(response(&mut value)?),
+            "response.failed" => StreamEvent::Failed(response(&mut value)?),
             "response.output_text.delta" => {
                 let d: TextDelta = serde_json::from_value(value).map_err(decode)?;
                 StreamEvent::OutputTextDelta {

@@ -358,10 +358,11 @@ impl Seq {
 fn opening(steps: &mut Vec<Step>, seq: &mut Seq, object: &Value, shared: &Shared) {
     let snapshot = in_progress(object);
     for event in ["response.created", "response.in_progress"] {
-        steps.push(stream::sse(
+        steps.push(Step::Send(stream::response_block(
             event,
-            &json!({"type": event, "response": snapshot, "sequence_number": seq.next()}),
-        ));
+            &snapshot,
+            seq.next(),
+        )));
     }
     steps.push(Step::Think(shared.latency()));
 }

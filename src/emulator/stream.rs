@@ -162,13 +162,58 @@ fn position_after_events(steps: &[Step], n: usize) -> usize {
     steps.len()
 }
 
+/// `first` joined with the events that follow it without a wait: the `Send`
+/// steps up to the next step that sleeps, holds, finishes or cuts (zero waits
+/// are skipped, as the player skips them).
+///
+/// One chunk per event made every event its own body frame: a write, a read
+/// and a wake-up on each side, about a dozen per response. Events due at the
+/// same moment now leave as one chunk, as a real server's buffered writes do;
+/// SSE framing does not depend on chunk boundaries (the client's parser is
+/// tested on every split). Events separated by a real wait (a token delay, a
+/// fault's stall or cut) still leave separately, when they are due.
+fn with_sends_due_now(first: Bytes, steps: &mut VecDeque<Step>) -> Bytes {
+    let mut joined: Option<Vec<u8>> = None;
+    loop {
+        match steps.front() {
+            Some(Step::Sleep(d) | Step::Think(d)) if d.is_zero() => {
+                steps.pop_front();
+            }
+            Some(Step::Send(_)) => {
+                if let Some(Step::Send(next)) = steps.pop_front() {
+                    joined
+                        .get_or_insert_with(|| first.to_vec())
+                        .extend_from_slice(&next);
+                }
+            }
+            _ => break,
+        }
+    }
+    joined.map_or(first, Bytes::from)
+}
+
+/// The SSE block of an event that carries the response object
+/// (`response.created`, `response.completed`, …), written straight from
+/// `response`: `json!` would first copy the whole object into a new value.
+/// The keys are in the order `serde_json` writes a map's keys, so the bytes
+/// are those of [`sse`] with `{"type", "response", "sequence_number"}`.
+/// `event` is one of our own event names, which need no escaping.
+pub(crate) fn response_block(event: &str, response: &Value, sequence_number: u64) -> Bytes {
+    Bytes::from(format!(
+        "event: {event}\ndata: {{\"response\":{response},\"sequence_number\":{sequence_number},\"type\":\"{event}\"}}\n\n"
+    ))
+}
+
 /// A `text/event-stream` response that plays `steps`.
 pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
     let state = (shared, VecDeque::from(steps));
     let stream = futures_util::stream::unfold(state, |(shared, mut steps)| async move {
         loop {
             match steps.pop_front()? {
-                Step::Send(bytes) => return Some((Ok(bytes), (shared, steps))),
+                Step::Send(bytes) => {
+                    let bytes = with_sends_due_now(bytes, &mut steps);
+                    return Some((Ok(bytes), (shared, steps)));
+                }
                 // A zero sleep would still wait for the next timer tick (about 1 ms).
                 Step::Sleep(d) | Step::Think(d) if d.is_zero() => {}
                 Step::Sleep(d) | Step::Think(d) => tokio::time::sleep(d).await,
@@ -179,13 +224,8 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
                     sequence_number,
                 } => {
                     commit.object["completed_at"] = json!(unix_now());
-                    let data = json!({
-                        "type": event,
-                        "response": commit.object,
-                        "sequence_number": sequence_number,
-                    });
+                    let bytes = response_block(event, &commit.object, sequence_number);
                     shared.commit(*commit);
-                    let bytes = Bytes::from(format!("event: {event}\ndata: {data}\n\n"));
                     return Some((Ok(bytes), (shared, steps)));
                 }
                 Step::Release(commit) => drop(commit),
@@ -211,4 +251,44 @@ pub(crate) fn response(shared: Arc<Shared>, steps: Vec<Step>) -> Response {
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_block_is_the_sse_block_of_the_same_event() {
+        let response = json!({"id": "resp_1", "output": [{"type": "message", "text": "a \"quoted\" é"}], "status": "completed"});
+        let event = "response.completed";
+        let Step::Send(expected) = sse(
+            event,
+            &json!({"type": event, "response": response, "sequence_number": 7}),
+        ) else {
+            panic!("sse() makes a Send step");
+        };
+        assert_eq!(response_block(event, &response, 7), expected);
+    }
+
+    #[test]
+    fn events_due_together_leave_as_one_chunk_and_waits_split_them() {
+        let send = |text: &str| Step::Send(Bytes::from(text.to_owned()));
+        let mut steps = VecDeque::from(vec![
+            send("b"),
+            Step::Sleep(Duration::ZERO),
+            send("c"),
+            Step::Think(Duration::ZERO),
+            send("d"),
+            Step::Sleep(Duration::from_millis(1)),
+            send("e"),
+        ]);
+        let first = with_sends_due_now(Bytes::from_static(b"a"), &mut steps);
+        assert_eq!(first, Bytes::from_static(b"abcd"));
+        assert!(matches!(steps.pop_front(), Some(Step::Sleep(d)) if d == Duration::from_millis(1)));
+        let mut rest = VecDeque::new();
+        assert_eq!(
+            with_sends_due_now(Bytes::from_static(b"e"), &mut rest),
+            Bytes::from_static(b"e")
+        );
+    }
 }
