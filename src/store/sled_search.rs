@@ -102,6 +102,47 @@ pub(super) fn remove(
     Ok(())
 }
 
+/// Indexes the nodes of a staged chunk (see `sled/staging.rs`), outside any
+/// transaction: their terms records first, then their postings, so a crash
+/// never leaves a posting that `unstage` cannot find. The nodes are new, so
+/// there are no old postings to delete. Until the stage is published the
+/// graph does not hold the nodes, and a search drops them.
+pub(super) fn stage(
+    postings: &sled::Tree,
+    terms: &sled::Tree,
+    entries: &[(&str, Entry)],
+) -> Result<()> {
+    let write = |e| Error::storage("indexing staged nodes for search", e);
+    let mut term_batch = sled::Batch::default();
+    let mut posting_batch = sled::Batch::default();
+    for (id, entry) in entries {
+        term_batch.insert(id.as_bytes(), entry.terms.as_slice());
+        for (key, tf) in &entry.postings {
+            posting_batch.insert(key.as_slice(), &tf[..]);
+        }
+    }
+    terms.apply_batch(term_batch).map_err(write)?;
+    postings.apply_batch(posting_batch).map_err(write)
+}
+
+/// Deletes the postings and terms records of the staged nodes `ids` (an
+/// abandoned stage), outside any transaction: postings first, then terms.
+pub(super) fn unstage(postings: &sled::Tree, terms: &sled::Tree, ids: &[&str]) -> Result<()> {
+    let write = |e| Error::storage("removing staged nodes from the search index", e);
+    let mut posting_batch = sled::Batch::default();
+    let mut term_batch = sled::Batch::default();
+    for id in ids {
+        if let Some(old) = terms.get(id.as_bytes()).map_err(write)? {
+            for term in decode_terms(&old) {
+                posting_batch.remove(posting_key(term, id.as_bytes()));
+            }
+        }
+        term_batch.remove(id.as_bytes());
+    }
+    postings.apply_batch(posting_batch).map_err(write)?;
+    terms.apply_batch(term_batch).map_err(write)
+}
+
 /// The candidates for `query`: the nodes holding every term.
 ///
 /// The postings lists are read in lockstep until the shortest one ends; its

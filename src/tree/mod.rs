@@ -11,6 +11,7 @@ mod group_commit;
 mod handle;
 mod id_index;
 mod search;
+mod staged;
 mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};

@@ -20,7 +20,6 @@ use self::document::{Conversations, Stop};
 use self::nodes::Builder;
 use super::{ImportPhase, ImportProgress, ImportReport};
 use crate::error::{Error, Result};
-use crate::node::Node;
 use crate::tree::ResponseTree;
 
 /// The `what` of the [`Error::Decode`] errors this importer returns.
@@ -127,7 +126,8 @@ pub fn import_chatgpt_reader<R: Read>(
         head: Rc::clone(&head),
     };
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(counted));
-    let mut nodes: Vec<Node> = Vec::new();
+    // Dropped on any error below, which deletes whatever was staged.
+    let mut nodes = tree.staged_insert()?;
     let mut progress = ImportProgress {
         phase: ImportPhase::Reading,
         bytes: 0,
@@ -138,7 +138,9 @@ pub fn import_chatgpt_reader<R: Read>(
     let each = |index: usize, conversation: document::Conversation| {
         let built = Builder::new(&conversation)
             .map_err(|reason| bad(&head, &conversation_error(index, &conversation, &reason)))?;
-        nodes.extend(built.build());
+        for node in built.build() {
+            nodes.add(node)?;
+        }
         progress.conversations = index + 1;
         progress.nodes = nodes.len();
         progress.bytes = head.read.get();
@@ -167,7 +169,7 @@ pub fn import_chatgpt_reader<R: Read>(
         nodes: nodes.len(),
         refs: 0,
     };
-    tree.insert_all(nodes, Vec::new())?;
+    nodes.publish(Vec::new())?;
     Ok(report)
 }
 
