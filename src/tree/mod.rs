@@ -16,4 +16,6 @@ mod stats;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
+#[cfg(test)]
+pub(crate) use staged::CHUNK as STAGE_CHUNK;
 pub use stats::{BranchStats, TreeStats, UsageTotals};

@@ -12,7 +12,7 @@ use super::ResponseTree;
 /// How many nodes a chunk holds by default. At ≈ 1 KB per imported ChatGPT
 /// node (≈ 5 KB in memory before encoding) a chunk costs ≈ 10 MB, and a
 /// chunk's write is large enough that sled's per-transaction cost vanishes.
-const CHUNK: usize = 2048;
+pub(crate) const CHUNK: usize = 2048;
 
 /// New nodes added to a tree in chunks, then published in one atomic step
 /// ([`StagedInsert::publish`]); dropped unpublished, nothing of it is left.
@@ -129,5 +129,103 @@ impl Drop for StagedInsert<'_> {
                 tracing::warn!(target: "resptree::tree", %error, "could not delete an abandoned import's staged nodes");
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "sled"))]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use crate::search::SearchOptions;
+
+    fn chain(parent: Option<&NodeId>, n: usize, word: &str) -> Vec<Node> {
+        let mut out: Vec<Node> = Vec::new();
+        for i in 0..n {
+            let up = out.last().map(|p| p.id.clone()).or(parent.cloned());
+            out.push(Node::new(NodeId::local(), up).with_user_text(format!("{word} {i}")));
+        }
+        out
+    }
+
+    fn found(tree: &ResponseTree, word: &str) -> usize {
+        tree.search(word, &SearchOptions::new().with_limit(1_000))
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn chunks_are_published_at_once_with_refs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let nodes = chain(None, 55, "zebra");
+        let last = nodes[54].id.clone();
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let mut insert = tree.staged_insert().unwrap().with_chunk(10);
+            for node in nodes.iter().rev().cloned() {
+                insert.add(node).unwrap();
+            }
+            // Five chunks are written, none is in the tree yet.
+            assert_eq!(insert.len(), 55);
+            assert!(tree.is_empty());
+            assert_eq!(found(&tree, "zebra"), 0);
+            let name = RefName::new("end").unwrap();
+            insert.publish(vec![(name, last.clone())]).unwrap();
+            assert_eq!(tree.len(), 55);
+            assert_eq!(found(&tree, "zebra"), 55);
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert_eq!(tree.len(), 55);
+        assert_eq!(tree.resolve("end").unwrap(), last);
+        assert_eq!(tree.path(&last).unwrap().len(), 55);
+        assert_eq!(tree.get(&nodes[3].id).unwrap(), nodes[3]);
+        assert_eq!(found(&tree, "zebra"), 55);
+    }
+
+    /// A node refused at publication (its parent is nowhere) fails the whole
+    /// insert; the chunks written before are deleted, in this process and on
+    /// disk.
+    #[test]
+    fn a_refused_publication_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let mut insert = tree.staged_insert().unwrap().with_chunk(10);
+            for node in chain(None, 30, "zebra") {
+                insert.add(node).unwrap();
+            }
+            let orphan = NodeId::local();
+            insert
+                .add(Node::new(NodeId::local(), Some(orphan)).with_user_text("zebra orphan"))
+                .unwrap();
+            let err = insert.publish(Vec::new()).unwrap_err();
+            assert!(matches!(err, Error::InvalidTree(_)), "{err:?}");
+            assert!(tree.is_empty());
+            assert_eq!(found(&tree, "zebra"), 0);
+            // Dropped unpublished: the same.
+            let mut dropped = tree.staged_insert().unwrap().with_chunk(10);
+            for node in chain(None, 25, "zebra") {
+                dropped.add(node).unwrap();
+            }
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert!(tree.is_empty());
+        assert!(tree.load_problems().is_empty());
+        assert_eq!(found(&tree, "zebra"), 0);
+    }
+
+    /// A store that does not stage (memory) gets one insert at publication.
+    #[test]
+    fn a_store_without_staging_gets_one_insert() {
+        let tree = ResponseTree::in_memory();
+        let mut insert = tree.staged_insert().unwrap().with_chunk(2);
+        for node in chain(None, 7, "zebra") {
+            insert.add(node).unwrap();
+        }
+        assert!(tree.is_empty());
+        insert.publish(Vec::new()).unwrap();
+        assert_eq!(tree.len(), 7);
+        assert_eq!(found(&tree, "zebra"), 7);
     }
 }

@@ -407,6 +407,53 @@ mod tests {
         assert_eq!(shown(&tree), ["q0>r0", "q1>r1", "q2>r2", "q3>r3"]);
     }
 
+    /// Past one chunk of staged nodes into sled: the import is searchable at
+    /// once and after a reopen.
+    #[cfg(feature = "sled")]
+    #[test]
+    fn a_large_import_into_sled_is_staged_and_searchable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let n = crate::tree::STAGE_CHUNK + 50;
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let report = import_chatgpt(&tree, &many(n, None)).unwrap();
+            assert_eq!((report.nodes, tree.len()), (n, n));
+            let hits = tree
+                .search(&format!("q{}", n - 1), &Default::default())
+                .unwrap();
+            assert_eq!(hits.len(), 1);
+            assert_eq!(summary(&tree, &hits[0].id), format!("q{0}>r{0}", n - 1));
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert_eq!(tree.len(), n);
+        assert!(tree.load_problems().is_empty());
+        let hits = tree.search("r7", &Default::default()).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(summary(&tree, &hits[0].id), "q7>r7");
+    }
+
+    /// A bad conversation after a chunk was staged: nothing of the import is
+    /// in the tree, on disk or in the search index.
+    #[cfg(feature = "sled")]
+    #[test]
+    fn a_bad_conversation_after_staged_chunks_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let n = crate::tree::STAGE_CHUNK + 50;
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let err = import_chatgpt(&tree, &many(n, Some(n - 1))).unwrap_err();
+            assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+            assert!(tree.is_empty());
+            assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert!(tree.is_empty());
+        assert!(tree.load_problems().is_empty());
+        assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
+    }
+
     #[test]
     fn parts_and_metadata_of_other_shapes_are_skipped() {
         let export = json!([{"mapping": {
