@@ -1083,6 +1083,12 @@ impl SledStore {
             }
         }
         let mut segments = vec![OWN_RECORDS; nodes.len()];
+        // Stages are written, published and abandoned in turn with other
+        // writers: holding the turn, the staged list matches the segments.
+        let _turn = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let staged = self.staged_numbers()?;
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
@@ -1123,6 +1129,10 @@ impl SledStore {
     /// (a load builds it from what it read).
     fn scan_index(&self) -> Result<SegmentIndex> {
         let mut index = SegmentIndex::default();
+        // Not in turn with writers (a writer may be the caller): a stage
+        // abandoned meanwhile leaves stale entries, which cost a read, never
+        // a wrong answer; a staged node is found only by its id, which no
+        // graph holds before publication.
         let staged = self.staged_numbers()?;
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("reading the segments", e))?;

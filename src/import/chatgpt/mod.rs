@@ -4,8 +4,9 @@
 //! parses the export one conversation at a time into typed structs holding only
 //! the fields it uses, `nodes` turns each conversation into nodes as soon as it
 //! is parsed (and the parsed conversation is dropped), and this file drives the
-//! two and writes every node in one atomic insert at the end. What stays in
-//! memory is the nodes themselves, not the document.
+//! two and hands the nodes to a staged insert (written ahead in chunks where
+//! the store can, published at once at the end). What stays in memory is a
+//! chunk of nodes and every node's topology, not the document.
 
 mod document;
 mod nodes;
@@ -88,12 +89,15 @@ pub fn import_chatgpt(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
 /// calling `on_progress` after each conversation and once more before the write.
 ///
 /// This is [`import_chatgpt`] without holding the document in memory: the
-/// export is parsed as it is read, one conversation at a time, so memory grows
-/// with the nodes made, not with the file (`docs/benchmarks.md`, *Large
-/// imports*). The import is still atomic: every node is written in one insert
-/// after the whole document has been read and checked, so a malformed
-/// conversation anywhere in the file adds nothing. `reader` need not be
-/// buffered.
+/// export is parsed as it is read, one conversation at a time. Into a store
+/// that stages writes (the sled store) the nodes are written ahead in chunks
+/// as they are made, invisible, and published in one small write once the
+/// whole document has been read and checked, so memory holds one chunk of
+/// nodes, not the import (`docs/benchmarks.md`, *Large imports*); other stores
+/// get every node in one insert at the end. Either way the import is atomic:
+/// a malformed conversation anywhere in the file adds nothing, and an import
+/// cut short by a crash is deleted when the store is next opened. `reader`
+/// need not be buffered.
 ///
 /// ```
 /// use resptree::{ResponseTree, import};

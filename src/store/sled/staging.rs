@@ -83,6 +83,12 @@ impl SledStore {
         ));
         let first = self.segment_numbers(packed.len())?;
         let marker = stage.get().to_le_bytes();
+        // In turn with other writers, so a full scan (which takes the turn)
+        // sees a chunk's segments and entries together.
+        let turn = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let result: std::result::Result<(), TransactionError<Error>> =
             (&self.segments, &self.staged).transaction(|(segments, staged)| {
                 for (number, (bytes, _)) in (first..).zip(&packed) {
@@ -99,6 +105,7 @@ impl SledStore {
             }
             Err(TransactionError::Abort(e)) => return Err(e),
         }
+        drop(turn);
         drop(bodies);
         let index: Vec<(&str, sled_search::Entry)> = nodes
             .iter()
@@ -254,6 +261,10 @@ impl SledStore {
     /// their entries (last, so a crash half way leaves them listed).
     fn remove_staged(&self, numbers: &[u32]) -> Result<()> {
         let fail = |e| Error::storage("removing staged segments", e);
+        let _turn = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut segments = sled::Batch::default();
         let mut entries = sled::Batch::default();
         for &number in numbers {
