@@ -751,7 +751,7 @@ impl Store for SledStore {
         sled_search::query(&self.search_postings, query).map(Some)
     }
 
-    /// Stages chunks as segments listed in `staged_segments` ([`staging`]).
+    /// Stages chunks as segments listed in `staged_segments` (`src/store/sled/staging.rs`).
     fn begin_stage(&self) -> Result<Option<StageId>> {
         Ok(Some(self.begin_staging()))
     }

@@ -132,7 +132,8 @@ impl Drop for StagedInsert<'_> {
     }
 }
 
-#[cfg(all(test, feature = "sled"))]
+#[cfg(test)]
+#[cfg(feature = "sled")]
 mod tests {
     use super::*;
     use crate::Error;
