@@ -2,8 +2,9 @@
 //! written elsewhere — resptree's own lossless JSON export ([`import_json`]) and
 //! ChatGPT data exports ([`import_chatgpt`]).
 //!
-//! Every import is one atomic insert: a document is parsed and checked whole,
-//! then either every node (and ref) is added or nothing is. ChatGPT exports can
+//! Every import is all or nothing: a document is parsed and checked whole,
+//! then either every node (and ref) is added or nothing is (large ChatGPT
+//! imports are written ahead in chunks and published at once). ChatGPT exports can
 //! also be streamed from a reader with a progress callback
 //! ([`import_chatgpt_reader`]); the library draws no progress itself. Writing
 //! documents is [`render`](crate::render)'s job.
@@ -49,7 +50,7 @@ pub struct ImportProgress {
     pub bytes: u64,
     /// Conversations parsed and turned into nodes so far.
     pub conversations: usize,
-    /// Nodes made so far (none is in the tree before the write).
+    /// Nodes made so far (none is in the tree before the publication).
     pub nodes: usize,
 }
 
@@ -59,6 +60,8 @@ pub struct ImportProgress {
 pub enum ImportPhase {
     /// Reading and checking the document, making nodes in memory.
     Reading,
-    /// The whole document was read; its nodes are being written in one insert.
+    /// The whole document was read and checked; its nodes are being published
+    /// in one atomic write (written ahead in chunks while reading, where the
+    /// store stages writes).
     Writing,
 }

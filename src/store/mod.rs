@@ -254,6 +254,68 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = query;
         Ok(None)
     }
+
+    /// Starts a staged write: nodes handed to [`Store::stage_nodes`] under the
+    /// returned id are written ahead, in chunks of bounded memory, but are no
+    /// part of the store — no load, scan, read or search sees them — until
+    /// [`Store::publish_stage`] makes all of them part of it in one small
+    /// atomic write. This is how a large import stays all or nothing without
+    /// holding every node in one batch (`docs/store-format.md`, *Staged
+    /// writes*).
+    ///
+    /// A stage that is neither published nor abandoned (the process died) is
+    /// deleted by the next open of the store.
+    ///
+    /// `Ok(None)` means the store does not stage (the default): the caller
+    /// then keeps the nodes and writes them in one [`Store::apply`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the stage cannot be recorded.
+    fn begin_stage(&self) -> Result<Option<StageId>> {
+        Ok(None)
+    }
+
+    /// Writes `nodes` into stage `stage` (see [`Store::begin_stage`]). They
+    /// stay invisible until the stage is published. Nodes must be new (their
+    /// ids in neither the store nor the stage), which the caller
+    /// ([`ResponseTree`](crate::ResponseTree)) checks at publication.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a store that does not stage (the default) or
+    /// a stage it does not know; [`Error::Storage`] if the write fails (the
+    /// stage should then be abandoned).
+    fn stage_nodes(&self, stage: StageId, nodes: &[Node]) -> Result<()> {
+        let _ = (stage, nodes);
+        Err(Error::Unsupported("this store does not stage writes"))
+    }
+
+    /// Makes every node staged under `stage` part of the store, with `refs`
+    /// set, in one atomic write that is durable as [`Store::apply`] is: after
+    /// it the nodes load, read and search like any other; if it fails
+    /// nothing of the stage is visible and the stage can still be abandoned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a store that does not stage (the default) or
+    /// a stage it does not know; [`Error::Storage`] if the write fails.
+    fn publish_stage(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
+        let _ = (stage, refs);
+        Err(Error::Unsupported("this store does not stage writes"))
+    }
+
+    /// Deletes what was staged under `stage` without publishing it. Not an
+    /// error for a stage the store does not know.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the staged records cannot be deleted (the next
+    /// open of the store deletes them).
+    fn abandon_stage(&self, stage: StageId) -> Result<()> {
+        let _ = stage;
+        Ok(())
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -321,6 +383,39 @@ impl<S: Store + ?Sized> Store for Box<S> {
         query: &crate::search::IndexQuery,
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
         (**self).search(query)
+    }
+
+    fn begin_stage(&self) -> Result<Option<StageId>> {
+        (**self).begin_stage()
+    }
+
+    fn stage_nodes(&self, stage: StageId, nodes: &[Node]) -> Result<()> {
+        (**self).stage_nodes(stage, nodes)
+    }
+
+    fn publish_stage(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
+        (**self).publish_stage(stage, refs)
+    }
+
+    fn abandon_stage(&self, stage: StageId) -> Result<()> {
+        (**self).abandon_stage(stage)
+    }
+}
+
+/// A staged write in progress (see [`Store::begin_stage`]): an id the store
+/// that handed it out gives meaning to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StageId(u64);
+
+impl StageId {
+    /// The stage numbered `n` (a store's own numbering).
+    pub fn new(n: u64) -> Self {
+        Self(n)
+    }
+
+    /// The stage's number.
+    pub fn get(self) -> u64 {
+        self.0
     }
 }
 

@@ -16,6 +16,7 @@
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
 //! | `annotations` | node id `0x00` annotation key | version + JSON [`Stamped`](crate::Stamped) |
 //! | `search_lists`, `search_docs` | see [`super::sled_search`] | the search index |
+//! | `staged_segments` | segment number (u32 BE)   | stage number: a segment not yet published |
 //!
 //! The `annotations` tree is absent in stores written before annotations
 //! existed; sled creates it empty on open, so no schema change was needed.
@@ -61,7 +62,9 @@ use super::segment;
 use super::segment_index::SegmentIndex;
 use super::sled_search;
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, OWN_RECORDS, Pointer, Positioned};
-use super::{Attempt, Batch, Durability, Loaded, Op, Store, Topology, corrupt, trace};
+use super::{Attempt, Batch, Durability, Loaded, Op, StageId, Store, Topology, corrupt, trace};
+
+mod staging;
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time. A larger
@@ -215,6 +218,13 @@ pub struct SledStore {
     /// Writers take turns: segment numbers and the index change with each
     /// batch, and the group commit sends one writer at a time anyway.
     writing: std::sync::Mutex<()>,
+    /// Segments written ahead of their publication ([`staging`]): no scan
+    /// reads them as nodes.
+    staged: sled::Tree,
+    /// The stages in progress through this handle.
+    stages: std::sync::Mutex<foldhash::HashMap<u64, staging::Stage>>,
+    /// The next stage number to give out.
+    next_stage: std::sync::atomic::AtomicU64,
 }
 
 impl SledStore {
@@ -373,6 +383,9 @@ impl SledStore {
             annotations: tree("annotations")?,
             search_lists: tree(sled_search::LISTS_TREE)?,
             search_docs: tree(sled_search::DOCS_TREE)?,
+            staged: tree(staging::STAGED_TREE)?,
+            stages: std::sync::Mutex::new(foldhash::HashMap::new()),
+            next_stage: std::sync::atomic::AtomicU64::new(1),
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -384,6 +397,8 @@ impl SledStore {
         };
         store.check_schema()?;
         store.lost_writes = store.check_watermark();
+        // Before the index check: a re-index reads every segment.
+        store.remove_abandoned_stages()?;
         store.check_search_index()?;
         Ok(store)
     }
@@ -774,6 +789,23 @@ impl Store for SledStore {
         }
         Ok(Some(found.candidates))
     }
+
+    /// Stages chunks as segments listed in `staged_segments` (`src/store/sled/staging.rs`).
+    fn begin_stage(&self) -> Result<Option<StageId>> {
+        Ok(Some(self.begin_staging()))
+    }
+
+    fn stage_nodes(&self, stage: StageId, nodes: &[Node]) -> Result<()> {
+        self.stage_chunk(stage, nodes)
+    }
+
+    fn publish_stage(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
+        self.publish(stage, refs)
+    }
+
+    fn abandon_stage(&self, stage: StageId) -> Result<()> {
+        self.abandon(stage)
+    }
 }
 
 /// Writing batches and making them durable.
@@ -1093,12 +1125,22 @@ impl SledStore {
             }
         }
         let mut segments = vec![OWN_RECORDS; nodes.len()];
+        // Stages are written, published and abandoned in turn with other
+        // writers: holding the turn, the staged list matches the segments.
+        let _turn = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let staged = self.staged_numbers()?;
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("loading the tree", e))?;
             let Some(number) = segment_number(&key) else {
                 problems.push(corrupt("segments", &key, "not a segment number"));
                 continue;
             };
+            if staged.contains(&number) {
+                continue;
+            }
             let entries = match segment::decode(&value) {
                 Ok(entries) => entries,
                 Err(reason) => {
@@ -1129,6 +1171,11 @@ impl SledStore {
     /// (a load builds it from what it read).
     fn scan_index(&self) -> Result<SegmentIndex> {
         let mut index = SegmentIndex::default();
+        // Not in turn with writers (a writer may be the caller): a stage
+        // abandoned meanwhile leaves stale entries, which cost a read, never
+        // a wrong answer; a staged node is found only by its id, which no
+        // graph holds before publication.
+        let staged = self.staged_numbers()?;
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("reading the segments", e))?;
             // Unreadable segments are reported by the next load.
@@ -1136,6 +1183,9 @@ impl SledStore {
             else {
                 continue;
             };
+            if staged.contains(&number) {
+                continue;
+            }
             index.extend(entries.iter().map(|e| (e.id, number)));
         }
         Ok(index)

@@ -401,6 +401,65 @@ pub(super) struct Found {
     pub(super) damaged: bool,
 }
 
+/// Indexes the nodes of a staged chunk (see `sled/staging.rs`) as one group,
+/// numbered by the chunk's first segment, outside any transaction: the
+/// document chunks first, then the lists, so a crash never leaves a list that
+/// `unstage` cannot find. The nodes are new, so there are no old postings to
+/// delete. Until the stage is published the graph does not hold the nodes,
+/// and a search drops them.
+pub(super) fn stage(
+    lists: &sled::Tree,
+    docs: &sled::Tree,
+    placed: &[(u32, &str, &Entry)],
+) -> Result<()> {
+    let write = |e| Error::storage("indexing staged nodes for search", e);
+    let mut group = Group::default();
+    for (segment, id, entry) in placed {
+        group.add(u64::from(*segment), id, &entry.terms);
+    }
+    let (list_records, doc_records) = group.encode();
+    let mut batch = sled::Batch::default();
+    for (key, value) in doc_records {
+        batch.insert(&key[..], value);
+    }
+    docs.apply_batch(batch).map_err(write)?;
+    let mut batch = sled::Batch::default();
+    for (key, value) in list_records {
+        batch.insert(key, value);
+    }
+    lists.apply_batch(batch).map_err(write)
+}
+
+/// Deletes the index records of staged segment `segment` (an abandoned
+/// stage) whose nodes are `bodies`, outside any transaction: its group's
+/// lists of their terms first, then its document chunk. A staged group holds
+/// only staged nodes, so its lists go whole.
+pub(super) fn unstage<'a>(
+    lists: &sled::Tree,
+    docs: &sled::Tree,
+    segment: u32,
+    bodies: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<()> {
+    let write = |e| Error::storage("removing staged nodes from the search index", e);
+    let chunk = u64::from(segment);
+    let Some(bytes) = docs.get(chunk.to_be_bytes()).map_err(write)? else {
+        return Ok(());
+    };
+    // A chunk that does not decode names no group: its lists (if any) name
+    // slots of a chunk that is about to be gone, so they can never be hits.
+    if let Ok(found) = posting::decode_docs(&bytes) {
+        let mut batch = sled::Batch::default();
+        for body in bodies {
+            for term in body_terms(body) {
+                batch.remove(list_key(term.as_bytes(), found.group));
+            }
+        }
+        lists.apply_batch(batch).map_err(write)?;
+    }
+    docs.remove(chunk.to_be_bytes()).map_err(write)?;
+    Ok(())
+}
+
 /// The candidates for `query`: the nodes holding every term.
 ///
 /// The terms' lists are read group by group in lockstep until one term's run

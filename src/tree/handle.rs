@@ -425,6 +425,35 @@ impl ResponseTree {
         Ok(())
     }
 
+    /// Publishes the nodes staged under `stage` (their topology `records`)
+    /// with `refs`: validated as [`ResponseTree::insert_all`] validates, then
+    /// made part of the store in one write (`Store::publish_stage`), then of
+    /// the graph. On error nothing changes and the stage can be abandoned.
+    pub(super) fn publish_staged(
+        &self,
+        stage: crate::store::StageId,
+        records: &[Topology],
+        refs: Vec<(RefName, NodeId)>,
+    ) -> Result<()> {
+        let _edit = self.lock_edits();
+        // Validate on a copy so a refused stage leaves the live graph untouched.
+        let mut next = self.read().clone();
+        if let Some(first) = next
+            .insert_all(records, MissingContext::Refuse)
+            .into_iter()
+            .next()
+        {
+            return Err(first);
+        }
+        if let Some((_, missing)) = refs.iter().find(|(_, target)| !next.contains(target)) {
+            return Err(Error::NodeNotFound(missing.clone()));
+        }
+        self.store.publish_stage(stage, &refs)?;
+        *self.write_graph() = next;
+        self.write_refs().extend(refs);
+        Ok(())
+    }
+
     /// Catches up with what other processes wrote to a shared store since the
     /// tree was opened or last refreshed: adds the nodes they stored, drops the
     /// nodes they removed (with everything below them) and takes every ref as the

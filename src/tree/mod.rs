@@ -11,10 +11,13 @@ mod group_commit;
 mod handle;
 mod id_index;
 mod search;
+mod staged;
 mod stats;
 mod watch;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
+#[cfg(test)]
+pub(crate) use staged::CHUNK as STAGE_CHUNK;
 pub use stats::{BranchStats, TreeStats, UsageTotals};
 pub use watch::{Watch, WatchWake};

@@ -4,8 +4,9 @@
 //! parses the export one conversation at a time into typed structs holding only
 //! the fields it uses, `nodes` turns each conversation into nodes as soon as it
 //! is parsed (and the parsed conversation is dropped), and this file drives the
-//! two and writes every node in one atomic insert at the end. What stays in
-//! memory is the nodes themselves, not the document.
+//! two and hands the nodes to a staged insert (written ahead in chunks where
+//! the store can, published at once at the end). What stays in memory is a
+//! chunk of nodes and every node's topology, not the document.
 
 mod document;
 mod nodes;
@@ -20,7 +21,6 @@ use self::document::{Conversations, Stop};
 use self::nodes::Builder;
 use super::{ImportPhase, ImportProgress, ImportReport};
 use crate::error::{Error, Result};
-use crate::node::Node;
 use crate::tree::ResponseTree;
 
 /// The `what` of the [`Error::Decode`] errors this importer returns.
@@ -89,12 +89,15 @@ pub fn import_chatgpt(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
 /// calling `on_progress` after each conversation and once more before the write.
 ///
 /// This is [`import_chatgpt`] without holding the document in memory: the
-/// export is parsed as it is read, one conversation at a time, so memory grows
-/// with the nodes made, not with the file (`docs/benchmarks.md`, *Large
-/// imports*). The import is still atomic: every node is written in one insert
-/// after the whole document has been read and checked, so a malformed
-/// conversation anywhere in the file adds nothing. `reader` need not be
-/// buffered.
+/// export is parsed as it is read, one conversation at a time. Into a store
+/// that stages writes (the sled store) the nodes are written ahead in chunks
+/// as they are made, invisible, and published in one small write once the
+/// whole document has been read and checked, so memory holds one chunk of
+/// nodes, not the import (`docs/benchmarks.md`, *Large imports*); other stores
+/// get every node in one insert at the end. Either way the import is atomic:
+/// a malformed conversation anywhere in the file adds nothing, and an import
+/// cut short by a crash is deleted when the store is next opened. `reader`
+/// need not be buffered.
 ///
 /// ```
 /// use resptree::{ResponseTree, import};
@@ -127,7 +130,8 @@ pub fn import_chatgpt_reader<R: Read>(
         head: Rc::clone(&head),
     };
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(counted));
-    let mut nodes: Vec<Node> = Vec::new();
+    // Dropped on any error below, which deletes whatever was staged.
+    let mut nodes = tree.staged_insert()?;
     let mut progress = ImportProgress {
         phase: ImportPhase::Reading,
         bytes: 0,
@@ -138,7 +142,9 @@ pub fn import_chatgpt_reader<R: Read>(
     let each = |index: usize, conversation: document::Conversation| {
         let built = Builder::new(&conversation)
             .map_err(|reason| bad(&head, &conversation_error(index, &conversation, &reason)))?;
-        nodes.extend(built.build());
+        for node in built.build() {
+            nodes.add(node)?;
+        }
         progress.conversations = index + 1;
         progress.nodes = nodes.len();
         progress.bytes = head.read.get();
@@ -167,7 +173,7 @@ pub fn import_chatgpt_reader<R: Read>(
         nodes: nodes.len(),
         refs: 0,
     };
-    tree.insert_all(nodes, Vec::new())?;
+    nodes.publish(Vec::new())?;
     Ok(report)
 }
 
@@ -403,6 +409,53 @@ mod tests {
             |t: &ResponseTree| -> Vec<String> { t.roots().iter().map(|r| summary(t, r)).collect() };
         assert_eq!(shown(&tree), shown(&from_text));
         assert_eq!(shown(&tree), ["q0>r0", "q1>r1", "q2>r2", "q3>r3"]);
+    }
+
+    /// Past one chunk of staged nodes into sled: the import is searchable at
+    /// once and after a reopen.
+    #[cfg(feature = "sled")]
+    #[test]
+    fn a_large_import_into_sled_is_staged_and_searchable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let n = crate::tree::STAGE_CHUNK + 50;
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let report = import_chatgpt(&tree, &many(n, None)).unwrap();
+            assert_eq!((report.nodes, tree.len()), (n, n));
+            let hits = tree
+                .search(&format!("q{}", n - 1), &Default::default())
+                .unwrap();
+            assert_eq!(hits.len(), 1);
+            assert_eq!(summary(&tree, &hits[0].id), format!("q{0}>r{0}", n - 1));
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert_eq!(tree.len(), n);
+        assert!(tree.load_problems().is_empty());
+        let hits = tree.search("r7", &Default::default()).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(summary(&tree, &hits[0].id), "q7>r7");
+    }
+
+    /// A bad conversation after a chunk was staged: nothing of the import is
+    /// in the tree, on disk or in the search index.
+    #[cfg(feature = "sled")]
+    #[test]
+    fn a_bad_conversation_after_staged_chunks_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let n = crate::tree::STAGE_CHUNK + 50;
+        {
+            let tree = ResponseTree::open(&path).unwrap();
+            let err = import_chatgpt(&tree, &many(n, Some(n - 1))).unwrap_err();
+            assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+            assert!(tree.is_empty());
+            assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert!(tree.is_empty());
+        assert!(tree.load_problems().is_empty());
+        assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
     }
 
     #[test]

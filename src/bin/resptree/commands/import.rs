@@ -75,7 +75,7 @@ fn progress(len: Option<u64>) -> ProgressBar {
 fn show(bar: &ProgressBar, progress: &ImportProgress) {
     bar.set_position(progress.bytes);
     bar.set_message(match progress.phase {
-        ImportPhase::Writing => format!("writing {} nodes", progress.nodes),
+        ImportPhase::Writing => format!("publishing {} nodes", progress.nodes),
         _ => format!(
             "{} conversations, {} nodes",
             progress.conversations, progress.nodes
