@@ -541,8 +541,8 @@ mod tests {
         // A parent position past the end.
         let mut bad = encode(&positioned(vec![rec("a", None, &[], 1)])).unwrap();
         // The parent position, then the context count (2 bytes), the segment
-        // (4) and the segment index (a count and one 12-byte entry).
-        let at = bad.len() - 10 - 20;
+        // (4) and the segment index (a count of 0: segment 0 is "own records").
+        let at = bad.len() - 10 - 8;
         bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
         assert!(decode(&bad).unwrap_err().contains("out of range"));
         assert_ne!(checksum(&good), checksum(&good[..good.len() - 1]));
