@@ -35,6 +35,8 @@ mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sled")]
+mod posting;
+#[cfg(feature = "sled")]
 pub(crate) mod segment;
 #[cfg(feature = "sled")]
 mod segment_index;

@@ -15,7 +15,7 @@
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
 //! | `topology_log` | commit number (u64 BE)   | the batch's topology changes       |
 //! | `annotations` | node id `0x00` annotation key | version + JSON [`Stamped`](crate::Stamped) |
-//! | `search_postings`, `search_terms` | see [`super::sled_search`] | the search index |
+//! | `search_lists`, `search_docs` | see [`super::sled_search`] | the search index |
 //!
 //! The `annotations` tree is absent in stores written before annotations
 //! existed; sled creates it empty on open, so no schema change was needed.
@@ -190,9 +190,10 @@ pub struct SledStore {
     topology_log: sled::Tree,
     /// Annotations, keyed `node id 0x00 annotation key` (see `annotation_key`).
     annotations: sled::Tree,
-    /// The search index ([`sled_search`]).
-    search_postings: sled::Tree,
-    search_terms: sled::Tree,
+    /// The search index ([`sled_search`]): postings lists per term and group.
+    search_lists: sled::Tree,
+    /// The search index: which node each chunk's slots stand for.
+    search_docs: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
     /// The commit number last written to the watermark file.
@@ -373,8 +374,8 @@ impl SledStore {
             meta: tree("meta")?,
             topology_log: tree("topology_log")?,
             annotations: tree("annotations")?,
-            search_postings: tree(sled_search::POSTINGS_TREE)?,
-            search_terms: tree(sled_search::TERMS_TREE)?,
+            search_lists: tree(sled_search::LISTS_TREE)?,
+            search_docs: tree(sled_search::DOCS_TREE)?,
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -497,34 +498,64 @@ impl SledStore {
 
 /// Keeping the search index ([`sled_search`]) current across builds.
 impl SledStore {
-    /// Re-indexes the store if its index is missing or behind its nodes: a
-    /// store made before the index existed, or written since by a build that
-    /// did not keep it. No schema bump: the index trees are derived data, and
-    /// an older build that opens the store only leaves the index behind, which
-    /// this notices by `search_seq` lagging `commit_seq`.
+    /// Re-indexes the store if its index cannot be trusted: missing or of
+    /// another format (a store made before the index, or by a build with
+    /// format 1), behind its nodes (written since by a build that did not keep
+    /// this index), or marked damaged by a search. No schema bump: the index
+    /// trees are derived data, and an older build that opens the store only
+    /// leaves this index behind, which `search_index_seq` lagging
+    /// `commit_seq` shows.
+    ///
+    /// The markers are written only after the rebuild, so a crash half way
+    /// leaves them saying "rebuild" and the next open starts over.
     fn check_search_index(&self) -> Result<()> {
+        let state = |e| Error::storage("reading the search index state", e);
         let commit = self.commit_seq();
         let current = self
             .meta
-            .get(sled_search::SEARCH_SEQ_KEY)
-            .map_err(|e| Error::storage("reading the search index state", e))?
+            .get(sled_search::INDEX_SEQ_KEY)
+            .map_err(state)?
             .map(|bytes| decode_seq(&bytes));
-        if current == Some(commit) {
+        let format = self
+            .meta
+            .get(sled_search::FORMAT_KEY)
+            .map_err(state)?
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes.as_ref()).ok())
+            .map(u32::from_le_bytes);
+        let damaged = self
+            .meta
+            .contains_key(sled_search::DAMAGED_KEY)
+            .map_err(state)?;
+        if current == Some(commit) && format == Some(sled_search::FORMAT) && !damaged {
             return Ok(());
         }
         let started = Instant::now();
-        let indexed = sled_search::reindex(
-            &self.bodies,
-            &self.segments,
-            &self.search_postings,
-            &self.search_terms,
-        )?;
-        self.meta
-            .insert(sled_search::SEARCH_SEQ_KEY, &commit.to_le_bytes())
-            .map_err(|e| Error::storage("recording the search index state", e))?;
+        let record = |e| Error::storage("recording the search index state", e);
+        // Format 1's trees: a record per term and node, now only taking space.
+        for name in sled_search::FORMAT_1_TREES {
+            self.db.drop_tree(name).map_err(record)?;
+        }
+        let indexed = sled_search::reindex(&self.search_trees())?;
+        let mut done = sled::Batch::default();
+        done.insert(sled_search::INDEX_SEQ_KEY, &commit.to_le_bytes());
+        done.insert(sled_search::FORMAT_KEY, &sled_search::FORMAT.to_le_bytes());
+        done.remove(sled_search::DAMAGED_KEY);
+        done.remove(sled_search::FORMAT_1_SEQ_KEY);
+        self.meta.apply_batch(done).map_err(record)?;
         self.flush_db()?;
         tracing::info!(target: "resptree::store", store = "sled", nodes = indexed, duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "search index rebuilt");
         Ok(())
+    }
+
+    /// The trees the search index is planned and rebuilt from.
+    fn search_trees(&self) -> sled_search::Trees<'_> {
+        sled_search::Trees {
+            lists: &self.search_lists,
+            docs: &self.search_docs,
+            segments: &self.segments,
+            bodies: &self.bodies,
+            meta: &self.meta,
+        }
     }
 }
 
@@ -723,12 +754,20 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    /// From the inverted index in `search_postings`, written with every batch.
+    /// From the inverted index in `search_lists`, written with every batch.
+    /// A record of it that does not decode is skipped (its nodes are not
+    /// found, never wrongly found) and the index is rebuilt at the next open.
     fn search(
         &self,
         query: &crate::search::IndexQuery,
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
-        sled_search::query(&self.search_postings, query).map(Some)
+        let found = sled_search::query(&self.search_lists, &self.search_docs, query)?;
+        if found.damaged {
+            tracing::warn!(target: "resptree::store", store = "sled", "unreadable search index record skipped; the index is rebuilt at the next open");
+            // Best effort: the search's answer stands either way.
+            let _ = self.meta.insert(sled_search::DAMAGED_KEY, &[1]);
+        }
+        Ok(Some(found.candidates))
     }
 }
 
@@ -778,6 +817,7 @@ impl SledStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let plan = self.plan_nodes(&ops)?;
         let log_entry = self.log_entry(&ops, &plan);
+        let search = self.plan_search(&ops, &plan)?;
         // A batch that moves or removes stored nodes keeps readers out until
         // the index knows where they went (see `node`).
         let mut exclusive = plan.moves_stored().then(|| self.index_mut());
@@ -789,35 +829,18 @@ impl SledStore {
             &self.meta,
             &self.topology_log,
             &self.annotations,
-            &self.search_postings,
-            &self.search_terms,
+            &self.search_lists,
+            &self.search_docs,
             &self.segments,
         );
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
-            |(
-                topology,
-                bodies,
-                refs,
-                attempts,
-                meta,
-                log,
-                annotations,
-                postings,
-                terms,
-                segments,
-            )| {
+            |(topology, bodies, refs, attempts, meta, log, annotations, lists, docs, segments)| {
                 for op in &ops {
                     match op {
-                        // Nodes are written below, as the plan packed them; their
-                        // postings here, in the same transaction.
-                        Prepared::PutNode { id, index, .. } => {
-                            sled_search::put(postings, terms, id, index)?;
-                        }
-                        Prepared::RemoveNode(id) => {
-                            sled_search::remove(postings, terms, id)?;
-                        }
+                        // Nodes are written below, as the plan packed them.
+                        Prepared::PutNode { .. } | Prepared::RemoveNode(_) => {}
                         Prepared::SetRef(name, target) => {
                             refs.insert(name.as_bytes(), target.as_slice())?;
                         }
@@ -881,10 +904,12 @@ impl SledStore {
                 for (number, bytes) in &plan.segments {
                     segments.insert(&number.to_be_bytes(), bytes.as_slice())?;
                 }
+                // Their postings, in the same transaction.
+                search.write(lists, docs, meta)?;
                 let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
                 meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
                 // The index is current with this batch, in the same transaction.
-                meta.insert(sled_search::SEARCH_SEQ_KEY, &seq.to_le_bytes())?;
+                meta.insert(sled_search::INDEX_SEQ_KEY, &seq.to_le_bytes())?;
                 if let Some(entry) = &log_entry {
                     log.insert(&seq.to_be_bytes(), entry.as_slice())?;
                 }
@@ -985,6 +1010,23 @@ impl SledStore {
             plan.segments.push((number, bytes));
         }
         Ok(plan)
+    }
+
+    /// The search index writes of a batch: postings for the nodes `plan`
+    /// stores, grouped (one list per term), and the removal of the postings of
+    /// the older copies it drops. Read under the writer's turn, so the index
+    /// does not change before the transaction writes it.
+    fn plan_search(&self, ops: &[Prepared], plan: &NodePlan) -> Result<sled_search::Writes> {
+        let added = plan.placed.iter().filter_map(|&(i, number)| match &ops[i] {
+            Prepared::PutNode { id, index, .. } => Some((number, id.as_str(), index)),
+            _ => None,
+        });
+        sled_search::Writes::plan(
+            &self.search_trees(),
+            added,
+            &plan.rewrite,
+            &plan.own_records,
+        )
     }
 
     /// Makes every batch up to commit `seq` durable, sharing flushes: callers

@@ -1,25 +1,40 @@
-//! The sled store's search index: two sled trees written in the same
-//! transaction as the nodes they index (see `docs/store-format.md`).
+//! The sled store's search index: postings grouped per write batch, written in
+//! the same transaction as the nodes they index (see `docs/store-format.md`,
+//! *Search index*).
 //!
-//! | tree              | key                   | value                                |
-//! |-------------------|-----------------------|--------------------------------------|
-//! | `search_postings` | term `0x00` node id   | occurrences in the node (`u32` LE)   |
-//! | `search_terms`    | node id               | version, then its terms, NUL-separated |
-//! | `meta`            | `search_seq`          | the commit the index is current with (`u64` LE) |
+//! | tree           | key                              | value                         |
+//! |----------------|----------------------------------|-------------------------------|
+//! | `search_lists` | term `0x00` group (`u64` BE)     | a postings list ([`posting`]) |
+//! | `search_docs`  | chunk (`u64` BE)                 | a document chunk ([`posting`]) |
+//! | `meta`         | `search_format`                  | `u32` LE: [`FORMAT`]          |
+//! | `meta`         | `search_index_seq`               | `u64` LE: the commit the index is current with |
+//! | `meta`         | `search_damaged`                 | present once a search met a record it could not read |
+//! | `meta`         | `search_own_chunks`              | `u64` LE: how many chunks hold nodes with own records |
 //!
-//! Terms are the tokeniser's lowercase words ([`crate::search`]), which never
-//! hold a NUL byte, plus one term per node for its model (`0x01` + model name).
-//! A search scans one postings prefix per term. `search_terms` is what a
-//! replacement or a removal reads to delete exactly the node's old postings.
+//! sled 0.34 costs tens of microseconds of CPU per record written, whatever
+//! its size, so the index writes a **group** of nodes at once: one postings
+//! list per distinct term of a batch, not one record per (term, node) as the
+//! first layout (format 1) did. A batch's group number is the number of its
+//! first new segment, and a node in a list is named by its **chunk** (for a
+//! node in a segment, the segment's number) and its **slot** (its position in
+//! that segment when it was written), three bytes or so. `search_docs` maps a
+//! chunk's slots to node ids and records the chunk's group, so a search turns
+//! postings into ids, and replacing or removing a node finds its group, then
+//! (from its old body) its terms, and deletes exactly its postings. The slot
+//! of a node that is gone is emptied, never reused, so a posting left behind
+//! (by a body that no longer decodes) names no node.
 //!
-//! `search_seq` is written with every batch. A store where it is missing (made
-//! before the index existed) or differs from `commit_seq` (written by a build
-//! that did not keep the index) is re-indexed when it is opened.
+//! Nodes that still have their own records (a store upgraded from schema 3)
+//! have no segment: a re-index puts them in chunks numbered from
+//! [`OWN_BASE`], by a stable hash of their id, so a removal finds the chunk
+//! without a lookup.
+//!
+//! Everything here is derived data: a store whose index is of another format,
+//! behind `commit_seq`, or marked damaged is re-indexed when it is opened.
+
+use std::collections::{BTreeMap, HashMap};
 
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
-
-/// What sled's transactional operations return (sled keeps its alias private).
-type TxResult<T> = std::result::Result<T, UnabortableTransactionError>;
 
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
@@ -28,234 +43,634 @@ use crate::search::document::index_terms;
 use crate::search::index::score;
 use crate::search::{Candidate, IndexQuery};
 
+use super::posting::{self, DocChunk, Posting};
 use super::{codec, segment};
 
-/// The sled tree of postings.
-pub(super) const POSTINGS_TREE: &str = "search_postings";
-/// The sled tree of each node's terms.
-pub(super) const TERMS_TREE: &str = "search_terms";
+/// What sled's transactional operations return (sled keeps its alias private).
+type TxResult<T> = std::result::Result<T, UnabortableTransactionError>;
+
+/// The sled tree of postings lists.
+pub(super) const LISTS_TREE: &str = "search_lists";
+/// The sled tree of document chunks.
+pub(super) const DOCS_TREE: &str = "search_docs";
+/// The trees of format 1 (a record per term and node, and each node's terms),
+/// dropped when a store is re-indexed.
+pub(super) const FORMAT_1_TREES: [&str; 2] = ["search_postings", "search_terms"];
+/// Format 1's `meta` key; removed by a re-index, so that a format 1 build
+/// that opens the store re-indexes it its own way.
+pub(super) const FORMAT_1_SEQ_KEY: &[u8] = b"search_seq";
+/// The `meta` key of the index format.
+pub(super) const FORMAT_KEY: &[u8] = b"search_format";
 /// The `meta` key naming the commit the index is current with.
-pub(super) const SEARCH_SEQ_KEY: &[u8] = b"search_seq";
+pub(super) const INDEX_SEQ_KEY: &[u8] = b"search_index_seq";
+/// The `meta` key that marks the index as needing a rebuild.
+pub(super) const DAMAGED_KEY: &[u8] = b"search_damaged";
+/// The `meta` key of the number of own-record chunks.
+const OWN_CHUNKS_KEY: &[u8] = b"search_own_chunks";
 
-/// The version byte of a `search_terms` value.
-const TERMS_VERSION: u8 = 1;
-/// How many nodes a re-index writes per sled batch: big enough to amortise a
-/// batch, small enough to keep its memory modest.
-const REINDEX_CHUNK: usize = 10_000;
+/// The index format this build writes and reads. A store whose `meta` says
+/// otherwise is re-indexed on open (no schema bump: the index is derived).
+pub(super) const FORMAT: u32 = 2;
 
-/// A node's index records, encoded outside the transaction (which sled may
-/// run more than once).
+/// Chunk (and group) numbers of nodes with their own records start here,
+/// above every segment number (`u32`).
+pub(super) const OWN_BASE: u64 = 1 << 32;
+/// About how many nodes with own records share a chunk.
+const OWN_CHUNK_NODES: u64 = 64;
+/// How many own-record chunks share a group.
+const OWN_GROUP_CHUNKS: u64 = 64;
+/// A re-index closes a group of segments once it holds this many nodes: the
+/// size of a bulk insert's batch, so a rebuilt index looks like a written one.
+const REINDEX_GROUP: usize = 5_000;
+
+/// A node's index terms, computed before the writer's turn (and outside the
+/// transaction, which sled may run more than once).
 #[derive(Debug)]
 pub(super) struct Entry {
-    /// `(posting key, occurrences)` per term.
-    postings: Vec<(Vec<u8>, [u8; 4])>,
-    /// The `search_terms` value.
-    terms: Vec<u8>,
+    /// Each distinct term and its occurrences, sorted by term.
+    terms: Vec<(String, u32)>,
 }
 
-/// The index records of `node`.
+/// The index terms of `node`.
 pub(super) fn entry(node: &Node) -> Entry {
-    let id = node.id.as_str().as_bytes();
-    let found = index_terms(node);
-    let mut terms = vec![TERMS_VERSION];
-    let mut postings = Vec::with_capacity(found.len());
-    for (i, (term, tf)) in found.iter().enumerate() {
-        if i > 0 {
-            terms.push(0);
+    Entry {
+        terms: index_terms(node),
+    }
+}
+
+/// The trees a batch's index writes are planned from (read before the
+/// transaction, under the store's writer turn, so nothing changes them in
+/// between).
+pub(super) struct Trees<'a> {
+    pub(super) lists: &'a sled::Tree,
+    pub(super) docs: &'a sled::Tree,
+    pub(super) segments: &'a sled::Tree,
+    pub(super) bodies: &'a sled::Tree,
+    pub(super) meta: &'a sled::Tree,
+}
+
+/// One batch's index writes, encoded: whole records to put or remove.
+#[derive(Debug, Default)]
+pub(super) struct Writes {
+    lists: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    docs: Vec<([u8; 8], Option<Vec<u8>>)>,
+    /// A record the plan needed did not decode: the index is marked for a
+    /// rebuild (what it could not clean up stays harmless: see the module doc).
+    damaged: bool,
+}
+
+impl Writes {
+    /// Plans the index writes of a batch: `added` are the nodes it stores, in
+    /// the order they fill its new segments (`(segment, id, entry)`);
+    /// `replaced` the segments that may hold older copies of nodes it
+    /// replaces or removes, with those ids; `own` the ids of such nodes that
+    /// have their own records.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the index cannot be read.
+    pub(super) fn plan<'a>(
+        trees: &Trees<'_>,
+        added: impl IntoIterator<Item = (u32, &'a str, &'a Entry)>,
+        replaced: &BTreeMap<u32, Vec<String>>,
+        own: &[String],
+    ) -> Result<Self> {
+        let mut writes = Self::default();
+        let removed = writes.empty_slots(trees, replaced, own)?;
+        writes.delete_postings(trees.lists, removed)?;
+        let mut group = Group::default();
+        for (segment, id, entry) in added {
+            group.add(u64::from(segment), id, &entry.terms);
         }
-        terms.extend_from_slice(term.as_bytes());
-        postings.push((posting_key(term.as_bytes(), id), tf.to_le_bytes()));
+        let (lists, docs) = group.encode();
+        writes
+            .lists
+            .extend(lists.into_iter().map(|(k, v)| (k, Some(v))));
+        writes
+            .docs
+            .extend(docs.into_iter().map(|(k, v)| (k, Some(v))));
+        Ok(writes)
     }
-    Entry { postings, terms }
+
+    /// Writes the planned records inside the batch's transaction.
+    pub(super) fn write(
+        &self,
+        lists: &TransactionalTree,
+        docs: &TransactionalTree,
+        meta: &TransactionalTree,
+    ) -> TxResult<()> {
+        for (key, value) in &self.lists {
+            match value {
+                Some(value) => lists.insert(key.as_slice(), value.as_slice())?,
+                None => lists.remove(key.as_slice())?,
+            };
+        }
+        for (key, value) in &self.docs {
+            match value {
+                Some(value) => docs.insert(&key[..], value.as_slice())?,
+                None => docs.remove(&key[..])?,
+            };
+        }
+        if self.damaged {
+            meta.insert(DAMAGED_KEY, &[1])?;
+        }
+        Ok(())
+    }
+
+    /// Empties the slots of the nodes the batch replaces or removes and
+    /// returns, for each, its group, chunk, slot and old terms (unknown when
+    /// its old body does not decode: its postings then stay, naming nothing).
+    fn empty_slots(
+        &mut self,
+        trees: &Trees<'_>,
+        replaced: &BTreeMap<u32, Vec<String>>,
+        own: &[String],
+    ) -> Result<Vec<Removed>> {
+        let read = |e| Error::storage("reading the search index", e);
+        let mut removed = Vec::new();
+        for (&segment, ids) in replaced {
+            let chunk = u64::from(segment);
+            let Some(found) = self.chunk(trees.docs, chunk)? else {
+                continue;
+            };
+            let body = trees.segments.get(segment.to_be_bytes()).map_err(read)?;
+            let old_terms = |id: &str| {
+                let entries = segment::decode(body.as_deref()?).ok()?;
+                let entry = entries.into_iter().find(|e| e.id == id)?;
+                Some(body_terms(entry.body))
+            };
+            self.empty(
+                chunk,
+                found,
+                ids.iter().map(String::as_str),
+                old_terms,
+                &mut removed,
+            );
+        }
+        let own_chunks = own_chunks(trees.meta)?;
+        if own_chunks > 0 {
+            let mut by_chunk: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+            for id in own {
+                by_chunk
+                    .entry(own_chunk(id, own_chunks))
+                    .or_default()
+                    .push(id);
+            }
+            for (chunk, ids) in by_chunk {
+                let Some(found) = self.chunk(trees.docs, chunk)? else {
+                    continue;
+                };
+                let old_terms = |id: &str| {
+                    let body = trees.bodies.get(id.as_bytes()).ok()??;
+                    Some(body_terms(&body))
+                };
+                self.empty(chunk, found, ids.into_iter(), old_terms, &mut removed);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The document chunk `chunk`, if it exists and decodes (if it does not,
+    /// the index is marked damaged).
+    fn chunk(&mut self, docs: &sled::Tree, chunk: u64) -> Result<Option<DocChunk>> {
+        let bytes = docs
+            .get(chunk.to_be_bytes())
+            .map_err(|e| Error::storage("reading the search index", e))?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        match posting::decode_docs(&bytes) {
+            Ok(found) => Ok(Some(found)),
+            Err(reason) => {
+                tracing::warn!(target: "resptree::store", store = "sled", chunk, %reason, "unreadable search index record; the index is rebuilt at the next open");
+                self.damaged = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Empties the slots of `ids` in `found` (chunk `chunk`), planning its
+    /// rewrite, and lists them in `removed`.
+    fn empty<'a>(
+        &mut self,
+        chunk: u64,
+        mut found: DocChunk,
+        ids: impl Iterator<Item = &'a str>,
+        old_terms: impl Fn(&str) -> Option<Vec<String>>,
+        removed: &mut Vec<Removed>,
+    ) {
+        let mut changed = false;
+        for id in ids {
+            let Some(slot) = found.slot_of(id) else {
+                continue;
+            };
+            found.ids[slot as usize] = None;
+            changed = true;
+            removed.push(Removed {
+                group: found.group,
+                doc: (chunk, slot),
+                terms: old_terms(id).unwrap_or_default(),
+            });
+        }
+        if changed {
+            let value = (!found.is_empty())
+                .then(|| posting::encode_docs(found.group, found.ids.iter().map(Option::as_deref)));
+            self.docs.push((chunk.to_be_bytes(), value));
+        }
+    }
+
+    /// Plans the rewrite of every postings list that names a removed node,
+    /// without it (or its removal, once it names nobody).
+    fn delete_postings(&mut self, lists: &sled::Tree, removed: Vec<Removed>) -> Result<()> {
+        let mut by_key: BTreeMap<Vec<u8>, Vec<(u64, u32)>> = BTreeMap::new();
+        for gone in removed {
+            for term in &gone.terms {
+                by_key
+                    .entry(list_key(term.as_bytes(), gone.group))
+                    .or_default()
+                    .push(gone.doc);
+            }
+        }
+        for (key, docs) in by_key {
+            let Some(bytes) = lists
+                .get(&key)
+                .map_err(|e| Error::storage("reading the search index", e))?
+            else {
+                continue;
+            };
+            let Ok(mut list) = posting::decode_list(&bytes) else {
+                // Left as it is: its postings name emptied slots.
+                self.damaged = true;
+                continue;
+            };
+            let before = list.len();
+            list.retain(|p| !docs.contains(&p.doc()));
+            if list.len() != before {
+                let value = (!list.is_empty()).then(|| posting::encode_list(&mut list));
+                self.lists.push((key, value));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Indexes node `id` inside a transaction, first deleting the postings of an
-/// earlier node with its id.
-pub(super) fn put(
-    postings: &TransactionalTree,
-    terms: &TransactionalTree,
-    id: &str,
-    entry: &Entry,
-) -> TxResult<()> {
-    remove(postings, terms, id)?;
-    for (key, tf) in &entry.postings {
-        postings.insert(key.as_slice(), &tf[..])?;
-    }
-    terms.insert(id.as_bytes(), entry.terms.as_slice())?;
-    Ok(())
+/// A node the batch takes out of the index.
+struct Removed {
+    group: u64,
+    doc: (u64, u32),
+    terms: Vec<String>,
 }
 
-/// Deletes node `id`'s postings inside a transaction (nothing if it has none).
-pub(super) fn remove(
-    postings: &TransactionalTree,
-    terms: &TransactionalTree,
-    id: &str,
-) -> TxResult<()> {
-    let Some(old) = terms.remove(id.as_bytes())? else {
-        return Ok(());
-    };
-    // An unreadable record only leaves postings behind; a search checks every
-    // candidate's body, so a stale posting can never become a hit.
-    for term in decode_terms(&old) {
-        postings.remove(posting_key(term, id.as_bytes()))?;
+/// The terms of an encoded body (none if it does not decode).
+fn body_terms(body: &[u8]) -> Vec<String> {
+    codec::decode_body(body)
+        .map(|node| index_terms(&node).into_iter().map(|(t, _)| t).collect())
+        .unwrap_or_default()
+}
+
+/// The postings and document chunks of one group being built.
+#[derive(Default)]
+struct Group {
+    /// The group's number: its first chunk.
+    number: Option<u64>,
+    lists: BTreeMap<String, Vec<Posting>>,
+    docs: BTreeMap<u64, Vec<String>>,
+    nodes: usize,
+}
+
+impl Group {
+    /// Adds node `id` to `chunk`, in the chunk's next slot.
+    fn add(&mut self, chunk: u64, id: &str, terms: &[(String, u32)]) {
+        self.number.get_or_insert(chunk);
+        let ids = self.docs.entry(chunk).or_default();
+        let slot = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        ids.push(id.to_owned());
+        for (term, tf) in terms {
+            let posting = Posting {
+                chunk,
+                slot,
+                tf: *tf,
+            };
+            match self.lists.get_mut(term) {
+                Some(list) => list.push(posting),
+                None => {
+                    self.lists.insert(term.clone(), vec![posting]);
+                }
+            }
+        }
+        self.nodes += 1;
     }
-    Ok(())
+
+    /// The group's records, encoded: lists and document chunks.
+    #[allow(clippy::type_complexity)]
+    fn encode(self) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<([u8; 8], Vec<u8>)>) {
+        let Some(number) = self.number else {
+            return (Vec::new(), Vec::new());
+        };
+        let lists = self
+            .lists
+            .into_iter()
+            .map(|(term, mut list)| {
+                (
+                    list_key(term.as_bytes(), number),
+                    posting::encode_list(&mut list),
+                )
+            })
+            .collect();
+        let docs = self
+            .docs
+            .into_iter()
+            .map(|(chunk, ids)| {
+                (
+                    chunk.to_be_bytes(),
+                    posting::encode_docs(number, ids.iter().map(|id| Some(id.as_str()))),
+                )
+            })
+            .collect();
+        (lists, docs)
+    }
+}
+
+/// What a search found in the index.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// The nodes holding every term.
+    pub(super) candidates: Vec<Candidate>,
+    /// Whether a record did not decode (its nodes were not found): the
+    /// caller marks the index for a rebuild.
+    pub(super) damaged: bool,
 }
 
 /// The candidates for `query`: the nodes holding every term.
 ///
-/// The postings lists are read in lockstep until the shortest one ends; its
-/// nodes are then looked up in the other lists one key at a time. A search
-/// thus costs about the length of the rarest list, times the number of terms,
-/// however common the other terms are.
-pub(super) fn query(postings: &sled::Tree, query: &IndexQuery) -> Result<Vec<Candidate>> {
+/// The terms' lists are read group by group in lockstep until one term's run
+/// out: that term is in the fewest groups. For each of its groups, the other
+/// terms' lists of the same group are read by key and intersected with it.
+/// A search thus reads about as many records as the rarest term has groups,
+/// times the number of terms, however common the other terms are. Then each
+/// surviving node's chunk is read once to name it.
+///
+/// # Errors
+///
+/// [`Error::Storage`] if sled cannot be read. A record that does not decode is
+/// skipped and reported in [`Found::damaged`]; a posting whose slot is empty
+/// (its node is gone) is not a candidate.
+pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -> Result<Found> {
     let read = |e| Error::storage("reading the search index", e);
     let terms = query.index_terms();
+    let mut found = Found::default();
+    if terms.is_empty() {
+        return Ok(found);
+    }
     let prefixes: Vec<Vec<u8>> = terms
         .iter()
-        .map(|t| posting_key(t.as_bytes(), b""))
+        .map(|t| {
+            let mut p = t.as_bytes().to_vec();
+            p.push(0);
+            p
+        })
         .collect();
-    let mut lists: Vec<sled::Iter> = prefixes.iter().map(|p| postings.scan_prefix(p)).collect();
-    let mut seen: Vec<Vec<(sled::IVec, sled::IVec)>> = vec![Vec::new(); lists.len()];
+    let mut iters: Vec<sled::Iter> = prefixes.iter().map(|p| lists.scan_prefix(p)).collect();
+    let mut seen: Vec<Vec<(u64, sled::IVec)>> = vec![Vec::new(); iters.len()];
     let shortest = 'probe: loop {
-        for (i, list) in lists.iter_mut().enumerate() {
-            match list.next() {
+        for (i, iter) in iters.iter_mut().enumerate() {
+            match iter.next() {
                 None => break 'probe i,
-                Some(entry) => seen[i].push(entry.map_err(read)?),
+                Some(record) => {
+                    let (key, value) = record.map_err(read)?;
+                    match group_of(&key, prefixes[i].len()) {
+                        Some(group) => seen[i].push((group, value)),
+                        None => found.damaged = true,
+                    }
+                }
             }
-        }
-        if lists.is_empty() {
-            return Ok(Vec::new());
         }
     };
-    drop(lists);
+    drop(iters);
     let base = std::mem::take(&mut seen[shortest]);
-    drop(seen);
-    let scored = query.terms.len();
-    let mut out = Vec::with_capacity(base.len());
-    'nodes: for (key, value) in base {
-        let id_bytes = &key[prefixes[shortest].len()..];
-        let mut tfs = Vec::with_capacity(prefixes.len());
+    let seen: Vec<HashMap<u64, sled::IVec>> = seen
+        .into_iter()
+        .map(|records| records.into_iter().collect())
+        .collect();
+    // Each surviving node and its occurrences of each term, in term order.
+    let mut hits: Vec<((u64, u32), Vec<u32>)> = Vec::new();
+    'groups: for (group, value) in base {
+        let Ok(list) = posting::decode_list(&value) else {
+            found.damaged = true;
+            continue;
+        };
+        let mut survivors: Vec<((u64, u32), Vec<u32>)> = list
+            .iter()
+            .map(|p| (p.doc(), vec![0; terms.len()]))
+            .collect();
+        for (slot, p) in survivors.iter_mut().zip(&list) {
+            slot.1[shortest] = p.tf;
+        }
         for (j, prefix) in prefixes.iter().enumerate() {
-            if j == shortest {
-                tfs.push(decode_tf(&value));
+            if j == shortest || survivors.is_empty() {
                 continue;
             }
-            let mut other = prefix.clone();
-            other.extend_from_slice(id_bytes);
-            match postings.get(&other).map_err(read)? {
-                Some(tf) => tfs.push(decode_tf(&tf)),
-                None => continue 'nodes,
-            }
+            let other = match seen[j].get(&group) {
+                Some(value) => Some(value.clone()),
+                None => lists
+                    .get(list_key(&prefix[..prefix.len() - 1], group))
+                    .map_err(read)?,
+            };
+            let Some(other) = other else {
+                continue 'groups;
+            };
+            let Ok(other) = posting::decode_list(&other) else {
+                found.damaged = true;
+                continue 'groups;
+            };
+            intersect(&mut survivors, &other, j);
         }
-        let Some(id) = std::str::from_utf8(id_bytes)
-            .ok()
-            .and_then(|s| NodeId::new(s).ok())
+        hits.extend(survivors);
+    }
+    let scored = query.terms.len();
+    let mut chunks: HashMap<u64, Option<DocChunk>> = HashMap::new();
+    // A consistent index names each node once; a damaged chunk might name one
+    // twice, which must not make it two hits.
+    let mut named: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
+    for ((chunk, slot), tfs) in hits {
+        let doc = match chunks.get(&chunk) {
+            Some(doc) => doc,
+            None => {
+                let doc = match docs.get(chunk.to_be_bytes()).map_err(read)? {
+                    Some(bytes) => match posting::decode_docs(&bytes) {
+                        Ok(doc) => Some(doc),
+                        Err(_) => {
+                            found.damaged = true;
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                chunks.entry(chunk).or_insert(doc)
+            }
+        };
+        let Some(id) = doc
+            .as_ref()
+            .and_then(|d| d.id(slot))
+            .and_then(|id| NodeId::new(id).ok())
         else {
             continue;
         };
-        out.push(Candidate::new(id, score(tfs.into_iter().take(scored))));
+        if !named.insert(id.clone()) {
+            continue;
+        }
+        found
+            .candidates
+            .push(Candidate::new(id, score(tfs.into_iter().take(scored))));
     }
-    Ok(out)
+    Ok(found)
+}
+
+/// Keeps the `survivors` that `other` (term `j`'s list, sorted) also names,
+/// recording their occurrences of term `j`.
+fn intersect(survivors: &mut Vec<((u64, u32), Vec<u32>)>, other: &[Posting], j: usize) {
+    let mut others = other.iter().peekable();
+    survivors.retain_mut(|(doc, tfs)| {
+        while others.next_if(|p| p.doc() < *doc).is_some() {}
+        match others.peek() {
+            Some(p) if p.doc() == *doc => {
+                tfs[j] = p.tf;
+                true
+            }
+            _ => false,
+        }
+    });
 }
 
 /// Rebuilds the index from the node bodies (schema 4's segments and the own
 /// records older nodes may still have), outside any transaction: called at
 /// open, before the store is handed to anyone, and redone from scratch if the
-/// process dies half way (`search_seq` is written only after it). Returns the
-/// number of nodes indexed; bodies that do not decode are skipped (a search
-/// never finds them; `ResponseTree::get` reports them).
-pub(super) fn reindex(
-    bodies: &sled::Tree,
-    segments: &sled::Tree,
-    postings: &sled::Tree,
-    terms: &sled::Tree,
-) -> Result<usize> {
+/// process dies half way (the caller records the index as current only
+/// after it). Returns the number of nodes indexed; bodies that do not decode
+/// are skipped (a search never finds them; `ResponseTree::get` reports them).
+///
+/// Segments are grouped in their order, about [`REINDEX_GROUP`] nodes a group,
+/// as a bulk insert groups them; nodes with own records are placed by a hash
+/// of their id ([`own_chunk`]) and written at the end.
+///
+/// # Errors
+///
+/// [`Error::Storage`] if sled cannot be read or written.
+pub(super) fn reindex(trees: &Trees<'_>) -> Result<usize> {
     let write = |e| Error::storage("re-indexing the store for search", e);
-    postings.clear().map_err(write)?;
-    terms.clear().map_err(write)?;
-    let mut batches = Reindex::default();
-    for record in bodies.iter() {
+    trees.lists.clear().map_err(write)?;
+    trees.docs.clear().map_err(write)?;
+    let mut indexed = 0;
+    let mut group = Group::default();
+    for record in trees.segments.iter() {
         let (key, value) = record.map_err(write)?;
-        batches.add(&key, &value, postings, terms)?;
-    }
-    for record in segments.iter() {
-        let (_, value) = record.map_err(write)?;
-        // An unreadable segment is reported by the next load.
-        let Ok(entries) = segment::decode(&value) else {
+        // Unreadable segments are reported by the next load.
+        let (Some(number), Ok(entries)) = (segment_number(&key), segment::decode(&value)) else {
             continue;
         };
         for entry in entries {
-            batches.add(entry.id.as_bytes(), entry.body, postings, terms)?;
+            // A body that does not decode still takes its slot: ids and slots
+            // of a chunk follow its segment.
+            let terms = codec::decode_body(entry.body)
+                .map(|node| index_terms(&node))
+                .unwrap_or_default();
+            indexed += usize::from(!terms.is_empty());
+            group.add(u64::from(number), entry.id, &terms);
+        }
+        if group.nodes >= REINDEX_GROUP {
+            write_group(trees, std::mem::take(&mut group))?;
         }
     }
-    batches.flush(postings, terms)?;
-    Ok(batches.indexed)
+    write_group(trees, group)?;
+    indexed += reindex_own(trees)?;
+    Ok(indexed)
 }
 
-/// The postings and terms of a re-index, written in chunks of [`REINDEX_CHUNK`] nodes.
-#[derive(Default)]
-struct Reindex {
-    postings: sled::Batch,
-    terms: sled::Batch,
-    indexed: usize,
-    pending: usize,
-}
-
-impl Reindex {
-    fn add(
-        &mut self,
-        id: &[u8],
-        body: &[u8],
-        postings: &sled::Tree,
-        terms: &sled::Tree,
-    ) -> Result<()> {
-        let Ok(node) = codec::decode_body(body) else {
-            return Ok(());
+/// Indexes the nodes with their own records (schema 3 and older).
+fn reindex_own(trees: &Trees<'_>) -> Result<usize> {
+    let write = |e| Error::storage("re-indexing the store for search", e);
+    let count = trees.bodies.len() as u64;
+    let chunks = count.div_ceil(OWN_CHUNK_NODES);
+    trees
+        .meta
+        .insert(OWN_CHUNKS_KEY, &chunks.to_le_bytes())
+        .map_err(write)?;
+    if chunks == 0 {
+        return Ok(0);
+    }
+    // Own-record nodes are few (they only leave), so one pass holds them all.
+    let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
+    let mut indexed = 0;
+    for record in trees.bodies.iter() {
+        let (key, value) = record.map_err(write)?;
+        let (Ok(id), Ok(node)) = (std::str::from_utf8(&key), codec::decode_body(&value)) else {
+            continue;
         };
-        let entry = entry(&node);
-        for (key, tf) in entry.postings {
-            self.postings.insert(key, &tf[..]);
-        }
-        self.terms.insert(id, entry.terms);
-        self.indexed += 1;
-        self.pending += 1;
-        if self.pending == REINDEX_CHUNK {
-            self.flush(postings, terms)?;
-        }
-        Ok(())
+        let chunk = own_chunk(id, chunks);
+        let number = OWN_BASE + (chunk - OWN_BASE) / OWN_GROUP_CHUNKS * OWN_GROUP_CHUNKS;
+        let group = groups.entry(number).or_default();
+        group.number = Some(number);
+        group.add(chunk, id, &index_terms(&node));
+        indexed += 1;
     }
-
-    fn flush(&mut self, postings: &sled::Tree, terms: &sled::Tree) -> Result<()> {
-        let write = |e| Error::storage("re-indexing the store for search", e);
-        postings
-            .apply_batch(std::mem::take(&mut self.postings))
-            .map_err(write)?;
-        terms
-            .apply_batch(std::mem::take(&mut self.terms))
-            .map_err(write)?;
-        self.pending = 0;
-        Ok(())
+    for group in groups.into_values() {
+        write_group(trees, group)?;
     }
+    Ok(indexed)
 }
 
-fn posting_key(term: &[u8], id: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(term.len() + 1 + id.len());
+fn write_group(trees: &Trees<'_>, group: Group) -> Result<()> {
+    let write = |e| Error::storage("re-indexing the store for search", e);
+    let (lists, docs) = group.encode();
+    let mut batch = sled::Batch::default();
+    for (key, value) in lists {
+        batch.insert(key, value);
+    }
+    trees.lists.apply_batch(batch).map_err(write)?;
+    let mut batch = sled::Batch::default();
+    for (key, value) in docs {
+        batch.insert(&key[..], value);
+    }
+    trees.docs.apply_batch(batch).map_err(write)
+}
+
+/// How many own-record chunks the last re-index made (0: none).
+fn own_chunks(meta: &sled::Tree) -> Result<u64> {
+    let bytes = meta
+        .get(OWN_CHUNKS_KEY)
+        .map_err(|e| Error::storage("reading the search index state", e))?;
+    Ok(bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// The chunk of a node with own records: a stable hash (64-bit FNV-1a, which
+/// unlike the process's hashers never changes between builds) of its id.
+fn own_chunk(id: &str, chunks: u64) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    OWN_BASE + hash % chunks.max(1)
+}
+
+/// The key of `term`'s postings list in `group`.
+fn list_key(term: &[u8], group: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + 9);
     key.extend_from_slice(term);
     key.push(0);
-    key.extend_from_slice(id);
+    key.extend_from_slice(&group.to_be_bytes());
     key
 }
 
-fn decode_terms(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let body = match value.split_first() {
-        Some((&TERMS_VERSION, rest)) if !rest.is_empty() => rest,
-        _ => &[],
-    };
-    body.split(|b| *b == 0).filter(|t| !t.is_empty())
+/// The group of a list's key, after its `prefix_len` bytes of term and NUL.
+fn group_of(key: &[u8], prefix_len: usize) -> Option<u64> {
+    let bytes = <[u8; 8]>::try_from(key.get(prefix_len..)?).ok()?;
+    Some(u64::from_be_bytes(bytes))
 }
 
-/// An occurrence count; anything but 4 bytes reads as 1 (it is only a score).
-fn decode_tf(bytes: &[u8]) -> u32 {
-    <[u8; 4]>::try_from(bytes).map_or(1, u32::from_le_bytes)
+/// A segment's number from its key (4 bytes, big-endian).
+fn segment_number(key: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(key).ok().map(u32::from_be_bytes)
 }

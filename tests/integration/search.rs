@@ -418,9 +418,11 @@ fn sled_indexes_an_older_store_on_open() {
     // Make it look like a store from before the index.
     {
         let db = open_raw(&path);
-        db.drop_tree("search_postings").unwrap();
-        db.drop_tree("search_terms").unwrap();
-        db.open_tree("meta").unwrap().remove("search_seq").unwrap();
+        db.drop_tree("search_lists").unwrap();
+        db.drop_tree("search_docs").unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.remove("search_index_seq").unwrap();
+        meta.remove("search_format").unwrap();
         db.flush().unwrap();
     }
     {
@@ -459,6 +461,240 @@ fn sled_indexes_an_older_store_on_open() {
     let store = SledStore::open(&path).unwrap();
     assert!(indexed(&store, &["louvre"]).unwrap().is_empty());
     assert_eq!(indexed(&store, &["rodin"]).unwrap(), ["resp_art"]);
+}
+
+fn meta_u64(db: &::sled::Db, key: &str) -> Option<u64> {
+    let value = db.open_tree("meta").unwrap().get(key).unwrap()?;
+    Some(u64::from_le_bytes(value.as_ref().try_into().unwrap()))
+}
+
+/// The postings lists of `term` in the raw index: (key, value) per group.
+fn raw_lists(db: &::sled::Db, term: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut prefix = term.as_bytes().to_vec();
+    prefix.push(0);
+    db.open_tree("search_lists")
+        .unwrap()
+        .scan_prefix(prefix)
+        .map(|r| {
+            let (k, v) = r.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// A node of a bulk batch: a word it shares with every other (`common`),
+/// one of its own (`word<i>`), and `even` in every other node.
+fn numbered(i: usize) -> Node {
+    let even = if i % 2 == 0 { " even" } else { "" };
+    node(
+        &format!("resp_n{i:03}"),
+        None,
+        i as i64,
+        &format!("common word{i}{even}"),
+        "ok",
+    )
+}
+
+/// The index groups a batch's postings (one list per term), and replacing or
+/// removing a node of a group, alone or together with new nodes, deletes
+/// exactly its postings from the group's lists: the others are still found,
+/// the node's old words find nothing, and a list left empty is removed.
+#[test]
+fn sled_replacing_and_removing_inside_a_group_deletes_exactly_their_postings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let n = 120; // more than one segment's 64 nodes
+    {
+        let store = SledStore::open(&path).unwrap();
+        let batch: Vec<Op> = (0..n).map(|i| Op::PutNode(Box::new(numbered(i)))).collect();
+        store.apply(batch.into()).unwrap();
+        let all = indexed(&store, &["common"]).unwrap();
+        assert_eq!(all.len(), n);
+        assert_eq!(indexed(&store, &["common", "even"]).unwrap().len(), n / 2);
+
+        // Replace node 3 (new words) and remove node 5 in one batch.
+        let mut three = numbered(3);
+        three.input = vec![json!({"role": "user", "content": "fresh"})];
+        store
+            .apply(
+                vec![
+                    Op::PutNode(Box::new(three)),
+                    Op::RemoveNode(id("resp_n005")),
+                ]
+                .into(),
+            )
+            .unwrap();
+        // Replace node 100 (second segment) and remove node 8, with new nodes.
+        let mut hundred = numbered(100);
+        hundred.input = vec![json!({"role": "user", "content": "common later"})];
+        let batch = vec![
+            Op::PutNode(Box::new(numbered(n))),
+            Op::PutNode(Box::new(hundred)),
+            Op::RemoveNode(id("resp_n008")),
+            Op::PutNode(Box::new(numbered(n + 1))),
+        ];
+        store.apply(batch.into()).unwrap();
+
+        let common = indexed(&store, &["common"]).unwrap();
+        assert_eq!(common.len(), n + 2 - 3, "all but 3, 5 and 8");
+        for gone in ["resp_n003", "resp_n005", "resp_n008"] {
+            assert!(!common.contains(&gone.to_owned()), "{gone} still indexed");
+        }
+        assert!(common.contains(&"resp_n100".to_owned()));
+        assert!(indexed(&store, &["word3"]).unwrap().is_empty());
+        assert!(indexed(&store, &["word5"]).unwrap().is_empty());
+        assert!(indexed(&store, &["word100"]).unwrap().is_empty());
+        assert_eq!(indexed(&store, &["fresh"]).unwrap(), ["resp_n003"]);
+        assert_eq!(indexed(&store, &["later"]).unwrap(), ["resp_n100"]);
+        assert_eq!(indexed(&store, &["word7"]).unwrap(), ["resp_n007"]);
+        assert_eq!(indexed(&store, &["even", "word6"]).unwrap(), ["resp_n006"]);
+        // 8 and 100 left, 120 came.
+        assert_eq!(
+            indexed(&store, &["common", "even"]).unwrap().len(),
+            n / 2 - 1
+        );
+        let t = ResponseTree::with_store(store).unwrap();
+        assert_eq!(search(&t, "word101"), ["resp_n101"]);
+        assert!(search(&t, "word5").is_empty());
+    }
+    let db = open_raw(&path);
+    // The postings are gone, not only hidden: lists of removed words are
+    // removed, and the first group's `common` list lost exactly three nodes.
+    for word in ["word3", "word5", "word8", "word100"] {
+        assert!(raw_lists(&db, word).is_empty(), "{word} left a list");
+    }
+    let common = raw_lists(&db, "common");
+    assert_eq!(common.len(), 2, "one list per batch that wrote `common`");
+    // Format 2, then the count of postings (a one-byte varint here).
+    assert_eq!(common[0].1[..2], [2, (n - 4) as u8]);
+    // One list per term and batch: far fewer records than nodes × terms.
+    assert!(db.open_tree("search_lists").unwrap().len() < n + 20);
+}
+
+/// An index of another format (format 1: a record per term and node, in
+/// trees of its own, or a format this build does not know) is rebuilt when
+/// the store is opened, and format 1's trees and marker are dropped.
+#[test]
+fn sled_rebuilds_an_index_of_another_format_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        t.insert_all(travel(), Vec::new()).unwrap();
+    }
+    // What a build with format 1 left: its trees and `search_seq`, no format.
+    {
+        let db = open_raw(&path);
+        db.drop_tree("search_lists").unwrap();
+        db.drop_tree("search_docs").unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        let commit = meta.get("commit_seq").unwrap().unwrap();
+        meta.insert("search_seq", commit.clone()).unwrap();
+        meta.insert("search_index_seq", commit).unwrap();
+        meta.remove("search_format").unwrap();
+        let old = db.open_tree("search_postings").unwrap();
+        old.insert(b"rome\0resp_art", &1_u32.to_le_bytes()).unwrap();
+        db.open_tree("search_terms")
+            .unwrap()
+            .insert("resp_art", b"\x01rome".as_slice())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        assert_eq!(search(&t, "paris tower"), ["resp_food", "resp_paris"]);
+        assert_eq!(search(&t, "louvre"), ["resp_art"]);
+        assert_eq!(search(&t, "rome"), ["resp_rome"]);
+    }
+    {
+        let db = open_raw(&path);
+        let names: Vec<String> = db
+            .tree_names()
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        assert!(!names.contains(&"search_postings".to_owned()), "{names:?}");
+        assert!(!names.contains(&"search_terms".to_owned()), "{names:?}");
+        let meta = db.open_tree("meta").unwrap();
+        assert!(meta.get("search_seq").unwrap().is_none());
+        assert_eq!(
+            meta.get("search_format").unwrap().unwrap().as_ref(),
+            2_u32.to_le_bytes()
+        );
+        // A format this build does not know (say, a newer one) is rebuilt too.
+        meta.insert("search_format", &99_u32.to_le_bytes()).unwrap();
+        db.open_tree("search_lists").unwrap().clear().unwrap();
+        db.flush().unwrap();
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(search(&t, "louvre"), ["resp_art"]);
+}
+
+/// A postings list or a document chunk that does not decode never panics a
+/// search or a write and never makes a wrong hit: its nodes are skipped, the
+/// index is marked damaged, and the next open rebuilds it. A chunk that
+/// decodes but names the wrong nodes only costs body checks.
+#[test]
+fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    {
+        let t = ResponseTree::open(&path).unwrap();
+        t.insert_all(travel(), Vec::new()).unwrap();
+        assert_eq!(search(&t, "tower"), ["resp_food", "resp_paris"]);
+    }
+    {
+        let db = open_raw(&path);
+        let lists = db.open_tree("search_lists").unwrap();
+        for (key, _) in raw_lists(&db, "tower") {
+            lists.insert(key, &[2, 0xff, 0xff][..]).unwrap();
+        }
+        // Every chunk now names the same node in every slot.
+        let docs = db.open_tree("search_docs").unwrap();
+        for record in docs.iter() {
+            let (key, value) = record.unwrap();
+            let count = usize::from(value[2]);
+            let mut lie = vec![1, value[1], value[2]];
+            for _ in 0..count {
+                lie.push(9);
+                lie.extend_from_slice(b"resp_rome");
+            }
+            docs.insert(key, lie).unwrap();
+        }
+        assert!(meta_u64(&db, "search_damaged").is_none());
+        db.flush().unwrap();
+    }
+    {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).unwrap());
+        let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
+        // The damaged list: nothing found, no error, no panic.
+        assert!(search(&t, "tower").is_empty());
+        // Every candidate is named resp_rome now: only a real match is a hit.
+        assert!(search(&t, "louvre").is_empty());
+        assert_eq!(search(&t, "colosseum"), ["resp_rome"]);
+        // A write whose old copy sits in damaged records still commits.
+        let mut food = t.get(&id("resp_food")).unwrap();
+        food.output_text = "Crêpes.".to_owned();
+        food.output.clear();
+        store
+            .apply(vec![Op::PutNode(Box::new(food))].into())
+            .unwrap();
+    }
+    {
+        let db = open_raw(&path);
+        assert!(
+            db.open_tree("meta")
+                .unwrap()
+                .get("search_damaged")
+                .unwrap()
+                .is_some(),
+            "the search marked the index damaged"
+        );
+    }
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(search(&t, "tower"), ["resp_paris"]);
+    assert_eq!(search(&t, "louvre"), ["resp_art"]);
+    assert_eq!(search(&t, "crêpes"), ["resp_food"]);
 }
 
 /// Rows written before the `search` column existed (`search IS NULL`) are
