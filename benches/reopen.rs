@@ -201,15 +201,17 @@ fn run_child(args: &[String]) {
                 "snapshot"
             };
             let before = rss();
+            let cpu_before = cpu_time();
             let started = Instant::now();
             let tree = ResponseTree::open(path).unwrap();
             let took = started.elapsed();
+            let cpu = cpu_time() - cpu_before;
             let after = rss();
             assert_eq!(tree.len(), n);
             assert!(tree.load_problems().is_empty());
             let grown = after.saturating_sub(before);
             eprintln!(
-                "reopen n={n} ({how}): {took:.2?}, RSS +{} MiB = {} bytes/node",
+                "reopen n={n} ({how}): {took:.2?} wall, {cpu:.2?} CPU, RSS +{} MiB = {} bytes/node",
                 grown >> 20,
                 grown / n as u64
             );
@@ -218,25 +220,31 @@ fn run_child(args: &[String]) {
             // Where the time and memory of one open go: sled's own open, the
             // load (snapshot or scan), the graph (the difference between the
             // last two). Memory is the resident growth after each step.
+            // CPU time beside wall time: on a loaded machine the wall
+            // time is mostly the queue.
+            let step = |f: &mut dyn FnMut()| {
+                let (t, cpu) = (Instant::now(), cpu_time());
+                f();
+                (t.elapsed(), cpu_time() - cpu, rss())
+            };
             let base = rss();
-            let t = Instant::now();
-            let store = SledStore::open(path).unwrap();
-            let opened = t.elapsed();
-            let after_open = rss();
-            let t = Instant::now();
-            let n = store.load().unwrap().nodes.len();
-            let loaded = t.elapsed();
-            let after_load = rss();
-            let t = Instant::now();
-            let tree = ResponseTree::with_store(store).unwrap();
-            let built = t.elapsed();
-            let after_build = rss();
-            assert_eq!(tree.len(), n);
+            let mut store = None;
+            let (opened, opened_cpu, after_open) =
+                step(&mut || store = Some(SledStore::open(path).unwrap()));
+            let store = store.unwrap();
+            let mut n = 0;
+            let (loaded, loaded_cpu, after_load) =
+                step(&mut || n = store.load().unwrap().nodes.len());
+            let (mut store, mut tree) = (Some(store), None);
+            let (built, built_cpu, after_build) = step(&mut || {
+                tree = Some(ResponseTree::with_store(store.take().unwrap()).unwrap());
+            });
+            assert_eq!(tree.unwrap().len(), n);
             let per_node = |bytes: u64| bytes.saturating_sub(base) / n.max(1) as u64;
             eprintln!(
-                "profile n={n}: sled open {opened:.2?} (+{} B/node), load {loaded:.2?} \
-                 (+{} B/node after it was dropped), load + graph {built:.2?} (+{} B/node \
-                 in all)",
+                "profile n={n}: sled open {opened:.2?} wall / {opened_cpu:.2?} CPU (+{} B/node), \
+                 load {loaded:.2?} / {loaded_cpu:.2?} (+{} B/node after it was dropped), \
+                 load + graph {built:.2?} / {built_cpu:.2?} (+{} B/node in all)",
                 per_node(after_open),
                 per_node(after_load),
                 per_node(after_build),

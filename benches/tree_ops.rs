@@ -5,6 +5,7 @@
 //! cargo bench --bench tree_ops                          # 10^3, 10^4, 10^5, 10^6
 //! RESPTREE_BENCH_QUICK=1 cargo bench --bench tree_ops   # 10^3, 10^4
 //! RESPTREE_BENCH_MAX_NODES=100000 cargo bench --bench tree_ops  # full, up to 10^5
+//! RESPTREE_BENCH_SHAPES=deep cargo bench --bench tree_ops       # one shape
 //! ```
 //!
 //! Two shapes: *bushy* (up to 8 children per node, depth log8 n) and *deep* (one
@@ -21,8 +22,9 @@
 //!
 //! Then criterion times, on the in-memory tree: `path` of the deepest node,
 //! `children` of the root, `common_ancestor` of two far-apart nodes, rendering
-//! the whole tree as ASCII, and (last, since it grows the tree) inserting one
-//! more leaf. A deep chain renders in linear size (a lone child is drawn in its
+//! the whole tree as ASCII (`render`; and `render_sled`, the same render of the
+//! sled tree reopened, bodies read from disk), and (last, since it grows the
+//! tree) inserting one more leaf. A deep chain renders in linear size (a lone child is drawn in its
 //! parent's column), so it is rendered at every size; the bench prints the
 //! rendered bytes per node once for each shape and size.
 
@@ -56,14 +58,29 @@ fn sizes() -> Vec<usize> {
         .collect()
 }
 
+/// The shapes to run: both, or those `RESPTREE_BENCH_SHAPES` names
+/// (`deep`, `bushy`, comma-separated), since every size builds a sled store.
+fn shapes() -> Vec<Shape> {
+    let wanted = std::env::var("RESPTREE_BENCH_SHAPES").unwrap_or_default();
+    [Shape::Bushy, Shape::Deep]
+        .into_iter()
+        .filter(|shape| {
+            wanted.is_empty()
+                || wanted
+                    .split(',')
+                    .any(|w| w.trim().eq_ignore_ascii_case(&format!("{shape:?}")))
+        })
+        .collect()
+}
+
 fn tree_ops(c: &mut Criterion) {
     let mut group = c.benchmark_group("tree");
     group.sample_size(10);
     group.warm_up_time(pick(Duration::from_millis(500), Duration::from_millis(100)));
     group.measurement_time(pick(Duration::from_secs(3), Duration::from_millis(500)));
-    for shape in [Shape::Bushy, Shape::Deep] {
+    for shape in shapes() {
         for n in sizes() {
-            sled_insert(shape, n);
+            let (_dir, on_disk) = sled_insert(shape, n);
             let tree = memory_insert(shape, n);
             let cell = format!("{shape:?}/{n}");
 
@@ -86,9 +103,31 @@ fn tree_ops(c: &mut Criterion) {
                 "render {shape:?} n={n}: {rendered} bytes, {} bytes/node",
                 rendered / n
             );
+            // CPU time per render, beside criterion's wall time: on a loaded
+            // machine the wall time is mostly the queue.
+            for (name, t) in [("memory", &tree), ("sled", &on_disk)] {
+                let reps = (1_000_000 / n).clamp(3, 100);
+                let (started, cpu) = (Instant::now(), support::cpu_time());
+                for _ in 0..reps {
+                    black_box(ascii(t, None, &options).unwrap().len());
+                }
+                eprintln!(
+                    "render {shape:?} n={n} ({name} store): {:.2?} wall, {:.2?} CPU per render \
+                     ({reps} renders)",
+                    started.elapsed() / reps as u32,
+                    (support::cpu_time() - cpu) / reps as u32
+                );
+            }
             group.bench_function(BenchmarkId::new("render", &cell), |b| {
                 b.iter(|| black_box(ascii(&tree, None, &options).unwrap().len()));
             });
+            // The same render over the sled store, reopened: bodies are read
+            // from segments and decoded, as `resptree show` reads them.
+            assert_eq!(ascii(&on_disk, None, &options).unwrap().len(), rendered);
+            group.bench_function(BenchmarkId::new("render_sled", &cell), |b| {
+                b.iter(|| black_box(ascii(&on_disk, None, &options).unwrap().len()));
+            });
+            drop(on_disk);
             // Last, because it grows the tree: fresh ids past the synthetic ones,
             // attached under the deepest node.
             let mut next = n;
@@ -128,8 +167,9 @@ fn memory_insert(shape: Shape, n: usize) -> ResponseTree {
     tree
 }
 
-/// Builds a sled-backed tree in batches, printing throughput and bytes on disk.
-fn sled_insert(shape: Shape, n: usize) {
+/// Builds a sled-backed tree in batches, printing throughput and bytes on disk;
+/// returns it reopened (and the directory that holds it).
+fn sled_insert(shape: Shape, n: usize) -> (tempfile::TempDir, ResponseTree) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
     let store = SledStore::open(&path)
@@ -177,6 +217,9 @@ fn sled_insert(shape: Shape, n: usize) {
          RSS +{} bytes/node with the graph held",
         grown / n as u64
     );
+    drop(graph);
+    let tree = ResponseTree::with_store(store).unwrap();
+    (dir, tree)
 }
 
 /// Two nodes whose common ancestor is far above both: for a chain, the tip and

@@ -145,15 +145,16 @@ impl Scene {
             .collect();
         edges.sort_by_key(|(from, to, kind)| (*kind, order[to], order[from]));
         let mut nodes = Vec::with_capacity(walked.len());
-        for (id, _) in &walked {
-            let node = tree.get(id)?;
+        let ids: Vec<NodeId> = walked.iter().map(|(id, _)| id.clone()).collect();
+        tree.for_each_node(&ids, &mut |node| {
             nodes.push(Label {
-                short: id.short().to_owned(),
-                user: truncate(&user_line(&node), options.label_width),
-                output: truncate(&output_line(&node), options.label_width),
-                id: id.clone(),
+                short: node.id.short().to_owned(),
+                user: truncate(&user_line(node), options.label_width),
+                output: truncate(&output_line(node), options.label_width),
+                id: node.id.clone(),
             });
-        }
+            Ok(())
+        })?;
         Ok(Self { nodes, edges })
     }
 }

@@ -40,10 +40,12 @@ pub const EXPORT_VERSION: u32 = 1;
 ///
 /// Store errors while reading bodies.
 pub fn export_json(tree: &ResponseTree) -> Result<String> {
-    let mut nodes = Vec::with_capacity(tree.len());
-    for id in tree.all_ids() {
-        nodes.push(tree.get(&id)?);
-    }
+    let ids = tree.all_ids();
+    let mut nodes = Vec::with_capacity(ids.len());
+    tree.for_each_node(&ids, &mut |node| {
+        nodes.push(node.clone());
+        Ok(())
+    })?;
     let edges = tree
         .graph()
         .edges()
@@ -101,10 +103,15 @@ pub fn nodes_json(
     root: Option<&NodeId>,
     max_depth: Option<usize>,
 ) -> Result<String> {
-    let mut nodes = Vec::new();
-    for (id, _) in walk(tree, root, max_depth)? {
-        nodes.push(tree.get(&id)?);
-    }
+    let ids: Vec<NodeId> = walk(tree, root, max_depth)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut nodes = Vec::with_capacity(ids.len());
+    tree.for_each_node(&ids, &mut |node| {
+        nodes.push(node.clone());
+        Ok(())
+    })?;
     serde_json::to_string_pretty(&nodes).map_err(|e| Error::storage("writing nodes as JSON", e))
 }
 

@@ -37,9 +37,9 @@ pub use diagram::{DiagramOptions, dot, mermaid};
 pub use json::{EXPORT_FORMAT, EXPORT_VERSION, export_json, nodes_json};
 pub use text::{AsciiOptions, ascii};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::NodeId;
-use crate::node::Node;
+use crate::node::{Node, ToolCall};
 use crate::tree::ResponseTree;
 
 /// The nodes to draw: the subtree under `root`, or the whole forest, depth first
@@ -50,24 +50,13 @@ fn walk(
     root: Option<&NodeId>,
     max_depth: Option<usize>,
 ) -> Result<Vec<(NodeId, usize)>> {
-    let graph = tree.graph();
-    let starts = match root {
-        Some(id) if !graph.contains(id) => return Err(Error::NodeNotFound(id.clone())),
-        Some(id) => vec![id.clone()],
-        None => graph.roots(),
-    };
-    let mut out = Vec::new();
-    for start in starts {
-        let mut stack = vec![(start, 0)];
-        while let Some((id, depth)) = stack.pop() {
-            if max_depth.is_none_or(|max| depth < max) {
-                let children = graph.children(&id)?;
-                stack.extend(children.into_iter().rev().map(|c| (c, depth + 1)));
-            }
-            out.push((id, depth));
-        }
+    let mut nodes = tree.graph().preorder(root)?;
+    if let Some(max) = max_depth {
+        // In pre-order a subtree is contiguous, so dropping what lies deeper
+        // than `max` keeps the walk of the levels above it.
+        nodes.retain(|&(_, depth)| depth <= max);
     }
-    Ok(out)
+    Ok(nodes)
 }
 
 /// A node in one line, as the ASCII tree draws it: the first line of its user
@@ -107,8 +96,12 @@ fn user_line(node: &Node) -> String {
 /// The first line of the node's output text, then its function calls
 /// (`⚙ get_weather(city="Paris")`); its status when it has neither.
 fn output_line(node: &Node) -> String {
-    let calls: Vec<String> = node
-        .tool_calls()
+    output_line_with(node, &node.tool_calls())
+}
+
+/// [`output_line`] given the node's function calls, `calls`.
+fn output_line_with(node: &Node, calls: &[ToolCall]) -> String {
+    let calls: Vec<String> = calls
         .iter()
         .map(|call| format!("⚙ {}", call.display_compact()))
         .collect();
@@ -122,11 +115,10 @@ fn output_line(node: &Node) -> String {
 }
 
 /// For a node that answers function calls: each answered call with its output,
-/// `⚙ get_weather(city="Paris") → {"temp":18}`, the call looked up in `parent`
-/// (just `⚙ call_id → output` when the parent does not hold it). `None` when the
-/// node's input answers no call.
-fn tool_outputs_line(node: &Node, parent: Option<&Node>) -> Option<String> {
-    let calls = parent.map(Node::tool_calls).unwrap_or_default();
+/// `⚙ get_weather(city="Paris") → {"temp":18}`, the call looked up in `calls`,
+/// the parent's function calls (just `⚙ call_id → output` when the parent does
+/// not hold it). `None` when the node's input answers no call.
+fn tool_outputs_line(node: &Node, calls: &[ToolCall]) -> Option<String> {
     let parts: Vec<String> = node
         .input
         .iter()

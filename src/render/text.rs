@@ -7,8 +7,8 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
-use super::{output_line, tool_outputs_line, user_line, walk};
-use crate::node::tool_output_of;
+use super::{output_line_with, tool_outputs_line, user_line, walk};
+use crate::node::{Node, ToolCall, tool_output_of};
 use crate::text::truncate;
 
 /// Options for [`ascii`].
@@ -106,14 +106,90 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
     for (name, target) in tree.list_refs() {
         refs.entry(target).or_default().push(name.to_string());
     }
-    let places = places(&nodes);
+    let rows = rows(&nodes, options.max_depth);
+    // The bodies of the drawn nodes, read in one pass in drawing order (a
+    // lookup per node was most of a deep chain's render time).
+    let drawn: Vec<NodeId> = rows
+        .iter()
+        .filter_map(|row| match row {
+            Row::Node { at, .. } => Some(nodes[*at].0.clone()),
+            Row::More(_) => None,
+        })
+        .collect();
+    // A node answering function calls shows the calls its parent made. The
+    // parent of a drawn node is drawn just before it in the walk, except for
+    // the start of a subtree, whose parent is read here.
+    let start_parent_calls = match root {
+        Some(id) => match tree.parent(id)? {
+            Some(parent) => tree.get(&parent)?.tool_calls(),
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    // `calls[d]`: the function calls of the drawn node at depth d on the
+    // current path.
+    let mut calls: Vec<Vec<ToolCall>> = Vec::new();
     let mut out = String::new();
+    let mut pending = rows.iter();
+    tree.for_each_node(&drawn, &mut |node| {
+        // Summaries before this node's line.
+        let (at, prefix) = loop {
+            match pending.next() {
+                Some(Row::More(text)) => out.push_str(text),
+                Some(Row::Node { at, prefix }) => break (*at, prefix),
+                // As many rows as ids: cannot happen.
+                None => return Ok(()),
+            }
+        };
+        let (id, depth) = &nodes[at];
+        calls.truncate(*depth);
+        let parent_calls = match depth.checked_sub(1) {
+            Some(d) => calls.get(d).map_or(&[][..], Vec::as_slice),
+            None => &start_parent_calls,
+        };
+        let own_calls = node.tool_calls();
+        line(
+            &mut out,
+            node,
+            id,
+            prefix,
+            refs.get(id),
+            parent_calls,
+            &own_calls,
+            options,
+        );
+        calls.push(own_calls);
+        Ok(())
+    })?;
+    for row in pending {
+        if let Row::More(text) = row {
+            out.push_str(text);
+        }
+    }
+    Ok(out)
+}
+
+/// One row of the drawing, before any body is read.
+#[derive(Debug)]
+enum Row {
+    /// The line of `nodes[at]`, drawn after `prefix` (tree drawing and
+    /// connector).
+    Node { at: usize, prefix: String },
+    /// A finished `… N more` line, standing for nodes past `max_depth`.
+    More(String),
+}
+
+/// The rows of a pre-order walk: where each node is drawn, and the summaries
+/// of what lies deeper than `max_depth`.
+fn rows(nodes: &[(NodeId, usize)], max_depth: Option<usize>) -> Vec<Row> {
+    let places = places(nodes);
+    let mut rows = Vec::with_capacity(nodes.len());
     // `open[c]` is true while the node drawn with its connector in column c still
     // has siblings below (so column c carries a `│`). Column 0 (roots) never does.
     let mut open: Vec<bool> = Vec::new();
     let mut i = 0;
     while i < nodes.len() {
-        let (id, depth) = &nodes[i];
+        let (_, depth) = &nodes[i];
         let Place { column, lone, last } = places[i];
         // A lone child keeps its parent's column, so the parent's `│` (or blank)
         // continues through it; anyone else starts a new column.
@@ -127,7 +203,7 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
             (false, true) => "└── ",
             (false, false) => "├── ",
         };
-        if options.max_depth.is_some_and(|max| *depth > max) {
+        if max_depth.is_some_and(|max| *depth > max) {
             // The summary stands for this node, its later siblings and everything
             // below them, so it is drawn as the last child.
             let hidden = nodes[i..].iter().take_while(|(_, d)| d >= depth).count();
@@ -136,7 +212,7 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
             } else {
                 "└── "
             };
-            let _ = writeln!(out, "{prefix}{connector}… {hidden} more");
+            rows.push(Row::More(format!("{prefix}{connector}… {hidden} more\n")));
             i += hidden;
             continue;
         }
@@ -144,22 +220,25 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
         if !lone {
             open.push(!last);
         }
-        line(&mut out, tree, id, &prefix, refs.get(id), options)?;
+        rows.push(Row::Node { at: i, prefix });
         i += 1;
     }
-    Ok(out)
+    rows
 }
 
-/// Appends the line of node `id`, drawn after `prefix`.
+/// Appends the line of `node` (whose id is `id`), drawn after `prefix`;
+/// `parent_calls` are its parent's function calls, `calls` its own.
+#[allow(clippy::too_many_arguments)] // One call site; a struct would only rename them.
 fn line(
     out: &mut String,
-    tree: &ResponseTree,
+    node: &Node,
     id: &NodeId,
     prefix: &str,
     refs: Option<&Vec<String>>,
+    parent_calls: &[ToolCall],
+    calls: &[ToolCall],
     options: &AsciiOptions,
-) -> Result<()> {
-    let node = tree.get(id)?;
+) {
     let mut head = id.short().to_owned();
     if let Some(names) = refs {
         let _ = write!(head, " [{}]", names.join(", "));
@@ -174,14 +253,13 @@ fn line(
     };
     // A node answering function calls shows the calls it answers and how.
     let answers = if node.input.iter().any(|i| tool_output_of(i).is_some()) {
-        let parent = node.parent.as_ref().map(|p| tree.get(p)).transpose()?;
-        tool_outputs_line(&node, parent.as_ref())
+        tool_outputs_line(node, parent_calls)
     } else {
         None
     };
     let (user, output) = (
-        answers.unwrap_or_else(|| user_line(&node)),
-        output_line(&node),
+        answers.unwrap_or_else(|| user_line(node)),
+        output_line_with(node, calls),
     );
     let fixed = prefix.chars().count()
         + head.chars().count()
@@ -193,7 +271,6 @@ fn line(
         Some(width) => fit(&user, &output, width.saturating_sub(fixed)),
     };
     let _ = writeln!(out, "{prefix}{head} {user} → {output}{tail}");
-    Ok(())
 }
 
 /// Cuts `user` and `output` to share `budget` characters: each gets half, and

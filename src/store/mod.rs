@@ -316,6 +316,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = stage;
         Ok(())
     }
+
+    /// Calls `f` once for each of `ids`, in order, with the node's full record
+    /// or `None` if the store does not hold it: [`Store::node`] for many
+    /// nodes at once. This is how the renderers read a subtree's bodies.
+    ///
+    /// The default calls [`Store::node`] for each id. Stores override it to
+    /// read faster in bulk: the memory store lends its records instead of
+    /// cloning them, and sled decodes each segment once for the nodes it
+    /// holds. A store may hold a lock while `f` runs, so `f` must not call
+    /// back into the store.
+    ///
+    /// # Errors
+    ///
+    /// What [`Store::node`] returns, or the first error `f` returns (which
+    /// stops the walk).
+    fn for_each_node(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Node>) -> Result<()>,
+    ) -> Result<()> {
+        for id in ids {
+            f(id, self.node(id)?.as_ref())?;
+        }
+        Ok(())
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -383,6 +408,14 @@ impl<S: Store + ?Sized> Store for Box<S> {
         query: &crate::search::IndexQuery,
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
         (**self).search(query)
+    }
+
+    fn for_each_node(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Node>) -> Result<()>,
+    ) -> Result<()> {
+        (**self).for_each_node(ids, f)
     }
 
     fn begin_stage(&self) -> Result<Option<StageId>> {

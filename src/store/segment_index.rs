@@ -12,8 +12,14 @@
 //! newest first, and the caller checks the segment for the very id, so a hash
 //! collision or an entry left behind by a removal costs a read, never a wrong
 //! answer.
+//!
+//! Since snapshot version 3 the snapshot file carries the sorted entries
+//! ([`SegmentIndex::encode_sorted`]), so a reopen reads them instead of
+//! hashing and sorting a million ids. The hash is therefore part of the file
+//! format: [`hash`] is defined here, not borrowed from a hashing crate whose
+//! output may change between versions.
 
-use std::hash::BuildHasher as _;
+use super::codec::Reader;
 
 /// One node's entry: its id's hash (as two halves, so an entry is 12 bytes
 /// with 4-byte alignment) and its segment's number.
@@ -48,10 +54,27 @@ pub(crate) struct SegmentIndex {
     recent: Vec<Slot>,
 }
 
-/// The hash an id is filed under. Fixed-seeded: the index lives in one
-/// process, but a fixed seed keeps it reproducible in tests.
-fn hash(id: &str) -> u64 {
-    foldhash::fast::FixedState::default().hash_one(id)
+/// The hash an id is filed under: stable across builds and platforms,
+/// because snapshot files store it (see the module doc). A multiply-xorshift
+/// over 8-byte little-endian words of the id, then its length; a collision
+/// only costs a segment read, so speed matters more than strength.
+pub(crate) fn hash(id: &str) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes = id.as_bytes();
+    let mut h: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0; 8];
+        w.copy_from_slice(word);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h ^= h >> 32;
+    }
+    let mut tail = [0; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 29;
+    h = (h ^ bytes.len() as u64).wrapping_mul(K);
+    h ^ (h >> 32)
 }
 
 impl SegmentIndex {
@@ -109,6 +132,54 @@ impl SegmentIndex {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.sorted.len() + self.recent.len()
+    }
+
+    /// Appends the entries, sorted by hash, as a snapshot file stores them:
+    /// a `u64` count, then per entry the hash (`u64`) and the segment
+    /// (`u32`), little-endian.
+    pub(crate) fn encode_sorted(&self, out: &mut Vec<u8>) {
+        let merged;
+        let sorted = if self.recent.is_empty() {
+            &self.sorted
+        } else {
+            merged = merge(self.sorted.clone(), self.recent.clone());
+            &merged
+        };
+        out.reserve(8 + sorted.len() * 12);
+        out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
+        for slot in sorted {
+            out.extend_from_slice(&slot.hash().to_le_bytes());
+            out.extend_from_slice(&slot.segment.to_le_bytes());
+        }
+    }
+
+    /// Reads what [`SegmentIndex::encode_sorted`] wrote, checking the order
+    /// (a lookup by binary search would silently miss entries out of it).
+    pub(super) fn decode_sorted(r: &mut Reader<'_>) -> Result<Self, String> {
+        let count = u64::from_le_bytes(r.array()?);
+        let count = usize::try_from(count)
+            .ok()
+            .filter(|&n| n <= r.remaining() / 12)
+            .ok_or_else(|| format!("{count} index entries cannot fit in the file"))?;
+        let bytes = r.take(count * 12)?;
+        let mut sorted = Vec::with_capacity(count);
+        let mut previous = 0;
+        for entry in bytes.chunks_exact(12) {
+            let mut hash = [0; 8];
+            hash.copy_from_slice(&entry[..8]);
+            let mut segment = [0; 4];
+            segment.copy_from_slice(&entry[8..]);
+            let slot = Slot::new(u64::from_le_bytes(hash), u32::from_le_bytes(segment));
+            if slot.hash() < previous {
+                return Err("segment index entries out of order".into());
+            }
+            previous = slot.hash();
+            sorted.push(slot);
+        }
+        Ok(Self {
+            sorted,
+            recent: Vec::new(),
+        })
     }
 }
 

@@ -86,6 +86,9 @@ const SNAPSHOT_KEY: &[u8] = b"snapshot";
 /// dropped by the upgrade to version 3.
 const CHILD_INDEX_TREE: &[u8] = b"children";
 
+/// How many nodes [`Store::for_each_node`] reads under one hold of the
+/// segment index (writers that move nodes wait at most that long).
+const READ_CHUNK: usize = 1024;
 /// A reopen rewrites the snapshot once it has replayed this many logged changes,
 /// or an eighth of the tree if that is more: the log then stays a small part of
 /// what a reopen reads, and a rewrite is paid for by many cheap reopens.
@@ -615,7 +618,7 @@ impl Store for SledStore {
         // change the records already showed is harmless: each is a whole put
         // or removal of one node.)
         let seq = self.commit_seq();
-        let found = match self.load_snapshot() {
+        let mut found = match self.load_snapshot() {
             Some((mut found, replayed)) => {
                 tracing::debug!(target: "resptree::store", store = "sled", replayed, "topology from the snapshot and its log");
                 let every = self
@@ -637,6 +640,7 @@ impl Store for SledStore {
                     nodes,
                     parents,
                     segments,
+                    index: None,
                 };
                 // A snapshot would hide the records the scan had to skip; they
                 // stay reported until they are fixed.
@@ -646,7 +650,11 @@ impl Store for SledStore {
                 found
             }
         };
-        self.index_segments(&found);
+        let index = match found.index.take() {
+            Some(index) => index,
+            None => found.segment_index(),
+        };
+        *self.index_mut() = Some(index);
         loaded.nodes = found.nodes;
         loaded.parent_positions = found.parents;
         for entry in self.refs.iter() {
@@ -666,42 +674,29 @@ impl Store for SledStore {
     }
 
     fn node(&self, id: &NodeId) -> Result<Option<Node>> {
-        let key = id.as_str().as_bytes();
         // Held while reading, so a writer moving this node waits for us.
         let index = self.index()?;
-        let candidates = index.as_ref().map(|i| i.candidates(id.as_str()));
-        for number in candidates.into_iter().flatten() {
-            let Some(bytes) = self
-                .segments
-                .get(number.to_be_bytes())
-                .map_err(|e| Error::storage("reading a node", e))?
-            else {
-                continue;
-            };
-            match segment::find(&bytes, id.as_str()) {
-                Ok(Some(body)) => {
-                    return codec::decode_body(body).map(Some).map_err(|reason| {
-                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
-                    });
-                }
-                Ok(None) => {}
-                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+        self.read_node(index.as_ref(), id, &mut None)
+    }
+
+    /// Reads in chunks under one hold of the index (writers that move nodes
+    /// wait for a chunk), keeping the last segment read: the nodes of a
+    /// branch were mostly written together, so consecutive ids of a walk
+    /// usually share a segment and cost one sled read between them.
+    fn for_each_node(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Node>) -> Result<()>,
+    ) -> Result<()> {
+        for chunk in ids.chunks(READ_CHUNK) {
+            let index = self.index()?;
+            let mut last = None;
+            for id in chunk {
+                let node = self.read_node(index.as_ref(), id, &mut last)?;
+                f(id, node.as_ref())?;
             }
         }
-        if !self.own_records.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(None);
-        }
-        let Some(bytes) = self
-            .bodies
-            .get(key)
-            .map_err(|e| Error::storage("reading a node", e))?
-        else {
-            return Ok(None);
-        };
-        drop(index);
-        codec::decode_body(&bytes)
-            .map(Some)
-            .map_err(|reason| corrupt("bodies", key, reason))
+        Ok(())
     }
 
     fn apply(&self, batch: Batch) -> Result<()> {
@@ -1167,6 +1162,54 @@ impl SledStore {
         Ok((nodes, segments))
     }
 
+    /// Node `id`'s record, looked up in `index` (held by the caller, so no
+    /// writer moves nodes meanwhile). `last` is the segment read last, kept
+    /// between calls that share the hold: a candidate segment equal to it is
+    /// not read again.
+    fn read_node(
+        &self,
+        index: Option<&SegmentIndex>,
+        id: &NodeId,
+        last: &mut Option<(u32, sled::IVec)>,
+    ) -> Result<Option<Node>> {
+        let key = id.as_str().as_bytes();
+        let candidates = index.map(|i| i.candidates(id.as_str()));
+        for number in candidates.into_iter().flatten() {
+            if last.as_ref().is_none_or(|(cached, _)| *cached != number) {
+                *last = self
+                    .segments
+                    .get(number.to_be_bytes())
+                    .map_err(|e| Error::storage("reading a node", e))?
+                    .map(|bytes| (number, bytes));
+            }
+            let Some((_, bytes)) = last.as_ref().filter(|(cached, _)| *cached == number) else {
+                continue;
+            };
+            match segment::find(bytes, id.as_str()) {
+                Ok(Some(body)) => {
+                    return codec::decode_body(body).map(Some).map_err(|reason| {
+                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
+                    });
+                }
+                Ok(None) => {}
+                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+            }
+        }
+        if !self.own_records.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(None);
+        }
+        let Some(bytes) = self
+            .bodies
+            .get(key)
+            .map_err(|e| Error::storage("reading a node", e))?
+        else {
+            return Ok(None);
+        };
+        codec::decode_body(&bytes)
+            .map(Some)
+            .map_err(|reason| corrupt("bodies", key, reason))
+    }
+
     /// The index of every readable segment, for a store used without a load
     /// (a load builds it from what it read).
     fn scan_index(&self) -> Result<SegmentIndex> {
@@ -1189,19 +1232,6 @@ impl SledStore {
             index.extend(entries.iter().map(|e| (e.id, number)));
         }
         Ok(index)
-    }
-
-    /// Replaces the index with one of what a load found.
-    fn index_segments(&self, found: &Positioned) {
-        let index = SegmentIndex::new(
-            found
-                .nodes
-                .iter()
-                .zip(&found.segments)
-                .filter(|&(_, &number)| number != OWN_RECORDS)
-                .map(|(t, &number)| (t.id.as_str(), number)),
-        );
-        *self.index_mut() = Some(index);
     }
 
     /// The index for reading, built first if no load has built it.
@@ -1249,7 +1279,20 @@ impl SledStore {
             changes.extend(snapshot::decode_log(&value).ok()?);
         }
         let replayed = changes.len();
-        replay(&mut found, changes);
+        let appended = replay(&mut found, changes);
+        // The snapshot's index knows the nodes as the snapshot held them; the
+        // replayed puts went to the end. (Entries of nodes the log removed or
+        // moved stay behind: a stale entry costs a read, never a wrong answer.)
+        if let Some(index) = found.index.as_mut() {
+            let start = found.nodes.len() - appended;
+            index.extend(
+                found.nodes[start..]
+                    .iter()
+                    .zip(&found.segments[start..])
+                    .filter(|&(_, &number)| number != OWN_RECORDS)
+                    .map(|(t, &number)| (t.id.as_str(), number)),
+            );
+        }
         Some((found, replayed))
     }
 
@@ -1332,10 +1375,11 @@ impl SledStore {
 /// Applies logged `changes`, oldest first, to a snapshot's records: the last
 /// change of each node wins. Changed nodes move to the end, in the order of
 /// their last change, and lose their parent positions, as do the children of
-/// nodes that moved (the graph finds those parents by id).
-fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
+/// nodes that moved (the graph finds those parents by id). Returns how many
+/// nodes it put at the end.
+fn replay(found: &mut Positioned, changes: Vec<LogOp>) -> usize {
     if changes.is_empty() {
-        return;
+        return 0;
     }
     // One hash per change: each id's latest change, and which changes a later
     // one superseded.
@@ -1377,13 +1421,16 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) {
         }
     }
     drop(latest);
+    let mut appended = 0;
     for (change, superseded) in changes.into_iter().zip(superseded) {
         if let (LogOp::Put(t, segment), false) = (change, superseded) {
             found.nodes.push(t);
             found.parents.push(NO_PARENT);
             found.segments.push(segment);
+            appended += 1;
         }
     }
+    appended
 }
 
 /// A commit counter; anything but 8 bytes reads as 0.
@@ -1660,4 +1707,116 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
         }
     }
     Error::storage("opening the store", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: usize) -> NodeId {
+        NodeId::new(&format!("resp_{i:04}")).unwrap()
+    }
+
+    fn node(i: usize) -> Node {
+        Node::new(id(i), i.checked_sub(1).map(id))
+            .with_created_at(crate::node::Timestamp(i as i64))
+            .with_user_text(format!("question {i}"))
+            .with_output_text(format!("answer {i}"))
+    }
+
+    #[test]
+    fn a_version_2_snapshot_still_opens_and_finds_every_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let store = SledStore::open(&path).unwrap();
+        store
+            .apply((0..100).map(|i| Op::PutNode(Box::new(node(i)))).collect())
+            .unwrap();
+        drop(store);
+        // The first load replays the whole log and, with a threshold of one
+        // change, writes a (version 3) snapshot.
+        let store = SledStore::open(&path).unwrap().with_snapshot_every(1);
+        store.load().unwrap();
+        let pointer = store.snapshot_pointer().unwrap();
+        let bytes = std::fs::read(pointer.file(&path)).unwrap();
+        let index = snapshot::decode(&bytes).unwrap().index.unwrap();
+        assert_eq!(index.len(), 100);
+
+        // Rewrite it as a version 2 snapshot (no index block), as an older
+        // build left it.
+        let mut v2 = bytes[..bytes.len() - 8 - 12 * index.len()].to_vec();
+        v2[8] = 2;
+        let mut older = snapshot::write(&path, pointer.generation + 1, &v2).unwrap();
+        older.seq = pointer.seq;
+        store.meta.insert(SNAPSHOT_KEY, older.encode()).unwrap();
+        store.flush().unwrap();
+        drop(store);
+
+        // It loads through that snapshot (no scan, which would write a new
+        // one), computes the segment index, and finds every body.
+        let store = SledStore::open(&path).unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert_eq!(loaded.nodes.len(), 100);
+        assert_eq!(store.snapshot_pointer(), Some(older));
+        for i in 0..100 {
+            assert_eq!(store.node(&id(i)).unwrap(), Some(node(i)), "node {i}");
+        }
+        // And in bulk, in any order, with a missing id among them.
+        let mut ids: Vec<NodeId> = (0..100).rev().map(id).collect();
+        ids.insert(50, id(1000));
+        let mut seen = Vec::new();
+        store
+            .for_each_node(&ids, &mut |asked, found| {
+                seen.push((asked.clone(), found.cloned()));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<(NodeId, Option<Node>)> = ids
+            .iter()
+            .map(|asked| (asked.clone(), (asked != &id(1000)).then(|| node_of(asked))))
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    /// The node `node(i)` whose id is `asked`.
+    fn node_of(asked: &NodeId) -> Node {
+        let i: usize = asked.as_str()["resp_".len()..].parse().unwrap();
+        node(i)
+    }
+
+    #[test]
+    fn nodes_logged_after_a_version_3_snapshot_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let store = SledStore::open(&path).unwrap();
+        store
+            .apply((0..50).map(|i| Op::PutNode(Box::new(node(i)))).collect())
+            .unwrap();
+        drop(store);
+        let store = SledStore::open(&path).unwrap().with_snapshot_every(1);
+        store.load().unwrap();
+        // After the snapshot: new nodes, a replaced one, a removed one.
+        let mut replaced = node(10);
+        replaced.output_text = "answer 10, again".into();
+        let batch: Batch = (50..80)
+            .map(|i| Op::PutNode(Box::new(node(i))))
+            .chain([
+                Op::PutNode(Box::new(replaced.clone())),
+                Op::RemoveNode(id(20)),
+            ])
+            .collect();
+        store.apply(batch).unwrap();
+        drop(store);
+
+        let store = SledStore::open(&path).unwrap();
+        let loaded = store.load().unwrap();
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        assert_eq!(loaded.nodes.len(), 79);
+        for i in (0..80).filter(|&i| i != 10 && i != 20) {
+            assert_eq!(store.node(&id(i)).unwrap(), Some(node(i)), "node {i}");
+        }
+        assert_eq!(store.node(&id(10)).unwrap(), Some(replaced));
+        assert_eq!(store.node(&id(20)).unwrap(), None);
+    }
 }

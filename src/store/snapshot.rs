@@ -23,6 +23,7 @@ use crate::node::Timestamp;
 
 use super::Topology;
 use super::codec::{self, Reader, push_str};
+use super::segment_index::SegmentIndex;
 
 /// "No position": a root, a parent outside the snapshot, or one not known.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
@@ -32,8 +33,10 @@ const NAMED_PARENT: u32 = u32::MAX - 1;
 /// The first bytes of a snapshot file.
 const MAGIC: &[u8; 8] = b"RTTOPO\r\n";
 /// The format version of a snapshot file. Version 2 (schema 4) adds each
-/// node's segment; version 1 files (every node in its own records) still read.
-const SNAPSHOT_VERSION: u8 = 2;
+/// node's segment; version 3 adds the segment index after the records (its
+/// entries sorted, so a reopen reads it instead of hashing and sorting every
+/// id). Versions 1 (every node in its own records) and 2 still read.
+const SNAPSHOT_VERSION: u8 = 3;
 /// The format version of a snapshot pointer.
 const POINTER_VERSION: u8 = 1;
 /// The format version of a topology log entry. Version 2 (schema 4) adds each
@@ -47,12 +50,27 @@ pub(crate) const OWN_RECORDS: u32 = 0;
 /// Topology records with each parent's position among them, as a snapshot
 /// decodes. `parents[i]` is the index in `nodes` of `nodes[i]`'s parent, or
 /// [`NO_PARENT`]; `segments[i]` is the segment holding `nodes[i]`
-/// ([`OWN_RECORDS`] if none).
+/// ([`OWN_RECORDS`] if none). `index`, when a version 3 snapshot carried it,
+/// is the segment index of `nodes` as the snapshot holds them.
 #[derive(Debug, Default)]
 pub(crate) struct Positioned {
     pub(crate) nodes: Vec<Topology>,
     pub(crate) parents: Vec<u32>,
     pub(crate) segments: Vec<u32>,
+    pub(crate) index: Option<SegmentIndex>,
+}
+
+impl Positioned {
+    /// The segment index of the nodes in segments.
+    pub(crate) fn segment_index(&self) -> SegmentIndex {
+        SegmentIndex::new(
+            self.nodes
+                .iter()
+                .zip(&self.segments)
+                .filter(|&(_, &number)| number != OWN_RECORDS)
+                .map(|(t, &number)| (t.id.as_str(), number)),
+        )
+    }
 }
 
 /// Finds each record's parent among `nodes`: returns every parent's position
@@ -129,6 +147,9 @@ pub(crate) fn encode(found: &Positioned) -> Option<Vec<u8>> {
         let segment = found.segments.get(i).copied().unwrap_or(OWN_RECORDS);
         out.extend_from_slice(&segment.to_le_bytes());
     }
+    // Built fresh from the records rather than taken from `found.index`: an
+    // index kept in memory also holds entries of removed nodes.
+    found.segment_index().encode_sorted(&mut out);
     Some(out)
 }
 
@@ -140,7 +161,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
         return Err("not a topology snapshot".into());
     }
     let version = r.u8()?;
-    if version != 1 && version != SNAPSHOT_VERSION {
+    if !(1..=SNAPSHOT_VERSION).contains(&version) {
         return Err(format!(
             "snapshot version {version}, this build reads up to {SNAPSHOT_VERSION}"
         ));
@@ -156,6 +177,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
         nodes: Vec::with_capacity(count),
         parents: Vec::with_capacity(count),
         segments: Vec::with_capacity(count),
+        index: None,
     };
     for _ in 0..count {
         let id = node_id(r.str()?)?;
@@ -188,6 +210,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
             created_at,
         });
         out.parents.push(position);
+    }
+    if version >= 3 {
+        out.index = Some(SegmentIndex::decode_sorted(&mut r)?);
     }
     if r.remaining() != 0 {
         return Err(format!("{} trailing bytes", r.remaining()));
@@ -447,6 +472,7 @@ mod tests {
             nodes,
             parents,
             segments,
+            index: None,
         }
     }
 
@@ -473,6 +499,7 @@ mod tests {
             nodes: sample(),
             parents: vec![2, NO_PARENT, 0, 1],
             segments: Vec::new(),
+            index: None,
         };
         let decoded = decode(&encode(&wrong).unwrap()).unwrap();
         assert_eq!(decoded.nodes, sample());
@@ -481,6 +508,7 @@ mod tests {
             nodes: sample(),
             parents: Vec::new(),
             segments: Vec::new(),
+            index: None,
         };
         let decoded = decode(&encode(&unpositioned).unwrap()).unwrap();
         assert_eq!(decoded.nodes, sample());
@@ -512,8 +540,9 @@ mod tests {
         assert!(decode(&huge).unwrap_err().contains("cannot fit"));
         // A parent position past the end.
         let mut bad = encode(&positioned(vec![rec("a", None, &[], 1)])).unwrap();
-        // The parent position, then the context count (2 bytes), then the segment (4).
-        let at = bad.len() - 10;
+        // The parent position, then the context count (2 bytes), the segment
+        // (4) and the segment index (a count of 0: segment 0 is "own records").
+        let at = bad.len() - 10 - 8;
         bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
         assert!(decode(&bad).unwrap_err().contains("out of range"));
         assert_ne!(checksum(&good), checksum(&good[..good.len() - 1]));
@@ -569,6 +598,52 @@ mod tests {
         assert_eq!(decoded.nodes, sample());
         assert_eq!(decoded.parents, found.parents);
         assert_eq!(decoded.segments, vec![OWN_RECORDS; 4]);
+    }
+
+    #[test]
+    fn version_3_snapshots_carry_the_segment_index() {
+        let found = positioned(sample());
+        let bytes = encode(&found).unwrap();
+        let decoded = decode(&bytes).unwrap();
+        let index = decoded.index.as_ref().unwrap();
+        // Segments are 0..4 and segment 0 is "own records": not indexed.
+        assert_eq!(index.len(), 3);
+        for (i, t) in found.nodes.iter().enumerate().skip(1) {
+            assert_eq!(index.candidates(t.id.as_str()), vec![i as u32]);
+        }
+        assert!(index.candidates(found.nodes[0].id.as_str()).is_empty());
+        // The same entries a load would compute by hashing.
+        let computed = decoded.segment_index();
+        for t in &found.nodes {
+            assert_eq!(
+                index.candidates(t.id.as_str()),
+                computed.candidates(t.id.as_str())
+            );
+        }
+        // Entries out of hash order are refused, not half-found.
+        let tail = bytes.len() - 36;
+        let mut swapped = bytes.clone();
+        swapped[tail..tail + 12].copy_from_slice(&bytes[tail + 12..tail + 24]);
+        swapped[tail + 12..tail + 24].copy_from_slice(&bytes[tail..tail + 12]);
+        assert!(decode(&swapped).unwrap_err().contains("out of order"));
+    }
+
+    #[test]
+    fn version_2_snapshots_read_without_an_index() {
+        // Version 2 (schema 4 before the index was stored): the same records,
+        // no index block.
+        let found = positioned(sample());
+        let v3 = encode(&found).unwrap();
+        let mut v2 = v3[..v3.len() - 8 - 3 * 12].to_vec();
+        v2[MAGIC.len()] = 2;
+        let decoded = decode(&v2).unwrap();
+        assert_eq!(decoded.nodes, sample());
+        assert_eq!(decoded.parents, found.parents);
+        assert_eq!(decoded.segments, found.segments);
+        assert!(decoded.index.is_none());
+        // The index a load computes instead finds every node in a segment.
+        let index = decoded.segment_index();
+        assert_eq!(index.candidates("b"), vec![2]);
     }
 
     #[test]

@@ -517,6 +517,26 @@ impl ResponseTree {
             .ok_or_else(|| Error::NodeNotFound(id.clone()))
     }
 
+    /// Calls `f` with the record of each of `ids`, in order: what
+    /// [`ResponseTree::get`] returns for each, read in bulk
+    /// ([`Store::for_each_node`]). `f` must not call into this tree: the store
+    /// may hold a lock meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] for the first id the store does not hold; store
+    /// errors; the first error `f` returns.
+    pub(crate) fn for_each_node(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&Node) -> Result<()>,
+    ) -> Result<()> {
+        self.store.for_each_node(ids, &mut |id, node| match node {
+            Some(node) => f(node),
+            None => Err(Error::NodeNotFound(id.clone())),
+        })
+    }
+
     /// Whether `id` is in the tree.
     pub fn contains(&self, id: &NodeId) -> bool {
         self.read().contains(id)
