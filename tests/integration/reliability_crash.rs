@@ -226,9 +226,10 @@ struct CliFigures {
 }
 
 /// `resptree branch`, `fanout` and `ask` (streamed) killed with SIGKILL while
-/// their requests are in flight at the server, some already answered. Half the
-/// kills come after the run logged that it journaled its response ids, half at
-/// a random moment after the server announced them. After `resptree recover`:
+/// their requests are in flight at the server, some already answered. The kills
+/// come after the run logged that it journaled its response ids, at a random
+/// moment after the server announced them, or just after the server finished
+/// every response (before or after the run committed them). After `resptree recover`:
 /// every response the server created is in the tree, once — for the random
 /// kills, except those whose run died inside the id-journal window, which are
 /// counted (each shows up as an attempt without an id); no request was ever
@@ -287,8 +288,11 @@ fn cli_sigkill_trials(background: bool) {
 
     let mut rng = Rng(SEED ^ 0xC11);
     let mut figures = CliFigures::default();
+    // Responses the server surely made: the trials killed after it finished.
+    let mut finished_before_kill = 0;
     for trial in 0..CLI_TRIALS {
         let created_before: HashSet<String> = emu.created_responses().into_iter().collect();
+        let created_count_before = emu.created_count();
         let texts: Vec<String> = (0..3).map(|i| format!("trial {trial} text {i}")).collect();
         let (args, requests): (Vec<String>, usize) = match trial % 3 {
             0 => (
@@ -313,9 +317,12 @@ fn cli_sigkill_trials(background: bool) {
             ),
         };
         // The server thinks for 300 ms after `response.created`. The run is
-        // killed either once it logged every response id as journaled, 0–400
-        // ms later (before or after the answers, and the run's commits), or
-        // 0–30 ms after it journaled its attempts (around `response.created`).
+        // killed once it logged every response id as journaled, 0–400 ms later
+        // (before or after the answers, and the run's commits); 0–30 ms after it
+        // journaled its attempts (around `response.created`); or 0–30 ms after
+        // the server finished every response (around the run's commits). Only
+        // the last kind is sure to leave responses the server made: how the
+        // others fall against the 300 ms depends on the machine's speed.
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         if background {
             args.insert(1, "--background");
@@ -331,11 +338,13 @@ fn cli_sigkill_trials(background: bool) {
                 }
             }
         });
-        let after_journal = (trial / 3) % 2 == 0;
-        let (marker, wanted, extra) = if after_journal {
-            ("journaled the response id", requests, rng.range(0, 400))
-        } else {
-            ("journaled attempts=", 1, rng.range(0, 30))
+        let kind = (trial / 3) % 3;
+        let after_journal = kind != 1;
+        let after_finish = kind == 2;
+        let (marker, wanted, extra) = match kind {
+            0 => ("journaled the response id", requests, rng.range(0, 400)),
+            1 => ("journaled attempts=", 1, rng.range(0, 30)),
+            _ => ("journaled the response id", requests, rng.range(0, 30)),
         };
         let mut seen = 0;
         while seen < wanted {
@@ -343,6 +352,15 @@ fn cli_sigkill_trials(background: bool) {
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|e| panic!("trial {trial}: no {marker:?} line: {e}"));
             seen += usize::from(line.contains(marker));
+        }
+        if after_finish {
+            let target = created_count_before + requests as u64;
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), emu.wait_created(target))
+                    .await
+                    .unwrap_or_else(|_| panic!("trial {trial}: the server never finished"));
+            });
+            finished_before_kill += requests;
         }
         std::thread::sleep(Duration::from_millis(extra));
         child.kill().unwrap(); // SIGKILL on Unix
@@ -436,7 +454,8 @@ fn cli_sigkill_trials(background: bool) {
         // Fewer when the kill came first.
         assert!(*n <= expected, "{text:?} sent {n} times");
     }
-    assert!(figures.created > 0, "{figures:?}");
+    assert!(figures.created >= finished_before_kill, "{figures:?}");
+    assert!(finished_before_kill > 0);
     eprintln!(
         "reliability figures (CLI SIGKILL, background {background}): trials {CLI_TRIALS}, {figures:?}"
     );
