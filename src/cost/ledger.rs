@@ -311,14 +311,12 @@ impl ResponseTree {
     ///
     /// Store errors while reading bodies or annotations.
     pub fn tree_cost(&self, prices: &PriceTable) -> Result<TreeCost> {
-        let order: Vec<NodeId> = {
-            let graph = self.graph();
-            let mut order = Vec::with_capacity(graph.len());
-            for root in graph.roots() {
-                order.extend(graph.descendants_dfs(&root)?);
-            }
-            order
-        };
+        let order: Vec<NodeId> = self
+            .graph()
+            .preorder(None)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let mut ledger = Ledger {
             prices,
             judges: judge_costs(self, prices)?,

@@ -938,14 +938,7 @@ impl SledStore {
                 }
                 // Their postings, in the same transaction.
                 search.write(lists, docs, meta)?;
-                let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
-                meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
-                // The index is current with this batch, in the same transaction.
-                meta.insert(sled_search::INDEX_SEQ_KEY, &seq.to_le_bytes())?;
-                if let Some(entry) = &log_entry {
-                    log.insert(&seq.to_be_bytes(), entry.as_slice())?;
-                }
-                committed.set(seq);
+                committed.set(stamp_commit(meta, log, log_entry.as_deref())?);
                 Ok::<(), ConflictableTransactionError<Error>>(())
             },
         );
@@ -1025,15 +1018,7 @@ impl SledStore {
             })
             .collect();
         let packed = segment::pack(live.iter().map(|&(_, entry)| entry));
-        let count = u32::try_from(packed.len()).unwrap_or(u32::MAX);
-        let first = self
-            .next_segment
-            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-        if first.checked_add(count).is_none() {
-            return Err(Error::Unsupported(
-                "this store has used up its 4 billion segment numbers; copy it into a new store with store::migrate",
-            ));
-        }
+        let first = self.segment_numbers(packed.len())?;
         // `pack` keeps the order, so the live puts fill the segments in turn.
         let mut live = live.into_iter().map(|(i, _)| i);
         for (number, (bytes, nodes)) in (first..).zip(packed) {
@@ -1431,6 +1416,23 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) -> usize {
         }
     }
     appended
+}
+
+/// Takes a write transaction's commit number and records it: the commit
+/// counter, the search index's marker (the transaction wrote its postings, so
+/// the index is current with it) and the topology log entry under that number.
+fn stamp_commit(
+    meta: &sled::transaction::TransactionalTree,
+    log: &sled::transaction::TransactionalTree,
+    log_entry: Option<&[u8]>,
+) -> std::result::Result<u64, sled::transaction::UnabortableTransactionError> {
+    let seq = meta.get(COMMIT_KEY)?.map_or(0, |b| decode_seq(&b)) + 1;
+    meta.insert(COMMIT_KEY, &seq.to_le_bytes())?;
+    meta.insert(sled_search::INDEX_SEQ_KEY, &seq.to_le_bytes())?;
+    if let Some(entry) = log_entry {
+        log.insert(&seq.to_be_bytes(), entry)?;
+    }
+    Ok(seq)
 }
 
 /// A commit counter; anything but 8 bytes reads as 0.

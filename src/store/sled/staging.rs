@@ -196,18 +196,8 @@ impl SledStore {
                     for (name, target) in &encoded_refs {
                         refs.insert(name.as_bytes(), target.as_slice())?;
                     }
-                    let seq = meta
-                        .get(super::COMMIT_KEY)?
-                        .map_or(0, |b| super::decode_seq(&b))
-                        + 1;
-                    meta.insert(super::COMMIT_KEY, &seq.to_le_bytes())?;
-                    // The staged nodes' postings are written: the index is
-                    // current with this commit.
-                    meta.insert(sled_search::INDEX_SEQ_KEY, &seq.to_le_bytes())?;
-                    if let Some(entry) = &log_entry {
-                        log.insert(&seq.to_be_bytes(), entry.as_slice())?;
-                    }
-                    committed.set(seq);
+                    // The staged nodes' postings are already written.
+                    committed.set(super::stamp_commit(meta, log, log_entry.as_deref())?);
                     Ok::<(), ConflictableTransactionError<Error>>(())
                 },
             );
@@ -293,8 +283,9 @@ impl SledStore {
         self.staged.apply_batch(entries).map_err(fail)
     }
 
-    /// Reserves `count` consecutive segment numbers, as a batch's write does.
-    fn segment_numbers(&self, count: usize) -> Result<u32> {
+    /// Reserves `count` consecutive segment numbers for a batch's or a stage's
+    /// new segments.
+    pub(super) fn segment_numbers(&self, count: usize) -> Result<u32> {
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         let first = self
             .next_segment
