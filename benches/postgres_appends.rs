@@ -160,6 +160,9 @@ impl Store for Counted {
     fn changes_since(&self, cursor: u64) -> resptree::Result<Changes> {
         self.inner.changes_since(cursor)
     }
+    fn change_signal(&self) -> resptree::Result<Option<resptree::store::ChangeSignal>> {
+        self.inner.change_signal()
+    }
     fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
         self.inner.annotations(node)
     }

@@ -42,6 +42,9 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     fn changes_since(&self, cursor: u64) -> resptree::Result<Changes> {
         self.0.changes_since(cursor)
     }
+    fn change_signal(&self) -> resptree::Result<Option<resptree::store::ChangeSignal>> {
+        self.0.change_signal()
+    }
     fn annotations(&self, node: &NodeId) -> resptree::Result<Vec<resptree::Stamped>> {
         self.0.annotations(node)
     }
