@@ -29,7 +29,11 @@
 //! - `key/…`: from the `keydown` until the node view of the node the key leads
 //!   to is in the DOM: `↓`/`↑` among the wide node's siblings (the pager's
 //!   middle), `←`/`→` in the middle of the deep chain, `r`/`→` from the bushy
-//!   tree's deepest leaf.
+//!   tree's deepest leaf, and `←` walking up the deep chain from its middle
+//!   (each key to a node not shown before: `parent_walk_deep`).
+//!
+//! The store is built once per size and kept under `target/web_scale/`
+//! (delete it to rebuild).
 //!
 //! Results and the machine they were measured on: `docs/benchmarks.md`
 //! ("Web explorer at scale").
@@ -38,7 +42,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,6 +121,32 @@ fn answer(i: usize) -> String {
          Keep the receipts; the budget for the day is {i} euros, give or take.\n\n\
          ```\nitinerary --day {i} --walk --museum\n```\n"
     )
+}
+
+/// The store of `shape`, built once and kept under `target/web_scale/`: the
+/// 10^5-node build (the search index's writes) takes minutes in the dev
+/// profile on a loaded machine, the bench itself less. A store is reused only
+/// when its `complete` marker was written after the build's flush; bump
+/// `STORE_FORMAT` when `build` writes something else.
+fn cached_store(shape: &Shape) -> PathBuf {
+    const STORE_FORMAT: u32 = 1;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target
+        .join("web_scale")
+        .join(format!("tree-{}-v{STORE_FORMAT}", shape.n));
+    let marker = dir.join("complete");
+    if marker.exists() {
+        eprintln!("web_scale: reusing the store at {}", dir.display());
+        return dir.join("tree");
+    }
+    // A build that did not finish left a partial store: start afresh.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    build(&dir.join("tree"), shape);
+    std::fs::write(&marker, b"").unwrap();
+    dir.join("tree")
 }
 
 /// Writes the tree to a fresh sled store at `path`.
@@ -244,20 +274,30 @@ async fn key(browser: &Browser, key: &str, expect: &NodeId) -> f64 {
     ms.as_f64().unwrap()
 }
 
-/// The median time of 5 GETs of `url` (each must succeed).
-async fn api_time(url: &str) -> (Duration, usize) {
+/// The median time of 5 GETs of each of `urls` (each must succeed), asked
+/// in alternating rounds so that a change in the machine's load falls on all
+/// of them alike, and each answer's size.
+async fn api_times(urls: &[String]) -> Vec<(Duration, usize)> {
     let http = reqwest::Client::new();
-    let mut times = Vec::new();
-    let mut size = 0;
+    let mut times = vec![Vec::new(); urls.len()];
+    let mut sizes = vec![0; urls.len()];
     for _ in 0..5 {
-        let started = Instant::now();
-        let reply = http.get(url).send().await.unwrap();
-        assert!(reply.status().is_success(), "{url}: {}", reply.status());
-        size = reply.bytes().await.unwrap().len();
-        times.push(started.elapsed());
+        for (i, url) in urls.iter().enumerate() {
+            let started = Instant::now();
+            let reply = http.get(url).send().await.unwrap();
+            assert!(reply.status().is_success(), "{url}: {}", reply.status());
+            sizes[i] = reply.bytes().await.unwrap().len();
+            times[i].push(started.elapsed());
+        }
     }
-    times.sort();
-    (times[2], size)
+    times
+        .into_iter()
+        .zip(sizes)
+        .map(|(mut t, size)| {
+            t.sort();
+            (t[2], size)
+        })
+        .collect()
 }
 
 /// This process's CPU time (user + system) so far: the explorer's server side,
@@ -315,9 +355,7 @@ fn web_scale(c: &mut Criterion) {
     let driver = Driver::start();
     for n in sizes() {
         let shape = Shape { n };
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tree");
-        build(&path, &shape);
+        let path = cached_store(&shape);
         let started = Instant::now();
         let tree = Arc::new(ResponseTree::open(&path).unwrap());
         eprintln!("web_scale: opened in {:.1?}", started.elapsed());
@@ -337,30 +375,43 @@ fn web_scale(c: &mut Criterion) {
         ] {
             let node = id(node);
             // `?ancestors=100000`: the node view as it was before it carried
-            // only the path's last 100 ids (the whole path), for comparison.
+            // only the path's last 100 ids (the whole path); `/path?limit=200`
+            // the transcript as the page asked it before it asked 20 steps
+            // first and then single steps (`offset=0&limit=1`: the one step a
+            // ← needs, here the root), for comparison in the same rounds.
             let calls = [
                 "",
                 "?ancestors=100000",
-                "/path",
+                "/path?limit=200",
+                "/path?limit=20",
+                "/path?offset=0&limit=1",
                 "/usage",
                 "/children?offset=0&limit=100",
             ];
+            let urls: Vec<String> = calls
+                .iter()
+                .map(|call| format!("{url}api/nodes/{node}{call}"))
+                .collect();
+            let cpu = cpu_time();
+            let measured = rt.block_on(api_times(&urls));
+            let cpu = cpu_time().saturating_sub(cpu);
             let times: Vec<String> = calls
                 .iter()
-                .map(|call| {
-                    let url = format!("{url}api/nodes/{node}{call}");
-                    let (t, bytes) = rt.block_on(api_time(&url));
-                    format!(
-                        "{} {t:.1?} ({bytes} B)",
-                        match call.chars().next() {
-                            None => "node",
-                            Some('?') => "node(whole path)",
-                            Some(_) => &call[1..],
-                        }
-                    )
+                .zip(measured)
+                .map(|(call, (t, bytes))| {
+                    let name = match call.chars().next() {
+                        None => "node",
+                        Some('?') => "node(whole path)",
+                        Some(_) => &call[1..],
+                    };
+                    format!("{name} {t:.1?} ({bytes} B)")
                 })
                 .collect();
-            eprintln!("web_scale: API at the {what}: {}", times.join(", "));
+            eprintln!(
+                "web_scale: API at the {what} (server CPU {cpu:.1?} for 5 rounds, load {}): {}",
+                load_average(),
+                times.join(", ")
+            );
         }
 
         let mut group = c.benchmark_group(format!("web_scale/{n}"));
@@ -459,6 +510,33 @@ fn web_scale(c: &mut Criterion) {
                 });
             });
         }
+        // ← up the deep chain, each key to a node not shown before: the
+        // transcript then lacks one step (the one 20 above), which the page
+        // asks for, where ←/→ back and forth above finds every step kept.
+        let start = shape.deep_root() + n / 20;
+        rt.block_on(load(
+            &browser,
+            &format!("{url}#node={}", id(start)),
+            &shows(&id(start)),
+        ));
+        let at = std::cell::Cell::new(start);
+        with_cpu("key/parent_walk_deep", || {
+            group.bench_function("key/parent_walk_deep", |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = 0.0;
+                        for _ in 0..iters {
+                            let parent = at.get() - 1;
+                            assert!(parent > shape.deep_root(), "walked off the chain");
+                            total += key(&browser, keys::LEFT, &id(parent)).await;
+                            at.set(parent);
+                        }
+                        ms(total)
+                    })
+                });
+            });
+        });
+        eprintln!("web_scale: the walk went up {} steps", start - at.get());
         group.finish();
         drop(browser);
         rt.block_on(server.shutdown());

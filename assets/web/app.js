@@ -12,6 +12,15 @@
   const REVEAL_DEPTH = 80; // ancestors the outline opens to show a node
   const RETRY_MS = 2000; // how long the page waits to ask again after a failed change poll
   const FAVOURITE_DEPTH = 1000; // favourite-path ancestors the page marks
+  // A node view shows the last TRANSCRIPT_PAGE steps of its path, and as many
+  // more per "Show earlier" click. It was the last 200 steps as full nodes on
+  // every navigation (290 KB and 200 body reads at depth 500, the slow part of
+  // ←/→ in a deep chain; docs/benchmarks.md section 9).
+  const TRANSCRIPT_PAGE = 20;
+  // Full steps the page keeps for later node views: a move along a chain
+  // shares all but one step with the path shown, so it asks for that one only.
+  const STEP_CACHE = 500;
+  const MAX_STEPS = 1000; // the most steps the server returns at once
   const md = window.ResptreeMarkdown;
 
   // ---------------------------------------------------------------- helpers
@@ -184,7 +193,10 @@
       roots: (offset, limit) => get('/api/roots?offset=' + offset + '&limit=' + limit),
       children: (id, offset, limit) => get('/api/nodes/' + enc(id) + '/children?offset=' + offset + '&limit=' + limit),
       node: (id) => get('/api/nodes/' + enc(id)),
-      path: (id) => get('/api/nodes/' + enc(id) + '/path'),
+      // Steps offset..offset+limit of the path (root first); without an
+      // offset, the last `limit` steps.
+      path: (id, offset, limit) => get('/api/nodes/' + enc(id) + '/path?limit=' + limit
+        + (offset === null || offset === undefined ? '' : '&offset=' + offset)),
       usage: (id, signal) => get('/api/nodes/' + enc(id) + '/usage', signal),
       compare: (a, b) => get('/api/compare?left=' + enc(a) + '&right=' + enc(b)),
       graph: (root, limit) => get('/api/graph?limit=' + limit + (root ? '&root=' + enc(root) : '')),
@@ -328,9 +340,12 @@
         if (!refs.has('favourite') || !byId.has(refs.get('favourite'))) return null;
         return { id: refs.get('favourite'), ...pathTail(refs.get('favourite'), ancestors) };
       }),
-      path: wrap((id) => {
+      path: wrap((id, offset, limit) => {
         const path = pathOf(resolve(id));
-        return { total: path.length, offset: 0, steps: path.map((p) => byId.get(p)) };
+        const count = limit || path.length;
+        const start = offset === null || offset === undefined
+          ? Math.max(0, path.length - count) : Math.min(offset, path.length);
+        return { total: path.length, offset: start, steps: path.slice(start, start + count).map((p) => byId.get(p)) };
       }),
       usage: wrap((id) => {
         const node = need(resolve(id));
@@ -420,6 +435,8 @@
     shown: 0, // bumped by each show(); an older show() stops when it sees a newer one
     usageTimer: null, // the pending debounced usage request (see scheduleUsage)
     usageAbort: null, // aborts the usage request in flight
+    steps: new Map(), // id → full node, the STEP_CACHE steps read last (oldest first)
+    transcript: null, // {id, start, steps}: what the node view's transcript shows
   };
 
   // ----------------------------------------------------------------- outline
@@ -705,10 +722,14 @@
     const transcript = el('div', { id: 'transcript' });
     box.appendChild(transcript);
     scheduleUsage(node.id);
-    const path = await api.path(node.id);
+    // A refresh keeps the earlier steps the user had unfolded.
+    const old = state.transcript;
+    const count = opts && opts.keepScroll && old && old.id === node.id
+      ? Math.min(MAX_STEPS, Math.max(TRANSCRIPT_PAGE, view.depth + 1 - old.start)) : TRANSCRIPT_PAGE;
+    const steps = await transcriptOf(view, count);
     if (shown !== state.shown) return;
-    if (path.offset > 0) transcript.appendChild(el('p', { class: 'muted', text: path.offset + ' earlier step(s) not shown' }));
-    transcript.appendChild(renderSteps(path.steps, node.id));
+    state.transcript = { id: node.id, start: view.depth + 1 - steps.length, steps };
+    renderTranscript(transcript);
     $('#compare').hidden = true;
     box.hidden = false;
     if (node.parent) state.lastChild.set(node.parent, node.id);
@@ -721,6 +742,78 @@
     if (!opts || !opts.keepScroll) reveal(view).then(markOutline).catch(fail);
     if (state.info.annotations) loadAnnotations(node.id).catch(() => {});
     if (!$('#graph').hidden) renderGraph().catch(fail);
+  }
+
+  /** Keeps `node` (a full step) for later node views, dropping the oldest. */
+  function remember(node) {
+    state.steps.delete(node.id);
+    state.steps.set(node.id, node);
+    if (state.steps.size > STEP_CACHE) state.steps.delete(state.steps.keys().next().value);
+  }
+
+  /**
+   * The last `count` steps of `view`'s path (full nodes, root side first).
+   * The node view carries the path's last ids (`path` from `path_offset`), so
+   * the steps the page already holds are reused and only the others are
+   * asked, as one range: one step after ← or →, none after → back.
+   */
+  async function transcriptOf(view, count) {
+    remember(view.node);
+    const total = view.depth + 1;
+    const start = Math.max(0, total - count);
+    if (start < view.path_offset) {
+      // Further back than the ids the view carries: ask for the whole range.
+      const page = await api.path(view.node.id, start, total - start);
+      page.steps.forEach(remember);
+      return page.steps;
+    }
+    const ids = view.path.slice(start - view.path_offset);
+    const missing = [];
+    ids.forEach((id, i) => { if (!state.steps.has(id)) missing.push(i); });
+    if (missing.length) {
+      const first = missing[0];
+      const page = await api.path(view.node.id, start + first, missing[missing.length - 1] - first + 1);
+      page.steps.forEach(remember);
+    }
+    const steps = ids.map((id) => state.steps.get(id));
+    if (steps.every(Boolean)) {
+      steps.forEach(remember);
+      return steps;
+    }
+    // The tree changed between the two answers (a prune): read it afresh.
+    const page = await api.path(view.node.id, start, total - start);
+    page.steps.forEach(remember);
+    return page.steps;
+  }
+
+  /** Fills `box` with the transcript state.transcript holds. */
+  function renderTranscript(box) {
+    const t = state.transcript;
+    box.textContent = '';
+    if (t.start > 0) {
+      box.appendChild(el('p', { class: 'earlier muted' },
+        t.start + ' earlier step(s) not shown ',
+        el('button', { type: 'button', text: 'Show ' + Math.min(TRANSCRIPT_PAGE, t.start) + ' earlier', onclick: () => showEarlier().catch(fail) })));
+    }
+    box.appendChild(renderSteps(t.steps, t.id));
+  }
+
+  /** Prepends the TRANSCRIPT_PAGE steps before the first one shown. */
+  async function showEarlier() {
+    const t = state.transcript;
+    const shown = state.shown;
+    const from = Math.max(0, t.start - TRANSCRIPT_PAGE);
+    const page = await api.path(t.id, from, t.start - from);
+    if (shown !== state.shown || state.transcript !== t) return;
+    page.steps.forEach(remember);
+    // Keep the steps on screen where they were.
+    const main = $('#main');
+    const height = main.scrollHeight;
+    const top = main.scrollTop;
+    t.steps = page.steps.concat(t.steps);
+    t.start = from;
+    renderTranscript($('#transcript'));
+    main.scrollTop = top + (main.scrollHeight - height);
   }
 
   // The path and subtree token totals read up to 2 000 bodies each on the
@@ -1150,6 +1243,8 @@
   }
 
   async function refresh() {
+    // The tree changed: a kept step may have been pruned or relabelled.
+    state.steps.clear();
     await loadFavourite();
     await renderOutline();
     if (state.current && $('#compare').hidden) {

@@ -298,14 +298,21 @@ async fn favourite(
 /// The ref the page's favourite path ends at.
 const FAVOURITE: &str = "favourite";
 
-/// `limit` of a transcript.
+/// `offset` and `limit` of a transcript page.
 #[derive(Debug, Deserialize)]
 struct Steps {
+    /// Where the page starts in the whole path (0: the root). Without it, the
+    /// page is the path's last `limit` steps.
+    offset: Option<usize>,
     limit: Option<usize>,
 }
 
-/// `GET /api/nodes/{id}/path`: the transcript, as the nodes of the path
-/// (root first), the last `limit` of them.
+/// `GET /api/nodes/{id}/path?offset=&limit=`: a page of the transcript, as the
+/// nodes of the path (root first): steps `offset..offset + limit`, or the
+/// last `limit` of them when no offset is asked (default [`DEFAULT_STEPS`]).
+/// The page asks for a short tail first and for single steps as it moves
+/// along a chain (it keeps the steps it already holds), so a key press in a
+/// deep chain reads one or two bodies, not a whole page.
 async fn path(
     State(state): State<WebState>,
     Path(id): Path<String>,
@@ -316,20 +323,28 @@ async fn path(
             let id = resolve_id(tree, &id)?;
             let path = tree.path(&id)?;
             let limit = steps.limit.unwrap_or(DEFAULT_STEPS).clamp(1, MAX_PAGE);
-            let skip = path.len().saturating_sub(limit);
-            let nodes = read_nodes(tree, &path[skip..])?;
+            let start = match steps.offset {
+                Some(offset) => offset.min(path.len()),
+                None => path.len().saturating_sub(limit),
+            };
+            let end = start.saturating_add(limit).min(path.len());
+            let nodes = read_nodes(tree, &path[start..end])?;
             Ok(Json(
-                json!({"total": path.len(), "offset": skip, "steps": nodes}),
+                json!({"total": path.len(), "offset": start, "steps": nodes}),
             ))
         })
         .await
 }
 
+/// The records of `ids`, in order, read in bulk (one pass over the store's
+/// segments rather than one lookup per id).
 fn read_nodes(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Vec<Node>> {
-    Ok(ids
-        .iter()
-        .map(|id| tree.get(id))
-        .collect::<crate::Result<Vec<_>>>()?)
+    let mut nodes = Vec::with_capacity(ids.len());
+    tree.for_each_node(ids, &mut |node| {
+        nodes.push(node.clone());
+        Ok(())
+    })?;
+    Ok(nodes)
 }
 
 /// `GET /api/nodes/{id}/usage`: tokens and money of the node, its path and

@@ -18,7 +18,7 @@ use resptree::backend::ResponsesBackend;
 use resptree::client::Client;
 use resptree::emulator::{Emulator, Fault};
 use resptree::web::{WebServer, export_html};
-use resptree::{Engine, NodeId, ResponseTree};
+use resptree::{Engine, Node, NodeId, ResponseTree};
 use serde_json::json;
 
 use crate::support::webdriver::{Browser, file_url, keys};
@@ -187,6 +187,110 @@ async fn arrow_keys_walk_parent_child_and_siblings_and_r_goes_to_the_root() {
     browser
         .wait_until("the help closed", "document.getElementById('help').hidden")
         .await;
+    assert_no_page_errors(&browser).await;
+}
+
+/// A deep chain's node view shows the last 20 steps of its path, "Show
+/// earlier" prepends 20 more, and ←/→ reuse the steps the page holds: a
+/// move asks the server for the one step it lacks, not the whole page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_transcript_is_paged_and_moves_ask_only_the_missing_step() {
+    let app = App::start().await;
+    let id = |i: usize| NodeId::new(&format!("resp_chain{i:03}")).unwrap();
+    let chain: Vec<Node> = (0..45)
+        .map(|i| {
+            Node::new(id(i), i.checked_sub(1).map(id))
+                .with_user_text(format!("question {i}"))
+                .with_output_text(format!("answer {i}"))
+        })
+        .collect();
+    app.tree().insert_all(chain, vec![]).unwrap();
+    let browser = Browser::start().await;
+    app.open(&browser, Some(&id(44))).await;
+    wait_for_node(&browser, &id(44)).await;
+    let steps = |from: usize, to: usize| -> Vec<String> {
+        (from..=to).map(|i| id(i).to_string()).collect()
+    };
+    assert_eq!(
+        row_ids(&browser, "#transcript li.step").await,
+        steps(25, 44)
+    );
+    assert!(
+        browser
+            .find("#transcript .earlier")
+            .await
+            .text()
+            .await
+            .starts_with("25 earlier step(s) not shown")
+    );
+
+    // Record the page's requests from here on.
+    browser
+        .exec(
+            "window.asked = [];
+             const fetch0 = window.fetch;
+             window.fetch = (url, opts) => { window.asked.push(String(url)); return fetch0(url, opts); };",
+            json!([]),
+        )
+        .await;
+    let asked_paths = || async {
+        let asked = browser
+            .exec("return window.asked.splice(0);", json!([]))
+            .await;
+        let asked: Vec<String> = serde_json::from_value(asked).unwrap();
+        asked
+            .into_iter()
+            .filter(|url| url.contains("/path"))
+            .collect::<Vec<_>>()
+    };
+
+    browser.press(keys::LEFT).await;
+    wait_for_node(&browser, &id(43)).await;
+    assert_eq!(
+        row_ids(&browser, "#transcript li.step").await,
+        steps(24, 43)
+    );
+    let transcript = browser.find("#transcript").await.text().await;
+    assert!(transcript.contains("answer 24") && transcript.contains("question 43"));
+    let asked = asked_paths().await;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].ends_with("/path?limit=1&offset=24"), "{asked:?}");
+
+    // Back down: every step is already in the page.
+    browser.press(keys::RIGHT).await;
+    wait_for_node(&browser, &id(44)).await;
+    assert_eq!(
+        row_ids(&browser, "#transcript li.step").await,
+        steps(25, 44)
+    );
+    assert_eq!(asked_paths().await, Vec::<String>::new());
+
+    // Show earlier: 20 more, then the last 5 and no more button.
+    browser
+        .find("#transcript .earlier button")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "20 earlier steps",
+            "document.querySelectorAll('#transcript li.step').length === 40",
+        )
+        .await;
+    assert_eq!(row_ids(&browser, "#transcript li.step").await, steps(5, 44));
+    browser
+        .find("#transcript .earlier button")
+        .await
+        .click()
+        .await;
+    browser
+        .wait_until(
+            "the whole path",
+            "document.querySelectorAll('#transcript li.step').length === 45",
+        )
+        .await;
+    assert_eq!(row_ids(&browser, "#transcript li.step").await, steps(0, 44));
+    assert_eq!(browser.count("#transcript .earlier").await, 0);
     assert_no_page_errors(&browser).await;
 }
 

@@ -256,6 +256,73 @@ async fn a_node_view_carries_the_tail_of_its_path_and_its_depth() {
     assert_eq!(view["path_offset"], 0);
 }
 
+/// A transcript page can start anywhere in the path (the page asks for the
+/// one step a move along a chain lacks); without an offset it is the path's
+/// last `limit` steps, and a range past the end is cut, not an error.
+#[tokio::test]
+async fn a_transcript_page_starts_at_any_offset_of_the_path() {
+    let live = Live::start().await;
+    let chain: Vec<Node> = (0..50)
+        .map(|i| {
+            let parent = (i > 0).then(|| format!("resp_p{:02}", i - 1));
+            node(
+                &format!("resp_p{i:02}"),
+                parent.as_deref(),
+                &format!("q{i}"),
+                &format!("a{i}"),
+            )
+        })
+        .collect();
+    live.tree().insert_all(chain, vec![]).unwrap();
+    let ids = |page: &Value| -> Vec<String> {
+        page["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let tail = live.json("/api/nodes/resp_p40/path?limit=20").await;
+    assert_eq!(
+        (tail["total"].clone(), tail["offset"].clone()),
+        (json!(41), json!(21))
+    );
+    let tail_ids = ids(&tail);
+    assert_eq!(tail_ids.len(), 20);
+    assert_eq!(
+        (tail_ids[0].as_str(), tail_ids[19].as_str()),
+        ("resp_p21", "resp_p40")
+    );
+    assert_eq!(tail["steps"][19]["output_text"], "a40");
+
+    let one = live
+        .json("/api/nodes/resp_p40/path?offset=20&limit=1")
+        .await;
+    assert_eq!(one["offset"], 20);
+    assert_eq!(ids(&one), ["resp_p20"]);
+    assert_eq!(one["steps"][0]["output_text"], "a20");
+
+    let middle = live.json("/api/nodes/resp_p40/path?offset=5&limit=3").await;
+    assert_eq!(ids(&middle), ["resp_p05", "resp_p06", "resp_p07"]);
+
+    // Cut at the end of the path; past it, empty.
+    let cut = live
+        .json("/api/nodes/resp_p40/path?offset=39&limit=20")
+        .await;
+    assert_eq!(ids(&cut), ["resp_p39", "resp_p40"]);
+    let past = live
+        .json("/api/nodes/resp_p40/path?offset=99&limit=5")
+        .await;
+    assert_eq!(
+        (past["offset"].clone(), past["steps"].clone()),
+        (json!(41), json!([]))
+    );
+
+    // The default is still the last 200 (here: all 41).
+    assert_eq!(ids(&live.json("/api/nodes/resp_p40/path").await).len(), 41);
+}
+
 /// The token totals read one body per node, so the server stops adding up a
 /// path or a subtree above 2 000 nodes (null, with the count) rather than
 /// spend seconds on a deep chain; below the cap they are exact.
