@@ -9,8 +9,10 @@ use serde::Serialize;
 use crate::annotation::{Annotation, AnnotationKind};
 use crate::error::Result;
 use crate::ids::NodeId;
-use crate::node::Usage;
+use crate::node::{Node, Usage};
 use crate::tree::ResponseTree;
+#[cfg(feature = "web")]
+use crate::tree::{Tally, UsageTotals};
 
 use super::money::Usd;
 use super::prices::{ModelPrice, PriceTable};
@@ -209,43 +211,45 @@ struct Ledger<'a> {
     groups_seen: HashSet<NodeId>,
 }
 
-impl Ledger<'_> {
-    /// The cost of node `id` (its request and its judges'); `with_input`
-    /// false prices its output only (a later member of a shared-input group).
-    fn node_cost(&self, tree: &ResponseTree, id: &NodeId, with_input: bool) -> Result<Cost> {
-        let node = tree.get(id)?;
-        let mut usage = node.usage;
+impl<'a> Ledger<'a> {
+    /// A ledger at `prices`, with the judges' costs of `tree`'s scores.
+    fn new(tree: &ResponseTree, prices: &'a PriceTable) -> Result<Self> {
+        Ok(Ledger {
+            prices,
+            judges: judge_costs(tree, prices)?,
+            groups_seen: HashSet::new(),
+        })
+    }
+
+    /// The cost of `node` (its request and its judges'); `with_input` false
+    /// prices its output only (a later member of a shared-input group).
+    fn node_cost(&self, node: &Node, with_input: bool) -> Cost {
+        let mut usage = node.usage.clone();
         if !with_input {
             usage.input_tokens = 0;
             usage.cached_tokens = 0;
             usage.cache_write_tokens = 0;
         }
         let mut cost = self.prices.price(node.model.as_deref(), &usage);
-        if let Some(judge) = self.judges.get(id) {
+        if let Some(judge) = self.judges.get(&node.id) {
             cost += judge;
         }
-        Ok(cost)
+        cost
     }
 
-    /// The cost of `ids`, each shared-input group's prompt priced once.
-    fn sum<'a>(
-        &mut self,
-        tree: &ResponseTree,
-        ids: impl IntoIterator<Item = &'a NodeId>,
-    ) -> Result<Cost> {
-        let mut total = Cost::default();
-        for id in ids {
-            let with_input = self.first_of_group(tree, id)?;
-            total += self.node_cost(tree, id, with_input)?;
-        }
-        Ok(total)
-    }
-
-    fn first_of_group(&mut self, tree: &ResponseTree, id: &NodeId) -> Result<bool> {
-        Ok(match tree.get(id)?.usage.shared_input_group {
-            Some(group) => self.groups_seen.insert(group),
+    /// Whether `node` pays its request's prompt: it is in no shared-input
+    /// group, or the first of its group seen.
+    fn first_of_group(&mut self, node: &Node) -> bool {
+        match &node.usage.shared_input_group {
+            Some(group) => self.groups_seen.insert(group.clone()),
             None => true,
-        })
+        }
+    }
+
+    /// Adds `node` to a running total, its group's prompt priced once.
+    fn add(&mut self, total: &mut Cost, node: &Node) {
+        let with_input = self.first_of_group(node);
+        *total += self.node_cost(node, with_input);
     }
 }
 
@@ -278,28 +282,39 @@ impl ResponseTree {
         ids: impl IntoIterator<Item = &'a NodeId>,
         prices: &PriceTable,
     ) -> Result<Cost> {
-        let mut ledger = Ledger {
-            prices,
-            judges: judge_costs(self, prices)?,
-            groups_seen: HashSet::new(),
-        };
-        ledger.sum(self, ids)
+        let ids: Vec<NodeId> = ids.into_iter().cloned().collect();
+        let mut ledger = Ledger::new(self, prices)?;
+        let mut total = Cost::default();
+        self.for_each_node(&ids, &mut |node| {
+            ledger.add(&mut total, node);
+            Ok(())
+        })?;
+        Ok(total)
     }
 
-    /// [`ResponseTree::cost`] of each list of `lists`, reading the judges'
-    /// scores once: the web explorer prices a node, its path and its subtree
-    /// on every navigation.
-    pub(crate) fn costs(&self, lists: &[&[NodeId]], prices: &PriceTable) -> Result<Vec<Cost>> {
-        let mut ledger = Ledger {
-            prices,
-            judges: judge_costs(self, prices)?,
-            groups_seen: HashSet::new(),
-        };
+    /// The tokens ([`ResponseTree::usage`]) and the cost
+    /// ([`ResponseTree::cost`]) of each list of `lists`, reading each body
+    /// once and the judges' scores once: the web explorer shows a node's, its
+    /// path's and its subtree's on every navigation.
+    #[cfg(feature = "web")]
+    pub(crate) fn usage_and_costs(
+        &self,
+        lists: &[&[NodeId]],
+        prices: &PriceTable,
+    ) -> Result<Vec<(UsageTotals, Cost)>> {
+        let mut ledger = Ledger::new(self, prices)?;
         lists
             .iter()
             .map(|ids| {
                 ledger.groups_seen.clear();
-                ledger.sum(self, ids.iter())
+                let mut tally = Tally::default();
+                let mut cost = Cost::default();
+                self.for_each_node(ids, &mut |node| {
+                    tally.add(&node.usage);
+                    ledger.add(&mut cost, node);
+                    Ok(())
+                })?;
+                Ok((tally.totals(), cost))
             })
             .collect()
     }
@@ -317,32 +332,29 @@ impl ResponseTree {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        let mut ledger = Ledger {
-            prices,
-            judges: judge_costs(self, prices)?,
-            groups_seen: HashSet::new(),
-        };
+        let mut ledger = Ledger::new(self, prices)?;
         let mut total = Cost::default();
         // Pre-order: a parent's path cost is known before its children's.
         let mut path_costs: HashMap<NodeId, Cost> = HashMap::with_capacity(order.len());
-        for id in &order {
-            let with_input = ledger.first_of_group(self, id)?;
-            let own = ledger.node_cost(self, id, with_input)?;
+        self.for_each_node(&order, &mut |node| {
+            let with_input = ledger.first_of_group(node);
+            let own = ledger.node_cost(node, with_input);
             total += &own;
             // A path holds one member of a shared-input group at most, and
             // that branch paid for the group's prompt.
             let full = if with_input {
                 own
             } else {
-                ledger.node_cost(self, id, true)?
+                ledger.node_cost(node, true)
             };
-            let mut path = match self.parent(id)? {
-                Some(parent) => path_costs.get(&parent).cloned().unwrap_or_default(),
+            let mut path = match &node.parent {
+                Some(parent) => path_costs.get(parent).cloned().unwrap_or_default(),
                 None => Cost::default(),
             };
             path += full;
-            path_costs.insert(id.clone(), path);
-        }
+            path_costs.insert(node.id.clone(), path);
+            Ok(())
+        })?;
         let branches = self
             .leaves(None)?
             .into_iter()

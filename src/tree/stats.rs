@@ -101,24 +101,30 @@ impl UsageTotals {
 /// Adds up usage over a set of nodes, counting each shared-input group's input
 /// once (the first member seen pays for it).
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     totals: UsageTotals,
     groups_seen: HashSet<NodeId>,
 }
 
 impl Tally {
-    fn add(&mut self, usage: &Usage) {
+    pub(crate) fn add(&mut self, usage: &Usage) {
         let first_of_group = usage
             .shared_input_group
             .as_ref()
             .is_none_or(|group| self.groups_seen.insert(group.clone()));
         self.totals = self.totals.plus(usage, first_of_group);
     }
+
+    /// The totals so far.
+    #[cfg(feature = "web")]
+    pub(crate) fn totals(&self) -> UsageTotals {
+        self.totals
+    }
 }
 
 impl ResponseTree {
     /// Token totals over the nodes `ids` (see [`UsageTotals`]; an id listed twice
-    /// counts twice). Reads each body from the store.
+    /// counts twice). Reads the bodies from the store in one pass.
     ///
     /// ```
     /// use resptree::{Node, NodeId, ResponseTree, Usage};
@@ -140,10 +146,12 @@ impl ResponseTree {
     /// [`Error::NodeNotFound`](crate::Error::NodeNotFound) for an id not in the
     /// tree; store errors while reading bodies, as for [`ResponseTree::get`].
     pub fn usage<'a>(&self, ids: impl IntoIterator<Item = &'a NodeId>) -> Result<UsageTotals> {
+        let ids: Vec<NodeId> = ids.into_iter().cloned().collect();
         let mut tally = Tally::default();
-        for id in ids {
-            tally.add(&self.get(id)?.usage);
-        }
+        self.for_each_node(&ids, &mut |node| {
+            tally.add(&node.usage);
+            Ok(())
+        })?;
         Ok(tally.totals)
     }
 

@@ -25,7 +25,7 @@ use super::state::{Source, WebState};
 use super::view::{self, Page, RefIndex, Summary};
 use crate::ids::NodeId;
 use crate::node::Node;
-use crate::tree::{ResponseTree, UsageTotals};
+use crate::tree::ResponseTree;
 
 /// The largest page a list returns.
 const MAX_PAGE: usize = 1000;
@@ -359,24 +359,30 @@ async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResu
     state
         .blocking(move |tree| {
             let id = resolve_id(tree, &id)?;
-            let node = tree.get(&id)?.usage;
             let path = tree.path(&id)?;
-            let path_total: Option<UsageTotals> = bounded_tally(tree, &path)?;
             let descendants = tree.descendants(&id)?;
-            let subtree = bounded_tally(tree, &descendants)?;
             let own = std::slice::from_ref(&id);
-            let bounded = |ids: &[NodeId]| (ids.len() <= MAX_TALLY).then_some(ids.len());
+            let bounded = |ids: &[NodeId]| ids.len() <= MAX_TALLY;
+            // One bulk read per list, tokens and money together.
             let mut lists: Vec<&[NodeId]> = vec![own];
-            if bounded(&path).is_some() {
+            if bounded(&path) {
                 lists.push(&path);
             }
-            if bounded(&descendants).is_some() {
+            if bounded(&descendants) {
                 lists.push(&descendants);
             }
-            let mut costs = tree.costs(&lists, &prices)?.into_iter();
-            let node_cost = costs.next();
-            let path_cost = bounded(&path).and_then(|_| costs.next());
-            let subtree_cost = bounded(&descendants).and_then(|_| costs.next());
+            let mut totals = tree.usage_and_costs(&lists, &prices)?.into_iter();
+            let node = tree.get(&id)?.usage;
+            let node_cost = totals.next().map(|(_, cost)| cost);
+            let (path_total, path_cost) = match bounded(&path).then(|| totals.next()).flatten() {
+                Some((usage, cost)) => (Some(usage), Some(cost)),
+                None => (None, None),
+            };
+            let (subtree, subtree_cost) =
+                match bounded(&descendants).then(|| totals.next()).flatten() {
+                    Some((usage, cost)) => (Some(usage), Some(cost)),
+                    None => (None, None),
+                };
             Ok(Json(json!({
                 "node": node,
                 "path": path_total,
@@ -391,14 +397,6 @@ async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResu
             })))
         })
         .await
-}
-
-/// The token total of `ids`, or `None` when there are more than [`MAX_TALLY`].
-fn bounded_tally(tree: &ResponseTree, ids: &[NodeId]) -> ApiResult<Option<UsageTotals>> {
-    if ids.len() > MAX_TALLY {
-        return Ok(None);
-    }
-    Ok(Some(tree.usage(ids)?))
 }
 
 /// `GET /api/refs`: every ref and its target.
