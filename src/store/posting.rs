@@ -201,6 +201,12 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
     Ok(DocChunk { group, layout, ids })
 }
 
+/// A decoded bucket: each term (in byte order) and its postings list.
+pub(crate) type Bucket = Vec<(Vec<u8>, Vec<Posting>)>;
+
+/// A bucket's directory: each term and the byte range of its encoded list.
+type Directory<'a> = Vec<(&'a [u8], std::ops::Range<usize>)>;
+
 /// Encodes a bucket from its terms' encoded postings lists, which must be in
 /// increasing term order (as a `BTreeMap` yields them).
 pub(crate) fn encode_bucket<'a>(terms: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
@@ -222,7 +228,7 @@ pub(crate) fn encode_bucket<'a>(terms: impl IntoIterator<Item = (&'a [u8], &'a [
 
 /// The directory of a bucket: each term and the byte range of its encoded
 /// list in `bytes`, checked to be in order and to cover the rest exactly.
-fn bucket_directory(bytes: &[u8]) -> Result<Vec<(&[u8], std::ops::Range<usize>)>, String> {
+fn bucket_directory(bytes: &[u8]) -> Result<Directory<'_>, String> {
     let mut r = Cursor::new(bytes);
     let version = r.u8()?;
     if version != BUCKET_VERSION {
@@ -273,7 +279,7 @@ pub(crate) fn bucket_list(bytes: &[u8], term: &[u8]) -> Result<Option<Vec<Postin
 }
 
 /// Decodes a whole bucket: each term and its postings list.
-pub(crate) fn decode_bucket(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<Posting>)>, String> {
+pub(crate) fn decode_bucket(bytes: &[u8]) -> Result<Bucket, String> {
     bucket_directory(bytes)?
         .into_iter()
         .map(|(term, range)| Ok((term.to_vec(), decode_list(&bytes[range])?)))

@@ -315,7 +315,7 @@ impl Writes {
     /// of a small group, the term's bucket of a large one.
     fn delete_postings(&mut self, lists: &sled::Tree, removed: Vec<Removed>) -> Result<()> {
         // Record key → (term → the removed nodes it names).
-        let mut by_key: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<(u64, u32)>>> = BTreeMap::new();
+        let mut by_key: BTreeMap<Vec<u8>, TermDocs> = BTreeMap::new();
         for gone in removed {
             for term in &gone.terms {
                 let term = term.as_bytes();
@@ -375,6 +375,9 @@ impl Writes {
         Ok(())
     }
 }
+
+/// Terms and the removed nodes `(chunk, slot)` each names.
+type TermDocs = BTreeMap<Vec<u8>, Vec<(u64, u32)>>;
 
 /// A node the batch takes out of the index.
 struct Removed {
@@ -490,7 +493,7 @@ fn layout_for(terms: usize) -> u8 {
 }
 
 /// Encodes a decoded bucket again (its terms are still in order).
-fn encode_bucket_lists(bucket: &mut [(Vec<u8>, Vec<Posting>)]) -> Vec<u8> {
+fn encode_bucket_lists(bucket: &mut posting::Bucket) -> Vec<u8> {
     let lists: Vec<Vec<u8>> = bucket
         .iter_mut()
         .map(|(_, list)| posting::encode_list(list))
