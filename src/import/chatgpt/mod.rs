@@ -10,15 +10,14 @@
 
 mod document;
 mod nodes;
+mod split;
 
 use std::cell::Cell;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::rc::Rc;
 
-use serde::de::DeserializeSeed;
-
-use self::document::{Conversations, Stop};
 use self::nodes::Builder;
+use self::split::{Cut, Splitter};
 use super::{ImportPhase, ImportProgress, ImportReport};
 use crate::error::{Error, Result};
 use crate::tree::ResponseTree;
@@ -129,7 +128,7 @@ pub fn import_chatgpt_reader<R: Read>(
         inner: reader,
         head: Rc::clone(&head),
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(counted));
+    let mut split = Splitter::new(counted);
     // Dropped on any error below, which deletes whatever was staged.
     let mut nodes = tree.staged_insert()?;
     let mut progress = ImportProgress {
@@ -138,8 +137,21 @@ pub fn import_chatgpt_reader<R: Read>(
         conversations: 0,
         nodes: 0,
     };
-    let mut stop = None;
-    let each = |index: usize, conversation: document::Conversation| {
+    for index in 0.. {
+        let piece = match split.next_piece() {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(Cut::Read(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
+            Err(Cut::Shape(message)) => return Err(bad(&head, &message)),
+            Err(Cut::Truncated(message)) => {
+                return Err(bad(&head, &format!("conversation {index}: {message}")));
+            }
+        };
+        let conversation: document::Conversation<'_> = serde_json::from_slice(piece.bytes)
+            .map_err(|e| {
+                let message = split::located(&e, &piece);
+                bad(&head, &format!("conversation {index}: {message}"))
+            })?;
         let built = Builder::new(&conversation)
             .map_err(|reason| bad(&head, &conversation_error(index, &conversation, &reason)))?;
         for node in built.build() {
@@ -149,22 +161,6 @@ pub fn import_chatgpt_reader<R: Read>(
         progress.nodes = nodes.len();
         progress.bytes = head.read.get();
         on_progress(&progress);
-        Ok::<(), Error>(())
-    };
-    let walk = Conversations {
-        each,
-        stop: &mut stop,
-    };
-    let parsed = walk
-        .deserialize(&mut deserializer)
-        .and_then(|_| deserializer.end());
-    match (stop, parsed) {
-        (Some(Stop::Refused(error)), _) => return Err(error),
-        (Some(Stop::Parse { index, message }), _) => {
-            return Err(bad(&head, &format!("conversation {index}: {message}")));
-        }
-        (None, Err(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
-        (None, Ok(())) => {}
     }
     progress.phase = ImportPhase::Writing;
     progress.bytes = head.read.get();
@@ -179,7 +175,11 @@ pub fn import_chatgpt_reader<R: Read>(
 
 /// What a conversation that parsed but does not hold together says wrong,
 /// naming it by position and (when it has one) id.
-fn conversation_error(index: usize, conversation: &document::Conversation, reason: &str) -> String {
+fn conversation_error(
+    index: usize,
+    conversation: &document::Conversation<'_>,
+    reason: &str,
+) -> String {
     match conversation.key() {
         Some(id) => format!("conversation {index} ({id:?}): {reason}"),
         None => format!("conversation {index}: {reason}"),
