@@ -378,6 +378,72 @@ mod tests {
         assert!(message.contains("line 1 column"), "{message}");
     }
 
+    /// Errors inside a conversation of a pretty-printed export name the
+    /// conversation and the line and column in the whole document, wherever
+    /// the reader's reads end.
+    #[test]
+    fn errors_name_document_lines_in_a_multi_line_export() {
+        let conversations: Vec<Value> = serde_json::from_str(&many(3, None)).unwrap();
+        let pretty = serde_json::to_string_pretty(&conversations).unwrap();
+        // The third conversation's title becomes a number: a type error.
+        let broken = pretty.replace(r#""title": "t2""#, r#""title": 22"#);
+        assert_ne!(broken, pretty);
+        let line = broken
+            .lines()
+            .position(|l| l.contains(r#""title": 22"#))
+            .unwrap()
+            + 1;
+        let column = broken.lines().nth(line - 1).unwrap().find("22").unwrap() + 2;
+        let message = decode_error(&broken);
+        assert_eq!(
+            message,
+            format!(
+                "conversation 2: invalid type: integer `22`, expected a string at line {line} column {column}"
+            )
+        );
+        // Read a few bytes at a time, the same.
+        struct Slow<'a>(&'a [u8]);
+        impl Read for Slow<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = 5.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let tree = ResponseTree::in_memory();
+        let err = import_chatgpt_reader(&tree, Slow(broken.as_bytes()), |_| {}).unwrap_err();
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            message
+        );
+        assert!(tree.is_empty());
+        // The unbroken pretty export imports all three.
+        assert_eq!(import_chatgpt(&tree, &pretty).unwrap().nodes, 3);
+    }
+
+    /// Strings with escapes are unescaped copies, the rest borrowed: both
+    /// read back as written, in ids, titles and texts alike.
+    #[test]
+    fn escaped_and_plain_strings_read_alike() {
+        let export = json!([{"title": "say \"hi\" \u{e9}", "conversation_id": "c\\1", "mapping": {
+            "u\n": entry(&msg("user", "line one\nline \"two\" ]}", 1.0), None, &["a"]),
+            "a": entry(&msg("assistant", "plain", 2.0), Some("u\n"), &[]),
+        }}])
+        .to_string();
+        assert!(export.contains(r#"\""#), "{export}");
+        let tree = ResponseTree::in_memory();
+        assert_eq!(import_chatgpt(&tree, &export).unwrap().nodes, 1);
+        let node = tree.get(&tree.roots()[0]).unwrap();
+        assert_eq!(
+            node.user_text().as_deref(),
+            Some("line one\nline \"two\" ]}")
+        );
+        assert_eq!(node.output_text, "plain");
+        assert_eq!(node.metadata["chatgpt.title"], "say \"hi\" \u{e9}");
+        assert_eq!(node.metadata["chatgpt.conversation"], "c\\1");
+    }
+
     #[test]
     fn the_reader_reports_progress_per_conversation_and_reads_like_the_text() {
         let export = many(4, None);
