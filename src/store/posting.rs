@@ -16,11 +16,23 @@
 //!   varint occurrences of the term in the node
 //! ```
 //!
+//! A **bucket** (the lists of every term of one hash bucket in one group; a
+//! large group's lists are packed this way, see [`super::sled_search`]):
+//!
+//! ```text
+//! u8  version (3)
+//! varint number of terms
+//! per term, in increasing byte order: varint term length, term bytes,
+//!   varint length of its postings list
+//! the terms' postings lists (as above), in the same order, back to back
+//! ```
+//!
 //! A **document chunk** (the nodes one chunk number stands for):
 //!
 //! ```text
-//! u8  version (1)
+//! u8  version (2)
 //! varint group (whose postings lists name this chunk)
+//! u8  layout of the group's lists: 0 = one record per term, ℓ ≥ 1 = in 2^ℓ buckets
 //! varint number of slots
 //! per slot: varint id length (0 = the node was removed or replaced), id bytes
 //! ```
@@ -30,8 +42,10 @@
 
 /// The version byte of a postings list (1 was the per-node layout).
 const LIST_VERSION: u8 = 2;
-/// The version byte of a document chunk.
-const DOCS_VERSION: u8 = 1;
+/// The version byte of a bucket.
+const BUCKET_VERSION: u8 = 3;
+/// The version byte of a document chunk (1 had no layout byte).
+const DOCS_VERSION: u8 = 2;
 
 /// One node in one postings list: where the node is (its chunk and slot) and
 /// how often the term occurs in it.
@@ -115,6 +129,9 @@ pub(crate) fn decode_list(bytes: &[u8]) -> Result<Vec<Posting>, String> {
 pub(crate) struct DocChunk {
     /// The group whose postings lists name this chunk.
     pub(crate) group: u64,
+    /// How the group's lists are kept: 0 = a record per term, `ℓ` ≥ 1 = in
+    /// 2^ℓ bucket records.
+    pub(crate) layout: u8,
     pub(crate) ids: Vec<Option<String>>,
 }
 
@@ -139,11 +156,13 @@ impl DocChunk {
 /// Encodes a document chunk.
 pub(crate) fn encode_docs<'a>(
     group: u64,
+    layout: u8,
     ids: impl ExactSizeIterator<Item = Option<&'a str>>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + ids.len() * 56);
+    let mut out = Vec::with_capacity(5 + ids.len() * 56);
     out.push(DOCS_VERSION);
     push_varint(&mut out, group);
+    out.push(layout);
     push_varint(&mut out, ids.len() as u64);
     for id in ids {
         let id = id.unwrap_or("");
@@ -163,6 +182,7 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
         ));
     }
     let group = r.varint()?;
+    let layout = r.u8()?;
     let count = r.varint()?;
     // Every slot takes at least a byte: refuse a count the bytes cannot hold
     // before reserving memory for it.
@@ -178,7 +198,92 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
     if r.remaining() != 0 {
         return Err(format!("{} trailing bytes", r.remaining()));
     }
-    Ok(DocChunk { group, ids })
+    Ok(DocChunk { group, layout, ids })
+}
+
+/// A decoded bucket: each term (in byte order) and its postings list.
+pub(crate) type Bucket = Vec<(Vec<u8>, Vec<Posting>)>;
+
+/// A bucket's directory: each term and the byte range of its encoded list.
+type Directory<'a> = Vec<(&'a [u8], std::ops::Range<usize>)>;
+
+/// Encodes a bucket from its terms' encoded postings lists, which must be in
+/// increasing term order (as a `BTreeMap` yields them).
+pub(crate) fn encode_bucket<'a>(terms: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
+    let terms: Vec<(&[u8], &[u8])> = terms.into_iter().collect();
+    let size: usize = terms.iter().map(|(t, l)| t.len() + l.len() + 4).sum();
+    let mut out = Vec::with_capacity(4 + size);
+    out.push(BUCKET_VERSION);
+    push_varint(&mut out, terms.len() as u64);
+    for (term, list) in &terms {
+        push_varint(&mut out, term.len() as u64);
+        out.extend_from_slice(term);
+        push_varint(&mut out, list.len() as u64);
+    }
+    for (_, list) in &terms {
+        out.extend_from_slice(list);
+    }
+    out
+}
+
+/// The directory of a bucket: each term and the byte range of its encoded
+/// list in `bytes`, checked to be in order and to cover the rest exactly.
+fn bucket_directory(bytes: &[u8]) -> Result<Directory<'_>, String> {
+    let mut r = Cursor::new(bytes);
+    let version = r.u8()?;
+    if version != BUCKET_VERSION {
+        return Err(format!(
+            "bucket version {version}, this build reads version {BUCKET_VERSION}"
+        ));
+    }
+    let count = r.varint()?;
+    // Every term takes at least 3 bytes: refuse a count the bytes cannot hold
+    // before reserving memory for it.
+    if count > (r.remaining() / 3) as u64 {
+        return Err(format!("{count} terms cannot fit in {} bytes", bytes.len()));
+    }
+    let mut terms: Vec<(&[u8], usize)> = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = usize::try_from(r.varint()?).map_err(|_| "term length out of range")?;
+        let term = r.take(len)?;
+        let list = usize::try_from(r.varint()?).map_err(|_| "list length out of range")?;
+        if terms.last().is_some_and(|(last, _)| *last >= term) {
+            return Err(format!("term {} is out of order", terms.len()));
+        }
+        terms.push((term, list));
+    }
+    let mut start = r.pos;
+    let mut out = Vec::with_capacity(terms.len());
+    for (term, len) in terms {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= bytes.len())
+            .ok_or("a list runs past the bucket")?;
+        out.push((term, start..end));
+        start = end;
+    }
+    if start != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - start));
+    }
+    Ok(out)
+}
+
+/// The postings list of `term` in a bucket (`None`: the bucket does not hold
+/// the term), decoding only that list.
+pub(crate) fn bucket_list(bytes: &[u8], term: &[u8]) -> Result<Option<Vec<Posting>>, String> {
+    let directory = bucket_directory(bytes)?;
+    let Ok(at) = directory.binary_search_by(|(t, _)| (*t).cmp(term)) else {
+        return Ok(None);
+    };
+    decode_list(&bytes[directory[at].1.clone()]).map(Some)
+}
+
+/// Decodes a whole bucket: each term and its postings list.
+pub(crate) fn decode_bucket(bytes: &[u8]) -> Result<Bucket, String> {
+    bucket_directory(bytes)?
+        .into_iter()
+        .map(|(term, range)| Ok((term.to_vec(), decode_list(&bytes[range])?)))
+        .collect()
 }
 
 fn push_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -292,9 +397,9 @@ mod tests {
 
     #[test]
     fn doc_chunks_round_trip_and_refuse_damage() {
-        let bytes = encode_docs(42, [Some("resp_a"), None, Some("resp_c")].into_iter());
+        let bytes = encode_docs(42, 6, [Some("resp_a"), None, Some("resp_c")].into_iter());
         let chunk = decode_docs(&bytes).unwrap();
-        assert_eq!(chunk.group, 42);
+        assert_eq!((chunk.group, chunk.layout), (42, 6));
         assert_eq!(chunk.slot_of("resp_c"), Some(2));
         assert_eq!(chunk.slot_of("resp_b"), None);
         assert_eq!(
@@ -309,16 +414,66 @@ mod tests {
         trailing.push(0);
         assert!(decode_docs(&trailing).unwrap_err().contains("trailing"));
         assert!(
-            decode_docs(&[1, 0, 0xff, 0xff, 0x7f])
+            decode_docs(&[2, 0, 0, 0xff, 0xff, 0x7f])
                 .unwrap_err()
                 .contains("cannot fit")
         );
         assert!(
-            decode_docs(&[1, 0, 1, 2, 0xff, 0xfe])
+            decode_docs(&[2, 0, 0, 1, 2, 0xff, 0xfe])
                 .unwrap_err()
                 .contains("UTF-8")
         );
-        let empty = decode_docs(&encode_docs(1, [None, None].into_iter())).unwrap();
+        // Version 1 (no layout byte) is another format's record.
+        assert!(
+            decode_docs(&[1, 0, 1, 0])
+                .unwrap_err()
+                .contains("version 1")
+        );
+        let empty = decode_docs(&encode_docs(1, 0, [None, None].into_iter())).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn buckets_round_trip_find_one_term_and_refuse_damage() {
+        let apple = encode_list(&mut [p(1, 0, 1), p(1, 5, 2)]);
+        let pear = encode_list(&mut [p(2, 3, 1)]);
+        let bytes = encode_bucket([
+            (b"apple".as_slice(), apple.as_slice()),
+            (b"pear".as_slice(), pear.as_slice()),
+        ]);
+        assert_eq!(
+            bucket_list(&bytes, b"pear").unwrap(),
+            Some(vec![p(2, 3, 1)])
+        );
+        assert_eq!(bucket_list(&bytes, b"apple").unwrap().unwrap().len(), 2);
+        assert_eq!(bucket_list(&bytes, b"fig").unwrap(), None);
+        let all = decode_bucket(&bytes).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].0, b"apple");
+        assert_eq!(all[1].1, [p(2, 3, 1)]);
+        assert!(decode_bucket(&encode_bucket([])).unwrap().is_empty());
+        for cut in 0..bytes.len() {
+            assert!(bucket_list(&bytes[..cut], b"pear").is_err(), "cut at {cut}");
+            assert!(decode_bucket(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode_bucket(&trailing).unwrap_err().contains("trailing"));
+        // Terms out of order, and a list length past the end.
+        let swapped = encode_bucket([
+            (b"pear".as_slice(), pear.as_slice()),
+            (b"apple".as_slice(), apple.as_slice()),
+        ]);
+        assert!(decode_bucket(&swapped).unwrap_err().contains("order"));
+        assert!(decode_bucket(&[3, 1, 1, b'a', 0x7f]).is_err());
+        assert!(
+            decode_bucket(&[3, 0xff, 0x7f])
+                .unwrap_err()
+                .contains("cannot fit")
+        );
+        // A list inside that does not decode is an error, not a panic.
+        let broken = encode_bucket([(b"x".as_slice(), [2_u8, 9].as_slice())]);
+        assert!(bucket_list(&broken, b"x").is_err());
+        assert_eq!(bucket_list(&broken, b"y").unwrap(), None);
     }
 }

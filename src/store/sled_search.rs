@@ -5,6 +5,7 @@
 //! | tree           | key                              | value                         |
 //! |----------------|----------------------------------|-------------------------------|
 //! | `search_lists` | term `0x00` group (`u64` BE)     | a postings list ([`posting`]) |
+//! | `search_lists` | `0x02` level bucket (`u16` BE) group (`u64` BE) | a bucket: the lists of its terms |
 //! | `search_docs`  | chunk (`u64` BE)                 | a document chunk ([`posting`]) |
 //! | `meta`         | `search_format`                  | `u32` LE: [`FORMAT`]          |
 //! | `meta`         | `search_index_seq`               | `u64` LE: the commit the index is current with |
@@ -23,6 +24,17 @@
 //! (from its old body) its terms, and deletes exactly its postings. The slot
 //! of a node that is gone is emptied, never reused, so a posting left behind
 //! (by a body that no longer decodes) names no node.
+//!
+//! A group of many distinct terms (a bulk batch, a staged import chunk, a
+//! re-index) would still write a record per term: with a real vocabulary, a
+//! 5 000-node batch uses about as many words, so about a record per node.
+//! Such a group (format 3: from [`BUCKET_MIN_TERMS`] terms on) packs its
+//! lists into 2^ℓ **buckets** by a stable hash of the term, about
+//! [`BUCKET_TERMS`] terms a bucket, a record each; its document chunks record
+//! ℓ. A search reads a term's bucket of every such group with one prefix scan
+//! per level and picks the term's list out of each (a directory of the
+//! bucket's terms leads to it). Smaller groups, such as a single commit's,
+//! keep a record per term, so the lists of a rare word stay few.
 //!
 //! Nodes that still have their own records (a store upgraded from schema 3)
 //! have no segment: a re-index puts them in chunks numbered from
@@ -70,7 +82,20 @@ const OWN_CHUNKS_KEY: &[u8] = b"search_own_chunks";
 
 /// The index format this build writes and reads. A store whose `meta` says
 /// otherwise is re-indexed on open (no schema bump: the index is derived).
-pub(super) const FORMAT: u32 = 2;
+/// Format 3 packs a large group's lists into hash buckets.
+pub(super) const FORMAT: u32 = 3;
+
+/// A group with at least this many distinct terms packs its lists into
+/// buckets; a smaller one (a single commit, a small batch) keeps a record per
+/// term, which a search finds by the term alone.
+const BUCKET_MIN_TERMS: usize = 128;
+/// About how many terms a bucket holds (between this and twice as many).
+const BUCKET_TERMS: usize = 64;
+/// The largest bucket level: at most 2^12 buckets a group.
+const MAX_LEVEL: u8 = 12;
+/// The first byte of a bucket's key: no term starts with it (terms are
+/// alphanumeric, or `0x01` and a model name).
+const BUCKET_TAG: u8 = 0x02;
 
 /// Chunk (and group) numbers of nodes with their own records start here,
 /// above every segment number (`u32`).
@@ -268,55 +293,97 @@ impl Writes {
             changed = true;
             removed.push(Removed {
                 group: found.group,
+                layout: found.layout,
                 doc: (chunk, slot),
                 terms: old_terms(id).unwrap_or_default(),
             });
         }
         if changed {
-            let value = (!found.is_empty())
-                .then(|| posting::encode_docs(found.group, found.ids.iter().map(Option::as_deref)));
+            let value = (!found.is_empty()).then(|| {
+                posting::encode_docs(
+                    found.group,
+                    found.layout,
+                    found.ids.iter().map(Option::as_deref),
+                )
+            });
             self.docs.push((chunk.to_be_bytes(), value));
         }
     }
 
     /// Plans the rewrite of every postings list that names a removed node,
-    /// without it (or its removal, once it names nobody).
+    /// without it (or its removal, once it names nobody): a record per term
+    /// of a small group, the term's bucket of a large one.
     fn delete_postings(&mut self, lists: &sled::Tree, removed: Vec<Removed>) -> Result<()> {
-        let mut by_key: BTreeMap<Vec<u8>, Vec<(u64, u32)>> = BTreeMap::new();
+        // Record key → (term → the removed nodes it names).
+        let mut by_key: BTreeMap<Vec<u8>, TermDocs> = BTreeMap::new();
         for gone in removed {
             for term in &gone.terms {
+                let term = term.as_bytes();
+                let key = match gone.layout {
+                    0 => list_key(term, gone.group),
+                    level => bucket_key(level, bucket_of(term, level), gone.group),
+                };
                 by_key
-                    .entry(list_key(term.as_bytes(), gone.group))
+                    .entry(key)
+                    .or_default()
+                    .entry(term.to_vec())
                     .or_default()
                     .push(gone.doc);
             }
         }
-        for (key, docs) in by_key {
+        for (key, terms) in by_key {
             let Some(bytes) = lists
                 .get(&key)
                 .map_err(|e| Error::storage("reading the search index", e))?
             else {
                 continue;
             };
-            let Ok(mut list) = posting::decode_list(&bytes) else {
-                // Left as it is: its postings name emptied slots.
-                self.damaged = true;
-                continue;
+            let value = if key.first() == Some(&BUCKET_TAG) {
+                let Ok(mut bucket) = posting::decode_bucket(&bytes) else {
+                    // Left as it is: its postings name emptied slots.
+                    self.damaged = true;
+                    continue;
+                };
+                let mut changed = false;
+                for (term, list) in &mut bucket {
+                    if let Some(docs) = terms.get(term.as_slice()) {
+                        let before = list.len();
+                        list.retain(|p| !docs.contains(&p.doc()));
+                        changed |= list.len() != before;
+                    }
+                }
+                if !changed {
+                    continue;
+                }
+                bucket.retain(|(_, list)| !list.is_empty());
+                (!bucket.is_empty()).then(|| encode_bucket_lists(&mut bucket))
+            } else {
+                let Ok(mut list) = posting::decode_list(&bytes) else {
+                    self.damaged = true;
+                    continue;
+                };
+                let before = list.len();
+                let docs: Vec<(u64, u32)> = terms.into_values().flatten().collect();
+                list.retain(|p| !docs.contains(&p.doc()));
+                if list.len() == before {
+                    continue;
+                }
+                (!list.is_empty()).then(|| posting::encode_list(&mut list))
             };
-            let before = list.len();
-            list.retain(|p| !docs.contains(&p.doc()));
-            if list.len() != before {
-                let value = (!list.is_empty()).then(|| posting::encode_list(&mut list));
-                self.lists.push((key, value));
-            }
+            self.lists.push((key, value));
         }
         Ok(())
     }
 }
 
+/// Terms and the removed nodes `(chunk, slot)` each names.
+type TermDocs = BTreeMap<Vec<u8>, Vec<(u64, u32)>>;
+
 /// A node the batch takes out of the index.
 struct Removed {
     group: u64,
+    /// The group's layout (see [`DocChunk::layout`]).
+    layout: u8,
     doc: (u64, u32),
     terms: Vec<String>,
 }
@@ -361,34 +428,82 @@ impl Group {
         self.nodes += 1;
     }
 
-    /// The group's records, encoded: lists and document chunks.
+    /// The group's records, encoded: lists (a record per term, or per
+    /// bucket once the group has [`BUCKET_MIN_TERMS`] terms) and document
+    /// chunks.
     #[allow(clippy::type_complexity)]
     fn encode(self) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<([u8; 8], Vec<u8>)>) {
         let Some(number) = self.number else {
             return (Vec::new(), Vec::new());
         };
-        let lists = self
-            .lists
-            .into_iter()
-            .map(|(term, mut list)| {
-                (
-                    list_key(term.as_bytes(), number),
-                    posting::encode_list(&mut list),
-                )
-            })
-            .collect();
+        let layout = layout_for(self.lists.len());
+        let lists = if layout == 0 {
+            self.lists
+                .into_iter()
+                .map(|(term, mut list)| {
+                    (
+                        list_key(term.as_bytes(), number),
+                        posting::encode_list(&mut list),
+                    )
+                })
+                .collect()
+        } else {
+            let mut buckets: BTreeMap<u16, Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+            // Terms come in order, so each bucket's terms do too.
+            for (term, mut list) in self.lists {
+                let term = term.into_bytes();
+                buckets
+                    .entry(bucket_of(&term, layout))
+                    .or_default()
+                    .push((term, posting::encode_list(&mut list)));
+            }
+            buckets
+                .into_iter()
+                .map(|(bucket, terms)| {
+                    let value = posting::encode_bucket(
+                        terms.iter().map(|(t, l)| (t.as_slice(), l.as_slice())),
+                    );
+                    (bucket_key(layout, bucket, number), value)
+                })
+                .collect()
+        };
         let docs = self
             .docs
             .into_iter()
             .map(|(chunk, ids)| {
                 (
                     chunk.to_be_bytes(),
-                    posting::encode_docs(number, ids.iter().map(|id| Some(id.as_str()))),
+                    posting::encode_docs(number, layout, ids.iter().map(|id| Some(id.as_str()))),
                 )
             })
             .collect();
         (lists, docs)
     }
+}
+
+/// The layout of a group with `terms` distinct terms: 0 (a record per term)
+/// below [`BUCKET_MIN_TERMS`], else the bucket level `ℓ` that puts
+/// [`BUCKET_TERMS`] to twice as many terms in each of 2^ℓ buckets.
+fn layout_for(terms: usize) -> u8 {
+    if terms < BUCKET_MIN_TERMS {
+        return 0;
+    }
+    let level = (terms / BUCKET_TERMS).max(2).ilog2();
+    u8::try_from(level).unwrap_or(MAX_LEVEL).clamp(1, MAX_LEVEL)
+}
+
+/// Encodes a decoded bucket again (its terms are still in order).
+fn encode_bucket_lists(bucket: &mut posting::Bucket) -> Vec<u8> {
+    let lists: Vec<Vec<u8>> = bucket
+        .iter_mut()
+        .map(|(_, list)| posting::encode_list(list))
+        .collect();
+    posting::encode_bucket(
+        bucket
+            .iter()
+            .zip(&lists)
+            .map(|((term, _), list)| (term.as_slice(), list.as_slice())),
+    )
 }
 
 /// What a search found in the index.
@@ -449,9 +564,17 @@ pub(super) fn unstage<'a>(
     // slots of a chunk that is about to be gone, so they can never be hits.
     if let Ok(found) = posting::decode_docs(&bytes) {
         let mut batch = sled::Batch::default();
-        for body in bodies {
-            for term in body_terms(body) {
-                batch.remove(list_key(term.as_bytes(), found.group));
+        if found.layout == 0 {
+            for body in bodies {
+                for term in body_terms(body) {
+                    batch.remove(list_key(term.as_bytes(), found.group));
+                }
+            }
+        } else {
+            // Every bucket of the group, whatever its terms (a key that is
+            // already gone costs nothing).
+            for bucket in 0..=u16::MAX >> (16 - u32::from(found.layout.min(16))) {
+                batch.remove(bucket_key(found.layout, bucket, found.group));
             }
         }
         lists.apply_batch(batch).map_err(write)?;
@@ -512,13 +635,13 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
         .map(|records| records.into_iter().collect())
         .collect();
     // Each surviving node and its occurrences of each term, in term order.
-    let mut hits: Vec<((u64, u32), Vec<u32>)> = Vec::new();
+    let mut hits: Vec<Hit> = Vec::new();
     'groups: for (group, value) in base {
         let Ok(list) = posting::decode_list(&value) else {
             found.damaged = true;
             continue;
         };
-        let mut survivors: Vec<((u64, u32), Vec<u32>)> = list
+        let mut survivors: Vec<Hit> = list
             .iter()
             .map(|p| (p.doc(), vec![0; terms.len()]))
             .collect();
@@ -546,6 +669,7 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
         }
         hits.extend(survivors);
     }
+    hits.extend(bucket_hits(lists, &terms, &mut found)?);
     let scored = query.terms.len();
     let mut chunks: HashMap<u64, Option<DocChunk>> = HashMap::new();
     // A consistent index names each node once; a damaged chunk might name one
@@ -585,9 +709,75 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
     Ok(found)
 }
 
+/// A node found in the lists, `(chunk, slot)`, and its occurrences of each
+/// query term.
+type Hit = ((u64, u32), Vec<u32>);
+
+/// The nodes holding every term in the groups whose lists are in buckets:
+/// each term's bucket of every such group (one prefix scan per bucket
+/// level, a record per group), keeping only the groups every term so far is
+/// in, intersected posting by posting. A bucket that does not decode is
+/// skipped (its group's nodes are not found) and reported in `found`.
+fn bucket_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Vec<Hit>> {
+    let read = |e| Error::storage("reading the search index", e);
+    // The surviving nodes of each group, once the first term is read.
+    let mut groups: Option<BTreeMap<u64, Vec<Hit>>> = None;
+    for (j, term) in terms.iter().enumerate() {
+        let term = term.as_bytes();
+        let mut lists_of: HashMap<u64, Vec<Posting>> = HashMap::new();
+        for level in 1..=MAX_LEVEL {
+            for record in lists.scan_prefix(bucket_prefix(level, bucket_of(term, level))) {
+                let (key, value) = record.map_err(read)?;
+                let Some(group) = group_of(&key, 4) else {
+                    found.damaged = true;
+                    continue;
+                };
+                if groups.as_ref().is_some_and(|g| !g.contains_key(&group)) {
+                    continue;
+                }
+                match posting::bucket_list(&value, term) {
+                    Ok(Some(list)) => {
+                        lists_of.insert(group, list);
+                    }
+                    Ok(None) => {}
+                    Err(_) => found.damaged = true,
+                }
+            }
+        }
+        let next: BTreeMap<u64, Vec<Hit>> = match groups {
+            None => lists_of
+                .into_iter()
+                .map(|(group, list)| {
+                    let survivors = list
+                        .iter()
+                        .map(|p| {
+                            let mut tfs = vec![0; terms.len()];
+                            tfs[j] = p.tf;
+                            (p.doc(), tfs)
+                        })
+                        .collect();
+                    (group, survivors)
+                })
+                .collect(),
+            Some(current) => current
+                .into_iter()
+                .filter_map(|(group, mut survivors)| {
+                    intersect(&mut survivors, lists_of.get(&group)?, j);
+                    (!survivors.is_empty()).then_some((group, survivors))
+                })
+                .collect(),
+        };
+        if next.is_empty() {
+            return Ok(Vec::new());
+        }
+        groups = Some(next);
+    }
+    Ok(groups.unwrap_or_default().into_values().flatten().collect())
+}
+
 /// Keeps the `survivors` that `other` (term `j`'s list, sorted) also names,
 /// recording their occurrences of term `j`.
-fn intersect(survivors: &mut Vec<((u64, u32), Vec<u32>)>, other: &[Posting], j: usize) {
+fn intersect(survivors: &mut Vec<Hit>, other: &[Posting], j: usize) {
     let mut others = other.iter().peekable();
     survivors.retain_mut(|(doc, tfs)| {
         while others.next_if(|p| p.doc() < *doc).is_some() {}
@@ -703,15 +893,41 @@ fn own_chunks(meta: &sled::Tree) -> Result<u64> {
         .map_or(0, u64::from_le_bytes))
 }
 
-/// The chunk of a node with own records: a stable hash (64-bit FNV-1a, which
-/// unlike the process's hashers never changes between builds) of its id.
+/// The chunk of a node with own records: a stable hash of its id.
 fn own_chunk(id: &str, chunks: u64) -> u64 {
+    OWN_BASE + stable_hash(id.as_bytes()) % chunks.max(1)
+}
+
+/// 64-bit FNV-1a, which unlike the process's hashers never changes between
+/// builds: what is on disk stays where a later build looks for it.
+fn stable_hash(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.bytes() {
+    for &byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    OWN_BASE + hash % chunks.max(1)
+    hash
+}
+
+/// The bucket of `term` at bucket level `level` (1..=[`MAX_LEVEL`]): the top
+/// `level` bits of its stable hash.
+fn bucket_of(term: &[u8], level: u8) -> u16 {
+    let level = u32::from(level.clamp(1, 16));
+    u16::try_from(stable_hash(term) >> (64 - level)).unwrap_or(u16::MAX)
+}
+
+/// The key of bucket `bucket` of a group of level `level`: the tag, the
+/// level, the bucket (big-endian) and the group, so one term's buckets of
+/// every group of a level are one prefix scan.
+fn bucket_key(level: u8, bucket: u16, group: u64) -> Vec<u8> {
+    let mut key = bucket_prefix(level, bucket).to_vec();
+    key.extend_from_slice(&group.to_be_bytes());
+    key
+}
+
+fn bucket_prefix(level: u8, bucket: u16) -> [u8; 4] {
+    let [hi, lo] = bucket.to_be_bytes();
+    [BUCKET_TAG, level, hi, lo]
 }
 
 /// The key of `term`'s postings list in `group`.

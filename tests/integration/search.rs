@@ -619,7 +619,7 @@ fn sled_rebuilds_an_index_of_another_format_on_open() {
         assert!(meta.get("search_seq").unwrap().is_none());
         assert_eq!(
             meta.get("search_format").unwrap().unwrap().as_ref(),
-            2_u32.to_le_bytes()
+            3_u32.to_le_bytes()
         );
         // A format this build does not know (say, a newer one) is rebuilt too.
         meta.insert("search_format", &99_u32.to_le_bytes()).unwrap();
@@ -653,8 +653,9 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
         let docs = db.open_tree("search_docs").unwrap();
         for record in docs.iter() {
             let (key, value) = record.unwrap();
-            let count = usize::from(value[2]);
-            let mut lie = vec![1, value[1], value[2]];
+            // Version 2: group, layout, slot count (one byte each here).
+            let count = usize::from(value[3]);
+            let mut lie = vec![2, value[1], value[2], value[3]];
             for _ in 0..count {
                 lie.push(9);
                 lie.extend_from_slice(b"resp_rome");
@@ -695,6 +696,295 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
     assert_eq!(search(&t, "tower"), ["resp_paris"]);
     assert_eq!(search(&t, "louvre"), ["resp_art"]);
     assert_eq!(search(&t, "crêpes"), ["resp_food"]);
+}
+
+/// The raw index records of the bucket layout (keys that start with `0x02`).
+fn raw_buckets(db: &::sled::Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+    db.open_tree("search_lists")
+        .unwrap()
+        .scan_prefix([2_u8])
+        .map(|r| {
+            let (k, v) = r.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// Whether some bucket still names `term` in its directory (a term is stored
+/// after its one-byte length).
+fn bucket_names(db: &::sled::Db, term: &str) -> bool {
+    let mut needle = vec![u8::try_from(term.len()).unwrap()];
+    needle.extend_from_slice(term.as_bytes());
+    raw_buckets(db)
+        .iter()
+        .any(|(_, v)| v.windows(needle.len()).any(|w| w == needle.as_slice()))
+}
+
+/// A batch with many distinct words (a bulk insert) packs its postings into a
+/// few bucket records instead of a record per word, and everything a
+/// per-word group does still holds: each word finds its nodes, conjunctions
+/// intersect, and replacing or removing a node deletes exactly its postings
+/// (a word only it had leaves no bucket naming it).
+#[test]
+fn sled_a_large_batch_packs_its_lists_into_buckets_and_edits_them_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let n = 600; // 600 own words + a few shared: several buckets
+    {
+        let store = SledStore::open(&path).unwrap();
+        let batch: Vec<Op> = (0..n).map(|i| Op::PutNode(Box::new(numbered(i)))).collect();
+        store.apply(batch.into()).unwrap();
+        // A small commit after it keeps a record per word.
+        store
+            .apply(vec![Op::PutNode(Box::new(numbered(n)))].into())
+            .unwrap();
+        assert_eq!(indexed(&store, &["common"]).unwrap().len(), n + 1);
+        assert_eq!(indexed(&store, &["word123"]).unwrap(), ["resp_n123"]);
+        assert_eq!(indexed(&store, &["word600"]).unwrap(), ["resp_n600"]);
+        assert_eq!(
+            indexed(&store, &["even", "word124"]).unwrap(),
+            ["resp_n124"]
+        );
+        assert!(indexed(&store, &["even", "word125"]).unwrap().is_empty());
+        assert_eq!(
+            indexed(&store, &["common", "even"]).unwrap().len(),
+            n / 2 + 1
+        );
+        assert!(indexed(&store, &["nowhere"]).unwrap().is_empty());
+
+        let mut three = numbered(3);
+        three.input = vec![json!({"role": "user", "content": "fresh common"})];
+        store
+            .apply(
+                vec![
+                    Op::PutNode(Box::new(three)),
+                    Op::RemoveNode(id("resp_n005")),
+                    Op::PutNode(Box::new(numbered(n + 1))),
+                ]
+                .into(),
+            )
+            .unwrap();
+        assert!(indexed(&store, &["word3"]).unwrap().is_empty());
+        assert!(indexed(&store, &["word5"]).unwrap().is_empty());
+        assert_eq!(indexed(&store, &["fresh"]).unwrap(), ["resp_n003"]);
+        assert_eq!(indexed(&store, &["word4"]).unwrap(), ["resp_n004"]);
+        let common = indexed(&store, &["common"]).unwrap();
+        assert_eq!(common.len(), n + 1, "601 + 1 new − 1 removed");
+        assert!(!common.contains(&"resp_n005".to_owned()));
+        assert!(common.contains(&"resp_n003".to_owned()));
+        let t = ResponseTree::with_store(store).unwrap();
+        assert_eq!(search(&t, "word599"), ["resp_n599"]);
+    }
+    let db = open_raw(&path);
+    let buckets = raw_buckets(&db);
+    assert!(
+        (2..=16).contains(&buckets.len()),
+        "{} buckets for ~600 words",
+        buckets.len()
+    );
+    // Far fewer list records than words.
+    assert!(db.open_tree("search_lists").unwrap().len() < 60);
+    // The words of the bulk batch are in buckets, not records of their own.
+    assert!(raw_lists(&db, "word7").is_empty());
+    assert!(bucket_names(&db, "word7"));
+    // The postings of the replaced and removed nodes are gone, not hidden.
+    assert!(!bucket_names(&db, "word3"));
+    assert!(!bucket_names(&db, "word5"));
+    assert_eq!(
+        db.open_tree("meta")
+            .unwrap()
+            .get("search_format")
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        3_u32.to_le_bytes()
+    );
+}
+
+/// An index of format 2 (a record per term and group, even for large
+/// groups) is rebuilt in format 3 when the store is opened: what it held and
+/// nothing else is found.
+#[test]
+fn sled_rebuilds_a_format_2_index_in_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let n = 300;
+    {
+        let store = SledStore::open(&path).unwrap();
+        let batch: Vec<Op> = (0..n).map(|i| Op::PutNode(Box::new(numbered(i)))).collect();
+        store.apply(batch.into()).unwrap();
+    }
+    // What a format 2 build left: per-term lists only (here a stray one that
+    // names a slot of group 0), documents without a layout byte.
+    {
+        let db = open_raw(&path);
+        let lists = db.open_tree("search_lists").unwrap();
+        lists.clear().unwrap();
+        let mut key = b"ghost\0".to_vec();
+        key.extend_from_slice(&0_u64.to_be_bytes());
+        lists.insert(key, &[2, 1, 0, 0, 1][..]).unwrap();
+        let docs = db.open_tree("search_docs").unwrap();
+        docs.clear().unwrap();
+        docs.insert(
+            0_u64.to_be_bytes(),
+            &[
+                1, 0, 1, 9, b'r', b'e', b's', b'p', b'_', b'n', b'0', b'0', b'0',
+            ][..],
+        )
+        .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("search_format", &2_u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = SledStore::open(&path).unwrap();
+        assert!(indexed(&store, &["ghost"]).unwrap().is_empty());
+        assert_eq!(indexed(&store, &["common"]).unwrap().len(), n);
+        assert_eq!(
+            indexed(&store, &["word250", "even"]).unwrap(),
+            ["resp_n250"]
+        );
+    }
+    let db = open_raw(&path);
+    assert!(!raw_buckets(&db).is_empty(), "rebuilt in buckets");
+    assert!(raw_lists(&db, "ghost").is_empty());
+    assert_eq!(
+        db.open_tree("meta")
+            .unwrap()
+            .get("search_format")
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        3_u32.to_le_bytes()
+    );
+}
+
+/// A bucket that does not decode never panics a search or a write and never
+/// makes a wrong hit: the group's nodes are not found through it, a write
+/// that would rewrite it still commits, the index is marked damaged, and the
+/// next open rebuilds it.
+#[test]
+fn sled_a_corrupt_bucket_is_skipped_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let n = 300;
+    {
+        let store = SledStore::open(&path).unwrap();
+        let batch: Vec<Op> = (0..n).map(|i| Op::PutNode(Box::new(numbered(i)))).collect();
+        store.apply(batch.into()).unwrap();
+        assert_eq!(indexed(&store, &["common"]).unwrap().len(), n);
+    }
+    {
+        let db = open_raw(&path);
+        let lists = db.open_tree("search_lists").unwrap();
+        let buckets = raw_buckets(&db);
+        assert!(!buckets.is_empty());
+        for (i, (key, value)) in buckets.into_iter().enumerate() {
+            // Truncated, garbage, and a list length past the end.
+            let bad = match i % 3 {
+                0 => value[..value.len() / 2].to_vec(),
+                1 => vec![3, 0xff, 0xff, 0xff],
+                _ => vec![3, 1, 1, b'x', 0x7f],
+            };
+            lists.insert(key, bad).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).unwrap());
+        assert!(indexed(store.as_ref(), &["common"]).unwrap().is_empty());
+        assert!(indexed(store.as_ref(), &["word42"]).unwrap().is_empty());
+        let t = ResponseTree::with_store(Shared(store.clone())).unwrap();
+        assert!(search(&t, "word42").is_empty());
+        // Replacing and removing nodes whose postings sit in damaged buckets.
+        let mut seven = numbered(7);
+        seven.input = vec![json!({"role": "user", "content": "renewed"})];
+        store
+            .apply(
+                vec![
+                    Op::PutNode(Box::new(seven)),
+                    Op::RemoveNode(id("resp_n009")),
+                ]
+                .into(),
+            )
+            .unwrap();
+        assert_eq!(
+            indexed(store.as_ref(), &["renewed"]).unwrap(),
+            ["resp_n007"]
+        );
+    }
+    {
+        let db = open_raw(&path);
+        assert!(
+            db.open_tree("meta")
+                .unwrap()
+                .get("search_damaged")
+                .unwrap()
+                .is_some(),
+            "the index is marked damaged"
+        );
+    }
+    let store = SledStore::open(&path).unwrap();
+    // All but 7 (replaced without the word) and 9 (removed).
+    assert_eq!(indexed(&store, &["common"]).unwrap().len(), n - 2);
+    assert_eq!(indexed(&store, &["word42"]).unwrap(), ["resp_n042"]);
+    assert!(indexed(&store, &["word7"]).unwrap().is_empty());
+    assert!(indexed(&store, &["word9"]).unwrap().is_empty());
+    assert_eq!(indexed(&store, &["renewed"]).unwrap(), ["resp_n007"]);
+}
+
+/// A staged chunk with many distinct words is one bucketed group: an
+/// abandoned stage deletes every bucket and document chunk of it, a
+/// published one is found like any batch, and a stage left behind by a dead
+/// process is deleted at the next open.
+#[test]
+fn sled_bucketed_staged_chunks_are_abandoned_published_and_cleaned_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let nodes: Vec<Node> = (0..600).map(numbered).collect();
+    {
+        let store = SledStore::open(&path).unwrap();
+        let stage = store.begin_stage().unwrap().unwrap();
+        store.stage_nodes(stage, &nodes[..200]).unwrap();
+        store.stage_nodes(stage, &nodes[200..300]).unwrap();
+        assert_eq!(indexed(&store, &["common"]).unwrap().len(), 300);
+        store.abandon_stage(stage).unwrap();
+        assert!(indexed(&store, &["common"]).unwrap().is_empty());
+        assert!(indexed(&store, &["word150"]).unwrap().is_empty());
+
+        let stage = store.begin_stage().unwrap().unwrap();
+        store.stage_nodes(stage, &nodes[..200]).unwrap();
+        store.publish_stage(stage, &[]).unwrap();
+        assert_eq!(indexed(&store, &["word150"]).unwrap(), ["resp_n150"]);
+        assert_eq!(indexed(&store, &["common", "even"]).unwrap().len(), 100);
+
+        // Staged and never published: the process "dies".
+        let stage = store.begin_stage().unwrap().unwrap();
+        store.stage_nodes(stage, &nodes[300..]).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let db = open_raw(&path);
+        // Only the published group's records: one chunk per segment, and
+        // the buckets of one group (keys end with the group number).
+        let groups: std::collections::BTreeSet<Vec<u8>> = raw_buckets(&db)
+            .into_iter()
+            .map(|(k, _)| k[4..].to_vec())
+            .collect();
+        assert_eq!(groups.len(), 2, "the published group and the dead stage's");
+    }
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(indexed(&store, &["common"]).unwrap().len(), 200);
+    assert!(indexed(&store, &["word450"]).unwrap().is_empty());
+    drop(store);
+    let db = open_raw(&path);
+    let groups: std::collections::BTreeSet<Vec<u8>> = raw_buckets(&db)
+        .into_iter()
+        .map(|(k, _)| k[4..].to_vec())
+        .collect();
+    assert_eq!(groups.len(), 1, "the dead stage's buckets are deleted");
 }
 
 /// Rows written before the `search` column existed (`search IS NULL`) are
