@@ -8,6 +8,7 @@
 //! RESPTREE_BENCH_QUICK=1 cargo bench --bench import   # 200 × 100
 //! RESPTREE_BENCH_IMPORT=300x100 cargo bench --bench import   # any size
 //! RESPTREE_BENCH_IMPORT_MODES=staged cargo bench --bench import   # one mode only
+//! RESPTREE_BENCH_IMPORT_FILE=/tmp/export.json cargo bench --bench import  # keep (and reuse) the export
 //! ```
 //!
 //! The export comes from the generator in `benches/support/chatgpt.rs` (nothing
@@ -112,9 +113,16 @@ fn modes() -> Vec<Mode> {
 fn imports(c: &mut Criterion) {
     let (conversations, messages) = size();
     let dir = tempfile::tempdir().unwrap();
-    let export = dir.path().join("conversations.json");
+    // A kept export (for profiling a child by hand) is written once and reused.
+    let export = match std::env::var_os("RESPTREE_BENCH_IMPORT_FILE") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => dir.path().join("conversations.json"),
+    };
     let started = Instant::now();
-    let file = chatgpt::write_export(&export, conversations, messages);
+    let file = match std::fs::metadata(&export) {
+        Ok(meta) if meta.len() > 0 => meta.len(),
+        _ => chatgpt::write_export(&export, conversations, messages),
+    };
     let total = (conversations * messages) as f64;
     eprintln!(
         "export: {conversations} conversations × {messages} messages, {:.1} MB, generated in {:.1?}",

@@ -1,77 +1,129 @@
-//! The parts of a ChatGPT export the importer reads, as typed serde structs,
-//! and the visitor that hands over one conversation at a time.
+//! The parts of a ChatGPT export the importer reads, as typed serde structs
+//! that borrow their strings from the conversation's bytes.
 //!
 //! An export is tens or hundreds of megabytes. Deserializing it into a
 //! `serde_json::Value` first cost about ten times the file in memory; these
 //! structs keep only what becomes part of a node (roles, texts, times, ids, the
-//! model) and skip everything else without allocating, and [`Conversations`]
-//! deserializes the top-level array element by element, so only one
-//! conversation is in memory as parsed JSON at any time.
+//! model) and skip everything else without allocating. They are parsed from
+//! one conversation's bytes at a time (`split`), so a string without escapes
+//! is a slice of those bytes ([`Str`]), not a copy.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A string of the export: borrowed from the parsed bytes unless it held an
+/// escape (then the parser had to unescape it into a copy).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Str<'a>(Cow<'a, str>);
+
+impl Str<'_> {
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Str<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Str<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Str(Cow::Owned(v)))
+    }
+}
 
 /// One conversation of an export.
 #[derive(Deserialize)]
-pub(super) struct Conversation {
-    #[serde(default)]
-    pub(super) title: Option<String>,
+pub(super) struct Conversation<'a> {
+    #[serde(default, borrow)]
+    pub(super) title: Option<Str<'a>>,
     #[serde(default)]
     pub(super) create_time: Option<f64>,
-    #[serde(default)]
-    pub(super) conversation_id: Option<String>,
-    #[serde(default)]
-    pub(super) id: Option<String>,
-    pub(super) mapping: BTreeMap<String, Entry>,
+    #[serde(default, borrow)]
+    pub(super) conversation_id: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    pub(super) id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub(super) mapping: BTreeMap<Str<'a>, Entry<'a>>,
 }
 
-impl Conversation {
+impl Conversation<'_> {
     /// The conversation's id, as exports spell it (`conversation_id`, else `id`).
     pub(super) fn key(&self) -> Option<&str> {
-        self.conversation_id.as_deref().or(self.id.as_deref())
+        self.conversation_id
+            .as_ref()
+            .or(self.id.as_ref())
+            .map(Str::as_str)
     }
 }
 
 /// One entry of a conversation's `mapping`: a message and its links.
 #[derive(Deserialize)]
-pub(super) struct Entry {
-    #[serde(default)]
-    pub(super) message: Option<Message>,
-    #[serde(default)]
-    pub(super) parent: Option<String>,
-    #[serde(default)]
-    pub(super) children: Vec<String>,
+pub(super) struct Entry<'a> {
+    #[serde(default, borrow)]
+    pub(super) message: Option<Message<'a>>,
+    #[serde(default, borrow)]
+    pub(super) parent: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    pub(super) children: Vec<Str<'a>>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct Message {
-    #[serde(default)]
-    pub(super) id: Option<String>,
-    pub(super) author: Author,
+pub(super) struct Message<'a> {
+    #[serde(default, borrow)]
+    pub(super) id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub(super) author: Author<'a>,
     #[serde(default)]
     pub(super) create_time: Option<f64>,
-    #[serde(default)]
-    pub(super) content: Option<Content>,
+    #[serde(default, borrow)]
+    pub(super) content: Option<Content<'a>>,
     /// Only `metadata.model_slug` is read; metadata of any other shape is
     /// skipped, as it was when the importer read `Value`s.
-    #[serde(default)]
-    pub(super) metadata: TextField<ModelSlug>,
+    #[serde(default, borrow)]
+    pub(super) metadata: TextField<'a, ModelSlug>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct Author {
-    pub(super) role: String,
+pub(super) struct Author<'a> {
+    #[serde(borrow)]
+    pub(super) role: Str<'a>,
 }
 
 #[derive(Deserialize)]
-pub(super) struct Content {
-    #[serde(default)]
-    pub(super) parts: Option<Vec<TextField<PartText>>>,
-    #[serde(default)]
-    pub(super) text: Option<String>,
+pub(super) struct Content<'a> {
+    #[serde(default, borrow)]
+    pub(super) parts: Option<Vec<TextField<'a, PartText>>>,
+    #[serde(default, borrow)]
+    pub(super) text: Option<Str<'a>>,
 }
 
 /// Which string field of an object a [`TextField`] picks out.
@@ -102,19 +154,19 @@ impl FieldName for ModelSlug {
 /// is an object holding it as a string (or the value itself when it is a string
 /// and `N::BARE`), else `None`. Never fails on a well-formed value, so a part or
 /// metadata of an unexpected shape is skipped, not an error.
-pub(super) struct TextField<N> {
-    pub(super) text: Option<String>,
+pub(super) struct TextField<'a, N> {
+    pub(super) text: Option<Str<'a>>,
     name: std::marker::PhantomData<N>,
 }
 
-impl<N> Default for TextField<N> {
+impl<N> Default for TextField<'_, N> {
     fn default() -> Self {
         Self::new(None)
     }
 }
 
-impl<N> TextField<N> {
-    fn new(text: Option<String>) -> Self {
+impl<'a, N> TextField<'a, N> {
+    fn new(text: Option<Str<'a>>) -> Self {
         Self {
             text,
             name: std::marker::PhantomData,
@@ -122,7 +174,7 @@ impl<N> TextField<N> {
     }
 }
 
-impl<'de, N: FieldName> Deserialize<'de> for TextField<N> {
+impl<'de: 'a, 'a, N: FieldName> Deserialize<'de> for TextField<'a, N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(TextFieldVisitor::<N>(std::marker::PhantomData))
     }
@@ -131,18 +183,24 @@ impl<'de, N: FieldName> Deserialize<'de> for TextField<N> {
 struct TextFieldVisitor<N>(std::marker::PhantomData<N>);
 
 impl<'de, N: FieldName> Visitor<'de> for TextFieldVisitor<N> {
-    type Value = TextField<N>;
+    type Value = TextField<'de, N>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(TextField::new(N::BARE.then_some(Str(Cow::Borrowed(v)))))
+    }
+
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(TextField::new(N::BARE.then(|| v.to_owned())))
+        Ok(TextField::new(
+            N::BARE.then(|| Str(Cow::Owned(v.to_owned()))),
+        ))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(TextField::new(N::BARE.then_some(v)))
+        Ok(TextField::new(N::BARE.then_some(Str(Cow::Owned(v)))))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -150,7 +208,7 @@ impl<'de, N: FieldName> Visitor<'de> for TextFieldVisitor<N> {
         while let Some(key) = map.next_key::<FieldKey<N>>()? {
             if key.wanted {
                 // The last occurrence wins, as in a `serde_json::Map`.
-                text = map.next_value::<TextField<Bare>>()?.text;
+                text = map.next_value::<TextField<'de, Bare>>()?.text;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -214,94 +272,5 @@ impl<'de, N: FieldName> Deserialize<'de> for FieldKey<N> {
             }
         }
         deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
-    }
-}
-
-/// What stopped a [`Conversations`] walk early.
-pub(super) enum Stop<E> {
-    /// Conversation `index` did not deserialize; the parser's message.
-    Parse { index: usize, message: String },
-    /// The callback refused a conversation.
-    Refused(E),
-}
-
-/// Deserializes an export — an array of conversations, or one conversation
-/// object — handing each conversation to `each` with its position as soon as it
-/// is parsed, and returns how many there were.
-///
-/// If a conversation does not deserialize or `each` refuses one, the walk stops
-/// and the reason is left in `stop`; the deserializer's own error is then only a
-/// signal to unwind.
-pub(super) struct Conversations<'a, F, E> {
-    pub(super) each: F,
-    pub(super) stop: &'a mut Option<Stop<E>>,
-}
-
-impl<'de, F, E> DeserializeSeed<'de> for Conversations<'_, F, E>
-where
-    F: FnMut(usize, Conversation) -> Result<(), E>,
-{
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de, F, E> Visitor<'de> for Conversations<'_, F, E>
-where
-    F: FnMut(usize, Conversation) -> Result<(), E>,
-{
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of conversations or one conversation object")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
-        let mut index = 0;
-        loop {
-            match seq.next_element::<Conversation>() {
-                Ok(Some(conversation)) => self.take(index, conversation)?,
-                Ok(None) => return Ok(index),
-                Err(e) => {
-                    *self.stop = Some(Stop::Parse {
-                        index,
-                        message: e.to_string(),
-                    });
-                    return Err(e);
-                }
-            }
-            index += 1;
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, map: A) -> Result<usize, A::Error> {
-        match Conversation::deserialize(de::value::MapAccessDeserializer::new(map)) {
-            Ok(conversation) => self.take(0, conversation).map(|()| 1),
-            Err(e) => {
-                *self.stop = Some(Stop::Parse {
-                    index: 0,
-                    message: e.to_string(),
-                });
-                Err(e)
-            }
-        }
-    }
-}
-
-impl<F, E> Conversations<'_, F, E>
-where
-    F: FnMut(usize, Conversation) -> Result<(), E>,
-{
-    fn take<Err: de::Error>(
-        &mut self,
-        index: usize,
-        conversation: Conversation,
-    ) -> Result<(), Err> {
-        (self.each)(index, conversation).map_err(|e| {
-            *self.stop = Some(Stop::Refused(e));
-            Err::custom("import stopped")
-        })
     }
 }

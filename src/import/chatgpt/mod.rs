@@ -10,15 +10,14 @@
 
 mod document;
 mod nodes;
+mod split;
 
 use std::cell::Cell;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::rc::Rc;
 
-use serde::de::DeserializeSeed;
-
-use self::document::{Conversations, Stop};
 use self::nodes::Builder;
+use self::split::{Cut, Splitter};
 use super::{ImportPhase, ImportProgress, ImportReport};
 use crate::error::{Error, Result};
 use crate::tree::ResponseTree;
@@ -129,7 +128,7 @@ pub fn import_chatgpt_reader<R: Read>(
         inner: reader,
         head: Rc::clone(&head),
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(counted));
+    let mut split = Splitter::new(counted);
     // Dropped on any error below, which deletes whatever was staged.
     let mut nodes = tree.staged_insert()?;
     let mut progress = ImportProgress {
@@ -138,8 +137,21 @@ pub fn import_chatgpt_reader<R: Read>(
         conversations: 0,
         nodes: 0,
     };
-    let mut stop = None;
-    let each = |index: usize, conversation: document::Conversation| {
+    for index in 0.. {
+        let piece = match split.next_piece() {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(Cut::Read(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
+            Err(Cut::Shape(message)) => return Err(bad(&head, &message)),
+            Err(Cut::Truncated(message)) => {
+                return Err(bad(&head, &format!("conversation {index}: {message}")));
+            }
+        };
+        let conversation: document::Conversation<'_> = serde_json::from_slice(piece.bytes)
+            .map_err(|e| {
+                let message = split::located(&e, &piece);
+                bad(&head, &format!("conversation {index}: {message}"))
+            })?;
         let built = Builder::new(&conversation)
             .map_err(|reason| bad(&head, &conversation_error(index, &conversation, &reason)))?;
         for node in built.build() {
@@ -149,22 +161,6 @@ pub fn import_chatgpt_reader<R: Read>(
         progress.nodes = nodes.len();
         progress.bytes = head.read.get();
         on_progress(&progress);
-        Ok::<(), Error>(())
-    };
-    let walk = Conversations {
-        each,
-        stop: &mut stop,
-    };
-    let parsed = walk
-        .deserialize(&mut deserializer)
-        .and_then(|_| deserializer.end());
-    match (stop, parsed) {
-        (Some(Stop::Refused(error)), _) => return Err(error),
-        (Some(Stop::Parse { index, message }), _) => {
-            return Err(bad(&head, &format!("conversation {index}: {message}")));
-        }
-        (None, Err(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
-        (None, Ok(())) => {}
     }
     progress.phase = ImportPhase::Writing;
     progress.bytes = head.read.get();
@@ -179,7 +175,11 @@ pub fn import_chatgpt_reader<R: Read>(
 
 /// What a conversation that parsed but does not hold together says wrong,
 /// naming it by position and (when it has one) id.
-fn conversation_error(index: usize, conversation: &document::Conversation, reason: &str) -> String {
+fn conversation_error(
+    index: usize,
+    conversation: &document::Conversation<'_>,
+    reason: &str,
+) -> String {
     match conversation.key() {
         Some(id) => format!("conversation {index} ({id:?}): {reason}"),
         None => format!("conversation {index}: {reason}"),
@@ -376,6 +376,72 @@ mod tests {
         let message = decode_error(&broken);
         assert!(message.starts_with("conversation 2: "), "{message}");
         assert!(message.contains("line 1 column"), "{message}");
+    }
+
+    /// Errors inside a conversation of a pretty-printed export name the
+    /// conversation and the line and column in the whole document, wherever
+    /// the reader's reads end.
+    #[test]
+    fn errors_name_document_lines_in_a_multi_line_export() {
+        let conversations: Vec<Value> = serde_json::from_str(&many(3, None)).unwrap();
+        let pretty = serde_json::to_string_pretty(&conversations).unwrap();
+        // The third conversation's title becomes a number: a type error.
+        let broken = pretty.replace(r#""title": "t2""#, r#""title": 22"#);
+        assert_ne!(broken, pretty);
+        let line = broken
+            .lines()
+            .position(|l| l.contains(r#""title": 22"#))
+            .unwrap()
+            + 1;
+        let column = broken.lines().nth(line - 1).unwrap().find("22").unwrap() + 2;
+        let message = decode_error(&broken);
+        assert_eq!(
+            message,
+            format!(
+                "conversation 2: invalid type: integer `22`, expected a string at line {line} column {column}"
+            )
+        );
+        // Read a few bytes at a time, the same.
+        struct Slow<'a>(&'a [u8]);
+        impl Read for Slow<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = 5.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let tree = ResponseTree::in_memory();
+        let err = import_chatgpt_reader(&tree, Slow(broken.as_bytes()), |_| {}).unwrap_err();
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            message
+        );
+        assert!(tree.is_empty());
+        // The unbroken pretty export imports all three.
+        assert_eq!(import_chatgpt(&tree, &pretty).unwrap().nodes, 3);
+    }
+
+    /// Strings with escapes are unescaped copies, the rest borrowed: both
+    /// read back as written, in ids, titles and texts alike.
+    #[test]
+    fn escaped_and_plain_strings_read_alike() {
+        let export = json!([{"title": "say \"hi\" \u{e9}", "conversation_id": "c\\1", "mapping": {
+            "u\n": entry(&msg("user", "line one\nline \"two\" ]}", 1.0), None, &["a"]),
+            "a": entry(&msg("assistant", "plain", 2.0), Some("u\n"), &[]),
+        }}])
+        .to_string();
+        assert!(export.contains(r#"\""#), "{export}");
+        let tree = ResponseTree::in_memory();
+        assert_eq!(import_chatgpt(&tree, &export).unwrap().nodes, 1);
+        let node = tree.get(&tree.roots()[0]).unwrap();
+        assert_eq!(
+            node.user_text().as_deref(),
+            Some("line one\nline \"two\" ]}")
+        );
+        assert_eq!(node.output_text, "plain");
+        assert_eq!(node.metadata["chatgpt.title"], "say \"hi\" \u{e9}");
+        assert_eq!(node.metadata["chatgpt.conversation"], "c\\1");
     }
 
     #[test]

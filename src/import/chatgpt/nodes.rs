@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::document::{Content, Conversation, Message};
+use super::document::{Content, Conversation, Message, Str};
 use crate::ids::NodeId;
 use crate::node::{Node, NodeStatus, Origin, Timestamp, message_item};
 
@@ -26,19 +26,20 @@ struct Kept<'a> {
 
 /// Turns one validated conversation into nodes.
 pub(super) struct Builder<'a> {
-    conversation: &'a Conversation,
+    conversation: &'a Conversation<'a>,
     kept: BTreeMap<&'a str, Kept<'a>>,
     roots: Vec<&'a str>,
 }
 
 impl<'a> Builder<'a> {
     /// Checks the mapping's links and picks out the messages that carry text.
-    pub(super) fn new(conversation: &'a Conversation) -> std::result::Result<Self, String> {
+    pub(super) fn new(conversation: &'a Conversation<'a>) -> std::result::Result<Self, String> {
         let mapping = &conversation.mapping;
         let mut roots = Vec::new();
         for (id, entry) in mapping {
-            match entry.parent.as_deref() {
-                None => roots.push(id.as_str()),
+            let id = id.as_str();
+            match entry.parent.as_ref().map(Str::as_str) {
+                None => roots.push(id),
                 Some(parent) if !mapping.contains_key(parent) => {
                     return Err(format!(
                         "message {id:?} names parent {parent:?}, which is not in the mapping"
@@ -47,15 +48,16 @@ impl<'a> Builder<'a> {
                 Some(_) => {}
             }
             for child in &entry.children {
+                let child = child.as_str();
                 let Some(child_entry) = mapping.get(child) else {
                     return Err(format!(
                         "message {id:?} lists child {child:?}, which is not in the mapping"
                     ));
                 };
-                if child_entry.parent.as_deref() != Some(id.as_str()) {
+                if child_entry.parent.as_ref().map(Str::as_str) != Some(id) {
                     return Err(format!(
                         "message {id:?} lists child {child:?}, whose parent is {:?}",
-                        child_entry.parent
+                        child_entry.parent.as_ref().map(Str::as_str)
                     ));
                 }
             }
@@ -70,7 +72,7 @@ impl<'a> Builder<'a> {
                 break;
             }
             if let Some(entry) = mapping.get(id) {
-                stack.extend(entry.children.iter().map(String::as_str));
+                stack.extend(entry.children.iter().map(Str::as_str));
             }
         }
         if reached != mapping.len() {
@@ -82,7 +84,10 @@ impl<'a> Builder<'a> {
         }
         let kept = mapping
             .iter()
-            .filter_map(|(id, entry)| Some((id.as_str(), kept(id, entry.message.as_ref()?)?)))
+            .filter_map(|(id, entry)| {
+                let id = id.as_str();
+                Some((id, kept(id, entry.message.as_ref()?)?))
+            })
             .collect();
         Ok(Self {
             conversation,
@@ -166,7 +171,7 @@ impl<'a> Builder<'a> {
         self.conversation
             .mapping
             .get(id)
-            .map(|e| e.children.iter().map(String::as_str).collect())
+            .map(|e| e.children.iter().map(Str::as_str).collect())
             .unwrap_or_default()
     }
 
@@ -224,7 +229,7 @@ impl<'a> Builder<'a> {
         if parent_node.is_none() {
             if let Some(title) = &self.conversation.title {
                 node.metadata
-                    .insert("chatgpt.title".to_owned(), title.clone());
+                    .insert("chatgpt.title".to_owned(), title.as_str().to_owned());
             }
         }
         nodes.push(node);
@@ -234,7 +239,7 @@ impl<'a> Builder<'a> {
 
 /// The message as a kept message, or `None` when it is skipped (no text, or a
 /// role other than user and assistant).
-fn kept<'a>(id: &'a str, message: &'a Message) -> Option<Kept<'a>> {
+fn kept<'a>(id: &'a str, message: &'a Message<'a>) -> Option<Kept<'a>> {
     let role = match message.author.role.as_str() {
         "user" => Role::User,
         "assistant" => Role::Assistant,
@@ -247,22 +252,33 @@ fn kept<'a>(id: &'a str, message: &'a Message) -> Option<Kept<'a>> {
     Some(Kept {
         role,
         text,
-        message_id: message.id.as_deref().unwrap_or(id),
+        message_id: message.id.as_ref().map_or(id, Str::as_str),
         created_at: message.create_time.and_then(timestamp),
-        model: message.metadata.text.clone(),
+        model: message
+            .metadata
+            .text
+            .as_ref()
+            .map(|m| m.as_str().to_owned()),
     })
 }
 
 /// The text of a message: its string parts (or parts with a `text` field) joined
 /// by newlines, else its `text` field (code and execution output).
-fn content_text(content: &Content) -> String {
+fn content_text(content: &Content<'_>) -> String {
     if let Some(parts) = &content.parts {
-        let texts: Vec<&str> = parts.iter().filter_map(|p| p.text.as_deref()).collect();
+        let texts: Vec<&str> = parts
+            .iter()
+            .filter_map(|p| p.text.as_ref().map(Str::as_str))
+            .collect();
         if !texts.is_empty() {
             return texts.join("\n");
         }
     }
-    content.text.clone().unwrap_or_default()
+    content
+        .text
+        .as_ref()
+        .map(|t| t.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 fn timestamp(seconds: f64) -> Option<Timestamp> {
