@@ -11,9 +11,12 @@
 //! 10 000 nodes). Ids are 53 bytes, like real `resp_…` ids, and each node holds one
 //! short question and answer. Each store is built with `Store::apply` in batches of
 //! 5 000 (`Durability::Buffered`, one flush at the end), which prints the bulk
-//! insert rate and the bytes on disk per node; then it is opened twice in fresh child processes: the first open replays the whole
-//! topology log (the store is new, so its log is complete) and writes the
-//! topology snapshot, the second reads the snapshot. Each child
+//! insert rate and the bytes on disk per node, and is kept under
+//! `target/bench-reopen/` for later runs (delete it to rebuild). Each run opens
+//! a copy of it twice in fresh child processes: the first open recovers sled's
+//! log of the build, replays the whole topology log (the store is new, so its
+//! log is complete) and writes the topology snapshot; the second reads the
+//! snapshot. Each child
 //! reads its resident memory from `/proc/self/statm` before and after; the growth
 //! divided by the node count is printed as bytes per node (it includes sled's page
 //! cache, capped at 64 MiB, and heap the allocator kept after the load's temporary
@@ -110,14 +113,11 @@ fn reopen(c: &mut Criterion) {
         for n in sizes() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("tree");
-            // Build and measure memory in fresh processes, so that neither the
-            // build's freed heap nor earlier iterations flatter the numbers.
-            child(&[
-                "build",
-                &path.to_string_lossy(),
-                &format!("{shape:?}"),
-                &n.to_string(),
-            ]);
+            // Build (once, cached) and measure memory in fresh processes, so
+            // that neither the build's freed heap nor earlier iterations
+            // flatter the numbers. Each run opens a copy of the store as the
+            // build left it, so the first open is always a first open.
+            copy_dir(&built(shape, n), &path);
             child(&["measure", &path.to_string_lossy(), &n.to_string()]);
             child(&["measure", &path.to_string_lossy(), &n.to_string()]);
 
@@ -149,6 +149,49 @@ fn reopen(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The store of `n` nodes of `shape` as its build left it (never opened
+/// since), built if missing. Kept under `target/bench-reopen/` between runs:
+/// building 10^6 nodes takes minutes, opening them a second. Delete the
+/// directory to rebuild (its name carries the schema the store was built
+/// with, so a new schema builds anew).
+fn built(shape: Shape, n: usize) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-reopen");
+    let path = dir.join(format!("schema{SCHEMA}-{shape:?}-{n}"));
+    let done = path.join("bench-complete");
+    if done.exists() {
+        eprintln!("reusing the store of {n} nodes at {}", path.display());
+        return path;
+    }
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&dir).unwrap();
+    child(&[
+        "build",
+        &path.to_string_lossy(),
+        &format!("{shape:?}"),
+        &n.to_string(),
+    ]);
+    std::fs::write(&done, b"").unwrap();
+    path
+}
+
+/// The sled schema version the cached stores were built with
+/// (`store::codec::SCHEMA_VERSION`, which is private).
+const SCHEMA: u32 = 4;
+
+/// Copies the store at `from` (files and the `blobs` directory) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "bench-complete" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// The topology snapshot files in the store at `path`.

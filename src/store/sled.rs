@@ -1149,8 +1149,8 @@ impl SledStore {
 
     /// Node `id`'s record, looked up in `index` (held by the caller, so no
     /// writer moves nodes meanwhile). `last` is the segment read last, kept
-    /// between calls that share the hold: a candidate segment equal to it is
-    /// not read again.
+    /// between calls that share the hold (never across holds): it is searched
+    /// first, and a candidate segment equal to it is not read again.
     fn read_node(
         &self,
         index: Option<&SegmentIndex>,
@@ -1158,6 +1158,23 @@ impl SledStore {
         last: &mut Option<(u32, sled::IVec)>,
     ) -> Result<Option<Node>> {
         let key = id.as_str().as_bytes();
+        // The segment read last, for the node before this one in a walk,
+        // usually holds this one too (a branch's nodes are written together),
+        // and is then the answer without an index lookup: while the caller
+        // holds the index, no writer moves a stored node (moves take it
+        // exclusively), and a committed node is in one segment only (a move
+        // drops the old copy in the same transaction).
+        if let Some((number, bytes)) = last.as_ref() {
+            match segment::find(bytes, id.as_str()) {
+                Ok(Some(body)) => {
+                    return codec::decode_body(body).map(Some).map_err(|reason| {
+                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
+                    });
+                }
+                Ok(None) => {}
+                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+            }
+        }
         let candidates = index.map(|i| i.candidates(id.as_str()));
         for number in candidates.into_iter().flatten() {
             if last.as_ref().is_none_or(|(cached, _)| *cached != number) {
@@ -1820,5 +1837,44 @@ mod tests {
         }
         assert_eq!(store.node(&id(10)).unwrap(), Some(replaced));
         assert_eq!(store.node(&id(20)).unwrap(), None);
+    }
+
+    /// `for_each_node` looks a node up in the segment it read last before
+    /// asking the index: a node moved out of that segment must be read from
+    /// where it went, and a removed one must not be found at all.
+    #[test]
+    fn a_walk_reads_moved_nodes_from_their_new_segment() {
+        let store = SledStore::temporary().unwrap();
+        store
+            .apply((0..10).map(|i| Op::PutNode(Box::new(node(i)))).collect())
+            .unwrap();
+        let mut replaced = node(4);
+        replaced.output_text = "answer 4, again".into();
+        store
+            .apply(
+                [
+                    Op::PutNode(Box::new(replaced.clone())),
+                    Op::RemoveNode(id(9)),
+                ]
+                .into_iter()
+                .collect(),
+            )
+            .unwrap();
+        let ids: Vec<NodeId> = (0..10).map(id).collect();
+        let mut seen = Vec::new();
+        store
+            .for_each_node(&ids, &mut |asked, found| {
+                seen.push((asked.clone(), found.cloned()));
+                Ok(())
+            })
+            .unwrap();
+        let want: Vec<(NodeId, Option<Node>)> = (0..10)
+            .map(|i| match i {
+                4 => (id(4), Some(replaced.clone())),
+                9 => (id(9), None),
+                i => (id(i), Some(node(i))),
+            })
+            .collect();
+        assert_eq!(seen, want);
     }
 }
