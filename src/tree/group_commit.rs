@@ -20,9 +20,21 @@
 //! ([`Queue::lead`]); the task itself just awaits its slot. Without this a
 //! fan-out of 1 024 children parked up to 512 blocking-pool threads on one
 //! condition variable, and every finished group woke them all.
+//!
+//! **The gathering window.** Every group costs the store a fixed amount of
+//! work on top of its writers' records (on sled: the commit counter, the
+//! topology log entry, the segment, and one search-index list per distinct
+//! term of the group, whose words siblings share), so fewer, larger groups
+//! cost less CPU per node. The engine tells the queue how many of its
+//! requests are under way and may still write ([`Queue::writer_started`]);
+//! while fewer writes are queued than that, the async leader waits up to
+//! [`DEFAULT_GATHER_WINDOW`] (per group, settable with
+//! `ResponseTree::set_group_window`) for more before it commits. A lone
+//! request never waits: it is the only writer and its write is queued.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, TreeViolation};
 use crate::ids::NodeId;
@@ -40,19 +52,55 @@ pub(super) struct Write {
     pub(super) settled: Vec<AttemptId>,
 }
 
+/// How long, by default, an async group leader waits for more writes while
+/// requests that will write are under way (see the module doc). Measured in
+/// `benches/fanout.rs` (`durable`, docs/benchmarks.md section 2b): long
+/// enough to gather the children whose responses arrive while one group is
+/// written, short next to a request (≥ 50 ms even against the emulator).
+pub(crate) const DEFAULT_GATHER_WINDOW: Duration = Duration::from_millis(2);
+
+/// No group waits to grow beyond this many writes: the fixed cost of a group
+/// is then spread thin already.
+const GATHER_ENOUGH: usize = 256;
+
 /// The queue of writers waiting for a group.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<State>,
     /// Signalled whenever a group finishes.
     finished: Condvar,
+    /// Signalled, while a leader gathers, when a write arrives or a writer
+    /// leaves.
+    arrived: Condvar,
 }
 
-#[derive(Debug, Default)]
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                leading: false,
+                writers: 0,
+                gathering: false,
+                window: DEFAULT_GATHER_WINDOW,
+            }),
+            finished: Condvar::new(),
+            arrived: Condvar::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
 struct State {
     pending: Vec<Arc<Slot>>,
     /// Whether a leader is committing a group right now.
     leading: bool,
+    /// Requests under way that may still write (see `Queue::writer_started`).
+    writers: usize,
+    /// Whether a leader is waiting for more writes (so arrivals signal it).
+    gathering: bool,
+    /// How long a leader may wait for more writes, per group.
+    window: Duration,
 }
 
 /// A queued write and, once its group is done, its outcome.
@@ -134,8 +182,34 @@ impl Queue {
     /// Queues `write` for an async writer, which then awaits [`Queue::wait`].
     pub(super) fn enqueue(&self, write: Write) -> Arc<Slot> {
         let slot = Slot::new(write);
-        self.lock().pending.push(Arc::clone(&slot));
+        let mut state = self.lock();
+        state.pending.push(Arc::clone(&slot));
+        if state.gathering {
+            self.arrived.notify_one();
+        }
         slot
+    }
+
+    /// Counts one more request under way that will write through this queue
+    /// (its response id, its commit), until [`Queue::writer_finished`]: while
+    /// such requests have nothing queued, a leader waits for them a little.
+    pub(super) fn writer_started(&self) {
+        self.lock().writers += 1;
+    }
+
+    /// The request counted by [`Queue::writer_started`] will not write again.
+    pub(super) fn writer_finished(&self) {
+        let mut state = self.lock();
+        state.writers = state.writers.saturating_sub(1);
+        if state.gathering {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// Sets how long a leader may wait for more writes per group
+    /// (`Duration::ZERO`: never).
+    pub(super) fn set_window(&self, window: Duration) {
+        self.lock().window = window;
     }
 
     /// Waits for `slot`'s outcome without holding a thread. Whenever nobody
@@ -177,13 +251,38 @@ impl Queue {
     pub(super) fn lead(&self, tree: &impl Committer) {
         let _leadership = Leadership { queue: self };
         loop {
-            let group = std::mem::take(&mut self.lock().pending);
+            let group = std::mem::take(&mut self.gather(self.lock()).pending);
             if group.is_empty() {
                 return;
             }
             commit_group(tree, &group);
             self.finished_group();
         }
+    }
+
+    /// Waits, up to the window, while requests under way have fewer writes
+    /// queued than there are such requests: their writes would otherwise
+    /// each make a group of their own. Returns at once if nothing is queued
+    /// (there is no group to grow) or nobody else is under way.
+    fn gather<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if state.pending.is_empty() || state.window.is_zero() {
+            return state;
+        }
+        let deadline = Instant::now() + state.window;
+        while state.pending.len() < state.writers.min(GATHER_ENOUGH) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state.gathering = true;
+            state = self
+                .arrived
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.gathering = false;
+        state
     }
 
     /// Wakes the blocking writers after a group's outcomes were set. Taking
