@@ -339,10 +339,11 @@ impl ResponseTree {
 
     /// Sets how long a group commit may wait for more writers before it
     /// writes, while requests of an engine over this tree are under way
-    /// (default 2 ms; `Duration::ZERO` never waits). Each group costs the
-    /// store a fixed amount of work besides its nodes, so gathering the
-    /// children of a fan-out that finish close together into fewer groups
-    /// saves CPU; a request that is alone never waits. Only async writers
+    /// (default `Duration::ZERO`: never waits). Each group costs the store a
+    /// fixed amount of work besides its nodes, so gathering the children of
+    /// a fan-out that finish close together into fewer groups can save CPU;
+    /// a request that is alone never waits. Off by default because that
+    /// saving has not been shown yet (docs/benchmarks.md section 2b). Only async writers
     /// (the engine's) on a store that blocks (sled, PostgreSQL) gather; the
     /// blocking methods commit at once.
     pub fn set_group_window(&self, window: std::time::Duration) {
