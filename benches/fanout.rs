@@ -239,13 +239,13 @@ fn durable(c: &mut Criterion) {
     let memory = support::engine(&emulator, ResponseTree::in_memory(), 1024);
     let memory_root = rt.block_on(memory.respond(None, "root")).unwrap().id;
     let dir = tempfile::tempdir().unwrap();
-    let plain = durable_variant(
+    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None);
+    let gather = durable_variant(
         &rt,
         &emulator,
-        &dir.path().join("plain"),
-        Some(Duration::ZERO),
+        &dir.path().join("gather"),
+        Some(GATHER_WINDOW),
     );
-    let gather = durable_variant(&rt, &emulator, &dir.path().join("tree"), None);
 
     let mut group = c.benchmark_group("durable");
     group.sample_size(10);
