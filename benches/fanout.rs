@@ -13,11 +13,15 @@
 //! 2. `overhead/{engine,raw}`: one response at a time against an emulator without
 //!    latency, so the engine's own work (planning, journaling, committing to the
 //!    in-memory tree) is compared with a whole in-process round trip.
-//! 3. `durable/{memory,sled}/N`: `Engine::fan_out` of N = 64, 256, 1024 children
-//!    at L = 50 ms into an in-memory tree and into a sled tree with the default
-//!    `Durability::Flush`, in alternating rounds. The printed figure is the
-//!    ratio of the medians (sled / memory) and the nodes committed per sled
-//!    fsync: what the group commit saves.
+//! 3. `durable/{memory,sled,sled-gather}/N`: `Engine::fan_out` of N = 64, 256,
+//!    1024 children at L = 50 ms into an in-memory tree and into two sled trees
+//!    with the default `Durability::Flush` — one as the library makes it
+//!    (`sled`: the group commit never waits for more writers) and one with a
+//!    2 ms gathering window (`sled-gather`, `ResponseTree::set_group_window`)
+//!    — in alternating rounds. Printed: the medians,
+//!    their ratios to memory, the process CPU per fan-out of each variant and
+//!    its ratio to memory (the figure to trust on a loaded machine), and the
+//!    nodes committed per sled fsync.
 //!
 //! The printed ratios use medians over the iterations of this run.
 
@@ -190,20 +194,58 @@ async fn raw_fan_out(client: &Client, root_id: &str, n: usize) {
 
 const DURABLE_LATENCY: Duration = Duration::from_millis(50);
 const DURABLE_FAN: [usize; 3] = [64, 256, 1024];
+/// The gathering window the `sled-gather` variant sets.
+const GATHER_WINDOW: Duration = Duration::from_millis(2);
 
+/// One durable variant of the comparison: a sled tree and its store handle.
+struct Durable {
+    engine: Engine,
+    root: resptree::NodeId,
+    /// A second handle on the store, to read its flush counter.
+    store: Arc<resptree::store::SledStore>,
+}
+
+/// A sled tree in `dir` whose group commit gathers for `window` (`None`: the
+/// default), with a root.
+fn durable_variant(
+    rt: &tokio::runtime::Runtime,
+    emulator: &Emulator,
+    dir: &std::path::Path,
+    window: Option<Duration>,
+) -> Durable {
+    let store = Arc::new(resptree::store::SledStore::open(dir).unwrap());
+    let tree = ResponseTree::with_store(shared_store::Shared(Arc::clone(&store))).unwrap();
+    if let Some(window) = window {
+        tree.set_group_window(window);
+    }
+    let engine = support::engine(emulator, tree, 1024);
+    let root = rt.block_on(engine.respond(None, "root")).unwrap().id;
+    Durable {
+        engine,
+        root,
+        store,
+    }
+}
+
+/// `durable/{memory,sled,sled-gather}/N`: see the module doc. `sled` is a
+/// sled tree as the library makes it (its group commit never waits for more
+/// writers); `sled-gather` sets a gathering window of [`GATHER_WINDOW`].
+/// Run one size at a time with a filter, e.g. `-- durable/.*/256`.
 fn durable(c: &mut Criterion) {
     let rt = support::runtime();
     let emulator = rt
         .block_on(Emulator::builder().latency(DURABLE_LATENCY).spawn())
         .unwrap();
     let memory = support::engine(&emulator, ResponseTree::in_memory(), 1024);
-    let dir = tempfile::tempdir().unwrap();
-    // The bench keeps a second handle on the store to read its flush counter.
-    let sled = Arc::new(resptree::store::SledStore::open(dir.path().join("tree")).unwrap());
-    let sled_tree = ResponseTree::with_store(shared_store::Shared(Arc::clone(&sled))).unwrap();
-    let durable = support::engine(&emulator, sled_tree, 1024);
     let memory_root = rt.block_on(memory.respond(None, "root")).unwrap().id;
-    let durable_root = rt.block_on(durable.respond(None, "root")).unwrap().id;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None);
+    let gather = durable_variant(
+        &rt,
+        &emulator,
+        &dir.path().join("gather"),
+        Some(GATHER_WINDOW),
+    );
 
     let mut group = c.benchmark_group("durable");
     group.sample_size(10);
@@ -212,24 +254,25 @@ fn durable(c: &mut Criterion) {
     let mut rows = Vec::new();
     let load_before = load_average();
     for n in DURABLE_FAN {
-        let memory_times = Mutex::new(Vec::new());
-        let sled_times = Mutex::new(Vec::new());
+        let variants: [(&str, &Engine, &resptree::NodeId, Option<&Durable>); 3] = [
+            ("memory", &memory, &memory_root, None),
+            ("sled", &plain.engine, &plain.root, Some(&plain)),
+            ("sled-gather", &gather.engine, &gather.root, Some(&gather)),
+        ];
+        let times: [Mutex<Vec<Duration>>; 3] = Default::default();
         // Process CPU time (every thread: engine, client and emulator) spent
         // in each variant's fan-outs, with how many fan-outs it covers.
-        let mut cpu = [(Duration::ZERO, 0usize); 2];
-        let (nodes_before, flushes_before) = (durable.tree().len(), sled.flushes());
-        // Alternate the two so background load on this shared machine hits
-        // both sides alike.
+        let mut cpu = [(Duration::ZERO, 0usize); 3];
+        // Nodes and flushes of each sled variant over this size's rounds.
+        let mut fsyncs = [(0usize, 0u64); 3];
+        // Alternate the variants so background load on this shared machine
+        // hits them alike.
         for round in 0..pick(3, 1) {
-            for (k, (name, engine, root, times)) in [
-                ("memory", &memory, &memory_root, &memory_times),
-                ("sled", &durable, &durable_root, &sled_times),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+            for (k, (name, engine, root, durable)) in variants.iter().enumerate() {
+                let times = &times[k];
                 let (cpu_before, runs_before) = (cpu_time(), times.lock().unwrap().len());
-                group.bench_function(BenchmarkId::new(name, format!("{n}/{round}")), |b| {
+                let before = durable.map(|d| (d.engine.tree().len(), d.store.flushes()));
+                group.bench_function(BenchmarkId::new(*name, format!("{n}/{round}")), |b| {
                     b.to_async(&rt).iter_custom(|iters| {
                         timed(iters, times, || async {
                             let children = engine.fan_out(Some(root), "again", n).await.unwrap();
@@ -239,55 +282,67 @@ fn durable(c: &mut Criterion) {
                 });
                 cpu[k].0 += cpu_time().saturating_sub(cpu_before);
                 cpu[k].1 += times.lock().unwrap().len() - runs_before;
+                if let (Some(d), Some((nodes, flushes))) = (durable, before) {
+                    fsyncs[k].0 += d.engine.tree().len() - nodes;
+                    fsyncs[k].1 += d.store.flushes() - flushes;
+                }
             }
             emulator.clear_requests();
         }
-        // Nodes, not sled batches: one group commit is one batch.
-        let nodes = durable.tree().len() - nodes_before;
-        let flushes = (sled.flushes() - flushes_before).max(1);
         let per_run =
             |(total, runs): (Duration, usize)| total / u32::try_from(runs.max(1)).unwrap();
+        let medians: Vec<Duration> = times
+            .into_iter()
+            .map(|t| median(t.into_inner().unwrap()))
+            .collect();
         rows.push((
             n,
-            median(memory_times.into_inner().unwrap()),
-            median(sled_times.into_inner().unwrap()),
-            nodes as f64 / flushes as f64,
-            per_run(cpu[0]),
-            per_run(cpu[1]),
+            medians,
+            cpu.map(per_run),
+            fsyncs.map(|(nodes, flushes)| nodes as f64 / flushes.max(1) as f64),
         ));
     }
     group.finish();
 
     eprintln!(
         "
-durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds; load average {load_before} before, {} after)",
+durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds; load average {load_before} before, {} after)
+wall ms and CPU ms per fan-out (CPU: the whole process, from /proc/self/stat); ratios to memory",
         load_average()
     );
     eprintln!(
-        "{:>5} | {:>10} {:>7} | {:>10} {:>7} | {:>13} | {:>17} | {:>13} {:>13} {:>9}",
+        "{:>5} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>12} {:>12}",
         "N",
-        "memory ms",
-        "/ L",
-        "sled ms",
-        "/ L",
-        "sled / memory",
-        "nodes per fsync",
-        "memory CPU ms",
-        "sled CPU ms",
-        "CPU ratio"
+        "memory",
+        "sled",
+        "gather",
+        "sled/m",
+        "gather/m",
+        "CPU mem",
+        "CPU sled",
+        "CPU gather",
+        "CPU sled/m",
+        "CPU gath/m",
+        "nodes/fsync sled",
+        "gather"
     );
-    let l = DURABLE_LATENCY.as_secs_f64();
-    for (n, memory, sled, per_fsync, memory_cpu, sled_cpu) in rows {
+    for (n, wall, cpu, per_fsync) in rows {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         eprintln!(
-            "{n:>5} | {:>10.1} {:>7.2} | {:>10.1} {:>7.2} | {:>13.2} | {per_fsync:>17.1} | {:>13.1} {:>13.1} {:>9.2}",
-            memory.as_secs_f64() * 1e3,
-            memory.as_secs_f64() / l,
-            sled.as_secs_f64() * 1e3,
-            sled.as_secs_f64() / l,
-            sled.as_secs_f64() / memory.as_secs_f64(),
-            memory_cpu.as_secs_f64() * 1e3,
-            sled_cpu.as_secs_f64() * 1e3,
-            sled_cpu.as_secs_f64() / memory_cpu.as_secs_f64().max(1e-9),
+            "{n:>5} | {:>9.1} {:>9.1} {:>9.1} | {:>9.2} {:>9.2} | {:>9.1} {:>9.1} {:>9.1} | {:>9.2} {:>9.2} | {:>12.1} {:>12.1}",
+            ms(wall[0]),
+            ms(wall[1]),
+            ms(wall[2]),
+            ratio(wall[1], wall[0]),
+            ratio(wall[2], wall[0]),
+            ms(cpu[0]),
+            ms(cpu[1]),
+            ms(cpu[2]),
+            ratio(cpu[1], cpu[0]),
+            ratio(cpu[2], cpu[0]),
+            per_fsync[1],
+            per_fsync[2],
         );
     }
 }

@@ -126,6 +126,9 @@ impl Engine {
         _in_flight: InFlight,
     ) -> Result<Vec<Node>> {
         let _permit = self.permit().await?;
+        // Until this request's last write, a group commit may wait a moment
+        // for it to share a group with its siblings (see `group_commit`).
+        let _writer = self.inner.tree.expect_writer();
         let group = call.choices().map(|_| NodeId::local());
         let seen = Journaled::new(&attempt);
         let sent = self.send(&mut plan, &call, &seen);

@@ -20,9 +20,21 @@
 //! ([`Queue::lead`]); the task itself just awaits its slot. Without this a
 //! fan-out of 1 024 children parked up to 512 blocking-pool threads on one
 //! condition variable, and every finished group woke them all.
+//!
+//! **The gathering window.** Every group costs the store a fixed amount of
+//! work on top of its writers' records (on sled: the commit counter, the
+//! topology log entry, the segment, and one search-index list per distinct
+//! term of the group, whose words siblings share), so fewer, larger groups
+//! cost less CPU per node. The engine tells the queue how many of its
+//! requests are under way and may still write ([`Queue::writer_started`]);
+//! while fewer writes are queued than that, the async leader waits up to the
+//! window set with `ResponseTree::set_group_window` (per group; none by
+//! default, [`DEFAULT_GATHER_WINDOW`]) for more before it commits. A lone
+//! request never waits: it is the only writer and its write is queued.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, TreeViolation};
 use crate::ids::NodeId;
@@ -40,19 +52,56 @@ pub(super) struct Write {
     pub(super) settled: Vec<AttemptId>,
 }
 
+/// How long, by default, an async group leader waits for more writes while
+/// requests that will write are under way (see the module doc): not at all.
+/// `benches/fanout.rs` (`durable`, docs/benchmarks.md section 2b) compares a
+/// 2 ms window with none; on the loaded machine it was measured on, the
+/// window made groups larger but did not lower the CPU per node, so it is
+/// not on unless a caller sets it.
+pub(crate) const DEFAULT_GATHER_WINDOW: Duration = Duration::ZERO;
+
+/// No group waits to grow beyond this many writes: the fixed cost of a group
+/// is then spread thin already.
+const GATHER_ENOUGH: usize = 256;
+
 /// The queue of writers waiting for a group.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<State>,
     /// Signalled whenever a group finishes.
     finished: Condvar,
+    /// Signalled, while a leader gathers, when a write arrives or a writer
+    /// leaves.
+    arrived: Condvar,
 }
 
-#[derive(Debug, Default)]
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                leading: false,
+                writers: 0,
+                gathering: false,
+                window: DEFAULT_GATHER_WINDOW,
+            }),
+            finished: Condvar::new(),
+            arrived: Condvar::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
 struct State {
     pending: Vec<Arc<Slot>>,
     /// Whether a leader is committing a group right now.
     leading: bool,
+    /// Requests under way that may still write (see `Queue::writer_started`).
+    writers: usize,
+    /// Whether a leader is waiting for more writes (so arrivals signal it).
+    gathering: bool,
+    /// How long a leader may wait for more writes, per group.
+    window: Duration,
 }
 
 /// A queued write and, once its group is done, its outcome.
@@ -134,8 +183,34 @@ impl Queue {
     /// Queues `write` for an async writer, which then awaits [`Queue::wait`].
     pub(super) fn enqueue(&self, write: Write) -> Arc<Slot> {
         let slot = Slot::new(write);
-        self.lock().pending.push(Arc::clone(&slot));
+        let mut state = self.lock();
+        state.pending.push(Arc::clone(&slot));
+        if state.gathering {
+            self.arrived.notify_one();
+        }
         slot
+    }
+
+    /// Counts one more request under way that will write through this queue
+    /// (its response id, its commit), until [`Queue::writer_finished`]: while
+    /// such requests have nothing queued, a leader waits for them a little.
+    pub(super) fn writer_started(&self) {
+        self.lock().writers += 1;
+    }
+
+    /// The request counted by [`Queue::writer_started`] will not write again.
+    pub(super) fn writer_finished(&self) {
+        let mut state = self.lock();
+        state.writers = state.writers.saturating_sub(1);
+        if state.gathering {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// Sets how long a leader may wait for more writes per group
+    /// (`Duration::ZERO`: never).
+    pub(super) fn set_window(&self, window: Duration) {
+        self.lock().window = window;
     }
 
     /// Waits for `slot`'s outcome without holding a thread. Whenever nobody
@@ -177,13 +252,38 @@ impl Queue {
     pub(super) fn lead(&self, tree: &impl Committer) {
         let _leadership = Leadership { queue: self };
         loop {
-            let group = std::mem::take(&mut self.lock().pending);
+            let group = std::mem::take(&mut self.gather(self.lock()).pending);
             if group.is_empty() {
                 return;
             }
             commit_group(tree, &group);
             self.finished_group();
         }
+    }
+
+    /// Waits, up to the window, while requests under way have fewer writes
+    /// queued than there are such requests: their writes would otherwise
+    /// each make a group of their own. Returns at once if nothing is queued
+    /// (there is no group to grow) or nobody else is under way.
+    fn gather<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if state.pending.is_empty() || state.window.is_zero() {
+            return state;
+        }
+        let deadline = Instant::now() + state.window;
+        while state.pending.len() < state.writers.min(GATHER_ENOUGH) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state.gathering = true;
+            state = self
+                .arrived
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.gathering = false;
+        state
     }
 
     /// Wakes the blocking writers after a group's outcomes were set. Taking
@@ -682,6 +782,56 @@ mod tests {
         assert_eq!(*lock(&store.writes), vec![1, LATE]);
         assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
         assert_eq!(tree.children(&root_id).unwrap().len(), LATE);
+    }
+
+    /// Waits (off the async workers) until a leader is gathering writes.
+    async fn until_gathering(tree: &Arc<ResponseTree>, pending: usize) {
+        let tree = Arc::clone(tree);
+        tokio::task::spawn_blocking(move || {
+            wait_until("the leader gathers", || {
+                let state = tree.writes.lock();
+                state.gathering && state.pending.len() == pending
+            });
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_async_leader_gathers_the_writes_of_requests_under_way() {
+        let store = Arc::new(TestStore::default());
+        let tree = Arc::new(ResponseTree::with_store(Arc::clone(&store)).unwrap());
+        // So long that only the writers themselves can end a wait.
+        tree.set_group_window(Duration::from_secs(3600));
+        // A lone request does not wait: its write is the only one to come.
+        let lone = tree.expect_writer();
+        let root = Node::new(NodeId::local(), None);
+        let root_id = root.id.clone();
+        tree.commit_async(vec![root], &[]).await.unwrap();
+        drop(lone);
+        // Three requests under way: the first write waits for the others.
+        let mut writers: Vec<_> = (0..3).map(|_| tree.expect_writer()).collect();
+        let commit = |tree: &Arc<ResponseTree>| {
+            let tree = Arc::clone(tree);
+            let child = Node::new(NodeId::local(), Some(root_id.clone()));
+            tokio::spawn(async move { tree.commit_async(vec![child], &[]).await })
+        };
+        let first = commit(&tree);
+        until_gathering(&tree, 1).await;
+        let second = commit(&tree);
+        until_gathering(&tree, 2).await;
+        assert_eq!(
+            *lock(&store.writes),
+            vec![1],
+            "nothing written while gathering"
+        );
+        // The third request ends without writing: the two queued go together.
+        drop(writers.pop());
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(*lock(&store.writes), vec![1, 2]);
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+        assert_eq!(tree.children(&root_id).unwrap().len(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
