@@ -481,10 +481,32 @@ fn delete_session(session: &str) {
         "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     if stream.write_all(request.as_bytes()).is_ok() {
-        // Waits for the reply: the driver answers once Chromium has quit.
+        // Waits for the reply: the driver answers once Chromium has quit. It
+        // keeps the connection open despite `Connection: close`, so reading to
+        // the end would wait out the read timeout: stop at the whole reply.
         let mut reply = Vec::new();
-        let _ = stream.read_to_end(&mut reply);
+        let mut buf = [0_u8; 1024];
+        while !whole_reply(&reply) {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            }
+        }
     }
+}
+
+/// Whether `reply` holds an HTTP reply's head and its `Content-Length` body.
+fn whole_reply(reply: &[u8]) -> bool {
+    let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    reply.len() >= end + 4 + length
 }
 
 /// A `file://` URL for a local path.
