@@ -326,12 +326,7 @@ impl ResponseTree {
     ///
     /// Store errors while reading bodies or annotations.
     pub fn tree_cost(&self, prices: &PriceTable) -> Result<TreeCost> {
-        let order: Vec<NodeId> = self
-            .graph()
-            .preorder(None)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        let order = self.graph().preorder_ids()?;
         let mut ledger = Ledger::new(self, prices)?;
         let mut total = Cost::default();
         // Pre-order: a parent's path cost is known before its children's.

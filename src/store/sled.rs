@@ -1165,14 +1165,8 @@ impl SledStore {
         // exclusively), and a committed node is in one segment only (a move
         // drops the old copy in the same transaction).
         if let Some((number, bytes)) = last.as_ref() {
-            match segment::find(bytes, id.as_str()) {
-                Ok(Some(body)) => {
-                    return codec::decode_body(body).map(Some).map_err(|reason| {
-                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
-                    });
-                }
-                Ok(None) => {}
-                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+            if let Some(node) = node_in_segment(*number, bytes, id)? {
+                return Ok(Some(node));
             }
         }
         let candidates = index.map(|i| i.candidates(id.as_str()));
@@ -1187,14 +1181,8 @@ impl SledStore {
             let Some((_, bytes)) = last.as_ref().filter(|(cached, _)| *cached == number) else {
                 continue;
             };
-            match segment::find(bytes, id.as_str()) {
-                Ok(Some(body)) => {
-                    return codec::decode_body(body).map(Some).map_err(|reason| {
-                        corrupt("bodies", key, format!("{reason} (in segment {number})"))
-                    });
-                }
-                Ok(None) => {}
-                Err(reason) => return Err(Error::corrupt(format!("segments/{number}"), reason)),
+            if let Some(node) = node_in_segment(number, bytes, id)? {
+                return Ok(Some(node));
             }
         }
         if !self.own_records.load(std::sync::atomic::Ordering::Acquire) {
@@ -1433,6 +1421,21 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) -> usize {
         }
     }
     appended
+}
+
+/// Node `id` from segment `number`'s bytes, if the segment holds it.
+fn node_in_segment(number: u32, bytes: &[u8], id: &NodeId) -> Result<Option<Node>> {
+    match segment::find(bytes, id.as_str()) {
+        Ok(Some(body)) => codec::decode_body(body).map(Some).map_err(|reason| {
+            corrupt(
+                "bodies",
+                id.as_str().as_bytes(),
+                format!("{reason} (in segment {number})"),
+            )
+        }),
+        Ok(None) => Ok(None),
+        Err(reason) => Err(Error::corrupt(format!("segments/{number}"), reason)),
+    }
 }
 
 /// Takes a write transaction's commit number and records it: the commit

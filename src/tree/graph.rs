@@ -708,6 +708,12 @@ impl Graph {
         Ok(out)
     }
 
+    /// The ids of [`Graph::preorder`] over the whole forest, without depths:
+    /// an order in which every parent comes before its children.
+    pub(crate) fn preorder_ids(&self) -> Result<Vec<NodeId>> {
+        Ok(self.preorder(None)?.into_iter().map(|(id, _)| id).collect())
+    }
+
     /// `id` and every node below it, breadth first: `id` first, then its children,
     /// then its grandchildren, each level in child order.
     ///

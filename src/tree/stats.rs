@@ -180,12 +180,7 @@ impl ResponseTree {
     pub fn stats(&self) -> Result<TreeStats> {
         // Parents come before their children in a pre-order walk, so each node's
         // path total is its parent's plus its own.
-        let order: Vec<NodeId> = self
-            .graph()
-            .preorder(None)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        let order = self.graph().preorder_ids()?;
         let mut path_tokens: HashMap<NodeId, UsageTotals> = HashMap::with_capacity(order.len());
         let mut depths: HashMap<NodeId, usize> = HashMap::with_capacity(order.len());
         let mut whole = Tally::default();
