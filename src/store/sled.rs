@@ -1787,18 +1787,24 @@ mod tests {
         // And in bulk, in any order, with a missing id among them.
         let mut ids: Vec<NodeId> = (0..100).rev().map(id).collect();
         ids.insert(50, id(1000));
-        let mut seen = Vec::new();
-        store
-            .for_each_node(&ids, &mut |asked, found| {
-                seen.push((asked.clone(), found.cloned()));
-                Ok(())
-            })
-            .unwrap();
+        let seen = walk(&store, &ids);
         let expected: Vec<(NodeId, Option<Node>)> = ids
             .iter()
             .map(|asked| (asked.clone(), (asked != &id(1000)).then(|| node_of(asked))))
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    /// What `for_each_node` hands out for `ids`, in order.
+    fn walk(store: &SledStore, ids: &[NodeId]) -> Vec<(NodeId, Option<Node>)> {
+        let mut seen = Vec::new();
+        store
+            .for_each_node(ids, &mut |asked, found| {
+                seen.push((asked.clone(), found.cloned()));
+                Ok(())
+            })
+            .unwrap();
+        seen
     }
 
     /// The node `node(i)` whose id is `asked`.
@@ -1864,13 +1870,7 @@ mod tests {
             )
             .unwrap();
         let ids: Vec<NodeId> = (0..10).map(id).collect();
-        let mut seen = Vec::new();
-        store
-            .for_each_node(&ids, &mut |asked, found| {
-                seen.push((asked.clone(), found.cloned()));
-                Ok(())
-            })
-            .unwrap();
+        let seen = walk(&store, &ids);
         let want: Vec<(NodeId, Option<Node>)> = (0..10)
             .map(|i| match i {
                 4 => (id(4), Some(replaced.clone())),

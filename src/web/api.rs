@@ -374,15 +374,11 @@ async fn usage(State(state): State<WebState>, Path(id): Path<String>) -> ApiResu
             let mut totals = tree.usage_and_costs(&lists, &prices)?.into_iter();
             let node = tree.get(&id)?.usage;
             let node_cost = totals.next().map(|(_, cost)| cost);
-            let (path_total, path_cost) = match bounded(&path).then(|| totals.next()).flatten() {
-                Some((usage, cost)) => (Some(usage), Some(cost)),
-                None => (None, None),
-            };
-            let (subtree, subtree_cost) =
-                match bounded(&descendants).then(|| totals.next()).flatten() {
-                    Some((usage, cost)) => (Some(usage), Some(cost)),
-                    None => (None, None),
-                };
+            let (path_total, path_cost) = bounded(&path).then(|| totals.next()).flatten().unzip();
+            let (subtree, subtree_cost) = bounded(&descendants)
+                .then(|| totals.next())
+                .flatten()
+                .unzip();
             Ok(Json(json!({
                 "node": node,
                 "path": path_total,
