@@ -7,15 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::Loaded;
-
 /// The target of every event of the stores.
 const TARGET: &str = "resptree::store";
 
 /// Logs a load (a reopen): how much it found, how many records it could not
 /// read and how long it took. INFO even with problems: the caller gets those
 /// (`ResponseTree::load_problems`) and decides how loudly to report them.
-pub(super) fn loaded(store: &'static str, loaded: &Loaded, started: Instant) {
+/// The durable stores only: the memory store has nothing to load.
+#[cfg(any(feature = "sled", feature = "postgres"))]
+pub(super) fn loaded(store: &'static str, loaded: &super::Loaded, started: Instant) {
     tracing::info!(
         target: TARGET,
         store,
@@ -41,11 +41,14 @@ pub(super) fn committed(store: &'static str, ops: usize, seq: Option<u64>, start
     );
 }
 
-/// Logs an explicit flush (`Store::flush`) and how long it took.
+/// Logs an explicit flush (`Store::flush`) and how long it took. sled only:
+/// the memory store has nothing to flush and PostgreSQL commits durably.
+#[cfg(feature = "sled")]
 pub(super) fn flushed(store: &'static str, seq: Option<u64>, duration: Duration) {
     tracing::debug!(target: TARGET, store, seq, duration_us = micros(duration), "flush");
 }
 
+#[cfg(any(feature = "sled", feature = "postgres"))]
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
