@@ -7,7 +7,9 @@ use serde_json::Value;
 use crate::node::Node;
 
 use super::Field;
-use super::tokens::{self, tokens};
+use super::tokens;
+#[cfg(test)]
+use super::tokens::tokens;
 
 /// Keys whose string values are text a person would search for: message
 /// text (`text`, or `content` when it is a plain string), function call
@@ -79,18 +81,35 @@ fn collect<'a>(value: &'a Value, text_position: bool, out: &mut Vec<&'a str>) {
 
 /// The index entries of `node`: each distinct term of its text with how often
 /// it occurs, plus its model's term ([`model_term`]) once. Sorted by term.
+///
+/// The same terms as tokenising each of [`segments`]' texts, computed without
+/// building them: every stored node goes through here when the index is
+/// written, so the strings are tokenised where they lie (a segment's parts
+/// are joined by a newline, which separates tokens anyway) and only each
+/// distinct term is allocated.
 pub(crate) fn index_terms(node: &Node) -> Vec<(String, u32)> {
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    for segment in segments(node) {
-        for token in tokens(&segment.text) {
-            let term = tokens::term(&token.text);
-            match counts.get_mut(term) {
-                Some(n) => *n = n.saturating_add(1),
-                None => {
-                    counts.insert(term.to_owned(), 1);
-                }
+    let mut buffer = String::new();
+    let mut count = |term: &str| match counts.get_mut(term) {
+        Some(n) => *n = n.saturating_add(1),
+        None => {
+            counts.insert(term.to_owned(), 1);
+        }
+    };
+    let mut parts = Vec::new();
+    let mut output_text = false;
+    for (field, items) in [(Field::Input, &node.input), (Field::Output, &node.output)] {
+        for value in items {
+            parts.clear();
+            collect(value, true, &mut parts);
+            output_text |= field == Field::Output && !parts.is_empty();
+            for part in &parts {
+                tokens::for_each_term(part, &mut buffer, &mut count);
             }
         }
+    }
+    if !output_text {
+        tokens::for_each_term(&node.output_text, &mut buffer, &mut count);
     }
     if let Some(model) = &node.model {
         counts.insert(model_term(model), 1);
@@ -145,6 +164,40 @@ mod tests {
         let mut node = Node::new(NodeId::local(), None);
         node.output_text = "hand made".to_owned();
         assert_eq!(segments(&node)[0].text, "hand made");
+    }
+
+    /// The reference: [`index_terms`] as tokenising [`segments`] gives it.
+    fn terms_through_segments(node: &Node) -> Vec<(String, u32)> {
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for segment in segments(node) {
+            for token in tokens(&segment.text) {
+                *counts
+                    .entry(tokens::term(&token.text).to_owned())
+                    .or_default() += 1;
+            }
+        }
+        if let Some(model) = &node.model {
+            counts.insert(model_term(model), 1);
+        }
+        counts.into_iter().collect()
+    }
+
+    #[test]
+    fn index_terms_are_the_terms_of_the_segments() {
+        let mut node = Node::new(NodeId::local(), None).with_user_text("Where is Paris? ÉTÉ");
+        node.input.push(json!({"type": "function_call_output", "call_id": "call_secretid", "output": "{\"temp\": 21}"}));
+        node.input.push(json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a"}, {"type": "input_text", "text": "b a"}]}));
+        node.output = vec![
+            json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "opaque", "summary": [{"type": "summary_text", "text": "thinking"}]}),
+            json!({"type": "function_call", "id": "fc_1", "call_id": "call_x", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}),
+        ];
+        node.output_text = "not searched: the output has text".to_owned();
+        node.model = Some("o3".to_owned());
+        assert_eq!(index_terms(&node), terms_through_segments(&node));
+        // Output without text: `output_text` stands in.
+        node.output = vec![json!({"type": "reasoning", "id": "rs_2", "encrypted_content": "x"})];
+        assert_eq!(index_terms(&node), terms_through_segments(&node));
+        assert!(index_terms(&node).contains(&("searched".to_owned(), 1)));
     }
 
     #[test]

@@ -45,6 +45,45 @@ pub(crate) fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
+/// Calls `f` with the index term ([`term`]) of each token of `text`, in order:
+/// the same terms as [`tokens`] followed by [`term`] give, without allocating
+/// per token. Writing the index tokenises every stored node, so this path
+/// reuses `buffer` for each lowercase form and lowercases a run of ASCII
+/// characters byte by byte (Unicode's mapping agrees with ASCII's there); a
+/// run with any other character takes [`str::to_lowercase`], whose
+/// context-dependent rules (a final sigma) need the whole run.
+pub(crate) fn for_each_term(text: &str, buffer: &mut String, mut f: impl FnMut(&str)) {
+    let mut start = None;
+    let mut ascii = true;
+    for (at, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            if start.is_none() {
+                start = Some(at);
+                ascii = true;
+            }
+            ascii &= c.is_ascii();
+        } else if let Some(from) = start.take() {
+            lowercase_into(&text[from..at], ascii, buffer);
+            f(term(buffer));
+        }
+    }
+    if let Some(from) = start {
+        lowercase_into(&text[from..], ascii, buffer);
+        f(term(buffer));
+    }
+}
+
+/// Puts the lowercase form of `run` in `buffer`.
+fn lowercase_into(run: &str, ascii: bool, buffer: &mut String) {
+    buffer.clear();
+    if ascii {
+        buffer.push_str(run);
+        buffer.make_ascii_lowercase();
+    } else {
+        buffer.push_str(&run.to_lowercase());
+    }
+}
+
 fn token(text: &str, range: Range<usize>) -> Token {
     Token {
         text: text[range.clone()].to_lowercase(),
@@ -93,6 +132,48 @@ mod tests {
             assert_eq!(text[t.range.clone()].to_lowercase(), t.text);
         }
         assert_eq!(tokens(text)[0].range, 2..9);
+    }
+
+    /// The reference: every token's term, through the allocating path.
+    fn terms_of(text: &str) -> Vec<String> {
+        tokens(text)
+            .into_iter()
+            .map(|t| term(&t.text).to_owned())
+            .collect()
+    }
+
+    fn fast_terms(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_term(text, &mut String::new(), |t| out.push(t.to_owned()));
+        out
+    }
+
+    #[test]
+    fn the_fast_path_gives_the_same_terms_as_the_tokens() {
+        for text in [
+            "Hello, World! it's GPT-4o (v2.1)",
+            "Straße ÉCOLE Москва 東京 ΟΔΟΣ ὈΔΥΣΣΕΎΣ",
+            "mixedÉCase ASCIIthenÜMLAUT İstanbul",
+            "",
+            " ,.;:!?--\n\t",
+            "trailing",
+            &"x".repeat(100),
+            &format!("{} tail", "É".repeat(50)),
+        ] {
+            assert_eq!(fast_terms(text), terms_of(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_on_any_text(text in "\\PC{0,80}") {
+            proptest::prop_assert_eq!(fast_terms(&text), terms_of(&text));
+        }
+
+        #[test]
+        fn the_fast_path_agrees_on_ascii_text(text in "[ -~]{0,200}") {
+            proptest::prop_assert_eq!(fast_terms(&text), terms_of(&text));
+        }
     }
 
     #[test]

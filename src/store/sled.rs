@@ -72,12 +72,16 @@ mod staging;
 /// CPU time (sled's inserts are CPU-bound there, not waiting on reads).
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
-/// zstd's level for sled's page compression (new stores). Measured at 10^5
-/// small nodes (`benches/reopen.rs`): 592 bytes on disk per node at level 1 and
-/// at 3, 1 609 without compression; a build cost 15 % more CPU with it at
-/// either level (5.4–5.5 k against 6.3 k nodes per CPU second). 3 is zstd's
-/// default; sled's (5) only costs more.
-const COMPRESSION_LEVEL: i32 = 3;
+/// zstd's level for sled's page compression. sled compresses every page it
+/// writes with a fresh zstd context, and since schema 4 (segments) and the
+/// grouped search index that was the largest single cost of a bulk insert
+/// (about a quarter of its CPU at 10^5 nodes with the index at level 3:
+/// `docs/benchmarks.md`, section 4, *Bulk insert profiled*). Level 1 (zstd's
+/// `fast` strategy; sled accepts nothing below 1) is measured there against 3.
+/// The level is not part of the store: sled does not record it, pages of
+/// either level decompress alike, so existing stores simply write new pages
+/// at this level.
+const COMPRESSION_LEVEL: i32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const COMMIT_KEY: &[u8] = b"commit_seq";
