@@ -146,6 +146,9 @@ impl SledStore {
                 body,
             },
         ));
+        // The segments hold copies: free the bodies before the write, while
+        // the other thread's terms are alive too.
+        drop(bodies);
         let first = self.segment_numbers(packed.len())?;
         let marker = stage.get().to_le_bytes();
         // In turn with other writers, so a full scan (which takes the turn)
