@@ -44,6 +44,16 @@ use crate::store::{StageId, Topology, trace};
 /// number (u64 LE).
 pub(super) const STAGED_TREE: &str = "staged_segments";
 
+/// What writing a staged chunk's segments gives back.
+struct Written {
+    /// Every node's encoded topology, in the nodes' order.
+    topologies: Vec<Vec<u8>>,
+    /// Every node's segment number, in the nodes' order.
+    numbers: Vec<u32>,
+    /// The segments written.
+    segments: std::ops::Range<u32>,
+}
+
 /// What the store remembers of a stage until it is published or abandoned.
 #[derive(Debug, Default)]
 pub(super) struct Stage {
@@ -87,7 +97,11 @@ impl SledStore {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });
-        let (topologies, numbers, written) = written?;
+        let Written {
+            topologies,
+            numbers,
+            segments: written,
+        } = written?;
         let placed: Vec<(u32, &str, &sled_search::Entry)> = numbers
             .iter()
             .zip(nodes)
@@ -127,13 +141,8 @@ impl SledStore {
     }
 
     /// Encodes a chunk's nodes into segment records and writes them, listed
-    /// as staged, in one transaction; returns every node's encoded topology
-    /// and segment number, in the nodes' order, and the segments written.
-    fn write_staged_segments(
-        &self,
-        stage: StageId,
-        nodes: &[Node],
-    ) -> Result<(Vec<Vec<u8>>, Vec<u32>, std::ops::Range<u32>)> {
+    /// as staged, in one transaction.
+    fn write_staged_segments(&self, stage: StageId, nodes: &[Node]) -> Result<Written> {
         let topologies: Vec<Vec<u8>> = nodes
             .iter()
             .map(|n| codec::encode_topology(&Topology::of(n)))
@@ -179,8 +188,12 @@ impl SledStore {
         for (number, (_, count)) in (first..).zip(&packed) {
             numbers.extend(std::iter::repeat_n(number, *count));
         }
-        let written = first..first.saturating_add(u32::try_from(packed.len()).unwrap_or(u32::MAX));
-        Ok((topologies, numbers, written))
+        let segments = first..first.saturating_add(u32::try_from(packed.len()).unwrap_or(u32::MAX));
+        Ok(Written {
+            topologies,
+            numbers,
+            segments,
+        })
     }
 
     pub(super) fn publish(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
