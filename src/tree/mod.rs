@@ -19,6 +19,7 @@ pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext
 pub use handle::{Refreshed, ResponseTree};
 #[cfg(test)]
 pub(crate) use staged::CHUNK as STAGE_CHUNK;
+pub(crate) use staged::StagedInsert;
 #[cfg(feature = "web")]
 pub(crate) use stats::Tally;
 pub use stats::{BranchStats, TreeStats, UsageTotals};

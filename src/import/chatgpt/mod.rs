@@ -4,8 +4,8 @@
 //! parses the export one conversation at a time into typed structs holding only
 //! the fields it uses, `nodes` turns each conversation into nodes as soon as it
 //! is parsed (and the parsed conversation is dropped), and this file drives the
-//! two and hands the nodes to a staged insert (written ahead in chunks where
-//! the store can, published at once at the end). What stays in memory is a
+//! two and hands the nodes to a writer thread's staged insert (written ahead
+//! in chunks where the store can, published at once at the end). What stays in memory is a
 //! chunk of nodes and every node's topology, not the document.
 
 mod document;
@@ -20,7 +20,8 @@ use self::nodes::Builder;
 use self::split::{Cut, Splitter};
 use super::{ImportPhase, ImportProgress, ImportReport};
 use crate::error::{Error, Result};
-use crate::tree::ResponseTree;
+use crate::node::Node;
+use crate::tree::{ResponseTree, StagedInsert};
 
 /// The `what` of the [`Error::Decode`] errors this importer returns.
 const WHAT: &str = "ChatGPT export";
@@ -96,7 +97,8 @@ pub fn import_chatgpt(tree: &ResponseTree, text: &str) -> Result<ImportReport> {
 /// get every node in one insert at the end. Either way the import is atomic:
 /// a malformed conversation anywhere in the file adds nothing, and an import
 /// cut short by a crash is deleted when the store is next opened. `reader`
-/// need not be buffered.
+/// need not be buffered. The reading, parsing and the callback run on the
+/// calling thread; the store's writes on a second thread, alongside.
 ///
 /// ```
 /// use resptree::{ResponseTree, import};
@@ -130,38 +132,39 @@ pub fn import_chatgpt_reader<R: Read>(
     };
     let mut split = Splitter::new(counted);
     // Dropped on any error below, which deletes whatever was staged.
-    let mut nodes = tree.staged_insert()?;
-    let mut progress = ImportProgress {
-        phase: ImportPhase::Reading,
-        bytes: 0,
-        conversations: 0,
-        nodes: 0,
-    };
-    for index in 0.. {
-        let piece = match split.next_piece() {
-            Ok(Some(piece)) => piece,
-            Ok(None) => break,
-            Err(Cut::Read(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
-            Err(Cut::Shape(message)) => return Err(bad(&head, &message)),
-            Err(Cut::Truncated(message)) => {
-                return Err(bad(&head, &format!("conversation {index}: {message}")));
+    let insert = tree.staged_insert()?;
+    // Two threads, so an import uses both cores of a small machine: this one
+    // reads, parses and builds nodes (the reader and the callback stay on the
+    // caller's thread, so neither need be `Send`); a writer hands them to the
+    // store in chunks. The channel holds one batch, so memory holds at most
+    // the writer's chunk, one batch queued and one being built.
+    let (nodes, made) = std::thread::scope(|scope| {
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Node>>(1);
+        let writer = scope.spawn(move || -> Result<StagedInsert<'_>> {
+            let mut insert = insert;
+            for batch in received {
+                for node in batch {
+                    insert.add(node)?;
+                }
             }
+            Ok(insert)
+        });
+        let read = read_all(&mut split, &head, &mut on_progress, |batch| {
+            // A closed channel means the writer stopped on an error, which
+            // its join below returns.
+            batches.send(batch).is_ok()
+        });
+        drop(batches);
+        let written = match writer.join() {
+            Ok(written) => written,
+            // The writer panicked: a bug, not bad input; let it surface.
+            Err(panic) => std::panic::resume_unwind(panic),
         };
-        let conversation: document::Conversation<'_> = serde_json::from_slice(piece.bytes)
-            .map_err(|e| {
-                let message = split::located(&e, &piece);
-                bad(&head, &format!("conversation {index}: {message}"))
-            })?;
-        let built = Builder::new(&conversation)
-            .map_err(|reason| bad(&head, &conversation_error(index, &conversation, &reason)))?;
-        for node in built.build() {
-            nodes.add(node)?;
-        }
-        progress.conversations = index + 1;
-        progress.nodes = nodes.len();
-        progress.bytes = head.read.get();
-        on_progress(&progress);
-    }
+        // A reading error wins: the writer only stopped because reading did.
+        let made = read?;
+        Ok::<_, Error>((written?, made))
+    })?;
+    let mut progress = made;
     progress.phase = ImportPhase::Writing;
     progress.bytes = head.read.get();
     on_progress(&progress);
@@ -171,6 +174,65 @@ pub fn import_chatgpt_reader<R: Read>(
     };
     nodes.publish(Vec::new())?;
     Ok(report)
+}
+
+/// How many nodes the reading thread hands the writer at a time: small
+/// against a staged chunk ([`STAGE_CHUNK`](crate::tree::STAGE_CHUNK)), so
+/// the pipeline adds little memory, large enough that the channel's cost
+/// vanishes.
+const BATCH: usize = 256;
+
+/// Reads every conversation of the document, calling `on_progress` after
+/// each and `send` with every [`BATCH`] nodes made (and the rest at the end);
+/// stops early, without an error, when `send` returns `false`. Returns the
+/// last progress.
+fn read_all<R: Read>(
+    split: &mut Splitter<Counted<R>>,
+    head: &Head,
+    on_progress: &mut impl FnMut(&ImportProgress),
+    mut send: impl FnMut(Vec<Node>) -> bool,
+) -> Result<ImportProgress> {
+    let mut progress = ImportProgress {
+        phase: ImportPhase::Reading,
+        bytes: 0,
+        conversations: 0,
+        nodes: 0,
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for index in 0.. {
+        let piece = match split.next_piece() {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(Cut::Read(e)) => return Err(Error::decode(WHAT, &head.bytes(), e)),
+            Err(Cut::Shape(message)) => return Err(bad(head, &message)),
+            Err(Cut::Truncated(message)) => {
+                return Err(bad(head, &format!("conversation {index}: {message}")));
+            }
+        };
+        let conversation: document::Conversation<'_> = serde_json::from_slice(piece.bytes)
+            .map_err(|e| {
+                let message = split::located(&e, &piece);
+                bad(head, &format!("conversation {index}: {message}"))
+            })?;
+        let built = Builder::new(&conversation)
+            .map_err(|reason| bad(head, &conversation_error(index, &conversation, &reason)))?;
+        for node in built.build() {
+            batch.push(node);
+            progress.nodes += 1;
+            if batch.len() >= BATCH
+                && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+            {
+                return Ok(progress);
+            }
+        }
+        progress.conversations = index + 1;
+        progress.bytes = head.read.get();
+        on_progress(&progress);
+    }
+    if !batch.is_empty() {
+        send(batch);
+    }
+    Ok(progress)
 }
 
 /// What a conversation that parsed but does not hold together says wrong,
@@ -515,6 +577,94 @@ mod tests {
             let tree = ResponseTree::open(&path).unwrap();
             let err = import_chatgpt(&tree, &many(n, Some(n - 1))).unwrap_err();
             assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+            assert!(tree.is_empty());
+            assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
+        }
+        let tree = ResponseTree::open(&path).unwrap();
+        assert!(tree.is_empty());
+        assert!(tree.load_problems().is_empty());
+        assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
+    }
+
+    /// A sled store whose `stage_nodes` fails from its `fail_at`-th call on.
+    #[cfg(feature = "sled")]
+    #[derive(Debug)]
+    struct FailingStage {
+        inner: crate::store::SledStore,
+        calls: std::sync::atomic::AtomicUsize,
+        fail_at: usize,
+    }
+
+    #[cfg(feature = "sled")]
+    impl crate::store::Store for FailingStage {
+        fn load(&self) -> Result<crate::store::Loaded> {
+            self.inner.load()
+        }
+        fn node(&self, id: &NodeId) -> Result<Option<crate::Node>> {
+            self.inner.node(id)
+        }
+        fn apply(&self, batch: crate::store::Batch) -> Result<()> {
+            self.inner.apply(batch)
+        }
+        fn attempts(&self) -> Result<Vec<crate::store::Attempt>> {
+            self.inner.attempts()
+        }
+        fn refs(&self) -> Result<Vec<(crate::RefName, NodeId)>> {
+            self.inner.refs()
+        }
+        fn flush(&self) -> Result<()> {
+            self.inner.flush()
+        }
+        fn begin_stage(&self) -> Result<Option<crate::store::StageId>> {
+            self.inner.begin_stage()
+        }
+        fn stage_nodes(&self, stage: crate::store::StageId, nodes: &[crate::Node]) -> Result<()> {
+            let call = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if call >= self.fail_at {
+                return Err(Error::Unsupported("disk full (test)"));
+            }
+            self.inner.stage_nodes(stage, nodes)
+        }
+        fn publish_stage(
+            &self,
+            stage: crate::store::StageId,
+            refs: &[(crate::RefName, NodeId)],
+        ) -> Result<()> {
+            self.inner.publish_stage(stage, refs)
+        }
+        fn abandon_stage(&self, stage: crate::store::StageId) -> Result<()> {
+            self.inner.abandon_stage(stage)
+        }
+    }
+
+    /// The store fails on the writer thread after a chunk was staged: the
+    /// import returns that error (reading stops), and nothing of it is left.
+    #[cfg(feature = "sled")]
+    #[test]
+    fn a_store_failing_while_reading_goes_on_fails_the_import_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let n = 3 * crate::tree::STAGE_CHUNK + 50;
+        {
+            let store = FailingStage {
+                inner: crate::store::SledStore::open(&path).unwrap(),
+                calls: std::sync::atomic::AtomicUsize::new(0),
+                fail_at: 1,
+            };
+            let tree = ResponseTree::with_store(store).unwrap();
+            let mut last = None;
+            let err = import_chatgpt_reader(&tree, many(n, None).as_bytes(), |p| {
+                last = Some(p.clone());
+            })
+            .unwrap_err();
+            assert!(
+                matches!(err, Error::Unsupported(m) if m.contains("disk full")),
+                "{err:?}"
+            );
+            // Never got to the write phase.
+            assert_eq!(last.map(|p| p.phase), Some(ImportPhase::Reading));
             assert!(tree.is_empty());
             assert!(tree.search("q7", &Default::default()).unwrap().is_empty());
         }

@@ -1,6 +1,7 @@
 //! One parsed conversation → nodes: a question and its answer become one node,
 //! regenerations and edits become siblings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -18,10 +19,11 @@ enum Role {
 /// A message that becomes part of a node.
 struct Kept<'a> {
     role: Role,
-    text: String,
+    /// Borrowed from the conversation unless it joins several parts.
+    text: Cow<'a, str>,
     message_id: &'a str,
     created_at: Option<Timestamp>,
-    model: Option<String>,
+    model: Option<&'a str>,
 }
 
 /// Turns one validated conversation into nodes.
@@ -208,12 +210,18 @@ impl<'a> Builder<'a> {
             node.input.push(message_item("user", &q.text));
         }
         node.output = answers.iter().map(|a| assistant_item(&a.text)).collect();
-        node.output_text = answers
+        node.output_text = match answers.as_slice() {
+            [one] => one.text.clone().into_owned(),
+            _ => answers
+                .iter()
+                .map(|a| a.text.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        };
+        node.model = answers
             .iter()
-            .map(|a| a.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        node.model = answers.iter().rev().find_map(|a| a.model.clone());
+            .rev()
+            .find_map(|a| a.model.map(str::to_owned));
         if answers.is_empty() {
             node.status = NodeStatus::Incomplete;
         }
@@ -254,31 +262,29 @@ fn kept<'a>(id: &'a str, message: &'a Message<'a>) -> Option<Kept<'a>> {
         text,
         message_id: message.id.as_ref().map_or(id, Str::as_str),
         created_at: message.create_time.and_then(timestamp),
-        model: message
-            .metadata
-            .text
-            .as_ref()
-            .map(|m| m.as_str().to_owned()),
+        model: message.metadata.text.as_ref().map(Str::as_str),
     })
 }
 
 /// The text of a message: its string parts (or parts with a `text` field) joined
 /// by newlines, else its `text` field (code and execution output).
-fn content_text(content: &Content<'_>) -> String {
+fn content_text<'a>(content: &'a Content<'a>) -> Cow<'a, str> {
     if let Some(parts) = &content.parts {
         let texts: Vec<&str> = parts
             .iter()
             .filter_map(|p| p.text.as_ref().map(Str::as_str))
             .collect();
-        if !texts.is_empty() {
-            return texts.join("\n");
+        match texts.as_slice() {
+            [] => {}
+            // The usual case: one part, not copied.
+            [one] => return Cow::Borrowed(one),
+            _ => return Cow::Owned(texts.join("\n")),
         }
     }
     content
         .text
         .as_ref()
-        .map(|t| t.as_str().to_owned())
-        .unwrap_or_default()
+        .map_or(Cow::Borrowed(""), |t| Cow::Borrowed(t.as_str()))
 }
 
 fn timestamp(seconds: f64) -> Option<Timestamp> {

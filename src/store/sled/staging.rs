@@ -44,6 +44,16 @@ use crate::store::{StageId, Topology, trace};
 /// number (u64 LE).
 pub(super) const STAGED_TREE: &str = "staged_segments";
 
+/// What writing a staged chunk's segments gives back.
+struct Written {
+    /// Every node's encoded topology, in the nodes' order.
+    topologies: Vec<Vec<u8>>,
+    /// Every node's segment number, in the nodes' order.
+    numbers: Vec<u32>,
+    /// The segments written.
+    segments: std::ops::Range<u32>,
+}
+
 /// What the store remembers of a stage until it is published or abandoned.
 #[derive(Debug, Default)]
 pub(super) struct Stage {
@@ -70,6 +80,69 @@ impl SledStore {
             return Err(Error::Unsupported("no such stage in this store"));
         }
         let started = std::time::Instant::now();
+        // The index terms (tokenising every text: about as much CPU as the
+        // segment write) are extracted on a second thread while this one
+        // encodes and writes the segments; the two need nothing of each other.
+        let (entries, written) = std::thread::scope(|scope| {
+            let terms = scope.spawn(|| {
+                nodes
+                    .iter()
+                    .map(sled_search::entry)
+                    .collect::<Vec<sled_search::Entry>>()
+            });
+            let written = self.write_staged_segments(stage, nodes);
+            match terms.join() {
+                Ok(entries) => (entries, written),
+                // A bug in the tokeniser, not bad input: let it surface.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        let Written {
+            topologies,
+            numbers,
+            segments: written,
+        } = written?;
+        let placed: Vec<(u32, &str, &sled_search::Entry)> = numbers
+            .iter()
+            .zip(nodes)
+            .zip(&entries)
+            .map(|((&number, node), entry)| (number, node.id.as_str(), entry))
+            .collect();
+        sled_search::stage(&self.search_lists, &self.search_docs, &placed)?;
+        drop(placed);
+        drop(entries);
+        let mut stages = self.stages_mut();
+        let Some(state) = stages.get_mut(&stage.get()) else {
+            return Err(Error::Unsupported("no such stage in this store"));
+        };
+        state.segments.extend(written);
+        state.placed.extend(
+            nodes
+                .iter()
+                .zip(&numbers)
+                .map(|(n, &number)| (n.id.clone(), number)),
+        );
+        if self.path.is_some() {
+            let entry = snapshot::encode_log(
+                nodes
+                    .iter()
+                    .zip(&topologies)
+                    .zip(&numbers)
+                    .map(|((n, t), &number)| LogChange::Put(n.id.as_str(), t, number)),
+            );
+            // Entries are a version byte and then changes, one after another.
+            state
+                .log
+                .extend_from_slice(entry.get(1..).unwrap_or_default());
+        }
+        drop(stages);
+        trace::committed("sled-staged", nodes.len(), None, started);
+        Ok(())
+    }
+
+    /// Encodes a chunk's nodes into segment records and writes them, listed
+    /// as staged, in one transaction.
+    fn write_staged_segments(&self, stage: StageId, nodes: &[Node]) -> Result<Written> {
         let topologies: Vec<Vec<u8>> = nodes
             .iter()
             .map(|n| codec::encode_topology(&Topology::of(n)))
@@ -82,6 +155,9 @@ impl SledStore {
                 body,
             },
         ));
+        // The segments hold copies: free the bodies before the write, while
+        // the other thread's terms are alive too.
+        drop(bodies);
         let first = self.segment_numbers(packed.len())?;
         let marker = stage.get().to_le_bytes();
         // In turn with other writers, so a full scan (which takes the turn)
@@ -107,49 +183,17 @@ impl SledStore {
             Err(TransactionError::Abort(e)) => return Err(e),
         }
         drop(turn);
-        drop(bodies);
         // Segments hold consecutive runs of the nodes, in order.
         let mut numbers = Vec::with_capacity(nodes.len());
         for (number, (_, count)) in (first..).zip(&packed) {
             numbers.extend(std::iter::repeat_n(number, *count));
         }
-        let entries: Vec<sled_search::Entry> = nodes.iter().map(sled_search::entry).collect();
-        let placed: Vec<(u32, &str, &sled_search::Entry)> = numbers
-            .iter()
-            .zip(nodes)
-            .zip(&entries)
-            .map(|((&number, node), entry)| (number, node.id.as_str(), entry))
-            .collect();
-        sled_search::stage(&self.search_lists, &self.search_docs, &placed)?;
-        drop(placed);
-        drop(entries);
-        let mut stages = self.stages_mut();
-        let Some(state) = stages.get_mut(&stage.get()) else {
-            return Err(Error::Unsupported("no such stage in this store"));
-        };
-        state.segments.extend((first..).take(packed.len()));
-        state.placed.extend(
-            nodes
-                .iter()
-                .zip(&numbers)
-                .map(|(n, &number)| (n.id.clone(), number)),
-        );
-        if self.path.is_some() {
-            let entry = snapshot::encode_log(
-                nodes
-                    .iter()
-                    .zip(&topologies)
-                    .zip(&numbers)
-                    .map(|((n, t), &number)| LogChange::Put(n.id.as_str(), t, number)),
-            );
-            // Entries are a version byte and then changes, one after another.
-            state
-                .log
-                .extend_from_slice(entry.get(1..).unwrap_or_default());
-        }
-        drop(stages);
-        trace::committed("sled-staged", nodes.len(), None, started);
-        Ok(())
+        let segments = first..first.saturating_add(u32::try_from(packed.len()).unwrap_or(u32::MAX));
+        Ok(Written {
+            topologies,
+            numbers,
+            segments,
+        })
     }
 
     pub(super) fn publish(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
