@@ -10,12 +10,16 @@ use super::document::index_terms;
 use super::{Candidate, IndexQuery};
 
 /// The index score of a node holding each query term `tf` times:
-/// `Σ ln(1 + tf)`, the same formula [`super::matcher`] applies to clauses, so
-/// for a query of words the index ranks exactly as the final hits are ranked.
+/// `Σ ln(1 + tf)`, computed exactly as [`super::matcher`] computes a hit's
+/// score (in `f32`, in query order), so for a query of words the index ranks
+/// exactly as the final hits are ranked, to the last bit: scores that are
+/// equal in theory (occurrences 1 and 5, or 2 and 3) must not fall either
+/// way by rounding, or the best `limit` by the index would not be the best
+/// hits.
+// As in the matcher: counts beyond f32's exact integers do not matter.
+#[allow(clippy::cast_precision_loss)]
 pub(crate) fn score(tfs: impl IntoIterator<Item = u32>) -> f32 {
-    tfs.into_iter()
-        .map(|tf| (1.0 + f64::from(tf)).ln() as f32)
-        .sum()
+    tfs.into_iter().map(|tf| (1.0 + tf as f32).ln()).sum()
 }
 
 /// Postings (term → node → occurrences) and, per node, the terms it was

@@ -32,17 +32,31 @@
 //! node that says the words more often ranks higher, with diminishing returns.
 //! Ties go to the newer node, then the smaller id.
 //!
+//! Which nodes are the best [`SearchOptions::limit`] is decided by the same
+//! formula over the query's *words* (what the index holds), then the hits
+//! are ordered by their score over the clauses: for a query of words the two
+//! are the same; with a phrase, a node holding the phrase's words more often
+//! wins a place over one holding the phrase itself more often.
+//!
 //! # How stores answer
 //!
 //! [`Store::search`](crate::Store::search) finds the candidate nodes that hold
 //! every word (and the model, if filtered): the sled store from an inverted
 //! index in its own sled trees, written in the same transaction as the node;
 //! the memory store from an in-memory index; PostgreSQL from a `tsvector`
-//! column with a GIN index. The tree then applies the structural filters (under
-//! a node, under a ref, dates) from its graph, reads the best candidates'
-//! bodies, and checks each against the query (phrases, exact model) before it
-//! cuts the snippets. A store with no index (one that does not implement
-//! `Store::search`) is searched by reading every node: correct, but O(n).
+//! column with a GIN index. Each candidate comes with its score from the
+//! index alone (the sled store's postings record each term's occurrences), so
+//! no body is read to rank it. The tree then applies the structural filters
+//! (under a node, under a ref, dates) from its graph and hands the candidates
+//! out best first without sorting them all (it selects the next best few in
+//! linear time and sorts only those); it reads their bodies in that order and
+//! checks each against the query (phrases, exact model), cutting the
+//! snippets, until it has [`SearchOptions::limit`] hits. So a common word
+//! (10^5 candidates) costs a look-up per candidate, not a body read or a full
+//! sort. A store with no index (one that does not implement `Store::search`)
+//! is searched by reading every node: correct, but O(n).
+//!
+//! There is no count of all matching nodes: a search stops at `limit` hits.
 //!
 //! [`ResponseTree::search`]: crate::ResponseTree::search
 //! [`Error::InvalidQuery`]: crate::Error::InvalidQuery

@@ -142,7 +142,8 @@ impl DocChunk {
         u32::try_from(slot).ok()
     }
 
-    /// The node in `slot`, if any.
+    /// The node in `slot`, if any (a search reads slots with [`doc_slots`]).
+    #[cfg(test)]
     pub(crate) fn id(&self, slot: u32) -> Option<&str> {
         self.ids.get(slot as usize)?.as_deref()
     }
@@ -199,6 +200,55 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
         return Err(format!("{} trailing bytes", r.remaining()));
     }
     Ok(DocChunk { group, layout, ids })
+}
+
+/// A document chunk read in place, for a search: its slots' byte ranges,
+/// each id checked only when asked for, since a search names a few of a
+/// chunk's nodes and a chunk holds dozens of ids.
+#[derive(Debug)]
+pub(crate) struct DocSlots<'a> {
+    bytes: &'a [u8],
+    slots: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> DocSlots<'a> {
+    /// The id in `slot`: `None` if the slot is empty or out of range, or its
+    /// bytes are not UTF-8 (a damaged chunk names nobody there).
+    pub(crate) fn id(&self, slot: u32) -> Option<&'a str> {
+        let range = self.slots.get(slot as usize)?.clone();
+        let id = std::str::from_utf8(self.bytes.get(range)?).ok()?;
+        (!id.is_empty()).then_some(id)
+    }
+}
+
+/// Reads a document chunk's slots without copying its ids; checked as
+/// [`decode_docs`] checks it, except that an id's UTF-8 is checked by
+/// [`DocSlots::id`].
+pub(crate) fn doc_slots(bytes: &[u8]) -> Result<DocSlots<'_>, String> {
+    let mut r = Cursor::new(bytes);
+    let version = r.u8()?;
+    if version != DOCS_VERSION {
+        return Err(format!(
+            "document chunk version {version}, this build reads version {DOCS_VERSION}"
+        ));
+    }
+    r.varint()?;
+    r.u8()?;
+    let count = r.varint()?;
+    if count > r.remaining() as u64 {
+        return Err(format!("{count} slots cannot fit in {} bytes", bytes.len()));
+    }
+    let mut slots = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = usize::try_from(r.varint()?).map_err(|_| "id length out of range")?;
+        let start = r.pos;
+        r.take(len)?;
+        slots.push(start..r.pos);
+    }
+    if r.remaining() != 0 {
+        return Err(format!("{} trailing bytes", r.remaining()));
+    }
+    Ok(DocSlots { bytes, slots })
 }
 
 /// A decoded bucket: each term (in byte order) and its postings list.
@@ -393,6 +443,26 @@ mod tests {
         assert!(decode_list(&overflow).unwrap_err().contains("overflow"));
         // A slot past u32.
         assert!(decode_list(&[2, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x7f, 1]).is_err());
+    }
+
+    #[test]
+    fn doc_slots_read_a_chunk_in_place_as_decode_docs_does() {
+        let bytes = encode_docs(42, 6, [Some("resp_a"), None, Some("resp_c")].into_iter());
+        let slots = doc_slots(&bytes).unwrap();
+        let decoded = decode_docs(&bytes).unwrap();
+        for slot in 0..4 {
+            assert_eq!(slots.id(slot), decoded.id(slot), "slot {slot}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(doc_slots(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(doc_slots(&trailing).unwrap_err().contains("trailing"));
+        // An id that is not UTF-8 names nobody; its neighbours still read.
+        let bad = [2, 0, 0, 2, 2, 0xff, 0xfe, 1, b'a'];
+        let slots = doc_slots(&bad).unwrap();
+        assert_eq!((slots.id(0), slots.id(1)), (None, Some("a")));
     }
 
     #[test]

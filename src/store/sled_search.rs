@@ -588,14 +588,18 @@ pub(super) fn unstage<'a>(
     Ok(())
 }
 
-/// The candidates for `query`: the nodes holding every term.
+/// The candidates for `query`: the nodes holding every term, scored from
+/// the postings alone (their occurrences), in `(chunk, slot)` order.
 ///
 /// The terms' lists are read group by group in lockstep until one term's run
 /// out: that term is in the fewest groups. For each of its groups, the other
-/// terms' lists of the same group are read by key and intersected with it.
-/// A search thus reads about as many records as the rarest term has groups,
-/// times the number of terms, however common the other terms are. Then each
-/// surviving node's chunk is read once to name it.
+/// terms' lists of the same group are read by key and intersected with it
+/// (galloping through the longer list). A search thus reads about as many
+/// records as the rarest term has groups, times the number of terms, however
+/// common the other terms are. Then each surviving node's chunk is read once
+/// and only the surviving slots' ids are checked and named (a chunk holds
+/// dozens of ids: copying them all cost more than the rest of a common
+/// word's search).
 ///
 /// # Errors
 ///
@@ -603,12 +607,20 @@ pub(super) fn unstage<'a>(
 /// skipped and reported in [`Found::damaged`]; a posting whose slot is empty
 /// (its node is gone) is not a candidate.
 pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -> Result<Found> {
-    let read = |e| Error::storage("reading the search index", e);
     let terms = query.index_terms();
     let mut found = Found::default();
     if terms.is_empty() {
         return Ok(found);
     }
+    let mut hits = list_hits(lists, &terms, &mut found)?;
+    hits.append(bucket_hits(lists, &terms, &mut found)?);
+    name(docs, &hits.scored(query.terms.len()), &mut found)?;
+    Ok(found)
+}
+
+/// The nodes holding every term in the groups that keep a record per term.
+fn list_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Hits> {
+    let read = |e| Error::storage("reading the search index", e);
     let prefixes: Vec<Vec<u8>> = terms
         .iter()
         .map(|t| {
@@ -639,20 +651,13 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
         .into_iter()
         .map(|records| records.into_iter().collect())
         .collect();
-    // Each surviving node and its occurrences of each term, in term order.
-    let mut hits: Vec<Hit> = Vec::new();
+    let mut hits = Hits::empty(terms.len());
     'groups: for (group, value) in base {
         let Ok(list) = posting::decode_list(&value) else {
             found.damaged = true;
             continue;
         };
-        let mut survivors: Vec<Hit> = list
-            .iter()
-            .map(|p| (p.doc(), vec![0; terms.len()]))
-            .collect();
-        for (slot, p) in survivors.iter_mut().zip(&list) {
-            slot.1[shortest] = p.tf;
-        }
+        let mut survivors = Hits::new(&list, terms.len(), shortest);
         for (j, prefix) in prefixes.iter().enumerate() {
             if j == shortest || survivors.is_empty() {
                 continue;
@@ -670,63 +675,50 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
                 found.damaged = true;
                 continue 'groups;
             };
-            intersect(&mut survivors, &other, j);
+            survivors.intersect(&other, j);
         }
-        hits.extend(survivors);
+        hits.append(survivors);
     }
-    hits.extend(bucket_hits(lists, &terms, &mut found)?);
-    let scored = query.terms.len();
-    let mut chunks: HashMap<u64, Option<DocChunk>> = HashMap::new();
-    // A consistent index names each node once; a damaged chunk might name one
-    // twice, which must not make it two hits.
-    let mut named: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
-    for ((chunk, slot), tfs) in hits {
-        let doc = match chunks.get(&chunk) {
-            Some(doc) => doc,
-            None => {
-                let doc = match docs.get(chunk.to_be_bytes()).map_err(read)? {
-                    Some(bytes) => match posting::decode_docs(&bytes) {
-                        Ok(doc) => Some(doc),
-                        Err(_) => {
-                            found.damaged = true;
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                chunks.entry(chunk).or_insert(doc)
-            }
-        };
-        let Some(id) = doc
-            .as_ref()
-            .and_then(|d| d.id(slot))
-            .and_then(|id| NodeId::new(id).ok())
-        else {
-            continue;
-        };
-        if !named.insert(id.clone()) {
-            continue;
-        }
-        found
-            .candidates
-            .push(Candidate::new(id, score(tfs.into_iter().take(scored))));
-    }
-    Ok(found)
+    Ok(hits)
 }
 
-/// A node found in the lists, `(chunk, slot)`, and its occurrences of each
-/// query term.
-type Hit = ((u64, u32), Vec<u32>);
+/// Names the scored nodes `hits` (in `(chunk, slot)` order): one read of
+/// each chunk, and only the named slots' ids checked and copied.
+fn name(docs: &sled::Tree, hits: &[((u64, u32), f32)], found: &mut Found) -> Result<()> {
+    let read = |e| Error::storage("reading the search index", e);
+    let mut at = 0;
+    while let Some(&((chunk, _), _)) = hits.get(at) {
+        let end = at + hits[at..].partition_point(|((c, _), _)| *c == chunk);
+        let record = docs.get(chunk.to_be_bytes()).map_err(read)?;
+        let slots = match record.as_deref().map(posting::doc_slots) {
+            Some(Ok(slots)) => Some(slots),
+            Some(Err(_)) => {
+                found.damaged = true;
+                None
+            }
+            None => None,
+        };
+        if let Some(slots) = slots {
+            for &((_, slot), score) in &hits[at..end] {
+                if let Some(id) = slots.id(slot).and_then(|id| NodeId::new(id).ok()) {
+                    found.candidates.push(Candidate::new(id, score));
+                }
+            }
+        }
+        at = end;
+    }
+    Ok(())
+}
 
 /// The nodes holding every term in the groups whose lists are in buckets:
 /// each term's bucket of every such group (one prefix scan per bucket
 /// level, a record per group), keeping only the groups every term so far is
 /// in, intersected posting by posting. A bucket that does not decode is
 /// skipped (its group's nodes are not found) and reported in `found`.
-fn bucket_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Vec<Hit>> {
+fn bucket_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Hits> {
     let read = |e| Error::storage("reading the search index", e);
     // The surviving nodes of each group, once the first term is read.
-    let mut groups: Option<BTreeMap<u64, Vec<Hit>>> = None;
+    let mut groups: Option<BTreeMap<u64, Hits>> = None;
     for (j, term) in terms.iter().enumerate() {
         let term = term.as_bytes();
         let mut lists_of: HashMap<u64, Vec<Posting>> = HashMap::new();
@@ -749,51 +741,118 @@ fn bucket_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Resul
                 }
             }
         }
-        let next: BTreeMap<u64, Vec<Hit>> = match groups {
+        let next: BTreeMap<u64, Hits> = match groups {
             None => lists_of
                 .into_iter()
-                .map(|(group, list)| {
-                    let survivors = list
-                        .iter()
-                        .map(|p| {
-                            let mut tfs = vec![0; terms.len()];
-                            tfs[j] = p.tf;
-                            (p.doc(), tfs)
-                        })
-                        .collect();
-                    (group, survivors)
-                })
+                .map(|(group, list)| (group, Hits::new(&list, terms.len(), j)))
                 .collect(),
             Some(current) => current
                 .into_iter()
                 .filter_map(|(group, mut survivors)| {
-                    intersect(&mut survivors, lists_of.get(&group)?, j);
+                    survivors.intersect(lists_of.get(&group)?, j);
                     (!survivors.is_empty()).then_some((group, survivors))
                 })
                 .collect(),
         };
         if next.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Hits::empty(terms.len()));
         }
         groups = Some(next);
     }
-    Ok(groups.unwrap_or_default().into_values().flatten().collect())
+    let mut hits = Hits::empty(terms.len());
+    for survivors in groups.unwrap_or_default().into_values() {
+        hits.append(survivors);
+    }
+    Ok(hits)
 }
 
-/// Keeps the `survivors` that `other` (term `j`'s list, sorted) also names,
-/// recording their occurrences of term `j`.
-fn intersect(survivors: &mut Vec<Hit>, other: &[Posting], j: usize) {
-    let mut others = other.iter().peekable();
-    survivors.retain_mut(|(doc, tfs)| {
-        while others.next_if(|p| p.doc() < *doc).is_some() {}
-        match others.peek() {
-            Some(p) if p.doc() == *doc => {
-                tfs[j] = p.tf;
-                true
-            }
-            _ => false,
+/// Nodes found in the lists, `(chunk, slot)`, and their occurrences of each
+/// query term, kept flat (a common word finds 10^5 nodes: a vector each cost
+/// as much as decoding their postings).
+struct Hits {
+    /// Query terms per node: `tfs[i * terms + j]` is node `i`'s count of
+    /// term `j`.
+    terms: usize,
+    docs: Vec<(u64, u32)>,
+    tfs: Vec<u32>,
+}
+
+impl Hits {
+    fn empty(terms: usize) -> Self {
+        Self {
+            terms,
+            docs: Vec::new(),
+            tfs: Vec::new(),
         }
-    });
+    }
+
+    /// The nodes of term `j`'s `list`, with their occurrences of it.
+    fn new(list: &[Posting], terms: usize, j: usize) -> Self {
+        let mut tfs = vec![0; list.len() * terms];
+        for (i, p) in list.iter().enumerate() {
+            tfs[i * terms + j] = p.tf;
+        }
+        Self {
+            terms,
+            docs: list.iter().map(|p| p.doc()).collect(),
+            tfs,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Keeps the nodes that `other` (term `j`'s list, sorted, as these are)
+    /// also names, recording their occurrences of term `j`. Gallops through
+    /// `other`, so a few survivors cost a few probes of a long list.
+    fn intersect(&mut self, other: &[Posting], j: usize) {
+        let terms = self.terms;
+        let (mut from, mut kept) = (0, 0);
+        for i in 0..self.docs.len() {
+            let doc = self.docs[i];
+            from += gallop(&other[from..], doc);
+            if let Some(p) = other.get(from).filter(|p| p.doc() == doc) {
+                self.docs[kept] = doc;
+                self.tfs
+                    .copy_within(i * terms..(i + 1) * terms, kept * terms);
+                self.tfs[kept * terms + j] = p.tf;
+                kept += 1;
+            }
+        }
+        self.docs.truncate(kept);
+        self.tfs.truncate(kept * terms);
+    }
+
+    fn append(&mut self, mut other: Hits) {
+        self.docs.append(&mut other.docs);
+        self.tfs.append(&mut other.tfs);
+    }
+
+    /// Each node and its score over the first `scored` terms (the words; a
+    /// model term is not scored), in `(chunk, slot)` order.
+    fn scored(self, scored: usize) -> Vec<((u64, u32), f32)> {
+        let mut out: Vec<((u64, u32), f32)> = self
+            .docs
+            .into_iter()
+            .zip(self.tfs.chunks_exact(self.terms.max(1)))
+            .map(|(doc, tfs)| (doc, score(tfs.iter().take(scored).copied())))
+            .collect();
+        out.sort_unstable_by_key(|(doc, _)| *doc);
+        out
+    }
+}
+
+/// How many postings at the start of `list` (sorted) come before `doc`:
+/// doubling steps, then a binary search in the last step.
+fn gallop(list: &[Posting], doc: (u64, u32)) -> usize {
+    let mut step = 1;
+    while step <= list.len() && list[step - 1].doc() < doc {
+        step *= 2;
+    }
+    let low = step / 2;
+    let high = step.min(list.len());
+    low + list[low..high].partition_point(|p| p.doc() < doc)
 }
 
 /// Rebuilds the index from the node bodies (schema 4's segments and the own

@@ -1,7 +1,7 @@
 //! [`ResponseTree::search`]: the store's index finds candidates, the graph
 //! filters them, the bodies confirm them (see [`crate::search`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
@@ -63,16 +63,21 @@ impl ResponseTree {
         // Without an index every node is a candidate of score 0, so the order
         // says nothing yet: every one must be checked before the best are known.
         let exhaustive = indexed.is_none();
-        let ranked = {
+        let mut ranked = {
             let graph = self.graph();
             let candidates: Vec<(f32, NodeId)> = match indexed {
                 Some(found) => found.into_iter().map(|c| (c.score, c.id)).collect(),
                 None => graph.ids().map(|id| (0.0, id.clone())).collect(),
             };
-            rank(&graph, candidates, options, &scopes)
+            BestFirst::new(filter(&graph, candidates, options, &scopes))
         };
         let mut hits = Vec::new();
-        for (_, created_at, id) in ranked {
+        // A damaged index might name a node twice: it is one hit.
+        let mut seen = HashSet::new();
+        while let Some((_, created_at, id)) = ranked.next(options.limit) {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
             let node = match self.store.node(&id) {
                 Ok(Some(node)) => node,
                 // Removed since, or unreadable: neither is a hit, and one bad
@@ -125,15 +130,15 @@ impl ResponseTree {
 }
 
 /// Keeps the candidates the graph holds that pass the date and subtree
-/// filters, best first: `(index score, created_at, id)`.
-fn rank(
+/// filters: `(index score, created_at, id)`, in no order.
+fn filter(
     graph: &Graph,
     candidates: Vec<(f32, NodeId)>,
     options: &SearchOptions,
     scopes: &[NodeId],
 ) -> Vec<(f32, Timestamp, NodeId)> {
     let mut memos: Vec<HashMap<NodeId, bool>> = vec![HashMap::new(); scopes.len()];
-    let mut out: Vec<(f32, Timestamp, NodeId)> = candidates
+    candidates
         .into_iter()
         .filter_map(|(score, id)| {
             // A node the store holds but the graph does not (skipped at load)
@@ -148,9 +153,66 @@ fn rank(
                     .all(|(root, memo)| is_under(graph, root, &id, memo));
             in_scope.then_some((score, created_at, id))
         })
-        .collect();
-    out.sort_by(|a, b| order((a.0, a.1, &a.2), (b.0, b.1, &b.2)));
-    out
+        .collect()
+}
+
+/// Candidates handed out best first without sorting them all: a common word
+/// has 10^5 candidates of which a search reads about `limit` (fewer fail
+/// the body check unless a phrase or an exact model rules many out), so each
+/// round selects the next best few in linear time and sorts only those,
+/// twice as many as the round before.
+struct BestFirst {
+    /// `pool[..next]` has been handed out; `pool[next..ready]` is the
+    /// current round, sorted; the rest is unsorted and no better than it.
+    pool: Vec<(f32, Timestamp, NodeId)>,
+    next: usize,
+    ready: usize,
+    /// How many the next round selects.
+    round: usize,
+}
+
+impl BestFirst {
+    fn new(pool: Vec<(f32, Timestamp, NodeId)>) -> Self {
+        Self {
+            pool,
+            next: 0,
+            ready: 0,
+            round: 0,
+        }
+    }
+
+    /// The best candidate not handed out yet; the first round selects
+    /// `limit` of them (at least 16).
+    fn next(&mut self, limit: usize) -> Option<(f32, Timestamp, NodeId)> {
+        if self.next == self.ready {
+            self.select(limit);
+        }
+        // Ids are shared handles: cloning one is a reference count.
+        let out = self.pool.get(self.next).cloned()?;
+        self.next += 1;
+        Some(out)
+    }
+
+    fn select(&mut self, limit: usize) {
+        self.round = if self.round == 0 {
+            limit.max(16)
+        } else {
+            self.round.saturating_mul(2)
+        };
+        let rest = &mut self.pool[self.next..];
+        let take = self.round.min(rest.len());
+        if take == 0 {
+            return;
+        }
+        let by = |a: &(f32, Timestamp, NodeId), b: &(f32, Timestamp, NodeId)| {
+            order((a.0, a.1, &a.2), (b.0, b.1, &b.2))
+        };
+        if take < rest.len() {
+            rest.select_nth_unstable_by(take - 1, by);
+        }
+        rest[..take].sort_unstable_by(by);
+        self.ready = self.next + take;
+    }
 }
 
 /// Best first: higher score, then newer, then smaller id.

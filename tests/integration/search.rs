@@ -1005,3 +1005,269 @@ fn postgres_indexes_older_rows_on_connect() {
     let t = ResponseTree::with_store(store).unwrap();
     assert_eq!(search(&t, "paris tower"), ["resp_food", "resp_paris"]);
 }
+
+/// Random corpora (fixed seeds) against a brute-force reference: the hits,
+/// their order, scores and times must be what reading every node and ranking
+/// them all gives, for words from rare (0.5 % of the nodes) to common (50 %),
+/// pairs, phrases, filters, ties on score and time, and limits of 1, 20 and
+/// more than there are hits. The sled store gets one large batch (its lists
+/// in buckets), then single commits (a list per term), then a removal (empty
+/// slots).
+mod ranking {
+    use std::collections::{HashMap, HashSet};
+
+    use resptree::search::SearchOptions;
+    use resptree::{Node, NodeId, ResponseTree, Timestamp};
+
+    use crate::support::stores::{Backend, Memory, Sled};
+
+    /// The marker words and the share of nodes each is in.
+    const WORDS: [(&str, u64); 6] = [
+        ("wa", 500),
+        ("wb", 250),
+        ("wc", 100),
+        ("wd", 30),
+        ("we", 10),
+        ("wf", 5),
+    ];
+    const MODELS: [&str; 3] = ["gpt-4o", "o3", "gpt-4.1"];
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// One item's words: fillers (a vocabulary large enough to make a
+    /// batch's group use buckets) and the markers drawn for the node.
+    fn text(rng: &mut Rng, markers: &[&str]) -> String {
+        let mut words: Vec<String> = (0..4).map(|_| format!("f{}", rng.below(400))).collect();
+        for marker in markers {
+            let at = rng.below(words.len() as u64 + 1) as usize;
+            words.insert(at, (*marker).to_owned());
+        }
+        words.join(" ")
+    }
+
+    fn corpus(seed: u64, n: usize) -> Vec<Node> {
+        let mut rng = Rng(seed);
+        let mut nodes: Vec<Node> = Vec::new();
+        for i in 0..n {
+            let (mut user, mut output) = (Vec::new(), Vec::new());
+            for (word, per_mille) in WORDS {
+                if rng.below(1000) < per_mille {
+                    // One to three occurrences, in either item.
+                    for _ in 0..=rng.below(3) {
+                        if rng.below(2) == 0 {
+                            user.push(word);
+                        } else {
+                            output.push(word);
+                        }
+                    }
+                }
+            }
+            let parent = (i > 0 && rng.below(10) != 0)
+                .then(|| nodes[rng.below(i as u64) as usize].id.clone());
+            let id = NodeId::new(&format!("resp_{:016x}", rng.next())).unwrap();
+            // Few distinct times: many ties after the score.
+            let mut node = Node::new(id, parent)
+                .with_created_at(Timestamp(rng.below(40) as i64))
+                .with_user_text(text(&mut rng, &user))
+                .with_output_text(text(&mut rng, &output));
+            node.model = Some(MODELS[rng.below(3) as usize].to_owned());
+            nodes.push(node);
+        }
+        nodes
+    }
+
+    /// A query: its clauses, each a run of words (a phrase if more than one).
+    fn parse(query: &str) -> Vec<Vec<&str>> {
+        let mut clauses = Vec::new();
+        for (i, part) in query.split('"').enumerate() {
+            if i % 2 == 1 {
+                clauses.push(part.split_whitespace().collect());
+            } else {
+                clauses.extend(part.split_whitespace().map(|w| vec![w]));
+            }
+        }
+        clauses
+    }
+
+    /// Occurrences of `clause` in the node, within one item each.
+    fn count(node: &Node, clause: &[&str]) -> usize {
+        let items = [user_text(node), node.output_text.clone()];
+        items
+            .iter()
+            .map(|item| {
+                let words: Vec<&str> = item.split_whitespace().collect();
+                words.windows(clause.len()).filter(|w| *w == clause).count()
+            })
+            .sum()
+    }
+
+    fn user_text(node: &Node) -> String {
+        node.input[0]["content"].as_str().unwrap().to_owned()
+    }
+
+    fn score(counts: impl Iterator<Item = usize>) -> f32 {
+        counts.map(|n| (1.0 + n as f32).ln()).sum()
+    }
+
+    /// What a search must return: every node read and checked; ordered by
+    /// the words' score (what the index knows), newer first, smaller id
+    /// first; the best `limit`; then ordered by their score over the
+    /// clauses (phrases count as phrases).
+    fn reference(
+        nodes: &[Node],
+        under: &HashSet<NodeId>,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Vec<(String, f32, i64)> {
+        let clauses = parse(query);
+        let mut words: Vec<&str> = Vec::new();
+        for &w in clauses.iter().flatten() {
+            if !words.contains(&w) {
+                words.push(w);
+            }
+        }
+        let mut found: Vec<(f32, f32, i64, String)> = nodes
+            .iter()
+            .filter(|n| options.model.is_none() || n.model == options.model)
+            .filter(|n| options.under.is_none() || under.contains(&n.id))
+            .filter(|n| options.created_after.is_none_or(|t| n.created_at > t))
+            .filter(|n| options.created_before.is_none_or(|t| n.created_at < t))
+            .filter(|n| clauses.iter().all(|c| count(n, c) > 0))
+            .map(|n| {
+                let by_index = score(words.iter().map(|&w| count(n, &[w])));
+                let by_clauses = score(clauses.iter().map(|c| count(n, c)));
+                (by_index, by_clauses, n.created_at.0, n.id.to_string())
+            })
+            .collect();
+        let best = |a: &(f32, i64, &String), b: &(f32, i64, &String)| {
+            b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2))
+        };
+        found.sort_by(|a, b| best(&(a.0, a.2, &a.3), &(b.0, b.2, &b.3)));
+        found.truncate(options.limit);
+        found.sort_by(|a, b| best(&(a.1, a.2, &a.3), &(b.1, b.2, &b.3)));
+        found
+            .into_iter()
+            .map(|(_, score, at, id)| (id, score, at))
+            .collect()
+    }
+
+    fn below(nodes: &[Node], root: &NodeId) -> HashSet<NodeId> {
+        let parents: HashMap<&NodeId, &NodeId> = nodes
+            .iter()
+            .filter_map(|n| Some((&n.id, n.parent.as_ref()?)))
+            .collect();
+        nodes
+            .iter()
+            .filter(|n| {
+                let mut at = Some(&n.id);
+                while let Some(id) = at {
+                    if id == root {
+                        return true;
+                    }
+                    at = parents.get(id).copied();
+                }
+                false
+            })
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    fn check(b: &dyn Backend, seed: u64) {
+        let mut nodes = corpus(seed, 700);
+        let t = ResponseTree::with_store(b.open()).unwrap();
+        // One large batch, then single commits.
+        let singles = nodes.split_off(500);
+        t.insert_all(nodes.clone(), Vec::new()).unwrap();
+        for node in singles {
+            t.insert(node.clone()).unwrap();
+            nodes.push(node);
+        }
+        // A removal leaves empty slots behind in the index.
+        let leaf = nodes
+            .iter()
+            .rev()
+            .find(|n| !nodes.iter().any(|c| c.parent.as_ref() == Some(&n.id)))
+            .unwrap()
+            .id
+            .clone();
+        t.remove_subtree(&leaf).unwrap();
+        nodes.retain(|n| n.id != leaf);
+
+        let root = nodes[3].id.clone();
+        let under = below(&nodes, &root);
+        let queries = [
+            "wa",
+            "wb",
+            "wc",
+            "wd",
+            "we",
+            "wf",
+            "wa wb",
+            "wb wa",
+            "wc wa",
+            "we wa",
+            "wa wb wc",
+            "\"wa wb\"",
+            "\"wb wa\"",
+            "wc \"wa wb\"",
+            "wf wd",
+            "nothing",
+            "wa nothing",
+        ];
+        let filters = [
+            SearchOptions::new(),
+            SearchOptions::new().with_model("o3"),
+            SearchOptions::new().with_under(root.clone()),
+            SearchOptions::new()
+                .with_created_after(Timestamp(10))
+                .with_created_before(Timestamp(30)),
+        ];
+        let mut compared = 0;
+        for query in queries {
+            for filter in &filters {
+                for limit in [1, 20, 10_000] {
+                    let options = filter.clone().with_limit(limit);
+                    let expected = reference(&nodes, &under, query, &options);
+                    let got: Vec<(String, f32, i64)> = t
+                        .search(query, &options)
+                        .unwrap()
+                        .into_iter()
+                        .map(|h| (h.id.to_string(), h.score, h.created_at.0))
+                        .collect();
+                    assert_eq!(got, expected, "seed {seed}, {query:?}, {options:?}");
+                    compared += expected.len();
+                }
+            }
+        }
+        // The corpus is not degenerate: the comparisons saw many hits.
+        assert!(compared > 1_000, "only {compared} hits compared");
+    }
+
+    #[test]
+    fn memory_matches_a_brute_force_reference() {
+        for seed in [1, 2] {
+            check(&Memory::default(), seed);
+        }
+    }
+
+    #[test]
+    fn sled_matches_a_brute_force_reference() {
+        for seed in [1, 2] {
+            check(&Sled::new(resptree::store::Durability::Buffered), seed);
+        }
+    }
+}
