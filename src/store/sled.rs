@@ -9,7 +9,7 @@
 //! | `topology` | node id                      | version + binary topology (≤ 3)    |
 //! | `bodies`   | node id                      | version + JSON [`Node`] (≤ 3)      |
 //! | `refs`     | ref name                     | version + target id                |
-//! | `attempts` | attempt UUID (16 bytes)      | version + JSON [`Attempt`]         |
+//! | `attempts` | attempt UUID (16 bytes)      | older stores only: see below       |
 //! | `meta`     | `schema_version`             | `u32` little-endian                |
 //! | `meta`     | `commit_seq`                 | `u64` little-endian, +1 per batch  |
 //! | `meta`     | `snapshot`                   | where the topology snapshot is     |
@@ -34,6 +34,11 @@
 //! Nodes written by schema 3 and older stay in their own `topology` and
 //! `bodies` records, which are still read (and removed when such a node is
 //! replaced or removed).
+//!
+//! The engine's attempt journal is a file beside the database, `attempts.log`
+//! ([`attempt_log`]), not a sled tree: sled's cost is per record, and a
+//! request journaled three. Stores written before it have their attempts in
+//! the `attempts` tree, moved into the file at open.
 //!
 //! The topology snapshot (a file beside the database) and the topology log are
 //! derived data that make a reopen read one file instead of every record; see
@@ -62,9 +67,14 @@ use super::segment;
 use super::segment_index::SegmentIndex;
 use super::sled_search;
 use super::snapshot::{self, LogChange, LogOp, NO_PARENT, OWN_RECORDS, Pointer, Positioned};
-use super::{Attempt, Batch, Durability, Loaded, Op, StageId, Store, Topology, corrupt, trace};
+use super::{
+    Attempt, AttemptId, Batch, Durability, Loaded, Op, StageId, Store, Topology, corrupt, trace,
+};
 
+mod attempt_log;
 mod staging;
+
+use attempt_log::{AttemptLog, AttemptOp};
 
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time. A larger
@@ -97,6 +107,9 @@ const READ_CHUNK: usize = 1024;
 /// or an eighth of the tree if that is more: the log then stays a small part of
 /// what a reopen reads, and a rewrite is paid for by many cheap reopens.
 const COMPACT_MIN: usize = 1024;
+/// With [`Durability::Buffered`], a write flushes sled once this many
+/// attempt removals wait for a flush (see [`attempt_log`]).
+const PENDING_CLEARS_MAX: usize = 1024;
 /// The commit watermark file, inside the store's directory.
 const MARKER_FILE: &str = "resptree-commit";
 
@@ -182,6 +195,10 @@ impl SledOptions {
 #[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
 #[derive(Debug)]
 pub struct SledStore {
+    /// The attempt journal ([`attempt_log`]): a file beside the database.
+    /// First, so that it is closed before sled lets go of its lock (fields
+    /// drop in order), which is what keeps it to one process.
+    journal: AttemptLog,
     db: sled::Db,
     path: Option<PathBuf>,
     durability: Durability,
@@ -192,6 +209,8 @@ pub struct SledStore {
     /// Nodes written since schema 4, many per record.
     segments: sled::Tree,
     refs: sled::Tree,
+    /// The attempts of stores written before the journal file: emptied into
+    /// it at open (see `migrate_attempts`), otherwise unused.
     attempts: sled::Tree,
     meta: sled::Tree,
     topology_log: sled::Tree,
@@ -375,7 +394,13 @@ impl SledStore {
         let topology = tree("topology")?;
         let bodies = tree("bodies")?;
         let own_records = !topology.is_empty() || !bodies.is_empty();
+        // sled holds its lock by now: the journal is this process's alone.
+        let journal = match &path {
+            Some(dir) => AttemptLog::open(dir)?,
+            None => AttemptLog::in_memory(),
+        };
         let mut store = Self {
+            journal,
             topology,
             bodies,
             segments,
@@ -403,11 +428,60 @@ impl SledStore {
             db,
         };
         store.check_schema()?;
+        store.migrate_attempts()?;
         store.lost_writes = store.check_watermark();
         // Before the index check: a re-index reads every segment.
         store.remove_abandoned_stages()?;
         store.check_search_index()?;
+        // What sled read at open is on disk: only later commits need a flush
+        // (an attempt-only write then costs no sled flush at all).
+        let seq = store.commit_seq();
+        *store
+            .flushed
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = seq;
         Ok(store)
+    }
+
+    /// Moves the attempts of a store written before the journal file from
+    /// the sled `attempts` tree into the file: the file is fsynced before the
+    /// tree is cleared, so a crash in between leaves them in both, and the
+    /// next open finds them journaled already and only clears the tree. An
+    /// empty tree is what this build expects, so no schema change was needed;
+    /// an older build opening the store no longer sees the journaled attempts
+    /// (docs/store-format.md). A record that does not decode stops the
+    /// migration: the tree stays as it is and the journal reports that record
+    /// as [`Store::attempts`] did before.
+    fn migrate_attempts(&self) -> Result<()> {
+        if self.path.is_none() || self.attempts.is_empty() {
+            return Ok(());
+        }
+        let mut found = Vec::new();
+        for entry in self.attempts.iter() {
+            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
+            match codec::decode_attempt(&value) {
+                Ok(attempt) => found.push(attempt),
+                Err(reason) => {
+                    tracing::error!(target: "resptree::store", store = "sled", key = %hex(&key), reason = %reason, "an attempt record does not decode; attempts left in the sled tree");
+                    self.journal
+                        .mark_damaged(format!("attempts/{}", hex(&key)), reason);
+                    return Ok(());
+                }
+            }
+        }
+        let moved = self.journal.migrate(found)?;
+        self.attempts
+            .clear()
+            .map_err(|e| Error::storage("clearing the migrated attempts", e))?;
+        self.flush_db()?;
+        tracing::info!(target: "resptree::store", store = "sled", attempts = moved, "attempts moved from the sled tree into the journal file");
+        Ok(())
+    }
+
+    /// How many times this handle fsynced the attempt journal file: with
+    /// [`SledStore::flushes`], every fsync the store made.
+    pub fn journal_syncs(&self) -> u64 {
+        self.journal.syncs()
     }
 
     /// The number of the last batch committed to sled.
@@ -706,8 +780,19 @@ impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         let seq = self.write_batch(batch)?;
         match self.durability {
-            Durability::Flush => self.sync_to(seq),
-            Durability::Buffered => Ok(()),
+            Durability::Flush => {
+                self.sync_to(seq)?;
+                self.journal.sync()
+            }
+            Durability::Buffered => {
+                // Removals wait for a sled flush (see `attempt_log`); sled's
+                // own background flushes are invisible here, so take one
+                // now and then rather than keep them all in memory.
+                if self.journal.pending() >= PENDING_CLEARS_MAX {
+                    self.sync_to(seq)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -717,20 +802,17 @@ impl Store for SledStore {
 
     fn sync(&self) -> Result<()> {
         match self.durability {
-            Durability::Flush => self.sync_to(self.commit_seq()),
+            Durability::Flush => {
+                self.sync_to(self.commit_seq())?;
+                self.journal.sync()
+            }
             Durability::Buffered => Ok(()),
         }
     }
 
+    /// From the journal file ([`attempt_log`]), read at open.
     fn attempts(&self) -> Result<Vec<Attempt>> {
-        let mut out = Vec::new();
-        for entry in self.attempts.iter() {
-            let (key, value) = entry.map_err(|e| Error::storage("reading the attempts", e))?;
-            let attempt = codec::decode_attempt(&value)
-                .map_err(|reason| Error::corrupt(format!("attempts/{}", hex(&key)), reason))?;
-            out.push(attempt);
-        }
-        Ok(out)
+        self.journal.attempts()
     }
 
     fn refs(&self) -> Result<Vec<(RefName, NodeId)>> {
@@ -749,7 +831,8 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.sync_to(self.commit_seq())
+        self.sync_to(self.commit_seq())?;
+        self.journal.sync()
     }
 
     fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
@@ -846,14 +929,36 @@ impl SledStore {
     fn write_batch(&self, batch: Batch) -> Result<u64> {
         let started = Instant::now();
         // Encode once, outside the transaction closure, which sled may rerun.
-        let ops = skip_overwritten_attempts(self.prepare(batch)?);
+        let (ops, attempt_ops) = split_attempts(skip_overwritten_attempts(self.prepare(batch)?));
         let _turn = self
             .writing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let plan = self.plan_nodes(&ops)?;
-        let log_entry = self.log_entry(&ops, &plan);
-        let search = self.plan_search(&ops, &plan)?;
+        let mut journal = self.journal.turn();
+        if ops.is_empty() {
+            // Only the journal: no sled transaction, no commit number.
+            journal.write(&attempt_ops)?;
+            journal.finish(attempt_ops, None)?;
+            return Ok(self.commit_seq());
+        }
+        // The journal's puts go first: if the transaction then fails they are
+        // taken back, and a crash in between leaves an attempt that was never
+        // sent, which is what a crash before sending always leaves.
+        let mark = journal.write(&attempt_ops)?;
+        let result = self.write_sled(&ops, started);
+        match &result {
+            Ok(seq) => journal.finish(attempt_ops, Some(*seq))?,
+            Err(_) => journal.undo(mark),
+        }
+        result
+    }
+
+    /// Writes a batch's sled operations (everything but attempts) in one
+    /// transaction, under the writer's turn.
+    fn write_sled(&self, ops: &[Prepared], started: Instant) -> Result<u64> {
+        let plan = self.plan_nodes(ops)?;
+        let log_entry = self.log_entry(ops, &plan);
+        let search = self.plan_search(ops, &plan)?;
         // A batch that moves or removes stored nodes keeps readers out until
         // the index knows where they went (see `node`).
         let mut exclusive = plan.moves_stored().then(|| self.index_mut());
@@ -861,7 +966,6 @@ impl SledStore {
             &self.topology,
             &self.bodies,
             &self.refs,
-            &self.attempts,
             &self.meta,
             &self.topology_log,
             &self.annotations,
@@ -872,8 +976,8 @@ impl SledStore {
         // The commit number this batch got (the closure may run more than once).
         let committed = std::cell::Cell::new(0);
         let result: std::result::Result<(), TransactionError<Error>> = trees.transaction(
-            |(topology, bodies, refs, attempts, meta, log, annotations, lists, docs, segments)| {
-                for op in &ops {
+            |(topology, bodies, refs, meta, log, annotations, lists, docs, segments)| {
+                for op in ops {
                     match op {
                         // Nodes are written below, as the plan packed them.
                         Prepared::PutNode { .. } | Prepared::RemoveNode(_) => {}
@@ -916,12 +1020,8 @@ impl SledStore {
                         Prepared::DeleteRef(name) => {
                             refs.remove(name.as_bytes())?;
                         }
-                        Prepared::PutAttempt(key, value) => {
-                            attempts.insert(&key[..], value.as_slice())?;
-                        }
-                        Prepared::RemoveAttempt(key) => {
-                            attempts.remove(&key[..])?;
-                        }
+                        // Split off before the transaction.
+                        Prepared::PutAttempt(_) | Prepared::RemoveAttempt(_) => {}
                         Prepared::PutAnnotation(key, value) => {
                             annotations.insert(key.as_slice(), value.as_slice())?;
                         }
@@ -1060,6 +1160,11 @@ impl SledStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *flushed >= seq {
+            let durable = *flushed;
+            drop(flushed);
+            // A batch may have handed its removals to the journal after the
+            // flush that covered it read the counter.
+            self.release_clears(durable);
             return Ok(());
         }
         // Read before flushing: everything up to `covering` is durable after it.
@@ -1072,7 +1177,17 @@ impl SledStore {
         *flushed = covering;
         drop(flushed);
         self.write_watermark(covering);
+        self.release_clears(covering);
         Ok(())
+    }
+
+    /// Writes the journal's removals that waited for sled commit `durable`.
+    /// Best effort, as the watermark: the nodes are durable, and a lost
+    /// removal only brings back an attempt whose node `recover` finds.
+    fn release_clears(&self, durable: u64) {
+        if let Err(e) = self.journal.release(durable) {
+            tracing::warn!(target: "resptree::store", store = "sled", error = %e, "could not write attempt removals to the journal");
+        }
     }
 
     /// How many times this handle flushed sled to disk: with
@@ -1480,8 +1595,9 @@ enum Prepared {
         new: NodeId,
     },
     DeleteRef(String),
-    PutAttempt([u8; 16], Vec<u8>),
-    RemoveAttempt([u8; 16]),
+    /// Attempts go to the journal file, not to sled (see `write_batch`).
+    PutAttempt(Box<Attempt>),
+    RemoveAttempt(AttemptId),
     /// An annotation's key (`annotation_key`) and encoded record.
     PutAnnotation(Vec<u8>, Vec<u8>),
     RemoveAnnotation(Vec<u8>),
@@ -1521,13 +1637,13 @@ impl NodePlan {
 
 /// Drops every attempt write that a later op of the same batch undoes: a
 /// group commit may carry a child's journal update (its response id) and the
-/// commit that removes its attempt together, and sled's cost is per record.
+/// commit that removes its attempt together, and each is a journal record.
 fn skip_overwritten_attempts(ops: Vec<Prepared>) -> Vec<Prepared> {
     // Each attempt's last removal in the batch.
-    let mut removed: foldhash::HashMap<[u8; 16], usize> = foldhash::HashMap::new();
+    let mut removed: foldhash::HashMap<AttemptId, usize> = foldhash::HashMap::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Prepared::RemoveAttempt(key) = op {
-            removed.insert(*key, i);
+        if let Prepared::RemoveAttempt(id) = op {
+            removed.insert(*id, i);
         }
     }
     if removed.is_empty() {
@@ -1536,11 +1652,32 @@ fn skip_overwritten_attempts(ops: Vec<Prepared>) -> Vec<Prepared> {
     ops.into_iter()
         .enumerate()
         .filter(|(i, op)| match op {
-            Prepared::PutAttempt(key, _) => removed.get(key).is_none_or(|&at| at < *i),
+            Prepared::PutAttempt(attempt) => removed.get(&attempt.id).is_none_or(|&at| at < *i),
             _ => true,
         })
         .map(|(_, op)| op)
         .collect()
+}
+
+/// Splits a batch into its sled operations and its attempt operations (for
+/// the journal file), each in batch order.
+fn split_attempts(ops: Vec<Prepared>) -> (Vec<Prepared>, Vec<AttemptOp>) {
+    let mut attempts = Vec::new();
+    let others = ops
+        .into_iter()
+        .filter_map(|op| match op {
+            Prepared::PutAttempt(attempt) => {
+                attempts.push(AttemptOp::Put(attempt));
+                None
+            }
+            Prepared::RemoveAttempt(id) => {
+                attempts.push(AttemptOp::Remove(id));
+                None
+            }
+            other => Some(other),
+        })
+        .collect();
+    (others, attempts)
 }
 
 /// Removes the nodes `gone` from segment `number`, inside a transaction:
@@ -1603,11 +1740,8 @@ impl From<Op> for Prepared {
                 new,
             },
             Op::DeleteRef(name) => Self::DeleteRef(name.as_str().to_owned()),
-            Op::PutAttempt(attempt) => Self::PutAttempt(
-                attempt.id.as_uuid().into_bytes(),
-                codec::encode_attempt(&attempt),
-            ),
-            Op::RemoveAttempt(id) => Self::RemoveAttempt(id.as_uuid().into_bytes()),
+            Op::PutAttempt(attempt) => Self::PutAttempt(attempt),
+            Op::RemoveAttempt(id) => Self::RemoveAttempt(id),
             Op::PutAnnotation { node, annotation } => Self::PutAnnotation(
                 annotation_key(&node, annotation.key().as_str()),
                 encode_annotation(&annotation),
