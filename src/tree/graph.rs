@@ -1191,7 +1191,7 @@ mod tests {
         assert_eq!(parallel, sequential);
         assert_eq!(kinds(&problems), kinds(&expected));
         assert_eq!(kinds(&problems).len(), 4, "{problems:?}");
-        assert_eq!(parallel.path(&id("n10")).unwrap().len(), 3);
+        assert_eq!(parallel.path(&id("n10")).unwrap().len(), 5); // n10 ← n5 ← n2 ← n1 ← n0
         // Duplicates are left to the sequential build.
         records.push(rec("n7", None, &[]));
         positions.push(u32::MAX);
