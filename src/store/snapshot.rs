@@ -602,6 +602,30 @@ mod tests {
     }
 
     #[test]
+    fn a_file_read_ahead_is_used_only_if_the_pointer_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = encode(&positioned(sample())).unwrap();
+        let pointer = write(dir.path(), 3, &bytes).unwrap();
+        let ahead = read_ahead(dir.path()).unwrap();
+        assert_eq!(ahead.into_found(&pointer).unwrap().nodes, sample());
+        // Another generation, or the same one with other contents: not used.
+        let newer = Pointer {
+            generation: 4,
+            ..pointer
+        };
+        assert!(read_ahead(dir.path()).unwrap().into_found(&newer).is_none());
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        std::fs::write(pointer.file(dir.path()), &damaged).unwrap();
+        if let Some(ahead) = read_ahead(dir.path()) {
+            assert!(ahead.into_found(&pointer).is_none());
+        }
+        // Two files: only the pointer can choose, so nothing is read ahead.
+        write(dir.path(), 4, &bytes).unwrap();
+        assert!(read_ahead(dir.path()).is_none());
+    }
+
+    #[test]
     fn files_are_checked_against_their_pointer() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = encode(&positioned(sample())).unwrap();
