@@ -251,6 +251,9 @@ pub struct SledStore {
     stages: std::sync::Mutex<foldhash::HashMap<u64, staging::Stage>>,
     /// The next stage number to give out.
     next_stage: std::sync::atomic::AtomicU64,
+    /// The snapshot file as read while sled was opening ([`snapshot::read_ahead`]),
+    /// taken by the first load.
+    read_ahead: std::sync::Mutex<Option<std::thread::JoinHandle<Option<snapshot::ReadAhead>>>>,
 }
 
 impl SledStore {
@@ -287,9 +290,22 @@ impl SledStore {
         let path = path.as_ref();
         let config = config(path);
         let started = Instant::now();
+        // The snapshot is read and decoded while sled opens (it is checked
+        // against the pointer sled holds before it is used). No thread, no
+        // read ahead: the load reads it itself.
+        let dir = path.to_path_buf();
+        let read_ahead = std::thread::Builder::new()
+            .name("resptree-snapshot".into())
+            .spawn(move || snapshot::read_ahead(&dir))
+            .ok();
         let db = open_waiting(&config, path, options.lock_wait)?;
         tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "opened");
-        Self::from_db(db, Some(path.to_path_buf()))
+        let store = Self::from_db(db, Some(path.to_path_buf()))?;
+        *store
+            .read_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = read_ahead;
+        Ok(store)
     }
 
     /// A store in a fresh temporary directory, deleted when the store is dropped.
@@ -418,6 +434,7 @@ impl SledStore {
             staged: tree(staging::STAGED_TREE)?,
             stages: std::sync::Mutex::new(foldhash::HashMap::new()),
             next_stage: std::sync::atomic::AtomicU64::new(1),
+            read_ahead: std::sync::Mutex::new(None),
             snapshot_every: None,
             watermark: std::sync::Mutex::new(0),
             flushed: std::sync::Mutex::new(0),
@@ -1380,7 +1397,17 @@ impl SledStore {
     fn load_snapshot(&self) -> Option<(Positioned, usize)> {
         let dir = self.path.as_deref()?;
         let pointer = self.snapshot_pointer()?;
-        let mut found = snapshot::read(dir, &pointer).ok()?;
+        // Joined whatever the pointer says, so its file is not read twice at once.
+        let ahead = self
+            .read_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .and_then(|handle| handle.join().ok().flatten());
+        let mut found = match ahead.and_then(|ahead| ahead.into_found(&pointer)) {
+            Some(found) => found,
+            None => snapshot::read(dir, &pointer).ok()?,
+        };
         let start = pointer.seq.checked_add(1)?;
         let mut changes = Vec::new();
         for entry in self.topology_log.range(start.to_be_bytes()..) {

@@ -302,6 +302,59 @@ pub(crate) fn read(dir: &Path, pointer: &Pointer) -> Result<Positioned, String> 
     decode(&bytes)
 }
 
+/// A snapshot file read and decoded before the store's pointer could be read
+/// (see [`read_ahead`]): usable only if it is the file the pointer names.
+#[derive(Debug)]
+pub(crate) struct ReadAhead {
+    generation: u64,
+    len: u64,
+    checksum: u64,
+    found: Positioned,
+}
+
+impl ReadAhead {
+    /// The decoded snapshot, if it is the file `pointer` names, whole.
+    pub(crate) fn into_found(self, pointer: &Pointer) -> Option<Positioned> {
+        (pointer.generation == self.generation
+            && pointer.len == self.len
+            && pointer.checksum == self.checksum)
+            .then_some(self.found)
+    }
+}
+
+/// Reads and decodes the snapshot file in `dir` while the database is still
+/// being opened, which holds the pointer (sled's open and the decoding are a
+/// reopen's two largest steps; this lets them share the two cores). `None`
+/// unless `dir` holds exactly one snapshot file and it decodes: a stale or
+/// half-written file is caught later by [`ReadAhead::into_found`], which
+/// compares it with the pointer.
+pub(crate) fn read_ahead(dir: &Path) -> Option<ReadAhead> {
+    let mut only = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        let generation = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("topology-"))
+            .and_then(|n| n.strip_suffix(".snapshot"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(generation) = generation {
+            if only.replace(generation).is_some() {
+                // Several: only the pointer can tell which one is current.
+                return None;
+            }
+        }
+    }
+    let generation = only?;
+    let file = dir.join(format!("topology-{generation}.snapshot"));
+    let bytes = std::fs::read(file).ok()?;
+    Some(ReadAhead {
+        generation,
+        len: bytes.len() as u64,
+        checksum: checksum(&bytes),
+        found: decode(&bytes).ok()?,
+    })
+}
+
 /// Writes `bytes` as the snapshot file of `generation` in `dir` and makes it
 /// durable (temporary file, fsync, rename, fsync of the directory), so a
 /// pointer to it is never written before the file can be read back.
@@ -546,6 +599,30 @@ mod tests {
         bad[at..at + 4].copy_from_slice(&7_u32.to_le_bytes());
         assert!(decode(&bad).unwrap_err().contains("out of range"));
         assert_ne!(checksum(&good), checksum(&good[..good.len() - 1]));
+    }
+
+    #[test]
+    fn a_file_read_ahead_is_used_only_if_the_pointer_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = encode(&positioned(sample())).unwrap();
+        let pointer = write(dir.path(), 3, &bytes).unwrap();
+        let ahead = read_ahead(dir.path()).unwrap();
+        assert_eq!(ahead.into_found(&pointer).unwrap().nodes, sample());
+        // Another generation, or the same one with other contents: not used.
+        let newer = Pointer {
+            generation: 4,
+            ..pointer
+        };
+        assert!(read_ahead(dir.path()).unwrap().into_found(&newer).is_none());
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        std::fs::write(pointer.file(dir.path()), &damaged).unwrap();
+        if let Some(ahead) = read_ahead(dir.path()) {
+            assert!(ahead.into_found(&pointer).is_none());
+        }
+        // Two files: only the pointer can choose, so nothing is read ahead.
+        write(dir.path(), 4, &bytes).unwrap();
+        assert!(read_ahead(dir.path()).is_none());
     }
 
     #[test]

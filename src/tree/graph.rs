@@ -129,12 +129,52 @@ impl Graph {
     /// a cycle and is removed again. Context edges are added last, where both
     /// ends survived and no cycle results.
     fn bulk(records: &[Topology], positions: &[u32]) -> (Self, Vec<Error>) {
-        const UNKNOWN: u8 = 0;
-        const VISITING: u8 = 1;
-        const REACHED: u8 = 2;
-        const DANGLING: u8 = 3;
-        const CYCLIC: u8 = 4;
+        if records.len() >= PARALLEL_MIN {
+            if let Some(built) = Self::bulk_parallel(records, positions) {
+                return built;
+            }
+        }
+        Self::bulk_sequential(records, positions)
+    }
 
+    /// The bulk build with the id index built on a second thread, from the
+    /// records, while this one adds the vertices and the parent edges known
+    /// by position. It assumes every id is distinct (vertex k is record k);
+    /// `None` if they are not, and the caller builds sequentially instead.
+    fn bulk_parallel(records: &[Topology], positions: &[u32]) -> Option<(Self, Vec<Error>)> {
+        let n = records.len();
+        std::thread::scope(|scope| {
+            let index = std::thread::Builder::new()
+                .name("resptree-id-index".into())
+                .spawn_scoped(scope, || IdIndex::of_records(records))
+                // No thread to be had: build it here, after the vertices.
+                .ok();
+            let mut g = Self {
+                graph: StableGraph::with_capacity(n, n),
+                index: IdIndex::default(),
+            };
+            for r in records {
+                g.graph.add_node(Vertex {
+                    id: r.id.clone(),
+                    created_at: r.created_at,
+                });
+            }
+            // Vertex k is record k: a parent's vertex is its position.
+            let vertex_at = |at: usize| Some(NodeIndex::new(at));
+            let mut linked = Linked::new(n);
+            let unresolved = linked.by_position(&mut g, records, positions, vertex_at, |k| k);
+            let index = match index {
+                Some(handle) => handle.join().ok()??,
+                None => IdIndex::of_records(records)?,
+            };
+            g.index = index;
+            linked.by_id(&mut g, records, &unresolved, |k| k);
+            Some(g.finish(records, |k| k, linked, Vec::new()))
+        })
+    }
+
+    /// The bulk build on one thread, dropping duplicate ids as it goes.
+    fn bulk_sequential(records: &[Topology], positions: &[u32]) -> (Self, Vec<Error>) {
         let n = records.len();
         let mut problems = Vec::new();
         let mut g = Self {
@@ -172,27 +212,26 @@ impl Graph {
                 vertex_of.push(vertex);
             }
         }
-        let by_position = |i: usize, parent: &NodeId| {
-            let at = *positions.get(i)? as usize;
-            let vertex = (*vertex_of.get(at)?)?;
-            records[at].id.ptr_eq(parent).then_some(vertex)
-        };
-        // Phase 2: parent edges; note why a node got none.
-        let mut state = vec![UNKNOWN; record_of.len()];
-        let mut roots = Vec::new();
-        for (k, &i) in record_of.iter().enumerate() {
-            let ix = NodeIndex::new(k);
-            match &records[i].parent {
-                None => roots.push(ix),
-                Some(p) => match by_position(i, p).or_else(|| g.index.get(&g.graph, p)) {
-                    Some(pix) if pix != ix => {
-                        g.graph.add_edge(pix, ix, EdgeKind::Continues);
-                    }
-                    Some(_) => state[k] = CYCLIC,
-                    None => state[k] = DANGLING,
-                },
-            }
-        }
+        let vertex_at = |at: usize| vertex_of.get(at).copied().flatten();
+        let record = |k: usize| record_of[k];
+        let mut linked = Linked::new(record_of.len());
+        let unresolved = linked.by_position(&mut g, records, positions, vertex_at, record);
+        linked.by_id(&mut g, records, &unresolved, record);
+        g.finish(records, record, linked, problems)
+    }
+
+    /// Phases 3 and 4 of the bulk build, once every parent edge is in:
+    /// removes what no root reaches, then adds the context edges.
+    /// `record(k)` is the record of vertex `k`.
+    fn finish(
+        mut self,
+        records: &[Topology],
+        record: impl Fn(usize) -> usize,
+        linked: Linked,
+        mut problems: Vec<Error>,
+    ) -> (Self, Vec<Error>) {
+        let g = &mut self;
+        let Linked { mut state, roots } = linked;
         // Phase 3: everything reachable from a root is sound.
         let mut stack = roots;
         while let Some(ix) = stack.pop() {
@@ -226,8 +265,8 @@ impl Graph {
                 state[c] = fate;
             }
         }
-        for (k, &i) in record_of.iter().enumerate() {
-            let r = &records[i];
+        for k in 0..state.len() {
+            let r = &records[record(k)];
             let missing = r.parent.clone().unwrap_or_else(|| r.id.clone());
             let v = match state[k] {
                 DANGLING => TreeViolation::DanglingParent {
@@ -248,11 +287,10 @@ impl Graph {
         // Phase 4: context edges, in id order: when context links form a cycle,
         // which one is dropped must not depend on the order the store returned
         // the records in.
-        let mut with_context: Vec<usize> = record_of
-            .iter()
-            .enumerate()
-            .filter(|&(k, &i)| state[k] == REACHED && !records[i].extra_context.is_empty())
-            .map(|(_, &i)| i)
+        let mut with_context: Vec<usize> = (0..state.len())
+            .filter(|&k| state[k] == REACHED)
+            .map(record)
+            .filter(|&i| !records[i].extra_context.is_empty())
             .collect();
         with_context.sort_unstable_by(|&a, &b| records[a].id.cmp(&records[b].id));
         for i in with_context {
@@ -264,7 +302,7 @@ impl Graph {
                 }
             }
         }
-        (g, problems)
+        (self, problems)
     }
 
     /// Inserts records given in any order, parents before children.
@@ -839,6 +877,92 @@ impl Graph {
     }
 }
 
+/// From this many records on, [`Graph::build_positioned`] builds the id index on
+/// a second thread; below it, a thread costs more than it saves.
+const PARALLEL_MIN: usize = 16 * 1024;
+
+// A vertex's state in the bulk build.
+const UNKNOWN: u8 = 0;
+const VISITING: u8 = 1;
+const REACHED: u8 = 2;
+const DANGLING: u8 = 3;
+const CYCLIC: u8 = 4;
+
+/// Phase 2 of the bulk build: the parent edge of every vertex, why a vertex
+/// got none, and the roots.
+struct Linked {
+    state: Vec<u8>,
+    roots: Vec<NodeIndex>,
+}
+
+impl Linked {
+    fn new(vertices: usize) -> Self {
+        Self {
+            state: vec![UNKNOWN; vertices],
+            roots: Vec::new(),
+        }
+    }
+
+    /// Links every vertex whose parent is found at its known position (the
+    /// record there has the parent's very id allocation: a wrong position
+    /// costs a lookup, never a wrong edge). Returns the vertices whose
+    /// parents must be looked up by id. `vertex_at(i)` is the vertex of
+    /// `records[i]`, `record(k)` the record of vertex `k`.
+    fn by_position(
+        &mut self,
+        g: &mut Graph,
+        records: &[Topology],
+        positions: &[u32],
+        vertex_at: impl Fn(usize) -> Option<NodeIndex>,
+        record: impl Fn(usize) -> usize,
+    ) -> Vec<usize> {
+        let mut unresolved = Vec::new();
+        for k in 0..self.state.len() {
+            let i = record(k);
+            let ix = NodeIndex::new(k);
+            let Some(parent) = &records[i].parent else {
+                self.roots.push(ix);
+                continue;
+            };
+            let found = positions.get(i).and_then(|&at| {
+                let at = at as usize;
+                let vertex = vertex_at(at)?;
+                records.get(at)?.id.ptr_eq(parent).then_some(vertex)
+            });
+            match found {
+                Some(pix) => self.link(g, pix, ix),
+                None => unresolved.push(k),
+            }
+        }
+        unresolved
+    }
+
+    /// Links the `unresolved` vertices by looking their parents up by id.
+    fn by_id(
+        &mut self,
+        g: &mut Graph,
+        records: &[Topology],
+        unresolved: &[usize],
+        record: impl Fn(usize) -> usize,
+    ) {
+        for &k in unresolved {
+            let parent = records[record(k)].parent.as_ref();
+            match parent.and_then(|p| g.index.get(&g.graph, p)) {
+                Some(pix) => self.link(g, pix, NodeIndex::new(k)),
+                None => self.state[k] = DANGLING,
+            }
+        }
+    }
+
+    fn link(&mut self, g: &mut Graph, parent: NodeIndex, child: NodeIndex) {
+        if parent == child {
+            self.state[child.index()] = CYCLIC;
+        } else {
+            g.graph.add_edge(parent, child, EdgeKind::Continues);
+        }
+    }
+}
+
 /// Two graphs are equal when they hold the same nodes (id and creation time) and
 /// the same edges, whatever order they were built in.
 impl PartialEq for Graph {
@@ -1036,6 +1160,61 @@ mod tests {
             expected.path(&id("b")).unwrap(),
             vec![id("r"), id("a"), id("b")]
         );
+    }
+
+    #[test]
+    fn the_two_threaded_build_matches_the_sequential_one() {
+        // A forest with everything the bulk build handles: parents by
+        // position, parents only by id (a position pointing elsewhere),
+        // dangling and cyclic records, context edges and a context cycle.
+        let mut records: Vec<Topology> = (0..200)
+            .map(|i| {
+                let parent = (i % 50 != 0).then(|| format!("n{}", i / 2));
+                let context: Vec<String> = if i % 7 == 3 {
+                    vec![format!("n{}", i - 1)]
+                } else {
+                    Vec::new()
+                };
+                let context: Vec<&str> = context.iter().map(String::as_str).collect();
+                rec(&format!("n{i}"), parent.as_deref(), &context)
+            })
+            .collect();
+        records.push(rec("lost", Some("gone"), &[]));
+        records.push(rec("p", Some("q"), &[]));
+        records.push(rec("q", Some("p"), &[]));
+        records.push(rec("x", None, &["y"]));
+        records.push(rec("y", None, &["x"]));
+        let mut positions = snapshot_positions(&mut records);
+        positions[10] = 3; // wrong: n10's parent is n5
+        let (sequential, expected) = Graph::bulk_sequential(&records, &positions);
+        let (parallel, problems) = Graph::bulk_parallel(&records, &positions).unwrap();
+        assert_eq!(parallel, sequential);
+        assert_eq!(kinds(&problems), kinds(&expected));
+        assert_eq!(kinds(&problems).len(), 4, "{problems:?}");
+        assert_eq!(parallel.path(&id("n10")).unwrap().len(), 5); // n10 ← n5 ← n2 ← n1 ← n0
+        // Duplicates are left to the sequential build.
+        records.push(rec("n7", None, &[]));
+        positions.push(u32::MAX);
+        assert!(Graph::bulk_parallel(&records, &positions).is_none());
+    }
+
+    /// Parent positions as a snapshot gives them: each parent found shares
+    /// its record's allocation.
+    fn snapshot_positions(records: &mut [Topology]) -> Vec<u32> {
+        let at: HashMap<NodeId, usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        let mut positions = vec![u32::MAX; records.len()];
+        for i in 0..records.len() {
+            let parent = records[i].parent.as_ref().and_then(|p| at.get(p).copied());
+            if let Some(p) = parent {
+                records[i].parent = Some(records[p].id.clone());
+                positions[i] = u32::try_from(p).unwrap();
+            }
+        }
+        positions
     }
 
     #[test]

@@ -14,6 +14,7 @@ use hashbrown::HashTable;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
 
 use crate::ids::NodeId;
+use crate::store::Topology;
 
 use super::graph::{EdgeKind, Vertex};
 
@@ -37,6 +38,32 @@ impl IdIndex {
             table: HashTable::with_capacity(n),
             hasher: foldhash::fast::RandomState::default(),
         }
+    }
+
+    /// The index of a graph whose vertex `k` will be `records[k]`, built from
+    /// the records alone, so that it can be built on another thread while
+    /// the vertices are added (a reopen's two cache-miss-bound passes then use
+    /// both cores). `None` if two records share an id, or there are more than
+    /// `u32` can number: the caller then takes the path that drops duplicates.
+    pub(super) fn of_records(records: &[Topology]) -> Option<Self> {
+        let mut index = Self::with_capacity(records.len());
+        let hasher = index.hasher;
+        let id_of = |v: u32| records.get(v as usize).map(|r| &r.id);
+        for (k, r) in records.iter().enumerate() {
+            let k = u32::try_from(k).ok()?;
+            let hash = hasher.hash_one(r.id.as_str());
+            match index.table.entry(
+                hash,
+                |&v| id_of(v) == Some(&r.id),
+                |&v| id_of(v).map_or(0, |id| hasher.hash_one(id.as_str())),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => return None,
+                hashbrown::hash_table::Entry::Vacant(entry) => {
+                    entry.insert(k);
+                }
+            }
+        }
+        Some(index)
     }
 
     /// The vertex of `id`.
