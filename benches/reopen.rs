@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/probe.rs"]
 mod probe;
-use probe::{cpu_time, dir_size, rss};
+use probe::{copy_dir, cpu_time, dir_size, rss};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group};
 use resptree::store::{Batch, Durability, Op, SledStore, Store as _};
@@ -178,21 +178,7 @@ fn built(shape: Shape, n: usize) -> std::path::PathBuf {
 
 /// The sled schema version the cached stores were built with
 /// (`store::codec::SCHEMA_VERSION`, which is private).
-const SCHEMA: u32 = 4;
-
-/// Copies the store at `from` (files and the `blobs` directory) to `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "bench-complete" {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+const SCHEMA: u32 = 5;
 
 /// The topology snapshot files in the store at `path`.
 fn snapshots(path: &Path) -> Vec<std::path::PathBuf> {

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/probe.rs"]
 mod probe;
-use probe::{cpu_time, dir_size};
+use probe::{copy_dir, cpu_time, dir_size};
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use resptree::search::SearchOptions;
@@ -212,19 +212,6 @@ fn reindex(store: &Path, n: usize) {
         load_average()
     );
     std::fs::remove_dir_all(path).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The 1-minute load average (Linux), to judge wall-clock figures by.

@@ -1,4 +1,5 @@
-//! Memory, CPU and disk probes of the bench process (Linux `/proc`). Needs no
+//! Memory, CPU and disk probes of the bench process (Linux `/proc`), and the
+//! copy of a cached store a bench opens. Needs no
 //! crate feature, so the benches that build without the emulator include this
 //! file alone (`#[path]`); the others reach it through `support`.
 
@@ -59,4 +60,20 @@ pub(crate) fn dir_size(path: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+/// Copies the store directory `from` to `to`, leaving out the marker
+/// (`bench-complete`) that says a cached build finished: a copy is opened and
+/// written, never reused as the cache.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "bench-complete" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

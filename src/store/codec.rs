@@ -33,8 +33,10 @@ pub(crate) const RECORD_VERSION: u8 = 1;
 /// 2: adds the topology log (and the snapshot beside the database).
 /// 3: drops the child index; new stores compress sled's pages.
 /// 4: new nodes are written packed into segment records (`store::segment`).
+/// 5: the attempt journal moves out of sled into `attempts.log`
+/// (`store::sled::attempt_log`).
 /// Older stores are upgraded when they are opened.
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {

@@ -463,10 +463,9 @@ impl SledStore {
     /// Moves the attempts of a store written before the journal file from
     /// the sled `attempts` tree into the file: the file is fsynced before the
     /// tree is cleared, so a crash in between leaves them in both, and the
-    /// next open finds them journaled already and only clears the tree. An
-    /// empty tree is what this build expects, so no schema change was needed;
-    /// an older build opening the store no longer sees the journaled attempts
-    /// (docs/store-format.md). A record that does not decode stops the
+    /// next open finds them journaled already and only clears the tree. The
+    /// schema version (5) keeps older builds, which would not see the
+    /// journaled attempts, out of the store (docs/store-format.md). A record that does not decode stops the
     /// migration: the tree stays as it is and the journal reports that record
     /// as [`Store::attempts`] did before.
     fn migrate_attempts(&self) -> Result<()> {
@@ -693,6 +692,11 @@ impl SledStore {
         // snapshot and log entries (version 1) read as "own records". Schema 3
         // builds, which would not see nodes in segments, refuse the store from
         // then on.
+        // 4 → 5 moved the attempt journal into `attempts.log`: the move itself
+        // is `migrate_attempts`, which runs at every open while the sled tree
+        // holds any, so a crash after the number below is written still moves
+        // them. Schema 4 builds, which would neither see the file's attempts
+        // nor keep their journal there, refuse the store from then on.
         meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
             .map_err(|e| Error::storage("upgrading the schema version", e))?;
         self.flush_db()

@@ -351,7 +351,7 @@ fn a_version_1_store_is_upgraded() {
         .get("schema_version")
         .unwrap()
         .unwrap();
-    assert_eq!(version.as_ref(), 4_u32.to_le_bytes());
+    assert_eq!(version.as_ref(), 5_u32.to_le_bytes());
     assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
 }
 
@@ -477,7 +477,7 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.unwrap().as_ref(), 4_u32.to_le_bytes());
+    assert_eq!(version.unwrap().as_ref(), 5_u32.to_le_bytes());
     assert!(
         !db.tree_names().iter().any(|n| n.as_ref() == b"children"),
         "the child index is dropped"
@@ -563,7 +563,7 @@ fn a_version_3_store_is_upgraded_and_its_nodes_move_to_segments_as_they_change()
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.unwrap().as_ref(), 4_u32.to_le_bytes());
+    assert_eq!(version.unwrap().as_ref(), 5_u32.to_le_bytes());
     drop(db);
     let own = nodes.len() - removed.len();
     assert_eq!(raw_tree_len(&path, "topology"), own);

@@ -729,7 +729,7 @@ fn only_zeros(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{SledStore, config, open_waiting};
+    use super::super::{SCHEMA_KEY, SledStore, config, open_waiting};
     use super::*;
     use crate::store::{AttemptParams, Batch, Op, Store as _};
 
@@ -961,8 +961,8 @@ mod tests {
         assert_eq!(parsed.live.into_values().collect::<Vec<_>>(), vec![a, b]);
     }
 
-    /// A store of an older build, at `path`, whose sled `attempts` tree
-    /// holds `records` (attempt id, record bytes).
+    /// A store of an older build (schema 4), at `path`, whose sled
+    /// `attempts` tree holds `records` (attempt id, record bytes).
     fn older_store(path: &Path, records: &[(AttemptId, Vec<u8>)]) {
         drop(SledStore::open(path).unwrap());
         std::fs::remove_file(path.join(FILE)).unwrap();
@@ -972,12 +972,23 @@ mod tests {
             tree.insert(id.as_uuid().as_bytes(), bytes.as_slice())
                 .unwrap();
         }
+        db.open_tree("meta")
+            .unwrap()
+            .insert(SCHEMA_KEY, &4_u32.to_le_bytes())
+            .unwrap();
         db.flush().unwrap();
     }
 
     fn sled_tree_len(path: &Path) -> usize {
         let db = open_waiting(&config(path), path, std::time::Duration::from_secs(5)).unwrap();
         db.open_tree("attempts").unwrap().len()
+    }
+
+    /// The schema version recorded in the store at `path`.
+    fn schema_version(path: &Path) -> u32 {
+        let db = open_waiting(&config(path), path, std::time::Duration::from_secs(5)).unwrap();
+        let bytes = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap();
+        u32::from_le_bytes(bytes.unwrap().as_ref().try_into().unwrap())
     }
 
     fn sorted(mut attempts: Vec<Attempt>) -> Vec<Attempt> {
@@ -1003,6 +1014,8 @@ mod tests {
             .unwrap();
         drop(store);
         assert_eq!(sled_tree_len(&path), 0);
+        // Upgraded: a schema 4 build, which would not see the file, refuses it.
+        assert_eq!(schema_version(&path), 5);
         let store = SledStore::open(&path).unwrap();
         assert_eq!(store.attempts().unwrap(), vec![b]);
     }
