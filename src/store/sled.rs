@@ -831,7 +831,7 @@ impl Store for SledStore {
         }
     }
 
-    /// From the journal file ([`attempt_log`]), read at open.
+    /// From the journal file (`attempts.log`), read at open.
     fn attempts(&self) -> Result<Vec<Attempt>> {
         self.journal.attempts()
     }
