@@ -140,15 +140,20 @@ pub fn import_chatgpt_reader<R: Read>(
     // the writer's chunk, one batch queued and one being built.
     let (nodes, made) = std::thread::scope(|scope| {
         let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Node>>(1);
-        let writer = scope.spawn(move || -> Result<StagedInsert<'_>> {
-            let mut insert = insert;
-            for batch in received {
-                for node in batch {
-                    insert.add(node)?;
+        // `Builder`, not `scope.spawn`: a thread the OS refuses is an error
+        // (the staged chunks are deleted as `insert` drops), not a panic.
+        let writer = std::thread::Builder::new()
+            .name("resptree-import-writer".into())
+            .spawn_scoped(scope, move || -> Result<StagedInsert<'_>> {
+                let mut insert = insert;
+                for batch in received {
+                    for node in batch {
+                        insert.add(node)?;
+                    }
                 }
-            }
-            Ok(insert)
-        });
+                Ok(insert)
+            })
+            .map_err(|e| Error::storage("starting the import's writer thread", e))?;
         let read = read_all(&mut split, &head, &mut on_progress, |batch| {
             // A closed channel means the writer stopped on an error, which
             // its join below returns.
