@@ -42,7 +42,7 @@ pub(crate) mod segment;
 mod segment_index;
 mod signal;
 #[cfg(feature = "sled")]
-mod sled;
+pub(crate) mod sled;
 #[cfg(feature = "sled")]
 mod sled_search;
 #[cfg(feature = "sled")]

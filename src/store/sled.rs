@@ -76,6 +76,13 @@ mod staging;
 
 use attempt_log::{AttemptLog, AttemptOp};
 
+/// For `crate::fuzzing`: whether `bytes`, read as an attempt journal file,
+/// keep their live attempts through a compaction (see
+/// `attempt_log::round_trips`).
+pub(crate) fn attempt_journal_round_trips(bytes: &[u8]) -> bool {
+    attempt_log::round_trips(bytes)
+}
+
 /// sled's page cache. sled's default (1 GiB) would dwarf the graph itself; the
 /// graph holds what a reopen needs, and bodies are read one at a time. A larger
 /// cache does not speed up bulk inserts: 256 MiB built 10^5 nodes with the same

@@ -246,8 +246,14 @@ fn write_seeds() {
         "snapshot-0".to_owned(),
         &std::fs::read(path.join("topology-1.snapshot")).unwrap(),
     );
+    // Attempts live in their own journal file since schema 5 (`attempts-0`,
+    // one attempt record as a journal put carries it, is from before).
+    seed(
+        "attempts_log-0".to_owned(),
+        &std::fs::read(path.join("attempts.log")).unwrap(),
+    );
     let db = crate::support::open_raw(&path);
-    for tree_name in ["segments", "refs", "attempts"] {
+    for tree_name in ["segments", "refs"] {
         for (i, entry) in db.open_tree(tree_name).unwrap().iter().enumerate() {
             let (_, value) = entry.unwrap();
             seed(format!("{tree_name}-{i}"), &value);
