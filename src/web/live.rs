@@ -8,7 +8,9 @@
 //! (writes that bypassed the web routes, e.g. a library caller sharing the
 //! tree). On PostgreSQL a [`Watch`](crate::tree::Watch) wakes on the store's
 //! `NOTIFY` (sent with each committed write), refreshes the tree at once, and
-//! looks anyway every `poll_interval` in case a notification was lost.
+//! looks anyway every `poll_interval` in case a notification was lost. Every
+//! notification moves the counter, since annotations by another process move
+//! no node or ref; a fallback look moves it only when nodes or refs moved.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -22,7 +24,7 @@ use tokio::time::Instant;
 
 use super::state::WebState;
 use crate::error::Error;
-use crate::tree::ResponseTree;
+use crate::tree::{ResponseTree, WatchWake};
 
 /// How long a shared store's watch waits for a notification before it looks
 /// anyway, by default (it polls every 2 s while its listener is down).
@@ -124,7 +126,7 @@ impl Poller {
                 }
             };
             loop {
-                watch.changed().await;
+                let wake = watch.changed().await;
                 // The refresh is a store round trip: off the runtime's workers.
                 let source = state.source.clone();
                 let refreshed = tokio::task::spawn_blocking(move || source.tree().refresh()).await;
@@ -133,8 +135,14 @@ impl Poller {
                     // the long polls.
                     Ok(Ok(news)) => {
                         // A node removed and another added leave the size as
-                        // it was: the refresh's own report says so.
-                        if !news.added.is_empty() || !news.removed.is_empty() {
+                        // it was: the refresh's own report says so. A
+                        // notification is a committed write even when the
+                        // refresh finds no node or ref moved: annotations
+                        // (read from the store, not the graph) changed.
+                        if wake == WatchWake::Notified
+                            || !news.added.is_empty()
+                            || !news.removed.is_empty()
+                        {
                             state.changes.bump();
                         }
                         state.changes.current(tree);

@@ -272,7 +272,8 @@ fn watching_needs_a_change_feed() {
     assert!(matches!(t.watch(), Err(Error::Unsupported(_))));
 }
 
-/// The explorer over PostgreSQL: a commit by another tree reaches the page's
+/// The explorer over PostgreSQL: a commit by another tree (a node, then an
+/// annotation, which moves no node or ref) reaches the page's
 /// change long poll, and the node is then served.
 #[cfg(feature = "web")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,6 +313,19 @@ async fn the_explorer_sees_another_trees_commit_through_its_change_poll() {
     let (status, body) = get("/api/nodes/resp_w1".to_owned()).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     assert!(ours.contains(&id("resp_w1")));
+
+    // An annotation moves no node or ref, yet the page must learn of it.
+    theirs
+        .annotate(&id("resp_w1"), resptree::annotation::Annotation::Bookmark)
+        .unwrap();
+    let (status, body) = tokio::time::timeout(GIVE_UP, get(format!("/api/changes?since={after}")))
+        .await
+        .expect("the change poll answers the annotation");
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let again = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    assert!(again > after, "{again} > {after}");
     server.shutdown().await;
 }
 
