@@ -299,3 +299,33 @@ impl Candidate {
         Self { id, score }
     }
 }
+
+/// A node a ranking index hands out (see
+/// [`Store::search_ranked`](crate::Store::search_ranked)): its index score
+/// and its `created_at`, which together with the id put it in order.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RankedCandidate {
+    /// The node.
+    pub id: NodeId,
+    /// Its score by the index.
+    pub score: f32,
+    /// When the node was created, as the index recorded it.
+    pub created_at: Timestamp,
+}
+
+impl RankedCandidate {
+    /// A ranked candidate.
+    pub fn new(id: NodeId, score: f32, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            score,
+            created_at,
+        }
+    }
+}
+
+/// Candidates best first — higher score, then newer, then smaller id — as
+/// [`Store::search_ranked`](crate::Store::search_ranked) hands them out; an
+/// error ends the walk.
+pub type RankedCandidates<'a> = Box<dyn Iterator<Item = crate::Result<RankedCandidate>> + 'a>;
