@@ -58,7 +58,7 @@ use resptree::{Node, NodeId, ResponseTree, Timestamp};
 const CORPUS_VERSION: &str = "2";
 /// Bump when the store's layout changes, so a cached store is rebuilt (and the
 /// build measured) rather than converted on open.
-const STORE_VERSION: &str = "i3";
+const STORE_VERSION: &str = "i4";
 const VOCABULARY: usize = 5_000;
 const MODELS: [&str; 2] = ["gpt-4o", "o3"];
 

@@ -46,14 +46,17 @@
 //! the memory store from an in-memory index; PostgreSQL from a `tsvector`
 //! column with a GIN index. Each candidate comes with its score from the
 //! index alone (the sled store's postings record each term's occurrences), so
-//! no body is read to rank it. The tree then applies the structural filters
-//! (under a node, under a ref, dates) from its graph and hands the candidates
-//! out best first without sorting them all (it selects the next best few in
-//! linear time and sorts only those); it reads their bodies in that order and
-//! checks each against the query (phrases, exact model), cutting the
-//! snippets, until it has [`SearchOptions::limit`] hits. So a common word
-//! (10^5 candidates) costs a look-up per candidate, not a body read or a full
-//! sort. A store with no index (one that does not implement `Store::search`)
+//! no body is read to rank it. The sled store also hands its candidates out
+//! best first ([`Store::search_ranked`](crate::Store::search_ranked)): its
+//! index records each node's time and each chunk's newest, so it reads only
+//! the chunks that can hold the best and names only what it hands out; the
+//! others' candidates are ranked by the tree, which selects the next best few
+//! in linear time and sorts only those. The tree applies the structural
+//! filters (under a node, under a ref, dates) from its graph, reads the
+//! bodies in that order and checks each against the query (phrases, exact
+//! model), cutting the snippets, until it has [`SearchOptions::limit`] hits.
+//! So a common word (10^5 candidates) costs its postings on sled and a
+//! look-up per candidate elsewhere, not a body read or a full sort. A store with no index (one that does not implement `Store::search`)
 //! is searched by reading every node: correct, but O(n).
 //!
 //! There is no count of all matching nodes: a search stops at `limit` hits.
@@ -299,3 +302,33 @@ impl Candidate {
         Self { id, score }
     }
 }
+
+/// A node a ranking index hands out (see
+/// [`Store::search_ranked`](crate::Store::search_ranked)): its index score
+/// and its `created_at`, which together with the id put it in order.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RankedCandidate {
+    /// The node.
+    pub id: NodeId,
+    /// Its score by the index.
+    pub score: f32,
+    /// When the node was created, as the index recorded it.
+    pub created_at: Timestamp,
+}
+
+impl RankedCandidate {
+    /// A ranked candidate.
+    pub fn new(id: NodeId, score: f32, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            score,
+            created_at,
+        }
+    }
+}
+
+/// Candidates best first — higher score, then newer, then smaller id — as
+/// [`Store::search_ranked`](crate::Store::search_ranked) hands them out; an
+/// error ends the walk.
+pub type RankedCandidates<'a> = Box<dyn Iterator<Item = crate::Result<RankedCandidate>> + 'a>;

@@ -255,6 +255,27 @@ pub trait Store: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// The same candidates as [`Store::search`], handed out best first
+    /// (higher index score, then newer, then smaller id) and found lazily,
+    /// so a search that wants the best 20 of 10^5 candidates does not name
+    /// them all. The tree takes them in this order and stops once it has
+    /// enough hits.
+    ///
+    /// `Ok(None)` (the default) means the store does not rank: the tree then
+    /// calls [`Store::search`] and ranks the candidates itself. A wrapper
+    /// around another store should delegate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] on IO failure, here or from the iterator.
+    fn search_ranked<'a>(
+        &'a self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<crate::search::RankedCandidates<'a>>> {
+        let _ = query;
+        Ok(None)
+    }
+
     /// Starts a staged write: nodes handed to [`Store::stage_nodes`] under the
     /// returned id are written ahead, in chunks of bounded memory, but are no
     /// part of the store — no load, scan, read or search sees them — until
@@ -408,6 +429,13 @@ impl<S: Store + ?Sized> Store for Box<S> {
         query: &crate::search::IndexQuery,
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
         (**self).search(query)
+    }
+
+    fn search_ranked<'a>(
+        &'a self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<crate::search::RankedCandidates<'a>>> {
+        (**self).search_ranked(query)
     }
 
     fn for_each_node(

@@ -30,11 +30,23 @@
 //! A **document chunk** (the nodes one chunk number stands for):
 //!
 //! ```text
-//! u8  version (2)
+//! u8  version (3)
 //! varint group (whose postings lists name this chunk)
 //! u8  layout of the group's lists: 0 = one record per term, ℓ ≥ 1 = in 2^ℓ buckets
 //! varint number of slots
-//! per slot: varint id length (0 = the node was removed or replaced), id bytes
+//! per slot: varint id length (0 = the node was removed or replaced), id bytes,
+//!   zigzag varint created_at (ms) − the previous slot's (the first: − 0)
+//! ```
+//!
+//! A group's **time bounds** (the newest node of each of its chunks, so a
+//! search can rank by time without reading every chunk):
+//!
+//! ```text
+//! u8  version (1)
+//! varint number of chunks
+//! per chunk, in increasing order:
+//!   varint chunk − the previous entry's chunk (the first: − 0)
+//!   zigzag varint newest created_at (ms) − the previous entry's (the first: − 0)
 //! ```
 //!
 //! A record must be consumed exactly; trailing bytes are corruption. Decoders
@@ -44,8 +56,10 @@
 const LIST_VERSION: u8 = 2;
 /// The version byte of a bucket.
 const BUCKET_VERSION: u8 = 3;
-/// The version byte of a document chunk (1 had no layout byte).
-const DOCS_VERSION: u8 = 2;
+/// The version byte of a document chunk (1 had no layout byte, 2 no times).
+const DOCS_VERSION: u8 = 3;
+/// The version byte of a group's time bounds.
+const BOUNDS_VERSION: u8 = 1;
 
 /// One node in one postings list: where the node is (its chunk and slot) and
 /// how often the term occurs in it.
@@ -133,6 +147,8 @@ pub(crate) struct DocChunk {
     /// 2^ℓ bucket records.
     pub(crate) layout: u8,
     pub(crate) ids: Vec<Option<String>>,
+    /// Each slot's node's `created_at` (ms), kept for an emptied slot too.
+    pub(crate) times: Vec<i64>,
 }
 
 impl DocChunk {
@@ -154,21 +170,24 @@ impl DocChunk {
     }
 }
 
-/// Encodes a document chunk.
+/// Encodes a document chunk: each slot's id (`None`: emptied) and time.
 pub(crate) fn encode_docs<'a>(
     group: u64,
     layout: u8,
-    ids: impl ExactSizeIterator<Item = Option<&'a str>>,
+    slots: impl ExactSizeIterator<Item = (Option<&'a str>, i64)>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + ids.len() * 56);
+    let mut out = Vec::with_capacity(5 + slots.len() * 58);
     out.push(DOCS_VERSION);
     push_varint(&mut out, group);
     out.push(layout);
-    push_varint(&mut out, ids.len() as u64);
-    for id in ids {
+    push_varint(&mut out, slots.len() as u64);
+    let mut previous = 0_i64;
+    for (id, time) in slots {
         let id = id.unwrap_or("");
         push_varint(&mut out, id.len() as u64);
         out.extend_from_slice(id.as_bytes());
+        push_varint(&mut out, zigzag(time.wrapping_sub(previous)));
+        previous = time;
     }
     out
 }
@@ -191,15 +210,24 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
         return Err(format!("{count} slots cannot fit in {} bytes", bytes.len()));
     }
     let mut ids = Vec::with_capacity(count as usize);
+    let mut times = Vec::with_capacity(count as usize);
+    let mut time = 0_i64;
     for _ in 0..count {
         let len = usize::try_from(r.varint()?).map_err(|_| "id length out of range")?;
         let id = std::str::from_utf8(r.take(len)?).map_err(|e| format!("id is not UTF-8: {e}"))?;
         ids.push((!id.is_empty()).then(|| id.to_owned()));
+        time = time.wrapping_add(unzigzag(r.varint()?));
+        times.push(time);
     }
     if r.remaining() != 0 {
         return Err(format!("{} trailing bytes", r.remaining()));
     }
-    Ok(DocChunk { group, layout, ids })
+    Ok(DocChunk {
+        group,
+        layout,
+        ids,
+        times,
+    })
 }
 
 /// A document chunk read in place, for a search: its slots' byte ranges,
@@ -209,6 +237,7 @@ pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
 pub(crate) struct DocSlots<'a> {
     bytes: &'a [u8],
     slots: Vec<std::ops::Range<usize>>,
+    times: Vec<i64>,
 }
 
 impl<'a> DocSlots<'a> {
@@ -218,6 +247,11 @@ impl<'a> DocSlots<'a> {
         let range = self.slots.get(slot as usize)?.clone();
         let id = std::str::from_utf8(self.bytes.get(range)?).ok()?;
         (!id.is_empty()).then_some(id)
+    }
+
+    /// The `created_at` (ms) recorded for `slot`, if it is in range.
+    pub(crate) fn time(&self, slot: u32) -> Option<i64> {
+        self.times.get(slot as usize).copied()
     }
 }
 
@@ -239,16 +273,72 @@ pub(crate) fn doc_slots(bytes: &[u8]) -> Result<DocSlots<'_>, String> {
         return Err(format!("{count} slots cannot fit in {} bytes", bytes.len()));
     }
     let mut slots = Vec::with_capacity(count as usize);
+    let mut times = Vec::with_capacity(count as usize);
+    let mut time = 0_i64;
     for _ in 0..count {
         let len = usize::try_from(r.varint()?).map_err(|_| "id length out of range")?;
         let start = r.pos;
         r.take(len)?;
         slots.push(start..r.pos);
+        time = time.wrapping_add(unzigzag(r.varint()?));
+        times.push(time);
     }
     if r.remaining() != 0 {
         return Err(format!("{} trailing bytes", r.remaining()));
     }
-    Ok(DocSlots { bytes, slots })
+    Ok(DocSlots {
+        bytes,
+        slots,
+        times,
+    })
+}
+
+/// Encodes a group's time bounds: each chunk (in increasing order) and the
+/// newest `created_at` (ms) of the nodes written into it.
+pub(crate) fn encode_bounds(bounds: &[(u64, i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + bounds.len() * 4);
+    out.push(BOUNDS_VERSION);
+    push_varint(&mut out, bounds.len() as u64);
+    let (mut chunk, mut time) = (0_u64, 0_i64);
+    for &(c, t) in bounds {
+        push_varint(&mut out, c.wrapping_sub(chunk));
+        push_varint(&mut out, zigzag(t.wrapping_sub(time)));
+        (chunk, time) = (c, t);
+    }
+    out
+}
+
+/// Decodes a group's time bounds, appending `(chunk, newest time)` to `out`.
+pub(crate) fn decode_bounds(bytes: &[u8], out: &mut Vec<(u64, i64)>) -> Result<(), String> {
+    let mut r = Cursor::new(bytes);
+    let version = r.u8()?;
+    if version != BOUNDS_VERSION {
+        return Err(format!(
+            "time bounds version {version}, this build reads version {BOUNDS_VERSION}"
+        ));
+    }
+    let count = r.varint()?;
+    // Every entry takes at least 2 bytes.
+    if count > (r.remaining() / 2) as u64 {
+        return Err(format!(
+            "{count} chunks cannot fit in {} bytes",
+            bytes.len()
+        ));
+    }
+    let (mut chunk, mut time) = (0_u64, 0_i64);
+    for i in 0..count {
+        let delta = r.varint()?;
+        if i > 0 && delta == 0 {
+            return Err(format!("chunk {i} is out of order"));
+        }
+        chunk = chunk.checked_add(delta).ok_or("chunk number overflows")?;
+        time = time.wrapping_add(unzigzag(r.varint()?));
+        out.push((chunk, time));
+    }
+    if r.remaining() != 0 {
+        return Err(format!("{} trailing bytes", r.remaining()));
+    }
+    Ok(())
 }
 
 /// A decoded bucket: each term (in byte order) and its postings list.
@@ -334,6 +424,16 @@ pub(crate) fn decode_bucket(bytes: &[u8]) -> Result<Bucket, String> {
         .into_iter()
         .map(|(term, range)| Ok((term.to_vec(), decode_list(&bytes[range])?)))
         .collect()
+}
+
+/// A signed number as an unsigned one small for small magnitudes (0, −1, 1,
+/// −2… → 0, 1, 2, 3…), so a time close to the previous one takes a byte.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
 fn push_varint(out: &mut Vec<u8>, mut n: u64) {
@@ -445,14 +545,58 @@ mod tests {
         assert!(decode_list(&[2, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x7f, 1]).is_err());
     }
 
+    /// Three slots (the middle one emptied), times out of order.
+    fn three() -> [(Option<&'static str>, i64); 3] {
+        [
+            (Some("resp_a"), 1_700_000_000_500),
+            (None, 7),
+            (Some("resp_c"), 1_700_000_000_000),
+        ]
+    }
+
+    #[test]
+    fn bounds_round_trip_and_refuse_damage() {
+        let bounds = [(3, 1_700_000_000_000), (4, -2), (1 << 40, i64::MAX)];
+        let bytes = encode_bounds(&bounds);
+        let mut out = vec![(0, 0)];
+        decode_bounds(&bytes, &mut out).unwrap();
+        assert_eq!(out[1..], bounds);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_bounds(&bytes[..cut], &mut Vec::new()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        let err = decode_bounds(&trailing, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("trailing"), "{err}");
+        // A repeated chunk, a count too large, another version.
+        let err = decode_bounds(&[1, 2, 5, 0, 0, 0], &mut Vec::new()).unwrap_err();
+        assert!(err.contains("order"), "{err}");
+        let err = decode_bounds(&[1, 9, 0, 0], &mut Vec::new()).unwrap_err();
+        assert!(err.contains("cannot fit"), "{err}");
+        let err = decode_bounds(&[2, 0], &mut Vec::new()).unwrap_err();
+        assert!(err.contains("version 2"), "{err}");
+        let mut empty = Vec::new();
+        decode_bounds(&encode_bounds(&[]), &mut empty).unwrap();
+        assert!(empty.is_empty());
+    }
+
     #[test]
     fn doc_slots_read_a_chunk_in_place_as_decode_docs_does() {
-        let bytes = encode_docs(42, 6, [Some("resp_a"), None, Some("resp_c")].into_iter());
+        let bytes = encode_docs(42, 6, three().into_iter());
         let slots = doc_slots(&bytes).unwrap();
         let decoded = decode_docs(&bytes).unwrap();
         for slot in 0..4 {
             assert_eq!(slots.id(slot), decoded.id(slot), "slot {slot}");
+            assert_eq!(
+                slots.time(slot),
+                decoded.times.get(slot as usize).copied(),
+                "slot {slot}"
+            );
         }
+        assert_eq!(slots.time(2), Some(1_700_000_000_000));
         for cut in 0..bytes.len() {
             assert!(doc_slots(&bytes[..cut]).is_err(), "cut at {cut}");
         }
@@ -460,16 +604,26 @@ mod tests {
         trailing.push(0);
         assert!(doc_slots(&trailing).unwrap_err().contains("trailing"));
         // An id that is not UTF-8 names nobody; its neighbours still read.
-        let bad = [2, 0, 0, 2, 2, 0xff, 0xfe, 1, b'a'];
+        let bad = [3, 0, 0, 2, 2, 0xff, 0xfe, 2, 1, b'a', 2];
         let slots = doc_slots(&bad).unwrap();
         assert_eq!((slots.id(0), slots.id(1)), (None, Some("a")));
+        assert_eq!((slots.time(0), slots.time(1)), (Some(1), Some(2)));
     }
 
     #[test]
     fn doc_chunks_round_trip_and_refuse_damage() {
-        let bytes = encode_docs(42, 6, [Some("resp_a"), None, Some("resp_c")].into_iter());
+        let bytes = encode_docs(42, 6, three().into_iter());
         let chunk = decode_docs(&bytes).unwrap();
         assert_eq!((chunk.group, chunk.layout), (42, 6));
+        // Times round-trip in any order and at the ends of the range.
+        assert_eq!(chunk.times, three().map(|(_, t)| t));
+        let extremes = [(Some("a"), i64::MIN), (Some("b"), i64::MAX), (None, -5)];
+        assert_eq!(
+            decode_docs(&encode_docs(1, 0, extremes.into_iter()))
+                .unwrap()
+                .times,
+            [i64::MIN, i64::MAX, -5]
+        );
         assert_eq!(chunk.slot_of("resp_c"), Some(2));
         assert_eq!(chunk.slot_of("resp_b"), None);
         assert_eq!(
@@ -484,22 +638,27 @@ mod tests {
         trailing.push(0);
         assert!(decode_docs(&trailing).unwrap_err().contains("trailing"));
         assert!(
-            decode_docs(&[2, 0, 0, 0xff, 0xff, 0x7f])
+            decode_docs(&[3, 0, 0, 0xff, 0xff, 0x7f])
                 .unwrap_err()
                 .contains("cannot fit")
         );
         assert!(
-            decode_docs(&[2, 0, 0, 1, 2, 0xff, 0xfe])
+            decode_docs(&[3, 0, 0, 1, 2, 0xff, 0xfe, 0])
                 .unwrap_err()
                 .contains("UTF-8")
         );
-        // Version 1 (no layout byte) is another format's record.
+        // Version 1 (no layout byte) and 2 (no times) are other formats'.
         assert!(
             decode_docs(&[1, 0, 1, 0])
                 .unwrap_err()
                 .contains("version 1")
         );
-        let empty = decode_docs(&encode_docs(1, 0, [None, None].into_iter())).unwrap();
+        assert!(
+            decode_docs(&[2, 0, 0, 1, 0])
+                .unwrap_err()
+                .contains("version 2")
+        );
+        let empty = decode_docs(&encode_docs(1, 0, [(None, 0), (None, 0)].into_iter())).unwrap();
         assert!(empty.is_empty());
     }
 

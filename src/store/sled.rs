@@ -900,6 +900,17 @@ impl Store for SledStore {
         Ok(Some(found.candidates))
     }
 
+    /// From the same index, best first: each group's time bounds let the
+    /// walk read the newest chunks first and name only what it hands out
+    /// (`sled_search::ranked`).
+    fn search_ranked<'a>(
+        &'a self,
+        query: &crate::search::IndexQuery,
+    ) -> Result<Option<crate::search::RankedCandidates<'a>>> {
+        let walk = sled_search::ranked(&self.search_lists, &self.search_docs, &self.meta, query)?;
+        Ok(Some(Box::new(walk)))
+    }
+
     /// Stages chunks as segments listed in `staged_segments` (`src/store/sled/staging.rs`).
     fn begin_stage(&self) -> Result<Option<StageId>> {
         Ok(Some(self.begin_staging()))

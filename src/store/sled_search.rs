@@ -6,6 +6,7 @@
 //! |----------------|----------------------------------|-------------------------------|
 //! | `search_lists` | term `0x00` group (`u64` BE)     | a postings list ([`posting`]) |
 //! | `search_lists` | `0x02` level bucket (`u16` BE) group (`u64` BE) | a bucket: the lists of its terms |
+//! | `search_lists` | `0x03` group (`u64` BE)          | the group's time bounds: each chunk's newest node ([`posting`]) |
 //! | `search_docs`  | chunk (`u64` BE)                 | a document chunk ([`posting`]) |
 //! | `meta`         | `search_format`                  | `u32` LE: [`FORMAT`]          |
 //! | `meta`         | `search_index_seq`               | `u64` LE: the commit the index is current with |
@@ -41,19 +42,28 @@
 //! [`OWN_BASE`], by a stable hash of their id, so a removal finds the chunk
 //! without a lookup.
 //!
+//! Each slot of a document chunk also records its node's `created_at`, and
+//! each group a **time bounds** record: the newest `created_at` of each of
+//! its chunks (format 4). A search ranks by score, then time, then id, and a
+//! common word's nodes all tie on score: with the bounds it reads chunks
+//! newest first and stops once `limit` candidates are certain, instead of
+//! naming every node the word is in. A bound stays valid when nodes leave
+//! (it may only be higher than needed), so only a group's own write sets it.
+//!
 //! Everything here is derived data: a store whose index is of another format,
 //! behind `commit_seq`, or marked damaged is re-indexed when it is opened.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
 use crate::error::{Error, Result};
 use crate::ids::NodeId;
-use crate::node::Node;
+use crate::node::{Node, Timestamp};
 use crate::search::document::index_terms;
 use crate::search::index::score;
-use crate::search::{Candidate, IndexQuery};
+use crate::search::{Candidate, IndexQuery, RankedCandidate};
 
 use super::posting::{self, DocChunk, Posting};
 use super::{codec, segment};
@@ -82,8 +92,9 @@ const OWN_CHUNKS_KEY: &[u8] = b"search_own_chunks";
 
 /// The index format this build writes and reads. A store whose `meta` says
 /// otherwise is re-indexed on open (no schema bump: the index is derived).
-/// Format 3 packs a large group's lists into hash buckets.
-pub(super) const FORMAT: u32 = 3;
+/// Format 3 packs a large group's lists into hash buckets; format 4 records
+/// each slot's time and each group's time bounds.
+pub(super) const FORMAT: u32 = 4;
 
 /// A group with at least this many distinct terms packs its lists into
 /// buckets; a smaller one (a single commit, a small batch) keeps a record per
@@ -96,6 +107,8 @@ const MAX_LEVEL: u8 = 12;
 /// The first byte of a bucket's key: no term starts with it (terms are
 /// alphanumeric, or `0x01` and a model name).
 const BUCKET_TAG: u8 = 0x02;
+/// The first byte of a group's time bounds key (no term starts with it).
+const BOUNDS_TAG: u8 = 0x03;
 
 /// Chunk (and group) numbers of nodes with their own records start here,
 /// above every segment number (`u32`).
@@ -114,12 +127,15 @@ const REINDEX_GROUP: usize = 5_000;
 pub(super) struct Entry {
     /// Each distinct term and its occurrences, sorted by term.
     terms: Vec<(String, u32)>,
+    /// The node's `created_at` (ms), which breaks score ties in a search.
+    created_at: i64,
 }
 
 /// The index terms of `node`.
 pub(super) fn entry(node: &Node) -> Entry {
     Entry {
         terms: index_terms(node),
+        created_at: node.created_at.0,
     }
 }
 
@@ -165,7 +181,7 @@ impl Writes {
         writes.delete_postings(trees.lists, removed)?;
         let mut group = Group::default();
         for (segment, id, entry) in added {
-            group.add(u64::from(segment), id, &entry.terms);
+            group.add(u64::from(segment), id, entry.created_at, &entry.terms);
         }
         let (lists, docs) = group.encode();
         writes
@@ -303,7 +319,11 @@ impl Writes {
                 posting::encode_docs(
                     found.group,
                     found.layout,
-                    found.ids.iter().map(Option::as_deref),
+                    found
+                        .ids
+                        .iter()
+                        .map(Option::as_deref)
+                        .zip(found.times.iter().copied()),
                 )
             });
             self.docs.push((chunk.to_be_bytes(), value));
@@ -404,17 +424,19 @@ struct Group {
     /// up for every token it indexes (≈ 15 a node, among ≈ 5 000 terms), and
     /// [`Group::encode`] sorts the terms once.
     lists: foldhash::HashMap<String, Vec<Posting>>,
-    docs: BTreeMap<u64, Vec<String>>,
+    /// Each chunk's slots: id and `created_at` (ms).
+    docs: BTreeMap<u64, Vec<(String, i64)>>,
     nodes: usize,
 }
 
 impl Group {
-    /// Adds node `id` to `chunk`, in the chunk's next slot.
-    fn add(&mut self, chunk: u64, id: &str, terms: &[(String, u32)]) {
+    /// Adds node `id`, created at `time` (ms), to `chunk`, in the chunk's
+    /// next slot.
+    fn add(&mut self, chunk: u64, id: &str, time: i64, terms: &[(String, u32)]) {
         self.number.get_or_insert(chunk);
         let ids = self.docs.entry(chunk).or_default();
         let slot = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        ids.push(id.to_owned());
+        ids.push((id.to_owned(), time));
         for (term, tf) in terms {
             let posting = Posting {
                 chunk,
@@ -432,8 +454,8 @@ impl Group {
     }
 
     /// The group's records, encoded: lists (a record per term, or per
-    /// bucket once the group has [`BUCKET_MIN_TERMS`] terms) and document
-    /// chunks.
+    /// bucket once the group has [`BUCKET_MIN_TERMS`] terms) and its time
+    /// bounds, then document chunks.
     #[allow(clippy::type_complexity)]
     fn encode(self) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<([u8; 8], Vec<u8>)>) {
         let Some(number) = self.number else {
@@ -442,7 +464,7 @@ impl Group {
         let layout = layout_for(self.lists.len());
         let mut sorted: Vec<(String, Vec<Posting>)> = self.lists.into_iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let lists = if layout == 0 {
+        let mut lists: Vec<(Vec<u8>, Vec<u8>)> = if layout == 0 {
             sorted
                 .into_iter()
                 .map(|(term, mut list)| {
@@ -472,13 +494,26 @@ impl Group {
                 })
                 .collect()
         };
+        let bounds: Vec<(u64, i64)> = self
+            .docs
+            .iter()
+            .map(|(&chunk, slots)| {
+                let newest = slots.iter().map(|&(_, t)| t).max().unwrap_or(i64::MIN);
+                (chunk, newest)
+            })
+            .collect();
+        lists.push((bounds_key(number).to_vec(), posting::encode_bounds(&bounds)));
         let docs = self
             .docs
             .into_iter()
-            .map(|(chunk, ids)| {
+            .map(|(chunk, slots)| {
                 (
                     chunk.to_be_bytes(),
-                    posting::encode_docs(number, layout, ids.iter().map(|id| Some(id.as_str()))),
+                    posting::encode_docs(
+                        number,
+                        layout,
+                        slots.iter().map(|(id, t)| (Some(id.as_str()), *t)),
+                    ),
                 )
             })
             .collect();
@@ -535,7 +570,7 @@ pub(super) fn stage(
     let write = |e| Error::storage("indexing staged nodes for search", e);
     let mut group = Group::default();
     for (segment, id, entry) in placed {
-        group.add(u64::from(*segment), id, &entry.terms);
+        group.add(u64::from(*segment), id, entry.created_at, &entry.terms);
     }
     let (list_records, doc_records) = group.encode();
     let mut batch = sled::Batch::default();
@@ -582,6 +617,7 @@ pub(super) fn unstage<'a>(
                 batch.remove(bucket_key(found.layout, bucket, found.group));
             }
         }
+        batch.remove(&bounds_key(found.group)[..]);
         lists.apply_batch(batch).map_err(write)?;
     }
     docs.remove(chunk.to_be_bytes()).map_err(write)?;
@@ -617,6 +653,240 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
     name(docs, &hits.scored(query.terms.len()), &mut found)?;
     Ok(found)
 }
+
+/// The candidates for `query` best first — higher score, then newer, then
+/// smaller id, as the tree ranks them — named only as they are handed out.
+///
+/// Every node holding the terms is found and scored from the postings (as
+/// [`query`] does), but not named: each chunk with hits is ranked by its best
+/// score and its group's time bound for it (the newest node written into
+/// it), and chunks are read in that order. A named candidate is handed out
+/// once no unread chunk can hold a better one (a higher score, or the same
+/// score and a time not older). A common word's nodes all tie on score, so a
+/// search that wants 20 reads the newest few chunks, not every chunk the word
+/// is in. A chunk without a bound (a damaged record) is read before any of
+/// its score, which keeps the order right.
+///
+/// # Errors
+///
+/// [`Error::Storage`] if sled cannot be read, here or as the walk goes on. A
+/// record that does not decode is skipped (its nodes are not found, never
+/// wrongly found) and the index is marked for a rebuild.
+pub(super) fn ranked<'a>(
+    lists: &sled::Tree,
+    docs: &'a sled::Tree,
+    meta: &'a sled::Tree,
+    query: &IndexQuery,
+) -> Result<Ranked<'a>> {
+    let terms = query.index_terms();
+    let mut found = Found::default();
+    let mut ranked = Ranked {
+        docs,
+        meta,
+        hits: Vec::new(),
+        pending: BinaryHeap::new(),
+        ready: BinaryHeap::new(),
+        damaged: false,
+    };
+    if terms.is_empty() {
+        return Ok(ranked);
+    }
+    let mut hits = list_hits(lists, &terms, &mut found)?;
+    hits.append(bucket_hits(lists, &terms, &mut found)?);
+    let mut groups = std::mem::take(&mut hits.groups);
+    groups.sort_unstable();
+    groups.dedup();
+    let mut bounds = Vec::new();
+    for group in groups {
+        let record = lists
+            .get(bounds_key(group))
+            .map_err(|e| Error::storage("reading the search index", e))?;
+        let Some(record) = record else {
+            // Not written (a damaged index): its chunks have no bound.
+            continue;
+        };
+        let before = bounds.len();
+        if posting::decode_bounds(&record, &mut bounds).is_err() {
+            bounds.truncate(before);
+            found.damaged = true;
+        }
+    }
+    bounds.sort_unstable();
+    let scored = hits.scored(query.terms.len());
+    let mut pending = Vec::new();
+    let mut at = 0;
+    while let Some(&((chunk, _), _)) = scored.get(at) {
+        let end = at + scored[at..].partition_point(|((c, _), _)| *c == chunk);
+        let best = scored[at..end]
+            .iter()
+            .map(|&(_, score)| score)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let bound = bounds
+            .binary_search_by_key(&chunk, |&(c, _)| c)
+            .map_or(i64::MAX, |i| bounds[i].1);
+        pending.push(Pending {
+            score: best,
+            bound,
+            chunk,
+            hits: at..end,
+        });
+        at = end;
+    }
+    ranked.hits = scored;
+    ranked.pending = BinaryHeap::from(pending);
+    if found.damaged {
+        ranked.report_damage();
+    }
+    Ok(ranked)
+}
+
+/// The walk of [`ranked`]: an iterator of candidates, best first.
+#[derive(Debug)]
+pub(super) struct Ranked<'a> {
+    docs: &'a sled::Tree,
+    meta: &'a sled::Tree,
+    /// Every node found, `(chunk, slot)` and score, in `(chunk, slot)` order.
+    hits: Vec<((u64, u32), f32)>,
+    /// The chunks not read yet, the most promising on top.
+    pending: BinaryHeap<Pending>,
+    /// Named candidates not handed out yet, the best on top.
+    ready: BinaryHeap<Ready>,
+    damaged: bool,
+}
+
+impl Ranked<'_> {
+    /// Names the hits of chunk `chunk` into `ready`.
+    fn read(&mut self, chunk: &Pending) -> Result<()> {
+        let record = self
+            .docs
+            .get(chunk.chunk.to_be_bytes())
+            .map_err(|e| Error::storage("reading the search index", e))?;
+        // Gone: its nodes were removed since the lists were read.
+        let Some(record) = record else {
+            return Ok(());
+        };
+        let Ok(slots) = posting::doc_slots(&record) else {
+            self.report_damage();
+            return Ok(());
+        };
+        for &((_, slot), score) in &self.hits[chunk.hits.clone()] {
+            let (Some(id), Some(time)) = (slots.id(slot), slots.time(slot)) else {
+                continue;
+            };
+            if let Ok(id) = NodeId::new(id) {
+                self.ready.push(Ready { score, time, id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the index for a rebuild at the next open (once a walk).
+    fn report_damage(&mut self) {
+        if std::mem::replace(&mut self.damaged, true) {
+            return;
+        }
+        tracing::warn!(target: "resptree::store", store = "sled", "unreadable search index record skipped; the index is rebuilt at the next open");
+        // Best effort: the search's answer stands either way.
+        let _ = self.meta.insert(DAMAGED_KEY, &[1]);
+    }
+}
+
+impl Iterator for Ranked<'_> {
+    type Item = Result<RankedCandidate>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(top) = self.ready.peek() {
+                let certain = self.pending.peek().is_none_or(|next| {
+                    match top.score.total_cmp(&next.score) {
+                        Ordering::Greater => true,
+                        // A node of the same time might have a smaller id.
+                        Ordering::Equal => top.time > next.bound,
+                        Ordering::Less => false,
+                    }
+                });
+                if certain {
+                    let best = self.ready.pop()?;
+                    return Some(Ok(RankedCandidate::new(
+                        best.id,
+                        best.score,
+                        Timestamp(best.time),
+                    )));
+                }
+            }
+            let chunk = self.pending.pop()?;
+            if let Err(e) = self.read(&chunk) {
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// A chunk not read yet: the best score of its hits, the newest time its
+/// nodes can have, and where its hits are in [`Ranked::hits`].
+#[derive(Debug)]
+struct Pending {
+    score: f32,
+    bound: i64,
+    chunk: u64,
+    hits: std::ops::Range<usize>,
+}
+
+impl Ord for Pending {
+    /// Higher score, then newer bound, on top.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(self.bound.cmp(&other.bound))
+            .then(other.chunk.cmp(&self.chunk))
+    }
+}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Pending {}
+
+/// A named candidate.
+#[derive(Debug)]
+struct Ready {
+    score: f32,
+    time: i64,
+    id: NodeId,
+}
+
+impl Ord for Ready {
+    /// Higher score, then newer, then smaller id, on top.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(self.time.cmp(&other.time))
+            .then_with(|| other.id.cmp(&self.id))
+    }
+}
+
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ready {}
 
 /// The nodes holding every term in the groups that keep a record per term.
 fn list_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Hits> {
@@ -677,7 +947,7 @@ fn list_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<
             };
             survivors.intersect(&other, j);
         }
-        hits.append(survivors);
+        hits.append_group(group, survivors);
     }
     Ok(hits)
 }
@@ -760,8 +1030,8 @@ fn bucket_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Resul
         groups = Some(next);
     }
     let mut hits = Hits::empty(terms.len());
-    for survivors in groups.unwrap_or_default().into_values() {
-        hits.append(survivors);
+    for (group, survivors) in groups.unwrap_or_default() {
+        hits.append_group(group, survivors);
     }
     Ok(hits)
 }
@@ -775,6 +1045,8 @@ struct Hits {
     terms: usize,
     docs: Vec<(u64, u32)>,
     tfs: Vec<u32>,
+    /// The groups the nodes are in (whose time bounds rank them).
+    groups: Vec<u64>,
 }
 
 impl Hits {
@@ -783,6 +1055,7 @@ impl Hits {
             terms,
             docs: Vec::new(),
             tfs: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -796,6 +1069,7 @@ impl Hits {
             terms,
             docs: list.iter().map(|p| p.doc()).collect(),
             tfs,
+            groups: Vec::new(),
         }
     }
 
@@ -827,6 +1101,15 @@ impl Hits {
     fn append(&mut self, mut other: Hits) {
         self.docs.append(&mut other.docs);
         self.tfs.append(&mut other.tfs);
+        self.groups.append(&mut other.groups);
+    }
+
+    /// Appends the nodes `other` found in `group`.
+    fn append_group(&mut self, group: u64, other: Hits) {
+        if !other.is_empty() {
+            self.groups.push(group);
+            self.append(other);
+        }
     }
 
     /// Each node and its score over the first `scored` terms (the words; a
@@ -884,11 +1167,11 @@ pub(super) fn reindex(trees: &Trees<'_>) -> Result<usize> {
         for entry in entries {
             // A body that does not decode still takes its slot: ids and slots
             // of a chunk follow its segment.
-            let terms = codec::decode_body(entry.body)
-                .map(|node| index_terms(&node))
+            let (terms, time) = codec::decode_body(entry.body)
+                .map(|node| (index_terms(&node), node.created_at.0))
                 .unwrap_or_default();
             indexed += usize::from(!terms.is_empty());
-            group.add(u64::from(number), entry.id, &terms);
+            group.add(u64::from(number), entry.id, time, &terms);
         }
         if group.nodes >= REINDEX_GROUP {
             write_group(trees, std::mem::take(&mut group))?;
@@ -923,7 +1206,7 @@ fn reindex_own(trees: &Trees<'_>) -> Result<usize> {
         let number = OWN_BASE + (chunk - OWN_BASE) / OWN_GROUP_CHUNKS * OWN_GROUP_CHUNKS;
         let group = groups.entry(number).or_default();
         group.number = Some(number);
-        group.add(chunk, id, &index_terms(&node));
+        group.add(chunk, id, node.created_at.0, &index_terms(&node));
         indexed += 1;
     }
     for group in groups.into_values() {
@@ -986,6 +1269,13 @@ fn bucket_of(term: &[u8], level: u8) -> u16 {
 fn bucket_key(level: u8, bucket: u16, group: u64) -> Vec<u8> {
     let mut key = bucket_prefix(level, bucket).to_vec();
     key.extend_from_slice(&group.to_be_bytes());
+    key
+}
+
+/// The key of a group's time bounds.
+fn bounds_key(group: u64) -> [u8; 9] {
+    let mut key = [BOUNDS_TAG; 9];
+    key[1..].copy_from_slice(&group.to_be_bytes());
     key
 }
 

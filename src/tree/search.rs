@@ -9,7 +9,7 @@ use crate::node::Timestamp;
 use crate::search::document::segments;
 use crate::search::matcher;
 use crate::search::query::Query;
-use crate::search::{IndexQuery, SearchHit, SearchOptions};
+use crate::search::{IndexQuery, RankedCandidates, SearchHit, SearchOptions};
 
 use super::graph::Graph;
 use super::handle::ResponseTree;
@@ -59,22 +59,39 @@ impl ResponseTree {
             return Ok(Vec::new());
         }
         let index_query = IndexQuery::new(parsed.terms(), options.model.clone());
-        let indexed = self.store.search(&index_query)?;
-        // Without an index every node is a candidate of score 0, so the order
-        // says nothing yet: every one must be checked before the best are known.
-        let exhaustive = indexed.is_none();
-        let mut ranked = {
-            let graph = self.graph();
-            let candidates: Vec<(f32, NodeId)> = match indexed {
-                Some(found) => found.into_iter().map(|c| (c.score, c.id)).collect(),
-                None => graph.ids().map(|id| (0.0, id.clone())).collect(),
-            };
-            BestFirst::new(filter(&graph, candidates, options, &scopes))
+        let mut ranked = match self.store.search_ranked(&index_query)? {
+            Some(walk) => Candidates::Ranked {
+                walk,
+                memos: vec![HashMap::new(); scopes.len()],
+            },
+            None => {
+                let indexed = self.store.search(&index_query)?;
+                // Without an index every node is a candidate of score 0, so
+                // the order says nothing yet: every one must be checked
+                // before the best are known.
+                let exhaustive = indexed.is_none();
+                let graph = self.graph();
+                let candidates: Vec<(f32, NodeId)> = match indexed {
+                    Some(found) => found.into_iter().map(|c| (c.score, c.id)).collect(),
+                    None => graph.ids().map(|id| (0.0, id.clone())).collect(),
+                };
+                Candidates::Pool {
+                    pool: BestFirst::new(filter(&graph, candidates, options, &scopes)),
+                    exhaustive,
+                }
+            }
         };
+        let exhaustive = matches!(
+            ranked,
+            Candidates::Pool {
+                exhaustive: true,
+                ..
+            }
+        );
         let mut hits = Vec::new();
         // A damaged index might name a node twice: it is one hit.
         let mut seen = HashSet::new();
-        while let Some((_, created_at, id)) = ranked.next(options.limit) {
+        while let Some((_, created_at, id)) = self.next_candidate(&mut ranked, options, &scopes)? {
             if !seen.insert(id.clone()) {
                 continue;
             }
@@ -112,6 +129,29 @@ impl ResponseTree {
         Ok(hits)
     }
 
+    /// The next candidate that passes the graph's filters, best first.
+    fn next_candidate(
+        &self,
+        candidates: &mut Candidates<'_>,
+        options: &SearchOptions,
+        scopes: &[NodeId],
+    ) -> Result<Option<(f32, Timestamp, NodeId)>> {
+        match candidates {
+            Candidates::Pool { pool, .. } => Ok(pool.next(options.limit)),
+            Candidates::Ranked { walk, memos } => {
+                for found in walk.by_ref() {
+                    let found = found?;
+                    let graph = self.graph();
+                    if let Some(kept) = admit(&graph, found.score, found.id, options, scopes, memos)
+                    {
+                        return Ok(Some(kept));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// The roots of the subtrees a search is limited to, checked.
     fn search_scopes(&self, options: &SearchOptions) -> Result<Vec<NodeId>> {
         let mut scopes = Vec::new();
@@ -129,6 +169,22 @@ impl ResponseTree {
     }
 }
 
+/// Where a search's candidates come from, best first.
+enum Candidates<'a> {
+    /// A store that ranks hands them out in order; the graph filters each
+    /// (`memos`: [`is_under`]'s answers per scope).
+    Ranked {
+        walk: RankedCandidates<'a>,
+        memos: Vec<HashMap<NodeId, bool>>,
+    },
+    /// Every candidate, filtered, ranked here.
+    Pool {
+        pool: BestFirst,
+        /// Whether every node is a candidate (no index).
+        exhaustive: bool,
+    },
+}
+
 /// Keeps the candidates the graph holds that pass the date and subtree
 /// filters: `(index score, created_at, id)`, in no order.
 fn filter(
@@ -140,20 +196,31 @@ fn filter(
     let mut memos: Vec<HashMap<NodeId, bool>> = vec![HashMap::new(); scopes.len()];
     candidates
         .into_iter()
-        .filter_map(|(score, id)| {
-            // A node the store holds but the graph does not (skipped at load)
-            // is not part of the tree.
-            let created_at = graph.created_at(&id).ok()?;
-            let in_time = options.created_after.is_none_or(|t| created_at > t)
-                && options.created_before.is_none_or(|t| created_at < t);
-            let in_scope = in_time
-                && scopes
-                    .iter()
-                    .zip(&mut memos)
-                    .all(|(root, memo)| is_under(graph, root, &id, memo));
-            in_scope.then_some((score, created_at, id))
-        })
+        .filter_map(|(score, id)| admit(graph, score, id, options, scopes, &mut memos))
         .collect()
+}
+
+/// `(score, created_at, id)` if the graph holds `id` and it passes the date
+/// and subtree filters.
+fn admit(
+    graph: &Graph,
+    score: f32,
+    id: NodeId,
+    options: &SearchOptions,
+    scopes: &[NodeId],
+    memos: &mut [HashMap<NodeId, bool>],
+) -> Option<(f32, Timestamp, NodeId)> {
+    // A node the store holds but the graph does not (skipped at load, or
+    // staged and not published) is not part of the tree.
+    let created_at = graph.created_at(&id).ok()?;
+    let in_time = options.created_after.is_none_or(|t| created_at > t)
+        && options.created_before.is_none_or(|t| created_at < t);
+    let in_scope = in_time
+        && scopes
+            .iter()
+            .zip(memos.iter_mut())
+            .all(|(root, memo)| is_under(graph, root, &id, memo));
+    in_scope.then_some((score, created_at, id))
 }
 
 /// Candidates handed out best first without sorting them all: a common word

@@ -619,7 +619,7 @@ fn sled_rebuilds_an_index_of_another_format_on_open() {
         assert!(meta.get("search_seq").unwrap().is_none());
         assert_eq!(
             meta.get("search_format").unwrap().unwrap().as_ref(),
-            3_u32.to_le_bytes()
+            4_u32.to_le_bytes()
         );
         // A format this build does not know (say, a newer one) is rebuilt too.
         meta.insert("search_format", &99_u32.to_le_bytes()).unwrap();
@@ -653,12 +653,14 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
         let docs = db.open_tree("search_docs").unwrap();
         for record in docs.iter() {
             let (key, value) = record.unwrap();
-            // Version 2: group, layout, slot count (one byte each here).
+            // Version 3: group, layout, slot count (one byte each here).
             let count = usize::from(value[3]);
-            let mut lie = vec![2, value[1], value[2], value[3]];
+            let mut lie = vec![3, value[1], value[2], value[3]];
             for _ in 0..count {
                 lie.push(9);
                 lie.extend_from_slice(b"resp_rome");
+                // The same time as the slot before.
+                lie.push(0);
             }
             docs.insert(key, lie).unwrap();
         }
@@ -696,6 +698,65 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
     assert_eq!(search(&t, "tower"), ["resp_paris"]);
     assert_eq!(search(&t, "louvre"), ["resp_art"]);
     assert_eq!(search(&t, "crêpes"), ["resp_food"]);
+}
+
+/// A group's time bounds (format 4, key `0x03 group`) only make a search
+/// read fewer chunks: without them, or with a damaged one, every answer is
+/// the same, in the same order, and a damaged one marks the index for a
+/// rebuild.
+#[test]
+fn sled_missing_or_damaged_time_bounds_change_no_answer() {
+    let nodes: Vec<Node> = (0..300).map(numbered).collect();
+    let queries = ["common", "even", "common even", "ok"];
+    let options = SearchOptions::new().with_limit(7);
+    for damage in [None, Some(&[1_u8, 0xff][..])] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tree");
+        let expected: Vec<Vec<String>> = {
+            let t = ResponseTree::open(&path).unwrap();
+            // A bucketed group, then small groups of single commits.
+            t.insert_all(nodes[..200].to_vec(), Vec::new()).unwrap();
+            for node in &nodes[200..] {
+                t.insert(node.clone()).unwrap();
+            }
+            queries
+                .iter()
+                .map(|q| search_with(&t, q, &options))
+                .collect()
+        };
+        assert!(expected.iter().all(|hits| hits.len() == 7), "{expected:?}");
+        // Newest first: the single commits came last.
+        assert_eq!(expected[0][0], "resp_n299");
+        {
+            let db = open_raw(&path);
+            let lists = db.open_tree("search_lists").unwrap();
+            let bounds: Vec<_> = lists.scan_prefix([0x03]).map(|r| r.unwrap().0).collect();
+            assert!(bounds.len() > 100, "a bounds record per group");
+            for key in bounds {
+                match damage {
+                    None => lists.remove(key).unwrap(),
+                    Some(bytes) => lists.insert(key, bytes).unwrap(),
+                };
+            }
+            db.flush().unwrap();
+        }
+        {
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&path).unwrap());
+            let t = ResponseTree::with_store(Shared(store)).unwrap();
+            for (query, hits) in queries.iter().zip(&expected) {
+                let got = search_with(&t, query, &options);
+                assert_eq!(&got, hits, "{query}, damage {damage:?}");
+            }
+        }
+        let db = open_raw(&path);
+        let damaged = db
+            .open_tree("meta")
+            .unwrap()
+            .get("search_damaged")
+            .unwrap()
+            .is_some();
+        assert_eq!(damaged, damage.is_some(), "damage {damage:?}");
+    }
 }
 
 /// The raw index records of the bucket layout (keys that start with `0x02`).
@@ -797,7 +858,7 @@ fn sled_a_large_batch_packs_its_lists_into_buckets_and_edits_them_exactly() {
             .unwrap()
             .unwrap()
             .as_ref(),
-        3_u32.to_le_bytes()
+        4_u32.to_le_bytes()
     );
 }
 
@@ -857,7 +918,7 @@ fn sled_rebuilds_a_format_2_index_in_buckets() {
             .unwrap()
             .unwrap()
             .as_ref(),
-        3_u32.to_le_bytes()
+        4_u32.to_le_bytes()
     );
 }
 
@@ -1187,7 +1248,10 @@ mod ranking {
     }
 
     fn check(b: &dyn Backend, seed: u64) {
-        let mut nodes = corpus(seed, 700);
+        check_corpus(b, seed, corpus(seed, 700));
+    }
+
+    fn check_corpus(b: &dyn Backend, seed: u64, mut nodes: Vec<Node>) {
         let t = ResponseTree::with_store(b.open()).unwrap();
         // One large batch, then single commits.
         let singles = nodes.split_off(500);
@@ -1268,6 +1332,35 @@ mod ranking {
     fn sled_matches_a_brute_force_reference() {
         for seed in [1, 2] {
             check(&Sled::new(resptree::store::Durability::Buffered), seed);
+        }
+    }
+
+    /// The sled index ranks by time from its chunks' time bounds: times that
+    /// fall as nodes are written (the large batch holds the newest, the
+    /// single commits the oldest), runs of equal times that straddle chunks
+    /// and groups, and times that jump back and forth inside a chunk must
+    /// all come out as the reference orders them.
+    #[test]
+    fn sled_ranks_ties_across_chunks_and_groups_by_time_then_id() {
+        for (seed, time) in [
+            (3, (|i| 1_000 - (i as i64) / 50) as fn(usize) -> i64),
+            (4, |i| if i % 2 == 0 { 5 } else { 1_000 - i as i64 }),
+            (5, |i| [7, 7, 3][i % 3]),
+        ] {
+            let mut nodes = corpus(seed, 700);
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.created_at = Timestamp(time(i));
+            }
+            check_corpus(
+                &Sled::new(resptree::store::Durability::Buffered),
+                seed,
+                nodes,
+            );
+            let mut memory = corpus(seed, 700);
+            for (i, node) in memory.iter_mut().enumerate() {
+                node.created_at = Timestamp(time(i));
+            }
+            check_corpus(&Memory::default(), seed, memory);
         }
     }
 }

@@ -66,4 +66,11 @@ impl<S: Store + ?Sized> Store for Shared<S> {
     ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
         self.0.search(query)
     }
+
+    fn search_ranked<'a>(
+        &'a self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<resptree::search::RankedCandidates<'a>>> {
+        self.0.search_ranked(query)
+    }
 }
