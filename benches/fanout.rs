@@ -17,7 +17,10 @@
 //!    L = 50 ms into an in-memory tree and into two sled trees with the
 //!    default `Durability::Flush` — one as the library makes it (`sled`: the
 //!    group commit never waits for more writers) and one with a 2 ms
-//!    gathering window (`sled-gather`, `ResponseTree::set_group_window`). A
+//!    gathering window (`sled-gather`, `ResponseTree::set_group_window`) —,
+//!    and, to tell the store's CPU from its flushes' latency, a sled tree
+//!    with `Durability::Buffered` (`sled-buffered`: the same writes, no
+//!    flush awaited; not a durable variant, not a target). A
 //!    round is one fan-out of each variant, back to back, in an order rotated
 //!    from round to round; printed: each variant's median wall time, the
 //!    median and quartiles of the per-round ratios to memory, the process CPU
@@ -199,7 +202,7 @@ const DURABLE_FAN: [usize; 3] = [64, 256, 1024];
 /// The gathering window the `sled-gather` variant sets.
 const GATHER_WINDOW: Duration = Duration::from_millis(2);
 /// The variants of the durable comparison, in their printed order.
-const VARIANTS: [&str; 3] = ["memory", "sled", "sled-gather"];
+const VARIANTS: [&str; 4] = ["memory", "sled", "sled-gather", "sled-buffered"];
 
 /// How long the measured rounds of size `n` should take in all (flat
 /// sampling: criterion runs at least 10 rounds, more if they fit): about 30
@@ -231,8 +234,13 @@ fn durable_variant(
     emulator: &Emulator,
     dir: &std::path::Path,
     window: Option<Duration>,
+    durability: resptree::store::Durability,
 ) -> Durable {
-    let store = Arc::new(resptree::store::SledStore::open(dir).unwrap());
+    let store = Arc::new(
+        resptree::store::SledStore::open(dir)
+            .unwrap()
+            .with_durability(durability),
+    );
     let syncs = Arc::new(Mutex::new(Vec::new()));
     let timed = TimedSync {
         inner: shared_store::Shared(Arc::clone(&store)),
@@ -309,7 +317,7 @@ fn fsyncs_of(store: &resptree::store::SledStore) -> u64 {
 #[derive(Debug, Clone, Copy)]
 struct Round {
     /// Wall time of each variant's fan-out, in [`VARIANTS`] order.
-    wall: [Duration; 3],
+    wall: [Duration; 4],
 }
 
 /// What a size's rounds added up to, per variant.
@@ -326,16 +334,16 @@ struct Totals {
 
 /// The variants as the rounds run them.
 struct Variants<'a> {
-    engines: [(&'a Engine, &'a resptree::NodeId, Option<&'a Durable>); 3],
+    engines: [(&'a Engine, &'a resptree::NodeId, Option<&'a Durable>); 4],
 }
 
 impl Variants<'_> {
     /// Runs one round: a fan-out of `n` children of each variant, starting
     /// with variant `first` (rotated from round to round, so that no variant
     /// always runs right after the same other one).
-    async fn round(&self, n: usize, first: usize, totals: &Mutex<[Totals; 3]>) -> Round {
-        let mut wall = [Duration::ZERO; 3];
-        for k in (0..3).map(|i| (first + i) % 3) {
+    async fn round(&self, n: usize, first: usize, totals: &Mutex<[Totals; 4]>) -> Round {
+        let mut wall = [Duration::ZERO; 4];
+        for k in (0..4).map(|i| (first + i) % 4) {
             let (engine, root, durable) = self.engines[k];
             let before = durable.map(|d| (d.engine.tree().len(), fsyncs_of(&d.store)));
             let cpu_before = cpu_time();
@@ -377,18 +385,30 @@ fn durable(c: &mut Criterion) {
     let memory = support::engine(&emulator, ResponseTree::in_memory(), 1024);
     let memory_root = rt.block_on(memory.respond(None, "root")).unwrap().id;
     let dir = tempfile::tempdir().unwrap();
-    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None);
+    let flush = resptree::store::Durability::Flush;
+    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None, flush);
     let gather = durable_variant(
         &rt,
         &emulator,
         &dir.path().join("gather"),
         Some(GATHER_WINDOW),
+        flush,
+    );
+    // The same store work without waiting for the disk: what sled costs
+    // apart from its flushes' latency.
+    let buffered = durable_variant(
+        &rt,
+        &emulator,
+        &dir.path().join("buffered"),
+        None,
+        resptree::store::Durability::Buffered,
     );
     let variants = Variants {
         engines: [
             (&memory, &memory_root, None),
             (&plain.engine, &plain.root, Some(&plain)),
             (&gather.engine, &gather.root, Some(&gather)),
+            (&buffered.engine, &buffered.root, Some(&buffered)),
         ],
     };
 
@@ -403,7 +423,7 @@ fn durable(c: &mut Criterion) {
     for n in DURABLE_FAN {
         group.measurement_time(durable_measurement(n));
         let rounds: Mutex<Vec<Round>> = Mutex::new(Vec::new());
-        let totals: Mutex<[Totals; 3]> = Mutex::new(Default::default());
+        let totals: Mutex<[Totals; 4]> = Mutex::new(Default::default());
         let syncs_before = [&plain, &gather].map(|d| d.syncs.lock().unwrap().len());
         let mut ran = false;
         group.bench_with_input(BenchmarkId::new("rounds", n), &n, |b, &n| {
@@ -413,7 +433,7 @@ fn durable(c: &mut Criterion) {
                 async move {
                     let started = Instant::now();
                     for _ in 0..iters {
-                        let first = rounds.lock().unwrap().len() % 3;
+                        let first = rounds.lock().unwrap().len() % 4;
                         let round = variants.round(n, first, totals).await;
                         rounds.lock().unwrap().push(round);
                     }
@@ -451,71 +471,76 @@ fn quartiles(mut values: Vec<f64>) -> [f64; 3] {
     [at(0.25), at(0.5), at(0.75)]
 }
 
-type DurableRow = (usize, Vec<Round>, [Totals; 3], [Vec<Duration>; 2]);
+type DurableRow = (usize, Vec<Round>, [Totals; 4], [Vec<Duration>; 2]);
 
 fn print_durable(rows: &[DurableRow], load_before: &str) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     eprintln!(
         "
 durable fan-out, L = {DURABLE_LATENCY:?}; rounds of one fan-out per variant, order rotated
-(load average {load_before} before, {} after)
-wall: median ms over the rounds; x/m: median of the per-round ratios [quartiles]
+(load average {load_before} before, {} after); buffered: sled with Durability::Buffered
+wall: median ms over the rounds; x/m: median of the per-round ratios to memory [quartiles]
 CPU: the whole process per fan-out (/proc/self/stat), total over the rounds",
         load_average()
     );
     eprintln!(
-        "{:>5} {:>6} | {:>8} {:>8} {:>8} | {:>18} {:>18} | {:>8} {:>8} {:>8} | {:>6} {:>6} | {:>6} {:>6}",
+        "{:>5} {:>6} | {:>7} {:>7} {:>7} {:>7} | {:>17} {:>17} {:>17} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7}",
         "N",
         "rounds",
         "memory",
         "sled",
         "gather",
+        "buffer",
         "sled/m",
         "gather/m",
+        "buffered/m",
         "CPU mem",
-        "CPU sled",
-        "CPU gath",
-        "CPU s/m",
-        "g/m",
+        "sled",
+        "gather",
+        "buffer",
         "n/fsync",
         "gather"
     );
     for (n, rounds, totals, _) in rows {
         let wall = |k: usize| quartiles(rounds.iter().map(|r| ms(r.wall[k])).collect())[1];
         let ratio = |k: usize| {
-            quartiles(
+            let q = quartiles(
                 rounds
                     .iter()
                     .map(|r| r.wall[k].as_secs_f64() / r.wall[0].as_secs_f64().max(1e-9))
                     .collect(),
-            )
+            );
+            format!("{:.2} [{:.2}-{:.2}]", q[1], q[0], q[2])
         };
         let cpu = |k: usize| ms(totals[k].cpu) / f64::from(totals[k].fan_outs.max(1));
         let per_fsync = |k: usize| totals[k].nodes as f64 / totals[k].fsyncs.max(1) as f64;
-        let [s, g] = [ratio(1), ratio(2)];
         eprintln!(
-            "{n:>5} {:>6} | {:>8.1} {:>8.1} {:>8.1} | {:>5.2} [{:.2}-{:.2}] {:>5.2} [{:.2}-{:.2}] | {:>8.1} {:>8.1} {:>8.1} | {:>6.2} {:>6.2} | {:>6.1} {:>6.1}",
+            "{n:>5} {:>6} | {:>7.1} {:>7.1} {:>7.1} {:>7.1} | {:>17} {:>17} {:>17} | {:>7.1} {:>7.1} {:>7.1} {:>7.1} | {:>7.1} {:>7.1}",
             rounds.len(),
             wall(0),
             wall(1),
             wall(2),
-            s[1],
-            s[0],
-            s[2],
-            g[1],
-            g[0],
-            g[2],
+            wall(3),
+            ratio(1),
+            ratio(2),
+            ratio(3),
             cpu(0),
             cpu(1),
             cpu(2),
-            cpu(1) / cpu(0).max(1e-9),
-            cpu(2) / cpu(0).max(1e-9),
+            cpu(3),
             per_fsync(1),
             per_fsync(2),
         );
+        eprintln!(
+            "{:>14} CPU / memory: sled {:.2}, gather {:.2}, buffered {:.2}",
+            "",
+            cpu(1) / cpu(0).max(1e-9),
+            cpu(2) / cpu(0).max(1e-9),
+            cpu(3) / cpu(0).max(1e-9),
+        );
     }
     eprintln!(
-        "\nStore::sync (a group's flush) per sled variant: count, median, 90th percentile, max (ms)"
+        "\nStore::sync (a group's flush) per sled variant with Flush: count, median, 90th percentile, max (ms)"
     );
     for (n, _, _, syncs) in rows {
         for (name, times) in VARIANTS[1..].iter().zip(syncs) {
