@@ -13,17 +13,22 @@
 //! 2. `overhead/{engine,raw}`: one response at a time against an emulator without
 //!    latency, so the engine's own work (planning, journaling, committing to the
 //!    in-memory tree) is compared with a whole in-process round trip.
-//! 3. `durable/{memory,sled,sled-gather}/N`: `Engine::fan_out` of N = 64, 256,
-//!    1024 children at L = 50 ms into an in-memory tree and into two sled trees
-//!    with the default `Durability::Flush` — one as the library makes it
-//!    (`sled`: the group commit never waits for more writers) and one with a
-//!    2 ms gathering window (`sled-gather`, `ResponseTree::set_group_window`)
-//!    — in alternating rounds. Printed: the medians,
-//!    their ratios to memory, the process CPU per fan-out of each variant and
-//!    its ratio to memory (the figure to trust on a loaded machine), and the
-//!    nodes committed per sled fsync.
+//! 3. `durable/rounds/N`: `Engine::fan_out` of N = 64, 256, 1024 children at
+//!    L = 50 ms into an in-memory tree and into two sled trees with the
+//!    default `Durability::Flush` — one as the library makes it (`sled`: the
+//!    group commit never waits for more writers) and one with a 2 ms
+//!    gathering window (`sled-gather`, `ResponseTree::set_group_window`) —,
+//!    and, to tell the store's CPU from its flushes' latency, a sled tree
+//!    with `Durability::Buffered` (`sled-buffered`: the same writes, no
+//!    flush awaited; not a durable variant, not a target). A
+//!    round is one fan-out of each variant, back to back, in an order rotated
+//!    from round to round; printed: each variant's median wall time, the
+//!    median and quartiles of the per-round ratios to memory, the process CPU
+//!    per fan-out of each variant and its ratio to memory, the nodes committed
+//!    per fsync, and the distribution of the sled trees' `Store::sync` times
+//!    (one per commit group).
 //!
-//! The printed ratios use medians over the iterations of this run.
+//! The printed ratios of 1 and 2 use medians over the iterations of this run.
 
 // A benchmark's setup failing is a bug to see at once, not to handle.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -36,7 +41,7 @@ mod shared_store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use resptree::client::{Client, CreateResponse, Input};
 use resptree::emulator::Emulator;
 use resptree::node::message_item;
@@ -196,6 +201,21 @@ const DURABLE_LATENCY: Duration = Duration::from_millis(50);
 const DURABLE_FAN: [usize; 3] = [64, 256, 1024];
 /// The gathering window the `sled-gather` variant sets.
 const GATHER_WINDOW: Duration = Duration::from_millis(2);
+/// The variants of the durable comparison, in their printed order.
+const VARIANTS: [&str; 4] = ["memory", "sled", "sled-gather", "sled-buffered"];
+
+/// How long the measured rounds of size `n` should take in all (flat
+/// sampling: criterion runs at least 10 rounds, more if they fit): about 30
+/// rounds of 64 children, 20 of 256 and 10 of 1 024 in quick mode (each round
+/// is one fan-out of every variant), twice that in full mode.
+fn durable_measurement(n: usize) -> Duration {
+    let quick = match n {
+        0..=64 => Duration::from_secs(6),
+        65..=256 => Duration::from_secs(10),
+        _ => Duration::from_secs(1),
+    };
+    pick(quick * 2, quick)
+}
 
 /// One durable variant of the comparison: a sled tree and its store handle.
 struct Durable {
@@ -203,6 +223,8 @@ struct Durable {
     root: resptree::NodeId,
     /// A second handle on the store, to read its flush counter.
     store: Arc<resptree::store::SledStore>,
+    /// How long each `Store::sync` of this tree took (a group's flush).
+    syncs: Arc<Mutex<Vec<Duration>>>,
 }
 
 /// A sled tree in `dir` whose group commit gathers for `window` (`None`: the
@@ -212,9 +234,19 @@ fn durable_variant(
     emulator: &Emulator,
     dir: &std::path::Path,
     window: Option<Duration>,
+    durability: resptree::store::Durability,
 ) -> Durable {
-    let store = Arc::new(resptree::store::SledStore::open(dir).unwrap());
-    let tree = ResponseTree::with_store(shared_store::Shared(Arc::clone(&store))).unwrap();
+    let store = Arc::new(
+        resptree::store::SledStore::open(dir)
+            .unwrap()
+            .with_durability(durability),
+    );
+    let syncs = Arc::new(Mutex::new(Vec::new()));
+    let timed = TimedSync {
+        inner: shared_store::Shared(Arc::clone(&store)),
+        syncs: Arc::clone(&syncs),
+    };
+    let tree = ResponseTree::with_store(timed).unwrap();
     if let Some(window) = window {
         tree.set_group_window(window);
     }
@@ -224,6 +256,55 @@ fn durable_variant(
         engine,
         root,
         store,
+        syncs,
+    }
+}
+
+/// A store that records how long each `sync` (a group commit's flush: sled's
+/// flush, the journal file's fsync and the commit watermark) takes, and
+/// otherwise is the store it wraps.
+#[derive(Debug)]
+struct TimedSync<S: ?Sized> {
+    inner: shared_store::Shared<S>,
+    syncs: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl<S: resptree::store::Store + ?Sized> resptree::store::Store for TimedSync<S> {
+    fn load(&self) -> resptree::Result<resptree::store::Loaded> {
+        self.inner.load()
+    }
+    fn node(&self, id: &resptree::NodeId) -> resptree::Result<Option<resptree::Node>> {
+        self.inner.node(id)
+    }
+    fn apply(&self, batch: resptree::store::Batch) -> resptree::Result<()> {
+        self.inner.apply(batch)
+    }
+    fn apply_deferred(&self, batch: resptree::store::Batch) -> resptree::Result<()> {
+        self.inner.apply_deferred(batch)
+    }
+    fn sync(&self) -> resptree::Result<()> {
+        let started = Instant::now();
+        let synced = self.inner.sync();
+        self.syncs.lock().unwrap().push(started.elapsed());
+        synced
+    }
+    fn attempts(&self) -> resptree::Result<Vec<resptree::store::Attempt>> {
+        self.inner.attempts()
+    }
+    fn refs(&self) -> resptree::Result<Vec<(resptree::RefName, resptree::NodeId)>> {
+        self.inner.refs()
+    }
+    fn flush(&self) -> resptree::Result<()> {
+        self.inner.flush()
+    }
+    fn is_blocking(&self) -> bool {
+        self.inner.is_blocking()
+    }
+    fn search(
+        &self,
+        query: &resptree::search::IndexQuery,
+    ) -> resptree::Result<Option<Vec<resptree::search::Candidate>>> {
+        self.inner.search(query)
     }
 }
 
@@ -232,10 +313,70 @@ fn fsyncs_of(store: &resptree::store::SledStore) -> u64 {
     store.flushes() + store.journal_syncs()
 }
 
-/// `durable/{memory,sled,sled-gather}/N`: see the module doc. `sled` is a
-/// sled tree as the library makes it (its group commit never waits for more
-/// writers); `sled-gather` sets a gathering window of [`GATHER_WINDOW`].
-/// Run one size at a time with a filter, e.g. `-- durable/.*/256`.
+/// One round of the durable comparison: one fan-out of each variant.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// Wall time of each variant's fan-out, in [`VARIANTS`] order.
+    wall: [Duration; 4],
+}
+
+/// What a size's rounds added up to, per variant.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    /// Process CPU time (every thread: engine, client and emulator) over the
+    /// variant's fan-outs.
+    cpu: Duration,
+    fan_outs: u32,
+    /// Nodes committed and fsyncs made (sled variants).
+    nodes: usize,
+    fsyncs: u64,
+}
+
+/// The variants as the rounds run them.
+struct Variants<'a> {
+    engines: [(&'a Engine, &'a resptree::NodeId, Option<&'a Durable>); 4],
+}
+
+impl Variants<'_> {
+    /// Runs one round: a fan-out of `n` children of each variant, starting
+    /// with variant `first` (rotated from round to round, so that no variant
+    /// always runs right after the same other one).
+    async fn round(&self, n: usize, first: usize, totals: &Mutex<[Totals; 4]>) -> Round {
+        let mut wall = [Duration::ZERO; 4];
+        for k in (0..4).map(|i| (first + i) % 4) {
+            let (engine, root, durable) = self.engines[k];
+            let before = durable.map(|d| (d.engine.tree().len(), fsyncs_of(&d.store)));
+            let cpu_before = cpu_time();
+            let started = Instant::now();
+            let children = engine.fan_out(Some(root), "again", n).await.unwrap();
+            wall[k] = started.elapsed();
+            let cpu = cpu_time().saturating_sub(cpu_before);
+            assert!(children.iter().all(Result::is_ok));
+            let mut totals = totals.lock().unwrap();
+            let t = &mut totals[k];
+            t.cpu += cpu;
+            t.fan_outs += 1;
+            if let (Some(d), Some((nodes, fsyncs))) = (durable, before) {
+                t.nodes += d.engine.tree().len() - nodes;
+                t.fsyncs += fsyncs_of(&d.store) - fsyncs;
+            }
+        }
+        Round { wall }
+    }
+}
+
+/// `durable/rounds/N`: see the module doc. `sled` is a sled tree as the
+/// library makes it (its group commit never waits for more writers);
+/// `sled-gather` sets a gathering window of [`GATHER_WINDOW`].
+///
+/// Each round runs one fan-out of every variant back to back, in an order
+/// rotated from round to round, and the ratios printed are the **median of
+/// the per-round ratios** (sled / memory of the same round) with their
+/// quartiles: background load that changes over seconds hits the fan-outs
+/// of one round alike, where medians taken over separate blocks of
+/// iterations (what this bench did before) compared a variant measured
+/// under one load with another measured seconds later under another.
+/// Run one size with a filter, e.g. `-- durable/rounds/256`.
 fn durable(c: &mut Criterion) {
     let rt = support::runtime();
     let emulator = rt
@@ -244,111 +385,180 @@ fn durable(c: &mut Criterion) {
     let memory = support::engine(&emulator, ResponseTree::in_memory(), 1024);
     let memory_root = rt.block_on(memory.respond(None, "root")).unwrap().id;
     let dir = tempfile::tempdir().unwrap();
-    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None);
+    let flush = resptree::store::Durability::Flush;
+    let plain = durable_variant(&rt, &emulator, &dir.path().join("plain"), None, flush);
     let gather = durable_variant(
         &rt,
         &emulator,
         &dir.path().join("gather"),
         Some(GATHER_WINDOW),
+        flush,
     );
+    // The same store work without waiting for the disk: what sled costs
+    // apart from its flushes' latency.
+    let buffered = durable_variant(
+        &rt,
+        &emulator,
+        &dir.path().join("buffered"),
+        None,
+        resptree::store::Durability::Buffered,
+    );
+    let variants = Variants {
+        engines: [
+            (&memory, &memory_root, None),
+            (&plain.engine, &plain.root, Some(&plain)),
+            (&gather.engine, &gather.root, Some(&gather)),
+            (&buffered.engine, &buffered.root, Some(&buffered)),
+        ],
+    };
 
     let mut group = c.benchmark_group("durable");
+    // One timed call of the routine is one round: its first call (criterion's
+    // warm-up, which lasts one call when it is this short) is dropped below.
+    group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
-    group.warm_up_time(pick(Duration::from_millis(500), Duration::from_millis(200)));
-    group.measurement_time(pick(Duration::from_secs(3), Duration::from_secs(1)));
+    group.warm_up_time(Duration::from_millis(1));
     let mut rows = Vec::new();
     let load_before = load_average();
     for n in DURABLE_FAN {
-        let variants: [(&str, &Engine, &resptree::NodeId, Option<&Durable>); 3] = [
-            ("memory", &memory, &memory_root, None),
-            ("sled", &plain.engine, &plain.root, Some(&plain)),
-            ("sled-gather", &gather.engine, &gather.root, Some(&gather)),
-        ];
-        let times: [Mutex<Vec<Duration>>; 3] = Default::default();
-        // Process CPU time (every thread: engine, client and emulator) spent
-        // in each variant's fan-outs, with how many fan-outs it covers.
-        let mut cpu = [(Duration::ZERO, 0usize); 3];
-        // Nodes and flushes of each sled variant over this size's rounds.
-        let mut fsyncs = [(0usize, 0u64); 3];
-        // Alternate the variants so background load on this shared machine
-        // hits them alike.
-        for round in 0..pick(3, 1) {
-            for (k, (name, engine, root, durable)) in variants.iter().enumerate() {
-                let times = &times[k];
-                let (cpu_before, runs_before) = (cpu_time(), times.lock().unwrap().len());
-                let before = durable.map(|d| (d.engine.tree().len(), fsyncs_of(&d.store)));
-                group.bench_function(BenchmarkId::new(*name, format!("{n}/{round}")), |b| {
-                    b.to_async(&rt).iter_custom(|iters| {
-                        timed(iters, times, || async {
-                            let children = engine.fan_out(Some(root), "again", n).await.unwrap();
-                            assert!(children.iter().all(Result::is_ok));
-                        })
-                    });
-                });
-                cpu[k].0 += cpu_time().saturating_sub(cpu_before);
-                cpu[k].1 += times.lock().unwrap().len() - runs_before;
-                if let (Some(d), Some((nodes, flushes))) = (durable, before) {
-                    fsyncs[k].0 += d.engine.tree().len() - nodes;
-                    fsyncs[k].1 += fsyncs_of(&d.store) - flushes;
+        group.measurement_time(durable_measurement(n));
+        let rounds: Mutex<Vec<Round>> = Mutex::new(Vec::new());
+        let totals: Mutex<[Totals; 4]> = Mutex::new(Default::default());
+        let syncs_before = [&plain, &gather].map(|d| d.syncs.lock().unwrap().len());
+        let mut ran = false;
+        group.bench_with_input(BenchmarkId::new("rounds", n), &n, |b, &n| {
+            ran = true;
+            b.to_async(&rt).iter_custom(|iters| {
+                let (variants, rounds, totals) = (&variants, &rounds, &totals);
+                async move {
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        let first = rounds.lock().unwrap().len() % 4;
+                        let round = variants.round(n, first, totals).await;
+                        rounds.lock().unwrap().push(round);
+                    }
+                    started.elapsed()
                 }
-            }
-            emulator.clear_requests();
+            });
+        });
+        emulator.clear_requests();
+        if !ran {
+            continue;
         }
-        let per_run =
-            |(total, runs): (Duration, usize)| total / u32::try_from(runs.max(1)).unwrap();
-        let medians: Vec<Duration> = times
-            .into_iter()
-            .map(|t| median(t.into_inner().unwrap()))
-            .collect();
-        rows.push((
-            n,
-            medians,
-            cpu.map(per_run),
-            fsyncs.map(|(nodes, flushes)| nodes as f64 / flushes.max(1) as f64),
-        ));
+        let syncs = [(&plain, 0), (&gather, 1)]
+            .map(|(d, k)| d.syncs.lock().unwrap()[syncs_before[k]..].to_vec());
+        // The first round warmed up (a fresh size: new connections, growth).
+        let mut rounds = rounds.into_inner().unwrap();
+        if rounds.len() > 1 {
+            rounds.remove(0);
+        }
+        rows.push((n, rounds, totals.into_inner().unwrap(), syncs));
     }
     group.finish();
+    if rows.is_empty() {
+        return;
+    }
+    print_durable(&rows, &load_before);
+}
 
+/// The quartiles (25 %, 50 %, 75 %) of `values`.
+fn quartiles(mut values: Vec<f64>) -> [f64; 3] {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((values.len().max(1) - 1) as f64 * q).round() as usize;
+        values.get(i).copied().unwrap_or(f64::NAN)
+    };
+    [at(0.25), at(0.5), at(0.75)]
+}
+
+type DurableRow = (usize, Vec<Round>, [Totals; 4], [Vec<Duration>; 2]);
+
+fn print_durable(rows: &[DurableRow], load_before: &str) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     eprintln!(
         "
-durable fan-out, L = {DURABLE_LATENCY:?} (medians, alternating rounds; load average {load_before} before, {} after)
-wall ms and CPU ms per fan-out (CPU: the whole process, from /proc/self/stat); ratios to memory",
+durable fan-out, L = {DURABLE_LATENCY:?}; rounds of one fan-out per variant, order rotated
+(load average {load_before} before, {} after); buffered: sled with Durability::Buffered
+wall: median ms over the rounds; x/m: median of the per-round ratios to memory [quartiles]
+CPU: the whole process per fan-out (/proc/self/stat), total over the rounds",
         load_average()
     );
     eprintln!(
-        "{:>5} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>12} {:>12}",
+        "{:>5} {:>6} | {:>7} {:>7} {:>7} {:>7} | {:>17} {:>17} {:>17} | {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7}",
         "N",
+        "rounds",
         "memory",
         "sled",
         "gather",
+        "buffer",
         "sled/m",
         "gather/m",
+        "buffered/m",
         "CPU mem",
-        "CPU sled",
-        "CPU gather",
-        "CPU sled/m",
-        "CPU gath/m",
-        "nodes/fsync sled",
+        "sled",
+        "gather",
+        "buffer",
+        "n/fsync",
         "gather"
     );
-    for (n, wall, cpu, per_fsync) in rows {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    for (n, rounds, totals, _) in rows {
+        let wall = |k: usize| quartiles(rounds.iter().map(|r| ms(r.wall[k])).collect())[1];
+        let ratio = |k: usize| {
+            let q = quartiles(
+                rounds
+                    .iter()
+                    .map(|r| r.wall[k].as_secs_f64() / r.wall[0].as_secs_f64().max(1e-9))
+                    .collect(),
+            );
+            format!("{:.2} [{:.2}-{:.2}]", q[1], q[0], q[2])
+        };
+        let cpu = |k: usize| ms(totals[k].cpu) / f64::from(totals[k].fan_outs.max(1));
+        let per_fsync = |k: usize| totals[k].nodes as f64 / totals[k].fsyncs.max(1) as f64;
         eprintln!(
-            "{n:>5} | {:>9.1} {:>9.1} {:>9.1} | {:>9.2} {:>9.2} | {:>9.1} {:>9.1} {:>9.1} | {:>9.2} {:>9.2} | {:>12.1} {:>12.1}",
-            ms(wall[0]),
-            ms(wall[1]),
-            ms(wall[2]),
-            ratio(wall[1], wall[0]),
-            ratio(wall[2], wall[0]),
-            ms(cpu[0]),
-            ms(cpu[1]),
-            ms(cpu[2]),
-            ratio(cpu[1], cpu[0]),
-            ratio(cpu[2], cpu[0]),
-            per_fsync[1],
-            per_fsync[2],
+            "{n:>5} {:>6} | {:>7.1} {:>7.1} {:>7.1} {:>7.1} | {:>17} {:>17} {:>17} | {:>7.1} {:>7.1} {:>7.1} {:>7.1} | {:>7.1} {:>7.1}",
+            rounds.len(),
+            wall(0),
+            wall(1),
+            wall(2),
+            wall(3),
+            ratio(1),
+            ratio(2),
+            ratio(3),
+            cpu(0),
+            cpu(1),
+            cpu(2),
+            cpu(3),
+            per_fsync(1),
+            per_fsync(2),
         );
+        eprintln!(
+            "{:>14} CPU / memory: sled {:.2}, gather {:.2}, buffered {:.2}",
+            "",
+            cpu(1) / cpu(0).max(1e-9),
+            cpu(2) / cpu(0).max(1e-9),
+            cpu(3) / cpu(0).max(1e-9),
+        );
+    }
+    eprintln!(
+        "\nStore::sync (a group's flush) per sled variant with Flush: count, median, 90th percentile, max (ms)"
+    );
+    for (n, _, _, syncs) in rows {
+        for (name, times) in VARIANTS[1..].iter().zip(syncs) {
+            let values: Vec<f64> = times.iter().map(|&d| ms(d)).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let p90 = sorted
+                .get(((sorted.len().max(1) - 1) as f64 * 0.9).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN);
+            eprintln!(
+                "{n:>5} {name:>12}: {:>5} syncs, median {:>6.2}, p90 {:>6.2}, max {:>6.2}",
+                values.len(),
+                quartiles(values)[1],
+                p90,
+                sorted.last().copied().unwrap_or(f64::NAN),
+            );
+        }
     }
 }
 

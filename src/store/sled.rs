@@ -119,6 +119,20 @@ const COMPACT_MIN: usize = 1024;
 const PENDING_CLEARS_MAX: usize = 1024;
 /// The commit watermark file, inside the store's directory.
 const MARKER_FILE: &str = "resptree-commit";
+/// How many bytes this build writes to the watermark file: a `u64` in
+/// decimal, padded with spaces in front.
+const WATERMARK_WIDTH: usize = 20;
+
+/// The commit watermark as this handle last wrote it (see
+/// `SledStore::write_watermark`).
+#[derive(Debug, Default)]
+struct Watermark {
+    /// The commit number written.
+    written: u64,
+    /// The file, once this handle created it whole: later numbers overwrite
+    /// it in place.
+    file: Option<std::fs::File>,
+}
 
 /// How long an open waits for a held lock by default (see [`SledOptions::lock_wait`]).
 ///
@@ -229,8 +243,8 @@ pub struct SledStore {
     search_docs: sled::Tree,
     /// See [`SledStore::with_snapshot_every`]; `None` for the default.
     snapshot_every: Option<usize>,
-    /// The commit number last written to the watermark file.
-    watermark: std::sync::Mutex<u64>,
+    /// The commit number last written to the watermark file, and the file.
+    watermark: std::sync::Mutex<Watermark>,
     /// The commit number the last flush covered; writers that need a flush
     /// take turns on it (see `sync_to`).
     flushed: std::sync::Mutex<u64>,
@@ -443,7 +457,7 @@ impl SledStore {
             next_stage: std::sync::atomic::AtomicU64::new(1),
             read_ahead: std::sync::Mutex::new(None),
             snapshot_every: None,
-            watermark: std::sync::Mutex::new(0),
+            watermark: std::sync::Mutex::new(Watermark::default()),
             flushed: std::sync::Mutex::new(0),
             flushes: std::sync::atomic::AtomicU64::new(0),
             path,
@@ -523,25 +537,50 @@ impl SledStore {
 
     /// Records `seq` as durable. Best effort: the batch itself is already
     /// durable, so failing the caller here would invite a duplicate retry.
-    /// Written to a temporary file and renamed, so a crash never leaves a torn
-    /// marker; not fsynced, so it can only lag behind the database, never lead.
+    /// Not fsynced, so it can only lag behind the database, never lead.
     ///
-    /// Concurrent batches take turns: they share the temporary file, and a
-    /// batch that finishes late must not put an older number back.
+    /// The first write of a handle creates the file whole (a temporary file,
+    /// renamed), so a crash never leaves it empty or torn; later writes
+    /// overwrite its [`WATERMARK_WIDTH`] bytes in place, in the one sector at
+    /// its start, which a crash leaves old or new. (A rename per commit group
+    /// cost 1–3 ms on ext4, which flushes a file renamed over another:
+    /// `docs/benchmarks.md` section 2b.)
+    ///
+    /// Concurrent batches take turns, and a batch that finishes late must not
+    /// put an older number back.
     fn write_watermark(&self, seq: u64) {
+        use std::io::{Seek as _, Write as _};
         let Some(marker) = self.marker_path() else {
             return;
         };
-        let mut written = self
+        let mut watermark = self
             .watermark
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seq <= *written {
+        if seq <= watermark.written {
             return;
         }
+        // Right-aligned decimal, space-padded: every build reads it (`trim`,
+        // then a number), and every write is the same length.
+        let text = format!("{seq:>WATERMARK_WIDTH$}");
+        let in_place = watermark.file.as_mut().is_some_and(|file| {
+            file.seek(std::io::SeekFrom::Start(0)).is_ok()
+                && file.write_all(text.as_bytes()).is_ok()
+        });
+        if in_place {
+            watermark.written = seq;
+            return;
+        }
+        watermark.file = None;
         let tmp = marker.with_extension("tmp");
-        if std::fs::write(&tmp, seq.to_string()).is_ok() && std::fs::rename(&tmp, &marker).is_ok() {
-            *written = seq;
+        let created = std::fs::File::create(&tmp).and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            std::fs::rename(&tmp, &marker)?;
+            Ok(file)
+        });
+        if let Ok(file) = created {
+            watermark.file = Some(file);
+            watermark.written = seq;
         }
     }
 
@@ -808,10 +847,7 @@ impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         let seq = self.write_batch(batch)?;
         match self.durability {
-            Durability::Flush => {
-                self.sync_to(seq)?;
-                self.journal.sync()
-            }
+            Durability::Flush => self.sync_all(seq),
             Durability::Buffered => {
                 // Removals wait for a sled flush (see `attempt_log`); sled's
                 // own background flushes are invisible here, so take one
@@ -830,10 +866,7 @@ impl Store for SledStore {
 
     fn sync(&self) -> Result<()> {
         match self.durability {
-            Durability::Flush => {
-                self.sync_to(self.commit_seq())?;
-                self.journal.sync()
-            }
+            Durability::Flush => self.sync_all(self.commit_seq()),
             Durability::Buffered => Ok(()),
         }
     }
@@ -859,8 +892,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.sync_to(self.commit_seq())?;
-        self.journal.sync()
+        self.sync_all(self.commit_seq())
     }
 
     fn annotations(&self, node: &NodeId) -> Result<Vec<Stamped>> {
@@ -1187,6 +1219,45 @@ impl SledStore {
             &plan.rewrite,
             &plan.own_records,
         )
+    }
+
+    /// Makes every batch up to commit `seq` durable, and the journal file's
+    /// puts and updates. When both sled and the file have something to write
+    /// (a commit group with both a node and a response id, which a fan-out's
+    /// groups often are), the two fsyncs run at once, on this thread and a
+    /// scoped one: on this VM disk each takes 0.5–7 ms (tens under other
+    /// processes' writes; `docs/benchmarks.md` section 2b), and every writer
+    /// of the group waits for the later of them instead of their sum.
+    ///
+    /// Neither order matters for what a crash leaves: no writer of the group
+    /// has been answered yet, and the journal's clears, which must follow the
+    /// nodes they settle, are appended by `sync_to` after sled's flush.
+    fn sync_all(&self, seq: u64) -> Result<()> {
+        let sled_behind = *self
+            .flushed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            < seq;
+        if !(sled_behind && self.journal.needs_sync()) {
+            self.sync_to(seq)?;
+            return self.journal.sync();
+        }
+        std::thread::scope(|scope| {
+            // `Builder`, not `scope.spawn`: if the OS refuses a thread, the
+            // journal is fsynced here after sled instead of panicking.
+            let journal = std::thread::Builder::new()
+                .name("resptree-journal-sync".into())
+                .spawn_scoped(scope, || self.journal.sync());
+            let sled = self.sync_to(seq);
+            let journal = match journal {
+                Ok(handle) => match handle.join() {
+                    Ok(synced) => synced,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => self.journal.sync(),
+            };
+            sled.and(journal)
+        })
     }
 
     /// Makes every batch up to commit `seq` durable, sharing flushes: callers

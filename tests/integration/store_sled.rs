@@ -410,6 +410,39 @@ fn concurrent_batches_leave_a_readable_watermark_at_the_last_commit() {
 }
 
 #[test]
+fn the_watermark_is_rewritten_in_place_after_replacing_an_older_builds_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let put = |store: &SledStore, name: &str| {
+        let n = node(name, None, 0, "q", "a");
+        store
+            .apply(Batch::from(vec![Op::PutNode(Box::new(n))]))
+            .unwrap();
+    };
+    let marker = path.join("resptree-commit");
+    {
+        let store = SledStore::open(&path).unwrap();
+        put(&store, "resp_1");
+    }
+    // An older build wrote it unpadded, and behind the database: no claim is
+    // broken by a marker that lags.
+    std::fs::write(&marker, "1").unwrap();
+    let store = SledStore::open(&path).unwrap();
+    for i in 2..=5 {
+        put(&store, &format!("resp_{i}"));
+        // Each flush leaves the whole number, at the same width, nothing of
+        // the shorter file before it.
+        let text = std::fs::read_to_string(&marker).unwrap();
+        assert_eq!(text.len(), 20, "{text:?}");
+        assert_eq!(text.trim(), store.commits().to_string());
+    }
+    drop(store);
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    assert_eq!(t.len(), 5);
+}
+
+#[test]
 fn temporary_tree_works_and_in_memory_tree_starts_empty() {
     let t = ResponseTree::temporary().unwrap();
     fill(&t);

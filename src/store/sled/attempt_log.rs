@@ -291,6 +291,12 @@ impl AttemptLog {
         self.lock().pending.len()
     }
 
+    /// Whether puts or updates were written since the last fsync, so that
+    /// [`AttemptLog::sync`] has something to do.
+    pub(super) fn needs_sync(&self) -> bool {
+        self.lock().unsynced
+    }
+
     /// fsyncs the file if puts or updates were written since the last fsync.
     ///
     /// # Errors
