@@ -155,27 +155,7 @@ pub(crate) fn encode(found: &Positioned) -> Option<Vec<u8>> {
 
 /// Decodes a snapshot file. Parents found by position share their id's
 /// allocation with the parent record.
-///
-/// A large file's records are decoded in two halves, the second on another
-/// thread: decoding (an id allocation per node) is the longest step of a
-/// reopen, and the thread that opens sled is idle once sled is open. The
-/// result, and the error of a damaged file, are the same as one thread's.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Positioned, String> {
-    decode_split(bytes, PARALLEL_DECODE_MIN)
-}
-
-/// From a file of this many bytes on, [`checksum_and_decode`] takes the
-/// checksum on a thread of its own (at ≈ 10 GB/s, 1 MiB is ≈ 100 µs: a few
-/// thread starts).
-const PARALLEL_CHECK_MIN: usize = 1 << 20;
-
-/// From this many records on, [`decode`] splits the work in two: below it, a
-/// thread costs more than half the decoding.
-const PARALLEL_DECODE_MIN: usize = 64 * 1024;
-
-/// [`decode`], splitting the records between two threads from `split_min`
-/// records on.
-fn decode_split(bytes: &[u8], split_min: usize) -> Result<Positioned, String> {
     let mut r = Reader::new(bytes);
     if r.take(MAGIC.len())? != MAGIC {
         return Err("not a topology snapshot".into());
@@ -193,15 +173,44 @@ fn decode_split(bytes: &[u8], split_min: usize) -> Result<Positioned, String> {
         .ok()
         .filter(|&n| n <= r.remaining() / 16)
         .ok_or_else(|| format!("{count} nodes cannot fit in {} bytes", bytes.len()))?;
-    let format = Records { count, version };
-    let mut out = match halfway(&r, count, version).filter(|_| count >= split_min) {
-        Some(middle) => format.decode_halves(&mut r, middle)?,
-        None => {
-            let mut out = Positioned::default();
-            format.decode(&mut r, 0..count, &mut out)?;
-            out
-        }
+    let mut out = Positioned {
+        nodes: Vec::with_capacity(count),
+        parents: Vec::with_capacity(count),
+        segments: Vec::with_capacity(count),
+        index: None,
     };
+    for _ in 0..count {
+        let id = node_id(r.str()?)?;
+        let created_at = Timestamp(i64::from_le_bytes(r.array()?));
+        let mut parent = None;
+        let position = match u32::from_le_bytes(r.array()?) {
+            NAMED_PARENT => {
+                parent = Some(node_id(r.str()?)?);
+                NO_PARENT
+            }
+            NO_PARENT => NO_PARENT,
+            i if (i as usize) < count => i,
+            i => return Err(format!("parent position {i} out of range")),
+        };
+        let contexts = u16::from_le_bytes(r.array()?);
+        let mut extra_context = Vec::with_capacity(usize::from(contexts));
+        for _ in 0..contexts {
+            extra_context.push(node_id(r.str()?)?);
+        }
+        let segment = if version == 1 {
+            OWN_RECORDS
+        } else {
+            u32::from_le_bytes(r.array()?)
+        };
+        out.segments.push(segment);
+        out.nodes.push(Topology {
+            id,
+            parent,
+            extra_context,
+            created_at,
+        });
+        out.parents.push(position);
+    }
     if version >= 3 {
         out.index = Some(SegmentIndex::decode_sorted(&mut r)?);
     }
@@ -215,146 +224,6 @@ fn decode_split(bytes: &[u8], split_min: usize) -> Result<Positioned, String> {
         }
     }
     Ok(out)
-}
-
-/// Where the middle record of `count` starts: `(its number, a reader at
-/// it)`, found by skipping the first half's records without decoding them
-/// (lengths only: a few nanoseconds a record). `None` if the skip runs off
-/// the end; the caller then decodes on one thread, which reports the first
-/// fault exactly where it is.
-fn halfway<'a>(r: &Reader<'a>, count: usize, version: u8) -> Option<(usize, Reader<'a>)> {
-    let middle = count / 2;
-    let mut skim = Reader::new(r.bytes);
-    skim.pos = r.pos;
-    for _ in 0..middle {
-        skip_str(&mut skim).ok()?;
-        skim.take(8).ok()?;
-        if u32::from_le_bytes(skim.array().ok()?) == NAMED_PARENT {
-            skip_str(&mut skim).ok()?;
-        }
-        for _ in 0..u16::from_le_bytes(skim.array().ok()?) {
-            skip_str(&mut skim).ok()?;
-        }
-        if version != 1 {
-            skim.take(4).ok()?;
-        }
-    }
-    Some((middle, skim))
-}
-
-fn skip_str(r: &mut Reader<'_>) -> Result<(), String> {
-    let len = u16::from_le_bytes(r.array()?);
-    r.take(usize::from(len)).map(|_| ())
-}
-
-/// How a snapshot's records are laid out: how many, in which version.
-#[derive(Clone, Copy)]
-struct Records {
-    count: usize,
-    version: u8,
-}
-
-impl Records {
-    /// Decodes every record, the ones from `middle` on (a reader at the
-    /// first of them) on a second thread, and leaves `r` after the last.
-    fn decode_halves(
-        self,
-        r: &mut Reader<'_>,
-        middle: (usize, Reader<'_>),
-    ) -> Result<Positioned, String> {
-        let (middle, mut rest) = middle;
-        let start = rest.pos;
-        let second_half = |rest: &mut Reader<'_>| {
-            let mut second = Positioned::default();
-            self.decode(rest, middle..self.count, &mut second)
-                .map(|()| second)
-        };
-        std::thread::scope(|scope| {
-            let second = std::thread::Builder::new()
-                .name("resptree-snapshot-decode".into())
-                .spawn_scoped(scope, move || second_half(&mut rest).map(|s| (s, rest.pos)))
-                // No thread to be had: this one decodes both halves.
-                .ok();
-            let mut out = Positioned {
-                nodes: Vec::with_capacity(self.count),
-                parents: Vec::with_capacity(self.count),
-                segments: Vec::with_capacity(self.count),
-                index: None,
-            };
-            // The first half's fault is the file's first: report it before
-            // the second half's.
-            self.decode(r, 0..middle, &mut out)?;
-            if r.pos != start {
-                // The skip and the decoding read the same layout: unreachable.
-                return Err(format!(
-                    "the first half ends at byte {}, not {start}",
-                    r.pos
-                ));
-            }
-            let (second, end) = match second {
-                Some(handle) => handle
-                    .join()
-                    .map_err(|_| "the decoding thread failed".to_string())??,
-                None => {
-                    let mut rest = Reader::new(r.bytes);
-                    rest.pos = r.pos;
-                    second_half(&mut rest).map(|s| (s, rest.pos))?
-                }
-            };
-            out.nodes.extend(second.nodes);
-            out.parents.extend(second.parents);
-            out.segments.extend(second.segments);
-            r.pos = end;
-            Ok(out)
-        })
-    }
-
-    /// Decodes the records numbered `range` from `r` onto `out`: parents by
-    /// position are checked against the whole file's count, not linked.
-    fn decode(
-        self,
-        r: &mut Reader<'_>,
-        range: std::ops::Range<usize>,
-        out: &mut Positioned,
-    ) -> Result<(), String> {
-        let Self { count, version } = self;
-        out.nodes.reserve_exact(range.len());
-        out.parents.reserve_exact(range.len());
-        out.segments.reserve_exact(range.len());
-        for _ in range {
-            let id = node_id(r.str()?)?;
-            let created_at = Timestamp(i64::from_le_bytes(r.array()?));
-            let mut parent = None;
-            let position = match u32::from_le_bytes(r.array()?) {
-                NAMED_PARENT => {
-                    parent = Some(node_id(r.str()?)?);
-                    NO_PARENT
-                }
-                NO_PARENT => NO_PARENT,
-                i if (i as usize) < count => i,
-                i => return Err(format!("parent position {i} out of range")),
-            };
-            let contexts = u16::from_le_bytes(r.array()?);
-            let mut extra_context = Vec::with_capacity(usize::from(contexts));
-            for _ in 0..contexts {
-                extra_context.push(node_id(r.str()?)?);
-            }
-            let segment = if version == 1 {
-                OWN_RECORDS
-            } else {
-                u32::from_le_bytes(r.array()?)
-            };
-            out.segments.push(segment);
-            out.nodes.push(Topology {
-                id,
-                parent,
-                extra_context,
-                created_at,
-            });
-            out.parents.push(position);
-        }
-        Ok(())
-    }
 }
 
 fn node_id(s: &str) -> Result<NodeId, String> {
@@ -427,35 +296,10 @@ pub(crate) fn read(dir: &Path, pointer: &Pointer) -> Result<Positioned, String> 
     }
     let file = pointer.file(dir);
     let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    if bytes.len() as u64 != pointer.len {
+    if bytes.len() as u64 != pointer.len || checksum(&bytes) != pointer.checksum {
         return Err(format!("{} is damaged", file.display()));
     }
-    // Decoded while it is checked; used only if the check passes.
-    let (sum, found) = checksum_and_decode(&bytes);
-    if sum != pointer.checksum {
-        return Err(format!("{} is damaged", file.display()));
-    }
-    found
-}
-
-/// The file's [`checksum`] and its decoding, the checksum taken on another
-/// thread meanwhile: decoding a damaged file is safe (every read is bounds
-/// checked) and, since files are rarely damaged, usually not wasted.
-fn checksum_and_decode(bytes: &[u8]) -> (u64, Result<Positioned, String>) {
-    if bytes.len() < PARALLEL_CHECK_MIN {
-        return (checksum(bytes), decode(bytes));
-    }
-    std::thread::scope(|scope| {
-        let sum = std::thread::Builder::new()
-            .name("resptree-snapshot-sum".into())
-            .spawn_scoped(scope, || checksum(bytes))
-            .ok();
-        let found = decode(bytes);
-        let sum = sum
-            .and_then(|handle| handle.join().ok())
-            .unwrap_or_else(|| checksum(bytes));
-        (sum, found)
-    })
+    decode(&bytes)
 }
 
 /// A snapshot file read and decoded before the store's pointer could be read
@@ -503,12 +347,11 @@ pub(crate) fn read_ahead(dir: &Path) -> Option<ReadAhead> {
     let generation = only?;
     let file = dir.join(format!("topology-{generation}.snapshot"));
     let bytes = std::fs::read(file).ok()?;
-    let (checksum, found) = checksum_and_decode(&bytes);
     Some(ReadAhead {
         generation,
         len: bytes.len() as u64,
-        checksum,
-        found: found.ok()?,
+        checksum: checksum(&bytes),
+        found: decode(&bytes).ok()?,
     })
 }
 
@@ -730,60 +573,6 @@ mod tests {
                 .nodes,
             vec![]
         );
-    }
-
-    #[test]
-    fn decoding_in_two_halves_matches_one_thread() {
-        // Roots, parents before and after their children, across the middle,
-        // by id, with context and segments: split from 2 records on.
-        let mut nodes: Vec<Topology> = (0..40)
-            .map(|i| {
-                let parent = match i % 5 {
-                    0 => None,
-                    1 => Some(format!("n{}", 39 - i)),
-                    2 => Some("gone".to_string()),
-                    _ => Some(format!("n{}", i / 2)),
-                };
-                let context: Vec<String> = (0..i % 3).map(|c| format!("n{c}")).collect();
-                let context: Vec<&str> = context.iter().map(String::as_str).collect();
-                rec(&format!("n{i}"), parent.as_deref(), &context, i)
-            })
-            .collect();
-        nodes.push(rec("last", Some("n0"), &[], 99));
-        let found = positioned(nodes);
-        let bytes = encode(&found).unwrap();
-        let one = decode_split(&bytes, usize::MAX).unwrap();
-        let two = decode_split(&bytes, 2).unwrap();
-        assert_eq!(two.nodes, one.nodes);
-        assert_eq!(two.parents, one.parents);
-        assert_eq!(two.segments, one.segments);
-        assert_eq!(two.nodes, found.nodes);
-        for (i, &at) in two.parents.iter().enumerate() {
-            if at != NO_PARENT {
-                let parent = two.nodes[i].parent.as_ref().unwrap();
-                assert!(parent.ptr_eq(&two.nodes[at as usize].id));
-            }
-        }
-        // Damage anywhere: the same first fault, whichever half holds it.
-        for cut in 0..bytes.len() {
-            assert_eq!(
-                decode_split(&bytes[..cut], 2).unwrap_err(),
-                decode_split(&bytes[..cut], usize::MAX).unwrap_err(),
-                "cut at {cut}"
-            );
-        }
-        for at in 17..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[at] = 0xff;
-            let (one, two) = (decode_split(&bad, usize::MAX), decode_split(&bad, 2));
-            match (one, two) {
-                (Ok(one), Ok(two)) => {
-                    assert_eq!(two.nodes, one.nodes, "byte {at}");
-                    assert_eq!(two.parents, one.parents, "byte {at}");
-                }
-                (one, two) => assert_eq!(two.err(), one.err(), "byte {at}"),
-            }
-        }
     }
 
     #[test]
