@@ -5,7 +5,7 @@
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
 //! `Dot` output "may change"). The line renderers (ASCII, DOT, Mermaid) read
-//! each node's [`Preview`](crate::node::Preview) in one pass over the store,
+//! each node's [`Preview`] in one pass over the store,
 //! not its whole record.
 //!
 //! ```
