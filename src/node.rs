@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::ids::{NodeId, ResponseId};
 use crate::settings::RequestSettings;
 
+mod preview;
+pub use preview::Preview;
+pub(crate) use preview::StoredPreview;
+
 /// One response in a tree: what was sent, what came back, and how it was made.
 ///
 /// A node's *parent* is the response it continues (the `previous_response_id` link

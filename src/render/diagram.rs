@@ -146,12 +146,12 @@ impl Scene {
         edges.sort_by_key(|(from, to, kind)| (*kind, order[to], order[from]));
         let mut nodes = Vec::with_capacity(walked.len());
         let ids: Vec<NodeId> = walked.iter().map(|(id, _)| id.clone()).collect();
-        tree.for_each_node(&ids, &mut |node| {
+        tree.for_each_preview(&ids, &mut |id, preview| {
             nodes.push(Label {
-                short: node.id.short().to_owned(),
-                user: truncate(&user_line(node), options.label_width),
-                output: truncate(&output_line(node), options.label_width),
-                id: node.id.clone(),
+                short: id.short().to_owned(),
+                user: truncate(&user_line(preview), options.label_width),
+                output: truncate(&output_line(preview), options.label_width),
+                id: id.clone(),
             });
             Ok(())
         })?;

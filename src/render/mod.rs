@@ -4,7 +4,9 @@
 //!
 //! Every renderer walks the tree itself, depth first with children oldest first,
 //! so output is deterministic and stable across versions of petgraph (whose own
-//! `Dot` output "may change"). Bodies are read from the store one node at a time.
+//! `Dot` output "may change"). The line renderers (ASCII, DOT, Mermaid) read
+//! each node's [`Preview`] in one pass over the store,
+//! not its whole record.
 //!
 //! ```
 //! use resptree::{Node, NodeId, ResponseTree, Timestamp, render};
@@ -37,9 +39,11 @@ pub use diagram::{DiagramOptions, dot, mermaid};
 pub use json::{EXPORT_FORMAT, EXPORT_VERSION, export_json, nodes_json};
 pub use text::{AsciiOptions, ascii};
 
+use std::borrow::Cow;
+
 use crate::error::Result;
 use crate::ids::NodeId;
-use crate::node::{Node, ToolCall};
+use crate::node::{Node, Preview, ToolCall};
 use crate::tree::ResponseTree;
 
 /// The nodes to draw: the subtree under `root`, or the whole forest, depth first
@@ -72,57 +76,58 @@ fn walk(
 /// # Ok::<(), resptree::Error>(())
 /// ```
 pub fn summary(node: &Node) -> String {
-    format!("{} → {}", user_line(node), output_line(node))
+    let preview = Preview::of(node);
+    format!("{} → {}", user_line(&preview), output_line(&preview))
 }
 
 /// The first line of the node's last user message, or of its first input item;
 /// for an item without text (a tool result), its type in parentheses.
-fn user_line(node: &Node) -> String {
-    let text = node
-        .user_text()
-        .or_else(|| node.input.first().map(crate::node::item_text))
-        .unwrap_or_default();
-    let line = first_line(&text);
+fn user_line<'a>(preview: &'a Preview<'_>) -> Cow<'a, str> {
+    let line = first_line(preview.user_text.as_deref().unwrap_or(""));
     if !line.is_empty() {
-        return line;
+        return Cow::Borrowed(line);
     }
-    node.input
-        .first()
-        .and_then(|item| item.get("type"))
-        .and_then(serde_json::Value::as_str)
-        .map_or_else(String::new, |kind| format!("({kind})"))
+    preview
+        .first_input_type
+        .as_deref()
+        .map_or(Cow::Borrowed(""), |kind| Cow::Owned(format!("({kind})")))
 }
 
 /// The first line of the node's output text, then its function calls
 /// (`⚙ get_weather(city="Paris")`); its status when it has neither.
-fn output_line(node: &Node) -> String {
-    output_line_with(node, &node.tool_calls())
+fn output_line<'a>(preview: &'a Preview<'_>) -> Cow<'a, str> {
+    output_line_with(preview, &preview.tool_calls)
 }
 
 /// [`output_line`] given the node's function calls, `calls`.
-fn output_line_with(node: &Node, calls: &[ToolCall]) -> String {
+fn output_line_with<'a>(preview: &'a Preview<'_>, calls: &[ToolCall]) -> Cow<'a, str> {
+    let text = first_line(&preview.output_text);
+    if calls.is_empty() {
+        return if text.is_empty() {
+            Cow::Owned(format!("({:?})", preview.status).to_lowercase())
+        } else {
+            Cow::Borrowed(text)
+        };
+    }
     let calls: Vec<String> = calls
         .iter()
         .map(|call| format!("⚙ {}", call.display_compact()))
         .collect();
-    let text = first_line(&node.output_text);
-    match (text.is_empty(), calls.is_empty()) {
-        (true, true) => format!("({:?})", node.status).to_lowercase(),
-        (false, true) => text,
-        (true, false) => calls.join("; "),
-        (false, false) => format!("{text} {}", calls.join("; ")),
-    }
+    Cow::Owned(if text.is_empty() {
+        calls.join("; ")
+    } else {
+        format!("{text} {}", calls.join("; "))
+    })
 }
 
 /// For a node that answers function calls: each answered call with its output,
 /// `⚙ get_weather(city="Paris") → {"temp":18}`, the call looked up in `calls`,
 /// the parent's function calls (just `⚙ call_id → output` when the parent does
 /// not hold it). `None` when the node's input answers no call.
-fn tool_outputs_line(node: &Node, calls: &[ToolCall]) -> Option<String> {
-    let parts: Vec<String> = node
-        .input
+fn tool_outputs_line(preview: &Preview<'_>, calls: &[ToolCall]) -> Option<String> {
+    let parts: Vec<String> = preview
+        .tool_outputs
         .iter()
-        .filter_map(crate::node::tool_output_of)
         .map(|answer| {
             let call = calls
                 .iter()
@@ -134,6 +139,7 @@ fn tool_outputs_line(node: &Node, calls: &[ToolCall]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn first_line(text: &str) -> String {
-    text.trim().lines().next().unwrap_or("").trim().to_owned()
+/// The first non-blank line of `text`, trimmed.
+fn first_line(text: &str) -> &str {
+    text.trim().lines().next().unwrap_or("").trim()
 }

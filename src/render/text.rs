@@ -1,5 +1,6 @@
 //! The ASCII tree renderer, in the style of the `tree` command.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -8,7 +9,7 @@ use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
 use super::{output_line_with, tool_outputs_line, user_line, walk};
-use crate::node::{Node, ToolCall, tool_output_of};
+use crate::node::{Preview, ToolCall};
 use crate::text::truncate;
 
 /// Options for [`ascii`].
@@ -107,8 +108,9 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
         refs.entry(target).or_default().push(name.to_string());
     }
     let rows = rows(&nodes, options.max_depth);
-    // The bodies of the drawn nodes, read in one pass in drawing order (a
-    // lookup per node was most of a deep chain's render time).
+    // The previews of the drawn nodes, read in one pass in drawing order (a
+    // lookup per node was most of a deep chain's render time, and decoding
+    // whole records most of what remained from sled).
     let drawn: Vec<NodeId> = rows
         .iter()
         .filter_map(|row| match row {
@@ -130,8 +132,9 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
     // current path.
     let mut calls: Vec<Vec<ToolCall>> = Vec::new();
     let mut out = String::new();
+    let mut tail = String::new();
     let mut pending = rows.iter();
-    tree.for_each_node(&drawn, &mut |node| {
+    tree.for_each_preview(&drawn, &mut |id, preview| {
         // Summaries before this node's line.
         let (at, prefix) = loop {
             match pending.next() {
@@ -141,24 +144,19 @@ pub fn ascii(tree: &ResponseTree, root: Option<&NodeId>, options: &AsciiOptions)
                 None => return Ok(()),
             }
         };
-        let (id, depth) = &nodes[at];
-        calls.truncate(*depth);
+        let depth = nodes[at].1;
+        calls.truncate(depth);
         let parent_calls = match depth.checked_sub(1) {
             Some(d) => calls.get(d).map_or(&[][..], Vec::as_slice),
             None => &start_parent_calls,
         };
-        let own_calls = node.tool_calls();
-        line(
-            &mut out,
-            node,
-            id,
+        let drawing = Drawing {
             prefix,
-            refs.get(id),
+            refs: refs.get(id),
             parent_calls,
-            &own_calls,
-            options,
-        );
-        calls.push(own_calls);
+        };
+        line(&mut out, &mut tail, preview, id, &drawing, options);
+        calls.push(preview.tool_calls.clone());
         Ok(())
     })?;
     for row in pending {
@@ -226,59 +224,82 @@ fn rows(nodes: &[(NodeId, usize)], max_depth: Option<usize>) -> Vec<Row> {
     rows
 }
 
-/// Appends the line of `node` (whose id is `id`), drawn after `prefix`;
-/// `parent_calls` are its parent's function calls, `calls` its own.
-#[allow(clippy::too_many_arguments)] // One call site; a struct would only rename them.
+/// What a node's line shows beside its preview: where it is drawn and what
+/// points at it.
+struct Drawing<'a> {
+    /// The tree drawing and connector before the id.
+    prefix: &'a str,
+    /// The refs naming the node.
+    refs: Option<&'a Vec<String>>,
+    /// The function calls of the node's parent, which its input may answer.
+    parent_calls: &'a [ToolCall],
+}
+
+/// Appends the line of the node `id`, whose preview is `preview`, to `out`;
+/// `tail` is scratch space kept between lines.
 fn line(
     out: &mut String,
-    node: &Node,
+    tail: &mut String,
+    preview: &Preview<'_>,
     id: &NodeId,
-    prefix: &str,
-    refs: Option<&Vec<String>>,
-    parent_calls: &[ToolCall],
-    calls: &[ToolCall],
+    drawing: &Drawing<'_>,
     options: &AsciiOptions,
 ) {
-    let mut head = id.short().to_owned();
-    if let Some(names) = refs {
-        let _ = write!(head, " [{}]", names.join(", "));
+    // The prefix, id and refs, written in place; their width counts against
+    // the texts' budget.
+    let start = out.len();
+    out.push_str(drawing.prefix);
+    out.push_str(id.short());
+    if let Some(names) = drawing.refs {
+        out.push_str(" [");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(name);
+        }
+        out.push(']');
     }
-    let tail = if options.show_tokens {
-        format!(
+    let head = out[start..].chars().count();
+    tail.clear();
+    if options.show_tokens {
+        let _ = write!(
+            tail,
             " ({}/{} tok)",
-            node.usage.input_tokens, node.usage.output_tokens
-        )
-    } else {
-        String::new()
-    };
+            preview.input_tokens, preview.output_tokens
+        );
+    }
     // A node answering function calls shows the calls it answers and how.
-    let answers = if node.input.iter().any(|i| tool_output_of(i).is_some()) {
-        tool_outputs_line(node, parent_calls)
-    } else {
+    let answers = if preview.tool_outputs.is_empty() {
         None
+    } else {
+        tool_outputs_line(preview, drawing.parent_calls)
     };
-    let (user, output) = (
-        answers.unwrap_or_else(|| user_line(node)),
-        output_line_with(node, calls),
-    );
-    let fixed = prefix.chars().count()
-        + head.chars().count()
-        + " ".len()
-        + " → ".chars().count()
-        + tail.chars().count();
+    let user = answers.map_or_else(|| user_line(preview), Cow::Owned);
+    let output = output_line_with(preview, &preview.tool_calls);
+    let fixed = head + " ".len() + " → ".chars().count() + tail.chars().count();
     let (user, output) = match options.width {
         None => (user, output),
-        Some(width) => fit(&user, &output, width.saturating_sub(fixed)),
+        Some(width) => fit(user, output, width.saturating_sub(fixed)),
     };
-    let _ = writeln!(out, "{prefix}{head} {user} → {output}{tail}");
+    out.push(' ');
+    out.push_str(&user);
+    out.push_str(" → ");
+    out.push_str(&output);
+    out.push_str(tail);
+    out.push('\n');
 }
 
 /// Cuts `user` and `output` to share `budget` characters: each gets half, and
 /// what one does not need goes to the other.
-fn fit(user: &str, output: &str, budget: usize) -> (String, String) {
+fn fit<'a>(
+    user: Cow<'a, str>,
+    output: Cow<'a, str>,
+    budget: usize,
+) -> (Cow<'a, str>, Cow<'a, str>) {
     let (u, o) = (user.chars().count(), output.chars().count());
     if u + o <= budget {
-        return (user.to_owned(), output.to_owned());
+        return (user, output);
     }
     let half = budget / 2;
     let (u_max, o_max) = if u <= half {
@@ -288,7 +309,10 @@ fn fit(user: &str, output: &str, budget: usize) -> (String, String) {
     } else {
         (half, budget - half)
     };
-    (truncate(user, u_max), truncate(output, o_max))
+    (
+        Cow::Owned(truncate(&user, u_max)),
+        Cow::Owned(truncate(&output, o_max)),
+    )
 }
 
 /// Where a node of a pre-order walk is drawn.

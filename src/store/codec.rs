@@ -21,7 +21,7 @@
 #![cfg_attr(not(feature = "sled"), allow(dead_code))]
 
 use crate::ids::NodeId;
-use crate::node::{Node, Timestamp};
+use crate::node::{Node, Preview, StoredPreview, Timestamp};
 
 use super::{Attempt, Topology};
 
@@ -95,6 +95,17 @@ pub(crate) fn encode_body(node: &Node) -> Vec<u8> {
 /// Decodes a node body.
 pub(crate) fn decode_body(bytes: &[u8]) -> Result<Node, String> {
     from_versioned_json(bytes)
+}
+
+/// Decodes what a one-line view shows of a node body, skipping the rest
+/// (`node::Preview`): the texts it holds borrow from `bytes` where the JSON
+/// has no escape in them.
+pub(crate) fn decode_preview(bytes: &[u8]) -> Result<Preview<'_>, String> {
+    let (&version, rest) = bytes.split_first().ok_or("empty record")?;
+    check_version(version)?;
+    serde_json::from_slice::<StoredPreview<'_>>(rest)
+        .map(|stored| stored.0)
+        .map_err(|e| format!("bad JSON: {e}"))
 }
 
 /// Encodes an attempt: version byte + JSON.

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::annotation::{AnnotationKey, AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName, ResponseId};
-use crate::node::{Node, Timestamp};
+use crate::node::{Node, Preview, Timestamp};
 
 pub(crate) mod codec;
 mod location;
@@ -362,6 +362,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         }
         Ok(())
     }
+
+    /// Calls `f` once for each of `ids`, in order, with the node's
+    /// [`Preview`] (what a one-line view of it shows) or `None` if the store
+    /// does not hold it: [`Store::for_each_node`] for readers that draw a
+    /// line per node, as the renderers do.
+    ///
+    /// The default takes each preview from the record
+    /// [`Store::for_each_node`] lends. A store that decodes its records
+    /// overrides it to decode only what a preview holds: sled reads the
+    /// preview straight from the stored JSON, skipping the items' raw
+    /// values. The same rules as for [`Store::for_each_node`] apply: `f` must
+    /// not call back into the store.
+    ///
+    /// # Errors
+    ///
+    /// What [`Store::for_each_node`] returns (a store that decodes previews
+    /// itself may not see damage in the parts of a record a preview skips),
+    /// or the first error `f` returns (which stops the walk).
+    fn for_each_preview(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Preview<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_node(ids, &mut |id, node| f(id, node.map(Preview::of).as_ref()))
+    }
 }
 
 /// A boxed store is a store, so one chosen at run time (as [`open_location`]
@@ -444,6 +469,14 @@ impl<S: Store + ?Sized> Store for Box<S> {
         f: &mut dyn FnMut(&NodeId, Option<&Node>) -> Result<()>,
     ) -> Result<()> {
         (**self).for_each_node(ids, f)
+    }
+
+    fn for_each_preview(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Preview<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        (**self).for_each_preview(ids, f)
     }
 
     fn begin_stage(&self) -> Result<Option<StageId>> {

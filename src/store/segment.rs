@@ -25,6 +25,8 @@
 //!
 //! A segment must be consumed exactly; trailing bytes are corruption.
 
+use std::ops::Range;
+
 use super::codec::{Reader, push_str};
 
 /// The format version of a segment record.
@@ -141,8 +143,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Entry<'_>>, String> {
     Ok(entries)
 }
 
-/// The body of node `id` in a segment, without decoding the other bodies;
-/// `Ok(None)` if the segment does not hold it.
+/// Where the body of node `id` is in a segment (a range of `bytes`), without
+/// decoding the other bodies; `Ok(None)` if the segment does not hold it. The
+/// reader keeps the segment and decodes the body from it.
 ///
 /// Reads only as far as the entry it looks for, skipping the others by their
 /// lengths: no allocation and no UTF-8 check of the ids it passes. A render
@@ -150,7 +153,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Entry<'_>>, String> {
 /// the whole segment (up to 64 entries, every id validated) for each of them
 /// was a quarter of its time. Damage past the entry found is not seen here;
 /// a load, which decodes every segment, reports it.
-pub(crate) fn find<'a>(bytes: &'a [u8], id: &str) -> Result<Option<&'a [u8]>, String> {
+pub(crate) fn find_range(bytes: &[u8], id: &str) -> Result<Option<Range<usize>>, String> {
     let mut r = Reader::new(bytes);
     let version = r.u8()?;
     if version != SEGMENT_VERSION {
@@ -160,11 +163,7 @@ pub(crate) fn find<'a>(bytes: &'a [u8], id: &str) -> Result<Option<&'a [u8]>, St
     }
     let count = u32::from_le_bytes(r.array()?);
     for _ in 0..count {
-        let len = u16::from_le_bytes(r.array()?);
-        let this = r.take(usize::from(len))?;
-        let topology_len = u32::from_le_bytes(r.array()?);
-        r.take(topology_len as usize)?;
-        let body = take_bytes(&mut r)?;
+        let (this, body) = next_entry(&mut r)?;
         if this == id.as_bytes() {
             return Ok(Some(body));
         }
@@ -175,6 +174,43 @@ pub(crate) fn find<'a>(bytes: &'a [u8], id: &str) -> Result<Option<&'a [u8]>, St
     Ok(None)
 }
 
+/// [`find_range`], trying first the entries from byte `from` to the end, where
+/// `from` is where an entry of `bytes` begins (the end of a range
+/// [`find_range`] returned for them): a walk down a chain reads a segment's
+/// entries in order, so the next node is usually the next entry, not one
+/// found by skipping all those before it.
+pub(crate) fn find_range_from(
+    bytes: &[u8],
+    id: &str,
+    from: usize,
+) -> Result<Option<Range<usize>>, String> {
+    if from > HEADER_LEN {
+        let mut r = Reader { bytes, pos: from };
+        // Damage here ends the shortcut; the scan from the start reports it.
+        while r.remaining() > 0 {
+            match next_entry(&mut r) {
+                Ok((this, body)) if this == id.as_bytes() => return Ok(Some(body)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    find_range(bytes, id)
+}
+
+/// The bytes before the first entry: version and count.
+const HEADER_LEN: usize = 5;
+
+/// Reads the entry at `r`: its id's bytes and where its body is.
+fn next_entry<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], Range<usize>), String> {
+    let len = u16::from_le_bytes(r.array()?);
+    let this = r.take(usize::from(len))?;
+    let topology_len = u32::from_le_bytes(r.array()?);
+    r.take(topology_len as usize)?;
+    let body = take_bytes(r)?;
+    Ok((this, r.pos - body.len()..r.pos))
+}
+
 fn take_bytes<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], String> {
     let len = u32::from_le_bytes(r.array()?);
     r.take(len as usize)
@@ -183,6 +219,11 @@ fn take_bytes<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The body [`find_range`] finds.
+    fn find<'a>(bytes: &'a [u8], id: &str) -> Result<Option<&'a [u8]>, String> {
+        Ok(find_range(bytes, id)?.and_then(|range| bytes.get(range)))
+    }
 
     fn entry<'a>(id: &'a str, topology: &'a [u8], body: &'a [u8]) -> Entry<'a> {
         Entry { id, topology, body }
@@ -212,6 +253,32 @@ mod tests {
         assert_eq!(find(&packed[1].0, "b").unwrap(), Some(&b"x"[..]));
         assert_eq!(find(&packed[1].0, "a").unwrap(), None);
         assert!(pack(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn a_search_from_a_found_entry_finds_every_entry() {
+        let ids: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        let bodies: Vec<Vec<u8>> = (0..5_u8).map(|i| vec![i; usize::from(i) + 1]).collect();
+        let entries: Vec<Entry<'_>> = ids
+            .iter()
+            .zip(&bodies)
+            .map(|(id, body)| entry(id, b"t", body))
+            .collect();
+        let bytes = encode(&entries);
+        // From the start (0), and from where each entry ends: every id is
+        // found where a search from the start finds it, before or after.
+        let mut starts = vec![0];
+        starts.extend(
+            ids.iter()
+                .map(|id| find_range(&bytes, id).unwrap().unwrap().end),
+        );
+        for from in starts {
+            for (id, body) in ids.iter().zip(&bodies) {
+                let range = find_range_from(&bytes, id, from).unwrap().unwrap();
+                assert_eq!(&bytes[range], &body[..], "{id} from {from}");
+            }
+            assert_eq!(find_range_from(&bytes, "zz", from).unwrap(), None);
+        }
     }
 
     #[test]

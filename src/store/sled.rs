@@ -50,6 +50,7 @@
 //! a store whose `commit_seq` is behind that file has lost acknowledged writes,
 //! and [`Store::load`] reports it instead of staying silent.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use crate::annotation::{AnnotationKind, Stamped};
 use crate::error::{Error, Result};
 use crate::ids::{NodeId, RefName};
-use crate::node::Node;
+use crate::node::{Node, Preview};
 
 use super::codec::{self, SCHEMA_VERSION};
 use super::segment;
@@ -844,6 +845,30 @@ impl Store for SledStore {
         Ok(())
     }
 
+    /// As [`SledStore::for_each_node`] reads, but decodes each body as a
+    /// preview only (`codec::decode_preview`), its texts borrowed from the
+    /// segment where they hold no escape: no `serde_json::Value` is built.
+    fn for_each_preview(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, Option<&Preview<'_>>) -> Result<()>,
+    ) -> Result<()> {
+        for chunk in ids.chunks(READ_CHUNK) {
+            let index = self.index()?;
+            let mut last = None;
+            for id in chunk {
+                let Some(body) = self.find_body(index.as_ref(), id, &mut last)? else {
+                    f(id, None)?;
+                    continue;
+                };
+                let preview = codec::decode_preview(body.bytes(&last))
+                    .map_err(|reason| body.corrupt(id, reason))?;
+                f(id, Some(&preview))?;
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, batch: Batch) -> Result<()> {
         let seq = self.write_batch(batch)?;
         match self.durability {
@@ -1384,49 +1409,65 @@ impl SledStore {
         &self,
         index: Option<&SegmentIndex>,
         id: &NodeId,
-        last: &mut Option<(u32, sled::IVec)>,
+        last: &mut Option<LastSegment>,
     ) -> Result<Option<Node>> {
+        let Some(body) = self.find_body(index, id, last)? else {
+            return Ok(None);
+        };
+        codec::decode_body(body.bytes(last))
+            .map(Some)
+            .map_err(|reason| body.corrupt(id, reason))
+    }
+
+    /// Where node `id`'s body is stored, found as [`SledStore::read_node`]
+    /// describes; a body in a segment is left in `last`.
+    fn find_body(
+        &self,
+        index: Option<&SegmentIndex>,
+        id: &NodeId,
+        last: &mut Option<LastSegment>,
+    ) -> Result<Option<Body>> {
         let key = id.as_str().as_bytes();
         // The segment read last, for the node before this one in a walk,
         // usually holds this one too (a branch's nodes are written together),
         // and is then the answer without an index lookup: while the caller
         // holds the index, no writer moves a stored node (moves take it
         // exclusively), and a committed node is in one segment only (a move
-        // drops the old copy in the same transaction).
-        if let Some((number, bytes)) = last.as_ref() {
-            if let Some(node) = node_in_segment(*number, bytes, id)? {
-                return Ok(Some(node));
+        // drops the old copy in the same transaction). Within it, the entry
+        // after the one found last is tried first.
+        if let Some(cached) = last.as_mut() {
+            if let Some(body) = cached.find(id)? {
+                return Ok(Some(body));
             }
         }
         let candidates = index.map(|i| i.candidates(id.as_str()));
         for number in candidates.into_iter().flatten() {
-            if last.as_ref().is_none_or(|(cached, _)| *cached != number) {
+            if last.as_ref().is_none_or(|cached| cached.number != number) {
                 *last = self
                     .segments
                     .get(number.to_be_bytes())
                     .map_err(|e| Error::storage("reading a node", e))?
-                    .map(|bytes| (number, bytes));
+                    .map(|bytes| LastSegment {
+                        number,
+                        bytes,
+                        next: 0,
+                    });
             }
-            let Some((_, bytes)) = last.as_ref().filter(|(cached, _)| *cached == number) else {
+            let Some(cached) = last.as_mut().filter(|cached| cached.number == number) else {
                 continue;
             };
-            if let Some(node) = node_in_segment(number, bytes, id)? {
-                return Ok(Some(node));
+            if let Some(body) = cached.find(id)? {
+                return Ok(Some(body));
             }
         }
         if !self.own_records.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(None);
         }
-        let Some(bytes) = self
+        let bytes = self
             .bodies
             .get(key)
-            .map_err(|e| Error::storage("reading a node", e))?
-        else {
-            return Ok(None);
-        };
-        codec::decode_body(&bytes)
-            .map(Some)
-            .map_err(|reason| corrupt("bodies", key, reason))
+            .map_err(|e| Error::storage("reading a node", e))?;
+        Ok(bytes.map(Body::Own))
     }
 
     /// The index of every readable segment, for a store used without a load
@@ -1662,18 +1703,64 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) -> usize {
     appended
 }
 
-/// Node `id` from segment `number`'s bytes, if the segment holds it.
-fn node_in_segment(number: u32, bytes: &[u8], id: &NodeId) -> Result<Option<Node>> {
-    match segment::find(bytes, id.as_str()) {
-        Ok(Some(body)) => codec::decode_body(body).map(Some).map_err(|reason| {
-            corrupt(
-                "bodies",
-                id.as_str().as_bytes(),
-                format!("{reason} (in segment {number})"),
-            )
-        }),
-        Ok(None) => Ok(None),
-        Err(reason) => Err(Error::corrupt(format!("segments/{number}"), reason)),
+/// The segment a reader read last, kept between the lookups of a walk.
+struct LastSegment {
+    number: u32,
+    bytes: sled::IVec,
+    /// Where the entry after the one found last begins (0: none found yet).
+    next: usize,
+}
+
+impl LastSegment {
+    /// Where node `id`'s body is in this segment, if it holds it; looks at
+    /// the entries after the one found last first.
+    fn find(&mut self, id: &NodeId) -> Result<Option<Body>> {
+        match segment::find_range_from(&self.bytes, id.as_str(), self.next) {
+            Ok(Some(range)) => {
+                self.next = range.end;
+                Ok(Some(Body::InSegment {
+                    number: self.number,
+                    range,
+                }))
+            }
+            Ok(None) => Ok(None),
+            Err(reason) => Err(Error::corrupt(format!("segments/{}", self.number), reason)),
+        }
+    }
+}
+
+/// Where [`SledStore::find_body`] found a node's stored body.
+enum Body {
+    /// In segment `number`, which the reader's [`LastSegment`] holds, at `range`.
+    InSegment { number: u32, range: Range<usize> },
+    /// In the node's own record (a store upgraded from schema 3).
+    Own(sled::IVec),
+}
+
+impl Body {
+    /// The body's bytes; `last` is the segment the lookup left there.
+    fn bytes<'a>(&'a self, last: &'a Option<LastSegment>) -> &'a [u8] {
+        match self {
+            Body::Own(bytes) => bytes,
+            // `find_body` leaves the segment it found the body in as `last`;
+            // were it not there, the empty bytes decode as a corrupt record.
+            Body::InSegment { number, range } => last
+                .as_ref()
+                .filter(|cached| cached.number == *number)
+                .and_then(|cached| cached.bytes.get(range.clone()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The error for node `id`'s body that does not decode, for `reason`.
+    fn corrupt(&self, id: &NodeId, reason: String) -> Error {
+        let key = id.as_str().as_bytes();
+        match self {
+            Body::InSegment { number, .. } => {
+                corrupt("bodies", key, format!("{reason} (in segment {number})"))
+            }
+            Body::Own(_) => corrupt("bodies", key, reason),
+        }
     }
 }
 

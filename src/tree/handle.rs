@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::{IntoRefName, NodeId, RefName};
-use crate::node::Node;
+use crate::node::{Node, Preview};
 use crate::store::{Attempt, AttemptId, Batch, MemoryStore, Op, Store, Topology};
 
 use super::graph::{BranchDiff, Graph, MissingContext};
@@ -562,6 +562,26 @@ impl ResponseTree {
             Some(node) => f(node),
             None => Err(Error::NodeNotFound(id.clone())),
         })
+    }
+
+    /// Calls `f` with the [`Preview`] of each of `ids`, in order, read in
+    /// bulk ([`Store::for_each_preview`]): what the renderers draw from. `f`
+    /// must not call into this tree: the store may hold a lock meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeNotFound`] for the first id the store does not hold; store
+    /// errors; the first error `f` returns.
+    pub(crate) fn for_each_preview(
+        &self,
+        ids: &[NodeId],
+        f: &mut dyn FnMut(&NodeId, &Preview<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.store
+            .for_each_preview(ids, &mut |id, preview| match preview {
+                Some(preview) => f(id, preview),
+                None => Err(Error::NodeNotFound(id.clone())),
+            })
     }
 
     /// Whether `id` is in the tree.

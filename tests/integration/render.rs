@@ -8,7 +8,7 @@ use resptree::render::{self, AsciiOptions, DiagramOptions};
 use resptree::{Error, Node, RefName, ResponseTree, Timestamp, TreeViolation};
 use serde_json::{Value, json};
 
-use crate::tree::{fill, id, node};
+use crate::tree::{fill, id, node, sample_nodes};
 
 fn sample() -> ResponseTree {
     let t = ResponseTree::in_memory();
@@ -429,6 +429,138 @@ fn ascii_shows_tool_calls_and_their_outputs_compactly() {
 ask Weather in Paris? → ⚙ get_weather(city=\"Paris\")
 ├── sun ⚙ get_weather(city=\"Paris\") → {\"temp\":18} → Sunny, 18°C.
 └── rain ⚙ get_weather(city=\"Paris\") → rain → Take an umbrella.
+"
+    );
+}
+
+/// Nodes with every kind of line: the shared sample, a chain long enough to
+/// span several sled segments with texts that JSON escapes, function calls
+/// and their answers, odd input items, and an answer without output.
+fn varied_nodes() -> Vec<Node> {
+    let mut nodes = sample_nodes();
+    let texts = [
+        "Plain",
+        "Two\nlines",
+        "A \"quote\", a \\ and a\ttab",
+        "Accents: été, 東京, emoji 🙂",
+        "  padded  ",
+        "",
+    ];
+    for i in 0..150 {
+        let parent = if i == 0 {
+            "resp_other".to_owned()
+        } else {
+            format!("resp_c{}", i - 1)
+        };
+        let text = texts[i % texts.len()];
+        nodes.push(node(
+            &format!("resp_c{i}"),
+            Some(&parent),
+            100 + i as i64,
+            &format!("{text} {i}"),
+            &format!("{i}: {text}{}", "long answer ".repeat(i % 9)),
+        ));
+    }
+    let mut ask = node("resp_ask", Some("resp_c149"), 300, "Weather?", "");
+    ask.output = vec![
+        json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "hm"}]}),
+        json!({"type": "function_call", "call_id": "call_1", "name": "get_weather",
+               "arguments": "{\"city\":\"Paris\"}"}),
+        json!({"type": "function_call", "call_id": "call_2", "name": "get_time", "arguments": "not json"}),
+    ];
+    ask.output_text = String::new();
+    let mut answer = node("resp_answer", Some("resp_ask"), 301, "", "Sunny at noon.");
+    answer.input = vec![
+        json!({"type": "function_call_output", "call_id": "call_1", "output": "{\"temp\":18}"}),
+        json!({"type": "function_call_output", "call_id": "call_2",
+               "output": [{"type": "input_text", "text": "12:00"}]}),
+        json!({"type": "function_call_output", "call_id": "call_unknown", "output": "?"}),
+    ];
+    let mut odd = node("resp_odd", Some("resp_ask"), 302, "", "");
+    odd.input = vec![
+        json!({"type": "input_image", "image_url": "https://example.com/x.png"}),
+        json!("a bare string"),
+    ];
+    odd.status = resptree::NodeStatus::Incomplete;
+    let mut parts = node("resp_parts", Some("resp_ask"), 303, "", "Parts.");
+    parts.input = vec![
+        json!({"role": "developer", "content": "Be brief."}),
+        json!({"role": "user", "content": [
+            {"type": "input_text", "text": "First part, "},
+            {"type": "input_image", "image_url": "x"},
+            {"type": "input_text", "text": "second part\nand more"}
+        ]}),
+    ];
+    nodes.extend([ask, answer, odd, parts]);
+    nodes
+}
+
+/// A sled store decodes only what a line shows of each body
+/// (`Store::for_each_preview`); the renderers must draw from it exactly what
+/// they draw from the same nodes in memory, whole tree or subtree, any width.
+#[test]
+fn sled_and_memory_render_the_same() {
+    let nodes = varied_nodes();
+    let refs = vec![
+        (RefName::new("main").unwrap(), id("resp_c149")),
+        (RefName::new("alt").unwrap(), id("resp_c149")),
+        (RefName::new("tool").unwrap(), id("resp_answer")),
+    ];
+    let memory = ResponseTree::in_memory();
+    memory.insert_all(nodes.clone(), refs.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    ResponseTree::open(&path)
+        .unwrap()
+        .insert_all(nodes, refs)
+        .unwrap();
+    // Reopened, so every body is read back from disk.
+    let disk = ResponseTree::open(&path).unwrap();
+    let starts = [
+        None,
+        Some(id("resp_c10")),
+        Some(id("resp_answer")),
+        Some(id("resp_ask")),
+    ];
+    for start in &starts {
+        for options in [
+            AsciiOptions::default(),
+            AsciiOptions::default().with_width(None),
+            AsciiOptions::default()
+                .with_width(Some(40))
+                .with_tokens(false),
+            AsciiOptions::default().with_max_depth(Some(3)),
+        ] {
+            let drawn = render::ascii(&memory, start.as_ref(), &options).unwrap();
+            assert_eq!(
+                render::ascii(&disk, start.as_ref(), &options).unwrap(),
+                drawn
+            );
+        }
+        let options = DiagramOptions::default();
+        assert_eq!(
+            render::dot(&disk, start.as_ref(), &options).unwrap(),
+            render::dot(&memory, start.as_ref(), &options).unwrap()
+        );
+        assert_eq!(
+            render::mermaid(&disk, start.as_ref(), &options).unwrap(),
+            render::mermaid(&memory, start.as_ref(), &options).unwrap()
+        );
+    }
+    // The lines that matter here, as drawn.
+    let text = render::ascii(
+        &disk,
+        Some(&id("resp_ask")),
+        &AsciiOptions::default().with_width(None),
+    )
+    .unwrap();
+    assert_eq!(
+        text,
+        "\
+ask Weather? → ⚙ get_weather(city=\"Paris\"); ⚙ get_time(not json) (3000/300 tok)
+├── answer [tool] ⚙ get_weather(city=\"Paris\") → {\"temp\":18}; ⚙ get_time(not json) → 12:00; ⚙ call_unknown → ? → Sunny at noon. (3010/301 tok)
+├── odd (input_image) → (incomplete) (3020/302 tok)
+└── parts First part, second part → Parts. (3030/303 tok)
 "
     );
 }

@@ -112,6 +112,12 @@ fn corrupt_records_are_reported_and_skipped() {
         Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
         other => panic!("expected CorruptRecord, got {other:?}"),
     }
+    // So is drawing it, which decodes bodies another way (previews).
+    let options = resptree::render::AsciiOptions::default();
+    match resptree::render::ascii(&t, Some(&id("resp_b")), &options) {
+        Err(Error::CorruptRecord { key, .. }) => assert_eq!(key, "bodies/resp_b"),
+        other => panic!("expected CorruptRecord, got {other:?}"),
+    }
 }
 
 #[test]
