@@ -556,44 +556,23 @@ pub(super) struct Found {
     pub(super) damaged: bool,
 }
 
-/// The index group of a staged import, gathered over several of its chunks
-/// (see `sled/staging.rs`) and written by [`stage`] once it is large enough:
-/// a group's records are what a search reads per term, so an import's groups
-/// stay as large as before while its chunks (the segment writes) get small.
-#[derive(Default)]
-pub(super) struct StagedGroup(Group);
-
-impl StagedGroup {
-    /// Adds the node `id`, stored in staged segment `segment`, with its terms.
-    pub(super) fn add(&mut self, segment: u32, id: &str, entry: &Entry) {
-        self.0.add(u64::from(segment), id, entry.created_at, &entry.terms);
-    }
-
-    /// How many nodes the group holds.
-    pub(super) fn nodes(&self) -> usize {
-        self.0.nodes
-    }
-}
-
-impl std::fmt::Debug for StagedGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StagedGroup")
-            .field("nodes", &self.0.nodes)
-            .field("terms", &self.0.lists.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Indexes the nodes of staged segments (see `sled/staging.rs`) as one
-/// group, numbered by its first segment, outside any transaction: the
+/// Indexes the nodes of a staged chunk (see `sled/staging.rs`) as one group,
+/// numbered by the chunk's first segment, outside any transaction: the
 /// document chunks first, then the lists, so a crash never leaves a list that
 /// `unstage` cannot find. The nodes are new, so there are no old postings to
 /// delete. Until the stage is published the graph does not hold the nodes,
-/// and a search drops them. The segments must be written (and listed as
-/// staged) before, so an abandoned stage's deletion finds these records.
-pub(super) fn stage(lists: &sled::Tree, docs: &sled::Tree, group: StagedGroup) -> Result<()> {
+/// and a search drops them.
+pub(super) fn stage(
+    lists: &sled::Tree,
+    docs: &sled::Tree,
+    placed: &[(u32, &str, &Entry)],
+) -> Result<()> {
     let write = |e| Error::storage("indexing staged nodes for search", e);
-    let (list_records, doc_records) = group.0.encode();
+    let mut group = Group::default();
+    for (segment, id, entry) in placed {
+        group.add(u64::from(*segment), id, entry.created_at, &entry.terms);
+    }
+    let (list_records, doc_records) = group.encode();
     let mut batch = sled::Batch::default();
     for (key, value) in doc_records {
         batch.insert(&key[..], value);

@@ -17,6 +17,7 @@ mod watch;
 
 pub use graph::{Ancestors, Bfs, BranchDiff, Dfs, EdgeKind, Graph, MissingContext};
 pub use handle::{Refreshed, ResponseTree};
+#[cfg(test)]
 pub(crate) use staged::CHUNK as STAGE_CHUNK;
 pub(crate) use staged::StagedInsert;
 #[cfg(feature = "web")]

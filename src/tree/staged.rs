@@ -9,16 +9,10 @@ use crate::store::{StageId, Topology};
 
 use super::ResponseTree;
 
-/// How many nodes a chunk holds by default. Small, so that a writer thread
-/// fed by a reading thread (the importer, which hands over a chunk at a time
-/// and may be two ahead) rarely leaves the reader blocked: with 2 048 nodes
-/// a chunk the reader spent most of each chunk's write blocked, using ≈ 1.3
-/// of two cores. Not smaller, because each chunk costs the writer a fixed
-/// amount (an import's writer thread spent ≈ 0.1 s more per 100 000 messages
-/// at 256 nodes than at 512; `docs/benchmarks.md` §8e). The sled store
-/// gathers the search index of several chunks into one group, so searches
-/// read as few records as before.
-pub(crate) const CHUNK: usize = 512;
+/// How many nodes a chunk holds by default. At ≈ 1 KB per imported ChatGPT
+/// node (≈ 5 KB in memory before encoding) a chunk costs ≈ 10 MB, and a
+/// chunk's write is large enough that sled's per-transaction cost vanishes.
+pub(crate) const CHUNK: usize = 2048;
 
 /// New nodes added to a tree in chunks, then published in one atomic step
 /// ([`StagedInsert::publish`]); dropped unpublished, nothing of it is left.

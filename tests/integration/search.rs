@@ -996,24 +996,21 @@ fn sled_a_corrupt_bucket_is_skipped_and_rebuilt() {
     assert_eq!(indexed(&store, &["renewed"]).unwrap(), ["resp_n007"]);
 }
 
-/// A stage's chunks with many distinct words make bucketed groups (of
-/// 2 048 nodes or more, gathered across chunks: the sled store writes a
-/// full group beside the next chunk, the last at publication): an abandoned
-/// stage deletes every bucket and document chunk of its written group, a
+/// A staged chunk with many distinct words is one bucketed group: an
+/// abandoned stage deletes every bucket and document chunk of it, a
 /// published one is found like any batch, and a stage left behind by a dead
 /// process is deleted at the next open.
 #[test]
 fn sled_bucketed_staged_chunks_are_abandoned_published_and_cleaned_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tree");
-    let nodes: Vec<Node> = (0..4300).map(numbered).collect();
+    let nodes: Vec<Node> = (0..600).map(numbered).collect();
     {
         let store = SledStore::open(&path).unwrap();
         let stage = store.begin_stage().unwrap().unwrap();
-        store.stage_nodes(stage, &nodes[..2100]).unwrap();
-        store.stage_nodes(stage, &nodes[2100..2150]).unwrap();
-        // The first group is written (the graph would drop its candidates).
-        assert_eq!(indexed(&store, &["common"]).unwrap().len(), 2100);
+        store.stage_nodes(stage, &nodes[..200]).unwrap();
+        store.stage_nodes(stage, &nodes[200..300]).unwrap();
+        assert_eq!(indexed(&store, &["common"]).unwrap().len(), 300);
         store.abandon_stage(stage).unwrap();
         assert!(indexed(&store, &["common"]).unwrap().is_empty());
         assert!(indexed(&store, &["word150"]).unwrap().is_empty());
@@ -1024,18 +1021,15 @@ fn sled_bucketed_staged_chunks_are_abandoned_published_and_cleaned_whole() {
         assert_eq!(indexed(&store, &["word150"]).unwrap(), ["resp_n150"]);
         assert_eq!(indexed(&store, &["common", "even"]).unwrap().len(), 100);
 
-        // Staged, its first group written, and never published: the
-        // process "dies".
+        // Staged and never published: the process "dies".
         let stage = store.begin_stage().unwrap().unwrap();
-        store.stage_nodes(stage, &nodes[300..2400]).unwrap();
-        store.stage_nodes(stage, &nodes[2400..]).unwrap();
+        store.stage_nodes(stage, &nodes[300..]).unwrap();
         store.flush().unwrap();
     }
     {
         let db = open_raw(&path);
-        // Only the published group's records and the dead stage's written
-        // group: one chunk per segment, and the buckets of two groups (keys
-        // end with the group number).
+        // Only the published group's records: one chunk per segment, and
+        // the buckets of one group (keys end with the group number).
         let groups: std::collections::BTreeSet<Vec<u8>> = raw_buckets(&db)
             .into_iter()
             .map(|(k, _)| k[4..].to_vec())

@@ -181,12 +181,11 @@ pub fn import_chatgpt_reader<R: Read>(
     Ok(report)
 }
 
-/// How many nodes the reading thread hands the writer at a time: one staged
-/// chunk ([`STAGE_CHUNK`](crate::tree::STAGE_CHUNK)), so the writer stages
-/// each batch as it arrives while the reader builds the next two (the one
-/// queued and the one under way): the pipeline adds little memory, and the
-/// channel's cost vanishes.
-const BATCH: usize = crate::tree::STAGE_CHUNK;
+/// How many nodes the reading thread hands the writer at a time: small
+/// against a staged chunk ([`STAGE_CHUNK`](crate::tree::STAGE_CHUNK)), so
+/// the pipeline adds little memory, large enough that the channel's cost
+/// vanishes.
+const BATCH: usize = 256;
 
 /// Reads every conversation of the document, calling `on_progress` after
 /// each and `send` with every [`BATCH`] nodes made (and the rest at the end);

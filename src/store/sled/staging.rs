@@ -10,8 +10,7 @@
 //! (`scan_topology`) and the segment-index scan (`scan_index`) skip listed
 //! segments; reads find segments through the segment index only. The staged
 //! nodes' search records are written after their segments, one index group
-//! per [`GROUP_NODES`] nodes of several chunks (its document chunks first,
-//! then its lists; the last group at publication); a search drops
+//! per chunk (its document chunks first, then its lists); a search drops
 //! candidates the graph does not hold, so they never become hits before
 //! publication.
 //!
@@ -65,20 +64,7 @@ pub(super) struct Stage {
     /// The body of the topology-log entry publication writes (log changes
     /// without the version byte); empty for a temporary store, which keeps no log.
     log: Vec<u8>,
-    /// The search index group of the chunks staged since the last one was
-    /// written ([`GROUP_NODES`]); publication writes what is left of it.
-    group: sled_search::StagedGroup,
-    /// An index group could not be written: some staged nodes lack their
-    /// search records, so the stage may only be abandoned.
-    failed: bool,
 }
-
-/// How many staged nodes an index group gathers before it is written: a
-/// search reads a term's records group by group, so an import's groups are
-/// kept as large as its chunks were (2 048 nodes) when the importer made
-/// its chunks smaller (512 nodes, so its reading thread need not wait for a
-/// large chunk's write).
-const GROUP_NODES: usize = 2048;
 
 impl SledStore {
     pub(super) fn begin_staging(&self) -> StageId {
@@ -90,86 +76,54 @@ impl SledStore {
     }
 
     pub(super) fn stage_chunk(&self, stage: StageId, nodes: &[Node]) -> Result<()> {
-        let gathered = {
-            let mut stages = self.stages_mut();
-            let Some(state) = stages.get_mut(&stage.get()) else {
-                return Err(Error::Unsupported("no such stage in this store"));
-            };
-            std::mem::take(&mut state.group)
-        };
+        if !self.stages_mut().contains_key(&stage.get()) {
+            return Err(Error::Unsupported("no such stage in this store"));
+        }
         let started = std::time::Instant::now();
-        // The earlier chunks' group, once large enough, is written beside
-        // this chunk's segments: its segments are on disk already.
-        let (full, mut group) = if gathered.nodes() >= GROUP_NODES {
-            (Some(gathered), sled_search::StagedGroup::default())
-        } else {
-            (None, gathered)
-        };
-        let full = std::sync::Mutex::new(full);
-        // On a second thread, while this one encodes and writes the segments
-        // (the two need nothing of each other): writing that full group, then
-        // extracting this chunk's index terms (tokenising every text: about
-        // as much CPU as the segment write).
-        let index = || {
-            let full = full
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            let indexed = full.map_or(Ok(()), |full| {
-                sled_search::stage(&self.search_lists, &self.search_docs, full)
-            });
-            let entries: Vec<sled_search::Entry> = nodes.iter().map(sled_search::entry).collect();
-            (indexed, entries)
-        };
-        let ((indexed, entries), written) = std::thread::scope(|scope| {
+        // The index terms (tokenising every text: about as much CPU as the
+        // segment write) are extracted on a second thread while this one
+        // encodes and writes the segments; the two need nothing of each other.
+        let (entries, written) = std::thread::scope(|scope| {
+            let extract = || {
+                nodes
+                    .iter()
+                    .map(sled_search::entry)
+                    .collect::<Vec<sled_search::Entry>>()
+            };
             // `Builder`, not `scope.spawn`: if the OS refuses a thread, the
-            // index work is done here after the write instead of panicking.
-            let side = std::thread::Builder::new()
+            // terms are extracted here after the write instead of panicking.
+            let terms = std::thread::Builder::new()
                 .name("resptree-index-terms".into())
-                .spawn_scoped(scope, index);
+                .spawn_scoped(scope, extract);
             let written = self.write_staged_segments(stage, nodes);
-            let indexed = match side {
-                Ok(side) => match side.join() {
-                    Ok(out) => out,
+            let entries = match terms {
+                Ok(terms) => match terms.join() {
+                    Ok(entries) => entries,
                     // A bug in the tokeniser, not bad input: let it surface.
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
-                Err(_) => index(),
+                Err(_) => extract(),
             };
-            (indexed, written)
+            (entries, written)
         });
-        let restore = |group: sled_search::StagedGroup, failed: bool| {
-            if let Some(state) = self.stages_mut().get_mut(&stage.get()) {
-                state.group = group;
-                state.failed |= failed;
-            }
-        };
-        if let Err(e) = indexed {
-            // Earlier chunks' nodes lack some of their index records now: the
-            // stage can no longer be published, only abandoned.
-            restore(group, true);
-            return Err(e);
-        }
         let Written {
             topologies,
             numbers,
             segments: written,
-        } = match written {
-            Ok(written) => written,
-            Err(e) => {
-                restore(group, false);
-                return Err(e);
-            }
-        };
-        for ((&number, node), entry) in numbers.iter().zip(nodes).zip(&entries) {
-            group.add(number, node.id.as_str(), entry);
-        }
+        } = written?;
+        let placed: Vec<(u32, &str, &sled_search::Entry)> = numbers
+            .iter()
+            .zip(nodes)
+            .zip(&entries)
+            .map(|((&number, node), entry)| (number, node.id.as_str(), entry))
+            .collect();
+        sled_search::stage(&self.search_lists, &self.search_docs, &placed)?;
+        drop(placed);
         drop(entries);
         let mut stages = self.stages_mut();
         let Some(state) = stages.get_mut(&stage.get()) else {
             return Err(Error::Unsupported("no such stage in this store"));
         };
-        state.group = group;
         state.segments.extend(written);
         state.placed.extend(
             nodes
@@ -252,24 +206,9 @@ impl SledStore {
     }
 
     pub(super) fn publish(&self, stage: StageId, refs: &[(RefName, NodeId)]) -> Result<()> {
-        let Some(mut state) = self.stages_mut().remove(&stage.get()) else {
+        let Some(state) = self.stages_mut().remove(&stage.get()) else {
             return Err(Error::Unsupported("no such stage in this store"));
         };
-        if state.failed {
-            self.stages_mut().insert(stage.get(), state);
-            return Err(Error::Unsupported(
-                "publishing a stage whose search index write failed (abandon it)",
-            ));
-        }
-        // The last chunks' index group, before anything names their nodes.
-        let group = std::mem::take(&mut state.group);
-        if group.nodes() > 0 {
-            if let Err(e) = sled_search::stage(&self.search_lists, &self.search_docs, group) {
-                state.failed = true;
-                self.stages_mut().insert(stage.get(), state);
-                return Err(e);
-            }
-        }
         match self.publish_state(&state, refs) {
             // Published: from here a failure is the flush's, reported as such.
             Ok(seq) => match self.durability {
@@ -473,8 +412,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tree");
         let kept = chain(None, 1, "kept");
-        // One full index group and a chunk more, so the group is written.
-        let staged = chain(Some(&kept[0].id), GROUP_NODES + 100, "zebra");
+        let staged = chain(Some(&kept[0].id), 200, "zebra");
         {
             let store = SledStore::open(&path).unwrap();
             store
@@ -486,9 +424,8 @@ mod tests {
                 )
                 .unwrap();
             let stage = store.begin_stage().unwrap().unwrap();
-            for part in staged.chunks(256) {
-                store.stage_nodes(stage, part).unwrap();
-            }
+            store.stage_nodes(stage, &staged[..120]).unwrap();
+            store.stage_nodes(stage, &staged[120..]).unwrap();
             assert!(store.staged.len() >= 2);
             // Staged segments are on disk, their nodes nowhere to be seen.
             assert_eq!(store.load().unwrap().nodes.len(), 1);
@@ -496,9 +433,8 @@ mod tests {
             assert_eq!(store.load().unwrap().nodes.len(), 1, "the full scan");
             assert_eq!(store.child_index().unwrap().len(), 0);
             assert_eq!(store.node(&staged[5].id).unwrap(), None);
-            // The store's index has the written group's postings (the graph
-            // drops them); the last chunk's are still in memory.
-            assert_eq!(hits(&store, "zebra"), GROUP_NODES);
+            // The store's index has their postings (the graph drops them).
+            assert_eq!(hits(&store, "zebra"), 200);
             store.flush_db().unwrap();
             // Dropped without publishing or abandoning: as if the process died.
         }
@@ -529,45 +465,6 @@ mod tests {
             store.publish_stage(stage, &[]),
             Err(Error::Unsupported(_))
         ));
-    }
-
-    /// Chunks of an import's usual size: the index groups gather several
-    /// chunks (one written beside a later chunk's segments, the rest at
-    /// publication), every node is found once; abandoned after a group was
-    /// written, nothing of the stage is left.
-    #[test]
-    fn index_groups_span_chunks() {
-        let nodes = chain(None, GROUP_NODES + 600, "zebra");
-        let store = SledStore::temporary().unwrap();
-        let stage = store.begin_stage().unwrap().unwrap();
-        for part in nodes.chunks(256) {
-            store.stage_nodes(stage, part).unwrap();
-        }
-        // The first group (2 048 nodes and more) is on disk before publication.
-        assert!(!store.search_docs.is_empty());
-        let state_group = store.stages_mut()[&stage.get()].group.nodes();
-        assert!(
-            state_group > 0 && state_group < GROUP_NODES,
-            "{state_group}"
-        );
-        store.publish_stage(stage, &[]).unwrap();
-        assert_eq!(hits(&store, "zebra"), nodes.len());
-        // A node of each group.
-        for number in ["7", "2400"] {
-            let query = IndexQuery::new(vec![number.to_owned()], None);
-            assert_eq!(store.search(&query).unwrap().unwrap().len(), 1, "{number}");
-        }
-        let last = nodes.last().unwrap();
-        assert_eq!(store.node(&last.id).unwrap().as_ref(), Some(last));
-
-        let store = SledStore::temporary().unwrap();
-        let stage = store.begin_stage().unwrap().unwrap();
-        for part in nodes.chunks(256) {
-            store.stage_nodes(stage, part).unwrap();
-        }
-        store.abandon_stage(stage).unwrap();
-        assert_eq!(staged_records(&store), (0, 0, 0));
-        assert_eq!(store.search_lists.len(), 0);
     }
 
     /// Published, the nodes load (through the log, the snapshot and the full
