@@ -295,20 +295,25 @@ async fn the_explorer_sees_another_trees_commit_through_its_change_poll() {
             (resp.status(), resp.text().await.unwrap())
         }
     };
-    let (_, body) = get("/api/changes".to_owned()).await;
-    let before = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
-        .as_u64()
-        .unwrap();
+    // The version the change long poll answers once it differs from `since`.
+    let version_after = |since: Option<u64>, what: &'static str| {
+        let path = since.map_or("/api/changes".to_owned(), |v| {
+            format!("/api/changes?since={v}")
+        });
+        let answer = tokio::time::timeout(GIVE_UP, get(path));
+        async move {
+            let (status, body) = answer.await.expect(what);
+            assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let before = version_after(None, "the change poll answers").await;
 
     theirs.insert(node("resp_w1", None, 1, "q", "a")).unwrap();
     // The long poll answers once the explorer's tree has the node.
-    let (status, body) = tokio::time::timeout(GIVE_UP, get(format!("/api/changes?since={before}")))
-        .await
-        .expect("the change poll answers");
-    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
-    let after = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
-        .as_u64()
-        .unwrap();
+    let after = version_after(Some(before), "the change poll answers the node").await;
     assert!(after > before, "{after} > {before}");
     let (status, body) = get("/api/nodes/resp_w1".to_owned()).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
@@ -318,13 +323,7 @@ async fn the_explorer_sees_another_trees_commit_through_its_change_poll() {
     theirs
         .annotate(&id("resp_w1"), resptree::annotation::Annotation::Bookmark)
         .unwrap();
-    let (status, body) = tokio::time::timeout(GIVE_UP, get(format!("/api/changes?since={after}")))
-        .await
-        .expect("the change poll answers the annotation");
-    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
-    let again = serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
-        .as_u64()
-        .unwrap();
+    let again = version_after(Some(after), "the change poll answers the annotation").await;
     assert!(again > after, "{again} > {after}");
     server.shutdown().await;
 }
