@@ -778,7 +778,14 @@ impl Store for SledStore {
                 found
             }
             None => {
-                tracing::debug!(target: "resptree::store", store = "sled", "no usable snapshot: scanning the records");
+                if self.path.is_some() && self.snapshot_pointer().is_some() {
+                    // The store had a snapshot and cannot use it (a damaged or
+                    // missing file): this open scans every record, which is
+                    // slow on a large store; the scan writes a new snapshot.
+                    tracing::warn!(target: "resptree::store", store = "sled", "the topology snapshot is unusable: scanning the records");
+                } else {
+                    tracing::debug!(target: "resptree::store", store = "sled", "no snapshot yet: scanning the records");
+                }
                 let before = loaded.problems.len();
                 let (mut nodes, segments) = self.scan_topology(&mut loaded.problems)?;
                 let parents = snapshot::position_parents(&mut nodes);

@@ -267,5 +267,35 @@ async fn stores_log_commits_and_loads() {
         "duration_ms=",
     ]);
     assert_eq!(loaded.len(), 1, "{}", info.text());
+    // A store read through its snapshot says nothing above DEBUG...
+    let unusable = [
+        "WARN",
+        "the topology snapshot is unusable",
+        "store=\"sled\"",
+    ];
+    assert!(info.lines_with(&unusable).is_empty(), "{}", info.text());
+    // ...but one whose snapshot went missing is slow to open: a warning says
+    // why. (A load that replays at least one change writes a snapshot file.)
+    drop(reopened);
+    let store = resptree::store::SledStore::open(&path)
+        .unwrap()
+        .with_snapshot_every(1);
+    drop(ResponseTree::with_store(store).unwrap());
+    let snapshots: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("topology-")
+        })
+        .collect();
+    assert!(!snapshots.is_empty(), "the load wrote a snapshot");
+    for snapshot in snapshots {
+        std::fs::remove_file(snapshot).unwrap();
+    }
+    assert_eq!(ResponseTree::open(&path).unwrap().len(), 1);
+    assert_eq!(info.lines_with(&unusable).len(), 1, "{}", info.text());
     assert_no_secret_or_text(&info, &all);
 }
