@@ -99,21 +99,9 @@ pub(crate) fn encode_list(postings: &mut [Posting]) -> Vec<u8> {
 /// Decodes a postings list.
 pub(crate) fn decode_list(bytes: &[u8]) -> Result<Vec<Posting>, String> {
     let mut r = Cursor::new(bytes);
-    let version = r.u8()?;
-    if version != LIST_VERSION {
-        return Err(format!(
-            "postings version {version}, this build reads version {LIST_VERSION}"
-        ));
-    }
-    let count = r.varint()?;
-    // Each posting takes at least 3 bytes: refuse a count the bytes cannot
-    // hold before reserving memory for it.
-    if count > (r.remaining() / 3) as u64 {
-        return Err(format!(
-            "{count} postings cannot fit in {} bytes",
-            bytes.len()
-        ));
-    }
+    r.version(LIST_VERSION, "postings")?;
+    // Each posting takes at least 3 bytes.
+    let count = r.count(3, "postings")?;
     let mut out = Vec::with_capacity(count as usize);
     let mut chunk: u64 = 0;
     for _ in 0..count {
@@ -195,20 +183,11 @@ pub(crate) fn encode_docs<'a>(
 /// Decodes a document chunk.
 pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
     let mut r = Cursor::new(bytes);
-    let version = r.u8()?;
-    if version != DOCS_VERSION {
-        return Err(format!(
-            "document chunk version {version}, this build reads version {DOCS_VERSION}"
-        ));
-    }
+    r.version(DOCS_VERSION, "document chunk")?;
     let group = r.varint()?;
     let layout = r.u8()?;
-    let count = r.varint()?;
-    // Every slot takes at least a byte: refuse a count the bytes cannot hold
-    // before reserving memory for it.
-    if count > r.remaining() as u64 {
-        return Err(format!("{count} slots cannot fit in {} bytes", bytes.len()));
-    }
+    // Every slot takes at least a byte.
+    let count = r.count(1, "slots")?;
     let mut ids = Vec::with_capacity(count as usize);
     let mut times = Vec::with_capacity(count as usize);
     let mut time = 0_i64;
@@ -260,18 +239,10 @@ impl<'a> DocSlots<'a> {
 /// [`DocSlots::id`].
 pub(crate) fn doc_slots(bytes: &[u8]) -> Result<DocSlots<'_>, String> {
     let mut r = Cursor::new(bytes);
-    let version = r.u8()?;
-    if version != DOCS_VERSION {
-        return Err(format!(
-            "document chunk version {version}, this build reads version {DOCS_VERSION}"
-        ));
-    }
+    r.version(DOCS_VERSION, "document chunk")?;
     r.varint()?;
     r.u8()?;
-    let count = r.varint()?;
-    if count > r.remaining() as u64 {
-        return Err(format!("{count} slots cannot fit in {} bytes", bytes.len()));
-    }
+    let count = r.count(1, "slots")?;
     let mut slots = Vec::with_capacity(count as usize);
     let mut times = Vec::with_capacity(count as usize);
     let mut time = 0_i64;
@@ -311,20 +282,9 @@ pub(crate) fn encode_bounds(bounds: &[(u64, i64)]) -> Vec<u8> {
 /// Decodes a group's time bounds, appending `(chunk, newest time)` to `out`.
 pub(crate) fn decode_bounds(bytes: &[u8], out: &mut Vec<(u64, i64)>) -> Result<(), String> {
     let mut r = Cursor::new(bytes);
-    let version = r.u8()?;
-    if version != BOUNDS_VERSION {
-        return Err(format!(
-            "time bounds version {version}, this build reads version {BOUNDS_VERSION}"
-        ));
-    }
-    let count = r.varint()?;
+    r.version(BOUNDS_VERSION, "time bounds")?;
     // Every entry takes at least 2 bytes.
-    if count > (r.remaining() / 2) as u64 {
-        return Err(format!(
-            "{count} chunks cannot fit in {} bytes",
-            bytes.len()
-        ));
-    }
+    let count = r.count(2, "chunks")?;
     let (mut chunk, mut time) = (0_u64, 0_i64);
     for i in 0..count {
         let delta = r.varint()?;
@@ -370,18 +330,9 @@ pub(crate) fn encode_bucket<'a>(terms: impl IntoIterator<Item = (&'a [u8], &'a [
 /// list in `bytes`, checked to be in order and to cover the rest exactly.
 fn bucket_directory(bytes: &[u8]) -> Result<Directory<'_>, String> {
     let mut r = Cursor::new(bytes);
-    let version = r.u8()?;
-    if version != BUCKET_VERSION {
-        return Err(format!(
-            "bucket version {version}, this build reads version {BUCKET_VERSION}"
-        ));
-    }
-    let count = r.varint()?;
-    // Every term takes at least 3 bytes: refuse a count the bytes cannot hold
-    // before reserving memory for it.
-    if count > (r.remaining() / 3) as u64 {
-        return Err(format!("{count} terms cannot fit in {} bytes", bytes.len()));
-    }
+    r.version(BUCKET_VERSION, "bucket")?;
+    // Every term takes at least 3 bytes.
+    let count = r.count(3, "terms")?;
     let mut terms: Vec<(&[u8], usize)> = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let len = usize::try_from(r.varint()?).map_err(|_| "term length out of range")?;
@@ -469,6 +420,32 @@ impl<'a> Cursor<'a> {
 
     fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
+    }
+
+    /// Reads the record's version byte: `expected`, or an error naming
+    /// `what` the record is.
+    fn version(&mut self, expected: u8, what: &str) -> Result<(), String> {
+        let version = self.u8()?;
+        if version != expected {
+            return Err(format!(
+                "{what} version {version}, this build reads version {expected}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a count of entries that take at least `min_bytes` each, refused
+    /// when the rest of the record cannot hold them, before anyone reserves
+    /// memory for it.
+    fn count(&mut self, min_bytes: usize, entries: &str) -> Result<u64, String> {
+        let count = self.varint()?;
+        if count > (self.remaining() / min_bytes) as u64 {
+            return Err(format!(
+                "{count} {entries} cannot fit in {} bytes",
+                self.bytes.len()
+            ));
+        }
+        Ok(count)
     }
 
     fn varint(&mut self) -> Result<u64, String> {
