@@ -202,29 +202,39 @@ enum RecordKey {
 
 impl<'de> Deserialize<'de> for RecordKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = RecordKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<RecordKey, E> {
-                self.visit_bytes(key.as_bytes())
-            }
-            fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<RecordKey, E> {
-                Ok(match key {
-                    b"input" => RecordKey::Input,
-                    b"output" => RecordKey::Output,
-                    b"output_text" => RecordKey::OutputText,
-                    b"status" => RecordKey::Status,
-                    b"usage" => RecordKey::Usage,
-                    _ => RecordKey::Other,
-                })
-            }
-        }
-        // As bytes: compared with ASCII names, a key needs no UTF-8 check.
-        deserializer.deserialize_bytes(KeyVisitor)
+        deserialize_key(deserializer, |key| match key {
+            b"input" => RecordKey::Input,
+            b"output" => RecordKey::Output,
+            b"output_text" => RecordKey::OutputText,
+            b"status" => RecordKey::Status,
+            b"usage" => RecordKey::Usage,
+            _ => RecordKey::Other,
+        })
     }
+}
+
+/// Reads a map key as bytes and names it with `classify` (both key enums
+/// share this visitor): compared with
+/// ASCII names, a key needs no UTF-8 check.
+fn deserialize_key<'de, D, K, F>(deserializer: D, classify: F) -> Result<K, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnOnce(&[u8]) -> K,
+{
+    struct KeyVisitor<F>(F);
+    impl<K, F: FnOnce(&[u8]) -> K> Visitor<'_> for KeyVisitor<F> {
+        type Value = K;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<K, E> {
+            Ok((self.0)(key.as_bytes()))
+        }
+        fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<K, E> {
+            Ok((self.0)(key))
+        }
+    }
+    deserializer.deserialize_bytes(KeyVisitor(classify))
 }
 
 /// The token counts of a record's `usage`.
@@ -402,31 +412,17 @@ enum ItemKey {
 
 impl<'de> Deserialize<'de> for ItemKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = ItemKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<ItemKey, E> {
-                self.visit_bytes(key.as_bytes())
-            }
-            fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<ItemKey, E> {
-                Ok(match key {
-                    b"text" => ItemKey::Text,
-                    b"type" => ItemKey::Type,
-                    b"role" => ItemKey::Role,
-                    b"call_id" => ItemKey::CallId,
-                    b"name" => ItemKey::Name,
-                    b"arguments" => ItemKey::Arguments,
-                    b"content" => ItemKey::Content,
-                    b"output" => ItemKey::Output,
-                    _ => ItemKey::Other,
-                })
-            }
-        }
-        // As bytes: compared with ASCII names, a key needs no UTF-8 check.
-        deserializer.deserialize_bytes(KeyVisitor)
+        deserialize_key(deserializer, |key| match key {
+            b"text" => ItemKey::Text,
+            b"type" => ItemKey::Type,
+            b"role" => ItemKey::Role,
+            b"call_id" => ItemKey::CallId,
+            b"name" => ItemKey::Name,
+            b"arguments" => ItemKey::Arguments,
+            b"content" => ItemKey::Content,
+            b"output" => ItemKey::Output,
+            _ => ItemKey::Other,
+        })
     }
 }
 
