@@ -332,3 +332,16 @@ impl RankedCandidate {
 /// [`Store::search_ranked`](crate::Store::search_ranked) hands them out; an
 /// error ends the walk.
 pub type RankedCandidates<'a> = Box<dyn Iterator<Item = crate::Result<RankedCandidate>> + 'a>;
+
+/// The order of search results, best first: higher score, then newer, then
+/// smaller id. The tree sorts hits by it and a store that ranks
+/// ([`Store::search_ranked`](crate::store::Store::search_ranked)) hands
+/// candidates out by it, so the two must share this one definition.
+pub(crate) fn best_first(
+    a: (f32, Timestamp, &NodeId),
+    b: (f32, Timestamp, &NodeId),
+) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0)
+        .then(b.1.cmp(&a.1))
+        .then_with(|| a.2.cmp(b.2))
+}

@@ -63,7 +63,7 @@ use crate::ids::NodeId;
 use crate::node::{Node, Timestamp};
 use crate::search::document::index_terms;
 use crate::search::index::score;
-use crate::search::{Candidate, IndexQuery, RankedCandidate};
+use crate::search::{Candidate, IndexQuery, RankedCandidate, best_first};
 
 use super::posting::{self, DocChunk, Posting};
 use super::{codec, segment};
@@ -865,12 +865,12 @@ struct Ready {
 }
 
 impl Ord for Ready {
-    /// Higher score, then newer, then smaller id, on top.
+    /// The best (as [`best_first`] ranks) on top of the max-heap.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(self.time.cmp(&other.time))
-            .then_with(|| other.id.cmp(&self.id))
+        best_first(
+            (other.score, Timestamp(other.time), &other.id),
+            (self.score, Timestamp(self.time), &self.id),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use crate::node::Timestamp;
 use crate::search::document::segments;
 use crate::search::matcher;
 use crate::search::query::Query;
-use crate::search::{IndexQuery, RankedCandidates, SearchHit, SearchOptions};
+use crate::search::{IndexQuery, RankedCandidates, SearchHit, SearchOptions, best_first};
 
 use super::graph::Graph;
 use super::handle::ResponseTree;
@@ -120,7 +120,7 @@ impl ResponseTree {
             }
         }
         hits.sort_by(|a, b| {
-            order(
+            best_first(
                 (a.score, a.created_at, &a.id),
                 (b.score, b.created_at, &b.id),
             )
@@ -272,7 +272,7 @@ impl BestFirst {
             return;
         }
         let by = |a: &(f32, Timestamp, NodeId), b: &(f32, Timestamp, NodeId)| {
-            order((a.0, a.1, &a.2), (b.0, b.1, &b.2))
+            best_first((a.0, a.1, &a.2), (b.0, b.1, &b.2))
         };
         if take < rest.len() {
             rest.select_nth_unstable_by(take - 1, by);
@@ -280,13 +280,6 @@ impl BestFirst {
         rest[..take].sort_unstable_by(by);
         self.ready = self.next + take;
     }
-}
-
-/// Best first: higher score, then newer, then smaller id.
-fn order(a: (f32, Timestamp, &NodeId), b: (f32, Timestamp, &NodeId)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0)
-        .then(b.1.cmp(&a.1))
-        .then_with(|| a.2.cmp(b.2))
 }
 
 /// Whether `id` is `root` or below it. Walks up the parents, remembering the
