@@ -101,11 +101,7 @@ pub(crate) fn decode_body(bytes: &[u8]) -> Result<Node, String> {
 /// (`node::Preview`): the texts it holds borrow from `bytes` where the JSON
 /// has no escape in them.
 pub(crate) fn decode_preview(bytes: &[u8]) -> Result<Preview<'_>, String> {
-    let (&version, rest) = bytes.split_first().ok_or("empty record")?;
-    check_version(version)?;
-    serde_json::from_slice::<StoredPreview<'_>>(rest)
-        .map(|stored| stored.0)
-        .map_err(|e| format!("bad JSON: {e}"))
+    from_versioned_json::<StoredPreview<'_>>(bytes).map(|stored| stored.0)
 }
 
 /// Encodes an attempt: version byte + JSON.
@@ -144,7 +140,7 @@ fn versioned_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-fn from_versioned_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+fn from_versioned_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
     let (&version, rest) = bytes.split_first().ok_or("empty record")?;
     check_version(version)?;
     serde_json::from_slice(rest).map_err(|e| format!("bad JSON: {e}"))
