@@ -190,9 +190,13 @@ fn reindex(store: &Path, n: usize) {
     let _ = std::fs::remove_dir_all(path);
     copy_dir(store, path);
     {
+        // sled opens a database only with the compression setting it was
+        // created with (on for stores created by schemas 3–5, off since 6).
+        let conf = std::fs::read(path.join("conf")).unwrap_or_default();
+        let compressed = String::from_utf8_lossy(&conf).contains("use_compression: true");
         let db = sled::Config::new()
             .path(path)
-            .use_compression(true)
+            .use_compression(compressed)
             .open()
             .unwrap();
         db.open_tree("meta")

@@ -35,8 +35,10 @@ pub(crate) const RECORD_VERSION: u8 = 1;
 /// 4: new nodes are written packed into segment records (`store::segment`).
 /// 5: the attempt journal moves out of sled into `attempts.log`
 /// (`store::sled::attempt_log`).
+/// 6: segments may be compressed by the store (`store::segment`, version 2);
+/// new stores leave sled's pages uncompressed.
 /// Older stores are upgraded when they are opened.
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+pub(crate) const SCHEMA_VERSION: u32 = 6;
 
 /// Encodes a topology record.
 pub(crate) fn encode_topology(t: &Topology) -> Vec<u8> {

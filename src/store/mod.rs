@@ -29,6 +29,8 @@ use crate::ids::{NodeId, RefName, ResponseId};
 use crate::node::{Node, Preview, Timestamp};
 
 pub(crate) mod codec;
+#[cfg(feature = "sled")]
+mod compress;
 mod location;
 mod memory;
 mod migrate;

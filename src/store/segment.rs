@@ -24,13 +24,47 @@
 //! ```
 //!
 //! A segment must be consumed exactly; trailing bytes are corruption.
+//!
+//! Since schema 6 a store whose sled pages are not compressed (every store
+//! created since) compresses its segments itself ([`Packing::Compressed`]):
+//! such a record is
+//!
+//! ```text
+//! u8   version (2)
+//! u32  length of the plain record
+//! the plain record (version 1, as above) as one zstd frame
+//! ```
+//!
+//! A segment that would not get smaller, or whose plain record is over
+//! [`MAX_COMPRESSED`] bytes, is stored plain. Readers call [`unpack`] first,
+//! which hands back the plain record either way.
 
-use std::ops::Range;
+use std::ops::{Deref, Range};
 
 use super::codec::{Reader, push_str};
+use super::compress;
 
-/// The format version of a segment record.
+/// The format version of a plain segment record.
 const SEGMENT_VERSION: u8 = 1;
+/// The format version of a compressed segment record.
+const COMPRESSED_VERSION: u8 = 2;
+/// The bytes before a compressed record's frame: version and plain length.
+const COMPRESSED_HEADER_LEN: usize = 5;
+
+/// The largest plain record a store compresses. A compressed record names the
+/// length of its plain record, which a reader allocates before decompressing:
+/// the bound keeps a damaged length from asking for gigabytes. A single node
+/// larger than this (its segment holds it alone) is stored plain.
+pub(crate) const MAX_COMPRESSED: usize = 16 * 1024 * 1024;
+
+/// How a store writes its segment records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Packing {
+    /// As plain records: sled compresses its pages (stores created by schemas 3–5).
+    Plain,
+    /// Compressed with zstd here (stores whose sled pages are not compressed).
+    Compressed,
+}
 
 /// A segment holds at most this many nodes. Larger segments cost a read of
 /// more bytes for one body; smaller ones more records per insert. Measured
@@ -57,13 +91,18 @@ pub(crate) struct Entry<'a> {
 /// Packs `entries` into segments of at most [`MAX_NODES`] nodes and about
 /// [`MAX_BYTES`] bytes each, in order: each segment's record and how many of
 /// the entries it holds.
-pub(crate) fn pack<'a>(entries: impl IntoIterator<Item = Entry<'a>>) -> Vec<(Vec<u8>, usize)> {
+/// Each record is as `packing` says.
+pub(crate) fn pack<'a>(
+    entries: impl IntoIterator<Item = Entry<'a>>,
+    packing: Packing,
+) -> Vec<(Vec<u8>, usize)> {
     let mut segments = Vec::new();
     let mut current = Vec::new();
     let mut count: u32 = 0;
     for entry in entries {
         if count > 0 && (count as usize >= MAX_NODES || current.len() >= MAX_BYTES) {
-            segments.push((finish(std::mem::take(&mut current), count), count as usize));
+            let plain = finish(std::mem::take(&mut current), count);
+            segments.push((seal(plain, packing), count as usize));
             count = 0;
         }
         if count == 0 {
@@ -77,13 +116,19 @@ pub(crate) fn pack<'a>(entries: impl IntoIterator<Item = Entry<'a>>) -> Vec<(Vec
         count += 1;
     }
     if count > 0 {
-        segments.push((finish(current, count), count as usize));
+        segments.push((seal(finish(current, count), packing), count as usize));
     }
     segments
 }
 
-/// Re-encodes a decoded segment (used when a node is removed from one).
-pub(crate) fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
+/// Re-encodes a decoded segment as `packing` says (used when a node is
+/// removed from one).
+pub(crate) fn encode(entries: &[Entry<'_>], packing: Packing) -> Vec<u8> {
+    seal(encode_plain(entries), packing)
+}
+
+/// A decoded segment as a plain record.
+fn encode_plain(entries: &[Entry<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         5 + entries
             .iter()
@@ -100,6 +145,84 @@ pub(crate) fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
         push_bytes(&mut out, entry.body);
     }
     out
+}
+
+/// The record to store for the plain record `plain`: compressed if `packing`
+/// says so and that makes it smaller, else `plain` itself.
+fn seal(plain: Vec<u8>, packing: Packing) -> Vec<u8> {
+    if packing == Packing::Plain || plain.len() > MAX_COMPRESSED {
+        return plain;
+    }
+    let Ok(frame) = compress::compress(&plain) else {
+        // zstd refusing is a resource problem, not bad data: plain is correct.
+        return plain;
+    };
+    if frame.len() + COMPRESSED_HEADER_LEN >= plain.len() {
+        return plain;
+    }
+    let mut record = Vec::with_capacity(COMPRESSED_HEADER_LEN + frame.len());
+    record.push(COMPRESSED_VERSION);
+    // Below MAX_COMPRESSED, so within u32.
+    record.extend_from_slice(&u32::try_from(plain.len()).unwrap_or(u32::MAX).to_le_bytes());
+    record.extend_from_slice(&frame);
+    record
+}
+
+/// A stored segment record as its plain record: the stored bytes themselves,
+/// or what a compressed record decompressed to.
+#[derive(Debug)]
+pub(crate) enum Unpacked<B> {
+    /// The record was plain.
+    Plain(B),
+    /// The record was compressed.
+    Decompressed(Vec<u8>),
+}
+
+impl<B: AsRef<[u8]>> Deref for Unpacked<B> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Unpacked::Plain(bytes) => bytes.as_ref(),
+            Unpacked::Decompressed(bytes) => bytes,
+        }
+    }
+}
+
+/// The plain record of the stored segment record `stored`, for [`decode`] and
+/// [`find_range`]. A plain record is handed back as it is (those check its
+/// version); a compressed one is decompressed, and an error says what is
+/// wrong with it.
+pub(crate) fn unpack<B: AsRef<[u8]>>(stored: B) -> Result<Unpacked<B>, String> {
+    let bytes = stored.as_ref();
+    if bytes.first() != Some(&COMPRESSED_VERSION) {
+        return Ok(Unpacked::Plain(stored));
+    }
+    let mut r = Reader::new(bytes);
+    r.u8()?;
+    let len = u32::from_le_bytes(r.array()?) as usize;
+    if len > MAX_COMPRESSED {
+        return Err(format!(
+            "a compressed segment of {len} bytes (at most {MAX_COMPRESSED} are compressed)"
+        ));
+    }
+    let frame = bytes.get(COMPRESSED_HEADER_LEN..).unwrap_or_default();
+    let plain = compress::decompress(frame, len)
+        .map_err(|e| format!("a compressed segment that does not decompress: {e}"))?;
+    if plain.first() != Some(&SEGMENT_VERSION) {
+        return Err("a compressed segment whose record is not a plain segment".to_owned());
+    }
+    Ok(Unpacked::Decompressed(plain))
+}
+
+/// [`decode`] of what [`unpack`] gave: the entries, or the error of either.
+pub(crate) fn decode_unpacked<B: AsRef<[u8]>>(
+    unpacked: &Result<Unpacked<B>, String>,
+) -> Result<Vec<Entry<'_>>, String> {
+    match unpacked {
+        Ok(plain) => decode(plain),
+        Err(reason) => Err(reason.clone()),
+    }
 }
 
 fn finish(mut segment: Vec<u8>, count: u32) -> Vec<u8> {
@@ -233,7 +356,7 @@ mod tests {
     fn segments_round_trip_and_split_by_count_and_size() {
         let ids: Vec<String> = (0..(MAX_NODES + 3)).map(|i| format!("n{i}")).collect();
         let entries: Vec<Entry<'_>> = ids.iter().map(|id| entry(id, b"t", b"b")).collect();
-        let packed = pack(entries.iter().copied());
+        let packed = pack(entries.iter().copied(), Packing::Plain);
         assert_eq!(packed.len(), 2);
         assert_eq!((packed[0].1, packed[1].1), (MAX_NODES, 3));
         let first = decode(&packed[0].0).unwrap();
@@ -241,18 +364,21 @@ mod tests {
         assert_eq!(first.len(), MAX_NODES);
         assert_eq!([first, second].concat(), entries);
         assert_eq!(
-            encode(&entries[..2]),
-            pack(entries[..2].iter().copied())[0].0
+            encode(&entries[..2], Packing::Plain),
+            pack(entries[..2].iter().copied(), Packing::Plain)[0].0
         );
 
         // A large body closes its segment: the next node starts a new one.
         let big = vec![7_u8; MAX_BYTES];
-        let packed = pack([entry("a", b"", &big), entry("b", b"", b"x")]);
+        let packed = pack(
+            [entry("a", b"", &big), entry("b", b"", b"x")],
+            Packing::Plain,
+        );
         assert_eq!(packed.len(), 2);
         assert_eq!(find(&packed[0].0, "a").unwrap(), Some(&big[..]));
         assert_eq!(find(&packed[1].0, "b").unwrap(), Some(&b"x"[..]));
         assert_eq!(find(&packed[1].0, "a").unwrap(), None);
-        assert!(pack(std::iter::empty()).is_empty());
+        assert!(pack(std::iter::empty(), Packing::Plain).is_empty());
     }
 
     #[test]
@@ -264,7 +390,7 @@ mod tests {
             .zip(&bodies)
             .map(|(id, body)| entry(id, b"t", body))
             .collect();
-        let bytes = encode(&entries);
+        let bytes = encode(&entries, Packing::Plain);
         // From the start (0), and from where each entry ends: every id is
         // found where a search from the start finds it, before or after.
         let mut starts = vec![0];
@@ -283,7 +409,10 @@ mod tests {
 
     #[test]
     fn damaged_segments_are_refused() {
-        let good = encode(&[entry("a", b"topo", b"body"), entry("b", b"", b"x")]);
+        let good = encode(
+            &[entry("a", b"topo", b"body"), entry("b", b"", b"x")],
+            Packing::Plain,
+        );
         for cut in 0..good.len() {
             assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
         }
@@ -307,5 +436,83 @@ mod tests {
         assert!(find(&newer, "a").unwrap_err().contains("version 9"));
         assert!(find(&trailing, "zz").unwrap_err().contains("trailing"));
         assert_eq!(find(&trailing, "b").unwrap(), Some(&b"x"[..]));
+    }
+
+    /// Entries whose bodies repeat, as a segment of similar nodes does.
+    fn similar(ids: &[String]) -> Vec<Entry<'_>> {
+        ids.iter()
+            .map(|id| {
+                entry(
+                    id,
+                    b"topology",
+                    b"{\"role\":\"assistant\",\"text\":\"an answer\"}",
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressed_segments_unpack_to_their_plain_records() {
+        let ids: Vec<String> = (0..40).map(|i| format!("resp_{i:04}")).collect();
+        let entries = similar(&ids);
+        let plain = pack(entries.iter().copied(), Packing::Plain);
+        let compressed = pack(entries.iter().copied(), Packing::Compressed);
+        assert_eq!(plain.len(), compressed.len());
+        for ((plain, n), (stored, m)) in plain.iter().zip(&compressed) {
+            assert_eq!(n, m);
+            assert_eq!(stored[0], COMPRESSED_VERSION);
+            assert!(
+                stored.len() * 4 < plain.len(),
+                "{} of {}",
+                stored.len(),
+                plain.len()
+            );
+            // Unpacking gives the plain record back, byte for byte.
+            assert_eq!(&*unpack(stored.as_slice()).unwrap(), plain.as_slice());
+            assert!(matches!(
+                unpack(stored.as_slice()).unwrap(),
+                Unpacked::Decompressed(_)
+            ));
+            // A plain record unpacks to itself, without a copy.
+            assert!(matches!(
+                unpack(plain.as_slice()).unwrap(),
+                Unpacked::Plain(_)
+            ));
+        }
+        assert_eq!(
+            encode(&entries, Packing::Compressed),
+            compressed[0].0,
+            "one segment: encode and pack agree"
+        );
+        // A segment that compression would not shrink is stored plain.
+        let tiny = encode(&[entry("a", b"", b"x")], Packing::Compressed);
+        assert_eq!(tiny, encode(&[entry("a", b"", b"x")], Packing::Plain));
+    }
+
+    #[test]
+    fn damaged_compressed_segments_are_refused() {
+        let ids: Vec<String> = (0..40).map(|i| format!("resp_{i:04}")).collect();
+        let good = encode(&similar(&ids), Packing::Compressed);
+        assert_eq!(good[0], COMPRESSED_VERSION);
+        // (Cut to nothing, it is no longer a compressed record: `decode` refuses it.)
+        for cut in 1..good.len() {
+            let unpacked = unpack(&good[..cut]);
+            assert!(unpacked.is_err(), "cut at {cut}");
+        }
+        // A recorded length that is off, or beyond what is ever compressed.
+        let len = u32::from_le_bytes(good[1..5].try_into().unwrap());
+        let mut off = good.clone();
+        off[1..5].copy_from_slice(&(len - 1).to_le_bytes());
+        assert!(unpack(&off).unwrap_err().contains("does not decompress"));
+        let mut huge = good.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(unpack(&huge).unwrap_err().contains("at most"));
+        // A frame that decompresses to something that is not a plain segment.
+        let not_a_segment = b"\x02not a segment";
+        let frame = compress::compress(not_a_segment).unwrap();
+        let mut other = vec![COMPRESSED_VERSION];
+        other.extend_from_slice(&(not_a_segment.len() as u32).to_le_bytes());
+        other.extend_from_slice(&frame);
+        assert!(unpack(&other).unwrap_err().contains("not a plain segment"));
     }
 }

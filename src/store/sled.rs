@@ -90,15 +90,16 @@ pub(crate) fn attempt_journal_round_trips(bytes: &[u8]) -> bool {
 /// CPU time (sled's inserts are CPU-bound there, not waiting on reads).
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
-/// zstd's level for sled's page compression. sled compresses every page it
-/// writes with a fresh zstd context, and since schema 4 (segments) and the
-/// grouped search index that was the largest single cost of a bulk insert
-/// (about a quarter of its CPU at 10^5 nodes with the index at level 3:
-/// `docs/benchmarks.md`, section 4, *Bulk insert profiled*). Level 1 (zstd's
-/// `fast` strategy; sled accepts nothing below 1) is measured there against 3.
-/// The level is not part of the store: sled does not record it, pages of
-/// either level decompress alike, so existing stores simply write new pages
-/// at this level.
+/// zstd's level for sled's page compression, in the stores created by schemas
+/// 3–5 that use it (newer stores compress their segments themselves:
+/// [`segment::Packing`]). sled compresses every page it writes with a fresh
+/// zstd context, and since schema 4 (segments) and the grouped search index
+/// that was the largest single cost of a bulk insert (about a quarter of its
+/// CPU at 10^5 nodes with the index at level 3: `docs/benchmarks.md`,
+/// section 4, *Bulk insert profiled*). Level 1 (zstd's `fast` strategy; sled
+/// accepts nothing below 1) is measured there against 3. The level is not part
+/// of the store: sled does not record it, pages of either level decompress
+/// alike, so such stores simply write new pages at this level.
 const COMPRESSION_LEVEL: i32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -228,6 +229,9 @@ pub struct SledStore {
     topology: sled::Tree,
     /// Nodes written by schema 3 and older: one body record each.
     bodies: sled::Tree,
+    /// How this store writes its segments: compressed here, unless sled
+    /// compresses its pages (a store created by schemas 3–5).
+    packing: segment::Packing,
     /// Nodes written since schema 4, many per record.
     segments: sled::Tree,
     refs: sled::Tree,
@@ -310,7 +314,7 @@ impl SledStore {
     #[allow(clippy::needless_pass_by_value)]
     pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
-        let config = config(path);
+        let (config, packing) = config(path);
         let started = Instant::now();
         // The snapshot is read and decoded while sled opens (it is checked
         // against the pointer sled holds before it is used). No thread, no
@@ -322,7 +326,7 @@ impl SledStore {
             .ok();
         let db = open_waiting(&config, path, options.lock_wait)?;
         tracing::debug!(target: "resptree::store", store = "sled", path = %path.display(), waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "opened");
-        let store = Self::from_db(db, Some(path.to_path_buf()))?;
+        let store = Self::from_db(db, Some(path.to_path_buf()), packing)?;
         *store
             .read_ahead
             .lock()
@@ -339,11 +343,9 @@ impl SledStore {
         let db = sled::Config::new()
             .temporary(true)
             .cache_capacity(CACHE_CAPACITY)
-            .use_compression(true)
-            .compression_factor(COMPRESSION_LEVEL)
             .open()
             .map_err(|e| Error::storage("creating a temporary store", e))?;
-        Self::from_db(db, None)
+        Self::from_db(db, None, segment::Packing::Compressed)
     }
 
     /// Sets when writes become durable (default [`Durability::Flush`]).
@@ -418,7 +420,7 @@ impl SledStore {
         Ok(out)
     }
 
-    fn from_db(db: sled::Db, path: Option<PathBuf>) -> Result<Self> {
+    fn from_db(db: sled::Db, path: Option<PathBuf>, packing: segment::Packing) -> Result<Self> {
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| Error::storage("opening the store", e))
@@ -441,6 +443,7 @@ impl SledStore {
             journal,
             topology,
             bodies,
+            packing,
             segments,
             index: std::sync::RwLock::new(None),
             next_segment: std::sync::atomic::AtomicU32::new(next_segment),
@@ -744,6 +747,11 @@ impl SledStore {
         // holds any, so a crash after the number below is written still moves
         // them. Schema 4 builds, which would neither see the file's attempts
         // nor keep their journal there, refuse the store from then on.
+        // 5 → 6 lets a store compress its segments itself (segment version 2),
+        // which a store does when sled does not compress its pages (a store of
+        // schema 1 or 2; every store created since 6): nothing is rewritten,
+        // plain segments stay readable. Schema 5 builds, which cannot read a
+        // compressed segment, refuse the store from then on.
         meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())
             .map_err(|e| Error::storage("upgrading the schema version", e))?;
         self.flush_db()
@@ -1138,7 +1146,7 @@ impl SledStore {
                     bodies.remove(id.as_bytes())?;
                 }
                 for (&number, gone) in &plan.rewrite {
-                    drop_from_segment(segments, number, gone)?;
+                    drop_from_segment(segments, number, gone, self.packing)?;
                 }
                 for (number, bytes) in &plan.segments {
                     segments.insert(&number.to_be_bytes(), bytes.as_slice())?;
@@ -1224,7 +1232,7 @@ impl SledStore {
                 _ => None,
             })
             .collect();
-        let packed = segment::pack(live.iter().map(|&(_, entry)| entry));
+        let packed = segment::pack(live.iter().map(|&(_, entry)| entry), self.packing);
         let first = self.segment_numbers(packed.len())?;
         // `pack` keeps the order, so the live puts fill the segments in turn.
         let mut live = live.into_iter().map(|(i, _)| i);
@@ -1382,7 +1390,8 @@ impl SledStore {
             if staged.contains(&number) {
                 continue;
             }
-            let entries = match segment::decode(&value) {
+            let plain = segment::unpack(&value);
+            let entries = match segment::decode_unpacked(&plain) {
                 Ok(entries) => entries,
                 Err(reason) => {
                     problems.push(Error::corrupt(format!("segments/{number}"), reason));
@@ -1454,11 +1463,17 @@ impl SledStore {
                     .segments
                     .get(number.to_be_bytes())
                     .map_err(|e| Error::storage("reading a node", e))?
-                    .map(|bytes| LastSegment {
-                        number,
-                        bytes,
-                        next: 0,
-                    });
+                    .map(|stored| {
+                        let bytes = segment::unpack(stored).map_err(|reason| {
+                            Error::corrupt(format!("segments/{number}"), reason)
+                        })?;
+                        Ok::<_, Error>(LastSegment {
+                            number,
+                            bytes,
+                            next: 0,
+                        })
+                    })
+                    .transpose()?;
             }
             let Some(cached) = last.as_mut().filter(|cached| cached.number == number) else {
                 continue;
@@ -1489,7 +1504,9 @@ impl SledStore {
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("reading the segments", e))?;
             // Unreadable segments are reported by the next load.
-            let (Some(number), Ok(entries)) = (segment_number(&key), segment::decode(&value))
+            let plain = segment::unpack(&value);
+            let (Some(number), Ok(entries)) =
+                (segment_number(&key), segment::decode_unpacked(&plain))
             else {
                 continue;
             };
@@ -1713,7 +1730,8 @@ fn replay(found: &mut Positioned, changes: Vec<LogOp>) -> usize {
 /// The segment a reader read last, kept between the lookups of a walk.
 struct LastSegment {
     number: u32,
-    bytes: sled::IVec,
+    /// The segment's plain record.
+    bytes: segment::Unpacked<sled::IVec>,
     /// Where the entry after the one found last begins (0: none found yet).
     next: usize,
 }
@@ -1900,6 +1918,7 @@ fn drop_from_segment(
     segments: &sled::transaction::TransactionalTree,
     number: u32,
     gone: &[String],
+    packing: segment::Packing,
 ) -> std::result::Result<(), ConflictableTransactionError<Error>> {
     let key = number.to_be_bytes();
     let Some(bytes) = segments.get(key)? else {
@@ -1907,9 +1926,11 @@ fn drop_from_segment(
     };
     // A segment that does not decode cannot be rewritten without losing the
     // other nodes in it: refuse the batch and say which record it is.
-    let entries = segment::decode(&bytes).map_err(|reason| {
+    let refuse = |reason| {
         ConflictableTransactionError::Abort(Error::corrupt(format!("segments/{number}"), reason))
-    })?;
+    };
+    let plain = segment::unpack(&bytes).map_err(refuse)?;
+    let entries = segment::decode(&plain).map_err(refuse)?;
     let kept: Vec<segment::Entry<'_>> = entries
         .iter()
         .filter(|e| !gone.iter().any(|id| id == e.id))
@@ -1921,7 +1942,7 @@ fn drop_from_segment(
     if kept.is_empty() {
         segments.remove(&key)?;
     } else {
-        segments.insert(&key, segment::encode(&kept))?;
+        segments.insert(&key, segment::encode(&kept, packing))?;
     }
     Ok(())
 }
@@ -2032,9 +2053,25 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
     let start = Instant::now();
     let mut pause = LOCK_POLL_FIRST;
     loop {
-        let error = match config.open() {
-            Ok(db) => return Ok(db),
-            Err(e) => open_error(path, e),
+        // sled 0.34 panics on some damaged databases while recovering them
+        // (a log cut short can leave a page it then refuses to snapshot:
+        // "tried to serialize Uninitialized"). A damaged store is an error to
+        // report, not a crash; nothing of sled's is used after the panic.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        let error = match opened {
+            Ok(Ok(db)) => return Ok(db),
+            Ok(Err(e)) => open_error(path, e),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".to_owned());
+                return Err(Error::storage(
+                    "opening the store",
+                    format!("sled failed while recovering the damaged database: {what}"),
+                ));
+            }
         };
         let left = wait.saturating_sub(start.elapsed());
         if !matches!(error, Error::StoreInUse { .. }) || left.is_zero() {
@@ -2045,23 +2082,34 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
     }
 }
 
-/// sled's settings for the store at `path`.
+/// sled's settings for the store at `path`, and how the store writes its
+/// segments.
 ///
-/// New stores compress sled's pages with zstd (see [`COMPRESSION_LEVEL`]).
-/// sled refuses to open a database with another compression setting than it
-/// was created with, so a store created without compression (by schema 1 or 2)
-/// keeps it: its `conf` file, which sled writes at creation, says so.
-fn config(path: &Path) -> sled::Config {
-    let compress = match std::fs::read(path.join("conf")) {
-        Ok(conf) => !contains(&conf, b"use_compression: false"),
+/// New stores (since schema 6) leave sled's pages uncompressed and compress
+/// their segments themselves ([`segment::Packing::Compressed`]). sled refuses
+/// to open a database with another compression setting than it was created
+/// with, so a store keeps the setting it was created with, which its `conf`
+/// file (written by sled at creation) says: one created by schemas 3–5
+/// compresses sled's pages (see [`COMPRESSION_LEVEL`]) and so writes its
+/// segments plain; one created by schema 1 or 2 compresses neither way (its
+/// new segments are compressed here).
+fn config(path: &Path) -> (sled::Config, segment::Packing) {
+    let sled_compresses = match std::fs::read(path.join("conf")) {
+        Ok(conf) => contains(&conf, b"use_compression: true"),
         // A new store; or one sled will fail to open whatever the setting.
-        Err(_) => true,
+        Err(_) => false,
     };
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(path)
         .cache_capacity(CACHE_CAPACITY)
-        .use_compression(compress)
-        .compression_factor(COMPRESSION_LEVEL)
+        .use_compression(sled_compresses)
+        .compression_factor(COMPRESSION_LEVEL);
+    let packing = if sled_compresses {
+        segment::Packing::Plain
+    } else {
+        segment::Packing::Compressed
+    };
+    (config, packing)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

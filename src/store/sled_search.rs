@@ -235,8 +235,9 @@ impl Writes {
                 continue;
             };
             let body = trees.segments.get(segment.to_be_bytes()).map_err(read)?;
+            let plain = body.as_ref().and_then(|body| segment::unpack(body).ok());
             let old_terms = |id: &str| {
-                let entries = segment::decode(body.as_deref()?).ok()?;
+                let entries = segment::decode(plain.as_deref()?).ok()?;
                 let entry = entries.into_iter().find(|e| e.id == id)?;
                 Some(body_terms(entry.body))
             };
@@ -1161,7 +1162,9 @@ pub(super) fn reindex(trees: &Trees<'_>) -> Result<usize> {
     for record in trees.segments.iter() {
         let (key, value) = record.map_err(write)?;
         // Unreadable segments are reported by the next load.
-        let (Some(number), Ok(entries)) = (segment_number(&key), segment::decode(&value)) else {
+        let plain = segment::unpack(&value);
+        let (Some(number), Ok(entries)) = (segment_number(&key), segment::decode_unpacked(&plain))
+        else {
             continue;
         };
         for entry in entries {

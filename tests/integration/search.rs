@@ -386,24 +386,6 @@ fn a_store_without_an_index_is_scanned() {
     assert_eq!(search(&t, r#""eiffel tower""#), ["resp_paris"]);
 }
 
-/// The store at `path` opened with sled itself. sled lets go of its file lock
-/// from background threads a moment after the last handle is dropped, so the
-/// open is retried while the lock is still held (as `SledStore::open` does),
-/// for at most ten seconds.
-fn open_raw(path: &std::path::Path) -> ::sled::Db {
-    let config = ::sled::Config::new().path(path).use_compression(true);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match config.open() {
-            Ok(db) => return db,
-            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("opening {}: {e}", path.display()),
-        }
-    }
-}
-
 /// A sled store written before the index existed (no index trees, no
 /// `search_seq`) is indexed when it is opened; so is one that a build without
 /// the index wrote to after it was indexed (`search_seq` behind `commit_seq`).
@@ -417,7 +399,7 @@ fn sled_indexes_an_older_store_on_open() {
     }
     // Make it look like a store from before the index.
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         db.drop_tree("search_lists").unwrap();
         db.drop_tree("search_docs").unwrap();
         let meta = db.open_tree("meta").unwrap();
@@ -434,7 +416,7 @@ fn sled_indexes_an_older_store_on_open() {
     // A writer that did not keep the index replaced a body (in its segment,
     // where schema 4 keeps it) and counted a commit.
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let meta = db.open_tree("meta").unwrap();
         let mut art = node(
             "resp_art",
@@ -557,7 +539,7 @@ fn sled_replacing_and_removing_inside_a_group_deletes_exactly_their_postings() {
         assert_eq!(search(&t, "word101"), ["resp_n101"]);
         assert!(search(&t, "word5").is_empty());
     }
-    let db = open_raw(&path);
+    let db = crate::support::open_raw(&path);
     // The postings are gone, not only hidden: lists of removed words are
     // removed, and the first group's `common` list lost exactly three nodes.
     for word in ["word3", "word5", "word8", "word100"] {
@@ -584,7 +566,7 @@ fn sled_rebuilds_an_index_of_another_format_on_open() {
     }
     // What a build with format 1 left: its trees and `search_seq`, no format.
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         db.drop_tree("search_lists").unwrap();
         db.drop_tree("search_docs").unwrap();
         let meta = db.open_tree("meta").unwrap();
@@ -607,7 +589,7 @@ fn sled_rebuilds_an_index_of_another_format_on_open() {
         assert_eq!(search(&t, "rome"), ["resp_rome"]);
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let names: Vec<String> = db
             .tree_names()
             .iter()
@@ -644,7 +626,7 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
         assert_eq!(search(&t, "tower"), ["resp_food", "resp_paris"]);
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let lists = db.open_tree("search_lists").unwrap();
         for (key, _) in raw_lists(&db, "tower") {
             lists.insert(key, &[2, 0xff, 0xff][..]).unwrap();
@@ -684,7 +666,7 @@ fn sled_corrupt_index_records_are_skipped_and_rebuilt() {
             .unwrap();
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         assert!(
             db.open_tree("meta")
                 .unwrap()
@@ -728,7 +710,7 @@ fn sled_missing_or_damaged_time_bounds_change_no_answer() {
         // Newest first: the single commits came last.
         assert_eq!(expected[0][0], "resp_n299");
         {
-            let db = open_raw(&path);
+            let db = crate::support::open_raw(&path);
             let lists = db.open_tree("search_lists").unwrap();
             let bounds: Vec<_> = lists.scan_prefix([0x03]).map(|r| r.unwrap().0).collect();
             assert!(bounds.len() > 100, "a bounds record per group");
@@ -748,7 +730,7 @@ fn sled_missing_or_damaged_time_bounds_change_no_answer() {
                 assert_eq!(&got, hits, "{query}, damage {damage:?}");
             }
         }
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let damaged = db
             .open_tree("meta")
             .unwrap()
@@ -836,7 +818,7 @@ fn sled_a_large_batch_packs_its_lists_into_buckets_and_edits_them_exactly() {
         let t = ResponseTree::with_store(store).unwrap();
         assert_eq!(search(&t, "word599"), ["resp_n599"]);
     }
-    let db = open_raw(&path);
+    let db = crate::support::open_raw(&path);
     let buckets = raw_buckets(&db);
     assert!(
         (2..=16).contains(&buckets.len()),
@@ -878,7 +860,7 @@ fn sled_rebuilds_a_format_2_index_in_buckets() {
     // What a format 2 build left: per-term lists only (here a stray one that
     // names a slot of group 0), documents without a layout byte.
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let lists = db.open_tree("search_lists").unwrap();
         lists.clear().unwrap();
         let mut key = b"ghost\0".to_vec();
@@ -908,7 +890,7 @@ fn sled_rebuilds_a_format_2_index_in_buckets() {
             ["resp_n250"]
         );
     }
-    let db = open_raw(&path);
+    let db = crate::support::open_raw(&path);
     assert!(!raw_buckets(&db).is_empty(), "rebuilt in buckets");
     assert!(raw_lists(&db, "ghost").is_empty());
     assert_eq!(
@@ -938,7 +920,7 @@ fn sled_a_corrupt_bucket_is_skipped_and_rebuilt() {
         assert_eq!(indexed(&store, &["common"]).unwrap().len(), n);
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         let lists = db.open_tree("search_lists").unwrap();
         let buckets = raw_buckets(&db);
         assert!(!buckets.is_empty());
@@ -977,7 +959,7 @@ fn sled_a_corrupt_bucket_is_skipped_and_rebuilt() {
         );
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         assert!(
             db.open_tree("meta")
                 .unwrap()
@@ -1027,7 +1009,7 @@ fn sled_bucketed_staged_chunks_are_abandoned_published_and_cleaned_whole() {
         store.flush().unwrap();
     }
     {
-        let db = open_raw(&path);
+        let db = crate::support::open_raw(&path);
         // Only the published group's records: one chunk per segment, and
         // the buckets of one group (keys end with the group number).
         let groups: std::collections::BTreeSet<Vec<u8>> = raw_buckets(&db)
@@ -1040,7 +1022,7 @@ fn sled_bucketed_staged_chunks_are_abandoned_published_and_cleaned_whole() {
     assert_eq!(indexed(&store, &["common"]).unwrap().len(), 200);
     assert!(indexed(&store, &["word450"]).unwrap().is_empty());
     drop(store);
-    let db = open_raw(&path);
+    let db = crate::support::open_raw(&path);
     let groups: std::collections::BTreeSet<Vec<u8>> = raw_buckets(&db)
         .into_iter()
         .map(|(k, _)| k[4..].to_vec())

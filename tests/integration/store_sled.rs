@@ -357,7 +357,7 @@ fn a_version_1_store_is_upgraded() {
         .get("schema_version")
         .unwrap()
         .unwrap();
-    assert_eq!(version.as_ref(), 5_u32.to_le_bytes());
+    assert_eq!(version.as_ref(), 6_u32.to_le_bytes());
     assert_eq!(*ResponseTree::open(&path).unwrap().graph(), live);
 }
 
@@ -516,7 +516,7 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.unwrap().as_ref(), 5_u32.to_le_bytes());
+    assert_eq!(version.unwrap().as_ref(), 6_u32.to_le_bytes());
     assert!(
         !db.tree_names().iter().any(|n| n.as_ref() == b"children"),
         "the child index is dropped"
@@ -602,7 +602,7 @@ fn a_version_3_store_is_upgraded_and_its_nodes_move_to_segments_as_they_change()
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
-    assert_eq!(version.unwrap().as_ref(), 5_u32.to_le_bytes());
+    assert_eq!(version.unwrap().as_ref(), 6_u32.to_le_bytes());
     drop(db);
     let own = nodes.len() - removed.len();
     assert_eq!(raw_tree_len(&path, "topology"), own);
@@ -634,6 +634,134 @@ fn a_version_3_store_is_upgraded_and_its_nodes_move_to_segments_as_they_change()
     drop(store);
     assert_eq!(raw_tree_len(&path, "bodies"), own - 1);
     assert_eq!(raw_tree_len(&path, "segments"), 2);
+}
+
+/// Twenty nodes alike (one batch, so one segment), numbered from `from`.
+fn similar_nodes(from: i64) -> Vec<resptree::Node> {
+    (from..from + 20)
+        .map(|i| {
+            node(
+                &format!("resp_similar_{i:03}"),
+                None,
+                i,
+                "what is the capital of France?",
+                "The capital of France is Paris, on the Seine.",
+            )
+        })
+        .collect()
+}
+
+/// The first byte (the segment version) of every segment record, with sled itself.
+fn segment_versions(path: &std::path::Path) -> Vec<u8> {
+    open_raw(path)
+        .open_tree("segments")
+        .unwrap()
+        .iter()
+        .map(|item| item.unwrap().1[0])
+        .collect()
+}
+
+fn put_all(nodes: &[resptree::Node]) -> Batch {
+    nodes
+        .iter()
+        .map(|n| Op::PutNode(Box::new(n.clone())))
+        .collect()
+}
+
+#[test]
+fn a_new_store_compresses_its_segments_and_reads_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let nodes = similar_nodes(1);
+    let store = SledStore::open(&path).unwrap();
+    store.apply(put_all(&nodes)).unwrap();
+    drop(store);
+    // sled's pages are left alone; the store compressed the segment itself.
+    let conf = String::from_utf8_lossy(&std::fs::read(path.join("conf")).unwrap()).into_owned();
+    assert!(conf.contains("use_compression: false"), "{conf}");
+    assert_eq!(segment_versions(&path), [2]);
+    let stored = open_raw(&path)
+        .open_tree("segments")
+        .unwrap()
+        .first()
+        .unwrap()
+        .unwrap()
+        .1;
+    let plain_len = u32::from_le_bytes(stored[1..5].try_into().unwrap()) as usize;
+    assert!(
+        stored.len() * 3 < plain_len,
+        "{} bytes for {plain_len}",
+        stored.len()
+    );
+
+    let t = ResponseTree::open(&path).unwrap();
+    assert!(t.load_problems().is_empty(), "{:?}", t.load_problems());
+    for n in &nodes {
+        assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
+    // Removing a node rewrites its segment, compressed again.
+    t.remove_subtree(&nodes[3].id).unwrap();
+    drop(t);
+    assert_eq!(segment_versions(&path), [2]);
+    let t = ResponseTree::open(&path).unwrap();
+    assert_eq!(t.len(), nodes.len() - 1);
+    assert_eq!(&t.get(&nodes[4].id).unwrap(), &nodes[4]);
+}
+
+#[test]
+fn a_store_whose_sled_compresses_keeps_writing_plain_segments() {
+    // A store created by schema 3 (sled compresses its pages), as schemas 3–5
+    // create them: the store must not compress what sled compresses again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    write_schema_3_store(&path, &crate::tree::sample_nodes());
+    let nodes = similar_nodes(100);
+    let t = ResponseTree::open(&path).unwrap();
+    t.insert_group(nodes.clone()).unwrap();
+    drop(t);
+    assert_eq!(segment_versions(&path), [1]);
+    let t = ResponseTree::open(&path).unwrap();
+    for n in &nodes {
+        assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
+}
+
+#[test]
+fn a_damaged_compressed_segment_is_reported_by_name_and_the_others_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let (first, second) = (similar_nodes(1), similar_nodes(50));
+    let store = SledStore::open(&path).unwrap();
+    store.apply(put_all(&first)).unwrap();
+    store.apply(put_all(&second)).unwrap();
+    drop(store);
+    assert_eq!(segment_versions(&path), [2, 2]);
+    {
+        // The first segment's frame cut short, behind the store's back.
+        let db = open_raw(&path);
+        let segments = db.open_tree("segments").unwrap();
+        let (key, value) = segments.first().unwrap().unwrap();
+        segments.insert(&key, &value[..value.len() - 4]).unwrap();
+        db.flush().unwrap();
+    }
+    forget_snapshot(&path);
+    let t = ResponseTree::open(&path).unwrap();
+    let problems: Vec<String> = t
+        .load_problems()
+        .iter()
+        .map(|p| match p {
+            Error::CorruptRecord { key, reason } => format!("{key}: {reason}"),
+            other => panic!("expected CorruptRecord, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("segments/") && problems[0].contains("does not decompress"),
+        "{problems:?}"
+    );
+    for n in &second {
+        assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
 }
 
 /// The segments' contents, with sled itself: `(segment number, ids)`.

@@ -989,7 +989,7 @@ mod tests {
     fn older_store(path: &Path, records: &[(AttemptId, Vec<u8>)]) {
         drop(SledStore::open(path).unwrap());
         std::fs::remove_file(path.join(FILE)).unwrap();
-        let db = open_waiting(&config(path), path, std::time::Duration::from_secs(5)).unwrap();
+        let db = open_waiting(&config(path).0, path, std::time::Duration::from_secs(5)).unwrap();
         let tree = db.open_tree("attempts").unwrap();
         for (id, bytes) in records {
             tree.insert(id.as_uuid().as_bytes(), bytes.as_slice())
@@ -1003,13 +1003,13 @@ mod tests {
     }
 
     fn sled_tree_len(path: &Path) -> usize {
-        let db = open_waiting(&config(path), path, std::time::Duration::from_secs(5)).unwrap();
+        let db = open_waiting(&config(path).0, path, std::time::Duration::from_secs(5)).unwrap();
         db.open_tree("attempts").unwrap().len()
     }
 
     /// The schema version recorded in the store at `path`.
     fn schema_version(path: &Path) -> u32 {
-        let db = open_waiting(&config(path), path, std::time::Duration::from_secs(5)).unwrap();
+        let db = open_waiting(&config(path).0, path, std::time::Duration::from_secs(5)).unwrap();
         let bytes = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap();
         u32::from_le_bytes(bytes.unwrap().as_ref().try_into().unwrap())
     }
@@ -1038,7 +1038,7 @@ mod tests {
         drop(store);
         assert_eq!(sled_tree_len(&path), 0);
         // Upgraded: a schema 4 build, which would not see the file, refuses it.
-        assert_eq!(schema_version(&path), 5);
+        assert_eq!(schema_version(&path), crate::store::codec::SCHEMA_VERSION);
         let store = SledStore::open(&path).unwrap();
         assert_eq!(store.attempts().unwrap(), vec![b]);
     }

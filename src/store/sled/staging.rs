@@ -157,13 +157,18 @@ impl SledStore {
             .map(|n| codec::encode_topology(&Topology::of(n)))
             .collect();
         let bodies: Vec<Vec<u8>> = nodes.iter().map(codec::encode_body).collect();
-        let packed = segment::pack(nodes.iter().zip(&topologies).zip(&bodies).map(
-            |((node, topology), body)| segment::Entry {
-                id: node.id.as_str(),
-                topology,
-                body,
-            },
-        ));
+        let packed = segment::pack(
+            nodes
+                .iter()
+                .zip(&topologies)
+                .zip(&bodies)
+                .map(|((node, topology), body)| segment::Entry {
+                    id: node.id.as_str(),
+                    topology,
+                    body,
+                }),
+            self.packing,
+        );
         // The segments hold copies: free the bodies before the write, while
         // the other thread's terms are alive too.
         drop(bodies);
@@ -320,7 +325,8 @@ impl SledStore {
             if let Some(bytes) = self.segments.get(key).map_err(fail)? {
                 // A segment that does not decode has no postings we can name;
                 // a search would drop them anyway (the graph never has them).
-                if let Ok(decoded) = segment::decode(&bytes) {
+                let plain = segment::unpack(&bytes);
+                if let Ok(decoded) = segment::decode_unpacked(&plain) {
                     sled_search::unstage(
                         &self.search_lists,
                         &self.search_docs,

@@ -95,7 +95,15 @@ pub(crate) struct SegmentEntry {
 
 /// Decodes a segment record (schema 4): version 1, `u32` count, then per node
 /// `u16` id length + id, `u32` length + topology record, `u32` length + body.
+/// A compressed record (version 2, schema 6: `u32` plain length, then the
+/// plain record as a zstd frame) is decompressed first.
 pub(crate) fn decode_segment(bytes: &[u8]) -> Vec<SegmentEntry> {
+    if bytes[0] == 2 {
+        let len = u32::from_le_bytes(bytes[1..5].try_into().unwrap()) as usize;
+        let plain = zstd::block::decompress(&bytes[5..], len).unwrap();
+        assert_eq!(plain.len(), len, "the recorded plain length");
+        return decode_segment(&plain);
+    }
     assert_eq!(bytes[0], 1, "segment version");
     let count = u32::from_le_bytes(bytes[1..5].try_into().unwrap());
     let mut at = 5;
@@ -119,7 +127,8 @@ pub(crate) fn decode_segment(bytes: &[u8]) -> Vec<SegmentEntry> {
     entries
 }
 
-/// Encodes a segment record (the inverse of [`decode_segment`]).
+/// Encodes a plain segment record (the inverse of [`decode_segment`]), which
+/// every store reads, whether it compresses its own segments or not.
 pub(crate) fn encode_segment(entries: &[SegmentEntry]) -> Vec<u8> {
     let mut out = vec![1_u8];
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
