@@ -178,7 +178,7 @@ fn built(shape: Shape, n: usize) -> std::path::PathBuf {
 
 /// The sled schema version the cached stores were built with
 /// (`store::codec::SCHEMA_VERSION`, which is private).
-const SCHEMA: u32 = 5;
+const SCHEMA: u32 = 6;
 
 /// The topology snapshot files in the store at `path`.
 fn snapshots(path: &Path) -> Vec<std::path::PathBuf> {

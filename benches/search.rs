@@ -57,8 +57,9 @@ use resptree::{Node, NodeId, ResponseTree, Timestamp};
 /// Bump when the corpus changes, so a stale cached store is rebuilt.
 const CORPUS_VERSION: &str = "2";
 /// Bump when the store's layout changes, so a cached store is rebuilt (and the
-/// build measured) rather than converted on open.
-const STORE_VERSION: &str = "i4";
+/// build measured) rather than converted on open: `s6` the sled schema, `i4`
+/// the search index format.
+const STORE_VERSION: &str = "s6i4";
 const VOCABULARY: usize = 5_000;
 const MODELS: [&str; 2] = ["gpt-4o", "o3"];
 

@@ -259,6 +259,15 @@ fn write_seeds() {
             seed(format!("{tree_name}-{i}"), &value);
         }
     }
+    // A new store compresses its segments (version 2, schema 6); seed each
+    // as a plain record (version 1) too, which stores of schemas 4–5 write.
+    for (i, entry) in db.open_tree("segments").unwrap().iter().enumerate() {
+        let entries = crate::support::decode_segment(&entry.unwrap().1);
+        seed(
+            format!("segments_plain-{i}"),
+            &crate::support::encode_segment(&entries),
+        );
+    }
     // Schema 4 keeps topology and body records inside segments; seed each on
     // its own too, as the decoders see them.
     let nodes = db
