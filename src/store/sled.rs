@@ -22,9 +22,12 @@
 //! existed; sled creates it empty on open, so no schema change was needed.
 //!
 //! There is no child index on disk (schema 3 dropped it: the graph knows each
-//! node's children), and stores created since schema 3 let sled compress its
+//! node's children), and stores created by schemas 3–5 let sled compress its
 //! pages with zstd: together a quarter of the space per small node that schema
-//! 2 took (`docs/store-format.md`, *Space*).
+//! 2 took (`docs/store-format.md`, *Space*). Stores created since schema 6
+//! compress their segments themselves instead ([`super::compress`]): sled
+//! creates a zstd context per page it writes, which cost more CPU than the
+//! compression.
 //!
 //! Since schema 4 a batch writes its nodes packed into a few **segment**
 //! records ([`super::segment`]) instead of two records per node: sled's cost is
