@@ -53,8 +53,8 @@ const COMPRESSED_HEADER_LEN: usize = 5;
 
 /// The largest plain record a store compresses. A compressed record names the
 /// length of its plain record, which a reader allocates before decompressing:
-/// the bound keeps a damaged length from asking for gigabytes. A single node
-/// larger than this (its segment holds it alone) is stored plain.
+/// the bound keeps a damaged length from asking for gigabytes. A segment over
+/// it (one that ends with a node that large) is stored plain.
 pub(crate) const MAX_COMPRESSED: usize = 16 * 1024 * 1024;
 
 /// How a store writes its segment records.

@@ -317,7 +317,7 @@ impl SledStore {
     #[allow(clippy::needless_pass_by_value)]
     pub fn open_with(path: impl AsRef<Path>, options: SledOptions) -> Result<Self> {
         let path = path.as_ref();
-        let (config, packing) = config(path);
+        let (config, packing) = config(path)?;
         let started = Instant::now();
         // The snapshot is read and decoded while sled opens (it is checked
         // against the pointer sled holds before it is used). No thread, no
@@ -1507,15 +1507,13 @@ impl SledStore {
         for entry in self.segments.iter() {
             let (key, value) = entry.map_err(|e| Error::storage("reading the segments", e))?;
             // Unreadable segments are reported by the next load.
-            let plain = segment::unpack(&value);
-            let (Some(number), Ok(entries)) =
-                (segment_number(&key), segment::decode_unpacked(&plain))
-            else {
+            let Some(number) = segment_number(&key).filter(|n| !staged.contains(n)) else {
                 continue;
             };
-            if staged.contains(&number) {
+            let plain = segment::unpack(&value);
+            let Ok(entries) = segment::decode_unpacked(&plain) else {
                 continue;
-            }
+            };
             index.extend(entries.iter().map(|e| (e.id, number)));
         }
         Ok(index)
@@ -2059,7 +2057,10 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
         // sled 0.34 panics on some damaged databases while recovering them
         // (a log cut short can leave a page it then refuses to snapshot:
         // "tried to serialize Uninitialized"). A damaged store is an error to
-        // report, not a crash; nothing of sled's is used after the panic.
+        // report, not a crash. Best effort: nothing of sled's is used after
+        // the panic, but its half-built state is dropped while unwinding, and
+        // a build with `panic = "abort"` still aborts. The default panic hook
+        // has printed sled's message to stderr by then.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
         let error = match opened {
             Ok(Ok(db)) => return Ok(db),
@@ -2072,7 +2073,10 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
                     .unwrap_or_else(|| "no message".to_owned());
                 return Err(Error::storage(
                     "opening the store",
-                    format!("sled failed while recovering the damaged database: {what}"),
+                    format!(
+                        "sled panicked while opening the store (as it does on some \
+                         damaged databases): {what}"
+                    ),
                 ));
             }
         };
@@ -2096,11 +2100,24 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
 /// compresses sled's pages (see [`COMPRESSION_LEVEL`]) and so writes its
 /// segments plain; one created by schema 1 or 2 compresses neither way (its
 /// new segments are compressed here).
-fn config(path: &Path) -> (sled::Config, segment::Packing) {
-    let sled_compresses = match std::fs::read(path.join("conf")) {
-        Ok(conf) => contains(&conf, b"use_compression: true"),
-        // A new store; or one sled will fail to open whatever the setting.
-        Err(_) => false,
+///
+/// A store whose `db` file exists but whose `conf` does not say either way
+/// (deleted, cut short, damaged) is refused: guessing would have sled read
+/// compressed pages as plain ones or the reverse, and rewrite `conf` with the
+/// guess.
+fn config(path: &Path) -> Result<(sled::Config, segment::Packing)> {
+    let conf = std::fs::read(path.join("conf")).unwrap_or_default();
+    let sled_compresses = if contains(&conf, b"use_compression: true") {
+        true
+    } else if contains(&conf, b"use_compression: false") || !path.join("db").exists() {
+        // Said so, or a new store.
+        false
+    } else {
+        return Err(Error::corrupt(
+            "conf",
+            "sled's settings file is missing or damaged: it does not say whether \
+             the store's pages are compressed",
+        ));
     };
     let config = sled::Config::new()
         .path(path)
@@ -2112,7 +2129,7 @@ fn config(path: &Path) -> (sled::Config, segment::Packing) {
     } else {
         segment::Packing::Compressed
     };
-    (config, packing)
+    Ok((config, packing))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

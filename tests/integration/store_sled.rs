@@ -508,11 +508,18 @@ fn a_version_2_store_is_upgraded_with_every_node_intact() {
     }
     assert_eq!(t.get_ref("best").unwrap(), id("resp_b1"));
     // New writes go on in the upgraded store (still without sled compression,
-    // which sled fixes when a database is created).
+    // which sled fixes when a database is created), so it compresses its
+    // new segments itself (schema 6).
     t.insert(node("resp_new", Some("resp_b"), 9, "q", "a"))
         .unwrap();
+    t.insert_group(similar_nodes(200)).unwrap();
     let live = t.graph().clone();
     drop(t);
+    assert!(
+        segment_versions(&path).contains(&2),
+        "{:?}",
+        segment_versions(&path)
+    );
 
     let db = open_raw(&path);
     let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
@@ -723,6 +730,33 @@ fn a_store_whose_sled_compresses_keeps_writing_plain_segments() {
     let t = ResponseTree::open(&path).unwrap();
     for n in &nodes {
         assert_eq!(&t.get(&n.id).unwrap(), n, "{}", n.id);
+    }
+}
+
+#[test]
+fn a_store_whose_sled_settings_file_is_gone_is_refused_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tree");
+    let store = SledStore::open(&path).unwrap();
+    store.apply(put_all(&similar_nodes(1))).unwrap();
+    drop(store);
+    let conf = std::fs::read(path.join("conf")).unwrap();
+    for damaged in [None, Some(&b"segment_size: 524288\n"[..])] {
+        match damaged {
+            None => std::fs::remove_file(path.join("conf")).unwrap(),
+            Some(bytes) => std::fs::write(path.join("conf"), bytes).unwrap(),
+        }
+        match SledStore::open(&path) {
+            Err(Error::CorruptRecord { key, reason }) => {
+                assert_eq!(key, "conf");
+                assert!(reason.contains("compressed"), "{reason}");
+            }
+            other => panic!("expected CorruptRecord, got {other:?}"),
+        }
+        // Not rewritten with a guess: put back, the store opens whole.
+        std::fs::write(path.join("conf"), &conf).unwrap();
+        let t = ResponseTree::open(&path).unwrap();
+        assert_eq!(t.len(), 20);
     }
 }
 

@@ -54,14 +54,16 @@ fn proptest_cases_prefers_the_environment() {
 /// waits here, as long as the library would by default.
 ///
 /// sled only opens a database with the compression setting it was created with
-/// (stores of schema 3 compress, older ones do not): its `conf` file says which.
+/// (stores created by schemas 3–5 compress sled's pages; older and newer ones
+/// do not): its `conf` file says which, and a new database gets none, as the
+/// library's new stores.
 pub(crate) fn open_raw(path: &std::path::Path) -> sled::Db {
     // Not UTF-8 throughout: sled ends the file with a binary checksum.
     let conf = std::fs::read(path.join("conf")).unwrap_or_default();
     let conf = String::from_utf8_lossy(&conf);
     let config = sled::Config::new()
         .path(path)
-        .use_compression(!conf.contains("use_compression: false"));
+        .use_compression(conf.contains("use_compression: true"));
     let wait = resptree::store::SledOptions::default().lock_wait;
     let started = std::time::Instant::now();
     loop {
