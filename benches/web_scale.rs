@@ -127,9 +127,10 @@ fn answer(i: usize) -> String {
 /// 10^5-node build (the search index's writes) takes minutes in the dev
 /// profile on a loaded machine, the bench itself less. A store is reused only
 /// when its `complete` marker was written after the build's flush; bump
-/// `STORE_FORMAT` when `build` writes something else.
+/// `STORE_FORMAT` when `build` writes something else or the store's layout
+/// changes (2: sled schema 6, segments compressed by the store).
 fn cached_store(shape: &Shape) -> PathBuf {
-    const STORE_FORMAT: u32 = 1;
+    const STORE_FORMAT: u32 = 2;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
