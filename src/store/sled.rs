@@ -1285,22 +1285,12 @@ impl SledStore {
             self.sync_to(seq)?;
             return self.journal.sync();
         }
-        std::thread::scope(|scope| {
-            // `Builder`, not `scope.spawn`: if the OS refuses a thread, the
-            // journal is fsynced here after sled instead of panicking.
-            let journal = std::thread::Builder::new()
-                .name("resptree-journal-sync".into())
-                .spawn_scoped(scope, || self.journal.sync());
-            let sled = self.sync_to(seq);
-            let journal = match journal {
-                Ok(handle) => match handle.join() {
-                    Ok(synced) => synced,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(_) => self.journal.sync(),
-            };
-            sled.and(journal)
-        })
+        let (journal, sled) = beside(
+            "resptree-journal-sync",
+            || self.journal.sync(),
+            || self.sync_to(seq),
+        );
+        sled.and(journal)
     }
 
     /// Makes every batch up to commit `seq` durable, sharing flushes: callers
@@ -2087,6 +2077,26 @@ fn open_waiting(config: &sled::Config, path: &Path, wait: Duration) -> Result<sl
         std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(LOCK_POLL_MAX);
     }
+}
+
+/// Runs `side` on a scoped thread named `name` while `here` runs on this one,
+/// and returns both results (`side`'s first). If the OS refuses a thread,
+/// `side` runs here after `here` instead of panicking; a panic in `side` (a
+/// bug, not bad input) goes on here.
+fn beside<A: Send, B>(name: &str, side: impl Fn() -> A + Sync, here: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn_scoped(scope, &side);
+        let b = here();
+        let a = match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => side(),
+        };
+        (a, b)
+    })
 }
 
 /// sled's settings for the store at `path`, and how the store writes its

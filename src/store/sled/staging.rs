@@ -83,29 +83,16 @@ impl SledStore {
         // The index terms (tokenising every text: about as much CPU as the
         // segment write) are extracted on a second thread while this one
         // encodes and writes the segments; the two need nothing of each other.
-        let (entries, written) = std::thread::scope(|scope| {
-            let extract = || {
+        let (entries, written) = super::beside(
+            "resptree-index-terms",
+            || {
                 nodes
                     .iter()
                     .map(sled_search::entry)
                     .collect::<Vec<sled_search::Entry>>()
-            };
-            // `Builder`, not `scope.spawn`: if the OS refuses a thread, the
-            // terms are extracted here after the write instead of panicking.
-            let terms = std::thread::Builder::new()
-                .name("resptree-index-terms".into())
-                .spawn_scoped(scope, extract);
-            let written = self.write_staged_segments(stage, nodes);
-            let entries = match terms {
-                Ok(terms) => match terms.join() {
-                    Ok(entries) => entries,
-                    // A bug in the tokeniser, not bad input: let it surface.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(_) => extract(),
-            };
-            (entries, written)
-        });
+            },
+            || self.write_staged_segments(stage, nodes),
+        );
         let Written {
             topologies,
             numbers,
