@@ -968,9 +968,7 @@ impl Store for SledStore {
     ) -> Result<Option<Vec<crate::search::Candidate>>> {
         let found = sled_search::query(&self.search_lists, &self.search_docs, query)?;
         if found.damaged {
-            tracing::warn!(target: "resptree::store", store = "sled", "unreadable search index record skipped; the index is rebuilt at the next open");
-            // Best effort: the search's answer stands either way.
-            let _ = self.meta.insert(sled_search::DAMAGED_KEY, &[1]);
+            sled_search::mark_damaged(&self.meta);
         }
         Ok(Some(found.candidates))
     }

@@ -123,7 +123,7 @@ const REINDEX_GROUP: usize = 5_000;
 
 /// A node's index terms, computed before the writer's turn (and outside the
 /// transaction, which sled may run more than once).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Entry {
     /// Each distinct term and its occurrences, sorted by term.
     terms: Vec<(String, u32)>,
@@ -181,7 +181,7 @@ impl Writes {
         writes.delete_postings(trees.lists, removed)?;
         let mut group = Group::default();
         for (segment, id, entry) in added {
-            group.add(u64::from(segment), id, entry.created_at, &entry.terms);
+            group.add(u64::from(segment), id, entry);
         }
         let (lists, docs) = group.encode();
         writes
@@ -431,14 +431,14 @@ struct Group {
 }
 
 impl Group {
-    /// Adds node `id`, created at `time` (ms), to `chunk`, in the chunk's
-    /// next slot.
-    fn add(&mut self, chunk: u64, id: &str, time: i64, terms: &[(String, u32)]) {
+    /// Adds node `id`, indexed as `entry`, to `chunk`, in the chunk's next
+    /// slot.
+    fn add(&mut self, chunk: u64, id: &str, entry: &Entry) {
         self.number.get_or_insert(chunk);
         let ids = self.docs.entry(chunk).or_default();
         let slot = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        ids.push((id.to_owned(), time));
-        for (term, tf) in terms {
+        ids.push((id.to_owned(), entry.created_at));
+        for (term, tf) in &entry.terms {
             let posting = Posting {
                 chunk,
                 slot,
@@ -571,7 +571,7 @@ pub(super) fn stage(
     let write = |e| Error::storage("indexing staged nodes for search", e);
     let mut group = Group::default();
     for (segment, id, entry) in placed {
-        group.add(u64::from(*segment), id, entry.created_at, &entry.terms);
+        group.add(u64::from(*segment), id, entry);
     }
     let (list_records, doc_records) = group.encode();
     let mut batch = sled::Batch::default();
@@ -649,8 +649,7 @@ pub(super) fn query(lists: &sled::Tree, docs: &sled::Tree, query: &IndexQuery) -
     if terms.is_empty() {
         return Ok(found);
     }
-    let mut hits = list_hits(lists, &terms, &mut found)?;
-    hits.append(bucket_hits(lists, &terms, &mut found)?);
+    let hits = hits(lists, &terms, &mut found)?;
     name(docs, &hits.scored(query.terms.len()), &mut found)?;
     Ok(found)
 }
@@ -692,8 +691,7 @@ pub(super) fn ranked<'a>(
     if terms.is_empty() {
         return Ok(ranked);
     }
-    let mut hits = list_hits(lists, &terms, &mut found)?;
-    hits.append(bucket_hits(lists, &terms, &mut found)?);
+    let mut hits = hits(lists, &terms, &mut found)?;
     let mut groups = std::mem::take(&mut hits.groups);
     groups.sort_unstable();
     groups.dedup();
@@ -786,10 +784,16 @@ impl Ranked<'_> {
         if std::mem::replace(&mut self.damaged, true) {
             return;
         }
-        tracing::warn!(target: "resptree::store", store = "sled", "unreadable search index record skipped; the index is rebuilt at the next open");
-        // Best effort: the search's answer stands either way.
-        let _ = self.meta.insert(DAMAGED_KEY, &[1]);
+        mark_damaged(self.meta);
     }
+}
+
+/// After a search skipped a record it could not read: says so, and marks the
+/// index for a rebuild at the next open.
+pub(super) fn mark_damaged(meta: &sled::Tree) {
+    tracing::warn!(target: "resptree::store", store = "sled", "unreadable search index record skipped; the index is rebuilt at the next open");
+    // Best effort: the search's answer stands either way.
+    let _ = meta.insert(DAMAGED_KEY, &[1]);
 }
 
 impl Iterator for Ranked<'_> {
@@ -888,6 +892,14 @@ impl PartialEq for Ready {
 }
 
 impl Eq for Ready {}
+
+/// The nodes holding every term, in every group: those that keep a record
+/// per term and those that keep buckets.
+fn hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Hits> {
+    let mut hits = list_hits(lists, terms, found)?;
+    hits.append(bucket_hits(lists, terms, found)?);
+    Ok(hits)
+}
 
 /// The nodes holding every term in the groups that keep a record per term.
 fn list_hits(lists: &sled::Tree, terms: &[String], found: &mut Found) -> Result<Hits> {
@@ -1170,11 +1182,11 @@ pub(super) fn reindex(trees: &Trees<'_>) -> Result<usize> {
         for entry in entries {
             // A body that does not decode still takes its slot: ids and slots
             // of a chunk follow its segment.
-            let (terms, time) = codec::decode_body(entry.body)
-                .map(|node| (index_terms(&node), node.created_at.0))
+            let indexed_as = codec::decode_body(entry.body)
+                .map(|node| self::entry(&node))
                 .unwrap_or_default();
-            indexed += usize::from(!terms.is_empty());
-            group.add(u64::from(number), entry.id, time, &terms);
+            indexed += usize::from(!indexed_as.terms.is_empty());
+            group.add(u64::from(number), entry.id, &indexed_as);
         }
         if group.nodes >= REINDEX_GROUP {
             write_group(trees, std::mem::take(&mut group))?;
@@ -1209,7 +1221,7 @@ fn reindex_own(trees: &Trees<'_>) -> Result<usize> {
         let number = OWN_BASE + (chunk - OWN_BASE) / OWN_GROUP_CHUNKS * OWN_GROUP_CHUNKS;
         let group = groups.entry(number).or_default();
         group.number = Some(number);
-        group.add(chunk, id, node.created_at.0, &index_terms(&node));
+        group.add(chunk, id, &entry(&node));
         indexed += 1;
     }
     for group in groups.into_values() {
