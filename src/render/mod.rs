@@ -96,11 +96,7 @@ fn user_line<'a>(preview: &'a Preview<'_>) -> Cow<'a, str> {
 /// The first line of the node's output text, then its function calls
 /// (`⚙ get_weather(city="Paris")`); its status when it has neither.
 fn output_line<'a>(preview: &'a Preview<'_>) -> Cow<'a, str> {
-    output_line_with(preview, &preview.tool_calls)
-}
-
-/// [`output_line`] given the node's function calls, `calls`.
-fn output_line_with<'a>(preview: &'a Preview<'_>, calls: &[ToolCall]) -> Cow<'a, str> {
+    let calls = &preview.tool_calls;
     let text = first_line(&preview.output_text);
     if calls.is_empty() {
         return if text.is_empty() {

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ids::NodeId;
 use crate::tree::ResponseTree;
 
-use super::{output_line_with, tool_outputs_line, user_line, walk};
+use super::{output_line, tool_outputs_line, user_line, walk};
 use crate::node::{Preview, ToolCall};
 use crate::text::truncate;
 
@@ -276,7 +276,7 @@ fn line(
         tool_outputs_line(preview, drawing.parent_calls)
     };
     let user = answers.map_or_else(|| user_line(preview), Cow::Owned);
-    let output = output_line_with(preview, &preview.tool_calls);
+    let output = output_line(preview);
     let fixed = head + " ".len() + " → ".chars().count() + tail.chars().count();
     let (user, output) = match options.width {
         None => (user, output),
