@@ -182,30 +182,22 @@ pub(crate) fn encode_docs<'a>(
 
 /// Decodes a document chunk.
 pub(crate) fn decode_docs(bytes: &[u8]) -> Result<DocChunk, String> {
-    let mut r = Cursor::new(bytes);
-    r.version(DOCS_VERSION, "document chunk")?;
-    let group = r.varint()?;
-    let layout = r.u8()?;
-    // Every slot takes at least a byte.
-    let count = r.count(1, "slots")?;
-    let mut ids = Vec::with_capacity(count as usize);
-    let mut times = Vec::with_capacity(count as usize);
-    let mut time = 0_i64;
-    for _ in 0..count {
-        let len = usize::try_from(r.varint()?).map_err(|_| "id length out of range")?;
-        let id = std::str::from_utf8(r.take(len)?).map_err(|e| format!("id is not UTF-8: {e}"))?;
-        ids.push((!id.is_empty()).then(|| id.to_owned()));
-        time = time.wrapping_add(unzigzag(r.varint()?));
-        times.push(time);
-    }
-    if r.remaining() != 0 {
-        return Err(format!("{} trailing bytes", r.remaining()));
-    }
+    let (group, layout, slots) = read_docs(bytes)?;
+    let ids = slots
+        .slots
+        .iter()
+        .map(|range| {
+            // In range: `read_docs` took these bytes.
+            let id = std::str::from_utf8(bytes.get(range.clone()).unwrap_or_default())
+                .map_err(|e| format!("id is not UTF-8: {e}"))?;
+            Ok((!id.is_empty()).then(|| id.to_owned()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(DocChunk {
         group,
         layout,
         ids,
-        times,
+        times: slots.times,
     })
 }
 
@@ -238,10 +230,17 @@ impl<'a> DocSlots<'a> {
 /// [`decode_docs`] checks it, except that an id's UTF-8 is checked by
 /// [`DocSlots::id`].
 pub(crate) fn doc_slots(bytes: &[u8]) -> Result<DocSlots<'_>, String> {
+    read_docs(bytes).map(|(_, _, slots)| slots)
+}
+
+/// Reads a document chunk: its group, its layout and its slots (ids not
+/// checked for UTF-8), the record consumed exactly.
+fn read_docs(bytes: &[u8]) -> Result<(u64, u8, DocSlots<'_>), String> {
     let mut r = Cursor::new(bytes);
     r.version(DOCS_VERSION, "document chunk")?;
-    r.varint()?;
-    r.u8()?;
+    let group = r.varint()?;
+    let layout = r.u8()?;
+    // Every slot takes at least a byte.
     let count = r.count(1, "slots")?;
     let mut slots = Vec::with_capacity(count as usize);
     let mut times = Vec::with_capacity(count as usize);
@@ -257,11 +256,15 @@ pub(crate) fn doc_slots(bytes: &[u8]) -> Result<DocSlots<'_>, String> {
     if r.remaining() != 0 {
         return Err(format!("{} trailing bytes", r.remaining()));
     }
-    Ok(DocSlots {
-        bytes,
-        slots,
-        times,
-    })
+    Ok((
+        group,
+        layout,
+        DocSlots {
+            bytes,
+            slots,
+            times,
+        },
+    ))
 }
 
 /// Encodes a group's time bounds: each chunk (in increasing order) and the
