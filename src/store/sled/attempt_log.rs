@@ -990,12 +990,7 @@ mod tests {
     fn older_store(path: &Path, records: &[(AttemptId, Vec<u8>)]) {
         drop(SledStore::open(path).unwrap());
         std::fs::remove_file(path.join(FILE)).unwrap();
-        let db = open_waiting(
-            &config(path).unwrap().0,
-            path,
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
+        let db = open_raw(path);
         let tree = db.open_tree("attempts").unwrap();
         for (id, bytes) in records {
             tree.insert(id.as_uuid().as_bytes(), bytes.as_slice())
@@ -1009,23 +1004,23 @@ mod tests {
     }
 
     fn sled_tree_len(path: &Path) -> usize {
-        let db = open_waiting(
+        let db = open_raw(path);
+        db.open_tree("attempts").unwrap().len()
+    }
+
+    /// The store at `path` opened with sled itself, as the store would.
+    fn open_raw(path: &Path) -> sled::Db {
+        open_waiting(
             &config(path).unwrap().0,
             path,
             std::time::Duration::from_secs(5),
         )
-        .unwrap();
-        db.open_tree("attempts").unwrap().len()
+        .unwrap()
     }
 
     /// The schema version recorded in the store at `path`.
     fn schema_version(path: &Path) -> u32 {
-        let db = open_waiting(
-            &config(path).unwrap().0,
-            path,
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
+        let db = open_raw(path);
         let bytes = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap();
         u32::from_le_bytes(bytes.unwrap().as_ref().try_into().unwrap())
     }
